@@ -1,0 +1,335 @@
+"""`kpi`: the one documented way in for everything a user runs by hand."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipelines.settings import DATA_DIR_ENV, Settings, load_settings
+
+app = typer.Typer(
+    help=(
+        "KPI tree warehouse for e-commerce teams.\n\n"
+        "Landing files -> validated raw tables (polars + pandera) -> KPI tree (dbt on DuckDB), "
+        "orchestrated by Dagster. Start with `kpi demo`."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+DEMO_START = dt.date(2025, 1, 1)
+DEMO_DAYS = 546  # 2025-01-01 .. 2026-06-30: a full year of history, then half a year to pace
+DEMO_ORDERS_PER_DAY = 200
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+@app.callback()
+def main(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            envvar=DATA_DIR_ENV,
+            help="Where landing files, warehouses and Dagster's run history live.",
+            show_default="./data",
+        ),
+    ] = None,
+) -> None:
+    """Global options."""
+    if data_dir is not None:
+        # one setting for every location; set before any Dagster definitions are imported
+        os.environ[DATA_DIR_ENV] = str(data_dir.resolve())
+
+
+def _parse_faults(values: list[str]) -> dict[str, int]:
+    from pipelines.sample_shop.generator import DEFAULT_FAULTS, FAULT_KINDS
+
+    faults: dict[str, int] = {}
+    for value in values:
+        for item in value.split(","):
+            item = item.strip()
+            if not item or item == "none":
+                continue
+            if item == "default":
+                faults.update(DEFAULT_FAULTS)
+                continue
+            name, _, count = item.partition("=")
+            if name not in FAULT_KINDS:
+                raise typer.BadParameter(
+                    f"unknown fault '{name}'; known: default, none, {', '.join(FAULT_KINDS)}",
+                    param_hint="--fault",
+                )
+            try:
+                faults[name] = int(count) if count else 1
+            except ValueError as err:
+                raise typer.BadParameter(f"'{item}': the count must be a whole number") from err
+    return faults
+
+
+def _generate(
+    out: Path, start: dt.date, days: int, orders_per_day: int, seed: int,
+    faults: dict[str, int], fmt: str, clean: bool,
+) -> dict:
+    from pipelines.sample_shop.generator import generate_shop
+
+    if clean and out.exists():
+        shutil.rmtree(out)
+    with Progress(
+        TextColumn("[bold]generating sample shop"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("days"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("generate", total=days)
+        manifest = generate_shop(
+            out, start, days, orders_per_day=orders_per_day, seed=seed, faults=faults,
+            formats=fmt, progress=lambda done, total: progress.update(task, completed=done),
+        )
+    return manifest
+
+
+def _faults_help() -> str:
+    try:
+        from pipelines.sample_shop.generator import FAULT_KINDS
+    except ImportError:  # pragma: no cover - only while the generator is missing
+        return ""
+    return "; ".join(f"{k}: {v}" for k, v in FAULT_KINDS.items())
+
+
+@app.command()
+def generate(
+    start: Annotated[dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="First day.")] = dt.datetime(
+        DEMO_START.year, DEMO_START.month, DEMO_START.day
+    ),
+    days: Annotated[int, typer.Option(min=1, help="How many days of files.")] = DEMO_DAYS,
+    orders_per_day: Annotated[
+        int, typer.Option(min=1, help="Scale: average orders a day (traffic, service and "
+                          "shipments follow).")
+    ] = DEMO_ORDERS_PER_DAY,
+    seed: Annotated[int, typer.Option(help="Same seed, same files.")] = 7,
+    fault: Annotated[
+        list[str],
+        typer.Option(
+            help="Inject named faults: NAME or NAME=COUNT, repeatable or comma-separated; "
+            "'default' for a few of every kind. See `kpi faults`.",
+        ),
+    ] = [],  # noqa: B006 - typer reads the default
+    fmt: Annotated[
+        str, typer.Option("--format", help="mixed (csv, parquet and jsonl), csv, parquet or jsonl.")
+    ] = "mixed",
+    out: Annotated[
+        Path | None, typer.Option(help="Landing folder to write.", show_default="<data dir>/landing")
+    ] = None,
+    clean: Annotated[bool, typer.Option(help="Empty the landing folder first.")] = False,
+) -> None:
+    """Generate a realistic sample shop's daily landing files (deterministic for a seed)."""
+    settings = _settings()
+    target = out or settings.landing_dir
+    manifest = _generate(
+        target, start.date(), days, orders_per_day, seed, _parse_faults(fault), fmt, clean
+    )
+    console.print(f"Wrote {days} days of files to [bold]{target}[/bold].")
+    _print_faults(manifest)
+
+
+@app.command()
+def faults() -> None:
+    """List the faults the sample generator can inject."""
+    from pipelines.sample_shop.generator import DEFAULT_FAULTS, FAULT_KINDS
+
+    table = Table("fault", "what it does", "in 'default'")
+    for name, text in FAULT_KINDS.items():
+        table.add_row(name, text, str(DEFAULT_FAULTS.get(name, "")))
+    console.print(table)
+
+
+def _print_faults(manifest: dict) -> None:
+    rows = manifest.get("row_faults") or []
+    if not rows and not manifest.get("file_faults"):
+        return
+    counts: dict[tuple[str, str], int] = {}
+    for r in rows:
+        counts[(r["source"], r["fault"])] = counts.get((r["source"], r["fault"]), 0) + 1
+    if counts:
+        console.print(
+            "Injected bad rows: "
+            + ", ".join(f"{s}.{f} x{n}" for (s, f), n in sorted(counts.items()))
+        )
+    for f in manifest.get("file_faults") or []:
+        console.print(f"Injected file fault: {f}")
+
+
+def _landed_range(settings: Settings) -> tuple[dt.date, dt.date]:
+    from pipelines.sensors import landed_files
+
+    days = sorted({day for _, day, _ in landed_files(settings.landing_dir)})
+    if not days:
+        err_console.print(
+            f"[red]No landing files under {settings.landing_dir}.[/red] "
+            "Run `kpi generate` or deliver files there (see docs/sources.md)."
+        )
+        raise typer.Exit(2)
+    return days[0], days[-1]
+
+
+def _run(settings: Settings, start: dt.date, end: dt.date) -> bool:
+    from pipelines.runner import prepare_dagster_home, run_nightly
+
+    prepare_dagster_home(settings)
+    import dagster as dg
+
+    from pipelines.definitions import defs
+
+    n = (end - start).days + 1
+    console.print(f"Running the nightly job over {start} .. {end} ({n} days) as one Dagster run.")
+    with dg.DagsterInstance.get() as instance:
+        outcome = run_nightly(defs, start, end, instance)
+    if outcome.success:
+        console.print(f"[green]Run {outcome.run_id} succeeded.[/green]")
+    else:
+        err_console.print(f"[red]Run {outcome.run_id} failed:[/red] {outcome.error}")
+    return outcome.success
+
+
+def _print_summary(settings: Settings) -> None:
+    import duckdb
+
+    from pipelines.ingest.report import ingest_summary, quarantine_reasons
+
+    if not settings.build_db.exists():
+        console.print("No build warehouse yet.")
+        return
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        summary = ingest_summary(con)
+        reasons = quarantine_reasons(con)
+    table = Table(title=f"Ingestion: {settings.build_db}")
+    for col in ("source", "days", "rows loaded", "rows quarantined", "files loaded",
+                "duplicates skipped", "files rejected"):
+        table.add_column(col, justify="left" if col == "source" else "right")
+    for s in summary:
+        span = f"{s['first_day']} .. {s['last_day']}" if s["first_day"] else "-"
+        table.add_row(
+            s["source"], span, f"{s['rows_loaded']:,}", f"{s['rows_quarantined']:,}",
+            str(s["files_loaded"]), str(s["files_duplicate"]), str(s["files_rejected"]),
+        )
+    console.print(table)
+    if reasons:
+        why = Table(title="Quarantined rows by reason (`kpi quarantine` lists them)")
+        for col in ("source", "column", "rule", "rows"):
+            why.add_column(col, justify="right" if col == "rows" else "left")
+        for source, column, check, count in reasons:
+            why.add_row(source, column or "", check, str(count))
+        console.print(why)
+
+
+@app.command()
+def run(
+    start: Annotated[
+        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First day (default: the "
+                                         "first landed day).")
+    ] = None,
+    end: Annotated[
+        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last day (default: the "
+                                         "last landed day).")
+    ] = None,
+    date: Annotated[
+        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Just this one day.")
+    ] = None,
+) -> None:
+    """Run the nightly pipeline over a day or a range of days, as one Dagster run."""
+    settings = _settings()
+    if date:
+        first = last = date.date()
+    else:
+        landed = _landed_range(settings) if not (start and end) else None
+        first = start.date() if start else landed[0]
+        last = end.date() if end else landed[1]
+    if last < first:
+        raise typer.BadParameter(f"--end {last} is before --start {first}")
+    ok = _run(settings, first, last)
+    _print_summary(settings)
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def demo(
+    orders_per_day: Annotated[int, typer.Option(min=1)] = DEMO_ORDERS_PER_DAY,
+    days: Annotated[int, typer.Option(min=1)] = DEMO_DAYS,
+    seed: int = 7,
+) -> None:
+    """Generate the sample shop (with a few faults of every kind) and run it all."""
+    settings = _settings()
+    console.rule("[bold]1. Sample shop")
+    manifest = _generate(
+        settings.landing_dir, DEMO_START, days, orders_per_day, seed,
+        _parse_faults(["default"]), "mixed", clean=True,
+    )
+    _print_faults(manifest)
+    console.rule("[bold]2. Nightly pipeline")
+    end = DEMO_START + dt.timedelta(days=days - 1)
+    ok = _run(settings, DEMO_START, end)
+    console.rule("[bold]3. Summary")
+    _print_summary(settings)
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def status() -> None:
+    """What the build warehouse holds: rows, files and quarantine per source."""
+    _print_summary(_settings())
+
+
+@app.command()
+def quarantine(
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 20,
+) -> None:
+    """List quarantined rows: file, row number, column, rule and the offending value."""
+    import duckdb
+
+    from pipelines.ingest.report import quarantine_rows
+
+    settings = _settings()
+    if not settings.build_db.exists():
+        err_console.print("No build warehouse yet: run `kpi run` or `kpi demo` first.")
+        raise typer.Exit(2)
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        rows = quarantine_rows(con, source, limit)
+    table = Table("source", "file", "row", "column", "rule", "value")
+    for r in rows:
+        table.add_row(*(str(v) if v is not None else "" for v in r))
+    console.print(table)
+
+
+@app.command()
+def dev(port: int = 3000) -> None:
+    """Start the Dagster UI on this project (dagster dev -w workspace.yaml)."""
+    from pipelines.runner import prepare_dagster_home
+
+    prepare_dagster_home(_settings())
+    workspace = Path(__file__).resolve().parent.parent / "workspace.yaml"
+    cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-p", str(port)]
+    raise typer.Exit(subprocess.call(cmd, cwd=workspace.parent))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,1 @@
+"""Ingestion: landed files -> validated raw tables, quarantine and file ledger."""

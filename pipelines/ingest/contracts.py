@@ -1,0 +1,240 @@
+"""The six source contracts as pandera models (documented in ``docs/sources.md``).
+
+Each model validates a *typed*, collected ``pl.DataFrame`` (``lazy=True``): the reader has
+already parsed text into these dtypes and quarantined the values it could not parse, so the
+rules here are about values, not types. Row rules that involve several columns are
+``dataframe_check``s returning one boolean per row, so every failure carries a row index; the
+column each one is reported under is in :data:`RULE_COLUMNS`.
+
+Keys are checked "first one wins": the first row with a key is kept and every later copy is
+quarantined (pandera's own ``unique=True`` would flag the first copy too).
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import pandera.polars as pa
+
+CHANNELS = ["paid_search", "feed_ads", "social", "organic", "direct"]
+PAID_CHANNELS = ["paid_search", "feed_ads", "social"]
+PAYMENT_METHODS = ["prepaid", "cod"]
+CARRIERS = ["sf_express", "zto", "yto", "jd_logistics", "ems"]
+TOPICS = ["presale", "aftersale", "order_review"]
+SHIPMENT_STATUSES = ["shipped", "signed", "refused", "returned"]
+
+Timestamp = pl.Datetime("us")  # naive, UTC by convention once ingested
+
+#: dataframe check name -> (column it is reported under, rule in words)
+RULE_COLUMNS: dict[str, tuple[str, str]] = {}
+
+
+def _first_of_key(data: pa.PolarsData, *columns: str) -> pl.LazyFrame:
+    return data.lazyframe.select(pl.struct(list(columns)).is_first_distinct())
+
+
+def _ge_or_null(later: str, earlier: str) -> pl.Expr:
+    return pl.col(later).is_null() | pl.col(earlier).is_null() | (pl.col(later) >= pl.col(earlier))
+
+
+def rule(column: str, text: str):
+    """Register a dataframe check's reporting column and wording."""
+
+    def wrap(fn):
+        RULE_COLUMNS[fn.__name__] = (column, text)
+        return pa.dataframe_check(fn)
+
+    return wrap
+
+
+class Orders(pa.DataFrameModel):
+    order_id: str = pa.Field(str_length={"min_value": 1})
+    customer_id: str = pa.Field(str_length={"min_value": 1})
+    created_at: Timestamp
+    channel: str = pa.Field(isin=CHANNELS)
+    campaign: str = pa.Field(nullable=True)
+    payment_method: str = pa.Field(isin=PAYMENT_METHODS)
+    amount: float = pa.Field(ge=0)
+    reviewed_at: Timestamp = pa.Field(nullable=True)
+
+    @rule("order_id", "order_id is unique")
+    @classmethod
+    def orders_key_unique(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _first_of_key(data, "order_id")
+
+    @rule("reviewed_at", "reviewed_at >= created_at")
+    @classmethod
+    def orders_reviewed_after_created(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(_ge_or_null("reviewed_at", "created_at"))
+
+
+class OrderItems(pa.DataFrameModel):
+    order_id: str = pa.Field(str_length={"min_value": 1})
+    line_no: int = pa.Field(ge=1)
+    product_id: str = pa.Field(str_length={"min_value": 1})
+    category: str = pa.Field(str_length={"min_value": 1})
+    quantity: int = pa.Field(ge=1)
+    unit_price: float = pa.Field(ge=0)
+    line_amount: float = pa.Field(ge=0)
+
+    @rule("line_no", "(order_id, line_no) is unique")
+    @classmethod
+    def order_items_key_unique(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _first_of_key(data, "order_id", "line_no")
+
+    @rule("line_amount", "line_amount = quantity x unit_price (within 0.01)")
+    @classmethod
+    def order_items_amount_matches(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        diff = (pl.col("line_amount") - pl.col("quantity") * pl.col("unit_price")).abs()
+        return data.lazyframe.select(diff <= 0.01 + 1e-9)
+
+
+class Sessions(pa.DataFrameModel):
+    hour_start: Timestamp
+    channel: str = pa.Field(isin=CHANNELS)
+    campaign: str = pa.Field(nullable=True)
+    landing_page: str = pa.Field(str_length={"min_value": 1})
+    sessions: int = pa.Field(ge=0)
+    product_detail_sessions: int = pa.Field(ge=0)
+    product_views: int = pa.Field(ge=0)
+    bounces: int = pa.Field(ge=0)
+
+    @rule("hour_start", "(hour_start, channel, campaign, landing_page) is unique")
+    @classmethod
+    def sessions_key_unique(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _first_of_key(data, "hour_start", "channel", "campaign", "landing_page")
+
+    @rule("product_detail_sessions", "product_detail_sessions <= sessions")
+    @classmethod
+    def sessions_detail_le_sessions(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("product_detail_sessions") <= pl.col("sessions"))
+
+    @rule("product_views", "product_views >= product_detail_sessions")
+    @classmethod
+    def sessions_views_ge_detail(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("product_views") >= pl.col("product_detail_sessions"))
+
+    @rule("bounces", "bounces <= sessions")
+    @classmethod
+    def sessions_bounces_le_sessions(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("bounces") <= pl.col("sessions"))
+
+
+class AdSpend(pa.DataFrameModel):
+    date: pl.Date
+    channel: str = pa.Field(isin=PAID_CHANNELS)
+    campaign: str = pa.Field(str_length={"min_value": 1})
+    impressions: int = pa.Field(ge=0)
+    clicks: int = pa.Field(ge=0)
+    spend: float = pa.Field(ge=0)
+
+    @rule("campaign", "(date, channel, campaign) is unique")
+    @classmethod
+    def ad_spend_key_unique(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _first_of_key(data, "date", "channel", "campaign")
+
+    @rule("clicks", "clicks <= impressions")
+    @classmethod
+    def ad_spend_clicks_le_impressions(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(pl.col("clicks") <= pl.col("impressions"))
+
+
+class Conversations(pa.DataFrameModel):
+    conversation_id: str = pa.Field(str_length={"min_value": 1})
+    customer_id: str = pa.Field(str_length={"min_value": 1})
+    agent_id: str = pa.Field(str_length={"min_value": 1})
+    topic: str = pa.Field(isin=TOPICS)
+    started_at: Timestamp
+    first_response_at: Timestamp = pa.Field(nullable=True)
+    ended_at: Timestamp
+    messages: int = pa.Field(ge=1)
+    order_id: str = pa.Field(nullable=True)
+    satisfaction: int = pa.Field(nullable=True, in_range={"min_value": 1, "max_value": 5})
+
+    @rule("conversation_id", "conversation_id is unique")
+    @classmethod
+    def conversations_key_unique(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _first_of_key(data, "conversation_id")
+
+    @rule("first_response_at", "first_response_at >= started_at")
+    @classmethod
+    def conversations_response_after_start(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(_ge_or_null("first_response_at", "started_at"))
+
+    @rule("ended_at", "ended_at >= started_at and >= first_response_at")
+    @classmethod
+    def conversations_end_after_start(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(
+            _ge_or_null("ended_at", "started_at") & _ge_or_null("ended_at", "first_response_at")
+        )
+
+
+class Shipments(pa.DataFrameModel):
+    shipment_id: str = pa.Field(str_length={"min_value": 1})
+    order_id: str = pa.Field(str_length={"min_value": 1})
+    carrier: str = pa.Field(isin=CARRIERS)
+    payment_method: str = pa.Field(isin=PAYMENT_METHODS)
+    status: str = pa.Field(isin=SHIPMENT_STATUSES)
+    shipped_at: Timestamp
+    delivered_at: Timestamp = pa.Field(nullable=True)
+    returned_at: Timestamp = pa.Field(nullable=True)
+    refund_amount: float = pa.Field(ge=0)
+    updated_at: Timestamp
+
+    @rule("updated_at", "(shipment_id, updated_at) is unique")
+    @classmethod
+    def shipments_key_unique(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return _first_of_key(data, "shipment_id", "updated_at")
+
+    @rule("delivered_at", "delivered_at is set exactly when status is signed/refused/returned")
+    @classmethod
+    def shipments_delivered_matches_status(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        delivered = pl.col("status").is_in(["signed", "refused", "returned"])
+        return data.lazyframe.select(
+            pl.col("status").is_null() | (pl.col("delivered_at").is_not_null() == delivered)
+        )
+
+    @rule("returned_at", "returned_at is set exactly when status is returned")
+    @classmethod
+    def shipments_returned_matches_status(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(
+            pl.col("status").is_null()
+            | (pl.col("returned_at").is_not_null() == (pl.col("status") == "returned"))
+        )
+
+    @rule("delivered_at", "delivered_at >= shipped_at")
+    @classmethod
+    def shipments_delivered_after_shipped(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(_ge_or_null("delivered_at", "shipped_at"))
+
+    @rule("returned_at", "returned_at >= delivered_at")
+    @classmethod
+    def shipments_returned_after_delivered(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(_ge_or_null("returned_at", "delivered_at"))
+
+    @rule("updated_at", "updated_at >= shipped_at")
+    @classmethod
+    def shipments_updated_after_shipped(cls, data: pa.PolarsData) -> pl.LazyFrame:
+        return data.lazyframe.select(_ge_or_null("updated_at", "shipped_at"))
+
+
+#: source name -> contract
+CONTRACTS: dict[str, type[pa.DataFrameModel]] = {
+    "orders": Orders,
+    "order_items": OrderItems,
+    "sessions": Sessions,
+    "ad_spend": AdSpend,
+    "conversations": Conversations,
+    "shipments": Shipments,
+}
+
+#: source name -> the column that gives a row its business date
+BUSINESS_DATE_COLUMN: dict[str, str | None] = {
+    "orders": "created_at",
+    "order_items": None,
+    "sessions": "hour_start",
+    "ad_spend": "date",
+    "conversations": "started_at",
+    "shipments": "updated_at",
+}
+
+SOURCES = list(CONTRACTS)

@@ -1,0 +1,221 @@
+"""Load validated files into the build warehouse: raw tables, quarantine, file ledger.
+
+One business day of one source is one transaction: its previous rows, quarantine entries and
+ledger entries are deleted and the day's files loaded again, so re-running a day gives the
+same rows (invariant 3). A file whose content hash was already loaded (under any name or day)
+is recorded as a duplicate and skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipelines.ingest.contracts import BUSINESS_DATE_COLUMN, Timestamp
+from pipelines.ingest.validate import DATE_IN_NAME, READERS, ROW, contract_dtypes, validate_file
+from pipelines.settings import Settings
+
+RAW_SCHEMA = "raw"
+QUARANTINE = f"{RAW_SCHEMA}._quarantine"
+LEDGER = f"{RAW_SCHEMA}._file_ledger"
+
+
+class BadBatch(RuntimeError):
+    """A file's share of bad rows is above the threshold: the batch is rejected."""
+
+
+def _sql_type(dtype: pl.DataType) -> str:
+    if dtype == Timestamp:
+        return "TIMESTAMP"
+    if dtype == pl.Date:
+        return "DATE"
+    if dtype.is_integer():
+        return "BIGINT"
+    if dtype.is_float():
+        return "DOUBLE"
+    return "VARCHAR"
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection, sources: list[str]) -> None:
+    con.execute(f"create schema if not exists {RAW_SCHEMA}")
+    con.execute(
+        f"""create table if not exists {QUARANTINE} (
+            source varchar not null, partition_date date not null, file varchar not null,
+            row_number bigint not null, column_name varchar, check_name varchar not null,
+            value varchar, loaded_at timestamp not null, run_id varchar)"""
+    )
+    con.execute(
+        f"""create table if not exists {LEDGER} (
+            source varchar not null, partition_date date not null, file varchar not null,
+            sha256 varchar not null, size_bytes bigint, status varchar not null,
+            duplicate_of varchar, rows_in bigint, rows_loaded bigint, rows_quarantined bigint,
+            loaded_at timestamp not null, run_id varchar)"""
+    )
+    for source in sources:
+        cols = [f'"{n}" {_sql_type(t)}' for n, t in contract_dtypes(source).items()]
+        if BUSINESS_DATE_COLUMN[source]:
+            cols.append("business_date date")
+        cols += [
+            "_partition_date date not null",
+            "_file varchar not null",
+            "_row bigint not null",
+            "_loaded_at timestamp not null",
+            "_run_id varchar",
+        ]
+        con.execute(f"create table if not exists {RAW_SCHEMA}.{source} ({', '.join(cols)})")
+
+
+def files_for_day(landing: Path, source: str, day: dt.date) -> list[Path]:
+    """The files of ``source`` delivered on ``day`` (the date in their name), by name."""
+    folder = landing / source
+    if not folder.is_dir():
+        return []
+    stamp = day.isoformat()
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file()
+        and p.suffix.lower() in READERS
+        and (m := DATE_IN_NAME.search(p.name))
+        and m.group(0) == stamp
+    )
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class FileResult:
+    file: str
+    status: str  # loaded | duplicate | rejected
+    rows_in: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    duplicate_of: str | None = None
+    top_reasons: list[tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass
+class DayResult:
+    source: str
+    day: dt.date
+    files: list[FileResult]
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(f.rows_loaded for f in self.files)
+
+    @property
+    def rows_quarantined(self) -> int:
+        return sum(f.rows_quarantined for f in self.files)
+
+
+def _top_reasons(bad: pl.DataFrame, n: int = 3) -> list[tuple[str, int]]:
+    counts = Counter(f"{c}: {k}" for c, k in zip(bad["column"], bad["check"], strict=True))
+    return counts.most_common(n)
+
+
+def load_day(
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    source: str,
+    day: dt.date,
+    run_id: str | None = None,
+    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None),
+) -> DayResult:
+    """Replace ``source``'s partition ``day`` with the day's files. One transaction.
+
+    Raises :class:`~pipelines.ingest.validate.SchemaMismatch` (nothing of the day changes) or
+    :class:`BadBatch` (the day is committed with the rejected file recorded, then raised).
+    """
+    landing = settings.landing_dir
+    conf = settings.source(source)
+    loaded_at = now()
+    results: list[FileResult] = []
+    rejected: list[FileResult] = []
+    con.execute("begin transaction")
+    try:
+        for table in (f"{RAW_SCHEMA}.{source}",):
+            con.execute(f"delete from {table} where _partition_date = ?", [day])
+        con.execute(f"delete from {QUARANTINE} where source = ? and partition_date = ?", [source, day])
+        con.execute(f"delete from {LEDGER} where source = ? and partition_date = ?", [source, day])
+        for path in files_for_day(landing, source, day):
+            rel = path.relative_to(landing).as_posix()
+            digest = sha256_of(path)
+            seen = con.execute(
+                f"select file from {LEDGER} "
+                "where sha256 = ? and status = 'loaded' limit 1",
+                [digest],
+            ).fetchone()
+            if seen:
+                result = FileResult(rel, "duplicate", duplicate_of=seen[0])
+                con.execute(
+                    f"insert into {LEDGER} values (?, ?, ?, ?, ?, 'duplicate', ?, 0, 0, 0, ?, ?)",
+                    [source, day, rel, digest, path.stat().st_size, seen[0], loaded_at, run_id],
+                )
+                results.append(result)
+                continue
+            checked = validate_file(path, source, conf, settings.business_timezone, rel)
+            share = checked.bad_rows / checked.rows_in if checked.rows_in else 0.0
+            status = "rejected" if share > settings.bad_row_threshold else "loaded"
+            result = FileResult(
+                rel,
+                status,
+                rows_in=checked.rows_in,
+                rows_loaded=checked.good.height if status == "loaded" else 0,
+                rows_quarantined=checked.bad_rows,
+                top_reasons=_top_reasons(checked.bad),
+            )
+            if checked.bad.height:
+                bad = checked.bad.rename({"column": "column_name", "check": "check_name"})
+                con.execute(
+                    f"insert into {QUARANTINE} by name "
+                    "select ? as source, ?::date as partition_date, ? as file, row_number, "
+                    "column_name, check_name, value, ?::timestamp as loaded_at, ? as run_id "
+                    "from bad",
+                    [source, day, rel, loaded_at, run_id],
+                )
+            if status == "loaded" and checked.good.height:
+                good = checked.good.with_columns(
+                    pl.lit(day).alias("_partition_date"),
+                    pl.lit(rel).alias("_file"),
+                    pl.lit(loaded_at).alias("_loaded_at"),
+                    pl.lit(run_id, dtype=pl.String).alias("_run_id"),
+                ).rename({ROW: "_row"})
+                con.execute(f"insert into {RAW_SCHEMA}.{source} by name select * from good")
+            con.execute(
+                f"insert into {LEDGER} values (?, ?, ?, ?, ?, ?, null, ?, ?, ?, ?, ?)",
+                [
+                    source, day, rel, digest, path.stat().st_size, status, result.rows_in,
+                    result.rows_loaded, result.rows_quarantined, loaded_at, run_id,
+                ],
+            )
+            results.append(result)
+            if status == "rejected":
+                rejected.append(result)
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    if rejected:
+        first = rejected[0]
+        reasons = "; ".join(f"{reason} ({n})" for reason, n in first.top_reasons)
+        raise BadBatch(
+            f"{first.file}: {first.rows_quarantined} of {first.rows_in} rows are bad "
+            f"({first.rows_quarantined / first.rows_in:.1%} > threshold "
+            f"{settings.bad_row_threshold:.1%}); the file was not loaded. Top reasons: {reasons}. "
+            f"See {QUARANTINE} (source='{source}', file='{first.file}')."
+        )
+    return DayResult(source, day, results)

@@ -1,0 +1,246 @@
+"""Read one landed file, type it, validate it, and split it into good rows and quarantine.
+
+Pure functions of a file and its source's settings: no warehouse, no Dagster. The order:
+
+1. polars reads the file (CSV as text, Parquet and JSON Lines as written);
+2. the shop's column mapping renames its columns to ours; a missing column is a
+   :class:`SchemaMismatch` naming the file and column;
+3. each column is parsed into its contract dtype; a value that does not parse quarantines its
+   row, and a column where no value parses is a retyped column (``SchemaMismatch``);
+4. timestamps are converted to UTC from the source's declared time zone;
+5. the pandera model validates the typed rows (``lazy=True``) and its failure cases are joined
+   back by row index, so exactly the bad rows are quarantined, each with every reason found.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandera.polars as pa
+import polars as pl
+from pandera.errors import SchemaErrors
+
+from pipelines.ingest.contracts import BUSINESS_DATE_COLUMN, CONTRACTS, RULE_COLUMNS, Timestamp
+from pipelines.settings import SourceConfig
+
+ROW = "_row"
+QUARANTINE_SCHEMA = {
+    "row_number": pl.Int64,
+    "column": pl.String,
+    "check": pl.String,
+    "value": pl.String,
+}
+READERS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+DATE_IN_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+class SchemaMismatch(ValueError):
+    """The file's columns do not fit the contract: nothing of it can be loaded."""
+
+    def __init__(self, file: str, column: str, problem: str):
+        self.file, self.column, self.problem = file, column, problem
+        super().__init__(f"{file}: column '{column}' {problem}")
+
+
+@dataclass
+class Validated:
+    good: pl.DataFrame  # contract columns (typed) + business_date + _row
+    bad: pl.DataFrame  # one row per (row, column, check): QUARANTINE_SCHEMA
+    rows_in: int
+
+    @property
+    def bad_rows(self) -> int:
+        return self.bad["row_number"].n_unique() if self.bad.height else 0
+
+
+def contract_dtypes(source: str) -> dict[str, pl.DataType]:
+    schema = CONTRACTS[source].to_schema()
+    return {name: col.dtype.type for name, col in schema.columns.items()}
+
+
+def read_raw(path: Path) -> pl.DataFrame:
+    kind = READERS.get(path.suffix.lower())
+    if kind == "csv":
+        return pl.read_csv(path, infer_schema=False, raise_if_empty=False)
+    if kind == "parquet":
+        return pl.read_parquet(path)
+    if kind == "jsonl":
+        return pl.read_ndjson(path, infer_schema_length=None) if path.stat().st_size else pl.DataFrame()
+    raise ValueError(f"{path}: unsupported file type (expected one of {sorted(READERS)})")
+
+
+def _parse_text_timestamp(col: pl.Expr, tz: str) -> pl.Expr:
+    """ISO 8601 text -> UTC. An explicit offset wins; otherwise the declared zone applies."""
+    norm = col.str.strip_chars().str.replace(" ", "T", literal=True).str.replace(r"Z$", "+00:00")
+    with_offset = norm.str.to_datetime(
+        "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us", time_zone="UTC"
+    )
+    naive = pl.coalesce(
+        norm.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us"),
+        norm.str.to_datetime("%Y-%m-%dT%H:%M", strict=False, time_unit="us"),
+        norm.str.to_datetime("%Y-%m-%d", strict=False, time_unit="us"),
+    )
+    naive_utc = naive.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+    return pl.coalesce(with_offset, naive_utc.dt.convert_time_zone("UTC")).dt.replace_time_zone(
+        None
+    )
+
+
+def _parse(series: pl.Series, target: pl.DataType, tz: str | None) -> pl.Series:
+    """Parse one column into its contract dtype; unparseable values become null."""
+    col = pl.col(series.name)
+    frame = series.to_frame()
+    if target == Timestamp:
+        if series.dtype == pl.String:
+            expr = _parse_text_timestamp(col, tz or "UTC")
+        elif isinstance(series.dtype, pl.Datetime):
+            if series.dtype.time_zone is None:
+                expr = col.dt.replace_time_zone(tz or "UTC", ambiguous="earliest")
+            else:
+                expr = col
+            expr = expr.dt.convert_time_zone("UTC").dt.replace_time_zone(None).dt.cast_time_unit(
+                "us"
+            )
+        else:
+            expr = pl.lit(None, dtype=target)
+        return frame.select(expr.alias(series.name)).to_series()
+    if target == pl.Date:
+        if series.dtype == pl.String:
+            expr = col.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
+        else:
+            expr = col.cast(pl.Date, strict=False)
+        return frame.select(expr.alias(series.name)).to_series()
+    if series.dtype == pl.String:
+        stripped = col.str.strip_chars()
+        if target.is_integer():
+            # "3" and "3.0" are integers; "3.5" is not
+            as_float = stripped.cast(pl.Float64, strict=False)
+            expr = pl.when(as_float == as_float.round(0)).then(as_float).cast(target, strict=False)
+        else:
+            expr = stripped.cast(target, strict=False)
+        return frame.select(expr.alias(series.name)).to_series()
+    if target.is_integer() and series.dtype.is_float():
+        expr = pl.when(col == col.round(0)).then(col).cast(target, strict=False)
+        return frame.select(expr.alias(series.name)).to_series()
+    if target == pl.String:
+        return series.cast(pl.String)
+    return series.cast(target, strict=False)
+
+
+def _blank_to_null(df: pl.DataFrame) -> pl.DataFrame:
+    strings = [c for c, t in df.schema.items() if t == pl.String]
+    return df.with_columns(
+        pl.when(pl.col(c).str.strip_chars() == "").then(None).otherwise(pl.col(c)).alias(c)
+        for c in strings
+    )
+
+
+def type_frame(
+    raw: pl.DataFrame, source: str, conf: SourceConfig, file: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rename and parse ``raw`` into contract dtypes. Returns (typed, parse failures)."""
+    dtypes = contract_dtypes(source)
+    renamed = raw.rename({k: v for k, v in conf.columns.items() if k in raw.columns})
+    for name in dtypes:
+        if name not in renamed.columns:
+            mapped_from = [k for k, v in conf.columns.items() if v == name]
+            hint = f" (mapped from '{mapped_from[0]}')" if mapped_from else ""
+            raise SchemaMismatch(file, name, f"is missing{hint}; the file has {raw.columns}")
+    df = _blank_to_null(renamed.select(list(dtypes))).with_row_index(ROW, offset=1)
+    df = df.with_columns(pl.col(ROW).cast(pl.Int64))
+    failures = []
+    typed = {ROW: df[ROW]}
+    for name, target in dtypes.items():
+        original = df[name]
+        parsed = _parse(original, target, conf.timezone)
+        broken = original.is_not_null() & parsed.is_null()
+        n_broken, n_present = int(broken.sum()), int(original.is_not_null().sum())
+        if n_present and n_broken == n_present and n_present >= 3:
+            raise SchemaMismatch(
+                file,
+                name,
+                f"has type {original.dtype} and none of its {n_present} values parse as "
+                f"{target} (e.g. {original.drop_nulls()[0]!r}): was the column retyped?",
+            )
+        if n_broken:
+            failures.append(
+                pl.DataFrame(
+                    {
+                        "row_number": df[ROW].filter(broken),
+                        "column": name,
+                        "check": f"dtype({target})",
+                        "value": original.filter(broken).cast(pl.String),
+                    }
+                )
+            )
+        typed[name] = parsed
+    bad = pl.concat(failures) if failures else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    return pl.DataFrame(typed), bad
+
+
+def _pandera_failures(typed: pl.DataFrame, source: str) -> pl.DataFrame:
+    model = CONTRACTS[source]
+    body = typed.drop(ROW)
+    try:
+        model.validate(body, lazy=True)
+    except SchemaErrors as err:
+        cases = err.failure_cases
+    else:
+        return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    unlocated = cases.filter(pl.col("index").is_null())
+    if unlocated.height:
+        first = unlocated.row(0, named=True)
+        raise SchemaMismatch(
+            "<frame>", str(first["column"]), f"fails {first['check']}: {first['failure_case']}"
+        )
+    rows = typed[ROW]
+    out = []
+    for case in cases.iter_rows(named=True):
+        index = int(case["index"])
+        column, check = case["column"], case["check"]
+        if check in RULE_COLUMNS:
+            column, check = RULE_COLUMNS[check]
+        value = body[column][index] if column in body.columns else case["failure_case"]
+        out.append(
+            {
+                "row_number": int(rows[index]),
+                "column": column,
+                "check": check,
+                "value": None if value is None else str(value),
+            }
+        )
+    return pl.DataFrame(out, schema=QUARANTINE_SCHEMA)
+
+
+def add_business_date(df: pl.DataFrame, source: str, business_tz: str) -> pl.DataFrame:
+    column = BUSINESS_DATE_COLUMN[source]
+    if column is None:
+        return df
+    if df.schema[column] == pl.Date:
+        return df.with_columns(pl.col(column).alias("business_date"))
+    local = pl.col(column).dt.replace_time_zone("UTC").dt.convert_time_zone(business_tz)
+    return df.with_columns(local.dt.date().alias("business_date"))
+
+
+def validate_file(
+    path: Path, source: str, conf: SourceConfig, business_tz: str, display_name: str | None = None
+) -> Validated:
+    """Read, type and validate one file. Raises :class:`SchemaMismatch` for column problems."""
+    name = display_name or str(path)
+    try:
+        raw = read_raw(path)
+    except (pl.exceptions.PolarsError, OSError) as err:
+        raise SchemaMismatch(name, "*", f"cannot be read: {err}") from err
+    typed, parse_bad = type_frame(raw, source, conf, name)
+    try:
+        rule_bad = _pandera_failures(typed, source)
+    except SchemaMismatch as err:
+        raise SchemaMismatch(name, err.column, err.problem) from err
+    # a value that did not parse is null now: its "not nullable" failure says nothing new
+    rule_bad = rule_bad.join(parse_bad, on=["row_number", "column"], how="anti")
+    bad = pl.concat([parse_bad, rule_bad]).sort("row_number", "column")
+    good = typed.filter(~pl.col(ROW).is_in(bad["row_number"].unique().implode()))
+    good = add_business_date(good, source, business_tz)
+    return Validated(good=good, bad=bad, rows_in=typed.height)

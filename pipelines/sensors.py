@@ -1,0 +1,89 @@
+"""Start a run when new files land.
+
+The cursor is a high-water mark: the newest change time among the landed files already seen.
+On its first tick the sensor only records that mark (files that were there before it started
+are the schedule's and backfills' business). Each later tick requests one run per contiguous
+range of delivery dates that received new files; a range run re-runs its days, which is safe
+because partitions are idempotent.
+"""
+
+
+import datetime as dt
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.ingest.contracts import SOURCES
+from pipelines.ingest.validate import DATE_IN_NAME, READERS
+from pipelines.jobs import nightly_job
+from pipelines.partitions import daily
+from pipelines.resources import Warehouse
+
+
+def landed_files(landing: Path) -> list[tuple[Path, dt.date, int]]:
+    """(path, delivery date, change stamp) for every landed file of a known source."""
+    found = []
+    for source in SOURCES:
+        folder = landing / source
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            m = DATE_IN_NAME.search(path.name)
+            if not (path.is_file() and path.suffix.lower() in READERS and m):
+                continue
+            try:
+                day = dt.date.fromisoformat(m.group(0))
+            except ValueError:
+                continue
+            st = path.stat()
+            found.append((path, day, max(st.st_mtime_ns, st.st_ctime_ns)))
+    return found
+
+
+def contiguous_ranges(days: set[dt.date]) -> list[tuple[dt.date, dt.date]]:
+    ranges: list[tuple[dt.date, dt.date]] = []
+    for day in sorted(days):
+        if ranges and day - ranges[-1][1] == dt.timedelta(days=1):
+            ranges[-1] = (ranges[-1][0], day)
+        else:
+            ranges.append((day, day))
+    return ranges
+
+
+def range_run_request(start: dt.date, end: dt.date, run_key: str | None = None) -> dg.RunRequest:
+    if start == end:
+        return dg.RunRequest(run_key=run_key, partition_key=start.isoformat())
+    return dg.RunRequest(
+        run_key=run_key,
+        tags={
+            "dagster/asset_partition_range_start": start.isoformat(),
+            "dagster/asset_partition_range_end": end.isoformat(),
+        },
+    )
+
+
+@dg.sensor(
+    job=nightly_job,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Runs the nightly job for the delivery dates that received new landing files.",
+)
+def landing_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse):
+    files = landed_files(warehouse.settings().landing_dir)
+    newest = max((stamp for _, _, stamp in files), default=0)
+    if context.cursor is None:
+        context.update_cursor(str(newest))
+        return dg.SkipReason(f"Started watching {len(files)} landed files.")
+    mark = int(context.cursor)
+    valid = set(daily.get_partition_keys(dynamic_partitions_store=None))
+    fresh = {day for _, day, stamp in files if stamp > mark and day.isoformat() in valid}
+    waiting = {day for _, day, stamp in files if stamp > mark and day.isoformat() not in valid}
+    if waiting:
+        context.log.info(f"Files for days that are not partitions yet: {sorted(waiting)}")
+    if not fresh:
+        return dg.SkipReason("No new landing files.")
+    context.update_cursor(str(max(s for _, d, s in files if d in fresh)))
+    return [
+        range_run_request(a, b, run_key=f"landing:{a}:{b}:{mark}")
+        for a, b in contiguous_ranges(fresh)
+    ]

@@ -1,0 +1,235 @@
+"""Reading, typing and validating single files against the contracts (no Dagster)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from pipelines.ingest.contracts import SOURCES
+from pipelines.ingest.load import BadBatch, ensure_tables, load_day
+from pipelines.ingest.validate import SchemaMismatch, validate_file
+from pipelines.settings import SourceConfig, load_settings
+
+UTC_ORDERS = SourceConfig("orders", "UTC")
+ORDERS_HEADER = "order_id,customer_id,created_at,channel,campaign,payment_method,amount,reviewed_at"
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text.strip() + "\n", encoding="utf-8")
+    return path
+
+
+def reasons(v) -> set[tuple[int, str, str]]:
+    return {(r["row_number"], r["column"], r["check"]) for r in v.bad.iter_rows(named=True)}
+
+
+def test_each_orders_rule_quarantines_exactly_its_row(tmp_path):
+    f = write(
+        tmp_path / "orders_2025-03-15.csv",
+        f"""
+{ORDERS_HEADER}
+o1,c1,2025-03-15T01:00:00Z,organic,,prepaid,10.50,2025-03-15T01:01:00Z
+o2,c2,2025-03-15T01:00:00Z,tv,,prepaid,20,
+o3,c3,2025-03-15T02:00:00Z,organic,,cod,12x,
+o4,,2025-03-15T02:00:00Z,organic,,cod,12,
+o1,c9,2025-03-15T03:00:00Z,organic,,prepaid,1,
+o6,c6,2025-03-15T03:00:00Z,direct,,cod,-1,
+o7,c7,2025-03-15T03:00:00Z,direct,,cod,5,2025-03-15T02:00:00Z
+o8,c8,2025-03-15T04:00:00Z,paid_search,ps_brand,prepaid,99.9,
+""",
+    )
+    v = validate_file(f, "orders", UTC_ORDERS, "Asia/Shanghai")
+    assert v.rows_in == 8
+    assert reasons(v) == {
+        (2, "channel", "isin(['paid_search', 'feed_ads', 'social', 'organic', 'direct'])"),
+        (3, "amount", "dtype(Float64)"),
+        (4, "customer_id", "not_nullable"),
+        (5, "order_id", "order_id is unique"),
+        (6, "amount", "greater_than_or_equal_to(0)"),
+        (7, "reviewed_at", "reviewed_at >= created_at"),
+    }
+    assert v.bad.filter(pl.col("row_number") == 3)["value"].to_list() == ["12x"]
+    assert v.good["order_id"].to_list() == ["o1", "o8"]
+    assert v.good["_row"].to_list() == [1, 8]
+    assert v.good["amount"].to_list() == [10.5, 99.9]
+
+
+def test_utc_2330_lands_on_next_shanghai_business_day(tmp_path):
+    f = write(
+        tmp_path / "orders_2025-03-15.csv",
+        f"""
+{ORDERS_HEADER}
+late,c1,2025-03-14T23:30:00Z,organic,,prepaid,1,
+early,c1,2025-03-14T15:59:59Z,organic,,prepaid,1,
+offset,c1,2025-03-15T07:30:00+08:00,organic,,prepaid,1,
+""",
+    )
+    v = validate_file(f, "orders", UTC_ORDERS, "Asia/Shanghai")
+    got = {r["order_id"]: (r["created_at"], r["business_date"]) for r in v.good.iter_rows(named=True)}
+    assert got["late"] == (dt.datetime(2025, 3, 14, 23, 30), dt.date(2025, 3, 15))
+    assert got["early"] == (dt.datetime(2025, 3, 14, 15, 59, 59), dt.date(2025, 3, 14))
+    # an explicit offset wins over the declared zone: 07:30 +08:00 is 23:30 UTC the day before
+    assert got["offset"] == (dt.datetime(2025, 3, 14, 23, 30), dt.date(2025, 3, 15))
+
+
+def test_naive_local_timestamps_use_the_declared_zone(tmp_path):
+    rows = [
+        {"conversation_id": "k1", "customer_id": "c", "agent_id": "a", "topic": "presale",
+         "started_at": "2025-03-15 07:30:00", "first_response_at": "2025-03-15 07:30:40",
+         "ended_at": "2025-03-15 07:40:00", "messages": 6, "order_id": None, "satisfaction": 5},
+        {"conversation_id": "k2", "customer_id": "c", "agent_id": "a", "topic": "presale",
+         "started_at": "2025-03-15 07:30:00", "first_response_at": "2025-03-15 07:29:00",
+         "ended_at": "2025-03-15 07:40:00", "messages": "three", "order_id": None,
+         "satisfaction": 7},
+    ]
+    f = tmp_path / "conversations_2025-03-15.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    v = validate_file(f, "conversations", SourceConfig("conversations", "Asia/Shanghai"), "Asia/Shanghai")
+    assert v.good["started_at"].to_list() == [dt.datetime(2025, 3, 14, 23, 30)]
+    assert v.good["business_date"].to_list() == [dt.date(2025, 3, 15)]
+    assert reasons(v) == {
+        (2, "messages", "dtype(Int64)"),
+        (2, "first_response_at", "first_response_at >= started_at"),
+        (2, "satisfaction", "in_range(1, 5)"),
+    }
+    assert v.bad_rows == 1
+
+
+def test_column_mapping_renames_the_shops_columns(tmp_path):
+    f = write(
+        tmp_path / "ad_spend_2025-03-15.csv",
+        """
+day,medium,campaign_name,imps,clicks,cost
+2025-03-15,paid_search,ps_brand,1000,30,45.5
+2025-03-15,paid_search,ps_generic,100,300,5
+""",
+    )
+    conf = SourceConfig(
+        "ad_spend", None,
+        {"day": "date", "medium": "channel", "campaign_name": "campaign", "imps": "impressions",
+         "cost": "spend"},
+    )
+    v = validate_file(f, "ad_spend", conf, "Asia/Shanghai")
+    assert v.good.select("date", "channel", "impressions", "spend").rows() == [
+        (dt.date(2025, 3, 15), "paid_search", 1000, 45.5)
+    ]
+    assert reasons(v) == {(2, "clicks", "clicks <= impressions")}
+
+
+def test_missing_column_names_file_and_column(tmp_path):
+    f = write(
+        tmp_path / "orders_2025-03-15.csv",
+        """
+order_id,customer_id,created_at,channel,campaign,payment_method,reviewed_at
+o1,c1,2025-03-15T01:00:00Z,organic,,prepaid,
+""",
+    )
+    with pytest.raises(SchemaMismatch) as err:
+        validate_file(f, "orders", UTC_ORDERS, "Asia/Shanghai", "orders/orders_2025-03-15.csv")
+    assert err.value.column == "amount"
+    assert str(err.value).startswith("orders/orders_2025-03-15.csv: column 'amount' is missing")
+
+
+def test_retyped_parquet_column_names_file_and_column(tmp_path):
+    f = tmp_path / "sessions_2025-03-15.parquet"
+    pl.DataFrame(
+        {
+            "hour_start": [dt.datetime(2025, 3, 15, h) for h in range(4)],
+            "channel": ["organic"] * 4,
+            "campaign": [None] * 4,
+            "landing_page": ["home"] * 4,
+            "sessions": ["many", "some", "few", "lots"],
+            "product_detail_sessions": [1, 1, 1, 1],
+            "product_views": [2, 2, 2, 2],
+            "bounces": [0, 0, 0, 0],
+        }
+    ).write_parquet(f)
+    with pytest.raises(SchemaMismatch) as err:
+        validate_file(f, "sessions", SourceConfig("sessions", "UTC"), "Asia/Shanghai", "sessions/x.parquet")
+    assert err.value.column == "sessions"
+    assert "was the column retyped" in str(err.value)
+    assert "sessions/x.parquet" in str(err.value)
+
+
+def test_shipment_status_rules(tmp_path):
+    header = ("shipment_id,order_id,carrier,payment_method,status,shipped_at,delivered_at,"
+              "returned_at,refund_amount,updated_at")
+    f = write(
+        tmp_path / "shipments_2025-03-15.csv",
+        f"""
+{header}
+s1,o1,sf_express,cod,shipped,2025-03-14T01:00:00Z,,,0,2025-03-14T01:00:00Z
+s1,o1,sf_express,cod,signed,2025-03-14T01:00:00Z,2025-03-16T01:00:00Z,,0,2025-03-16T01:00:00Z
+s2,o2,zto,prepaid,signed,2025-03-14T01:00:00Z,,,0,2025-03-16T01:00:00Z
+s3,o3,pigeon,prepaid,shipped,2025-03-14T01:00:00Z,,,0,2025-03-14T01:00:00Z
+s4,o4,ems,prepaid,refused,2025-03-14T01:00:00Z,2025-03-13T01:00:00Z,,0,2025-03-16T01:00:00Z
+""",
+    )
+    v = validate_file(f, "shipments", SourceConfig("shipments", "UTC"), "Asia/Shanghai")
+    assert reasons(v) == {
+        (3, "delivered_at", "delivered_at is set exactly when status is signed/refused/returned"),
+        (4, "carrier", "isin(['sf_express', 'zto', 'yto', 'jd_logistics', 'ems'])"),
+        (5, "delivered_at", "delivered_at >= shipped_at"),
+    }
+    assert v.good["_row"].to_list() == [1, 2]
+
+
+def _settings(tmp_path, monkeypatch, **extra):
+    config = tmp_path / "kpi.yaml"
+    config.write_text(json.dumps(extra))
+    monkeypatch.setenv("KPI_CONFIG", str(config))
+    return load_settings(tmp_path / "data")
+
+
+def test_load_day_replaces_partition_and_skips_duplicate_files(tmp_path, monkeypatch):
+    settings = _settings(tmp_path, monkeypatch)
+    landing = settings.landing_dir
+    body = f"{ORDERS_HEADER}\no1,c1,2025-03-15T01:00:00Z,organic,,prepaid,10,\no2,c1,2025-03-15T02:00:00Z,tv,,prepaid,10,\n"
+    body += "".join(f"x{i},c1,2025-03-15T02:00:00Z,organic,,prepaid,1,\n" for i in range(30))
+    write(landing / "orders" / "orders_2025-03-15.csv", body)
+    write(landing / "orders" / "orders_2025-03-16_resend.csv", body)
+    con = duckdb.connect(str(tmp_path / "b.duckdb"))
+    ensure_tables(con, SOURCES)
+    first = load_day(con, settings, "orders", dt.date(2025, 3, 15))
+    snapshot = con.execute("select * exclude (_loaded_at) from raw.orders order by _row").fetchall()
+    again = load_day(con, settings, "orders", dt.date(2025, 3, 15))
+    assert con.execute("select * exclude (_loaded_at) from raw.orders order by _row").fetchall() == snapshot
+    assert first.rows_loaded == again.rows_loaded == 31
+    assert con.execute("select count(*) from raw._quarantine").fetchone()[0] == 1
+    dup = load_day(con, settings, "orders", dt.date(2025, 3, 16))
+    assert [f.status for f in dup.files] == ["duplicate"]
+    assert dup.files[0].duplicate_of == "orders/orders_2025-03-15.csv"
+    assert con.execute("select count(*) from raw.orders").fetchone()[0] == 31
+    ledger = con.execute("select file, status from raw._file_ledger order by file").fetchall()
+    assert ledger == [
+        ("orders/orders_2025-03-15.csv", "loaded"),
+        ("orders/orders_2025-03-16_resend.csv", "duplicate"),
+    ]
+
+
+def test_threshold_rejects_the_batch_and_names_file_counts_and_reasons(tmp_path, monkeypatch):
+    settings = _settings(tmp_path, monkeypatch, bad_row_threshold=0.10)
+    good = "".join(f"g{i},c1,2025-03-15T02:00:00Z,organic,,prepaid,1,\n" for i in range(8))
+    bad = "b1,c1,2025-03-15T02:00:00Z,tv,,prepaid,1,\nb2,c1,2025-03-15T02:00:00Z,radio,,prepaid,1,\n"
+    write(settings.landing_dir / "orders" / "orders_2025-03-15.csv", ORDERS_HEADER + "\n" + good + bad)
+    con = duckdb.connect(str(tmp_path / "b.duckdb"))
+    ensure_tables(con, SOURCES)
+    with pytest.raises(BadBatch) as err:
+        load_day(con, settings, "orders", dt.date(2025, 3, 15))
+    msg = str(err.value)
+    assert msg.startswith("orders/orders_2025-03-15.csv: 2 of 10 rows are bad (20.0% > threshold 10.0%)")
+    assert "channel: isin(" in msg and "(2)" in msg
+    # nothing of the file is loaded, but the bad rows are queryable and the file is on record
+    assert con.execute("select count(*) from raw.orders").fetchone()[0] == 0
+    assert con.execute("select count(*) from raw._quarantine").fetchone()[0] == 2
+    assert con.execute("select status from raw._file_ledger").fetchall() == [("rejected",)]
+    # one bad row in ten is at the threshold, not past it: the file loads
+    write(settings.landing_dir / "orders" / "orders_2025-03-15.csv", ORDERS_HEADER + "\n" + good + bad.splitlines()[0] + "\n" + "g9,c1,2025-03-15T02:00:00Z,organic,,prepaid,1,\n")
+    result = load_day(con, settings, "orders", dt.date(2025, 3, 15))
+    assert (result.rows_loaded, result.rows_quarantined) == (9, 1)
