@@ -1,0 +1,304 @@
+"""Read and check the KPI tree (``kpi_tree/tree.yaml``).
+
+The loader refuses a tree that cannot be right, with an error naming the node: an unknown
+measure, fact, team or dimension; a cycle; a node without an owner; an identity whose
+children cannot produce the parent (checked symbolically: a product's children must multiply
+back to the parent's formula, a sum's children must be the declared parts of the parent's
+measure).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+TREE_FILE = Path(__file__).with_name("tree.yaml")
+RELATIONS = ("product", "sum", "driver")
+DIRECTIONS = ("higher", "lower")
+UNITS = ("yuan", "count", "ratio", "seconds", "minutes", "days")
+AGGS = ("count", "sum")
+
+
+class TreeError(ValueError):
+    """The tree definition is inconsistent; the message names the node or measure."""
+
+
+@dataclass(frozen=True)
+class Fact:
+    id: str
+    model: str
+    date: str
+    dimensions: dict[str, str]  # dimension -> column
+
+
+@dataclass(frozen=True)
+class Measure:
+    id: str
+    fact: str
+    agg: str
+    expr: str | None
+    en: str
+    zh: str
+    parts: tuple[str, ...] = ()
+
+    @property
+    def sql(self) -> str:
+        """The per-row SQL expression that is aggregated (``1`` for a count)."""
+        return "1" if self.agg == "count" else str(self.expr)
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    en: str
+    zh: str
+    unit: str
+    team: str
+    direction: str
+    kind: str  # sum | ratio | quantile
+    numerator: str | None  # a measure (sum and ratio)
+    denominator: str | None  # a measure (ratio)
+    scale: float
+    quantile: float | None
+    quantile_of: str | None  # a fact column (quantile)
+    quantile_fact: str | None
+    dimensions: tuple[str, ...]
+    parent: str | None
+    relation: str | None
+
+    @property
+    def measures(self) -> tuple[str, ...]:
+        return tuple(m for m in (self.numerator, self.denominator) if m)
+
+    def monomial(self) -> tuple[Fraction, Counter]:
+        """The formula as scale × Π measure^power (sum and ratio nodes)."""
+        powers: Counter = Counter()
+        if self.numerator:
+            powers[self.numerator] += 1
+        if self.denominator:
+            powers[self.denominator] -= 1
+        return Fraction(self.scale).limit_denominator(10**6), powers
+
+
+@dataclass(frozen=True)
+class Tree:
+    teams: dict[str, dict[str, str]]
+    facts: dict[str, Fact]
+    measures: dict[str, Measure]
+    nodes: dict[str, Node]
+    maturity_days: int
+    cohort_rules: str
+    raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    @property
+    def root(self) -> Node:
+        return next(n for n in self.nodes.values() if n.parent is None)
+
+    def children(self, node_id: str, relation: str | None = None) -> list[Node]:
+        return [
+            n
+            for n in self.nodes.values()
+            if n.parent == node_id and (relation is None or n.relation == relation)
+        ]
+
+    def depth_first(self) -> list[tuple[int, Node]]:
+        out: list[tuple[int, Node]] = []
+
+        def walk(node: Node, depth: int) -> None:
+            out.append((depth, node))
+            for child in self.children(node.id):
+                walk(child, depth + 1)
+
+        walk(self.root, 0)
+        return out
+
+    def node_facts(self, node: Node) -> set[str]:
+        if node.kind == "quantile":
+            return {str(node.quantile_fact)}
+        return {self.measures[m].fact for m in node.measures}
+
+    def identities(self) -> list[tuple[Node, str, list[Node]]]:
+        """(parent, relation, children) for every exact identity in the tree."""
+        out = []
+        for node in self.nodes.values():
+            for relation in ("product", "sum"):
+                kids = self.children(node.id, relation)
+                if kids:
+                    out.append((node, relation, kids))
+        return out
+
+
+def _need(mapping: dict, key: str, where: str) -> Any:
+    if key not in mapping or mapping[key] in (None, ""):
+        raise TreeError(f"{where}: '{key}' is required")
+    return mapping[key]
+
+
+def _parse_formula(node_id: str, formula: Any) -> dict[str, Any]:
+    where = f"node '{node_id}'"
+    if not isinstance(formula, dict):
+        raise TreeError(f"{where}: formula must be a mapping, got {formula!r}")
+    if "sum" in formula:
+        return {"kind": "sum", "numerator": formula["sum"], "denominator": None,
+                "scale": float(formula.get("scale", 1))}
+    if "ratio" in formula:
+        parts = formula["ratio"]
+        if not (isinstance(parts, list) and len(parts) == 2):
+            raise TreeError(f"{where}: ratio takes [numerator, denominator], got {parts!r}")
+        return {"kind": "ratio", "numerator": parts[0], "denominator": parts[1],
+                "scale": float(formula.get("scale", 1))}
+    if "quantile" in formula:
+        q = float(formula["quantile"])
+        if not 0 < q < 1:
+            raise TreeError(f"{where}: quantile must be between 0 and 1, got {q}")
+        return {"kind": "quantile", "numerator": None, "denominator": None, "scale": 1.0,
+                "quantile": q, "quantile_of": _need(formula, "of", where),
+                "quantile_fact": _need(formula, "fact", where)}
+    raise TreeError(f"{where}: formula must be one of sum, ratio, quantile; got {formula!r}")
+
+
+def parse_tree(data: dict[str, Any]) -> Tree:
+    teams = data.get("teams") or {}
+    facts = {
+        fid: Fact(fid, _need(f, "model", f"fact '{fid}'"), _need(f, "date", f"fact '{fid}'"),
+                  dict(f.get("dimensions") or {}))
+        for fid, f in (data.get("facts") or {}).items()
+    }
+    measures = {}
+    for mid, m in (data.get("measures") or {}).items():
+        where = f"measure '{mid}'"
+        fact, agg = _need(m, "fact", where), _need(m, "agg", where)
+        if fact not in facts:
+            raise TreeError(f"{where}: unknown fact '{fact}' (facts: {sorted(facts)})")
+        if agg not in AGGS:
+            raise TreeError(f"{where}: agg must be one of {AGGS}, got '{agg}'")
+        if agg == "sum" and not m.get("expr"):
+            raise TreeError(f"{where}: a sum needs an expr")
+        measures[mid] = Measure(mid, fact, agg, m.get("expr"), m.get("en", mid), m.get("zh", mid),
+                                tuple(m.get("parts") or ()))
+    for m in measures.values():
+        for part in m.parts:
+            if part not in measures:
+                raise TreeError(f"measure '{m.id}': unknown part '{part}'")
+    nodes = {}
+    for nid, n in (data.get("nodes") or {}).items():
+        where = f"node '{nid}'"
+        team = n.get("team")
+        if not team:
+            raise TreeError(f"{where}: has no owner (team)")
+        if team not in teams:
+            raise TreeError(f"{where}: unknown team '{team}' (teams: {sorted(teams)})")
+        unit, direction = _need(n, "unit", where), _need(n, "direction", where)
+        if unit not in UNITS:
+            raise TreeError(f"{where}: unit must be one of {UNITS}, got '{unit}'")
+        if direction not in DIRECTIONS:
+            raise TreeError(f"{where}: direction must be higher or lower, got '{direction}'")
+        f = _parse_formula(nid, _need(n, "formula", where))
+        for key in ("numerator", "denominator"):
+            if f.get(key) and f[key] not in measures:
+                raise TreeError(f"{where}: unknown measure '{f[key]}'")
+        relation = n.get("relation")
+        if n.get("parent") and relation not in RELATIONS:
+            raise TreeError(f"{where}: relation must be one of {RELATIONS}, got {relation!r}")
+        nodes[nid] = Node(
+            id=nid, en=_need(n, "en", where), zh=_need(n, "zh", where), unit=unit, team=team,
+            direction=direction, kind=f["kind"], numerator=f.get("numerator"),
+            denominator=f.get("denominator"), scale=f["scale"], quantile=f.get("quantile"),
+            quantile_of=f.get("quantile_of"), quantile_fact=f.get("quantile_fact"),
+            dimensions=tuple(n.get("dimensions") or ()), parent=n.get("parent"),
+            relation=relation if n.get("parent") else None,
+        )
+    business = data.get("business") or {}
+    tree = Tree(teams, facts, measures, nodes, int(business.get("maturity_days", 14)),
+                str(business.get("cohort_rules", "")), data)
+    check_tree(tree)
+    return tree
+
+
+def check_tree(tree: Tree) -> None:
+    nodes = tree.nodes
+    roots = [n.id for n in nodes.values() if n.parent is None]
+    if len(roots) != 1:
+        raise TreeError(f"the tree needs exactly one root (a node without parent), found {roots}")
+    for node in nodes.values():
+        if node.parent and node.parent not in nodes:
+            raise TreeError(f"node '{node.id}': unknown parent '{node.parent}'")
+        if node.kind == "quantile":
+            if node.quantile_fact not in tree.facts:
+                raise TreeError(f"node '{node.id}': unknown fact '{node.quantile_fact}'")
+            if node.relation in ("product", "sum"):
+                raise TreeError(f"node '{node.id}': a quantile cannot be part of an identity")
+        for dim in node.dimensions:
+            for fact in tree.node_facts(node):
+                if dim not in tree.facts[fact].dimensions:
+                    raise TreeError(
+                        f"node '{node.id}': dimension '{dim}' is not a dimension of fact "
+                        f"'{fact}' ({sorted(tree.facts[fact].dimensions)})"
+                    )
+    for node in nodes.values():  # cycles
+        seen, cur = {node.id}, node
+        while cur.parent:
+            if cur.parent in seen:
+                raise TreeError(f"node '{node.id}': cycle through '{cur.parent}'")
+            seen.add(cur.parent)
+            cur = nodes[cur.parent]
+    for parent, relation, kids in tree.identities():
+        if parent.kind == "quantile":
+            raise TreeError(f"node '{parent.id}': a quantile cannot be the parent of an identity")
+        if relation == "product":
+            scale, powers = Fraction(1), Counter()
+            for kid in kids:
+                s, p = kid.monomial()
+                scale *= s
+                powers.update(p)
+                powers.subtract(Counter())  # keep negative counts
+            powers = Counter({k: v for k, v in powers.items() if v})
+            want_scale, want = parent.monomial()
+            want = Counter({k: v for k, v in want.items() if v})
+            if (scale, powers) != (want_scale, want):
+                raise TreeError(
+                    f"node '{parent.id}': its product children {[k.id for k in kids]} multiply "
+                    f"to {_show(scale, powers)}, not to its formula {_show(want_scale, want)}"
+                )
+        else:
+            if parent.kind != "sum" or any(k.kind != "sum" for k in kids):
+                raise TreeError(f"node '{parent.id}': a sum identity needs sum nodes throughout")
+            declared = set(tree.measures[str(parent.numerator)].parts)
+            got = {str(k.numerator) for k in kids}
+            if declared != got:
+                raise TreeError(
+                    f"node '{parent.id}': its sum children's measures {sorted(got)} are not the "
+                    f"declared parts {sorted(declared)} of measure '{parent.numerator}'"
+                )
+
+
+def _show(scale: Fraction, powers: Counter) -> str:
+    num = [m for m, p in sorted(powers.items()) for _ in range(p) if p > 0]
+    den = [m for m, p in sorted(powers.items()) for _ in range(-p) if p < 0]
+    text = " × ".join(num) or "1"
+    if den:
+        text += " / (" + " × ".join(den) + ")"
+    return f"{scale} × {text}" if scale != 1 else text
+
+
+def load_tree(path: Path | str = TREE_FILE) -> Tree:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise TreeError(f"{path}: not valid YAML: {err}") from err
+    try:
+        return parse_tree(data or {})
+    except TreeError as err:
+        raise TreeError(f"{path}: {err}") from err
+
+
+@cache
+def default_tree() -> Tree:
+    return load_tree()

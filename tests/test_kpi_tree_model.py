@@ -1,0 +1,59 @@
+"""The tree definition: loads, and refuses inconsistent trees with a clear error."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from kpi_tree.model import TREE_FILE, TreeError, load_tree, parse_tree
+
+BASE = yaml.safe_load(TREE_FILE.read_text(encoding="utf-8"))
+
+
+def mutated(fn) -> dict:
+    data = copy.deepcopy(BASE)
+    fn(data)
+    return data
+
+
+def test_shipped_tree_loads_with_its_identities():
+    tree = load_tree()
+    assert tree.root.id == "net_revenue"
+    got = {(p.id, rel, tuple(sorted(k.id for k in kids))) for p, rel, kids in tree.identities()}
+    assert got == {
+        ("net_revenue", "product", ("gmv", "signoff_rate")),
+        ("gmv", "product", ("aov", "conversion_rate", "sessions")),
+        ("sessions", "sum", ("organic_sessions", "paid_sessions")),
+        ("paid_sessions", "product", ("ad_clicks", "click_to_session_rate")),
+        ("ad_clicks", "product", ("ctr", "impressions")),
+    }
+    # every team in DOMAIN.md owns at least one node
+    assert {n.team for n in tree.nodes.values()} == set(tree.teams)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d["nodes"]["aov"]["formula"].update(ratio=["gmv", "ordrs"]),
+         "node 'aov': unknown measure 'ordrs'"),
+        (lambda d: d["nodes"]["ctr"].pop("team"), "node 'ctr': has no owner (team)"),
+        (lambda d: d["nodes"]["ctr"].update(team="finance"), "node 'ctr': unknown team 'finance'"),
+        (lambda d: d["nodes"]["gmv"].update(parent="aov"), "cycle"),
+        (lambda d: d["nodes"]["aov"].update(formula={"ratio": ["gmv", "multi_item_orders"]}),
+         "node 'gmv': its product children ['sessions', 'conversion_rate', 'aov'] multiply to"),
+        (lambda d: d["nodes"]["organic_sessions"].update(formula={"sum": "detail_sessions"}),
+         "node 'sessions': its sum children's measures"),
+        (lambda d: d["nodes"]["inquiry_rate"].update(dimensions=["carrier"]),
+         "node 'inquiry_rate': dimension 'carrier' is not a dimension of fact"),
+        (lambda d: d["measures"]["gmv"].update(fact="warehouse"),
+         "measure 'gmv': unknown fact 'warehouse'"),
+        (lambda d: d["nodes"]["first_response_p90"].update(relation="product"),
+         "a quantile cannot be part of an identity"),
+    ],
+)
+def test_inconsistent_trees_are_refused_naming_the_node(change, message):
+    with pytest.raises(TreeError) as err:
+        parse_tree(mutated(change))
+    assert message in str(err.value)

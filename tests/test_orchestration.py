@@ -1,0 +1,97 @@
+"""The Dagster code location: definitions, the nightly schedule, the landing sensor."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.definitions import defs
+from pipelines.ingest.contracts import SOURCES
+from pipelines.resources import WAREHOUSE_POOL, Warehouse
+from pipelines.schedules import nightly_schedule
+from pipelines.sensors import contiguous_ranges, landing_sensor
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_source_has_a_pooled_daily_single_run_asset():
+    graph = defs.resolve_asset_graph()
+    for source in SOURCES:
+        node = graph.get(dg.AssetKey(["raw", source]))
+        assert node.partitions_def is not None
+        assert node.partitions_def.timezone == "Asia/Shanghai"
+        assert node.backfill_policy == dg.BackfillPolicy.single_run()
+        assert node.pools == {WAREHOUSE_POOL}
+    job = defs.resolve_job_def("nightly")
+    assert {k.path[-1] for k in job.asset_layer.executable_asset_keys} >= set(SOURCES)
+    assert job.tags["dagster/max_retries"] == "2"
+
+
+def test_dagster_definitions_validate_passes(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "KPI_DATA_DIR": str(tmp_path / "data")}
+    (tmp_path / "dagster.yaml").write_text((ROOT / "pipelines" / "dagster.yaml").read_text())
+    out = subprocess.run(
+        [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "All code locations passed validation" in out.stdout + out.stderr
+
+
+def test_nightly_schedule_runs_the_previous_business_day_at_0230_shanghai():
+    # 2025-03-15 02:30 in Shanghai is 2025-03-14 18:30 UTC
+    tick = dt.datetime(2025, 3, 14, 18, 30, tzinfo=dt.UTC)
+    with dg.instance_for_test() as instance:
+        ctx = dg.build_schedule_context(instance=instance, scheduled_execution_time=tick)
+        result = nightly_schedule.evaluate_tick(ctx)
+    assert [r.partition_key for r in result.run_requests] == ["2025-03-14"]
+    assert nightly_schedule.cron_schedule == "30 2 * * *"
+    assert nightly_schedule.execution_timezone == "Asia/Shanghai"
+
+
+def _touch(path: Path, text: str = "x") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_landing_sensor_requests_one_range_run_per_block_of_new_days(tmp_path):
+    landing = tmp_path / "data" / "landing"
+    _touch(landing / "orders" / "orders_2025-03-01.csv")
+    warehouse = Warehouse(data_dir=str(tmp_path / "data"))
+    with dg.instance_for_test() as instance:
+        ctx = dg.build_sensor_context(instance=instance, resources={"warehouse": warehouse})
+        first = landing_sensor(ctx)
+        assert isinstance(first, dg.SkipReason) and "Started watching 1" in first.skip_message
+        cursor = ctx.cursor
+        time.sleep(0.01)
+        for day in ("2025-03-02", "2025-03-03", "2025-03-04", "2025-03-09"):
+            _touch(landing / "sessions" / f"sessions_{day}.parquet")
+        _touch(landing / "shipments" / "shipments_2025-03-03.csv")
+        _touch(landing / "orders" / "notes.txt")  # not a landing file
+        ctx = dg.build_sensor_context(
+            instance=instance, resources={"warehouse": warehouse}, cursor=cursor
+        )
+        requests = landing_sensor(ctx)
+        got = [
+            (r.tags.get("dagster/asset_partition_range_start", r.partition_key),
+             r.tags.get("dagster/asset_partition_range_end", r.partition_key))
+            for r in requests
+        ]
+        assert got == [("2025-03-02", "2025-03-04"), ("2025-03-09", "2025-03-09")]
+        # nothing new since: skip
+        ctx = dg.build_sensor_context(
+            instance=instance, resources={"warehouse": warehouse}, cursor=ctx.cursor
+        )
+        assert isinstance(landing_sensor(ctx), dg.SkipReason)
+
+
+def test_contiguous_ranges():
+    d = dt.date
+    days = {d(2025, 1, 1), d(2025, 1, 2), d(2025, 1, 5), d(2024, 12, 31)}
+    assert contiguous_ranges(days) == [(d(2024, 12, 31), d(2025, 1, 2)), (d(2025, 1, 5), d(2025, 1, 5))]
