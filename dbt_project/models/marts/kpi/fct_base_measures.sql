@@ -1,0 +1,66 @@
+{#
+  Daily base measures, long: one row per business day x dimension x member x measure, for
+  the total (dimension 'total', member '(all)') and for every dimension of the measure's
+  fact. Generated from kpi_tree/tree.yaml (facts and measures); incremental by date: a run
+  replaces its window's days, reaching maturity_days back for late-maturing facts.
+#}
+{%- set tree = kpi_tree() -%}
+{%- set lookback = tree['maturity_days'] -%}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{% if is_incremental() and kpi_has_window() %}delete from {{ this }} where {{ kpi_in_window('date_day', kpi_tree()['maturity_days']) }}{% endif %}"
+) }}
+
+with
+{% for fact_id, fact in tree['facts'].items() %}
+{%- set fact_measures = [] -%}
+{%- for measure_id, measure in tree['measures'].items() if measure['fact'] == fact_id -%}
+    {%- do fact_measures.append(measure_id) -%}
+{%- endfor %}
+{{ fact_id }}_rows as (
+    select
+        {{ fact['date'] }} as date_day,
+        {%- for dim, column in fact['dimensions'].items() %}
+        coalesce(cast({{ column }} as {{ dbt.type_string() }}), '(none)') as dim_{{ dim }},
+        {%- endfor %}
+        {%- for measure_id in fact_measures %}
+        {{ tree['measures'][measure_id]['sql'] }} as m_{{ measure_id }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from {{ ref(fact['model']) }}
+    where {{ fact['date'] }} is not null
+      and {{ kpi_in_window(fact['date'], lookback) }}
+),
+{% for dim in ['total'] + (fact['dimensions'].keys() | list) %}
+{{ fact_id }}_by_{{ dim }} as (
+    select
+        date_day,
+        '{{ dim }}' as dimension,
+        {{ "'(all)'" if dim == 'total' else 'dim_' ~ dim }} as member,
+        {%- for measure_id in fact_measures %}
+        sum(m_{{ measure_id }}) as m_{{ measure_id }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from {{ fact_id }}_rows
+    group by 1, 2, 3
+),
+{% endfor %}
+{%- endfor %}
+
+final as (
+{%- set branches = [] -%}
+{%- for fact_id, fact in tree['facts'].items() -%}
+    {%- for dim in ['total'] + (fact['dimensions'].keys() | list) -%}
+        {%- for measure_id, measure in tree['measures'].items() if measure['fact'] == fact_id -%}
+            {%- do branches.append((fact_id, dim, measure_id)) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+{%- endfor %}
+{%- for fact_id, dim, measure_id in branches %}
+    select date_day, dimension, member, '{{ measure_id }}' as measure_id,
+        cast(m_{{ measure_id }} as {{ dbt.type_float() }}) as value
+    from {{ fact_id }}_by_{{ dim }}
+    {{ 'union all' if not loop.last }}
+{%- endfor %}
+)
+
+select * from final

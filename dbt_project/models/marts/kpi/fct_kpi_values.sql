@@ -1,0 +1,166 @@
+{#
+  Every KPI of the tree at every grain (day, ISO week, month), for the total and for each
+  of the node's dimensions: numerator, denominator and value. Generated from
+  kpi_tree/tree.yaml: a sum node is Σmeasure, a ratio node scale × Σnumerator / Σdenominator
+  over the period's days (never an average of daily ratios), a quantile node is computed from
+  the fact rows of the period. Rows of nodes that depend on late-maturing facts are
+  provisional while their period ends within maturity_days of the newest day.
+#}
+{%- set tree = kpi_tree() -%}
+{%- set lookback = tree['maturity_days'] -%}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    pre_hook="{% if is_incremental() and kpi_has_window() %}delete from {{ this }} where {{ kpi_periods_in_window('grain', 'period_start', kpi_tree()['maturity_days']) }}{% endif %}"
+) }}
+{%- set used = [] -%}
+{%- for node in tree['nodes'] if node['kind'] != 'quantile' -%}
+    {%- for m in [node['numerator'], node['denominator']] if m and m not in used -%}
+        {%- do used.append(m) -%}
+    {%- endfor -%}
+{%- endfor %}
+
+with
+
+base as (
+    select * from {{ ref('fct_base_measures') }}
+    where {{ kpi_days_for_window_periods('date_day', lookback) }}
+),
+
+as_of as (
+    select max(date_day) as as_of_date from {{ ref('fct_base_measures') }}
+),
+
+periods as (
+{%- for grain in kpi_grains() %}
+    select
+        '{{ grain }}' as grain,
+        {{ kpi_period_start(grain, 'date_day') }} as period_start,
+        dimension,
+        member,
+        measure_id,
+        sum(value) as value
+    from base
+    group by 1, 2, 3, 4, 5
+    {{ 'union all' if not loop.last }}
+{%- endfor %}
+),
+
+wide as (
+    select
+        grain,
+        period_start,
+        dimension,
+        member,
+        {%- for m in used %}
+        sum(case when measure_id = '{{ m }}' then value end) as m_{{ m }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from periods
+    group by 1, 2, 3, 4
+),
+
+additive_nodes as (
+{%- set additive = tree['nodes'] | rejectattr('kind', 'equalto', 'quantile') | list %}
+{%- for node in additive %}
+    {%- set num = 'm_' ~ node['numerator'] %}
+    {%- set den = ('m_' ~ node['denominator']) if node['denominator'] else none %}
+    select
+        grain,
+        period_start,
+        '{{ node['id'] }}' as kpi_id,
+        dimension,
+        member,
+        coalesce({{ num }}, 0) as numerator,
+        {{ 'coalesce(' ~ den ~ ', 0)' if den else 'cast(null as ' ~ dbt.type_float() ~ ')' }} as denominator,
+        {%- if node['kind'] == 'sum' %}
+        {{ node['scale'] }} * coalesce({{ num }}, 0) as value
+        {%- else %}
+        case when {{ den }} <> 0 then {{ node['scale'] }} * coalesce({{ num }}, 0) / {{ den }} end as value
+        {%- endif %}
+    from wide
+    where dimension in ('total'{% for d in node['dimensions'] %}, '{{ d }}'{% endfor %})
+      and ({{ num }} is not null{% if den %} or {{ den }} is not null{% endif %})
+    {{ 'union all' if not loop.last }}
+{%- endfor %}
+),
+
+{%- set quantiles = tree['nodes'] | selectattr('kind', 'equalto', 'quantile') | list %}
+quantile_nodes as (
+{%- set branches = [] -%}
+{%- for node in quantiles -%}
+    {%- for grain in kpi_grains() -%}
+        {%- for dim in ['total'] + node['dimensions'] -%}
+            {%- do branches.append((node, grain, dim)) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+{%- endfor %}
+{%- if branches | length == 0 %}
+    select
+        cast(null as {{ dbt.type_string() }}) as grain, cast(null as date) as period_start,
+        cast(null as {{ dbt.type_string() }}) as kpi_id, cast(null as {{ dbt.type_string() }}) as dimension,
+        cast(null as {{ dbt.type_string() }}) as member, cast(null as {{ dbt.type_float() }}) as numerator,
+        cast(null as {{ dbt.type_float() }}) as denominator, cast(null as {{ dbt.type_float() }}) as value
+    where 1 = 0
+{%- endif %}
+{%- for node, grain, dim in branches %}
+    {%- set fact = tree['facts'][node['quantile_fact']] %}
+    select
+        '{{ grain }}' as grain,
+        {{ kpi_period_start(grain, fact['date']) }} as period_start,
+        '{{ node['id'] }}' as kpi_id,
+        '{{ dim }}' as dimension,
+        {{ "'(all)'" if dim == 'total' else 'coalesce(cast(' ~ fact['dimensions'][dim] ~ ' as ' ~ dbt.type_string() ~ "), '(none)')" }} as member,
+        cast(count({{ node['quantile_of'] }}) as {{ dbt.type_float() }}) as numerator,
+        cast(null as {{ dbt.type_float() }}) as denominator,
+        cast({{ kpi_percentile(node['quantile_of'], node['quantile']) }} as {{ dbt.type_float() }}) as value
+    from {{ ref(fact['model']) }}
+    where {{ node['quantile_of'] }} is not null
+      and {{ kpi_days_for_window_periods(fact['date'], lookback) }}
+    group by 1, 2, 3, 4, 5
+    {{ 'union all' if not loop.last }}
+{%- endfor %}
+),
+
+nodes as (
+    select * from additive_nodes
+    union all
+    select * from quantile_nodes
+),
+
+late_nodes as (
+    {%- for node in tree['nodes'] %}
+    select '{{ node['id'] }}' as kpi_id, {{ 'true' if 'shipments' in node['facts'] else 'false' }} as matures_late
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
+),
+
+final as (
+    select
+        nodes.grain,
+        nodes.period_start,
+        case nodes.grain
+            {%- for grain in kpi_grains() %}
+            when '{{ grain }}' then {{ kpi_period_end(grain, 'nodes.period_start') }}
+            {%- endfor %}
+        end as period_end,
+        nodes.kpi_id,
+        nodes.dimension,
+        nodes.member,
+        nodes.numerator,
+        nodes.denominator,
+        nodes.value,
+        late_nodes.matures_late
+            and case nodes.grain
+                {%- for grain in kpi_grains() %}
+                when '{{ grain }}' then {{ kpi_period_end(grain, 'nodes.period_start') }}
+                {%- endfor %}
+            end > {{ dbt.dateadd('day', -1 * lookback, 'as_of.as_of_date') }}
+            as is_provisional,
+        as_of.as_of_date
+    from nodes
+    inner join late_nodes on nodes.kpi_id = late_nodes.kpi_id
+    cross join as_of
+    where {{ kpi_periods_in_window('nodes.grain', 'nodes.period_start', lookback) }}
+)
+
+select * from final

@@ -1,0 +1,1 @@
+{{ kpi_team_mart('operations') }}

@@ -1,0 +1,48 @@
+-- Customer-service conversations, timestamps in UTC (converted at ingestion).
+with
+
+source as (
+    select * from {{ source('shop', 'conversations') }}
+),
+
+renamed as (
+    select
+        conversation_id,
+        customer_id,
+        agent_id,
+        topic,
+        started_at,
+        business_date,
+        first_response_at,
+        ended_at,
+        {{ dbt.datediff('started_at', 'first_response_at', 'second') }} as first_response_seconds,
+        {{ dbt.datediff('started_at', 'ended_at', 'second') }} / 60.0 as duration_minutes,
+        messages,
+        order_id,
+        satisfaction,
+        row_number() over (
+            partition by conversation_id order by _partition_date desc, _file desc, _row desc
+        ) as delivery_rank
+    from source
+),
+
+final as (
+    select
+        conversation_id,
+        customer_id,
+        agent_id,
+        topic,
+        started_at,
+        business_date,
+        first_response_at,
+        ended_at,
+        first_response_seconds,
+        duration_minutes,
+        messages,
+        order_id,
+        satisfaction
+    from renamed
+    where delivery_rank = 1
+)
+
+select * from final

@@ -1,0 +1,43 @@
+-- Web traffic per hour x channel x campaign x landing page.
+with
+
+source as (
+    select * from {{ source('shop', 'sessions') }}
+),
+
+renamed as (
+    select
+        hour_start,
+        business_date,
+        channel,
+        campaign,
+        landing_page,
+        channel in ('paid_search', 'feed_ads', 'social') as is_paid,
+        sessions,
+        product_detail_sessions,
+        product_views,
+        bounces,
+        row_number() over (
+            partition by hour_start, channel, campaign, landing_page
+            order by _partition_date desc, _file desc, _row desc
+        ) as delivery_rank
+    from source
+),
+
+final as (
+    select
+        hour_start,
+        business_date,
+        channel,
+        campaign,
+        landing_page,
+        is_paid,
+        sessions,
+        product_detail_sessions,
+        product_views,
+        bounces
+    from renamed
+    where delivery_rank = 1
+)
+
+select * from final

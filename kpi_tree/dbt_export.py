@@ -1,0 +1,65 @@
+"""Hand the tree to dbt: a generated macro ``kpi_tree()`` that returns the tree as data.
+
+dbt's Jinja cannot read files, so every entry point that runs dbt (the Dagster assets, the
+CLI, the tests) first calls :func:`write_dbt_macro`. The dbt models loop over ``kpi_tree()``
+to build base measures, KPI values and the tree's tables, so a formula changed in
+``tree.yaml`` changes the built numbers without any SQL being edited. The generated file is
+git-ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from kpi_tree.model import Tree, default_tree
+
+DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+MACRO_FILE = DBT_PROJECT_DIR / "macros" / "generated" / "kpi_tree_definition.sql"
+
+
+def tree_payload(tree: Tree) -> dict:
+    return {
+        "maturity_days": tree.maturity_days,
+        "teams": tree.teams,
+        "facts": {
+            f.id: {"model": f.model, "date": f.date, "dimensions": f.dimensions}
+            for f in tree.facts.values()
+        },
+        "measures": {
+            m.id: {"fact": m.fact, "sql": m.sql, "parts": list(m.parts)}
+            for m in tree.measures.values()
+        },
+        "nodes": [
+            {
+                "id": n.id, "en": n.en, "zh": n.zh, "unit": n.unit, "team": n.team,
+                "direction": n.direction, "kind": n.kind, "numerator": n.numerator,
+                "denominator": n.denominator, "scale": n.scale, "quantile": n.quantile,
+                "quantile_of": n.quantile_of, "quantile_fact": n.quantile_fact,
+                "dimensions": list(n.dimensions), "parent": n.parent, "relation": n.relation,
+                "facts": sorted(tree.node_facts(n)),
+            }
+            for _, n in tree.depth_first()
+        ],
+    }
+
+
+def render_macro(tree: Tree) -> str:
+    payload = json.dumps(tree_payload(tree), ensure_ascii=False, sort_keys=True)
+    escaped = payload.replace("\\", "\\\\").replace("'", "\\'")
+    return (
+        "{# GENERATED from kpi_tree/tree.yaml by kpi_tree.dbt_export - do not edit. #}\n"
+        "{% macro kpi_tree() %}\n"
+        f"{{{{ return(fromjson('{escaped}')) }}}}\n"
+        "{% endmacro %}\n"
+    )
+
+
+def write_dbt_macro(tree: Tree | None = None, path: Path = MACRO_FILE) -> bool:
+    """Write the macro if its content changed. Returns True when the file was (re)written."""
+    text = render_macro(tree or default_tree())
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return True
