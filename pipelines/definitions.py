@@ -5,6 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from pipelines.ingest import assets as ingest
+from pipelines.transform import assets as transform
 from pipelines.jobs import nightly_job
 from pipelines.resources import Warehouse
 from pipelines.schedules import nightly_schedule
@@ -13,6 +14,7 @@ from pipelines.settings import settings
 
 defs = dg.Definitions.merge(
     ingest.defs,
+    transform.defs,
     dg.Definitions(
         jobs=[nightly_job],
         schedules=[nightly_schedule],

@@ -9,7 +9,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{% if is_incremental() and kpi_has_window() %}delete from {{ this }} where {{ kpi_in_window('date_day', kpi_tree()['maturity_days']) }}{% endif %}"
+    pre_hook="{% if is_incremental() %}delete from {{ this }} where {{ kpi_in_window('date_day', kpi_tree()['maturity_days']) }}{% endif %}"
 ) }}
 
 with

@@ -11,7 +11,7 @@
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{% if is_incremental() and kpi_has_window() %}delete from {{ this }} where {{ kpi_periods_in_window('grain', 'period_start', kpi_tree()['maturity_days']) }}{% endif %}"
+    pre_hook="{% if is_incremental() %}delete from {{ this }} where {{ kpi_periods_in_window('grain', 'period_start', kpi_tree()['maturity_days']) }}{% endif %}"
 ) }}
 {%- set used = [] -%}
 {%- for node in tree['nodes'] if node['kind'] != 'quantile' -%}

@@ -1,0 +1,48 @@
+{#
+  Every exact identity of the tree (kpi_tree/tree.yaml) holds in the built numbers, at every
+  grain, period, dimension and member where the parent and all its children have a value:
+  a product parent equals the product of its product children, a sum parent the sum of its
+  sum children (relative tolerance 1e-9). Returns the rows where one does not.
+#}
+{%- set tree = kpi_tree() -%}
+{%- set identities = [] -%}
+{%- for parent in tree['nodes'] -%}
+    {%- for relation in ['product', 'sum'] -%}
+        {%- set kids = tree['nodes'] | selectattr('parent', 'equalto', parent['id']) | selectattr('relation', 'equalto', relation) | list -%}
+        {%- if kids -%}{%- do identities.append((parent, relation, kids)) -%}{%- endif -%}
+    {%- endfor -%}
+{%- endfor %}
+
+with
+
+kpi as (
+    select * from {{ ref('fct_kpi_values') }}
+),
+
+checks as (
+{%- for parent, relation, kids in identities %}
+    select
+        p.grain, p.period_start, p.dimension, p.member,
+        '{{ parent['id'] }}' as parent_kpi,
+        '{{ relation }}' as relation,
+        p.value as parent_value,
+        {% for kid in kids -%}
+        c{{ loop.index }}.value{{ (' * ' if relation == 'product' else ' + ') if not loop.last }}
+        {%- endfor %} as children_value
+    from kpi p
+    {%- for kid in kids %}
+    inner join kpi c{{ loop.index }}
+        on c{{ loop.index }}.kpi_id = '{{ kid['id'] }}'
+        and c{{ loop.index }}.grain = p.grain and c{{ loop.index }}.period_start = p.period_start
+        and c{{ loop.index }}.dimension = p.dimension and c{{ loop.index }}.member = p.member
+    {%- endfor %}
+    where p.kpi_id = '{{ parent['id'] }}'
+      and p.value is not null
+      {%- for kid in kids %} and c{{ loop.index }}.value is not null{% endfor %}
+    {{ 'union all' if not loop.last }}
+{%- endfor %}
+)
+
+select *
+from checks
+where abs(parent_value - children_value) > 1e-9 * (case when abs(parent_value) > 1 then abs(parent_value) else 1 end)

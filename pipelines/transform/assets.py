@@ -1,0 +1,56 @@
+"""The KPI tree, built by dbt: every model an asset, every dbt test an asset check."""
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+
+from pipelines.partitions import daily
+from pipelines.resources import WAREHOUSE_POOL, Warehouse
+from pipelines.transform.project import dbt_project
+
+
+class KpiTranslator(DagsterDbtTranslator):
+    """Groups by dbt layer (staging, intermediate, marts) so the graph reads top-down."""
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props.get("resource_type") == "source":
+            return None
+        fqn = dbt_resource_props.get("fqn") or []
+        return fqn[1] if len(fqn) > 2 else "dbt"
+
+
+def window_vars(context: dg.AssetExecutionContext) -> dict[str, str]:
+    """The run's partition window as dbt vars (inclusive dates)."""
+    window = context.partition_time_window
+    start = window.start.date()
+    end = (window.end - dt.timedelta(days=1)).date()  # the window's end is exclusive
+    return {"start_date": start.isoformat(), "end_date": end.isoformat()}
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=KpiTranslator(),
+    partitions_def=daily,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=WAREHOUSE_POOL,
+)
+def kpi_tree_dbt(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse
+) -> Iterator:
+    # the profile reads the build warehouse's path from the environment (dbt_project/profiles.yml)
+    os.environ["KPI_BUILD_DB"] = str(warehouse.settings().build_db)
+    dbt_vars = window_vars(context)
+    context.log.info(f"dbt build over {dbt_vars['start_date']} .. {dbt_vars['end_date']}")
+    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+
+
+defs = dg.Definitions(
+    assets=[kpi_tree_dbt],
+    resources={"dbt": DbtCliResource(project_dir=dbt_project)},
+)
