@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import warnings
+
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -26,7 +28,9 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_show_locals=False,
+    add_completion=False,
 )
+warnings.filterwarnings("ignore", message=r".*is currently in beta.*")
 console = Console()
 err_console = Console(stderr=True)
 
@@ -289,7 +293,46 @@ def demo(
     ok = _run(settings, DEMO_START, end)
     console.rule("[bold]3. Summary")
     _print_summary(settings)
+    if ok:
+        console.rule("[bold]4. The KPI tree")
+        _print_tree(settings)
     raise typer.Exit(0 if ok else 1)
+
+
+def _print_tree(settings: Settings, day: dt.date | None = None) -> None:
+    import duckdb
+
+    from kpi_tree.model import default_tree
+    from kpi_tree.report import TreePeriods, render_tree
+
+    if not settings.build_db.exists():
+        console.print("No build warehouse yet: run `kpi run` or `kpi demo` first.")
+        return
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        periods = TreePeriods.latest(con)
+        if periods is None:
+            console.print("The KPI tree has not been built yet.")
+            return
+        if day is not None:
+            periods = TreePeriods(day, day.replace(day=1))
+        console.print(
+            f"KPI tree for the day {periods.day} and the month {periods.month:%Y-%m} "
+            "(totals; `kpi tree --date D` for another day)",
+            highlight=False,
+        )
+        console.print(render_tree(default_tree(), con, periods), highlight=False, soft_wrap=True)
+
+
+@app.command()
+def tree(
+    date: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Day to show (default: the last built day; "
+                     "the month shown is that day's month)."),
+    ] = None,
+) -> None:
+    """Print the KPI tree with each node's value for a day and a month."""
+    _print_tree(_settings(), date.date() if date else None)
 
 
 @app.command()

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dagster as dg
 
 from pipelines.ingest import assets as ingest
-from pipelines.transform import assets as transform
 from pipelines.jobs import nightly_job
 from pipelines.resources import Warehouse
 from pipelines.schedules import nightly_schedule
 from pipelines.sensors import landing_sensor
 from pipelines.settings import settings
+from pipelines.transform import assets as transform
 
-defs = dg.Definitions.merge(
-    ingest.defs,
-    transform.defs,
-    dg.Definitions(
-        jobs=[nightly_job],
-        schedules=[nightly_schedule],
-        sensors=[landing_sensor],
-        resources={"warehouse": Warehouse(data_dir=str(settings().data_dir))},
-    ),
-)
+
+def build_defs(data_dir: str | Path) -> dg.Definitions:
+    """Every domain's definitions, with the warehouse found under ``data_dir``."""
+    return dg.Definitions.merge(
+        ingest.defs,
+        transform.defs,
+        dg.Definitions(
+            jobs=[nightly_job],
+            schedules=[nightly_schedule],
+            sensors=[landing_sensor],
+            resources={"warehouse": Warehouse(data_dir=str(data_dir))},
+        ),
+    )
+
+
+defs = build_defs(settings().data_dir)

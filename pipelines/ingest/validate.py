@@ -103,15 +103,17 @@ def _parse(series: pl.Series, target: pl.DataType, tz: str | None) -> pl.Series:
             expr = expr.dt.convert_time_zone("UTC").dt.replace_time_zone(None).dt.cast_time_unit(
                 "us"
             )
-        else:
+        elif series.dtype == pl.Null:
+            expr = col.cast(target)
+        else:  # numbers are not timestamps: every present value fails to parse
             expr = pl.lit(None, dtype=target)
-        return frame.select(expr.alias(series.name)).to_series()
+        return frame.with_columns(expr.alias(series.name)).get_column(series.name)
     if target == pl.Date:
         if series.dtype == pl.String:
             expr = col.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
         else:
             expr = col.cast(pl.Date, strict=False)
-        return frame.select(expr.alias(series.name)).to_series()
+        return frame.with_columns(expr.alias(series.name)).get_column(series.name)
     if series.dtype == pl.String:
         stripped = col.str.strip_chars()
         if target.is_integer():
@@ -120,10 +122,10 @@ def _parse(series: pl.Series, target: pl.DataType, tz: str | None) -> pl.Series:
             expr = pl.when(as_float == as_float.round(0)).then(as_float).cast(target, strict=False)
         else:
             expr = stripped.cast(target, strict=False)
-        return frame.select(expr.alias(series.name)).to_series()
+        return frame.with_columns(expr.alias(series.name)).get_column(series.name)
     if target.is_integer() and series.dtype.is_float():
         expr = pl.when(col == col.round(0)).then(col).cast(target, strict=False)
-        return frame.select(expr.alias(series.name)).to_series()
+        return frame.with_columns(expr.alias(series.name)).get_column(series.name)
     if target == pl.String:
         return series.cast(pl.String)
     return series.cast(target, strict=False)

@@ -1,0 +1,91 @@
+"""Print the tree with its values: each node indented under its parent, in Chinese and English."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+
+from kpi_tree.model import Node, Tree
+
+RELATION_MARK = {"product": "×", "sum": "+", "driver": "·", None: " "}
+
+
+def format_value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "–"
+    if unit == "yuan":
+        return f"¥{value:,.0f}" if abs(value) >= 100 else f"¥{value:,.2f}"
+    if unit == "count":
+        return f"{value:,.0f}"
+    if unit == "ratio":
+        return f"{value * 100:.2f} %" if abs(value) < 10 else f"{value:.2f}×"
+    suffix = {"seconds": "s", "minutes": "min", "days": "d"}[unit]
+    return f"{value:,.1f} {suffix}"
+
+
+@dataclass(frozen=True)
+class TreePeriods:
+    day: dt.date
+    month: dt.date  # first day of the last complete month
+
+    @classmethod
+    def latest(cls, con: duckdb.DuckDBPyConnection) -> TreePeriods | None:
+        row = con.execute("select max(date_day) from kpi.fct_base_measures").fetchone()
+        if not row or row[0] is None:
+            return None
+        day: dt.date = row[0]
+        next_day = day + dt.timedelta(days=1)
+        month_start = day.replace(day=1)
+        if next_day.month == day.month:  # the month is not over yet: take the one before
+            month_start = (month_start - dt.timedelta(days=1)).replace(day=1)
+        return cls(day, month_start)
+
+
+def tree_values(
+    con: duckdb.DuckDBPyConnection, grain: str, period_start: dt.date
+) -> dict[str, tuple[float | None, bool]]:
+    rows = con.execute(
+        "select kpi_id, value, is_provisional from kpi.fct_kpi_values "
+        "where grain = ? and period_start = ? and dimension = 'total'",
+        [grain, period_start],
+    ).fetchall()
+    return {kpi: (value, provisional) for kpi, value, provisional in rows}
+
+
+def render_tree(tree: Tree, con: duckdb.DuckDBPyConnection, periods: TreePeriods) -> str:
+    day = tree_values(con, "day", periods.day)
+    month = tree_values(con, "month", periods.month)
+    label_width = max(len(_label(depth, n)) + _wide_chars(n.zh) for depth, n in tree.depth_first())
+    head_day = periods.day.isoformat()
+    head_month = periods.month.strftime("%Y-%m")
+    lines = [
+        f"{'KPI tree':<{label_width}}  {head_day:>14}  {head_month:>14}  team",
+        "-" * (label_width + 50),
+    ]
+    provisional = False
+    for depth, node in tree.depth_first():
+        label = _label(depth, node)
+        pad = label_width - len(label) - _wide_chars(node.zh)
+        cells = []
+        for values in (day, month):
+            value, prov = values.get(node.id, (None, False))
+            provisional |= prov
+            cells.append(format_value(value, node.unit) + ("*" if prov else " "))
+        team = tree.teams[node.team]["en"]
+        lines.append(f"{label}{' ' * pad}  {cells[0]:>14}  {cells[1]:>14}  {team}")
+    lines.append(
+        "× product identity, + sum identity, · driver."
+        + ("  * provisional: late facts (sign-off, returns) can still change it." if provisional else "")
+    )
+    return "\n".join(lines)
+
+
+def _label(depth: int, node: Node) -> str:
+    return f"{'  ' * depth}{RELATION_MARK[node.relation]} {node.zh} {node.en}"
+
+
+def _wide_chars(text: str) -> int:
+    """CJK characters take two columns in a terminal."""
+    return sum(1 for ch in text if ord(ch) > 0x2E80)

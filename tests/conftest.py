@@ -1,0 +1,80 @@
+"""Shared fixtures: a generated sample shop run through the real nightly job."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from pipelines.definitions import build_defs
+from pipelines.runner import RunOutcome, run_nightly
+from pipelines.sample_shop.generator import DEFAULT_FAULTS, generate_shop
+from pipelines.settings import load_settings
+
+warnings.filterwarnings("ignore", message=r".*is currently in beta.*")
+
+SHOP_START = dt.date(2025, 1, 20)  # covers the 2025 Spring Festival (Jan 29), all of Feb and March
+SHOP_DAYS = 75
+SHOP_ORDERS_PER_DAY = 60
+
+
+@dataclass
+class Shop:
+    data_dir: Path
+    manifest: dict
+    start: dt.date
+    end: dt.date
+
+    @property
+    def settings(self):
+        return load_settings(self.data_dir)
+
+    @property
+    def landing(self) -> Path:
+        return self.data_dir / "landing"
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        return duckdb.connect(str(self.settings.build_db), read_only=True)
+
+    def run(self, start: dt.date | None = None, end: dt.date | None = None) -> RunOutcome:
+        with dg.instance_for_test() as instance:
+            return run_nightly(
+                build_defs(self.data_dir), start or self.start, end or self.end, instance,
+                log_level="WARNING",
+            )
+
+
+def make_shop(
+    root: Path, start: dt.date = SHOP_START, days: int = SHOP_DAYS,
+    orders_per_day: int = SHOP_ORDERS_PER_DAY, faults: dict | None = None, seed: int = 11,
+) -> Shop:
+    data_dir = root / "data"
+    manifest = generate_shop(
+        data_dir / "landing", start, days, orders_per_day=orders_per_day, seed=seed,
+        faults=faults if faults is not None else {},
+    )
+    return Shop(data_dir, manifest, start, start + dt.timedelta(days=days - 1))
+
+
+@pytest.fixture(scope="session")
+def built_shop(tmp_path_factory) -> Shop:
+    """75 days of a small shop with every default fault, through the whole nightly job once."""
+    shop = make_shop(tmp_path_factory.mktemp("built_shop"), faults=dict(DEFAULT_FAULTS))
+    outcome = shop.run()
+    assert outcome.success, outcome.error
+    return shop
+
+
+@pytest.fixture
+def shop_copy(built_shop, tmp_path) -> Shop:
+    """A private copy of the built shop (landing files and warehouse), for tests that change it."""
+    target = tmp_path / "data"
+    shutil.copytree(built_shop.data_dir, target)
+    return Shop(target, json.loads(json.dumps(built_shop.manifest)), built_shop.start, built_shop.end)

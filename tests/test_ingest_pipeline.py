@@ -1,0 +1,199 @@
+"""Ingestion end to end: generated files with injected faults through real Dagster runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+
+import dagster as dg
+from polars.testing import assert_frame_equal
+from conftest import make_shop
+
+from pipelines.definitions import build_defs
+from pipelines.ingest.contracts import SOURCES
+from pipelines.ingest.validate import read_raw
+from pipelines.runner import run_nightly
+from pipelines.settings import load_settings
+
+RAW_COMPARE = "select * exclude (_loaded_at, _run_id) from raw.{source} order by _file, _row"
+
+
+def test_every_injected_bad_row_is_quarantined_and_nothing_else(built_shop):
+    row_faults = built_shop.manifest["row_faults"]
+    assert {f["fault"] for f in row_faults} >= {
+        "missing_value", "bad_type", "negative_amount", "unknown_category", "duplicate_key",
+        "clicks_over_impressions", "time_travel", "out_of_range", "amount_mismatch",
+    }
+    with built_shop.connect() as con:
+        quarantined = con.execute(
+            "select distinct source, file, row_number from raw._quarantine"
+        ).fetchall()
+        reasons = con.execute(
+            "select file, row_number, column_name from raw._quarantine"
+        ).fetchall()
+    injected = {(f["source"], f["file"], f["row"]) for f in row_faults}
+    assert set(quarantined) == injected
+    # per kind: as many quarantined rows as injected, each under the column the fault broke
+    assert Counter(s for s, _, _ in quarantined) == Counter(f["source"] for f in row_faults)
+    by_row = {(file, row): col for file, row, col in reasons}
+    for fault in row_faults:
+        assert by_row[(fault["file"], fault["row"])] == fault["column"], fault
+
+
+def test_the_rest_of_each_file_loads(built_shop):
+    bad_per_file = Counter(f["file"] for f in built_shop.manifest["row_faults"])
+    copies = set(built_shop.manifest["expected"]["duplicate_files"])
+    with built_shop.connect() as con:
+        loaded = dict(
+            con.execute(
+                "select file, rows_loaded from raw._file_ledger where status = 'loaded'"
+            ).fetchall()
+        )
+        for source in SOURCES:
+            in_table = dict(
+                con.execute(f"select _file, count(*) from raw.{source} group by _file").fetchall()
+            )
+            for file, n in in_table.items():
+                assert loaded[file] == n
+    for path in sorted(built_shop.landing.rglob("*.*")):
+        rel = path.relative_to(built_shop.landing).as_posix()
+        if path.name.startswith("_") or rel in copies:
+            continue
+        assert loaded[rel] == read_raw(path).height - bad_per_file[rel], rel
+
+
+def test_file_delivered_twice_is_counted_once(built_shop):
+    dup = next(f for f in built_shop.manifest["file_faults"] if f["fault"] == "duplicate_file")
+    with built_shop.connect() as con:
+        ledger = dict(
+            con.execute(
+                "select file, status from raw._file_ledger where file in (?, ?)",
+                [dup["file"], dup["copy"]],
+            ).fetchall()
+        )
+        source = dup["source"]
+        from_copy = con.execute(
+            f"select count(*) from raw.{source} where _file = ?", [dup["copy"]]
+        ).fetchone()[0]
+        key = {"orders": "order_id", "conversations": "conversation_id"}.get(source)
+        dupes = (
+            con.execute(
+                f"select count(*) - count(distinct {key}) from raw.{source}"
+            ).fetchone()[0]
+            if key
+            else 0
+        )
+    assert ledger == {dup["file"]: "loaded", dup["copy"]: "duplicate"}
+    assert from_copy == 0
+    assert dupes == 0
+
+
+def test_missing_day_is_reported_not_fatal(built_shop):
+    missing = next(f for f in built_shop.manifest["file_faults"] if f["fault"] == "missing_day")
+    with built_shop.connect() as con:
+        n = con.execute(
+            f"select count(*) from raw.{missing['source']} where _partition_date = ?",
+            [dt.date.fromisoformat(missing["date"])],
+        ).fetchone()[0]
+    assert n == 0
+
+
+def test_rerunning_a_day_gives_identical_raw_tables(shop_copy):
+    day = shop_copy.start + dt.timedelta(days=20)
+    with shop_copy.connect() as con:
+        before = {s: con.execute(RAW_COMPARE.format(source=s)).fetchall() for s in SOURCES}
+        quarantine = con.execute(
+            "select * exclude (loaded_at, run_id) from raw._quarantine order by all"
+        ).fetchall()
+    outcome = shop_copy.run(day, day)
+    assert outcome.success, outcome.error
+    with shop_copy.connect() as con:
+        after = {s: con.execute(RAW_COMPARE.format(source=s)).fetchall() for s in SOURCES}
+        assert quarantine == con.execute(
+            "select * exclude (loaded_at, run_id) from raw._quarantine order by all"
+        ).fetchall()
+        reloaded = con.execute(
+            "select count(*) from raw.orders where _partition_date = ? and _run_id = ?",
+            [day, outcome.run_id],
+        ).fetchone()[0]
+    assert reloaded > 0  # the day really was loaded again, by this run
+    for source in SOURCES:
+        assert after[source] == before[source], source
+
+
+def test_timestamps_become_business_days_in_shanghai(built_shop):
+    with built_shop.connect() as con:
+        rows = con.execute(
+            "select created_at, business_date from raw.orders "
+            "where hour(created_at) >= 16 limit 50"
+        ).fetchall()
+        conv = con.execute(
+            "select started_at, business_date from raw.conversations "
+            "where hour(started_at) >= 16 limit 50"
+        ).fetchall()
+    assert rows and conv
+    # 16:00 UTC and later is the next day in Shanghai (UTC+8)
+    for ts, day in rows + conv:
+        assert day == ts.date() + dt.timedelta(days=1)
+
+
+def _step_failures(outcome_error: str | None) -> str:
+    assert outcome_error is not None
+    return outcome_error
+
+
+def test_threshold_fails_the_batch_and_nothing_downstream_runs(tmp_path, monkeypatch):
+    shop = make_shop(tmp_path, start=dt.date(2025, 3, 3), days=3, orders_per_day=40,
+                     faults={"unknown_category": 6})
+    config = tmp_path / "kpi.yaml"
+    config.write_text(json.dumps({"bad_row_threshold": 0.01}))
+    monkeypatch.setenv("KPI_CONFIG", str(config))
+    with dg.instance_for_test() as instance:
+        outcome = run_nightly(build_defs(shop.data_dir), shop.start, shop.end, instance,
+                              log_level="CRITICAL")
+        materialized = {
+            key.to_user_string()
+            for key in instance.get_asset_keys()
+            if instance.get_latest_materialization_event(key) is not None
+        }
+    assert not outcome.success
+    msg = _step_failures(outcome.error)
+    bad = shop.manifest["row_faults"][0]
+    assert bad["file"] in msg
+    assert "rows are bad" in msg and "> threshold 1.0%" in msg and "Top reasons" in msg
+    assert f"{bad['column']}: isin(" in msg
+    assert not any(k.startswith(("staging/", "kpi/", "marketing/")) for k in materialized)
+
+
+def test_schema_mismatch_names_file_and_column(tmp_path):
+    shop = make_shop(tmp_path, start=dt.date(2025, 3, 3), days=2, orders_per_day=40,
+                     faults={"missing_column": 1})
+    fault = shop.manifest["schema_faults"][0]
+    with dg.instance_for_test() as instance:
+        outcome = run_nightly(build_defs(shop.data_dir), shop.start, shop.end, instance,
+                              log_level="CRITICAL")
+    assert not outcome.success
+    assert f"{fault['file']}: column '{fault['column']}' is missing" in outcome.error
+
+
+def test_csv_parquet_and_jsonl_give_the_same_typed_rows(tmp_path):
+    from pipelines.ingest.validate import validate_file
+    from pipelines.sample_shop.generator import generate_shop
+
+    day = dt.date(2025, 3, 3)
+    settings = load_settings(tmp_path)
+    typed = {}
+    for fmt in ("csv", "parquet", "jsonl"):
+        landing = tmp_path / fmt
+        generate_shop(landing, day, 1, orders_per_day=30, seed=5, formats=fmt)
+        for source in SOURCES:
+            path = next((landing / source).glob(f"*.{fmt}"))
+            checked = validate_file(path, source, settings.source(source), "Asia/Shanghai")
+            assert checked.bad.height == 0, (fmt, source, checked.bad)
+            typed[(fmt, source)] = checked.good
+    for source in SOURCES:
+        csv = typed[("csv", source)]
+        assert csv.height > 0, source
+        for fmt in ("parquet", "jsonl"):
+            assert_frame_equal(typed[(fmt, source)], csv, check_exact=False, abs_tol=0.005)
