@@ -32,8 +32,8 @@ class TreePeriods:
 
     @classmethod
     def latest(cls, con: duckdb.DuckDBPyConnection) -> TreePeriods | None:
-        row = con.execute("select max(date_day) from kpi.fct_base_measures").fetchone()
-        if not row or row[0] is None:
+        row = con.execute("select max(date_day) from kpi.fct_base_measures").fetchall()[0]
+        if row[0] is None:
             return None
         day: dt.date = row[0]
         next_day = day + dt.timedelta(days=1)

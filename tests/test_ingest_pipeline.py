@@ -75,12 +75,12 @@ def test_file_delivered_twice_is_counted_once(built_shop):
         source = dup["source"]
         from_copy = con.execute(
             f"select count(*) from raw.{source} where _file = ?", [dup["copy"]]
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         key = {"orders": "order_id", "conversations": "conversation_id"}.get(source)
         dupes = (
             con.execute(
                 f"select count(*) - count(distinct {key}) from raw.{source}"
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             if key
             else 0
         )
@@ -95,7 +95,7 @@ def test_missing_day_is_reported_not_fatal(built_shop):
         n = con.execute(
             f"select count(*) from raw.{missing['source']} where _partition_date = ?",
             [dt.date.fromisoformat(missing["date"])],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     assert n == 0
 
 
@@ -116,7 +116,7 @@ def test_rerunning_a_day_gives_identical_raw_tables(shop_copy):
         reloaded = con.execute(
             "select count(*) from raw.orders where _partition_date = ? and _run_id = ?",
             [day, outcome.run_id],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     assert reloaded > 0  # the day really was loaded again, by this run
     for source in SOURCES:
         assert after[source] == before[source], source

@@ -201,11 +201,11 @@ def test_load_day_replaces_partition_and_skips_duplicate_files(tmp_path, monkeyp
     again = load_day(con, settings, "orders", dt.date(2025, 3, 15))
     assert con.execute("select * exclude (_loaded_at) from raw.orders order by _row").fetchall() == snapshot
     assert first.rows_loaded == again.rows_loaded == 31
-    assert con.execute("select count(*) from raw._quarantine").fetchone()[0] == 1
+    assert con.execute("select count(*) from raw._quarantine").fetchall()[0][0] == 1
     dup = load_day(con, settings, "orders", dt.date(2025, 3, 16))
     assert [f.status for f in dup.files] == ["duplicate"]
     assert dup.files[0].duplicate_of == "orders/orders_2025-03-15.csv"
-    assert con.execute("select count(*) from raw.orders").fetchone()[0] == 31
+    assert con.execute("select count(*) from raw.orders").fetchall()[0][0] == 31
     ledger = con.execute("select file, status from raw._file_ledger order by file").fetchall()
     assert ledger == [
         ("orders/orders_2025-03-15.csv", "loaded"),
@@ -226,8 +226,8 @@ def test_threshold_rejects_the_batch_and_names_file_counts_and_reasons(tmp_path,
     assert msg.startswith("orders/orders_2025-03-15.csv: 2 of 10 rows are bad (20.0% > threshold 10.0%)")
     assert "channel: isin(" in msg and "(2)" in msg
     # nothing of the file is loaded, but the bad rows are queryable and the file is on record
-    assert con.execute("select count(*) from raw.orders").fetchone()[0] == 0
-    assert con.execute("select count(*) from raw._quarantine").fetchone()[0] == 2
+    assert con.execute("select count(*) from raw.orders").fetchall()[0][0] == 0
+    assert con.execute("select count(*) from raw._quarantine").fetchall()[0][0] == 2
     assert con.execute("select status from raw._file_ledger").fetchall() == [("rejected",)]
     # one bad row in ten is at the threshold, not past it: the file loads
     write(settings.landing_dir / "orders" / "orders_2025-03-15.csv", ORDERS_HEADER + "\n" + good + bad.splitlines()[0] + "\n" + "g9,c1,2025-03-15T02:00:00Z,organic,,prepaid,1,\n")

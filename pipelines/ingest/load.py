@@ -158,8 +158,9 @@ def load_day(
                 f"select file from {LEDGER} "
                 "where sha256 = ? and status = 'loaded' limit 1",
                 [digest],
-            ).fetchone()
+            ).fetchall()
             if seen:
+                seen = seen[0]
                 result = FileResult(rel, "duplicate", duplicate_of=seen[0])
                 con.execute(
                     f"insert into {LEDGER} values (?, ?, ?, ?, ?, 'duplicate', ?, 0, 0, 0, ?, ?)",

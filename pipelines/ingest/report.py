@@ -14,7 +14,7 @@ def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> boo
             "select count(*) from information_schema.tables "
             "where table_schema = ? and table_name = ?",
             [schema, table],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     )
 
 
@@ -26,12 +26,12 @@ def ingest_summary(con: duckdb.DuckDBPyConnection) -> list[dict]:
             continue
         loaded, first, last = con.execute(
             f"select count(*), min(_partition_date), max(_partition_date) from {RAW_SCHEMA}.{source}"
-        ).fetchone()
+        ).fetchall()[0]
         quarantined_rows, = con.execute(
             f"select count(*) from (select distinct file, row_number from {QUARANTINE} "
             "where source = ?)",
             [source],
-        ).fetchone()
+        ).fetchall()[0]
         files = dict(
             con.execute(
                 f"select status, count(*) from {LEDGER} where source = ? group by status",

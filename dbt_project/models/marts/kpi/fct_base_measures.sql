@@ -25,7 +25,7 @@ with
         coalesce(cast({{ column }} as {{ dbt.type_string() }}), '(none)') as dim_{{ dim }},
         {%- endfor %}
         {%- for measure_id in fact_measures %}
-        {{ tree['measures'][measure_id]['sql'] }} as m_{{ measure_id }}{{ ',' if not loop.last }}
+        cast({{ tree['measures'][measure_id]['sql'] }} as {{ kpi_exact() }}) as m_{{ measure_id }}{{ ',' if not loop.last }}
         {%- endfor %}
     from {{ ref(fact['model']) }}
     where {{ fact['date'] }} is not null
@@ -57,7 +57,7 @@ final as (
 {%- endfor %}
 {%- for fact_id, dim, measure_id in branches %}
     select date_day, dimension, member, '{{ measure_id }}' as measure_id,
-        cast(m_{{ measure_id }} as {{ dbt.type_float() }}) as value
+        m_{{ measure_id }} as value
     from {{ fact_id }}_by_{{ dim }}
     {{ 'union all' if not loop.last }}
 {%- endfor %}

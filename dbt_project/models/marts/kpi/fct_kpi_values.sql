@@ -4,14 +4,16 @@
   kpi_tree/tree.yaml: a sum node is Σmeasure, a ratio node scale × Σnumerator / Σdenominator
   over the period's days (never an average of daily ratios), a quantile node is computed from
   the fact rows of the period. Rows of nodes that depend on late-maturing facts are
-  provisional while their period ends within maturity_days of the newest day.
+  provisional while their period ends within maturity_days of the newest day; rows outside
+  a run's window are cleared by the post-hook once they mature.
 #}
 {%- set tree = kpi_tree() -%}
 {%- set lookback = tree['maturity_days'] -%}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    pre_hook="{% if is_incremental() %}delete from {{ this }} where {{ kpi_periods_in_window('grain', 'period_start', kpi_tree()['maturity_days']) }}{% endif %}"
+    pre_hook="{% if is_incremental() %}delete from {{ this }} where {{ kpi_periods_in_window('grain', 'period_start', kpi_tree()['maturity_days']) }}{% endif %}",
+    post_hook="update {{ this }} set is_provisional = false where is_provisional and period_end <= {{ dbt.dateadd('day', -1 * kpi_tree()['maturity_days'], '(select max(as_of_date) from ' ~ this ~ ')') }}"
 ) }}
 {%- set used = [] -%}
 {%- for node in tree['nodes'] if node['kind'] != 'quantile' -%}
@@ -70,12 +72,12 @@ additive_nodes as (
         '{{ node['id'] }}' as kpi_id,
         dimension,
         member,
-        coalesce({{ num }}, 0) as numerator,
-        {{ 'coalesce(' ~ den ~ ', 0)' if den else 'cast(null as ' ~ dbt.type_float() ~ ')' }} as denominator,
+        cast(coalesce({{ num }}, 0) as {{ kpi_double() }}) as numerator,
+        {{ 'cast(coalesce(' ~ den ~ ', 0) as ' ~ kpi_double() ~ ')' if den else 'cast(null as ' ~ kpi_double() ~ ')' }} as denominator,
         {%- if node['kind'] == 'sum' %}
-        {{ node['scale'] }} * coalesce({{ num }}, 0) as value
+        {{ node['scale'] }} * cast(coalesce({{ num }}, 0) as {{ kpi_double() }}) as value
         {%- else %}
-        case when {{ den }} <> 0 then {{ node['scale'] }} * coalesce({{ num }}, 0) / {{ den }} end as value
+        case when {{ den }} <> 0 then {{ node['scale'] }} * cast(coalesce({{ num }}, 0) as {{ kpi_double() }}) / cast({{ den }} as {{ kpi_double() }}) end as value
         {%- endif %}
     from wide
     where dimension in ('total'{% for d in node['dimensions'] %}, '{{ d }}'{% endfor %})
@@ -98,8 +100,8 @@ quantile_nodes as (
     select
         cast(null as {{ dbt.type_string() }}) as grain, cast(null as date) as period_start,
         cast(null as {{ dbt.type_string() }}) as kpi_id, cast(null as {{ dbt.type_string() }}) as dimension,
-        cast(null as {{ dbt.type_string() }}) as member, cast(null as {{ dbt.type_float() }}) as numerator,
-        cast(null as {{ dbt.type_float() }}) as denominator, cast(null as {{ dbt.type_float() }}) as value
+        cast(null as {{ dbt.type_string() }}) as member, cast(null as {{ kpi_double() }}) as numerator,
+        cast(null as {{ kpi_double() }}) as denominator, cast(null as {{ kpi_double() }}) as value
     where 1 = 0
 {%- endif %}
 {%- for node, grain, dim in branches %}
@@ -110,9 +112,9 @@ quantile_nodes as (
         '{{ node['id'] }}' as kpi_id,
         '{{ dim }}' as dimension,
         {{ "'(all)'" if dim == 'total' else 'coalesce(cast(' ~ fact['dimensions'][dim] ~ ' as ' ~ dbt.type_string() ~ "), '(none)')" }} as member,
-        cast(count({{ node['quantile_of'] }}) as {{ dbt.type_float() }}) as numerator,
-        cast(null as {{ dbt.type_float() }}) as denominator,
-        cast({{ kpi_percentile(node['quantile_of'], node['quantile']) }} as {{ dbt.type_float() }}) as value
+        cast(count({{ node['quantile_of'] }}) as {{ kpi_double() }}) as numerator,
+        cast(null as {{ kpi_double() }}) as denominator,
+        cast({{ kpi_percentile(node['quantile_of'], node['quantile']) }} as {{ kpi_double() }}) as value
     from {{ ref(fact['model']) }}
     where {{ node['quantile_of'] }} is not null
       and {{ kpi_days_for_window_periods(fact['date'], lookback) }}

@@ -1,0 +1,13 @@
+{# A 64-bit float. kpi_double() is FLOAT, which is 32 bits on DuckDB: too coarse for
+   money and for identities checked to 1e-9. #}
+{% macro kpi_double() -%}
+    {{ return(adapter.dispatch('kpi_double', 'kpi_warehouse')()) }}
+{%- endmacro %}
+
+{% macro default__kpi_double() -%}double{%- endmacro %}
+
+{% macro postgres__kpi_double() -%}double precision{%- endmacro %}
+
+{# Base measures are exact decimals: sums of them do not depend on the order rows are added,
+   so a rerun gives the very same numbers (floating-point sums in a parallel engine do not). #}
+{% macro kpi_exact() -%}decimal(38, 6){%- endmacro %}

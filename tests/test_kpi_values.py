@@ -1,0 +1,339 @@
+"""The KPI tree as built by the real nightly job: identities, independent recomputation,
+roll-ups, reruns, late facts, and formulas that live only in the YAML."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import yaml
+
+from kpi_tree.dbt_export import DBT_PROJECT_DIR, render_macro
+from kpi_tree.model import TREE_FILE, default_tree, parse_tree
+
+REL = 1e-9
+
+# --- independent reference queries, straight from the raw tables (not the models) ----------
+
+ORDERS = """
+    select * from (
+        select *, row_number() over (partition by order_id order by _partition_date desc,
+                                     _file desc, _row desc) as k
+        from raw.orders) where k = 1
+"""
+LATEST_SHIPMENTS = """
+    select s.*, o.business_date as order_day, o.amount as order_amount from (
+        select *, row_number() over (partition by shipment_id
+                                     order by updated_at desc, _partition_date desc) as k
+        from raw.shipments) s
+    join ({orders}) o using (order_id)
+    where s.k = 1
+""".format(orders=ORDERS)
+
+
+def kpi_frame(con) -> pl.DataFrame:
+    return con.sql("select * from kpi.fct_kpi_values").pl()
+
+
+def lookup(df: pl.DataFrame, **where) -> pl.DataFrame:
+    out = df
+    for col, val in where.items():
+        out = out.filter(pl.col(col) == val)
+    return out
+
+
+def close(a: float, b: float, rel: float = REL) -> bool:
+    return abs(a - b) <= rel * max(1.0, abs(a), abs(b))
+
+
+# --- identities --------------------------------------------------------------------------------
+
+
+def test_every_identity_holds_at_every_grain_and_slice(built_shop):
+    tree = default_tree()
+    with built_shop.connect() as con:
+        kpi = kpi_frame(con)
+    keys = ["grain", "period_start", "dimension", "member"]
+    checked = 0
+    for parent, relation, kids in tree.identities():
+        joined = lookup(kpi, kpi_id=parent.id).select(*keys, pl.col("value").alias("parent"))
+        for kid in kids:
+            joined = joined.join(
+                lookup(kpi, kpi_id=kid.id).select(*keys, pl.col("value").alias(kid.id)), on=keys
+            )
+        joined = joined.drop_nulls()
+        if relation == "product":
+            combined = pl.reduce(lambda a, b: a * b, [pl.col(k.id) for k in kids])
+        else:
+            combined = pl.sum_horizontal([pl.col(k.id) for k in kids])
+        bad = joined.with_columns(combined.alias("children")).filter(
+            (pl.col("parent") - pl.col("children")).abs()
+            > REL * pl.max_horizontal(pl.lit(1.0), pl.col("parent").abs())
+        )
+        assert bad.height == 0, (parent.id, bad.head())
+        assert set(joined["grain"]) == {"day", "week", "month"}, parent.id
+        checked += joined.height
+    assert checked > 10_000
+
+
+# --- values against straightforward queries over the raw tables -----------------------------
+
+
+def test_daily_gmv_and_orders_equal_raw_orders(built_shop):
+    with built_shop.connect() as con:
+        ref = con.execute(
+            f"select business_date, sum(amount), count(*) from ({ORDERS}) group by 1"
+        ).fetchall()
+        kpi = kpi_frame(con)
+    gmv = {r["period_start"]: r["value"] for r in lookup(kpi, grain="day", kpi_id="gmv",
+                                                          dimension="total").iter_rows(named=True)}
+    orders = {r["period_start"]: r["value"] for r in lookup(kpi, grain="day", kpi_id="orders",
+                                                             dimension="total").iter_rows(named=True)}
+    assert len(ref) == built_shop.manifest["parameters"]["days"]
+    for day, amount, count in ref:
+        assert close(gmv[day], float(amount)), day
+        assert orders[day] == count
+
+
+def test_monthly_conversion_by_channel_equals_raw_orders_over_raw_sessions(built_shop):
+    with built_shop.connect() as con:
+        ref = con.execute(f"""
+            with o as (select date_trunc('month', business_date) m, channel, count(*) n
+                       from ({ORDERS}) group by all),
+                 s as (select date_trunc('month', business_date) m, channel, sum(sessions) n
+                       from raw.sessions group by all)
+            select o.m, o.channel, o.n, s.n from o join s using (m, channel)
+        """).fetchall()
+        kpi = kpi_frame(con)
+    assert len(ref) >= 15
+    for month, channel, n_orders, n_sessions in ref:
+        row = lookup(kpi, grain="month", period_start=month.date() if hasattr(month, "date") else month,
+                     kpi_id="conversion_rate", dimension="channel", member=channel).row(0, named=True)
+        assert (row["numerator"], row["denominator"]) == (n_orders, n_sessions)
+        assert close(row["value"], n_orders / n_sessions)
+
+
+def test_weekly_ctr_by_campaign_equals_raw_ad_spend(built_shop):
+    with built_shop.connect() as con:
+        ref = con.execute("""
+            select date_trunc('week', date)::date, campaign, sum(clicks), sum(impressions)
+            from raw.ad_spend group by all
+        """).fetchall()
+        kpi = lookup(kpi_frame(con), grain="week", kpi_id="ctr", dimension="campaign")
+    by_key = {(r["period_start"], r["member"]): r for r in kpi.iter_rows(named=True)}
+    assert len(ref) > 100
+    for week, campaign, clicks, impressions in ref:
+        row = by_key[(week, campaign)]
+        assert close(row["value"], clicks / impressions), (week, campaign)
+
+
+def test_first_response_p90_equals_numpy_over_raw_conversations(built_shop):
+    with built_shop.connect() as con:
+        conv = con.sql("""
+            select business_date, agent_id,
+                   epoch(first_response_at) - epoch(started_at) as seconds
+            from raw.conversations where first_response_at is not null
+        """).pl()
+        kpi = kpi_frame(con)
+    march = conv.filter(pl.col("business_date").dt.month() == 3)
+    want = float(np.percentile(march["seconds"].to_numpy(), 90))
+    got = lookup(kpi, grain="month", period_start=dt.date(2025, 3, 1),
+                 kpi_id="first_response_p90", dimension="total").row(0, named=True)["value"]
+    assert close(got, want, 1e-6)
+    agent = march.filter(pl.col("agent_id") == "agent_03")["seconds"].to_numpy()
+    got_agent = lookup(kpi, grain="month", period_start=dt.date(2025, 3, 1),
+                       kpi_id="first_response_p90", dimension="agent",
+                       member="agent_03").row(0, named=True)["value"]
+    assert close(got_agent, float(np.percentile(agent, 90)), 1e-6)
+
+
+def test_signoff_rate_and_net_revenue_follow_the_order_date_cohort(built_shop):
+    with built_shop.connect() as con:
+        signed = dict(con.execute(
+            f"select order_day, sum(order_amount) from ({LATEST_SHIPMENTS}) "
+            "where status = 'signed' group by 1"
+        ).fetchall())
+        gmv = dict(con.execute(
+            f"select business_date, sum(amount) from ({ORDERS}) group by 1"
+        ).fetchall())
+        kpi = kpi_frame(con)
+    day = built_shop.start + dt.timedelta(days=30)
+    net = lookup(kpi, grain="day", period_start=day, kpi_id="net_revenue",
+                 dimension="total").row(0, named=True)
+    rate = lookup(kpi, grain="day", period_start=day, kpi_id="signoff_rate",
+                  dimension="total").row(0, named=True)
+    assert close(net["value"], float(signed[day]))
+    assert close(rate["value"], float(signed[day]) / float(gmv[day]))
+    assert 0.8 < rate["value"] < 1.0  # a realistic shop signs off most of its GMV
+
+
+def test_inquiry_conversion_by_agent_equals_raw_conversations(built_shop):
+    with built_shop.connect() as con:
+        ref = con.execute(f"""
+            select c.agent_id, count(*), count(o.order_id)
+            from raw.conversations c left join ({ORDERS}) o using (order_id)
+            where c.topic = 'presale' and date_trunc('month', c.business_date) = date '2025-02-01'
+            group by 1
+        """).fetchall()
+        kpi = lookup(kpi_frame(con), grain="month", period_start=dt.date(2025, 2, 1),
+                     kpi_id="inquiry_conversion", dimension="agent")
+    by_agent = {r["member"]: r for r in kpi.iter_rows(named=True)}
+    assert len(ref) == 12
+    for agent, inquiries, ordered in ref:
+        assert (by_agent[agent]["numerator"], by_agent[agent]["denominator"]) == (ordered, inquiries)
+
+
+def test_month_ratios_are_sums_of_day_parts_not_averages(built_shop):
+    with built_shop.connect() as con:
+        kpi = kpi_frame(con)
+    tree = default_tree()
+    ratios = [n for n in tree.nodes.values() if n.kind == "ratio"]
+    month = dt.date(2025, 3, 1)
+    days = kpi.filter((pl.col("grain") == "day") & (pl.col("period_start") >= month)
+                      & (pl.col("period_start") < dt.date(2025, 4, 1)))
+    differs_from_mean = 0
+    for node in ratios:
+        parts = lookup(days, kpi_id=node.id, dimension="total")
+        row = lookup(kpi, grain="month", period_start=month, kpi_id=node.id,
+                     dimension="total").row(0, named=True)
+        num, den = parts["numerator"].sum(), parts["denominator"].sum()
+        assert close(row["numerator"], num) and close(row["denominator"], den), node.id
+        assert close(row["value"], node.scale * num / den), node.id
+        mean = parts["value"].mean()
+        differs_from_mean += not close(row["value"], mean, 1e-6)
+    assert differs_from_mean >= len(ratios) // 2
+
+
+# --- reruns and late facts ---------------------------------------------------------------------
+
+
+def test_rerunning_a_day_leaves_every_kpi_value_unchanged(shop_copy):
+    cols = "grain, period_start, kpi_id, dimension, member, numerator, denominator, value, is_provisional"
+    with shop_copy.connect() as con:
+        before = con.execute(f"select {cols} from kpi.fct_kpi_values order by all").fetchall()
+    day = shop_copy.start + dt.timedelta(days=40)
+    outcome = shop_copy.run(day, day)
+    assert outcome.success, outcome.error
+    with shop_copy.connect() as con:
+        after = con.execute(f"select {cols} from kpi.fct_kpi_values order by all").fetchall()
+    assert len(after) == len(before)
+    assert after == before
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(rows).write_csv(path)
+
+
+def test_late_shipment_update_restates_its_cohort_and_matures(shop_copy):
+    end = shop_copy.end
+    with shop_copy.connect() as con:
+        pending = con.execute(f"""
+            select shipment_id, order_id, carrier, payment_method, shipped_at, order_day,
+                   order_amount
+            from ({LATEST_SHIPMENTS}) where status = 'shipped' and order_day < ?
+            order by order_day desc, shipment_id limit 1
+        """, [end - dt.timedelta(days=2)]).fetchall()[0]
+        kpi = kpi_frame(con)
+    shipment_id, order_id, carrier, payment, shipped_at, day, amount = pending
+    before = lookup(kpi, grain="day", period_start=day, kpi_id="net_revenue",
+                    dimension="total").row(0, named=True)
+    assert before["is_provisional"]
+
+    late_day = end + dt.timedelta(days=1)
+    signed_at = dt.datetime.combine(late_day, dt.time(3, 0))  # 11:00 in Shanghai
+    _write_csv(shop_copy.landing / "shipments" / f"shipments_{late_day}.csv", [{
+        "shipment_id": shipment_id, "order_id": order_id, "carrier": carrier,
+        "payment_method": payment, "status": "signed",
+        "shipped_at": shipped_at.isoformat() + "Z", "delivered_at": signed_at.isoformat() + "Z",
+        "returned_at": None, "refund_amount": 0, "updated_at": signed_at.isoformat() + "Z",
+    }])
+    outcome = shop_copy.run(late_day, late_day)
+    assert outcome.success, outcome.error
+    with shop_copy.connect() as con:
+        after = lookup(kpi_frame(con), grain="day", period_start=day, kpi_id="net_revenue",
+                       dimension="total").row(0, named=True)
+    assert close(after["value"], before["value"] + float(amount))
+    assert after["is_provisional"]
+
+    # 30 days later (maturity_days), with a new day of orders, the cohort is final
+    mature_day = day + dt.timedelta(days=default_tree().maturity_days)
+    mature_day = max(mature_day, late_day + dt.timedelta(days=1))
+    _write_csv(shop_copy.landing / "orders" / f"orders_{mature_day}.csv", [{
+        "order_id": "late-test-1", "customer_id": "c-late", "created_at": f"{mature_day}T04:00:00Z",
+        "channel": "direct", "campaign": None, "payment_method": "prepaid", "amount": 10.0,
+        "reviewed_at": f"{mature_day}T04:01:00Z",
+    }])
+    outcome = shop_copy.run(mature_day, mature_day)
+    assert outcome.success, outcome.error
+    with shop_copy.connect() as con:
+        final = lookup(kpi_frame(con), grain="day", period_start=day, kpi_id="net_revenue",
+                       dimension="total").row(0, named=True)
+    assert close(final["value"], after["value"])
+    assert not final["is_provisional"]
+
+
+# --- formulas live in the YAML only ------------------------------------------------------------
+
+
+def test_changing_a_formula_in_the_yaml_changes_the_numbers_without_touching_sql(
+    shop_copy, tmp_path
+):
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    data = yaml.safe_load(TREE_FILE.read_text(encoding="utf-8"))
+    data["measures"]["multi_item_orders"]["expr"] = (
+        "case when distinct_products > 2 then 1 else 0 end"
+    )
+    data["nodes"]["cross_sell_rate"]["formula"]["scale"] = 100  # as a percentage
+    (project / "macros" / "generated" / "kpi_tree_definition.sql").write_text(
+        render_macro(parse_tree(data)), encoding="utf-8"
+    )
+    sql = {p.relative_to(project): p.read_text() for p in project.rglob("*.sql")
+           if "generated" not in p.parts}
+    assert sql == {p.relative_to(DBT_PROJECT_DIR): p.read_text()
+                   for p in DBT_PROJECT_DIR.rglob("*.sql")
+                   if "generated" not in p.parts and "target" not in p.parts}
+    env = {**os.environ, "KPI_BUILD_DB": str(shop_copy.settings.build_db)}
+    dbt = str(Path(sys.executable).parent / "dbt")
+    out = subprocess.run(
+        [dbt, "build", "--project-dir", str(project), "--profiles-dir", str(project),
+         "--select", "fct_base_measures+", "--vars", json.dumps({})],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-3000:]
+    with shop_copy.connect() as con:
+        want = con.execute(f"""
+            with baskets as (select order_id, count(distinct product_id) p
+                             from raw.order_items group by 1)
+            select sum(case when p > 2 then 1 else 0 end) * 100.0 / count(*)
+            from ({ORDERS}) o left join baskets using (order_id)
+            where date_trunc('month', o.business_date) = date '2025-03-01'
+        """).fetchall()[0][0]
+        got = con.execute("""
+            select value from kpi.fct_kpi_values where kpi_id = 'cross_sell_rate'
+            and grain = 'month' and period_start = date '2025-03-01' and dimension = 'total'
+        """).fetchall()[0][0]
+    assert close(got, want)
+    assert 1 < got < 40  # a percentage now, of orders with three or more products
+
+
+@pytest.mark.parametrize("grain", ["day", "week", "month"])
+def test_every_node_has_a_total_for_every_period(built_shop, grain):
+    with built_shop.connect() as con:
+        counts = con.execute(
+            "select kpi_id, count(distinct period_start) from kpi.fct_kpi_values "
+            "where grain = ? and dimension = 'total' group by 1", [grain]
+        ).fetchall()
+    periods = {"day": 75, "week": 12, "month": 3}[grain]
+    got = dict(counts)
+    assert set(got) == set(default_tree().nodes)
+    assert min(got.values()) >= periods - 1
