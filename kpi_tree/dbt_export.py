@@ -32,11 +32,22 @@ def tree_payload(tree: Tree) -> dict:
         },
         "nodes": [
             {
-                "id": n.id, "en": n.en, "zh": n.zh, "unit": n.unit, "team": n.team,
-                "direction": n.direction, "kind": n.kind, "numerator": n.numerator,
-                "denominator": n.denominator, "scale": n.scale, "quantile": n.quantile,
-                "quantile_of": n.quantile_of, "quantile_fact": n.quantile_fact,
-                "dimensions": list(n.dimensions), "parent": n.parent, "relation": n.relation,
+                "id": n.id,
+                "en": n.en,
+                "zh": n.zh,
+                "unit": n.unit,
+                "team": n.team,
+                "direction": n.direction,
+                "kind": n.kind,
+                "numerator": n.numerator,
+                "denominator": n.denominator,
+                "scale": n.scale,
+                "quantile": n.quantile,
+                "quantile_of": n.quantile_of,
+                "quantile_fact": n.quantile_fact,
+                "dimensions": list(n.dimensions),
+                "parent": n.parent,
+                "relation": n.relation,
                 "facts": sorted(tree.node_facts(n)),
             }
             for _, n in tree.depth_first()

@@ -145,29 +145,47 @@ def _parse_formula(node_id: str, formula: Any) -> dict[str, Any]:
     if not isinstance(formula, dict):
         raise TreeError(f"{where}: formula must be a mapping, got {formula!r}")
     if "sum" in formula:
-        return {"kind": "sum", "numerator": formula["sum"], "denominator": None,
-                "scale": float(formula.get("scale", 1))}
+        return {
+            "kind": "sum",
+            "numerator": formula["sum"],
+            "denominator": None,
+            "scale": float(formula.get("scale", 1)),
+        }
     if "ratio" in formula:
         parts = formula["ratio"]
         if not (isinstance(parts, list) and len(parts) == 2):
             raise TreeError(f"{where}: ratio takes [numerator, denominator], got {parts!r}")
-        return {"kind": "ratio", "numerator": parts[0], "denominator": parts[1],
-                "scale": float(formula.get("scale", 1))}
+        return {
+            "kind": "ratio",
+            "numerator": parts[0],
+            "denominator": parts[1],
+            "scale": float(formula.get("scale", 1)),
+        }
     if "quantile" in formula:
         q = float(formula["quantile"])
         if not 0 < q < 1:
             raise TreeError(f"{where}: quantile must be between 0 and 1, got {q}")
-        return {"kind": "quantile", "numerator": None, "denominator": None, "scale": 1.0,
-                "quantile": q, "quantile_of": _need(formula, "of", where),
-                "quantile_fact": _need(formula, "fact", where)}
+        return {
+            "kind": "quantile",
+            "numerator": None,
+            "denominator": None,
+            "scale": 1.0,
+            "quantile": q,
+            "quantile_of": _need(formula, "of", where),
+            "quantile_fact": _need(formula, "fact", where),
+        }
     raise TreeError(f"{where}: formula must be one of sum, ratio, quantile; got {formula!r}")
 
 
 def parse_tree(data: dict[str, Any]) -> Tree:
     teams = data.get("teams") or {}
     facts = {
-        fid: Fact(fid, _need(f, "model", f"fact '{fid}'"), _need(f, "date", f"fact '{fid}'"),
-                  dict(f.get("dimensions") or {}))
+        fid: Fact(
+            fid,
+            _need(f, "model", f"fact '{fid}'"),
+            _need(f, "date", f"fact '{fid}'"),
+            dict(f.get("dimensions") or {}),
+        )
         for fid, f in (data.get("facts") or {}).items()
     }
     measures = {}
@@ -180,8 +198,15 @@ def parse_tree(data: dict[str, Any]) -> Tree:
             raise TreeError(f"{where}: agg must be one of {AGGS}, got '{agg}'")
         if agg == "sum" and not m.get("expr"):
             raise TreeError(f"{where}: a sum needs an expr")
-        measures[mid] = Measure(mid, fact, agg, m.get("expr"), m.get("en", mid), m.get("zh", mid),
-                                tuple(m.get("parts") or ()))
+        measures[mid] = Measure(
+            mid,
+            fact,
+            agg,
+            m.get("expr"),
+            m.get("en", mid),
+            m.get("zh", mid),
+            tuple(m.get("parts") or ()),
+        )
     for m in measures.values():
         for part in m.parts:
             if part not in measures:
@@ -207,16 +232,33 @@ def parse_tree(data: dict[str, Any]) -> Tree:
         if n.get("parent") and relation not in RELATIONS:
             raise TreeError(f"{where}: relation must be one of {RELATIONS}, got {relation!r}")
         nodes[nid] = Node(
-            id=nid, en=_need(n, "en", where), zh=_need(n, "zh", where), unit=unit, team=team,
-            direction=direction, kind=f["kind"], numerator=f.get("numerator"),
-            denominator=f.get("denominator"), scale=f["scale"], quantile=f.get("quantile"),
-            quantile_of=f.get("quantile_of"), quantile_fact=f.get("quantile_fact"),
-            dimensions=tuple(n.get("dimensions") or ()), parent=n.get("parent"),
+            id=nid,
+            en=_need(n, "en", where),
+            zh=_need(n, "zh", where),
+            unit=unit,
+            team=team,
+            direction=direction,
+            kind=f["kind"],
+            numerator=f.get("numerator"),
+            denominator=f.get("denominator"),
+            scale=f["scale"],
+            quantile=f.get("quantile"),
+            quantile_of=f.get("quantile_of"),
+            quantile_fact=f.get("quantile_fact"),
+            dimensions=tuple(n.get("dimensions") or ()),
+            parent=n.get("parent"),
             relation=relation if n.get("parent") else None,
         )
     business = data.get("business") or {}
-    tree = Tree(teams, facts, measures, nodes, int(business.get("maturity_days", 14)),
-                str(business.get("cohort_rules", "")), data)
+    tree = Tree(
+        teams,
+        facts,
+        measures,
+        nodes,
+        int(business.get("maturity_days", 14)),
+        str(business.get("cohort_rules", "")),
+        data,
+    )
     check_tree(tree)
     return tree
 

@@ -77,7 +77,11 @@ def render_tree(tree: Tree, con: duckdb.DuckDBPyConnection, periods: TreePeriods
         lines.append(f"{label}{' ' * pad}  {cells[0]:>14}  {cells[1]:>14}  {team}")
     lines.append(
         "× product identity, + sum identity, · driver."
-        + ("  * provisional: late facts (sign-off, returns) can still change it." if provisional else "")
+        + (
+            "  * provisional: late facts (sign-off, returns) can still change it."
+            if provisional
+            else ""
+        )
     )
     return "\n".join(lines)
 

@@ -7,10 +7,9 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Annotated
-
-import warnings
 
 import typer
 from rich.console import Console
@@ -87,8 +86,14 @@ def _parse_faults(values: list[str]) -> dict[str, int]:
 
 
 def _generate(
-    out: Path, start: dt.date, days: int, orders_per_day: int, seed: int,
-    faults: dict[str, int], fmt: str, clean: bool,
+    out: Path,
+    start: dt.date,
+    days: int,
+    orders_per_day: int,
+    seed: int,
+    faults: dict[str, int],
+    fmt: str,
+    clean: bool,
 ) -> dict:
     from pipelines.sample_shop.generator import generate_shop
 
@@ -105,8 +110,14 @@ def _generate(
     ) as progress:
         task = progress.add_task("generate", total=days)
         manifest = generate_shop(
-            out, start, days, orders_per_day=orders_per_day, seed=seed, faults=faults,
-            formats=fmt, progress=lambda done, total: progress.update(task, completed=done),
+            out,
+            start,
+            days,
+            orders_per_day=orders_per_day,
+            seed=seed,
+            faults=faults,
+            formats=fmt,
+            progress=lambda done, total: progress.update(task, completed=done),
         )
     return manifest
 
@@ -121,13 +132,15 @@ def _faults_help() -> str:
 
 @app.command()
 def generate(
-    start: Annotated[dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="First day.")] = dt.datetime(
-        DEMO_START.year, DEMO_START.month, DEMO_START.day
-    ),
+    start: Annotated[
+        dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="First day.")
+    ] = dt.datetime(DEMO_START.year, DEMO_START.month, DEMO_START.day),
     days: Annotated[int, typer.Option(min=1, help="How many days of files.")] = DEMO_DAYS,
     orders_per_day: Annotated[
-        int, typer.Option(min=1, help="Scale: average orders a day (traffic, service and "
-                          "shipments follow).")
+        int,
+        typer.Option(
+            min=1, help="Scale: average orders a day (traffic, service and shipments follow)."
+        ),
     ] = DEMO_ORDERS_PER_DAY,
     seed: Annotated[int, typer.Option(help="Same seed, same files.")] = 7,
     fault: Annotated[
@@ -141,7 +154,8 @@ def generate(
         str, typer.Option("--format", help="mixed (csv, parquet and jsonl), csv, parquet or jsonl.")
     ] = "mixed",
     out: Annotated[
-        Path | None, typer.Option(help="Landing folder to write.", show_default="<data dir>/landing")
+        Path | None,
+        typer.Option(help="Landing folder to write.", show_default="<data dir>/landing"),
     ] = None,
     clean: Annotated[bool, typer.Option(help="Empty the landing folder first.")] = False,
 ) -> None:
@@ -178,8 +192,20 @@ def _print_faults(manifest: dict) -> None:
             "Injected bad rows: "
             + ", ".join(f"{s}.{f} x{n}" for (s, f), n in sorted(counts.items()))
         )
-    for f in manifest.get("file_faults") or []:
-        console.print(f"Injected file fault: {f}")
+    file_faults = manifest.get("file_faults") or []
+    for f in file_faults:
+        if f["fault"] == "duplicate_file":
+            console.print(f"Injected file fault: {f['file']} delivered again as {f['copy']}")
+        elif f["fault"] == "missing_day":
+            console.print(f"Injected file fault: no {f['source']} file for {f['date']}")
+    late = [f for f in file_faults if f["fault"] == "late_updates"]
+    if late:
+        console.print(
+            f"Injected file fault: {len(late)} shipment updates delivered "
+            f"{min(f['days_late'] for f in late)}-{max(f['days_late'] for f in late)} days late"
+        )
+    for f in manifest.get("schema_faults") or []:
+        console.print(f"Injected schema fault: {f}")
 
 
 def _landed_range(settings: Settings) -> tuple[dt.date, dt.date]:
@@ -195,17 +221,26 @@ def _landed_range(settings: Settings) -> tuple[dt.date, dt.date]:
     return days[0], days[-1]
 
 
-def _run(settings: Settings, start: dt.date, end: dt.date) -> bool:
+RECORD_HELP = (
+    "Record the run in the Dagster instance at DAGSTER_HOME (default <data dir>/dagster), so "
+    "`kpi dev` shows it. Off by default: Dagster writes an event per asset and day, which "
+    "makes a long range much slower to start and finish."
+)
+
+
+def _run(settings: Settings, start: dt.date, end: dt.date, record: bool = False) -> bool:
     from pipelines.runner import prepare_dagster_home, run_nightly
 
-    prepare_dagster_home(settings)
+    if record:
+        prepare_dagster_home(settings)
     import dagster as dg
 
     from pipelines.definitions import defs
 
     n = (end - start).days + 1
     console.print(f"Running the nightly job over {start} .. {end} ({n} days) as one Dagster run.")
-    with dg.DagsterInstance.get() as instance:
+    instance = dg.DagsterInstance.get() if record else dg.DagsterInstance.ephemeral()
+    with instance:
         outcome = run_nightly(defs, start, end, instance)
     if outcome.success:
         console.print(f"[green]Run {outcome.run_id} succeeded.[/green]")
@@ -226,14 +261,26 @@ def _print_summary(settings: Settings) -> None:
         summary = ingest_summary(con)
         reasons = quarantine_reasons(con)
     table = Table(title=f"Ingestion: {settings.build_db}")
-    for col in ("source", "days", "rows loaded", "rows quarantined", "files loaded",
-                "duplicates skipped", "files rejected"):
+    for col in (
+        "source",
+        "days",
+        "rows loaded",
+        "rows quarantined",
+        "files loaded",
+        "duplicates skipped",
+        "files rejected",
+    ):
         table.add_column(col, justify="left" if col == "source" else "right")
     for s in summary:
         span = f"{s['first_day']} .. {s['last_day']}" if s["first_day"] else "-"
         table.add_row(
-            s["source"], span, f"{s['rows_loaded']:,}", f"{s['rows_quarantined']:,}",
-            str(s["files_loaded"]), str(s["files_duplicate"]), str(s["files_rejected"]),
+            s["source"],
+            span,
+            f"{s['rows_loaded']:,}",
+            f"{s['rows_quarantined']:,}",
+            str(s["files_loaded"]),
+            str(s["files_duplicate"]),
+            str(s["files_rejected"]),
         )
     console.print(table)
     if reasons:
@@ -248,16 +295,17 @@ def _print_summary(settings: Settings) -> None:
 @app.command()
 def run(
     start: Annotated[
-        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="First day (default: the "
-                                         "first landed day).")
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="First day (default: the first landed day)."),
     ] = None,
     end: Annotated[
-        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last day (default: the "
-                                         "last landed day).")
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Last day (default: the last landed day)."),
     ] = None,
     date: Annotated[
         dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Just this one day.")
     ] = None,
+    record: Annotated[bool, typer.Option(help=RECORD_HELP)] = False,
 ) -> None:
     """Run the nightly pipeline over a day or a range of days, as one Dagster run."""
     settings = _settings()
@@ -269,7 +317,7 @@ def run(
         last = end.date() if end else landed[1]
     if last < first:
         raise typer.BadParameter(f"--end {last} is before --start {first}")
-    ok = _run(settings, first, last)
+    ok = _run(settings, first, last, record)
     _print_summary(settings)
     raise typer.Exit(0 if ok else 1)
 
@@ -284,8 +332,14 @@ def demo(
     settings = _settings()
     console.rule("[bold]1. Sample shop")
     manifest = _generate(
-        settings.landing_dir, DEMO_START, days, orders_per_day, seed,
-        _parse_faults(["default"]), "mixed", clean=True,
+        settings.landing_dir,
+        DEMO_START,
+        days,
+        orders_per_day,
+        seed,
+        _parse_faults(["default"]),
+        "mixed",
+        clean=True,
     )
     _print_faults(manifest)
     console.rule("[bold]2. Nightly pipeline")
@@ -327,8 +381,10 @@ def _print_tree(settings: Settings, day: dt.date | None = None) -> None:
 def tree(
     date: Annotated[
         dt.datetime | None,
-        typer.Option(formats=["%Y-%m-%d"], help="Day to show (default: the last built day; "
-                     "the month shown is that day's month)."),
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="Day to show (default: the last built day; the month shown is that day's month).",
+        ),
     ] = None,
 ) -> None:
     """Print the KPI tree with each node's value for a day and a month."""

@@ -7,7 +7,6 @@ range of delivery dates that received new files; a range run re-runs its days, w
 because partitions are idempotent.
 """
 
-
 import datetime as dt
 from pathlib import Path
 

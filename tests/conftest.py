@@ -46,18 +46,29 @@ class Shop:
     def run(self, start: dt.date | None = None, end: dt.date | None = None) -> RunOutcome:
         with dg.instance_for_test() as instance:
             return run_nightly(
-                build_defs(self.data_dir), start or self.start, end or self.end, instance,
+                build_defs(self.data_dir),
+                start or self.start,
+                end or self.end,
+                instance,
                 log_level="WARNING",
             )
 
 
 def make_shop(
-    root: Path, start: dt.date = SHOP_START, days: int = SHOP_DAYS,
-    orders_per_day: int = SHOP_ORDERS_PER_DAY, faults: dict | None = None, seed: int = 11,
+    root: Path,
+    start: dt.date = SHOP_START,
+    days: int = SHOP_DAYS,
+    orders_per_day: int = SHOP_ORDERS_PER_DAY,
+    faults: dict | None = None,
+    seed: int = 11,
 ) -> Shop:
     data_dir = root / "data"
     manifest = generate_shop(
-        data_dir / "landing", start, days, orders_per_day=orders_per_day, seed=seed,
+        data_dir / "landing",
+        start,
+        days,
+        orders_per_day=orders_per_day,
+        seed=seed,
         faults=faults if faults is not None else {},
     )
     return Shop(data_dir, manifest, start, start + dt.timedelta(days=days - 1))
@@ -77,4 +88,6 @@ def shop_copy(built_shop, tmp_path) -> Shop:
     """A private copy of the built shop (landing files and warehouse), for tests that change it."""
     target = tmp_path / "data"
     shutil.copytree(built_shop.data_dir, target)
-    return Shop(target, json.loads(json.dumps(built_shop.manifest)), built_shop.start, built_shop.end)
+    return Shop(
+        target, json.loads(json.dumps(built_shop.manifest)), built_shop.start, built_shop.end
+    )

@@ -36,21 +36,33 @@ def test_shipped_tree_loads_with_its_identities():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda d: d["nodes"]["aov"]["formula"].update(ratio=["gmv", "ordrs"]),
-         "node 'aov': unknown measure 'ordrs'"),
+        (
+            lambda d: d["nodes"]["aov"]["formula"].update(ratio=["gmv", "ordrs"]),
+            "node 'aov': unknown measure 'ordrs'",
+        ),
         (lambda d: d["nodes"]["ctr"].pop("team"), "node 'ctr': has no owner (team)"),
         (lambda d: d["nodes"]["ctr"].update(team="finance"), "node 'ctr': unknown team 'finance'"),
         (lambda d: d["nodes"]["gmv"].update(parent="aov"), "cycle"),
-        (lambda d: d["nodes"]["aov"].update(formula={"ratio": ["gmv", "multi_item_orders"]}),
-         "node 'gmv': its product children ['sessions', 'conversion_rate', 'aov'] multiply to"),
-        (lambda d: d["nodes"]["organic_sessions"].update(formula={"sum": "detail_sessions"}),
-         "node 'sessions': its sum children's measures"),
-        (lambda d: d["nodes"]["inquiry_rate"].update(dimensions=["carrier"]),
-         "node 'inquiry_rate': dimension 'carrier' is not a dimension of fact"),
-        (lambda d: d["measures"]["gmv"].update(fact="warehouse"),
-         "measure 'gmv': unknown fact 'warehouse'"),
-        (lambda d: d["nodes"]["first_response_p90"].update(relation="product"),
-         "a quantile cannot be part of an identity"),
+        (
+            lambda d: d["nodes"]["aov"].update(formula={"ratio": ["gmv", "multi_item_orders"]}),
+            "node 'gmv': its product children ['sessions', 'conversion_rate', 'aov'] multiply to",
+        ),
+        (
+            lambda d: d["nodes"]["organic_sessions"].update(formula={"sum": "detail_sessions"}),
+            "node 'sessions': its sum children's measures",
+        ),
+        (
+            lambda d: d["nodes"]["inquiry_rate"].update(dimensions=["carrier"]),
+            "node 'inquiry_rate': dimension 'carrier' is not a dimension of fact",
+        ),
+        (
+            lambda d: d["measures"]["gmv"].update(fact="warehouse"),
+            "measure 'gmv': unknown fact 'warehouse'",
+        ),
+        (
+            lambda d: d["nodes"]["first_response_p90"].update(relation="product"),
+            "a quantile cannot be part of an identity",
+        ),
     ],
 )
 def test_inconsistent_trees_are_refused_naming_the_node(change, message):

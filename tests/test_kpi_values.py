@@ -29,14 +29,14 @@ ORDERS = """
                                      _file desc, _row desc) as k
         from raw.orders) where k = 1
 """
-LATEST_SHIPMENTS = """
+LATEST_SHIPMENTS = f"""
     select s.*, o.business_date as order_day, o.amount as order_amount from (
         select *, row_number() over (partition by shipment_id
                                      order by updated_at desc, _partition_date desc) as k
         from raw.shipments) s
-    join ({orders}) o using (order_id)
+    join ({ORDERS}) o using (order_id)
     where s.k = 1
-""".format(orders=ORDERS)
+"""
 
 
 def kpi_frame(con) -> pl.DataFrame:
@@ -93,10 +93,14 @@ def test_daily_gmv_and_orders_equal_raw_orders(built_shop):
             f"select business_date, sum(amount), count(*) from ({ORDERS}) group by 1"
         ).fetchall()
         kpi = kpi_frame(con)
-    gmv = {r["period_start"]: r["value"] for r in lookup(kpi, grain="day", kpi_id="gmv",
-                                                          dimension="total").iter_rows(named=True)}
-    orders = {r["period_start"]: r["value"] for r in lookup(kpi, grain="day", kpi_id="orders",
-                                                             dimension="total").iter_rows(named=True)}
+    gmv = {
+        r["period_start"]: r["value"]
+        for r in lookup(kpi, grain="day", kpi_id="gmv", dimension="total").iter_rows(named=True)
+    }
+    orders = {
+        r["period_start"]: r["value"]
+        for r in lookup(kpi, grain="day", kpi_id="orders", dimension="total").iter_rows(named=True)
+    }
     assert len(ref) == built_shop.manifest["parameters"]["days"]
     for day, amount, count in ref:
         assert close(gmv[day], float(amount)), day
@@ -115,8 +119,14 @@ def test_monthly_conversion_by_channel_equals_raw_orders_over_raw_sessions(built
         kpi = kpi_frame(con)
     assert len(ref) >= 15
     for month, channel, n_orders, n_sessions in ref:
-        row = lookup(kpi, grain="month", period_start=month.date() if hasattr(month, "date") else month,
-                     kpi_id="conversion_rate", dimension="channel", member=channel).row(0, named=True)
+        row = lookup(
+            kpi,
+            grain="month",
+            period_start=month.date() if hasattr(month, "date") else month,
+            kpi_id="conversion_rate",
+            dimension="channel",
+            member=channel,
+        ).row(0, named=True)
         assert (row["numerator"], row["denominator"]) == (n_orders, n_sessions)
         assert close(row["value"], n_orders / n_sessions)
 
@@ -145,31 +155,45 @@ def test_first_response_p90_equals_numpy_over_raw_conversations(built_shop):
         kpi = kpi_frame(con)
     march = conv.filter(pl.col("business_date").dt.month() == 3)
     want = float(np.percentile(march["seconds"].to_numpy(), 90))
-    got = lookup(kpi, grain="month", period_start=dt.date(2025, 3, 1),
-                 kpi_id="first_response_p90", dimension="total").row(0, named=True)["value"]
+    got = lookup(
+        kpi,
+        grain="month",
+        period_start=dt.date(2025, 3, 1),
+        kpi_id="first_response_p90",
+        dimension="total",
+    ).row(0, named=True)["value"]
     assert close(got, want, 1e-6)
     agent = march.filter(pl.col("agent_id") == "agent_03")["seconds"].to_numpy()
-    got_agent = lookup(kpi, grain="month", period_start=dt.date(2025, 3, 1),
-                       kpi_id="first_response_p90", dimension="agent",
-                       member="agent_03").row(0, named=True)["value"]
+    got_agent = lookup(
+        kpi,
+        grain="month",
+        period_start=dt.date(2025, 3, 1),
+        kpi_id="first_response_p90",
+        dimension="agent",
+        member="agent_03",
+    ).row(0, named=True)["value"]
     assert close(got_agent, float(np.percentile(agent, 90)), 1e-6)
 
 
 def test_signoff_rate_and_net_revenue_follow_the_order_date_cohort(built_shop):
     with built_shop.connect() as con:
-        signed = dict(con.execute(
-            f"select order_day, sum(order_amount) from ({LATEST_SHIPMENTS}) "
-            "where status = 'signed' group by 1"
-        ).fetchall())
-        gmv = dict(con.execute(
-            f"select business_date, sum(amount) from ({ORDERS}) group by 1"
-        ).fetchall())
+        signed = dict(
+            con.execute(
+                f"select order_day, sum(order_amount) from ({LATEST_SHIPMENTS}) "
+                "where status = 'signed' group by 1"
+            ).fetchall()
+        )
+        gmv = dict(
+            con.execute(f"select business_date, sum(amount) from ({ORDERS}) group by 1").fetchall()
+        )
         kpi = kpi_frame(con)
     day = built_shop.start + dt.timedelta(days=30)
-    net = lookup(kpi, grain="day", period_start=day, kpi_id="net_revenue",
-                 dimension="total").row(0, named=True)
-    rate = lookup(kpi, grain="day", period_start=day, kpi_id="signoff_rate",
-                  dimension="total").row(0, named=True)
+    net = lookup(kpi, grain="day", period_start=day, kpi_id="net_revenue", dimension="total").row(
+        0, named=True
+    )
+    rate = lookup(kpi, grain="day", period_start=day, kpi_id="signoff_rate", dimension="total").row(
+        0, named=True
+    )
     assert close(net["value"], float(signed[day]))
     assert close(rate["value"], float(signed[day]) / float(gmv[day]))
     assert 0.8 < rate["value"] < 1.0  # a realistic shop signs off most of its GMV
@@ -183,12 +207,20 @@ def test_inquiry_conversion_by_agent_equals_raw_conversations(built_shop):
             where c.topic = 'presale' and date_trunc('month', c.business_date) = date '2025-02-01'
             group by 1
         """).fetchall()
-        kpi = lookup(kpi_frame(con), grain="month", period_start=dt.date(2025, 2, 1),
-                     kpi_id="inquiry_conversion", dimension="agent")
+        kpi = lookup(
+            kpi_frame(con),
+            grain="month",
+            period_start=dt.date(2025, 2, 1),
+            kpi_id="inquiry_conversion",
+            dimension="agent",
+        )
     by_agent = {r["member"]: r for r in kpi.iter_rows(named=True)}
     assert len(ref) == 12
     for agent, inquiries, ordered in ref:
-        assert (by_agent[agent]["numerator"], by_agent[agent]["denominator"]) == (ordered, inquiries)
+        assert (by_agent[agent]["numerator"], by_agent[agent]["denominator"]) == (
+            ordered,
+            inquiries,
+        )
 
 
 def test_month_ratios_are_sums_of_day_parts_not_averages(built_shop):
@@ -197,13 +229,17 @@ def test_month_ratios_are_sums_of_day_parts_not_averages(built_shop):
     tree = default_tree()
     ratios = [n for n in tree.nodes.values() if n.kind == "ratio"]
     month = dt.date(2025, 3, 1)
-    days = kpi.filter((pl.col("grain") == "day") & (pl.col("period_start") >= month)
-                      & (pl.col("period_start") < dt.date(2025, 4, 1)))
+    days = kpi.filter(
+        (pl.col("grain") == "day")
+        & (pl.col("period_start") >= month)
+        & (pl.col("period_start") < dt.date(2025, 4, 1))
+    )
     differs_from_mean = 0
     for node in ratios:
         parts = lookup(days, kpi_id=node.id, dimension="total")
-        row = lookup(kpi, grain="month", period_start=month, kpi_id=node.id,
-                     dimension="total").row(0, named=True)
+        row = lookup(kpi, grain="month", period_start=month, kpi_id=node.id, dimension="total").row(
+            0, named=True
+        )
         num, den = parts["numerator"].sum(), parts["denominator"].sum()
         assert close(row["numerator"], num) and close(row["denominator"], den), node.id
         assert close(row["value"], node.scale * num / den), node.id
@@ -216,7 +252,10 @@ def test_month_ratios_are_sums_of_day_parts_not_averages(built_shop):
 
 
 def test_rerunning_a_day_leaves_every_kpi_value_unchanged(shop_copy):
-    cols = "grain, period_start, kpi_id, dimension, member, numerator, denominator, value, is_provisional"
+    cols = (
+        "grain, period_start, kpi_id, dimension, member, numerator, denominator, value, "
+        "is_provisional"
+    )
     with shop_copy.connect() as con:
         before = con.execute(f"select {cols} from kpi.fct_kpi_values order by all").fetchall()
     day = shop_copy.start + dt.timedelta(days=40)
@@ -236,47 +275,74 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 def test_late_shipment_update_restates_its_cohort_and_matures(shop_copy):
     end = shop_copy.end
     with shop_copy.connect() as con:
-        pending = con.execute(f"""
+        pending = con.execute(
+            f"""
             select shipment_id, order_id, carrier, payment_method, shipped_at, order_day,
                    order_amount
             from ({LATEST_SHIPMENTS}) where status = 'shipped' and order_day < ?
             order by order_day desc, shipment_id limit 1
-        """, [end - dt.timedelta(days=2)]).fetchall()[0]
+        """,
+            [end - dt.timedelta(days=2)],
+        ).fetchall()[0]
         kpi = kpi_frame(con)
     shipment_id, order_id, carrier, payment, shipped_at, day, amount = pending
-    before = lookup(kpi, grain="day", period_start=day, kpi_id="net_revenue",
-                    dimension="total").row(0, named=True)
+    before = lookup(
+        kpi, grain="day", period_start=day, kpi_id="net_revenue", dimension="total"
+    ).row(0, named=True)
     assert before["is_provisional"]
 
     late_day = end + dt.timedelta(days=1)
     signed_at = dt.datetime.combine(late_day, dt.time(3, 0))  # 11:00 in Shanghai
-    _write_csv(shop_copy.landing / "shipments" / f"shipments_{late_day}.csv", [{
-        "shipment_id": shipment_id, "order_id": order_id, "carrier": carrier,
-        "payment_method": payment, "status": "signed",
-        "shipped_at": shipped_at.isoformat() + "Z", "delivered_at": signed_at.isoformat() + "Z",
-        "returned_at": None, "refund_amount": 0, "updated_at": signed_at.isoformat() + "Z",
-    }])
+    _write_csv(
+        shop_copy.landing / "shipments" / f"shipments_{late_day}.csv",
+        [
+            {
+                "shipment_id": shipment_id,
+                "order_id": order_id,
+                "carrier": carrier,
+                "payment_method": payment,
+                "status": "signed",
+                "shipped_at": shipped_at.isoformat() + "Z",
+                "delivered_at": signed_at.isoformat() + "Z",
+                "returned_at": None,
+                "refund_amount": 0,
+                "updated_at": signed_at.isoformat() + "Z",
+            }
+        ],
+    )
     outcome = shop_copy.run(late_day, late_day)
     assert outcome.success, outcome.error
     with shop_copy.connect() as con:
-        after = lookup(kpi_frame(con), grain="day", period_start=day, kpi_id="net_revenue",
-                       dimension="total").row(0, named=True)
+        after = lookup(
+            kpi_frame(con), grain="day", period_start=day, kpi_id="net_revenue", dimension="total"
+        ).row(0, named=True)
     assert close(after["value"], before["value"] + float(amount))
     assert after["is_provisional"]
 
     # 30 days later (maturity_days), with a new day of orders, the cohort is final
     mature_day = day + dt.timedelta(days=default_tree().maturity_days)
     mature_day = max(mature_day, late_day + dt.timedelta(days=1))
-    _write_csv(shop_copy.landing / "orders" / f"orders_{mature_day}.csv", [{
-        "order_id": "late-test-1", "customer_id": "c-late", "created_at": f"{mature_day}T04:00:00Z",
-        "channel": "direct", "campaign": None, "payment_method": "prepaid", "amount": 10.0,
-        "reviewed_at": f"{mature_day}T04:01:00Z",
-    }])
+    _write_csv(
+        shop_copy.landing / "orders" / f"orders_{mature_day}.csv",
+        [
+            {
+                "order_id": "late-test-1",
+                "customer_id": "c-late",
+                "created_at": f"{mature_day}T04:00:00Z",
+                "channel": "direct",
+                "campaign": None,
+                "payment_method": "prepaid",
+                "amount": 10.0,
+                "reviewed_at": f"{mature_day}T04:01:00Z",
+            }
+        ],
+    )
     outcome = shop_copy.run(mature_day, mature_day)
     assert outcome.success, outcome.error
     with shop_copy.connect() as con:
-        final = lookup(kpi_frame(con), grain="day", period_start=day, kpi_id="net_revenue",
-                       dimension="total").row(0, named=True)
+        final = lookup(
+            kpi_frame(con), grain="day", period_start=day, kpi_id="net_revenue", dimension="total"
+        ).row(0, named=True)
     assert close(final["value"], after["value"])
     assert not final["is_provisional"]
 
@@ -297,17 +363,35 @@ def test_changing_a_formula_in_the_yaml_changes_the_numbers_without_touching_sql
     (project / "macros" / "generated" / "kpi_tree_definition.sql").write_text(
         render_macro(parse_tree(data)), encoding="utf-8"
     )
-    sql = {p.relative_to(project): p.read_text() for p in project.rglob("*.sql")
-           if "generated" not in p.parts}
-    assert sql == {p.relative_to(DBT_PROJECT_DIR): p.read_text()
-                   for p in DBT_PROJECT_DIR.rglob("*.sql")
-                   if "generated" not in p.parts and "target" not in p.parts}
+    sql = {
+        p.relative_to(project): p.read_text()
+        for p in project.rglob("*.sql")
+        if "generated" not in p.parts
+    }
+    assert sql == {
+        p.relative_to(DBT_PROJECT_DIR): p.read_text()
+        for p in DBT_PROJECT_DIR.rglob("*.sql")
+        if "generated" not in p.parts and "target" not in p.parts
+    }
     env = {**os.environ, "KPI_BUILD_DB": str(shop_copy.settings.build_db)}
     dbt = str(Path(sys.executable).parent / "dbt")
     out = subprocess.run(
-        [dbt, "build", "--project-dir", str(project), "--profiles-dir", str(project),
-         "--select", "fct_base_measures+", "--vars", json.dumps({})],
-        env=env, capture_output=True, text=True, timeout=600,
+        [
+            dbt,
+            "build",
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project),
+            "--select",
+            "fct_base_measures+",
+            "--vars",
+            json.dumps({}),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert out.returncode == 0, out.stdout[-3000:]
     with shop_copy.connect() as con:
@@ -331,7 +415,8 @@ def test_every_node_has_a_total_for_every_period(built_shop, grain):
     with built_shop.connect() as con:
         counts = con.execute(
             "select kpi_id, count(distinct period_start) from kpi.fct_kpi_values "
-            "where grain = ? and dimension = 'total' group by 1", [grain]
+            "where grain = ? and dimension = 'total' group by 1",
+            [grain],
         ).fetchall()
     periods = {"day": 75, "week": 12, "month": 3}[grain]
     got = dict(counts)

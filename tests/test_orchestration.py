@@ -38,7 +38,11 @@ def test_dagster_definitions_validate_passes(tmp_path):
     (tmp_path / "dagster.yaml").write_text((ROOT / "pipelines" / "dagster.yaml").read_text())
     out = subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "All code locations passed validation" in out.stdout + out.stderr
@@ -79,8 +83,10 @@ def test_landing_sensor_requests_one_range_run_per_block_of_new_days(tmp_path):
         )
         requests = landing_sensor(ctx)
         got = [
-            (r.tags.get("dagster/asset_partition_range_start", r.partition_key),
-             r.tags.get("dagster/asset_partition_range_end", r.partition_key))
+            (
+                r.tags.get("dagster/asset_partition_range_start", r.partition_key),
+                r.tags.get("dagster/asset_partition_range_end", r.partition_key),
+            )
             for r in requests
         ]
         assert got == [("2025-03-02", "2025-03-04"), ("2025-03-09", "2025-03-09")]
@@ -94,4 +100,7 @@ def test_landing_sensor_requests_one_range_run_per_block_of_new_days(tmp_path):
 def test_contiguous_ranges():
     d = dt.date
     days = {d(2025, 1, 1), d(2025, 1, 2), d(2025, 1, 5), d(2024, 12, 31)}
-    assert contiguous_ranges(days) == [(d(2024, 12, 31), d(2025, 1, 2)), (d(2025, 1, 5), d(2025, 1, 5))]
+    assert contiguous_ranges(days) == [
+        (d(2024, 12, 31), d(2025, 1, 2)),
+        (d(2025, 1, 5), d(2025, 1, 5)),
+    ]

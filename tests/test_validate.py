@@ -71,7 +71,9 @@ offset,c1,2025-03-15T07:30:00+08:00,organic,,prepaid,1,
 """,
     )
     v = validate_file(f, "orders", UTC_ORDERS, "Asia/Shanghai")
-    got = {r["order_id"]: (r["created_at"], r["business_date"]) for r in v.good.iter_rows(named=True)}
+    got = {
+        r["order_id"]: (r["created_at"], r["business_date"]) for r in v.good.iter_rows(named=True)
+    }
     assert got["late"] == (dt.datetime(2025, 3, 14, 23, 30), dt.date(2025, 3, 15))
     assert got["early"] == (dt.datetime(2025, 3, 14, 15, 59, 59), dt.date(2025, 3, 14))
     # an explicit offset wins over the declared zone: 07:30 +08:00 is 23:30 UTC the day before
@@ -80,17 +82,36 @@ offset,c1,2025-03-15T07:30:00+08:00,organic,,prepaid,1,
 
 def test_naive_local_timestamps_use_the_declared_zone(tmp_path):
     rows = [
-        {"conversation_id": "k1", "customer_id": "c", "agent_id": "a", "topic": "presale",
-         "started_at": "2025-03-15 07:30:00", "first_response_at": "2025-03-15 07:30:40",
-         "ended_at": "2025-03-15 07:40:00", "messages": 6, "order_id": None, "satisfaction": 5},
-        {"conversation_id": "k2", "customer_id": "c", "agent_id": "a", "topic": "presale",
-         "started_at": "2025-03-15 07:30:00", "first_response_at": "2025-03-15 07:29:00",
-         "ended_at": "2025-03-15 07:40:00", "messages": "three", "order_id": None,
-         "satisfaction": 7},
+        {
+            "conversation_id": "k1",
+            "customer_id": "c",
+            "agent_id": "a",
+            "topic": "presale",
+            "started_at": "2025-03-15 07:30:00",
+            "first_response_at": "2025-03-15 07:30:40",
+            "ended_at": "2025-03-15 07:40:00",
+            "messages": 6,
+            "order_id": None,
+            "satisfaction": 5,
+        },
+        {
+            "conversation_id": "k2",
+            "customer_id": "c",
+            "agent_id": "a",
+            "topic": "presale",
+            "started_at": "2025-03-15 07:30:00",
+            "first_response_at": "2025-03-15 07:29:00",
+            "ended_at": "2025-03-15 07:40:00",
+            "messages": "three",
+            "order_id": None,
+            "satisfaction": 7,
+        },
     ]
     f = tmp_path / "conversations_2025-03-15.jsonl"
     f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    v = validate_file(f, "conversations", SourceConfig("conversations", "Asia/Shanghai"), "Asia/Shanghai")
+    v = validate_file(
+        f, "conversations", SourceConfig("conversations", "Asia/Shanghai"), "Asia/Shanghai"
+    )
     assert v.good["started_at"].to_list() == [dt.datetime(2025, 3, 14, 23, 30)]
     assert v.good["business_date"].to_list() == [dt.date(2025, 3, 15)]
     assert reasons(v) == {
@@ -111,9 +132,15 @@ day,medium,campaign_name,imps,clicks,cost
 """,
     )
     conf = SourceConfig(
-        "ad_spend", None,
-        {"day": "date", "medium": "channel", "campaign_name": "campaign", "imps": "impressions",
-         "cost": "spend"},
+        "ad_spend",
+        None,
+        {
+            "day": "date",
+            "medium": "channel",
+            "campaign_name": "campaign",
+            "imps": "impressions",
+            "cost": "spend",
+        },
     )
     v = validate_file(f, "ad_spend", conf, "Asia/Shanghai")
     assert v.good.select("date", "channel", "impressions", "spend").rows() == [
@@ -151,15 +178,19 @@ def test_retyped_parquet_column_names_file_and_column(tmp_path):
         }
     ).write_parquet(f)
     with pytest.raises(SchemaMismatch) as err:
-        validate_file(f, "sessions", SourceConfig("sessions", "UTC"), "Asia/Shanghai", "sessions/x.parquet")
+        validate_file(
+            f, "sessions", SourceConfig("sessions", "UTC"), "Asia/Shanghai", "sessions/x.parquet"
+        )
     assert err.value.column == "sessions"
     assert "was the column retyped" in str(err.value)
     assert "sessions/x.parquet" in str(err.value)
 
 
 def test_shipment_status_rules(tmp_path):
-    header = ("shipment_id,order_id,carrier,payment_method,status,shipped_at,delivered_at,"
-              "returned_at,refund_amount,updated_at")
+    header = (
+        "shipment_id,order_id,carrier,payment_method,status,shipped_at,delivered_at,"
+        "returned_at,refund_amount,updated_at"
+    )
     f = write(
         tmp_path / "shipments_2025-03-15.csv",
         f"""
@@ -190,7 +221,10 @@ def _settings(tmp_path, monkeypatch, **extra):
 def test_load_day_replaces_partition_and_skips_duplicate_files(tmp_path, monkeypatch):
     settings = _settings(tmp_path, monkeypatch)
     landing = settings.landing_dir
-    body = f"{ORDERS_HEADER}\no1,c1,2025-03-15T01:00:00Z,organic,,prepaid,10,\no2,c1,2025-03-15T02:00:00Z,tv,,prepaid,10,\n"
+    body = (
+        f"{ORDERS_HEADER}\no1,c1,2025-03-15T01:00:00Z,organic,,prepaid,10,\n"
+        "o2,c1,2025-03-15T02:00:00Z,tv,,prepaid,10,\n"
+    )
     body += "".join(f"x{i},c1,2025-03-15T02:00:00Z,organic,,prepaid,1,\n" for i in range(30))
     write(landing / "orders" / "orders_2025-03-15.csv", body)
     write(landing / "orders" / "orders_2025-03-16_resend.csv", body)
@@ -199,7 +233,10 @@ def test_load_day_replaces_partition_and_skips_duplicate_files(tmp_path, monkeyp
     first = load_day(con, settings, "orders", dt.date(2025, 3, 15))
     snapshot = con.execute("select * exclude (_loaded_at) from raw.orders order by _row").fetchall()
     again = load_day(con, settings, "orders", dt.date(2025, 3, 15))
-    assert con.execute("select * exclude (_loaded_at) from raw.orders order by _row").fetchall() == snapshot
+    assert (
+        con.execute("select * exclude (_loaded_at) from raw.orders order by _row").fetchall()
+        == snapshot
+    )
     assert first.rows_loaded == again.rows_loaded == 31
     assert con.execute("select count(*) from raw._quarantine").fetchall()[0][0] == 1
     dup = load_day(con, settings, "orders", dt.date(2025, 3, 16))
@@ -216,20 +253,34 @@ def test_load_day_replaces_partition_and_skips_duplicate_files(tmp_path, monkeyp
 def test_threshold_rejects_the_batch_and_names_file_counts_and_reasons(tmp_path, monkeypatch):
     settings = _settings(tmp_path, monkeypatch, bad_row_threshold=0.10)
     good = "".join(f"g{i},c1,2025-03-15T02:00:00Z,organic,,prepaid,1,\n" for i in range(8))
-    bad = "b1,c1,2025-03-15T02:00:00Z,tv,,prepaid,1,\nb2,c1,2025-03-15T02:00:00Z,radio,,prepaid,1,\n"
-    write(settings.landing_dir / "orders" / "orders_2025-03-15.csv", ORDERS_HEADER + "\n" + good + bad)
+    bad = (
+        "b1,c1,2025-03-15T02:00:00Z,tv,,prepaid,1,\nb2,c1,2025-03-15T02:00:00Z,radio,,prepaid,1,\n"
+    )
+    write(
+        settings.landing_dir / "orders" / "orders_2025-03-15.csv", ORDERS_HEADER + "\n" + good + bad
+    )
     con = duckdb.connect(str(tmp_path / "b.duckdb"))
     ensure_tables(con, SOURCES)
     with pytest.raises(BadBatch) as err:
         load_day(con, settings, "orders", dt.date(2025, 3, 15))
     msg = str(err.value)
-    assert msg.startswith("orders/orders_2025-03-15.csv: 2 of 10 rows are bad (20.0% > threshold 10.0%)")
+    assert msg.startswith(
+        "orders/orders_2025-03-15.csv: 2 of 10 rows are bad (20.0% > threshold 10.0%)"
+    )
     assert "channel: isin(" in msg and "(2)" in msg
     # nothing of the file is loaded, but the bad rows are queryable and the file is on record
     assert con.execute("select count(*) from raw.orders").fetchall()[0][0] == 0
     assert con.execute("select count(*) from raw._quarantine").fetchall()[0][0] == 2
     assert con.execute("select status from raw._file_ledger").fetchall() == [("rejected",)]
     # one bad row in ten is at the threshold, not past it: the file loads
-    write(settings.landing_dir / "orders" / "orders_2025-03-15.csv", ORDERS_HEADER + "\n" + good + bad.splitlines()[0] + "\n" + "g9,c1,2025-03-15T02:00:00Z,organic,,prepaid,1,\n")
+    write(
+        settings.landing_dir / "orders" / "orders_2025-03-15.csv",
+        ORDERS_HEADER
+        + "\n"
+        + good
+        + bad.splitlines()[0]
+        + "\n"
+        + "g9,c1,2025-03-15T02:00:00Z,organic,,prepaid,1,\n",
+    )
     result = load_day(con, settings, "orders", dt.date(2025, 3, 15))
     assert (result.rows_loaded, result.rows_quarantined) == (9, 1)

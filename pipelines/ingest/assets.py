@@ -1,6 +1,5 @@
 """Ingestion assets: one per source, on daily partitions, run as one run over a range."""
 
-
 import datetime as dt
 from collections import Counter
 

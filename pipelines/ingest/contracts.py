@@ -12,8 +12,8 @@ quarantined (pandera's own ``unique=True`` would flag the first copy too).
 
 from __future__ import annotations
 
-import polars as pl
 import pandera.polars as pa
+import polars as pl
 
 CHANNELS = ["paid_search", "feed_ads", "social", "organic", "direct"]
 PAID_CHANNELS = ["paid_search", "feed_ads", "social"]

@@ -149,14 +149,15 @@ def load_day(
     try:
         for table in (f"{RAW_SCHEMA}.{source}",):
             con.execute(f"delete from {table} where _partition_date = ?", [day])
-        con.execute(f"delete from {QUARANTINE} where source = ? and partition_date = ?", [source, day])
+        con.execute(
+            f"delete from {QUARANTINE} where source = ? and partition_date = ?", [source, day]
+        )
         con.execute(f"delete from {LEDGER} where source = ? and partition_date = ?", [source, day])
         for path in files_for_day(landing, source, day):
             rel = path.relative_to(landing).as_posix()
             digest = sha256_of(path)
             seen = con.execute(
-                f"select file from {LEDGER} "
-                "where sha256 = ? and status = 'loaded' limit 1",
+                f"select file from {LEDGER} where sha256 = ? and status = 'loaded' limit 1",
                 [digest],
             ).fetchall()
             if seen:
@@ -180,14 +181,18 @@ def load_day(
                 top_reasons=_top_reasons(checked.bad),
             )
             if checked.bad.height:
-                bad = checked.bad.rename({"column": "column_name", "check": "check_name"})
+                con.register(
+                    "_bad_rows",
+                    checked.bad.rename({"column": "column_name", "check": "check_name"}),
+                )
                 con.execute(
                     f"insert into {QUARANTINE} by name "
                     "select ? as source, ?::date as partition_date, ? as file, row_number, "
                     "column_name, check_name, value, ?::timestamp as loaded_at, ? as run_id "
-                    "from bad",
+                    "from _bad_rows",
                     [source, day, rel, loaded_at, run_id],
                 )
+                con.unregister("_bad_rows")
             if status == "loaded" and checked.good.height:
                 good = checked.good.with_columns(
                     pl.lit(day).alias("_partition_date"),
@@ -195,12 +200,23 @@ def load_day(
                     pl.lit(loaded_at).alias("_loaded_at"),
                     pl.lit(run_id, dtype=pl.String).alias("_run_id"),
                 ).rename({ROW: "_row"})
-                con.execute(f"insert into {RAW_SCHEMA}.{source} by name select * from good")
+                con.register("_good_rows", good)
+                con.execute(f"insert into {RAW_SCHEMA}.{source} by name select * from _good_rows")
+                con.unregister("_good_rows")
             con.execute(
                 f"insert into {LEDGER} values (?, ?, ?, ?, ?, ?, null, ?, ?, ?, ?, ?)",
                 [
-                    source, day, rel, digest, path.stat().st_size, status, result.rows_in,
-                    result.rows_loaded, result.rows_quarantined, loaded_at, run_id,
+                    source,
+                    day,
+                    rel,
+                    digest,
+                    path.stat().st_size,
+                    status,
+                    result.rows_in,
+                    result.rows_loaded,
+                    result.rows_quarantined,
+                    loaded_at,
+                    run_id,
                 ],
             )
             results.append(result)

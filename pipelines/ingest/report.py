@@ -25,9 +25,10 @@ def ingest_summary(con: duckdb.DuckDBPyConnection) -> list[dict]:
         if not table_exists(con, RAW_SCHEMA, source):
             continue
         loaded, first, last = con.execute(
-            f"select count(*), min(_partition_date), max(_partition_date) from {RAW_SCHEMA}.{source}"
+            "select count(*), min(_partition_date), max(_partition_date) "
+            f"from {RAW_SCHEMA}.{source}"
         ).fetchall()[0]
-        quarantined_rows, = con.execute(
+        (quarantined_rows,) = con.execute(
             f"select count(*) from (select distinct file, row_number from {QUARANTINE} "
             "where source = ?)",
             [source],

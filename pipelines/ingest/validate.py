@@ -18,7 +18,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import pandera.polars as pa
 import polars as pl
 from pandera.errors import SchemaErrors
 
@@ -67,7 +66,11 @@ def read_raw(path: Path) -> pl.DataFrame:
     if kind == "parquet":
         return pl.read_parquet(path)
     if kind == "jsonl":
-        return pl.read_ndjson(path, infer_schema_length=None) if path.stat().st_size else pl.DataFrame()
+        return (
+            pl.read_ndjson(path, infer_schema_length=None)
+            if path.stat().st_size
+            else pl.DataFrame()
+        )
     raise ValueError(f"{path}: unsupported file type (expected one of {sorted(READERS)})")
 
 
@@ -100,8 +103,8 @@ def _parse(series: pl.Series, target: pl.DataType, tz: str | None) -> pl.Series:
                 expr = col.dt.replace_time_zone(tz or "UTC", ambiguous="earliest")
             else:
                 expr = col
-            expr = expr.dt.convert_time_zone("UTC").dt.replace_time_zone(None).dt.cast_time_unit(
-                "us"
+            expr = (
+                expr.dt.convert_time_zone("UTC").dt.replace_time_zone(None).dt.cast_time_unit("us")
             )
         elif series.dtype == pl.Null:
             expr = col.cast(target)
@@ -144,6 +147,8 @@ def type_frame(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Rename and parse ``raw`` into contract dtypes. Returns (typed, parse failures)."""
     dtypes = contract_dtypes(source)
+    if raw.width == 0 and raw.height == 0:  # an empty file (e.g. JSON Lines with no lines)
+        raw = pl.DataFrame(schema={name: pl.String for name in dtypes})
     renamed = raw.rename({k: v for k, v in conf.columns.items() if k in raw.columns})
     for name in dtypes:
         if name not in renamed.columns:
