@@ -20,7 +20,9 @@ def format_value(value: float | None, unit: str) -> str:
     if unit == "count":
         return f"{value:,.0f}"
     if unit == "ratio":
-        return f"{value * 100:.2f} %" if abs(value) < 10 else f"{value:.2f}×"
+        return f"{value * 100:.2f} %"
+    if unit == "multiple":
+        return f"{value:.2f}×"
     suffix = {"seconds": "s", "minutes": "min", "days": "d"}[unit]
     return f"{value:,.1f} {suffix}"
 

@@ -31,7 +31,9 @@ app = typer.Typer(
 )
 warnings.filterwarnings("ignore", message=r".*is currently in beta.*")
 console = Console()
-err_console = Console(stderr=True)
+if not console.is_terminal:  # logs and CI: wide enough for the tables, no wrapping
+    console = Console(width=130)
+err_console = Console(stderr=True, width=None if console.is_terminal else 130)
 
 DEMO_START = dt.date(2025, 1, 1)
 DEMO_DAYS = 546  # 2025-01-01 .. 2026-06-30: a full year of history, then half a year to pace

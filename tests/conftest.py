@@ -44,7 +44,8 @@ class Shop:
         return duckdb.connect(str(self.settings.build_db), read_only=True)
 
     def run(self, start: dt.date | None = None, end: dt.date | None = None) -> RunOutcome:
-        with dg.instance_for_test() as instance:
+        # an in-memory instance: a persistent one writes an event per asset and day
+        with dg.DagsterInstance.ephemeral() as instance:
             return run_nightly(
                 build_defs(self.data_dir),
                 start or self.start,
