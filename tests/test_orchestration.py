@@ -29,8 +29,25 @@ def test_every_source_has_a_pooled_daily_single_run_asset():
         assert node.backfill_policy == dg.BackfillPolicy.single_run()
         assert node.pools == {WAREHOUSE_POOL}
     job = defs.resolve_job_def("nightly")
-    assert {k.path[-1] for k in job.asset_layer.executable_asset_keys} >= set(SOURCES)
+    in_job = {k.to_user_string() for k in job.asset_layer.executable_asset_keys}
+    assert in_job >= {f"raw/{s}" for s in SOURCES} | {"kpi/fct_kpi_values", "kpi/dim_kpi_nodes"}
     assert job.tags["dagster/max_retries"] == "2"
+
+
+def test_dbt_models_are_pooled_partitioned_assets_and_dbt_tests_are_checks():
+    graph = defs.resolve_asset_graph()
+    node = graph.get(dg.AssetKey(["kpi", "fct_kpi_values"]))
+    assert node.pools == {WAREHOUSE_POOL}
+    assert node.backfill_policy == dg.BackfillPolicy.single_run()
+    assert node.partitions_def is not None
+    # the raw tables are the dbt sources' upstream assets
+    assert dg.AssetKey(["raw", "orders"]) in graph.get(
+        dg.AssetKey(["staging", "stg_shop__orders"])
+    ).parent_keys
+    checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
+    assert ("kpi/fct_kpi_values", "assert_tree_identities_hold") in checks
+    assert ("kpi/fct_base_measures", "assert_measure_parts_add_up") in checks
+    assert len(checks) >= 20
 
 
 def test_dagster_definitions_validate_passes(tmp_path):
