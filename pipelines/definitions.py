@@ -8,6 +8,8 @@ import dagster as dg
 
 from pipelines.ingest import assets as ingest
 from pipelines.jobs import nightly_job
+from pipelines.publish import assets as publish
+from pipelines.quality import checks as quality
 from pipelines.resources import Warehouse
 from pipelines.schedules import nightly_schedule
 from pipelines.sensors import landing_sensor
@@ -20,6 +22,8 @@ def build_defs(data_dir: str | Path) -> dg.Definitions:
     return dg.Definitions.merge(
         ingest.defs,
         transform.defs,
+        quality.defs,
+        publish.defs,
         dg.Definitions(
             jobs=[nightly_job],
             schedules=[nightly_schedule],

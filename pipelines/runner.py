@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
@@ -36,11 +36,21 @@ def range_tags(start: dt.date, end: dt.date) -> dict[str, str]:
     }
 
 
+GATE_CHECK = "gx_gate"
+
+
 @dataclass
 class RunOutcome:
     run_id: str
     success: bool
     error: str | None
+    #: publication units whose quality gate failed (their last good publication stays)
+    held_back: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """The pipeline worked: it succeeded, or only quality gates held units back."""
+        return self.success or (self.error is None and bool(self.held_back))
 
 
 def run_nightly(
@@ -49,22 +59,33 @@ def run_nightly(
     end: dt.date,
     instance: dg.DagsterInstance,
     log_level: str = "INFO",
+    asset_selection: list[dg.AssetKey] | None = None,
 ) -> RunOutcome:
     """Execute the nightly job over ``start``..``end`` (inclusive) as a single run."""
     job = defs.resolve_job_def("nightly")
     result = job.execute_in_process(
         instance=instance,
+        asset_selection=asset_selection,
         tags=range_tags(start, end),
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
     )
+    held_back = sorted(
+        evaluation.asset_key.path[0] if evaluation.asset_key.path[0] != "kpi" else "kpi_tree"
+        for evaluation in result.get_asset_check_evaluations()
+        if evaluation.check_name == GATE_CHECK and not evaluation.passed
+    )
     error = None
     if not result.success:
-        failures = [e for e in result.all_events if e.is_step_failure]
+        failures = [
+            e
+            for e in result.all_events
+            if e.is_step_failure and not (e.step_key or "").endswith(f"_{GATE_CHECK}")
+        ]
         if failures:
             data = failures[0].step_failure_data
             error = data.user_failure_data.description if data.user_failure_data else None
             error = error or data.error.message
-        else:
+        elif not held_back:
             error = "the run failed"
-    return RunOutcome(result.run_id, result.success, error)
+    return RunOutcome(result.run_id, result.success, error, held_back)

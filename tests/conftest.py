@@ -80,7 +80,9 @@ def built_shop(tmp_path_factory) -> Shop:
     """75 days of a small shop with every default fault, through the whole nightly job once."""
     shop = make_shop(tmp_path_factory.mktemp("built_shop"), faults=dict(DEFAULT_FAULTS))
     outcome = shop.run()
-    assert outcome.success, outcome.error
+    # the sample's missing traffic day holds marketing and operations back at their gates
+    assert outcome.ok, outcome.error
+    assert set(outcome.held_back) <= {"marketing", "operations"}
     return shop
 
 

@@ -114,7 +114,7 @@ def test_rerunning_a_day_gives_identical_raw_tables(shop_copy):
             "select * exclude (loaded_at, run_id) from raw._quarantine order by all"
         ).fetchall()
     outcome = shop_copy.run(day, day)
-    assert outcome.success, outcome.error
+    assert outcome.ok, outcome.error
     with shop_copy.connect() as con:
         after = {s: con.execute(RAW_COMPARE.format(source=s)).fetchall() for s in SOURCES}
         assert (
@@ -172,7 +172,7 @@ def test_threshold_fails_the_batch_and_nothing_downstream_runs(tmp_path, monkeyp
             for key in instance.get_asset_keys()
             if instance.get_latest_materialization_event(key) is not None
         }
-    assert not outcome.success
+    assert not outcome.ok
     msg = _step_failures(outcome.error)
     bad = shop.manifest["row_faults"][0]
     assert bad["file"] in msg
@@ -190,7 +190,7 @@ def test_schema_mismatch_names_file_and_column(tmp_path):
         outcome = run_nightly(
             build_defs(shop.data_dir), shop.start, shop.end, instance, log_level="CRITICAL"
         )
-    assert not outcome.success
+    assert not outcome.ok
     assert f"{fault['file']}: column '{fault['column']}' is missing" in outcome.error
 
 

@@ -260,7 +260,7 @@ def test_rerunning_a_day_leaves_every_kpi_value_unchanged(shop_copy):
         before = con.execute(f"select {cols} from kpi.fct_kpi_values order by all").fetchall()
     day = shop_copy.start + dt.timedelta(days=40)
     outcome = shop_copy.run(day, day)
-    assert outcome.success, outcome.error
+    assert outcome.ok, outcome.error
     with shop_copy.connect() as con:
         after = con.execute(f"select {cols} from kpi.fct_kpi_values order by all").fetchall()
     assert len(after) == len(before)
@@ -311,7 +311,7 @@ def test_late_shipment_update_restates_its_cohort_and_matures(shop_copy):
         ],
     )
     outcome = shop_copy.run(late_day, late_day)
-    assert outcome.success, outcome.error
+    assert outcome.ok, outcome.error
     with shop_copy.connect() as con:
         after = lookup(
             kpi_frame(con), grain="day", period_start=day, kpi_id="net_revenue", dimension="total"
@@ -338,7 +338,7 @@ def test_late_shipment_update_restates_its_cohort_and_matures(shop_copy):
         ],
     )
     outcome = shop_copy.run(mature_day, mature_day)
-    assert outcome.success, outcome.error
+    assert outcome.ok, outcome.error
     with shop_copy.connect() as con:
         final = lookup(
             kpi_frame(con), grain="day", period_start=day, kpi_id="net_revenue", dimension="total"

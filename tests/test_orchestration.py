@@ -41,9 +41,10 @@ def test_dbt_models_are_pooled_partitioned_assets_and_dbt_tests_are_checks():
     assert node.backfill_policy == dg.BackfillPolicy.single_run()
     assert node.partitions_def is not None
     # the raw tables are the dbt sources' upstream assets
-    assert dg.AssetKey(["raw", "orders"]) in graph.get(
-        dg.AssetKey(["staging", "stg_shop__orders"])
-    ).parent_keys
+    assert (
+        dg.AssetKey(["raw", "orders"])
+        in graph.get(dg.AssetKey(["staging", "stg_shop__orders"])).parent_keys
+    )
     checks = {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys}
     assert ("kpi/fct_kpi_values", "assert_tree_identities_hold") in checks
     assert ("kpi/fct_base_measures", "assert_measure_parts_add_up") in checks

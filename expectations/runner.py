@@ -1,0 +1,195 @@
+"""Run a unit's suites with Great Expectations and keep the verdict where publishing reads it.
+
+The GX file context lives beside the warehouse (``<data dir>/warehouse/quality/gx``), so its
+validation results and data docs (HTML) accumulate run after run next to the data they judge;
+the suites themselves are code (:mod:`expectations.suites`), re-registered on every run. GX
+is handed pandas frames (it cannot read polars or DuckDB reliably).
+
+The verdict of each unit is written as JSON (``quality/results/<unit>.json``): the publish
+step reads it itself and publishes only a passing verdict of its own run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from expectations.suites import Gate
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
+@dataclass
+class Failure:
+    frame: str
+    expectation: str
+    column: str | None
+    unexpected_count: int | None
+    examples: list[Any] = field(default_factory=list)
+
+    def describe(self) -> str:
+        where = f"{self.frame}.{self.column}" if self.column else self.frame
+        count = f" ({self.unexpected_count} rows)" if self.unexpected_count else ""
+        examples = f", e.g. {self.examples[:3]}" if self.examples else ""
+        return f"{self.expectation} on {where}{count}{examples}"
+
+
+@dataclass
+class Verdict:
+    unit: str
+    run_id: str
+    start: str
+    end: str
+    success: bool
+    evaluated: int
+    failures: list[Failure]
+    report: str | None
+    checked_at: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), default=str, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> Verdict:
+        data = json.loads(text)
+        data["failures"] = [Failure(**f) for f in data["failures"]]
+        return cls(**data)
+
+
+def quality_dir(warehouse_dir: Path) -> Path:
+    return warehouse_dir / "quality"
+
+
+def verdict_path(warehouse_dir: Path, unit: str) -> Path:
+    return quality_dir(warehouse_dir) / "results" / f"{unit}.json"
+
+
+def _context(root: Path):
+    import great_expectations as gx
+
+    root.mkdir(parents=True, exist_ok=True)
+    context = gx.get_context(mode="file", project_root_dir=str(root))
+    try:
+        context.variables.progress_bars = {"globally": False}
+        context.variables.save()
+    except Exception:  # pragma: no cover - progress bars are cosmetic
+        pass
+    return context
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def run_gate(gate: Gate, warehouse_dir: Path, run_id: str, start: dt.date, end: dt.date) -> Verdict:
+    """Validate every frame of ``gate``, write data docs and the verdict, return it."""
+    import great_expectations as gx
+
+    context = _context(quality_dir(warehouse_dir) / "gx")
+    source = context.data_sources.add_or_update_pandas(f"unit_{gate.unit}")
+    failures: list[Failure] = []
+    evaluated = 0
+    definitions = []
+    batches = {}
+    for frame_name, frame in gate.frames.items():
+        expectations = gate.expectations.get(frame_name) or []
+        if not expectations:
+            continue
+        try:
+            asset = source.get_asset(frame_name)
+        except LookupError:
+            asset = source.add_dataframe_asset(frame_name)
+        try:
+            batch_def = asset.get_batch_definition(f"{frame_name}_whole")
+        except (KeyError, LookupError):
+            batch_def = asset.add_batch_definition_whole_dataframe(f"{frame_name}_whole")
+        suite = context.suites.add_or_update(
+            gx.ExpectationSuite(name=f"{gate.unit}.{frame_name}", expectations=expectations)
+        )
+        definition = context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(data=batch_def, suite=suite, name=f"{gate.unit}.{frame_name}")
+        )
+        definitions.append(definition)
+        batches[definition.name] = frame
+    report = None
+    for definition in definitions:
+        checkpoint = context.checkpoints.add_or_update(
+            gx.Checkpoint(
+                name=f"gate.{definition.name}",
+                validation_definitions=[definition],
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
+                result_format={"result_format": "SUMMARY"},
+            )
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = checkpoint.run(
+                batch_parameters={"dataframe": batches[definition.name]},
+                run_id=None,
+            )
+        frame_name = definition.name.split(".", 1)[1]
+        for run_result in result.run_results.values():
+            for r in run_result.results:
+                evaluated += 1
+                if r.success:
+                    continue
+                config = r.expectation_config
+                kwargs = config.kwargs
+                if kwargs.get("column_A"):
+                    op = "<=" if kwargs.get("or_equal") else "<"
+                    column = f"{kwargs['column_B']} {op} {kwargs['column_A']}"
+                elif kwargs.get("column_list"):
+                    column = ",".join(kwargs["column_list"])
+                else:
+                    column = kwargs.get("column")
+                res = r.result or {}
+                examples = res.get("partial_unexpected_list") or []
+                if not examples and "observed_value" in res:
+                    examples = [res["observed_value"]]
+                failures.append(
+                    Failure(
+                        frame=frame_name,
+                        expectation=config.type,
+                        column=column,
+                        unexpected_count=res.get("unexpected_count"),
+                        examples=[_jsonable(e) for e in examples[:5]],
+                    )
+                )
+    sites = context.get_docs_sites_urls()
+    if sites:
+        report = sites[0]["site_url"]
+    verdict = Verdict(
+        unit=gate.unit,
+        run_id=run_id,
+        start=start.isoformat(),
+        end=end.isoformat(),
+        success=not failures,
+        evaluated=evaluated,
+        failures=failures,
+        report=report,
+        checked_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
+    path = verdict_path(warehouse_dir, gate.unit)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(verdict.to_json(), encoding="utf-8")
+    os.replace(tmp, path)
+    return verdict
+
+
+def read_verdict(warehouse_dir: Path, unit: str) -> Verdict | None:
+    path = verdict_path(warehouse_dir, unit)
+    if not path.exists():
+        return None
+    return Verdict.from_json(path.read_text(encoding="utf-8"))

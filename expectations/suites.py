@@ -1,0 +1,255 @@
+"""The Great Expectations suites, one per publication unit, derived from the KPI tree.
+
+A unit is a team (its mart and its slice of the KPI values) or ``kpi`` (the shared tree tables
+and the identities across teams). Each unit's data is read from the build warehouse as small
+pandas frames, and each frame gets a suite:
+
+* ``mart``: unique keys; every ratio KPI within [0, 1] with numerator <= denominator (CTR:
+  clicks <= impressions); every amount, count and time >= 0.
+* ``totals``: the same bounds for ratios across two facts (conversion: orders <= sessions),
+  on the totals of every period.
+* ``days``: day-grain totals of the window: every expected day present, every KPI of the team
+  present on every day, the newest day is the day just refreshed (freshness).
+* ``newest``: the refreshed day's totals: each additive KPI within a band of its trailing four
+  weeks (volume).
+* ``coverage``: every (KPI, dimension member) seen on nearly every day of the trailing four
+  weeks is present on the refreshed day (completeness).
+  Volume and coverage skip KPIs built on late-maturing facts (shipment outcomes): the
+  refreshed day's order cohort has barely shipped.
+* ``identities`` (unit ``kpi_tree``): every product and sum identity of the tree holds.
+
+Numbers the suites need (the window, trailing medians) are computed here from the build
+warehouse, so a suite is always about the data the run just built.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import duckdb
+import great_expectations.expectations as gxe
+import pandas as pd
+
+from kpi_tree.model import Tree
+
+#: serving schema -> the tree's team id
+TEAM_UNITS: dict[str, str] = {
+    "marketing": "marketing",
+    "operations": "operations",
+    "service": "customer_service",
+    "logistics": "logistics",
+    "management": "management",
+}
+SHARED_UNIT = "kpi_tree"  # also its schema in the serving file (whose catalog is "kpi")
+UNITS = [*TEAM_UNITS, SHARED_UNIT]
+
+KEY = ["grain", "period_start", "dimension", "member"]
+TRAILING_DAYS = 28
+VOLUME_BAND = (0.25, 4.0)  # the refreshed day vs the trailing median
+#: dimensions whose members are structural (a missing one means missing data); campaigns and
+#: agents come and go, they are covered by the volume checks on the totals
+COVERAGE_DIMENSIONS = ("channel", "payment_method", "customer_type", "carrier", "topic")
+REGULAR_MEMBER_SHARE = 0.9  # a member seen on this share of the trailing days must be there
+MIN_HISTORY_DAYS = 7
+IDENTITY_TOLERANCE = 1e-9
+
+
+@dataclass
+class Gate:
+    unit: str
+    frames: dict[str, pd.DataFrame]
+    expectations: dict[str, list] = field(default_factory=dict)
+
+
+def mart_table(unit: str) -> str:
+    return f"{unit}.{unit}_kpis"
+
+
+def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:
+    return con.execute(sql, params or []).df()
+
+
+def team_gate(
+    con: duckdb.DuckDBPyConnection, tree: Tree, unit: str, start: dt.date, end: dt.date
+) -> Gate:
+    team = TEAM_UNITS[unit]
+    owned = [n for n in tree.nodes.values() if n.team == team]
+    table = mart_table(unit)
+    mart = _frame(
+        con,
+        f"select * from {table} where period_end >= ? and period_start <= ?",
+        [start, end],
+    )
+    days = mart[(mart.grain == "day") & (mart.dimension == "total")].reset_index(drop=True)
+    newest = days[days.period_start == pd.Timestamp(end)].reset_index(drop=True)
+
+    totals = mart[mart.dimension == "total"].reset_index(drop=True)
+    checks: dict[str, list] = {"mart": [], "totals": [], "days": [], "newest": [], "coverage": []}
+    checks["mart"].append(gxe.ExpectCompoundColumnsToBeUnique(column_list=KEY))
+    for node in owned:
+        col = node.id
+        if node.unit == "ratio":
+            # a ratio of two measures of one fact (clicks / impressions) is bounded on every
+            # row; one across facts (orders / sessions) only in total: an order placed just
+            # after midnight can fall on a campaign-day without sessions
+            one_fact = len(tree.node_facts(node)) == 1
+            frame = "mart" if one_fact else "totals"
+            checks[frame].append(
+                gxe.ExpectColumnValuesToBeBetween(column=col, min_value=0, max_value=1)
+            )
+            checks[frame].append(
+                gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                    column_A=f"{col}__denominator",
+                    column_B=f"{col}__numerator",
+                    or_equal=True,
+                    ignore_row_if="either_value_is_missing",
+                )
+            )
+        else:
+            checks["mart"].append(gxe.ExpectColumnValuesToBeBetween(column=col, min_value=0))
+        # every KPI of the team has a value on every day (ratios: their parts)
+        present = f"{col}__denominator" if node.kind == "ratio" else col
+        checks["days"].append(gxe.ExpectColumnValuesToNotBeNull(column=present))
+
+    expected_days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    checks["days"].append(
+        gxe.ExpectColumnDistinctValuesToContainSet(
+            column="period_start", value_set=[pd.Timestamp(d) for d in expected_days]
+        )
+    )
+    checks["days"].append(
+        gxe.ExpectColumnMaxToBeBetween(
+            column="period_start", min_value=pd.Timestamp(end), max_value=pd.Timestamp(end)
+        )
+    )
+
+    # facts that mature late (shipment outcomes) are not judged on the refreshed day: its
+    # order cohort has barely shipped
+    settled = [n for n in owned if "shipments" not in tree.node_facts(n)]
+
+    # volume: the refreshed day's additive KPIs against their trailing four weeks
+    trailing = _frame(
+        con,
+        f"select * from {table} where grain = 'day' and dimension = 'total' "
+        "and period_start between ? and ?",
+        [end - dt.timedelta(days=TRAILING_DAYS), end - dt.timedelta(days=1)],
+    )
+    if len(trailing) >= MIN_HISTORY_DAYS:
+        for node in settled:
+            if node.kind != "sum" or node.unit not in ("count", "yuan"):
+                continue
+            median = trailing[node.id].median()
+            if pd.notna(median) and median > 0:
+                checks["newest"].append(
+                    gxe.ExpectColumnValuesToBeBetween(
+                        column=node.id,
+                        min_value=float(median * VOLUME_BAND[0]),
+                        max_value=float(median * VOLUME_BAND[1]),
+                    )
+                )
+    checks["newest"].append(gxe.ExpectTableRowCountToEqual(value=1))
+
+    # completeness: every (KPI, dimension member) of the trailing four weeks is there today
+    ids = [n.id for n in settled] or [""]
+    members = _frame(
+        con,
+        f"""
+        with seen as (
+            -- the members that are there nearly every day: a small campaign without an
+            -- order on some days is normal, a channel or a carrier missing is not
+            select kpi_id, dimension, member from kpi.fct_kpi_values
+            where grain = 'day' and period_start between ? and ?
+              and dimension in ({", ".join(f"'{d}'" for d in COVERAGE_DIMENSIONS)})
+              and kpi_id in ({", ".join("?" for _ in ids)})
+            group by all
+            having count(distinct period_start) >= {REGULAR_MEMBER_SHARE} * {TRAILING_DAYS}
+        ),
+        today as (
+            select distinct kpi_id, dimension, member from kpi.fct_kpi_values
+            where grain = 'day' and period_start = ?
+        )
+        select
+            seen.kpi_id || ' by ' || seen.dimension || ' = ' || seen.member as expected,
+            case when today.member is null then seen.kpi_id || ' by ' || seen.dimension
+                 || ' = ' || seen.member end as missing
+        from seen
+        left join today using (kpi_id, dimension, member)
+        """,
+        [end - dt.timedelta(days=TRAILING_DAYS), end - dt.timedelta(days=1), *ids, end],
+    )
+    checks["coverage"].append(gxe.ExpectColumnValuesToBeNull(column="missing"))
+    frames = {"mart": mart, "totals": totals, "days": days, "newest": newest, "coverage": members}
+    return Gate(unit, frames, checks)
+
+
+def shared_gate(con: duckdb.DuckDBPyConnection, tree: Tree, start: dt.date, end: dt.date) -> Gate:
+    nodes = _frame(con, "select * from kpi.dim_kpi_nodes")
+    edges = _frame(con, "select * from kpi.dim_kpi_edges")
+    rows = []
+    for parent, relation, kids in tree.identities():
+        ids = [parent.id] + [k.id for k in kids]
+        frame = _frame(
+            con,
+            f"""
+            select grain, period_start, dimension, member, kpi_id, value
+            from kpi.fct_kpi_values
+            where kpi_id in ({", ".join("?" for _ in ids)})
+              and period_end >= ? and period_start <= ? and value is not null
+            """,
+            [*ids, start, end],
+        )
+        wide = frame.pivot_table(index=KEY, columns="kpi_id", values="value").dropna()
+        if wide.empty:
+            continue
+        kids_value = wide[[k.id for k in kids]]
+        combined = kids_value.prod(axis=1) if relation == "product" else kids_value.sum(axis=1)
+        residual = (wide[parent.id] - combined) / wide[parent.id].abs().clip(lower=1.0)
+        part = residual.rename("relative_residual").reset_index()
+        part["identity"] = (
+            f"{parent.id} = {(' x ' if relation == 'product' else ' + ').join(kids_value.columns)}"
+        )
+        rows.append(part)
+    identities = (
+        pd.concat(rows, ignore_index=True)
+        if rows
+        else pd.DataFrame({"identity": [], "relative_residual": []})
+    )
+    present = _frame(
+        con,
+        "select distinct kpi_id from kpi.fct_kpi_values where grain = 'day' and period_start = ?",
+        [end],
+    )
+    checks = {
+        "nodes": [
+            gxe.ExpectColumnValuesToBeUnique(column="kpi_id"),
+            gxe.ExpectColumnValuesToNotBeNull(column="team"),
+            gxe.ExpectTableRowCountToEqual(value=len(tree.nodes)),
+        ],
+        "edges": [
+            gxe.ExpectColumnValuesToBeInSet(column="parent_kpi_id", value_set=list(tree.nodes)),
+            gxe.ExpectColumnValuesToBeInSet(
+                column="relation", value_set=["product", "sum", "driver"]
+            ),
+        ],
+        "identities": [
+            gxe.ExpectColumnValuesToBeBetween(
+                column="relative_residual",
+                min_value=-IDENTITY_TOLERANCE,
+                max_value=IDENTITY_TOLERANCE,
+            )
+        ],
+        "kpis_present": [
+            gxe.ExpectColumnDistinctValuesToContainSet(column="kpi_id", value_set=list(tree.nodes))
+        ],
+    }
+    frames = {"nodes": nodes, "edges": edges, "identities": identities, "kpis_present": present}
+    return Gate(SHARED_UNIT, frames, checks)
+
+
+def build_gate(
+    con: duckdb.DuckDBPyConnection, tree: Tree, unit: str, start: dt.date, end: dt.date
+) -> Gate:
+    if unit == SHARED_UNIT:
+        return shared_gate(con, tree, start, end)
+    return team_gate(con, tree, unit, start, end)

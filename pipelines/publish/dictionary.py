@@ -1,0 +1,108 @@
+"""The data dictionary of the serving warehouse, generated from the tree and the dbt docs.
+
+Nothing here is typed twice: table descriptions and the KPI tables' key columns come from
+the dbt models' YAML (through the manifest), KPI columns from ``kpi_tree/tree.yaml``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from expectations.suites import SHARED_UNIT, TEAM_UNITS
+from kpi_tree.model import Node, Tree
+
+PUBLISHED_FROM = {
+    "kpi_values": "fct_kpi_values",
+    "kpi_nodes": "dim_kpi_nodes",
+    "kpi_edges": "dim_kpi_edges",
+}
+TRACE_COLUMNS = {
+    "_published_run_id": "The Dagster run that published the row (see publication_log).",
+    "_published_at": "When that run published it (UTC).",
+}
+
+
+def _formula(tree: Tree, node: Node) -> str:
+    def name(m: str | None) -> str:
+        return tree.measures[m].en if m else ""
+
+    if node.kind == "sum":
+        return f"Σ {name(node.numerator)}"
+    if node.kind == "ratio":
+        scale = f"{node.scale:g} × " if node.scale != 1 else ""
+        return f"{scale}Σ {name(node.numerator)} / Σ {name(node.denominator)}"
+    return f"P{node.quantile * 100:g} of {node.quantile_of}"
+
+
+def kpi_column(tree: Tree, node: Node) -> str:
+    team = tree.teams[node.team]["en"]
+    return (
+        f"{node.en} ({node.zh}), {node.unit}, owned by {team}, {node.direction} is better: "
+        f"{_formula(tree, node)}."
+    )
+
+
+def data_dictionary(tree: Tree, manifest_path: Path) -> list[dict[str, str]]:
+    """Rows of (schema, table, column, description) for every published table."""
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    values_cols = {c: d["description"] for c, d in models["fct_kpi_values"]["columns"].items()}
+    rows: list[dict[str, str]] = []
+
+    def add(schema: str, table: str, column: str, text: str) -> None:
+        rows.append({"schema": schema, "table": table, "column": column, "description": text})
+
+    for unit, team in TEAM_UNITS.items():
+        mart = f"{unit}_kpis"
+        add(unit, mart, "", models[mart]["description"])
+        for col in ("grain", "period_start", "period_end", "dimension", "member"):
+            add(unit, mart, col, values_cols[col])
+        for node in (n for n in tree.nodes.values() if n.team == team):
+            add(unit, mart, node.id, kpi_column(tree, node))
+            if node.kind == "ratio":
+                add(unit, mart, f"{node.id}__numerator", f"Σ {tree.measures[node.numerator].en}")
+                add(
+                    unit, mart, f"{node.id}__denominator", f"Σ {tree.measures[node.denominator].en}"
+                )
+        add(unit, mart, "is_provisional", values_cols["is_provisional"])
+        add(
+            unit,
+            "kpi_values",
+            "",
+            f"{models['fct_kpi_values']['description'].strip()} "
+            f"The rows of the KPIs {tree.teams[team]['en']} owns.",
+        )
+    add(
+        SHARED_UNIT,
+        "kpi_values",
+        "",
+        "Every team's published kpi_values (a view): the whole tree, each team as last published.",
+    )
+    for table, model in PUBLISHED_FROM.items():
+        schema_tables = [SHARED_UNIT] if table != "kpi_values" else [*TEAM_UNITS, SHARED_UNIT]
+        for schema in schema_tables:
+            if table != "kpi_values":
+                add(schema, table, "", models[model]["description"])
+            for col, text in models[model]["columns"].items():
+                add(schema, table, col, text["description"] or "")
+    for node in tree.nodes.values():
+        add(SHARED_UNIT, "kpi_nodes", f"kpi_id = {node.id}", kpi_column(tree, node))
+    for col, text in TRACE_COLUMNS.items():
+        add("*", "*", col, text)
+    add(
+        "main",
+        "publication_log",
+        "",
+        "One row per unit and run: published or held back, the data's as-of day, the failed "
+        "expectations, how many days are still provisional, the validation report.",
+    )
+    return rows
+
+
+def to_markdown(rows: list[dict[str, str]]) -> str:
+    out = ["| table | column | description |", "|---|---|---|"]
+    for r in rows:
+        text = r["description"].replace("|", "\\|").replace("\n", " ")
+        out.append(f"| {r['schema']}.{r['table']} | {r['column']} | {text} |")
+    return "\n".join(out) + "\n"

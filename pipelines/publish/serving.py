@@ -1,0 +1,207 @@
+"""Publishing: what BI tools read, built so that they never see half a refresh.
+
+* A unit (a team, or ``kpi_tree`` for the shared tree tables) publishes by exporting its tables from
+  the build warehouse to Parquet in a fresh folder ``published/.versions/<unit>/<run>/`` and
+  swapping the symlink ``published/<unit>`` to it (``os.replace``: atomic). A unit that is held
+  back keeps its previous folder, byte for byte.
+* The serving warehouse ``warehouse/kpi.duckdb`` is then assembled from every unit's current
+  Parquet, plus the publication log, in a temporary file that is checkpointed, closed and
+  moved over the live one (``os.replace``). Readers holding the old file keep reading the old
+  snapshot; the build file is never opened by readers (invariant 2).
+* Every published row carries ``_published_run_id`` and ``_published_at``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from expectations.suites import SHARED_UNIT, TEAM_UNITS, UNITS, mart_table
+from kpi_tree.model import Tree
+from pipelines.settings import Settings
+
+LOG_FILE = "_publication_log.jsonl"
+KEEP_VERSIONS = 3
+
+
+@dataclass
+class LogEntry:
+    unit: str
+    run_id: str
+    status: str  # published | held_back
+    published_at: str
+    data_as_of: str
+    window_start: str
+    failed_expectations: list[str] = field(default_factory=list)
+    provisional_days: int = 0
+    report: str | None = None
+
+
+def published_dir(settings: Settings) -> Path:
+    return settings.data_dir / "published"
+
+
+def serving_db(settings: Settings) -> Path:
+    return settings.warehouse_dir / "kpi.duckdb"
+
+
+def unit_tables(tree: Tree, unit: str) -> dict[str, str]:
+    """Published table name -> the query that reads it from the build warehouse."""
+    if unit == SHARED_UNIT:
+        return {
+            "kpi_nodes": "select * from kpi.dim_kpi_nodes",
+            "kpi_edges": "select * from kpi.dim_kpi_edges",
+        }
+    team = TEAM_UNITS[unit]
+    ids = ", ".join(f"'{n.id}'" for n in tree.nodes.values() if n.team == team)
+    return {
+        f"{unit}_kpis": f"select * from {mart_table(unit)}",
+        "kpi_values": f"select * from kpi.fct_kpi_values where kpi_id in ({ids})",
+    }
+
+
+def export_unit(
+    build: duckdb.DuckDBPyConnection, settings: Settings, tree: Tree, unit: str, run_id: str
+) -> dict[str, int]:
+    """Write the unit's tables as Parquet in a new version folder and swap it in atomically."""
+    root = published_dir(settings)
+    version = root / ".versions" / unit / f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}-{run_id[:8]}"
+    version.mkdir(parents=True)
+    published_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    rows = {}
+    for table, query in unit_tables(tree, unit).items():
+        target = version / f"{table}.parquet"
+        build.execute(
+            f"copy (select *, ? as _published_run_id, ?::timestamp as _published_at "
+            f"from ({query})) to '{target}' (format parquet)",
+            [run_id, published_at],
+        )
+        rows[table] = build.execute(f"select count(*) from ({query})").fetchall()[0][0]
+    link = root / unit
+    tmp_link = root / f".{unit}.{os.getpid()}.link"
+    if tmp_link.is_symlink() or tmp_link.exists():
+        tmp_link.unlink()
+    tmp_link.symlink_to(version.relative_to(root))
+    if link.exists() and not link.is_symlink():  # a plain folder from elsewhere: move it aside
+        shutil.rmtree(link)
+    os.replace(tmp_link, link)
+    _prune_versions(root / ".versions" / unit, keep=version)
+    return rows
+
+
+def _prune_versions(folder: Path, keep: Path) -> None:
+    versions = sorted(p for p in folder.iterdir() if p.is_dir())
+    for old in versions[:-KEEP_VERSIONS]:
+        if old != keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def append_log(settings: Settings, entry: LogEntry) -> None:
+    path = published_dir(settings) / LOG_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(asdict(entry), ensure_ascii=False) + "\n")
+
+
+def read_log(settings: Settings) -> list[dict]:
+    path = published_dir(settings) / LOG_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def assemble_serving(settings: Settings) -> Path:
+    """Build the serving DuckDB from the current publications and move it into place."""
+    root = published_dir(settings)
+    target = serving_db(settings)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(".kpi.duckdb.*.tmp*"):
+        stale.unlink(missing_ok=True)  # left by a publish that was killed
+    tmp = target.parent / f".kpi.duckdb.{os.getpid()}.tmp"
+    con = duckdb.connect(str(tmp))
+    try:
+        team_values = []
+        for unit in UNITS:
+            folder = root / unit
+            if not folder.exists():
+                continue
+            con.execute(f"create schema if not exists {unit}")
+            for parquet in sorted(folder.glob("*.parquet")):
+                con.execute(
+                    f"create table {unit}.{parquet.stem} as "
+                    f"select * from read_parquet('{parquet.resolve()}')"
+                )
+                if parquet.stem == "kpi_values":
+                    team_values.append(f"select * from {unit}.kpi_values")
+        con.execute(f"create schema if not exists {SHARED_UNIT}")
+        if team_values:
+            con.execute(
+                f"create view {SHARED_UNIT}.kpi_values as " + " union all ".join(team_values)
+            )
+        log = read_log(settings)
+        con.execute(
+            "create table main.publication_log (unit varchar, run_id varchar, status varchar, "
+            "published_at timestamp, data_as_of date, window_start date, "
+            "failed_expectations varchar[], provisional_days bigint, report varchar)"
+        )
+        if log:
+            con.executemany(
+                "insert into main.publication_log values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    [
+                        e["unit"],
+                        e["run_id"],
+                        e["status"],
+                        e["published_at"],
+                        e["data_as_of"],
+                        e["window_start"],
+                        e["failed_expectations"],
+                        e["provisional_days"],
+                        e["report"],
+                    ]
+                    for e in log
+                ],
+            )
+        dictionary = _dictionary_rows()
+        con.execute(
+            f"create table {SHARED_UNIT}.data_dictionary (schema_name varchar, table_name varchar, "
+            "column_name varchar, description varchar)"
+        )
+        if dictionary:
+            con.executemany(
+                f"insert into {SHARED_UNIT}.data_dictionary values (?, ?, ?, ?)",
+                [[r["schema"], r["table"], r["column"], r["description"]] for r in dictionary],
+            )
+        con.execute("checkpoint")
+    finally:
+        con.close()
+    os.replace(tmp, target)
+    wal = tmp.with_name(tmp.name + ".wal")
+    wal.unlink(missing_ok=True)
+    return target
+
+
+def _dictionary_rows() -> list[dict[str, str]]:
+    from kpi_tree.dbt_export import DBT_PROJECT_DIR
+    from kpi_tree.model import default_tree
+    from pipelines.publish.dictionary import data_dictionary
+
+    manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
+    return data_dictionary(default_tree(), manifest) if manifest.exists() else []
+
+
+def provisional_days(build: duckdb.DuckDBPyConnection, tree: Tree, unit: str) -> int:
+    if unit == SHARED_UNIT:
+        return 0
+    ids = [n.id for n in tree.nodes.values() if n.team == TEAM_UNITS[unit]]
+    return build.execute(
+        "select count(distinct period_start) from kpi.fct_kpi_values "
+        f"where grain = 'day' and is_provisional and kpi_id in ({', '.join('?' for _ in ids)})",
+        ids,
+    ).fetchall()[0][0]

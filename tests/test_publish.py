@@ -1,0 +1,288 @@
+"""Quality gates and publishing, with real files, real runs and real readers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+from conftest import Shop, make_shop
+
+from expectations.suites import UNITS
+from pipelines.definitions import build_defs
+from pipelines.publish.serving import published_dir, serving_db
+from pipelines.runner import run_nightly
+
+
+@pytest.fixture(scope="module")
+def published_shop(tmp_path_factory) -> Shop:
+    """A clean shop (no faults) of 40 days, run and published once."""
+    shop = make_shop(
+        tmp_path_factory.mktemp("published"), start=dt.date(2025, 3, 1), days=40, orders_per_day=40
+    )
+    outcome = shop.run()
+    assert outcome.success, outcome.error
+    return shop
+
+
+def copy_of(shop: Shop, tmp_path: Path) -> Shop:
+    target = tmp_path / "data"
+    shutil.copytree(shop.data_dir, target, symlinks=True)
+    return Shop(target, shop.manifest, shop.start, shop.end)
+
+
+def serving(shop: Shop) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(serving_db(shop.settings)), read_only=True)
+
+
+def latest_log(con) -> dict[str, tuple]:
+    rows = con.execute(
+        "select unit, status, run_id, failed_expectations, data_as_of from publication_log "
+        "order by published_at"
+    ).fetchall()
+    return {r[0]: r[1:] for r in rows}
+
+
+def test_clean_shop_publishes_every_unit_with_traceable_rows(published_shop):
+    with serving(published_shop) as con:
+        log = latest_log(con)
+        assert set(log) == set(UNITS)
+        assert {status for status, *_ in log.values()} == {"published"}
+        run_ids = {run for _, run, *_ in log.values()}
+        traced = con.execute(
+            "select distinct _published_run_id from marketing.marketing_kpis "
+            "union select distinct _published_run_id from kpi_tree.kpi_values"
+        ).fetchall()
+        n_values = con.execute("select count(*) from kpi_tree.kpi_values").fetchall()[0][0]
+        as_of = {r[3] for r in log.values()}
+    assert {r[0] for r in traced} <= run_ids
+    assert as_of == {published_shop.end}
+    with published_shop.connect() as build:
+        assert n_values == build.execute("select count(*) from kpi.fct_kpi_values").fetchall()[0][0]
+    parquet = published_dir(published_shop.settings) / "marketing" / "marketing_kpis.parquet"
+    assert duckdb.sql(f"select count(*) from '{parquet}'").fetchall()[0][0] > 0
+
+
+def test_a_fault_in_one_team_holds_back_only_that_team(published_shop, tmp_path):
+    shop = copy_of(published_shop, tmp_path)
+    marketing_parquet = {
+        p.name: p.read_bytes()
+        for p in (published_dir(shop.settings) / "marketing").glob("*.parquet")
+    }
+    with serving(shop) as con:
+        before = con.execute("select * from marketing.marketing_kpis order by all").fetchall()
+    # a fault that passed ingestion (clicks above impressions) reaches marketing's tables
+    with duckdb.connect(str(shop.settings.build_db)) as build:
+        build.execute(
+            "update raw.ad_spend set clicks = impressions + 50 where date = ? and campaign = "
+            "(select min(campaign) from raw.ad_spend where date = ?)",
+            [shop.end, shop.end],
+        )
+    defs = build_defs(shop.data_dir)
+    keys = [
+        k
+        for k in defs.resolve_job_def("nightly").asset_layer.executable_asset_keys
+        if k.path[0] != "raw"
+    ]  # keep the tampered raw table: no re-ingestion
+    with dg.DagsterInstance.ephemeral() as instance:
+        outcome = run_nightly(
+            defs, shop.end, shop.end, instance, log_level="CRITICAL", asset_selection=keys
+        )
+    with serving(shop) as con:
+        log = latest_log(con)
+        after = con.execute("select * from marketing.marketing_kpis order by all").fetchall()
+        fresh = con.execute(
+            "select distinct _published_run_id from operations.operations_kpis"
+        ).fetchall()
+    status, run_id, failed, _ = log["marketing"]
+    assert status == "held_back" and run_id == outcome.run_id
+    assert any("ctr__numerator <= ctr__denominator" in f for f in failed), failed
+    assert after == before
+    assert {
+        p.name: p.read_bytes()
+        for p in (published_dir(shop.settings) / "marketing").glob("*.parquet")
+    } == marketing_parquet
+    for unit in set(UNITS) - {"marketing"}:
+        assert log[unit][:2] == ("published", outcome.run_id), unit
+    assert fresh == [(outcome.run_id,)]
+
+
+READER = r"""
+import json, sys, time, duckdb
+path, ready, stop = sys.argv[1:4]
+con = duckdb.connect(path, read_only=True)
+q = "select count(*), min(_published_run_id), max(_published_run_id) from marketing.marketing_kpis"
+first = con.execute(q).fetchall()
+open(ready, "w").write("ok")
+seen = []
+deadline = time.time() + 300
+while time.time() < deadline:
+    seen.append(con.execute(q).fetchall())
+    if len(seen) > 3 and __import__("os").path.exists(stop):
+        break
+    time.sleep(0.1)
+print(json.dumps({"first": first, "seen": seen}, default=str))
+"""
+
+
+def test_a_reader_keeps_its_snapshot_while_a_publish_replaces_the_file(published_shop, tmp_path):
+    shop = copy_of(published_shop, tmp_path)
+    path = serving_db(shop.settings)
+    ready, stop = tmp_path / "ready", tmp_path / "stop"
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER, str(path), str(ready), str(stop)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    for _ in range(600):
+        if ready.exists():
+            break
+        time.sleep(0.1)
+    assert ready.exists(), "the reader did not start"
+    outcome = shop.run(shop.end, shop.end)  # a real nightly run: ingest, build, gate, publish
+    stop.write_text("stop")
+    out, _ = reader.communicate(timeout=300)
+    assert reader.returncode == 0
+    got = json.loads(out)
+    assert outcome.success, outcome.error
+    assert len(got["seen"]) > 3
+    assert all(s == got["first"] for s in got["seen"])  # one consistent snapshot throughout
+    with serving(shop) as con:
+        now = con.execute("select min(_published_run_id) from marketing.marketing_kpis").fetchall()[
+            0
+        ][0]
+    assert now == outcome.run_id != got["first"][0][1]
+
+
+KILLED = r"""
+import sys
+from pipelines.settings import load_settings
+from pipelines.publish.serving import assemble_serving
+settings = load_settings(sys.argv[1])
+while True:
+    assemble_serving(settings)
+"""
+
+
+def test_a_publish_killed_midway_leaves_the_previous_file_intact(published_shop, tmp_path):
+    shop = copy_of(published_shop, tmp_path)
+    path = serving_db(shop.settings)
+    with serving(shop) as con:
+        expected = con.execute("select count(*) from marketing.marketing_kpis").fetchall()
+    killed_midway = False
+    for _ in range(10):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", KILLED, str(shop.data_dir)],
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline and not list(path.parent.glob(".kpi.duckdb.*.tmp")):
+            time.sleep(0.001)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if list(path.parent.glob(".kpi.duckdb.*.tmp")):
+            killed_midway = True
+            break
+    assert killed_midway, "never caught the publish midway"
+    with serving(shop) as con:  # the live file opens and holds the previous snapshot
+        assert con.execute("select count(*) from marketing.marketing_kpis").fetchall() == expected
+        assert con.execute("select count(*) from publication_log").fetchall()[0][0] >= len(UNITS)
+
+
+def test_superset_style_sqlalchemy_read(published_shop):
+    import sqlalchemy  # with duckdb-engine, as Superset connects
+
+    path = serving_db(published_shop.settings)
+    engine = sqlalchemy.create_engine(f"duckdb:///{path}", connect_args={"read_only": True})
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sqlalchemy.text(
+                "select period_start, sessions from marketing.marketing_kpis "
+                "where grain = 'month' and dimension = 'total' order by period_start"
+            )
+        ).fetchall()
+    engine.dispose()
+    with published_shop.connect() as build:
+        want = build.execute(
+            "select period_start, value from kpi.fct_kpi_values where kpi_id = 'sessions' "
+            "and grain = 'month' and dimension = 'total' order by period_start"
+        ).fetchall()
+    assert [(r[0], r[1]) for r in rows] == want
+
+
+def test_every_published_column_is_in_the_generated_dictionary(published_shop):
+    with serving(published_shop) as con:
+        columns = con.execute(
+            "select table_schema, table_name, column_name from information_schema.columns "
+            "where table_schema in ('marketing', 'operations', 'service', 'logistics', "
+            "'management', 'kpi_tree') and table_name <> 'data_dictionary'"
+        ).fetchall()
+        documented = {
+            (s, t, c)
+            for s, t, c in con.execute(
+                "select schema_name, table_name, column_name from kpi_tree.data_dictionary"
+            ).fetchall()
+        }
+        kpi_doc = con.execute(
+            "select description from kpi_tree.data_dictionary "
+            "where table_name = 'marketing_kpis' and column_name = 'ctr'"
+        ).fetchall()
+    missing = [
+        col for col in columns if col not in documented and ("*", "*", col[2]) not in documented
+    ]
+    assert columns and missing == []
+    assert kpi_doc == [
+        (
+            "Ad click-through rate (广告点击率), ratio, owned by Marketing, higher is better: "
+            "Σ ad clicks / Σ impressions.",
+        )
+    ]
+
+
+def test_publish_reads_the_verdict_itself_and_refuses_one_from_another_run(
+    published_shop, tmp_path
+):
+    shop = copy_of(published_shop, tmp_path)
+    before = serving_db(shop.settings).read_bytes()
+    with dg.DagsterInstance.ephemeral() as instance:
+        # the publish asset alone: its gate does not run in this run
+        outcome = run_nightly(
+            build_defs(shop.data_dir),
+            shop.end,
+            shop.end,
+            instance,
+            log_level="CRITICAL",
+            asset_selection=[dg.AssetKey(["publish", "marketing"])],
+        )
+    assert not outcome.ok
+    assert "marketing not published: the verdict is from run" in outcome.error
+    assert serving_db(shop.settings).read_bytes() == before
+
+
+def test_the_generators_missing_day_is_caught_at_the_gate(built_shop):
+    """Of the generator's faults, a missing day is the one that reaches a team's tables
+    (bad rows are quarantined, a resent file is skipped, late updates restate)."""
+    missing = next(f for f in built_shop.manifest["file_faults"] if f["fault"] == "missing_day")
+    assert missing["source"] == "sessions"
+    with serving(built_shop) as con:
+        log = latest_log(con)
+    status, _, failed, _ = log["marketing"]
+    assert status == "held_back"
+    assert any(f.startswith("expect_column_values_to_not_be_null on days.sessions") for f in failed)
+    # conversion needs sessions too: operations is held back, the rest publish
+    assert log["operations"][0] == "held_back"
+    assert {u for u, (s, *_) in log.items() if s == "published"} == {
+        "service",
+        "logistics",
+        "management",
+        "kpi_tree",
+    }
