@@ -35,7 +35,7 @@ class Failure:
     def describe(self) -> str:
         where = f"{self.frame}.{self.column}" if self.column else self.frame
         count = f" ({self.unexpected_count} rows)" if self.unexpected_count else ""
-        examples = f", e.g. {self.examples[:3]}" if self.examples else ""
+        examples = f"; e.g. {'; '.join(map(str, self.examples[:3]))}" if self.examples else ""
         return f"{self.expectation} on {where}{count}{examples}"
 
 
@@ -82,14 +82,35 @@ def _context(root: Path):
     return context
 
 
+INDEX_COLUMNS = ("grain", "period_start", "dimension", "member")
+
+
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "item"):
-        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if hasattr(value, "isoformat"):  # dates, datetimes, pandas timestamps
+        text = value.isoformat()
+        return text[:10] if text.endswith("T00:00:00") else text
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return None  # NaN
     return value
+
+
+def _example(row: dict) -> str:
+    """One failing row, located by its key: '2025-10-23 total: sessions=None'."""
+    row = _jsonable(row)
+    where = " ".join(
+        str(row.pop(c)) for c in ("period_start", "grain") if c in row and row[c] is not None
+    )
+    dim, member = row.pop("dimension", None), row.pop("member", None)
+    if dim and dim != "total":
+        where += f" {dim}={member}"
+    values = ", ".join(f"{k}={v}" for k, v in row.items())
+    return f"{where}: {values}" if where else values
 
 
 def run_gate(gate: Gate, warehouse_dir: Path, run_id: str, start: dt.date, end: dt.date) -> Verdict:
@@ -129,7 +150,13 @@ def run_gate(gate: Gate, warehouse_dir: Path, run_id: str, start: dt.date, end: 
                 name=f"gate.{definition.name}",
                 validation_definitions=[definition],
                 actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
-                result_format={"result_format": "SUMMARY"},
+                result_format={
+                    "result_format": "COMPLETE",
+                    "unexpected_index_column_names": [
+                        c for c in INDEX_COLUMNS if c in batches[definition.name].columns
+                    ],
+                    "partial_unexpected_count": 5,
+                },
             )
         )
         with warnings.catch_warnings():
@@ -154,7 +181,11 @@ def run_gate(gate: Gate, warehouse_dir: Path, run_id: str, start: dt.date, end: 
                 else:
                     column = kwargs.get("column")
                 res = r.result or {}
-                examples = res.get("partial_unexpected_list") or []
+                located = res.get("partial_unexpected_index_list") or []
+                if located and isinstance(located[0], dict):
+                    examples = [_example(dict(row)) for row in located[:5]]
+                else:
+                    examples = res.get("partial_unexpected_list") or []
                 if not examples and "observed_value" in res:
                     examples = [res["observed_value"]]
                 failures.append(
@@ -163,7 +194,7 @@ def run_gate(gate: Gate, warehouse_dir: Path, run_id: str, start: dt.date, end: 
                         expectation=config.type,
                         column=column,
                         unexpected_count=res.get("unexpected_count"),
-                        examples=[_jsonable(e) for e in examples[:5]],
+                        examples=[e if isinstance(e, str) else _jsonable(e) for e in examples[:5]],
                     )
                 )
     sites = context.get_docs_sites_urls()
