@@ -271,7 +271,7 @@ def _print_summary(settings: Settings) -> None:
     table = Table(title=f"Ingestion: {settings.build_db}")
     for col in (
         "source",
-        "days",
+        "delivery days",
         "rows loaded",
         "rows quarantined",
         "files loaded",
