@@ -284,3 +284,14 @@ def test_threshold_rejects_the_batch_and_names_file_counts_and_reasons(tmp_path,
     )
     result = load_day(con, settings, "orders", dt.date(2025, 3, 15))
     assert (result.rows_loaded, result.rows_quarantined) == (9, 1)
+
+
+def test_a_raw_table_from_an_older_contract_is_refused_with_a_clear_message(tmp_path):
+    con = duckdb.connect(str(tmp_path / "b.duckdb"))
+    con.execute("create schema raw")
+    con.execute("create table raw.orders (order_id varchar, amount double)")
+    with pytest.raises(RuntimeError) as err:
+        ensure_tables(con, SOURCES)
+    assert "raw.orders in the build warehouse has the columns ['order_id', 'amount']" in str(
+        err.value
+    )

@@ -70,6 +70,21 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, sources: list[str]) -> None:
             "_run_id varchar",
         ]
         con.execute(f"create table if not exists {RAW_SCHEMA}.{source} ({', '.join(cols)})")
+        have = [
+            r[0]
+            for r in con.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = ? and table_name = ? order by ordinal_position",
+                [RAW_SCHEMA, source],
+            ).fetchall()
+        ]
+        want = [c.split(" ")[0].strip('"') for c in cols]
+        if have != want:
+            raise RuntimeError(
+                f"{RAW_SCHEMA}.{source} in the build warehouse has the columns {have}, but the "
+                f"contract now gives {want}. The warehouse predates a contract change: move "
+                "data/warehouse/build.duckdb aside and run the range again (`kpi run`)."
+            )
 
 
 def files_for_day(landing: Path, source: str, day: dt.date) -> list[Path]:
