@@ -31,16 +31,10 @@ import duckdb
 import great_expectations.expectations as gxe
 import pandas as pd
 
-from kpi_tree.model import Tree
+from kpi_tree.model import Tree, default_tree
 
-#: serving schema -> the tree's team id
-TEAM_UNITS: dict[str, str] = {
-    "marketing": "marketing",
-    "operations": "operations",
-    "service": "customer_service",
-    "logistics": "logistics",
-    "management": "management",
-}
+#: publication unit (the team's mart schema) -> the tree's team id, from kpi_tree/tree.yaml
+TEAM_UNITS: dict[str, str] = {team["mart"]: tid for tid, team in default_tree().teams.items()}
 SHARED_UNIT = "kpi_tree"  # also its schema in the serving file (whose catalog is "kpi")
 UNITS = [*TEAM_UNITS, SHARED_UNIT]
 

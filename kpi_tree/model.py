@@ -249,6 +249,9 @@ def parse_tree(data: dict[str, Any]) -> Tree:
             parent=n.get("parent"),
             relation=relation if n.get("parent") else None,
         )
+    for tid, team in teams.items():
+        if not isinstance(team, dict) or not team.get("mart"):
+            raise TreeError(f"team '{tid}': 'mart' (its schema and publication unit) is required")
     business = data.get("business") or {}
     tree = Tree(
         teams,

@@ -124,14 +124,6 @@ def _generate(
     return manifest
 
 
-def _faults_help() -> str:
-    try:
-        from pipelines.sample_shop.generator import FAULT_KINDS
-    except ImportError:  # pragma: no cover - only while the generator is missing
-        return ""
-    return "; ".join(f"{k}: {v}" for k, v in FAULT_KINDS.items())
-
-
 @app.command()
 def generate(
     start: Annotated[
