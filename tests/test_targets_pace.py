@@ -1,0 +1,172 @@
+"""Pace against the target's own daily shape, status, and catch-up that lands on the target."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from fractions import Fraction
+
+import pytest
+
+from kpi_tree.model import default_tree
+from kpi_tree.targets.calendar import CalendarSpec, day_factors
+from kpi_tree.targets.pace import (
+    AT_RISK,
+    ON_TRACK,
+    SHORT,
+    PaceError,
+    Thresholds,
+    catch_up,
+    catch_up_drivers,
+    elapsed_share,
+    pace,
+    paced_target,
+    rate_status,
+)
+from kpi_tree.targets.split import split_days
+
+TREE = default_tree()
+SPEC = CalendarSpec(weekday_profile=(1, 1, 1, 1, 1.2, 1.5, 1.4), special_days={(3, 8): 2.0})
+MARCH = {d: f for d, f in day_factors(2026, SPEC).items() if d.month == 3}
+TARGET = 3_100_000_00  # 3.1M yuan in fen
+DAYS = split_days({3: TARGET}, MARCH)  # the month's day targets
+AS_OF = dt.date(2026, 3, 12)
+
+
+def test_paced_target_follows_the_days_not_a_straight_line():
+    to_date = sum(v for d, v in DAYS.items() if d <= AS_OF)
+    assert paced_target(TARGET, DAYS, AS_OF) == to_date  # day targets as weights: exact
+    assert paced_target(TARGET, MARCH, AS_OF) == pytest.approx(to_date, abs=12)
+    straight = TARGET * 12 / 31
+    assert abs(to_date - straight) > 1_000_00  # 8 March and the weekends weigh more
+    assert elapsed_share(DAYS, dt.date(2026, 3, 31)) == 1
+    assert elapsed_share(DAYS, dt.date(2026, 2, 28)) == 0
+
+
+def test_pace_status_gap_and_projection():
+    paced = paced_target(TARGET, DAYS, AS_OF)
+    thresholds = Thresholds(on_track=1.0, at_risk=0.9)
+    for factor, status in [(1.02, ON_TRACK), (0.95, AT_RISK), (0.8, SHORT)]:
+        p = pace(TARGET, paced * factor, DAYS, AS_OF, thresholds)
+        assert p.status == status
+        assert p.attainment == pytest.approx(factor)
+        assert p.gap == pytest.approx(paced * (factor - 1))
+        # projected period end at the current run rate: actual per elapsed weight × all weight
+        assert p.projected == pytest.approx(paced * factor / p.elapsed_share)
+        assert p.projected / TARGET == pytest.approx(p.attainment)
+    lower = pace(1000, 1100, DAYS, dt.date(2026, 3, 31), thresholds, direction="lower")
+    assert lower.attainment == pytest.approx(1000 / 1100) and lower.status == AT_RISK
+    before = pace(TARGET, 0, DAYS, dt.date(2026, 2, 28))
+    assert before.attainment is None and before.projected is None and before.status is None
+    assert rate_status(0.03, 0.032) == (pytest.approx(0.9375), AT_RISK)
+    assert rate_status(40, 30, direction="lower")[1] == SHORT
+    with pytest.raises(PaceError):
+        Thresholds(on_track=0.8, at_risk=0.9)
+
+
+def test_catch_up_lands_exactly_on_the_target():
+    actual = 1_000_000_17  # behind: 1.00M at the 12th
+    c = catch_up(TARGET, actual, DAYS, AS_OF)
+    assert min(c.days) == dt.date(2026, 3, 13) and max(c.days) == dt.date(2026, 3, 31)
+    assert actual + sum(c.days.values()) == TARGET  # to the fen
+    assert c.needed == TARGET - actual
+    assert c.planned_remaining == sum(v for d, v in DAYS.items() if d > AS_OF)
+    assert c.factor == pytest.approx(c.needed / c.planned_remaining) and c.factor > 1
+    # the remaining days keep the plan's shape: a Saturday needs 1.5× a Monday
+    assert c.days[dt.date(2026, 3, 14)] == pytest.approx(1.5 * c.days[dt.date(2026, 3, 16)], abs=1)
+    made = catch_up(TARGET, TARGET + 5, DAYS, AS_OF)
+    assert set(made.days.values()) == {0} and made.needed == -5
+
+
+def _remaining_weights() -> tuple[dict[dt.date, Fraction], Fraction]:
+    share = elapsed_share(DAYS, AS_OF)
+    total = sum(DAYS.values())
+    return {d: Fraction(v, total) for d, v in DAYS.items() if d > AS_OF}, share
+
+
+def test_one_driver_short_the_others_make_up_for_it_and_land_on_target():
+    """Seed 002 第五步: sessions stay at their run rate; conversion and AOV must make up for it."""
+    remaining, share = _remaining_weights()
+    e = float(share)
+    gmv_target = 3_100_000.0
+    planned_sessions_rest = 380_000.0 * (1 - e)  # the plan's sessions over the remaining days
+    actual = {"gmv": 900_000.0, "sessions": 150_000.0}  # sessions behind plan
+    planned = {"sessions": planned_sessions_rest, "conversion_rate": 0.032, "aov": 255.0}
+    c = catch_up_drivers(
+        TREE,
+        "gmv",
+        target=gmv_target,
+        actual=actual,
+        planned=planned,
+        elapsed_share=e,
+        hold=["sessions"],
+    )
+    assert c.relation == "product" and list(c.required) == ["conversion_rate", "aov"]
+    assert c.held["sessions"] == pytest.approx(150_000 * (1 - e) / e)
+    f = c.factor["conversion_rate"]
+    assert f > 1 and c.factor["aov"] == pytest.approx(f)  # one common factor
+    # applied day by day over the remaining days, they land exactly on the target
+    run_rate = actual["sessions"] / e  # sessions per unit of the period's weight
+    landed = actual["gmv"] + math.fsum(
+        run_rate * float(w) * c.required["conversion_rate"] * c.required["aov"]
+        for w in remaining.values()
+    )
+    assert math.isclose(landed, gmv_target, rel_tol=1e-9)
+    # or one named driver absorbs it all: AOV keeps its plan, conversion must carry the gap
+    a = catch_up_drivers(
+        TREE,
+        "gmv",
+        target=gmv_target,
+        actual=actual,
+        planned=planned,
+        elapsed_share=e,
+        hold=["sessions"],
+        absorb="conversion_rate",
+    )
+    assert a.required["aov"] == 255.0
+    assert math.isclose(
+        actual["gmv"] + a.held["sessions"] * a.required["conversion_rate"] * 255,
+        gmv_target,
+        rel_tol=1e-9,
+    )
+
+
+def test_sum_identity_catch_up_and_held_rates():
+    e = 0.4
+    actual = {"sessions": 100_000.0, "organic_sessions": 30_000.0}
+    planned = {"paid_sessions": 90_000.0, "organic_sessions": 60_000.0}
+    c = catch_up_drivers(
+        TREE,
+        "sessions",
+        target=260_000,
+        actual=actual,
+        planned=planned,
+        elapsed_share=e,
+        hold=["organic_sessions"],
+    )
+    assert c.held["organic_sessions"] == pytest.approx(45_000)
+    assert c.required["paid_sessions"] == pytest.approx(260_000 - 100_000 - 45_000)
+    # net revenue = GMV × sign-off: sign-off held at its rate to date
+    c = catch_up_drivers(
+        TREE,
+        "net_revenue",
+        target=1e6,
+        actual={"net_revenue": 3e5, "signoff_rate": 0.9},
+        planned={"gmv": 7e5},
+        elapsed_share=0.3,
+        hold=["signoff_rate"],
+    )
+    assert c.held["signoff_rate"] == 0.9
+    assert c.required["gmv"] == pytest.approx(7e5 / 0.9)
+    with pytest.raises(PaceError, match="not the parent of an identity"):
+        catch_up_drivers(TREE, "aov", target=1, actual={}, planned={}, elapsed_share=0.5, hold=[])
+    with pytest.raises(PaceError, match="at least one child must be free"):
+        catch_up_drivers(
+            TREE,
+            "sessions",
+            target=1,
+            actual=actual,
+            planned=planned,
+            elapsed_share=0.5,
+            hold=["organic_sessions", "paid_sessions"],
+        )
