@@ -17,6 +17,9 @@ pandas frames, and each frame gets a suite:
   Volume and coverage skip KPIs built on late-maturing facts (shipment outcomes): the
   refreshed day's order cohort has barely shipped.
 * ``identities`` (unit ``kpi_tree``): every product and sum identity of the tree holds.
+* ``target_splits``, ``target_totals``, ``target_identities`` (unit ``kpi_tree``): every plan
+  version's periods add up exactly from their days, its year to what the plan's months add up
+  to, and its day targets satisfy the tree's identities.
 
 Numbers the suites need (the window, trailing medians) are computed here from the build
 warehouse, so a suite is always about the data the run just built.
@@ -177,24 +180,19 @@ def team_gate(
     return Gate(unit, frames, checks)
 
 
-def shared_gate(con: duckdb.DuckDBPyConnection, tree: Tree, start: dt.date, end: dt.date) -> Gate:
-    nodes = _frame(con, "select * from kpi.dim_kpi_nodes")
-    edges = _frame(con, "select * from kpi.dim_kpi_edges")
+def identity_residuals(
+    tree: Tree, long: pd.DataFrame, key: list[str], value: str = "value"
+) -> pd.DataFrame:
+    """Every product and sum identity of the tree on a long frame (key columns, kpi_id, value):
+    one row per key and identity with the parent's relative residual."""
     rows = []
     for parent, relation, kids in tree.identities():
         ids = [parent.id] + [k.id for k in kids]
-        frame = _frame(
-            con,
-            f"""
-            select grain, period_start, dimension, member, kpi_id, value
-            from kpi.fct_kpi_values
-            where kpi_id in ({", ".join("?" for _ in ids)})
-              and period_end >= ? and period_start <= ? and value is not null
-            """,
-            [*ids, start, end],
-        )
-        wide = frame.pivot_table(index=KEY, columns="kpi_id", values="value").dropna()
-        if wide.empty:
+        frame = long[long.kpi_id.isin(ids) & long[value].notna()]
+        if frame.empty:
+            continue
+        wide = frame.pivot_table(index=key, columns="kpi_id", values=value).dropna()
+        if wide.empty or any(i not in wide.columns for i in ids):
             continue
         kids_value = wide[[k.id for k in kids]]
         combined = kids_value.prod(axis=1) if relation == "product" else kids_value.sum(axis=1)
@@ -204,11 +202,83 @@ def shared_gate(con: duckdb.DuckDBPyConnection, tree: Tree, start: dt.date, end:
             f"{parent.id} = {(' x ' if relation == 'product' else ' + ').join(kids_value.columns)}"
         )
         rows.append(part)
-    identities = (
-        pd.concat(rows, ignore_index=True)
-        if rows
-        else pd.DataFrame({"identity": [], "relative_residual": []})
+    if not rows:
+        return pd.DataFrame({"identity": [], "relative_residual": []})
+    return pd.concat(rows, ignore_index=True)
+
+
+def _has_targets(con: duckdb.DuckDBPyConnection) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'targets' and table_name in ('targets', 'plan_versions')"
+        ).fetchall()[0][0]
+        == 2
     )
+
+
+def target_frames(con: duckdb.DuckDBPyConnection, tree: Tree) -> dict[str, pd.DataFrame]:
+    """The plan versions' targets, as checked by the shared suite: every period of an additive
+    KPI adds up exactly from its days; the top KPI's year adds up to what the plan said the
+    months add up to ((1 + buffer) x (annual - new business)); the day targets satisfy the
+    tree's identities."""
+    if not _has_targets(con):
+        empty = pd.DataFrame({"relative_residual": []})
+        return {"target_splits": empty, "target_totals": empty, "target_identities": empty}
+    splits = _frame(
+        con,
+        """
+        with t as (
+            select t.*, n.formula_kind from targets.targets as t
+            inner join kpi.dim_kpi_nodes as n on t.kpi_id = n.kpi_id
+        ),
+        days as (select * from t where grain = 'day' and formula_kind = 'sum')
+        select p.version_id, p.kpi_id, p.scope, p.grain, p.period,
+            (p.value - sum(days.value)) / greatest(abs(p.value), 1) as relative_residual
+        from t as p
+        inner join days
+            on days.version_id = p.version_id and days.kpi_id = p.kpi_id
+            and days.scope = p.scope
+            and days.period_start between p.period_start and p.period_end
+        where p.grain <> 'day' and p.formula_kind = 'sum'
+        group by p.version_id, p.kpi_id, p.scope, p.grain, p.period, p.value
+        """,
+    )
+    totals = _frame(
+        con,
+        """
+        select v.version_id,
+            (v.months_total - sum(t.value)) / greatest(abs(v.months_total), 1)
+                as relative_residual
+        from targets.plan_versions as v
+        inner join targets.targets as t
+            on t.version_id = v.version_id and t.kpi_id = v.top_kpi
+            and t.scope = 'all' and t.grain = 'year'
+        group by v.version_id, v.months_total
+        """,
+    )
+    days = _frame(
+        con,
+        "select version_id, period_start, kpi_id, value from targets.targets "
+        "where grain = 'day' and scope = 'all'",
+    )
+    identities = identity_residuals(tree, days, ["version_id", "period_start"])
+    return {"target_splits": splits, "target_totals": totals, "target_identities": identities}
+
+
+def shared_gate(con: duckdb.DuckDBPyConnection, tree: Tree, start: dt.date, end: dt.date) -> Gate:
+    nodes = _frame(con, "select * from kpi.dim_kpi_nodes")
+    edges = _frame(con, "select * from kpi.dim_kpi_edges")
+    values = _frame(
+        con,
+        """
+        select grain, period_start, dimension, member, kpi_id, value
+        from kpi.fct_kpi_values
+        where period_end >= ? and period_start <= ? and value is not null
+        """,
+        [start, end],
+    )
+    identities = identity_residuals(tree, values, KEY)
     present = _frame(
         con,
         "select distinct kpi_id from kpi.fct_kpi_values where grain = 'day' and period_start = ?",
@@ -237,7 +307,22 @@ def shared_gate(con: duckdb.DuckDBPyConnection, tree: Tree, start: dt.date, end:
             gxe.ExpectColumnDistinctValuesToContainSet(column="kpi_id", value_set=list(tree.nodes))
         ],
     }
-    frames = {"nodes": nodes, "edges": edges, "identities": identities, "kpis_present": present}
+    targets = target_frames(con, tree)
+    for name in targets:
+        checks[name] = [
+            gxe.ExpectColumnValuesToBeBetween(
+                column="relative_residual",
+                min_value=-IDENTITY_TOLERANCE,
+                max_value=IDENTITY_TOLERANCE,
+            )
+        ]
+    frames = {
+        "nodes": nodes,
+        "edges": edges,
+        "identities": identities,
+        "kpis_present": present,
+        **targets,
+    }
     return Gate(SHARED_UNIT, frames, checks)
 
 

@@ -14,6 +14,7 @@ from pipelines.resources import Warehouse
 from pipelines.schedules import nightly_schedule
 from pipelines.sensors import landing_sensor
 from pipelines.settings import settings
+from pipelines.targets import assets as targets
 from pipelines.transform import assets as transform
 
 
@@ -22,6 +23,7 @@ def build_defs(data_dir: str | Path) -> dg.Definitions:
     return dg.Definitions.merge(
         ingest.defs,
         transform.defs,
+        targets.defs,
         quality.defs,
         publish.defs,
         dg.Definitions(

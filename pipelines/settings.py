@@ -10,6 +10,7 @@ demo.
 
 from __future__ import annotations
 
+import glob
 import os
 from dataclasses import dataclass, field
 from functools import cache
@@ -44,6 +45,21 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
+class TargetSettings:
+    """The ``targets:`` section of the config: plan files, pace thresholds, the mid-month check."""
+
+    #: plan files (globs; relative to the config file's folder, or to the data directory for
+    #: the default) that the nightly run turns into a new version whenever one changes
+    plans: tuple[str, ...] = ()
+    #: attainment of the paced target: >= on_track is on track, >= at_risk at risk, else short
+    on_track: float = 1.0
+    at_risk: float = 0.9
+    mid_month_day: int = 15  # the day of the month the mid-month check (月中检) looks at
+    trailing_days: int = 91  # drivers planned as null take the trailing history of this many days
+    author: str = "nightly run"  # recorded on versions the nightly run makes from plan files
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     business_timezone: str = "Asia/Shanghai"
@@ -53,6 +69,7 @@ class Settings:
     nightly_minute: int = 30
     sources: dict[str, SourceConfig] = field(default_factory=dict)
     config_file: Path | None = None
+    targets: TargetSettings = field(default_factory=TargetSettings)
 
     @property
     def landing_dir(self) -> Path:
@@ -76,6 +93,27 @@ class Settings:
 
     def source(self, name: str) -> SourceConfig:
         return self.sources[name]
+
+    @property
+    def targets_dir(self) -> Path:
+        """Plan files dropped here are versioned by the nightly run; versions live below."""
+        return self.data_dir / "targets"
+
+    def plan_files(self) -> list[Path]:
+        """The plan files the nightly run versions: ``targets.plans`` globs, else the drop
+        folder ``<data>/targets/plans/*.yaml``."""
+        if self.targets.plans:
+            base = self.config_file.parent if self.config_file else Path.cwd()
+            patterns = [str(p if Path(p).is_absolute() else base / p) for p in self.targets.plans]
+        else:
+            patterns = [str(self.targets_dir / "plans" / "*.yaml")]
+        found: list[Path] = []
+        for pattern in patterns:
+            matches = sorted(Path(m) for m in glob.glob(pattern))
+            if not matches and not glob.has_magic(pattern):
+                raise FileNotFoundError(f"targets.plans: no such plan file {pattern}")
+            found.extend(m for m in matches if m not in found)
+        return found
 
 
 def _config_path() -> Path | None:
@@ -109,6 +147,7 @@ def load_settings(data_dir: str | Path | None = None) -> Settings:
         "nightly_time",
         "sources",
         "data_dir",
+        "targets",
     }
     if unknown:
         raise ValueError(f"{config_file}: unknown setting(s) {sorted(unknown)}")
@@ -135,6 +174,7 @@ def load_settings(data_dir: str | Path | None = None) -> Settings:
             columns={str(k): str(v) for k, v in (conf.get("columns") or {}).items()},
         )
     return Settings(
+        targets=_target_settings(raw.get("targets"), config_file),
         data_dir=Path(chosen).resolve(),
         business_timezone=tz,
         bad_row_threshold=threshold,
@@ -144,6 +184,39 @@ def load_settings(data_dir: str | Path | None = None) -> Settings:
         sources=sources,
         config_file=config_file,
     )
+
+
+def _target_settings(raw: Any, config_file: Path | None) -> TargetSettings:
+    if raw is None:
+        return TargetSettings()
+    where = f"{config_file}: targets"
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: must be a mapping")
+    allowed = {"plans", "on_track", "at_risk", "mid_month_day", "trailing_days", "author"}
+    unknown = set(raw) - allowed
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown setting(s) {sorted(unknown)}; allowed {sorted(allowed)}"
+        )
+    plans = raw.get("plans") or []
+    if isinstance(plans, str):
+        plans = [plans]
+    default = TargetSettings()
+    out = TargetSettings(
+        plans=tuple(str(p) for p in plans),
+        on_track=float(raw.get("on_track", default.on_track)),
+        at_risk=float(raw.get("at_risk", default.at_risk)),
+        mid_month_day=int(raw.get("mid_month_day", default.mid_month_day)),
+        trailing_days=int(raw.get("trailing_days", default.trailing_days)),
+        author=str(raw.get("author", default.author)),
+    )
+    if not 0 <= out.at_risk <= out.on_track:
+        raise ValueError(f"{where}: need 0 <= at_risk <= on_track")
+    if not 1 <= out.mid_month_day <= 28:
+        raise ValueError(f"{where}.mid_month_day: must be a day between 1 and 28")
+    if out.trailing_days < 1:
+        raise ValueError(f"{where}.trailing_days: must be at least 1")
+    return out
 
 
 @cache

@@ -97,6 +97,9 @@ class Allocation:
     by: str
     uplift: float
     units: tuple[OrgUnit, ...]
+    #: the KPI's dimension whose members the top-level units are (e.g. channel): their actuals
+    #: come from the warehouse, so the units' targets can be paced. None: targets only.
+    dimension: str | None = None
 
 
 @dataclass(frozen=True)
@@ -372,7 +375,7 @@ def _parse_allocations(data: Any, top_kpi: str) -> tuple[Allocation, ...]:
     for i, item in enumerate(data):
         w = f"allocations[{i}]"
         a = _mapping(item, w)
-        _unknown(a, ("name", "kpi", "by", "uplift", "units"), w)
+        _unknown(a, ("name", "kpi", "by", "uplift", "units", "dimension"), w)
         name = a.get("name")
         if not name or not isinstance(name, str):
             raise PlanError(f"{w}.name: is required")
@@ -385,7 +388,10 @@ def _parse_allocations(data: Any, top_kpi: str) -> tuple[Allocation, ...]:
         if not isinstance(kpi, str):
             raise PlanError(f"{w}.kpi: must be a node id")
         units = _parse_units(a.get("units"), f"{w}.units", by)
-        out.append(Allocation(name, kpi, by, uplift, units))
+        dimension = a.get("dimension")
+        if dimension is not None and (not isinstance(dimension, str) or not dimension):
+            raise PlanError(f"{w}.dimension: must be a dimension name (e.g. channel)")
+        out.append(Allocation(name, kpi, by, uplift, units, dimension))
     return tuple(out)
 
 
@@ -509,6 +515,11 @@ def check_plan_against_tree(plan: Plan, tree: Any) -> None:
             raise PlanError(f"allocations[{alloc.name}].kpi: unknown node '{alloc.kpi}'")
         if node.kind != "sum":
             raise PlanError(f"allocations[{alloc.name}].kpi: '{alloc.kpi}' is not additive")
+        if alloc.dimension is not None and alloc.dimension not in node.dimensions:
+            raise PlanError(
+                f"allocations[{alloc.name}].dimension: '{alloc.kpi}' cannot be sliced by "
+                f"'{alloc.dimension}' (its dimensions: {list(node.dimensions)})"
+            )
 
 
 def load_plan(path: Path | str = EXAMPLE_PLAN, tree: Any | None = None) -> Plan:

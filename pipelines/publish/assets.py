@@ -13,14 +13,14 @@ from pipelines.publish.serving import (
     export_unit,
     provisional_days,
 )
-from pipelines.quality.checks import gated_asset
+from pipelines.quality.checks import PACE_ASSET, gated_asset
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
 
 
 def build_publish_asset(unit: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=["publish", unit],
-        deps=[gated_asset(unit)],
+        deps=list(dict.fromkeys([gated_asset(unit), PACE_ASSET])),
         partitions_def=daily,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=WAREHOUSE_POOL,

@@ -57,12 +57,18 @@ def unit_tables(tree: Tree, unit: str) -> dict[str, str]:
         return {
             "kpi_nodes": "select * from kpi.dim_kpi_nodes",
             "kpi_edges": "select * from kpi.dim_kpi_edges",
+            # every plan version and every target of each, as planned (nothing overwritten)
+            "plan_versions": "select * from targets.plan_versions",
+            "targets": "select * from targets.targets",
+            # the targets in force, stitched across versions, at every grain
+            "targets_in_force": "select * from kpi.fct_targets",
         }
     team = TEAM_UNITS[unit]
     ids = ", ".join(f"'{n.id}'" for n in tree.nodes.values() if n.team == team)
     return {
         f"{unit}_kpis": f"select * from {mart_table(unit)}",
         "kpi_values": f"select * from kpi.fct_kpi_values where kpi_id in ({ids})",
+        "kpi_vs_target": f"select * from kpi.fct_kpi_vs_target where kpi_id in ({ids})",
     }
 
 
@@ -126,7 +132,8 @@ def assemble_serving(settings: Settings) -> Path:
     tmp = target.parent / f".kpi.duckdb.{os.getpid()}.tmp"
     con = duckdb.connect(str(tmp))
     try:
-        team_values = []
+        team_values: list[str] = []
+        team_pace: list[str] = []
         for unit in UNITS:
             folder = root / unit
             if not folder.exists():
@@ -139,10 +146,21 @@ def assemble_serving(settings: Settings) -> Path:
                 )
                 if parquet.stem == "kpi_values":
                     team_values.append(f"select * from {unit}.kpi_values")
+                if parquet.stem == "kpi_vs_target":
+                    team_pace.append(f"select * from {unit}.kpi_vs_target")
         con.execute(f"create schema if not exists {SHARED_UNIT}")
+        # the shared views read each team's own (gated) slice
         if team_values:
             con.execute(
                 f"create view {SHARED_UNIT}.kpi_values as " + " union all ".join(team_values)
+            )
+        if team_pace:
+            con.execute(
+                f"create view {SHARED_UNIT}.kpi_vs_target as " + " union all ".join(team_pace)
+            )
+            con.execute(
+                f"create view {SHARED_UNIT}.mid_month_check as "
+                f"select * from {SHARED_UNIT}.kpi_vs_target where is_mid_month_check"
             )
         log = read_log(settings)
         con.execute(

@@ -17,11 +17,14 @@ from pipelines.publish.serving import LogEntry, append_log, assemble_serving
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
 
 ALERT_TAG = "kpi/alert"
+#: the pace mart: built after the KPI tree and the targets, published by every unit
+PACE_ASSET = dg.AssetKey(["kpi", "fct_kpi_vs_target"])
 
 
 def gated_asset(unit: str) -> dg.AssetKey:
     if unit == SHARED_UNIT:
-        return dg.AssetKey(["kpi", "fct_kpi_values"])
+        # the shared tables include the targets and the pace, built last
+        return PACE_ASSET
     return dg.AssetKey([unit, f"{unit}_kpis"])
 
 
@@ -34,7 +37,7 @@ def build_gate_check(unit: str) -> dg.AssetChecksDefinition:
         description=(
             f"Great Expectations suites of the '{unit}' publication (expectations/suites.py): "
             "ranges, keys, completeness, freshness, volume"
-            + (", the tree's identities" if unit == SHARED_UNIT else "")
+            + (", the tree's identities, the targets' splits" if unit == SHARED_UNIT else "")
             + ". Blocks the unit's publication when it fails."
         ),
     )

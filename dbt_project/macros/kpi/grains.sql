@@ -17,6 +17,10 @@
         {{ start_expr }}
     {%- elif grain == 'week' -%}
         cast({{ dbt.dateadd('day', 6, start_expr) }} as date)
+    {%- elif grain == 'quarter' -%}
+        cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 3, start_expr)) }} as date)
+    {%- elif grain == 'year' -%}
+        cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 12, start_expr)) }} as date)
     {%- else -%}
         cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, start_expr)) }} as date)
     {%- endif -%}

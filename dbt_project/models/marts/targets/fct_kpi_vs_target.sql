@@ -1,0 +1,187 @@
+{#
+  Pace: every KPI x scope against its target, on every day (as_of_day), for the month, the
+  quarter and the year to date.
+
+  - paced_target: an additive KPI's day targets summed to date (the target's own daily
+    weights: weekdays, holidays, the Spring Festival, 6.18; not a straight line); a rate's
+    target in force (the mean of its day targets to date).
+  - actual: Σ to date (additive) or scale x Σnumerator / Σdenominator to date (a rate).
+  - attainment: actual / paced_target for higher-is-better KPIs, paced_target / actual for
+    lower-is-better ones; status from it with the pace_on_track / pace_at_risk vars.
+  - projected: the period's end at the current run rate, actual / elapsed_share (a rate: its
+    value to date); needed_remaining / planned_remaining: what the rest of the period must
+    bring against what the plan expected of it (catch_up_factor = their ratio).
+  Percentile KPIs are not paced (they have no period-to-date parts). Scopes without actuals in
+  the warehouse (new business, regions, people) are in fct_targets only.
+#}
+{%- set grains = ['month', 'quarter', 'year'] %}
+{%- set partition = 'partition by period_grain, period_start, kpi_id, scope' %}
+{%- set to_date = partition ~ ' order by as_of_day rows between unbounded preceding and current row' %}
+
+with
+
+targets as (
+    select * from {{ ref('int_targets_stitched') }}
+    where dimension is not null
+),
+
+nodes as (
+    select kpi_id, team, direction, formula_kind, scale
+    from {{ ref('dim_kpi_nodes') }}
+    where formula_kind in ('sum', 'ratio')
+),
+
+actuals as (
+    select period_start as date_day, kpi_id, dimension, member, numerator, denominator,
+        is_provisional
+    from {{ ref('fct_kpi_values') }}
+    where grain = 'day'
+),
+
+data_as_of as (
+    select max(date_day) as as_of_date from {{ ref('fct_base_measures') }}
+),
+
+spine as (
+    select
+        targets.date_day as as_of_day,
+        targets.kpi_id,
+        targets.scope,
+        targets.dimension,
+        targets.member,
+        targets.version_id,
+        targets.value as day_target,
+        nodes.team,
+        nodes.direction,
+        nodes.formula_kind,
+        nodes.scale,
+        actuals.numerator,
+        actuals.denominator,
+        actuals.is_provisional,
+        data_as_of.as_of_date
+    from targets
+    inner join nodes on targets.kpi_id = nodes.kpi_id
+    cross join data_as_of
+    left join actuals
+        on targets.date_day = actuals.date_day
+        and targets.kpi_id = actuals.kpi_id
+        and targets.dimension = actuals.dimension
+        and targets.member = actuals.member
+),
+
+periods as (
+{%- for grain in grains %}
+    select
+        '{{ grain }}' as period_grain,
+        {{ kpi_period_start(grain, 'as_of_day') }} as period_start,
+        {{ kpi_period_end(grain, kpi_period_start(grain, 'as_of_day')) }} as period_end,
+        spine.*
+    from spine
+    {{ 'union all' if not loop.last }}
+{%- endfor %}
+),
+
+running as (
+    select
+        periods.*,
+        sum(day_target) over ({{ to_date }}) as target_to_date,
+        sum(day_target) over ({{ partition }}) as target_period_sum,
+        avg(day_target) over ({{ to_date }}) as rate_target_to_date,
+        avg(day_target) over ({{ partition }}) as rate_target_period,
+        sum(coalesce(numerator, 0)) over ({{ to_date }}) as numerator_to_date,
+        sum(coalesce(denominator, 0)) over ({{ to_date }}) as denominator_to_date,
+        count(*) over ({{ to_date }}) as days_elapsed,
+        count(*) over ({{ partition }}) as days_in_period,
+        count(numerator) over ({{ to_date }}) as days_with_data,
+        max(case when is_provisional then 1 else 0 end) over ({{ to_date }}) as provisional_days
+    from periods
+),
+
+valued as (
+    select
+        running.*,
+        case when formula_kind = 'sum' then target_period_sum else rate_target_period end
+            as target,
+        case when formula_kind = 'sum' then target_to_date else rate_target_to_date end
+            as paced_target,
+        case
+            when formula_kind = 'sum' then scale * numerator_to_date
+            when denominator_to_date <> 0 then scale * numerator_to_date / denominator_to_date
+        end as actual,
+        case
+            when formula_kind = 'sum' and target_period_sum <> 0
+                then target_to_date / target_period_sum
+            else cast(days_elapsed as {{ kpi_double() }}) / days_in_period
+        end as elapsed_share
+    from running
+    where as_of_day <= as_of_date
+),
+
+paced as (
+    select
+        valued.*,
+        case
+            when direction = 'lower' then
+                case when actual <> 0 then paced_target / actual end
+            else
+                case when paced_target <> 0 then actual / paced_target end
+        end as attainment,
+        case
+            when formula_kind = 'sum' then
+                case when elapsed_share > 0 then actual / elapsed_share end
+            else actual
+        end as projected
+    from valued
+),
+
+final as (
+    select
+        as_of_day,
+        period_grain,
+        period_start,
+        period_end,
+        kpi_id,
+        team,
+        direction,
+        scope,
+        dimension,
+        member,
+        version_id,
+        target,
+        paced_target,
+        actual,
+        numerator_to_date as numerator,
+        denominator_to_date as denominator,
+        elapsed_share,
+        attainment,
+        actual - paced_target as gap,
+        case when paced_target <> 0 then (actual - paced_target) / paced_target end as gap_pct,
+        projected,
+        case
+            when direction = 'lower' then case when projected <> 0 then target / projected end
+            else case when target <> 0 then projected / target end
+        end as projected_attainment,
+        case
+            when attainment is null then null
+            when attainment >= {{ var('pace_on_track') }} then 'on_track'
+            when attainment >= {{ var('pace_at_risk') }} then 'at_risk'
+            else 'short'
+        end as status,
+        case when formula_kind = 'sum' then target - actual end as needed_remaining,
+        case when formula_kind = 'sum' then target - paced_target end as planned_remaining,
+        case
+            when formula_kind = 'sum' and target - paced_target > 0
+                then (target - actual) / (target - paced_target)
+        end as catch_up_factor,
+        days_elapsed,
+        days_in_period - days_elapsed as days_left,
+        days_with_data,
+        provisional_days > 0 as is_provisional,
+        period_grain = 'month'
+            and {{ dbt.datediff('period_start', 'as_of_day', 'day') }} + 1 = {{ var('mid_month_day') }}
+            as is_mid_month_check,
+        as_of_date
+    from paced
+)
+
+select * from final
