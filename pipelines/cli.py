@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pipelines.console import console, err_console
 from pipelines.settings import DATA_DIR_ENV, Settings, load_settings
+from pipelines.targets.cli import print_catch_up, print_pace, targets_app
 
 app = typer.Typer(
     help=(
@@ -29,14 +30,14 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     add_completion=False,
 )
+app.add_typer(targets_app, name="targets")
 warnings.filterwarnings("ignore", message=r".*is currently in beta.*")
-console = Console()
-if not console.is_terminal:  # logs and CI: wide enough for the tables, no wrapping
-    console = Console(width=130)
-err_console = Console(stderr=True, width=None if console.is_terminal else 130)
 
 DEMO_START = dt.date(2025, 1, 1)
-DEMO_DAYS = 546  # 2025-01-01 .. 2026-06-30: a full year of history, then half a year to pace
+#: 2025-01-01 .. 2026-06-15: a full year of history to plan 2026 from, then five and a half
+#: months to pace, ending on the mid-month check day (月中检)
+DEMO_DAYS = 531
+DEMO_PLAN = Path(__file__).resolve().parent.parent / "kpi_tree" / "plans" / "sample_shop_2026.yaml"
 DEMO_ORDERS_PER_DAY = 200
 
 
@@ -328,8 +329,10 @@ def demo(
     days: Annotated[int, typer.Option(min=1)] = DEMO_DAYS,
     seed: int = 7,
 ) -> None:
-    """Generate the sample shop (with a few faults of every kind) and run it all."""
+    """Generate the sample shop (with a few faults of every kind) and run it all: a backfill
+    of the history as one run, then one nightly run for the last day."""
     settings = _settings()
+    _reset_demo_data(settings)
     console.rule("[bold]1. Sample shop")
     manifest = _generate(
         settings.landing_dir,
@@ -342,9 +345,18 @@ def demo(
         clean=True,
     )
     _print_faults(manifest)
-    console.rule("[bold]2. Nightly pipeline")
+    plans = settings.targets_dir / "plans"
+    plans.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(DEMO_PLAN, plans / DEMO_PLAN.name)
+    console.print(
+        f"Target plan: {DEMO_PLAN.name} copied to {plans}/ (the nightly run versions it)",
+        highlight=False,
+    )
     end = DEMO_START + dt.timedelta(days=days - 1)
-    ok = _run(settings, DEMO_START, end)
+    console.rule("[bold]2a. Backfill: the history as one run")
+    ok = _run(settings, DEMO_START, end - dt.timedelta(days=1)) if days > 1 else True
+    console.rule(f"[bold]2b. The nightly run for {end}")
+    ok = _run(settings, end, end) and ok
     console.rule("[bold]3. Summary")
     _print_summary(settings)
     if ok:
@@ -352,7 +364,40 @@ def demo(
         _print_tree(settings)
     console.rule("[bold]5. Publication")
     _print_publication_log(settings)
+    if ok:
+        console.rule("[bold]6. Pace against the 2026 plan (月中检: the mid-month check)")
+        print_pace(settings, end, "month")
+        console.rule("[bold]7. Catch-up")
+        print_catch_up(settings, end, "month")
     raise typer.Exit(0 if ok else 1)
+
+
+#: what the demo writes under the data directory (and clears before it starts)
+DEMO_FOLDERS = ("landing", "warehouse", "published", "targets")
+
+
+def _reset_demo_data(settings: Settings) -> None:
+    """Start the demo from a clean data directory, but never clear a real shop's data."""
+    manifest = settings.landing_dir / "_sample_manifest.json"
+    if (
+        settings.landing_dir.exists()
+        and any(settings.landing_dir.iterdir())
+        and not manifest.exists()
+    ):
+        err_console.print(
+            f"[red]{settings.data_dir} holds landing files that are not the sample shop's.[/red] "
+            "The demo starts from a clean data directory: run it with `--data-dir` elsewhere."
+        )
+        raise typer.Exit(2)
+    cleared = [settings.data_dir / f for f in DEMO_FOLDERS if (settings.data_dir / f).exists()]
+    for folder in cleared:
+        shutil.rmtree(folder)
+    if cleared:
+        console.print(
+            f"Cleared the previous demo in {settings.data_dir}: "
+            + ", ".join(f.name + "/" for f in cleared),
+            highlight=False,
+        )
 
 
 def _print_tree(settings: Settings, day: dt.date | None = None) -> None:

@@ -23,6 +23,8 @@ warnings.filterwarnings("ignore", message=r".*is currently in beta.*")
 SHOP_START = dt.date(2025, 1, 20)  # covers the 2025 Spring Festival (Jan 29), all of Feb and March
 SHOP_DAYS = 75
 SHOP_ORDERS_PER_DAY = 60
+#: the test shop's target plan: the nightly run versions it from the drop folder
+TEST_PLAN = Path(__file__).with_name("plans") / "shop_2025.yaml"
 
 
 @dataclass
@@ -77,8 +79,12 @@ def make_shop(
 
 @pytest.fixture(scope="session")
 def built_shop(tmp_path_factory) -> Shop:
-    """75 days of a small shop with every default fault, through the whole nightly job once."""
+    """75 days of a small shop with every default fault and a target plan (tests/plans/), through
+    the whole nightly job once."""
     shop = make_shop(tmp_path_factory.mktemp("built_shop"), faults=dict(DEFAULT_FAULTS))
+    plans = shop.settings.targets_dir / "plans"
+    plans.mkdir(parents=True)
+    shutil.copyfile(TEST_PLAN, plans / TEST_PLAN.name)
     outcome = shop.run()
     # the sample's missing traffic day holds marketing and operations back at their gates
     assert outcome.ok, outcome.error

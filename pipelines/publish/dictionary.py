@@ -14,9 +14,15 @@ from kpi_tree.model import Node, Tree
 
 PUBLISHED_FROM = {
     "kpi_values": "fct_kpi_values",
+    "kpi_vs_target": "fct_kpi_vs_target",
     "kpi_nodes": "dim_kpi_nodes",
     "kpi_edges": "dim_kpi_edges",
+    "plan_versions": "stg_targets__plan_versions",
+    "targets": "stg_targets__targets",
+    "targets_in_force": "fct_targets",
 }
+#: published by every team (its own KPIs' rows) and unioned in a shared view
+PER_TEAM = ("kpi_values", "kpi_vs_target")
 TRACE_COLUMNS = {
     "_published_run_id": "The Dagster run that published the row (see publication_log).",
     "_published_at": "When that run published it (UTC).",
@@ -79,13 +85,31 @@ def data_dictionary(tree: Tree, manifest_path: Path) -> list[dict[str, str]]:
         "",
         "Every team's published kpi_values (a view): the whole tree, each team as last published.",
     )
+    add(
+        SHARED_UNIT,
+        "kpi_vs_target",
+        "",
+        "Every team's published kpi_vs_target (a view): the pace of the whole tree.",
+    )
+    for unit, team in TEAM_UNITS.items():
+        add(
+            unit,
+            "kpi_vs_target",
+            "",
+            f"{models['fct_kpi_vs_target']['description'].strip()} "
+            f"The rows of the KPIs {tree.teams[team]['en']} owns.",
+        )
     for table, model in PUBLISHED_FROM.items():
-        schema_tables = [SHARED_UNIT] if table != "kpi_values" else [*TEAM_UNITS, SHARED_UNIT]
+        schema_tables = [*TEAM_UNITS, SHARED_UNIT] if table in PER_TEAM else [SHARED_UNIT]
         for schema in schema_tables:
-            if table != "kpi_values":
+            if table not in PER_TEAM:
                 add(schema, table, "", models[model]["description"])
             for col, text in models[model]["columns"].items():
                 add(schema, table, col, text["description"] or "")
+    # a view over kpi_vs_target: its columns are that table's
+    add(SHARED_UNIT, "mid_month_check", "", models["mid_month_check"]["description"])
+    for col, text in models["fct_kpi_vs_target"]["columns"].items():
+        add(SHARED_UNIT, "mid_month_check", col, text["description"] or "")
     for node in tree.nodes.values():
         add(SHARED_UNIT, "kpi_nodes", f"kpi_id = {node.id}", kpi_column(tree, node))
     for col, text in TRACE_COLUMNS.items():

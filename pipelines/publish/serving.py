@@ -58,8 +58,8 @@ def unit_tables(tree: Tree, unit: str) -> dict[str, str]:
             "kpi_nodes": "select * from kpi.dim_kpi_nodes",
             "kpi_edges": "select * from kpi.dim_kpi_edges",
             # every plan version and every target of each, as planned (nothing overwritten)
-            "plan_versions": "select * from targets.plan_versions",
-            "targets": "select * from targets.targets",
+            "plan_versions": "select * from staging.stg_targets__plan_versions",
+            "targets": "select * from staging.stg_targets__targets",
             # the targets in force, stitched across versions, at every grain
             "targets_in_force": "select * from kpi.fct_targets",
         }

@@ -21,7 +21,9 @@ final as (
         annual_target,
         new_business,
         months_total,
-        history_as_of
+        history_as_of,
+        drivers,
+        shares
     from source
 )
 

@@ -1,0 +1,428 @@
+"""`kpi targets`: plan a year, list the versions, show the pace, work out the catch-up."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from pipelines.console import console, err_console
+from pipelines.settings import Settings, load_settings
+
+targets_app = typer.Typer(
+    help=(
+        "Targets: plan a year top-down (`plan`), keep every version (`versions`), pace the "
+        "month, quarter and year against them (`show`) and work out what the rest of the period "
+        "needs (`catch-up`)."
+    ),
+    no_args_is_help=True,
+)
+
+DateOption = Annotated[
+    dt.datetime | None,
+    typer.Option(formats=["%Y-%m-%d"], help="The day to judge (default: the newest published)."),
+]
+PeriodOption = Annotated[
+    str, typer.Option(help="month, quarter or year (to date).", show_default=True)
+]
+STATUS_STYLE = {"on_track": "green", "at_risk": "yellow", "short": "red"}
+STATUS_TEXT = {"on_track": "on track", "at_risk": "at risk", "short": "short"}
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"[red]{escape(message)}[/red]", highlight=False)
+    return typer.Exit(code)
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "yuan":
+        return f"¥{value:,.0f}" if abs(value) >= 100 else f"¥{value:,.2f}"
+    if unit == "ratio":
+        return f"{value:.2%}"
+    if unit == "count":
+        return f"{value:,.0f}"
+    if unit == "multiple":
+        return f"{value:.2f}×"
+    return f"{value:,.1f} {unit[0] if unit in ('seconds', 'minutes') else unit}"
+
+
+def _pct(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.1%}" if signed else f"{value:.1%}"
+
+
+def _serving(settings: Settings):
+    import duckdb
+
+    from pipelines.publish.serving import serving_db
+
+    path = serving_db(settings)
+    if not path.exists():
+        raise _fail("Nothing published yet: run `kpi run` or `kpi demo` first.")
+    return duckdb.connect(str(path), read_only=True)
+
+
+def print_pace(
+    settings: Settings,
+    as_of: dt.date | None = None,
+    period: str = "month",
+    team: str | None = None,
+    scope: str | None = "all",
+) -> None:
+    from pipelines.targets.report import PERIOD_LABELS, ReportError, pace_table
+
+    with _serving(settings) as con:
+        try:
+            pace = pace_table(con, as_of, period, team, scope)
+        except ReportError as err:
+            raise _fail(str(err)) from err
+    title = (
+        f"{PERIOD_LABELS[period]} on {pace.as_of_day}: {pace.period_start} .. {pace.period_end}, "
+        f"day {pace.days_elapsed} of {pace.days_elapsed + pace.days_left} "
+        f"(plan {', '.join(pace.versions)}; data as of {pace.data_as_of})"
+    )
+    table = Table(title=title, title_justify="left")
+    for col in (
+        "KPI",
+        "team",
+        "scope",
+        "target",
+        "paced target",
+        "actual",
+        "attainment",
+        "gap",
+        "projected",
+        "status",
+    ):
+        table.add_column(
+            col, justify="left" if col in ("KPI", "team", "scope", "status") else "right"
+        )
+    counts: dict[str, int] = {}
+    for r in pace.rows:
+        status = r["status"]
+        counts[status] = counts.get(status, 0) + 1
+        style = STATUS_STYLE.get(status, "")
+        mark = "*" if r["is_provisional"] else ""
+        table.add_row(
+            f"{r['name_en']} {r['name_zh']}{mark}",
+            r["team"],
+            r["scope"],
+            _fmt(r["target"], r["unit"]),
+            _fmt(r["paced_target"], r["unit"]),
+            _fmt(r["actual"], r["unit"]),
+            _pct(r["attainment"]),
+            _pct(r["gap_pct"], signed=True),
+            _fmt(r["projected"], r["unit"]),
+            f"[{style}]{STATUS_TEXT.get(status, status or '-')}[/{style}]" if style else "-",
+        )
+    console.print(table)
+    console.print(
+        "paced target: the target's own day weights to date (rates: the rate in force); "
+        "attainment: actual / paced (inverted for lower-is-better); projected: the period's end "
+        "at the current run rate; * provisional (sign-offs still maturing). "
+        + ", ".join(f"{STATUS_TEXT.get(k, k)}: {v}" for k, v in sorted(counts.items()) if k),
+        highlight=False,
+    )
+
+
+def print_catch_up(
+    settings: Settings,
+    as_of: dt.date | None = None,
+    period: str = "month",
+    kpi: str | None = None,
+    hold: list[str] | None = None,
+    absorb: str | None = None,
+) -> None:
+    from kpi_tree.model import default_tree
+    from pipelines.targets.report import (
+        PERIOD_LABELS,
+        ReportError,
+        day_targets,
+        driver_catch_up,
+        latest_day,
+        overall_catch_up,
+    )
+
+    tree = default_tree()
+    with _serving(settings) as con:
+        as_of = as_of or latest_day(con)
+        if as_of is None:
+            raise _fail("no pace published yet: plan targets and run the nightly job first")
+        if kpi is None:
+            top = con.execute(
+                "select top_kpi_id from kpi_tree.plan_versions order by created_at desc limit 1"
+            ).fetchall()
+            kpi = top[0][0] if top else "net_revenue"
+        try:
+            overall = overall_catch_up(con, as_of, period, kpi)
+            drivers = driver_catch_up(con, tree, as_of, period, kpi, hold or None, absorb)
+        except ReportError as err:
+            raise _fail(str(err)) from err
+        days = list(overall.result.days)
+        plan_days = day_targets(con, kpi, "all", days[0], days[-1]) if days else {}
+    node = tree.nodes[kpi]
+    r, c = overall.row, overall.result
+    console.print(
+        f"[bold]{PERIOD_LABELS[period]} on {as_of}[/bold]: {node.en} {node.zh} is "
+        f"{_fmt(r['actual'], node.unit)} of a {_fmt(r['target'], node.unit)} target "
+        f"(paced {_fmt(r['paced_target'], node.unit)}, {_pct(r['attainment'])}).",
+        highlight=False,
+    )
+    if c.needed <= 0:
+        console.print("The target is already made: the remaining days need nothing more.")
+    else:
+        factor = f"{c.factor:.2f}×" if c.factor is not None else "-"
+        console.print(
+            f"The remaining {len(days)} days need {_fmt(c.needed / 100, node.unit)} "
+            f"(the plan expected {_fmt(c.planned_remaining / 100, node.unit)}: {factor} as "
+            f"much), {_fmt(c.needed / 100 / max(len(days), 1), node.unit)} a day on average, "
+            "split by the target's own day weights:",
+            highlight=False,
+        )
+        table = Table("day", "needed", "planned")
+        for d in days[:10]:
+            table.add_row(
+                str(d), _fmt(c.days[d] / 100, node.unit), _fmt(plan_days.get(d), node.unit)
+            )
+        if len(days) > 10:
+            table.add_row(f"… {len(days) - 10} more days", "", "")
+        console.print(table)
+    table = Table(
+        title=f"If one driver of {kpi} stays at its run rate, the others must reach "
+        "(over the remaining days; 一个达不成, 另一个必须补上)",
+        title_justify="left",
+    )
+    table.add_column("held at run rate")
+    table.add_column("must reach")
+    for d in drivers:
+        held = ", ".join(f"{k} {_fmt(v, tree.nodes[k].unit)}" for k, v in d.held.items())
+        required = ", ".join(
+            f"{k} {_fmt(v, tree.nodes[k].unit)}"
+            + (f" ({d.factor[k]:.2f}× plan)" if k in d.factor else "")
+            + (" - not possible" if tree.nodes[k].unit == "ratio" and v > 1 else "")
+            for k, v in d.required.items()
+        )
+        table.add_row(held, required)
+    console.print(table)
+
+
+@targets_app.command("plan")
+def plan_cmd(
+    plan_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A plan YAML.")],
+    author: Annotated[str | None, typer.Option(help="Who made it (default: your user).")] = None,
+    reason: Annotated[
+        str | None, typer.Option(help="Why (recorded with the version; required to store it).")
+    ] = None,
+    effective_from: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="First day the version is in force (default: 1 January for a year's first "
+            "version, else the day after the newest data: past days keep their targets).",
+        ),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Compute and print; store nothing.")] = False,
+    force: Annotated[
+        bool, typer.Option(help="Store even if a version with the same plan exists.")
+    ] = False,
+) -> None:
+    """Compute a plan file against the warehouse's history and store it as a new version."""
+    import duckdb
+
+    from kpi_tree.model import default_tree
+    from kpi_tree.targets.plan import PlanError
+    from pipelines.targets.planning import (
+        compute,
+        current_user,
+        default_effective_from,
+        store_version,
+        version_store,
+    )
+
+    settings = load_settings()
+    tree = default_tree()
+    con = None
+    if settings.build_db.exists():
+        try:
+            con = duckdb.connect(str(settings.build_db), read_only=True)
+        except duckdb.IOException as err:
+            raise _fail(
+                f"the build warehouse {settings.build_db} is being written by a run; try again "
+                f"when it ends ({err})"
+            ) from err
+    try:
+        try:
+            planned = compute(plan_file, tree, con, trailing_days=settings.targets.trailing_days)
+        except (PlanError, ValueError) as err:
+            where = "" if str(err).startswith(str(plan_file)) else f"{plan_file}: "
+            raise _fail(f"{where}{err}") from err
+    finally:
+        if con is not None:
+            con.close()
+    _print_plan(planned, tree)
+    store = version_store(settings)
+    same = store.with_hash(planned.plan.hash)
+    if dry_run:
+        console.print("--dry-run: nothing stored.")
+        return
+    if same is not None and not force:
+        raise _fail(
+            f"version {same.version_id} ({same.created_at}) already has exactly this plan; "
+            "change the plan, or pass --force to store it again"
+        )
+    if not reason:
+        raise _fail("--reason is required: every version records why it was made")
+    year = planned.plan.year
+    effective = (
+        effective_from.date()
+        if effective_from
+        else default_effective_from(store, year, planned.history_as_of, dt.date.today())
+    )
+    try:
+        version = store_version(
+            store,
+            planned,
+            plan_path=plan_file.resolve(),
+            author=author or current_user(),
+            reason=reason,
+            effective_from=effective,
+        )
+    except ValueError as err:
+        raise _fail(str(err)) from err
+    console.print(
+        f"Stored version [bold]{version.version_id}[/bold] by {version.author}, in force from "
+        f"{version.effective_from} ({store.root / version.version_id}). The next run loads it "
+        "into the warehouse (`kpi run --date D` to do it now)."
+    )
+
+
+def _print_plan(planned, tree) -> None:
+    from kpi_tree.targets.build import ALL
+
+    c, plan = planned.computed, planned.plan
+    top = tree.nodes[plan.top_kpi]
+    console.print(
+        f"[bold]{plan.raw.get('name', 'Plan')} {plan.year}[/bold]: {top.en} {top.zh} "
+        f"¥{c.annual_cents / 100:,.2f} ({c.annual.explain()}); new business "
+        f"¥{c.new_business_cents / 100:,.2f} kept as upside; the months add up to "
+        f"¥{c.months_total_cents / 100:,.2f} (buffer {plan.buffer:.0%}). History up to "
+        f"{planned.history_as_of or 'none (a new shop: the plan profile)'}.",
+        highlight=False,
+    )
+    months = Table("month", "weight", f"{plan.top_kpi} target", "upside")
+    for m, cents in c.months.items():
+        months.add_row(
+            f"{plan.year}-{m:02d}",
+            f"{c.month_weights[m]:.2%}",
+            f"¥{cents / 100:,.2f}",
+            f"¥{c.upside_months[m] / 100:,.2f}" if c.upside_months[m] else "",
+        )
+    console.print(months)
+    year_rows = [
+        r for r in planned.rows.iter_rows(named=True) if r["grain"] == "year" and r["scope"] == ALL
+    ]
+    nodes = Table("KPI", "team", "year target", "planned driver")
+    for r in year_rows:
+        node = tree.nodes[r["kpi_id"]]
+        driver = c.drivers.get(node.id, c.shares.get(node.id))
+        nodes.add_row(
+            f"{node.en} {node.zh}",
+            node.team,
+            _fmt(r["value"], node.unit),
+            "" if driver is None else f"{driver:.4g}",
+        )
+    console.print(nodes)
+    alloc = [
+        r for r in planned.rows.iter_rows(named=True) if r["grain"] == "year" and ":" in r["scope"]
+    ]
+    if alloc:
+        table = Table("allocation", "KPI", "year target", "paced against")
+        for r in alloc:
+            table.add_row(
+                r["scope"],
+                r["kpi_id"],
+                _fmt(r["value"], tree.nodes[r["kpi_id"]].unit),
+                f"{r['dimension']} = {r['member']}" if r["dimension"] else "(targets only)",
+            )
+        console.print(table)
+
+
+@targets_app.command("versions")
+def versions_cmd() -> None:
+    """Every plan version: who, when, why, in force from which day."""
+    from pipelines.targets.planning import version_store
+
+    store = version_store(load_settings())
+    versions = store.versions()
+    if not versions:
+        console.print(f"No plan versions yet ({store.root}).")
+        return
+    table = Table(
+        "version",
+        "plan",
+        "year",
+        "top KPI",
+        "annual",
+        "author",
+        "created (UTC)",
+        "in force from",
+        "reason",
+    )
+    for v in versions:
+        table.add_row(
+            v.version_id,
+            v.plan_name,
+            str(v.plan_year),
+            v.top_kpi,
+            f"¥{v.annual_target:,.2f}",
+            v.author,
+            v.created_at[:19],
+            v.effective_from,
+            v.reason,
+        )
+    console.print(table)
+
+
+@targets_app.command("show")
+def show_cmd(
+    date: DateOption = None,
+    period: PeriodOption = "month",
+    team: Annotated[str | None, typer.Option(help="Only this team's KPIs.")] = None,
+    scope: Annotated[
+        str, typer.Option(help="all (the whole shop), a scope like channels:organic, or any.")
+    ] = "all",
+) -> None:
+    """The pace table: every KPI against its paced target, from the published warehouse."""
+    print_pace(
+        load_settings(),
+        date.date() if date else None,
+        period,
+        team,
+        None if scope == "any" else scope,
+    )
+
+
+@targets_app.command("catch-up")
+def catch_up_cmd(
+    date: DateOption = None,
+    period: PeriodOption = "month",
+    kpi: Annotated[
+        str | None, typer.Option(help="An additive KPI with an identity (default: the plan's top).")
+    ] = None,
+    hold: Annotated[
+        list[str] | None,
+        typer.Option(help="A child assumed to stay at its run rate (repeat for more)."),
+    ] = None,
+    absorb: Annotated[
+        str | None, typer.Option(help="The one child that makes up the whole gap.")
+    ] = None,
+) -> None:
+    """What the rest of the period needs, overall and per driver."""
+    print_catch_up(load_settings(), date.date() if date else None, period, kpi, hold, absorb)
