@@ -60,6 +60,18 @@ class TargetSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """The ``alerts:`` section: where each team's alerts go and when a night re-alerts."""
+
+    #: team id (or ``default``) -> channel mappings (see pipelines/alerts/delivery.py); a team
+    #: without its own list uses ``default``; the default default is the file sink
+    channels: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
+    realert_points: float = 5.0
+    retries: int = 3
+    backoff_seconds: float = 2.0
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     business_timezone: str = "Asia/Shanghai"
@@ -70,6 +82,7 @@ class Settings:
     sources: dict[str, SourceConfig] = field(default_factory=dict)
     config_file: Path | None = None
     targets: TargetSettings = field(default_factory=TargetSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     @property
     def landing_dir(self) -> Path:
@@ -148,6 +161,7 @@ def load_settings(data_dir: str | Path | None = None) -> Settings:
         "sources",
         "data_dir",
         "targets",
+        "alerts",
     }
     if unknown:
         raise ValueError(f"{config_file}: unknown setting(s) {sorted(unknown)}")
@@ -175,6 +189,7 @@ def load_settings(data_dir: str | Path | None = None) -> Settings:
         )
     return Settings(
         targets=_target_settings(raw.get("targets"), config_file),
+        alerts=_alert_settings(raw.get("alerts"), config_file),
         data_dir=Path(chosen).resolve(),
         business_timezone=tz,
         bad_row_threshold=threshold,
@@ -217,6 +232,30 @@ def _target_settings(raw: Any, config_file: Path | None) -> TargetSettings:
     if out.trailing_days < 1:
         raise ValueError(f"{where}.trailing_days: must be at least 1")
     return out
+
+
+def _alert_settings(raw: Any, config_file: Path | None) -> AlertSettings:
+    if raw is None:
+        return AlertSettings()
+    where = f"{config_file}: alerts"
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: must be a mapping")
+    allowed = {"channels", "realert_points", "retries", "backoff_seconds"}
+    unknown = set(raw) - allowed
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown setting(s) {sorted(unknown)}; allowed {sorted(allowed)}"
+        )
+    channels = raw.get("channels") or {}
+    if not isinstance(channels, dict) or not all(isinstance(v, list) for v in channels.values()):
+        raise ValueError(f"{where}.channels: a mapping of team (or default) to a list of channels")
+    default = AlertSettings()
+    return AlertSettings(
+        channels={str(k): tuple(dict(c) for c in v) for k, v in channels.items()},
+        realert_points=float(raw.get("realert_points", default.realert_points)),
+        retries=int(raw.get("retries", default.retries)),
+        backoff_seconds=float(raw.get("backoff_seconds", default.backoff_seconds)),
+    )
 
 
 @cache

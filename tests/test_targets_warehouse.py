@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -361,3 +362,40 @@ def test_show_and_catch_up_print_the_published_pace(built_shop, monkeypatch):
     assert "held at run rate" in catch.output
     versions = runner.invoke(app, ["targets", "versions"])
     assert "v2025-001" in versions.output and "new plan file" in versions.output
+
+
+def test_targets_config_is_read_and_checked(tmp_path, monkeypatch):
+    from pipelines.settings import load_settings
+
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "a.yaml").write_text("year: 2026\n")
+    config = tmp_path / "kpi.yaml"
+    config.write_text(
+        "targets:\n  plans: [plans/*.yaml]\n  on_track: 0.98\n  at_risk: 0.85\n"
+        "  mid_month_day: 14\n  author: planning team\n"
+    )
+    monkeypatch.setenv("KPI_CONFIG", str(config))
+    s = load_settings(tmp_path / "data")
+    assert (s.targets.on_track, s.targets.at_risk, s.targets.mid_month_day) == (0.98, 0.85, 14)
+    assert s.targets.author == "planning team"
+    assert s.plan_files() == [plans / "a.yaml"]  # relative to the config file
+    for bad, message in [
+        ("targets:\n  on_track: 0.8\n  at_risk: 0.9\n", "need 0 <= at_risk <= on_track"),
+        ("targets:\n  mid_month_day: 31\n", "mid_month_day: must be a day between 1 and 28"),
+        ("targets:\n  pace: 1\n", "unknown setting(s) ['pace']"),
+    ]:
+        config.write_text(bad)
+        with pytest.raises(ValueError, match=re.escape(message)):
+            load_settings(tmp_path / "data")
+    config.write_text("targets:\n  plans: [missing.yaml]\n")
+    with pytest.raises(FileNotFoundError, match="no such plan file"):
+        load_settings(tmp_path / "data").plan_files()
+    # without a config, the drop folder under the data directory
+    monkeypatch.delenv("KPI_CONFIG")
+    monkeypatch.chdir(tmp_path / "plans")
+    default = load_settings(tmp_path / "data")
+    assert default.plan_files() == []
+    (tmp_path / "data" / "targets" / "plans").mkdir(parents=True)
+    (tmp_path / "data" / "targets" / "plans" / "b.yaml").write_text("year: 2026\n")
+    assert [p.name for p in default.plan_files()] == ["b.yaml"]

@@ -186,6 +186,7 @@ def assemble_serving(settings: Settings) -> Path:
                     for e in log
                 ],
             )
+        _alerts_table(con, settings)
         dictionary = _dictionary_rows()
         con.execute(
             f"create table {SHARED_UNIT}.data_dictionary (schema_name varchar, table_name varchar, "
@@ -203,6 +204,15 @@ def assemble_serving(settings: Settings) -> Path:
     wal = tmp.with_name(tmp.name + ".wal")
     wal.unlink(missing_ok=True)
     return target
+
+
+def _alerts_table(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    from pipelines.alerts.store import COLUMNS, serving_rows
+
+    con.execute(f"create table main.alerts ({', '.join(f'{n} {t}' for n, t in COLUMNS)})")
+    rows = serving_rows(settings)
+    if rows:
+        con.executemany(f"insert into main.alerts values ({', '.join('?' for _ in COLUMNS)})", rows)
 
 
 def _dictionary_rows() -> list[dict[str, str]]:

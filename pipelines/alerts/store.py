@@ -1,0 +1,69 @@
+"""The alert history: append-only JSON lines beside the data, and a table in the serving file.
+
+Every alert raised is recorded once, with what was delivered where (``deliveries``) and its
+overall ``status`` (delivered / partly delivered / undelivered); a failed delivery is kept, never
+lost. ``assemble_serving`` copies the history into ``main.alerts`` of the serving warehouse.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pipelines.settings import Settings
+
+ALERT_LOG = "alerts.jsonl"
+COLUMNS = (
+    ("alert_id", "varchar"),
+    ("run_id", "varchar"),
+    ("created_at", "timestamp"),
+    ("day", "date"),
+    ("team", "varchar"),
+    ("kind", "varchar"),
+    ("severity", "varchar"),
+    ("kpi_id", "varchar"),
+    ("scope", "varchar"),
+    ("period_grain", "varchar"),
+    ("period_start", "date"),
+    ("status", "varchar"),
+    ("attainment", "double"),
+    ("shortfall", "double"),
+    ("title", "varchar"),
+    ("text", "varchar"),
+    ("delivery_status", "varchar"),
+    ("deliveries", "json"),
+)
+
+
+def alerts_dir(settings: Settings) -> Path:
+    return settings.data_dir / "alerts"
+
+
+def read_alerts(settings: Settings) -> list[dict[str, Any]]:
+    path = alerts_dir(settings) / ALERT_LOG
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def append_alerts(settings: Settings, records: list[dict[str, Any]]) -> None:
+    if not records:
+        return
+    path = alerts_dir(settings) / ALERT_LOG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        for r in records:
+            fh.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+
+
+def serving_rows(settings: Settings) -> list[list[Any]]:
+    """The history as rows of ``main.alerts`` (deliveries as JSON text)."""
+    out = []
+    for r in read_alerts(settings):
+        row = []
+        for name, _ in COLUMNS:
+            value = r.get(name)
+            row.append(json.dumps(value, ensure_ascii=False) if name == "deliveries" else value)
+        out.append(row)
+    return out
