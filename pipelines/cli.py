@@ -15,6 +15,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pipelines.alerts.cli import alerts as alerts_command
+from pipelines.alerts.cli import print_alerts
 from pipelines.console import console, err_console
 from pipelines.settings import DATA_DIR_ENV, Settings, load_settings
 from pipelines.targets.cli import print_catch_up, print_pace, targets_app
@@ -31,6 +33,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(targets_app, name="targets")
+app.command("alerts")(alerts_command)
 warnings.filterwarnings("ignore", message=r".*is currently in beta.*")
 
 DEMO_START = dt.date(2025, 1, 1)
@@ -97,6 +100,7 @@ def _generate(
     faults: dict[str, int],
     fmt: str,
     clean: bool,
+    incidents: tuple = (),
 ) -> dict:
     from pipelines.sample_shop.generator import generate_shop
 
@@ -121,6 +125,7 @@ def _generate(
             faults=faults,
             formats=fmt,
             progress=lambda done, total: progress.update(task, completed=done),
+            incidents=incidents,
         )
     return manifest
 
@@ -343,8 +348,15 @@ def demo(
         _parse_faults(["default"]),
         "mixed",
         clean=True,
+        incidents=_demo_incidents(DEMO_START + dt.timedelta(days=days - 1)),
     )
     _print_faults(manifest)
+    for inc in manifest["incidents"]:
+        console.print(
+            f"Planted incident: {inc['channel']} conversion × {inc['cvr_factor']} from "
+            f"{inc['start']} to {inc['end']} ({inc['label']}); the alerts should find it",
+            highlight=False,
+        )
     plans = settings.targets_dir / "plans"
     plans.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(DEMO_PLAN, plans / DEMO_PLAN.name)
@@ -369,7 +381,29 @@ def demo(
         print_pace(settings, end, "month")
         console.rule("[bold]7. Catch-up")
         print_catch_up(settings, end, "month")
+        console.rule(f"[bold]8. Alerts for {end}")
+        print_alerts(settings, end)
+        console.print(
+            f"Delivered to the default file sink {settings.data_dir / 'alerts' / 'outbox.jsonl'}"
+            " (set team channels in kpi.yaml `alerts.channels`); `kpi alerts` lists them.",
+            highlight=False,
+        )
     raise typer.Exit(0 if ok else 1)
+
+
+def _demo_incidents(end: dt.date) -> tuple:
+    """The shortfall the demo plants: paid search converts badly over the last week."""
+    from pipelines.sample_shop.model import Incident
+
+    return (
+        Incident(
+            "paid_search",
+            end - dt.timedelta(days=7),
+            end,
+            0.5,
+            "a broken landing page for paid search",
+        ),
+    )
 
 
 #: what the demo writes under the data directory (and clears before it starts)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from pipelines.alerts import assets as alerts
 from pipelines.ingest import assets as ingest
 from pipelines.jobs import nightly_job
 from pipelines.publish import assets as publish
@@ -26,6 +27,7 @@ def build_defs(data_dir: str | Path) -> dg.Definitions:
         targets.defs,
         quality.defs,
         publish.defs,
+        alerts.defs,
         dg.Definitions(
             jobs=[nightly_job],
             schedules=[nightly_schedule],

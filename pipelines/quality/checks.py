@@ -12,6 +12,7 @@ import dagster as dg
 from expectations.runner import run_gate
 from expectations.suites import SHARED_UNIT, UNITS, build_gate
 from kpi_tree.model import default_tree
+from pipelines.alerts.notify import held_back_notice
 from pipelines.partitions import run_window
 from pipelines.publish.serving import LogEntry, append_log, assemble_serving
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
@@ -77,6 +78,11 @@ def build_gate_check(unit: str) -> dg.AssetChecksDefinition:
                     report=verdict.report,
                 ),
             )
+            if unit != SHARED_UNIT:
+                notice = held_back_notice(
+                    settings, tree, unit, failed, context.run.run_id, start, end
+                )
+                metadata["held_back_notice"] = notice["delivery_status"]
             assemble_serving(settings)
             context.log.error(
                 f"ALERT data held back: {unit} not published for {start} .. {end}; its last good "

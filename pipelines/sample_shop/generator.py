@@ -73,7 +73,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -99,6 +99,7 @@ from pipelines.sample_shop.model import (
     UTC_OFFSET,
     WARMUP_DAYS,
     DayOrders,
+    Incident,
     ShopModel,
 )
 from pipelines.sample_shop.output import (
@@ -298,8 +299,12 @@ def generate_shop(
     faults: Mapping[str, int] | None = None,
     formats: str | Mapping[str, str] = "mixed",
     progress: Callable[[int, int], None] | None = None,
+    incidents: Sequence[Incident] = (),
 ) -> dict:
     """Write ``days`` business days of the sample shop from ``start`` into ``out_dir``.
+
+    ``incidents``: planted business problems (:class:`Incident`, e.g. one channel's conversion
+    rate falling), listed in the manifest; unlike faults, their rows are valid data.
 
     ``faults`` maps a fault name (:data:`FAULT_KINDS`) to how many to inject (``None``: no
     faults; the demo passes :data:`DEFAULT_FAULTS`). ``formats``: ``"mixed"`` (orders,
@@ -317,7 +322,7 @@ def generate_shop(
     requested = check_faults(faults)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    model = ShopModel(seed, orders_per_day)
+    model = ShopModel(seed, orders_per_day, tuple(incidents))
     first = start.toordinal()
     last = first + days - 1
     plan = plan_faults(requested, first, last, fmt, seed)
@@ -348,6 +353,16 @@ def generate_shop(
 
     manifest = _manifest(writer, plan, requested, fmt, start, days, orders_per_day, seed)
     manifest["other_files"] = _other_files(out, manifest)
+    manifest["incidents"] = [
+        {
+            "channel": i.channel,
+            "start": i.start.isoformat(),
+            "end": i.end.isoformat(),
+            "cvr_factor": i.cvr_factor,
+            "label": i.label,
+        }
+        for i in incidents
+    ]
     text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
     (out / MANIFEST_NAME).write_text(text, encoding="utf-8")
     return manifest

@@ -388,11 +388,30 @@ def service(
     }
 
 
+@dataclass(frozen=True)
+class Incident:
+    """A planted problem the alerts should find: from ``start`` to ``end`` (inclusive), the
+    conversion rate of ``channel``'s traffic is multiplied by ``cvr_factor`` (a broken
+    landing page, a checkout bug on one traffic source)."""
+
+    channel: str
+    start: date
+    end: date
+    cvr_factor: float
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        if self.channel not in CHANNELS:
+            raise ValueError(f"incident channel must be one of {CHANNELS}, got {self.channel!r}")
+        if self.end < self.start or self.cvr_factor < 0:
+            raise ValueError("incident: need start <= end and cvr_factor >= 0")
+
+
 class ShopModel:
     """The shop, one business day at a time. ``orders_per_day`` is an ordinary weekday in
     early 2025 (the calendar and the trend move it)."""
 
-    def __init__(self, seed: int, orders_per_day: int):
+    def __init__(self, seed: int, orders_per_day: int, incidents: tuple[Incident, ...] = ()):
         if seed < 0:
             raise ValueError("seed must be >= 0")
         if orders_per_day < 1:
@@ -400,6 +419,7 @@ class ShopModel:
         self.seed = seed
         self.orders_per_day = orders_per_day
         self.base_sessions = orders_per_day / BASE_CVR
+        self.incidents = tuple(incidents)
         self._counts: dict[int, DayCounts] = {}
 
     def rng(self, ordinal: int, stream: int) -> np.random.Generator:
@@ -423,6 +443,11 @@ class ShopModel:
         free_sessions = rng.poisson(expected)
         sessions = np.where(SRC["paid"], paid_sessions, free_sessions)
         cvr = np.clip(SRC["cvr"] * f.cvr * np.exp(rng.normal(0, 0.05, N_SOURCES)), 0, 0.5)
+        for inc in self.incidents:
+            if inc.start.toordinal() <= ordinal <= inc.end.toordinal():
+                cvr = np.where(
+                    SRC["channel"] == CHANNELS.index(inc.channel), cvr * inc.cvr_factor, cvr
+                )
         orders = rng.binomial(sessions, cvr)
         cpc = SRC["cpc"] * f.cpc * np.exp(rng.normal(0, 0.06, N_SOURCES))
         spend = np.rint(clicks * cpc * 100).astype(np.int64)
