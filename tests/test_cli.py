@@ -35,6 +35,8 @@ def test_help_lists_every_command():
         "dictionary",
         "faults",
         "dev",
+        "targets",
+        "alerts",
     ):
         assert command in out.stdout
 

@@ -121,6 +121,14 @@ def data_dictionary(tree: Tree, manifest_path: Path) -> list[dict[str, str]]:
         "One row per unit and run: published or held back, the data's as-of day, the failed "
         "expectations, how many days are still provisional, the validation report.",
     )
+    add(
+        "main",
+        "alerts",
+        "",
+        "Every alert raised (pace shortfalls, breaks, recoveries, held-back notices): what, "
+        "for which team, when, its explanation, and where it was delivered (deliveries, "
+        "delivery_status: delivered / partial / undelivered).",
+    )
     return rows
 
 
