@@ -381,8 +381,8 @@ def demo(
         print_pace(settings, end, "month")
         console.rule("[bold]7. Catch-up")
         print_catch_up(settings, end, "month")
-        console.rule(f"[bold]8. Alerts for {end}")
-        print_alerts(settings, end)
+        console.rule("[bold]8. Alerts (the backfill's last night, then the nightly run)")
+        print_alerts(settings, limit=12)
         console.print(
             f"Delivered to the default file sink {settings.data_dir / 'alerts' / 'outbox.jsonl'}"
             " (set team channels in kpi.yaml `alerts.channels`); `kpi alerts` lists them.",

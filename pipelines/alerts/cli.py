@@ -28,7 +28,10 @@ def print_alerts(
         for r in read_alerts(settings)
         if (day is None or r["day"] == day.isoformat()) and (team is None or r["team"] == team)
     ]
-    records = sorted(records, key=lambda r: (r["day"], r["created_at"]), reverse=True)[:limit]
+    rank = {"critical": 0, "warning": 1, "info": 2}
+    records = sorted(records, key=lambda r: r["created_at"], reverse=True)
+    records = sorted(records, key=lambda r: (-_day_number(r["day"]), rank.get(r["severity"], 3)))
+    records = records[:limit]
     if not records:
         console.print("No alerts" + (f" for {day}" if day else "") + (f" ({team})" if team else ""))
         return 0
@@ -46,6 +49,10 @@ def print_alerts(
         )
     console.print(table)
     return len(records)
+
+
+def _day_number(day: str) -> int:
+    return dt.date.fromisoformat(day).toordinal()
 
 
 def alerts(

@@ -112,7 +112,7 @@ def explain_finding(con: duckdb.DuckDBPyConnection, tree: Tree, f: Finding) -> t
             "its paced target."
         )
         return title, text
-    what = "below" if f.status else "off"
+    what = "behind"
     gap = (f.shortfall or 0) * 100
     title = f"{name} {f.period_grain}-to-date {gap:.1f} % {what} pace ({f.status})"
     text = None
@@ -151,4 +151,11 @@ def explain_finding(con: duckdb.DuckDBPyConnection, tree: Tree, f: Finding) -> t
             f"this run rate the {f.period_grain} ends at {fmt(r['projected'], u)} of "
             f"{fmt(r['target'], u)}."
         )
+        if f.scope == "all":
+            member = member_explanation(con, tree, f.kpi, f.period_start, f.day)
+            if member is not None:
+                text += (
+                    f" By {member[0]}, {member[1]} explains most of the change against the "
+                    f"{BASELINE_DAYS} days before the {f.period_grain}."
+                )
     return title, text
