@@ -407,7 +407,7 @@ def _demo_incidents(end: dt.date) -> tuple:
 
 
 #: what the demo writes under the data directory (and clears before it starts)
-DEMO_FOLDERS = ("landing", "warehouse", "published", "targets")
+DEMO_FOLDERS = ("landing", "warehouse", "published", "targets", "alerts")
 
 
 def _reset_demo_data(settings: Settings) -> None:
