@@ -1,24 +1,34 @@
-"""Alert delivery (pipelines/alerts/delivery.py) against real local servers: HTTP and SMTP."""
+"""Alert delivery (pipelines/alerts/delivery.py) against real local HTTP and SMTP servers."""
 
 from __future__ import annotations
 
+import base64
+import dataclasses
+import datetime as dt
 import email
 import email.policy
+import hashlib
+import hmac
 import json
 import logging
 import socket
 import threading
+import time
 import urllib.parse
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from pipelines.alerts.delivery import (
+    Channel,
+    DeliveryResult,
     Message,
     deliver,
-    dingtalk_sign,
-    feishu_sign,
+    deliver_all,
     parse_channel,
 )
 
@@ -31,120 +41,94 @@ MESSAGE = Message(
     text="GMV month-to-date is 8.2 % below pace: 流量转化率 fell most in paid_search.",
     day="2026-06-15",
     kpi="gmv",
-    fields={"attainment": "91.8%"},
+    fields={"attainment": "91.8%", "gap": "-8.2 pt"},
 )
+HEAD = "[critical] GMV 交易额 month-to-date 8.2 % below pace (short)"
+
+#: what each fake service answers by default (path -> HTTP status, body)
 ANSWERS = {
     "/slack": (200, "ok"),
-    "/feishu": (200, json.dumps({"code": 0, "msg": "success"})),
+    "/feishu": (200, json.dumps({"code": 0, "msg": "success", "data": {}})),
+    "/feishu-old": (200, json.dumps({"StatusCode": 0, "StatusMessage": "success"})),
     "/dingtalk": (200, json.dumps({"errcode": 0, "errmsg": "ok"})),
     "/wecom": (200, json.dumps({"errcode": 0, "errmsg": "ok"})),
     "/hook": (200, "{}"),
     "/badsign": (200, json.dumps({"errcode": 310000, "errmsg": "sign not match"})),
+    "/feishu-badsign": (200, json.dumps({"code": 19021, "msg": "sign match fail"})),
+    "/gone": (404, "no_service"),
 }
 
 
+class FakeServices:
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.received: list[dict[str, Any]] = []
+        self.queued: dict[str, list[tuple[int, str]]] = {}  # path -> answers before the default
+
+    def on(self, path: str) -> list[dict[str, Any]]:
+        return [r for r in self.received if r["path"] == path]
+
+
 @pytest.fixture
-def server():
-    received: list[dict] = []
-    flaky = {"left": 0}
+def services(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeServices]:
+    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("ALL_PROXY", raising=False)
+    lock = threading.Lock()
+    fake: FakeServices
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            body = self.rfile.read(int(self.headers["Content-Length"]))
+        def do_POST(self) -> None:  # noqa: N802
+            raw = self.rfile.read(int(self.headers["Content-Length"]))
             url = urllib.parse.urlsplit(self.path)
-            received.append(
-                {
-                    "path": url.path,
-                    "query": dict(urllib.parse.parse_qsl(url.query)),
-                    "headers": dict(self.headers),
-                    "json": json.loads(body.decode("utf-8")),
-                }
-            )
-            if url.path == "/flaky" and flaky["left"] > 0:
-                flaky["left"] -= 1
-                code, text = 500, "busy"
-            else:
-                code, text = ANSWERS.get(url.path, (200, "ok"))
+            with lock:
+                fake.received.append(
+                    {
+                        "path": url.path,
+                        "raw_query": url.query,
+                        "query": dict(urllib.parse.parse_qsl(url.query)),
+                        "headers": {k.lower(): v for k, v in self.headers.items()},
+                        "raw": raw,
+                        "json": json.loads(raw.decode("utf-8")),
+                        "at": time.time(),
+                    }
+                )
+                queue = fake.queued.get(url.path)
+                code, text = queue.pop(0) if queue else ANSWERS.get(url.path, (200, "ok"))
+            if url.path.startswith("/echo"):  # a careless service that repeats the request URL
+                code, text = 400, f"bad request: {self.path}"
+            body = text.encode("utf-8")
             self.send_response(code)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(text.encode())
+            self.wfile.write(body)
 
-        def log_message(self, *args):
+        def log_message(self, *args: Any) -> None:
             pass
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    fake = FakeServices(f"http://127.0.0.1:{httpd.server_address[1]}")
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    yield base, received, flaky
+    yield fake
     httpd.shutdown()
+    httpd.server_close()
+    thread.join(5)
 
 
-def channel(monkeypatch, kind, url, secret=None):
-    monkeypatch.setenv("HOOK_URL", url)
-    conf = {"type": kind, "url_env": "HOOK_URL"}
+def hook(monkeypatch: pytest.MonkeyPatch, kind: str, url: str, secret: str | None = None):
+    """A channel of ``kind`` whose URL (and signing secret) live in the environment."""
+    monkeypatch.setenv(f"TEST_{kind.upper()}_URL", url)
+    conf = {"type": kind, "url_env": f"TEST_{kind.upper()}_URL"}
     if secret:
-        monkeypatch.setenv("HOOK_SECRET", secret)
-        conf["secret_env"] = "HOOK_SECRET"
+        monkeypatch.setenv(f"TEST_{kind.upper()}_SECRET", secret)
+        conf["secret_env"] = f"TEST_{kind.upper()}_SECRET"
     return parse_channel(conf)
 
 
-def test_each_service_gets_the_payload_it_expects(server, monkeypatch):
-    base, received, _ = server
-    results = {
-        kind: deliver(MESSAGE, channel(monkeypatch, kind, f"{base}/{kind}?token=T0KEN"))
-        for kind in ("slack", "wecom")
-    }
-    results["webhook"] = deliver(MESSAGE, channel(monkeypatch, "webhook", f"{base}/hook"))
-    assert {k: r.status for k, r in results.items()} == dict.fromkeys(results, "delivered")
-    by_path = {r["path"]: r for r in received}
-    slack = by_path["/slack"]["json"]
-    assert slack["text"].startswith("[critical] GMV 交易额")
-    assert slack["blocks"][0]["type"] == "header"
-    assert slack["blocks"][1]["text"]["text"] == MESSAGE.text
-    wecom = by_path["/wecom"]["json"]
-    assert wecom["msgtype"] == "markdown" and MESSAGE.text in wecom["markdown"]["content"]
-    hook = by_path["/hook"]["json"]
-    assert hook["alert_id"] == "a1" and hook["fields"] == {"attainment": "91.8%"}
-    assert hook["source"] == "kpi-tree-warehouse"
-    assert by_path["/slack"]["query"] == {"token": "T0KEN"}
-    assert "127.0.0.1" in results["slack"].target and "T0KEN" not in results["slack"].target
-
-
-def test_feishu_and_dingtalk_are_signed(server, monkeypatch):
-    base, received, _ = server
-    feishu = deliver(MESSAGE, channel(monkeypatch, "feishu", f"{base}/feishu", "fs-secret"))
-    ding = deliver(
-        MESSAGE, channel(monkeypatch, "dingtalk", f"{base}/dingtalk?access_token=AT", "SEC123")
-    )
-    assert feishu.status == ding.status == "delivered"
-    fs = next(r for r in received if r["path"] == "/feishu")["json"]
-    assert fs["msg_type"] == "text" and MESSAGE.text in fs["content"]["text"]
-    assert fs["sign"] == feishu_sign("fs-secret", fs["timestamp"])
-    dt_req = next(r for r in received if r["path"] == "/dingtalk")
-    assert dt_req["json"]["msgtype"] == "markdown"
-    assert dt_req["json"]["markdown"]["title"] == MESSAGE.title
-    q = dt_req["query"]
-    assert q["access_token"] == "AT"
-    assert q["sign"] == dingtalk_sign("SEC123", q["timestamp"])
-
-
-def test_retries_with_backoff_then_delivers_or_gives_up(server, monkeypatch):
-    base, received, flaky = server
-    flaky["left"] = 2
-    delays: list[float] = []
-    result = deliver(
-        MESSAGE, channel(monkeypatch, "webhook", f"{base}/flaky"), backoff=0.5, sleep=delays.append
-    )
-    assert (result.status, result.attempts, delays) == ("delivered", 3, [0.5, 1.0])
-    refused = deliver(
-        MESSAGE,
-        channel(monkeypatch, "dingtalk", f"{base}/badsign", "SEC"),
-        retries=2,
-        sleep=lambda _: None,
-    )
-    assert (refused.status, refused.attempts) == ("failed", 2)
-    assert "sign not match" in refused.error
+def no_sleep(_: float) -> None:
+    pass
 
 
 def free_port() -> int:
@@ -156,63 +140,510 @@ def free_port() -> int:
     return port
 
 
-def test_a_refused_connection_is_recorded_never_raised_and_leaks_no_secret(monkeypatch, caplog):
-    port = free_port()
-    caplog.set_level(logging.DEBUG)
-    ch = channel(
-        monkeypatch, "feishu", f"http://127.0.0.1:{port}/hook/SECRET-PATH?k=S3CR3T", "SIGN"
+def assert_delivered(result: DeliveryResult, kind: str, target: str) -> None:
+    assert (result.channel_type, result.status, result.attempts, result.error) == (
+        kind,
+        "delivered",
+        1,
+        None,
     )
-    result = deliver(MESSAGE, ch, retries=3, sleep=lambda _: None)
+    assert result.target == target
+    assert result.delivered_at is not None
+    sent = dt.datetime.fromisoformat(result.delivered_at)
+    assert abs((dt.datetime.now(dt.UTC) - sent).total_seconds()) < 60
+
+
+# --- the payload each service expects --------------------------------------------------------
+
+
+def test_slack_gets_text_and_blocks(services, monkeypatch):
+    port = services.base.rsplit(":", 1)[1]
+    url = f"{services.base}/slack/T0AAA/B0BBB/XXXXSECRETXXXX"
+    services.queued["/slack/T0AAA/B0BBB/XXXXSECRETXXXX"] = [(200, "ok")]
+    result = deliver(MESSAGE, hook(monkeypatch, "slack", url))
+    assert_delivered(result, "slack", f"http://127.0.0.1:{port}/…")
+    (req,) = services.received
+    assert req["path"] == "/slack/T0AAA/B0BBB/XXXXSECRETXXXX"
+    assert req["headers"]["content-type"] == "application/json; charset=utf-8"
+    assert req["json"] == {
+        "text": f"{HEAD}\n{MESSAGE.text}",
+        "blocks": [
+            {"type": "header", "text": {"type": "plain_text", "text": HEAD}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": MESSAGE.text}},
+            {
+                "type": "section",
+                "fields": [
+                    {"type": "mrkdwn", "text": "*attainment*\n91.8%"},
+                    {"type": "mrkdwn", "text": "*gap*\n-8.2 pt"},
+                ],
+            },
+        ],
+    }
+    # Chinese travels as UTF-8, not as \u escapes
+    assert "流量转化率".encode() in req["raw"] and b"\\u" not in req["raw"]
+
+
+def test_slack_text_is_escaped_for_mrkdwn(services, monkeypatch):
+    msg = dataclasses.replace(MESSAGE, text="orders < 5 & refunds > 2", fields={})
+    result = deliver(msg, hook(monkeypatch, "slack", f"{services.base}/slack"))
+    assert result.status == "delivered"
+    blocks = services.received[0]["json"]["blocks"]
+    assert blocks[1]["text"]["text"] == "orders &lt; 5 &amp; refunds &gt; 2"
+    assert len(blocks) == 2  # no fields section without fields
+
+
+def test_feishu_unsigned_and_signed(services, monkeypatch):
+    plain = deliver(MESSAGE, hook(monkeypatch, "feishu", f"{services.base}/feishu"))
+    assert plain.status == "delivered"
+    expected_text = f"{HEAD}\n{MESSAGE.text}\nattainment: 91.8%\ngap: -8.2 pt"
+    assert services.on("/feishu")[0]["json"] == {
+        "msg_type": "text",
+        "content": {"text": expected_text},
+    }
+
+    secret = "fs-SECRET-9f8e7d"
+    signed = deliver(MESSAGE, hook(monkeypatch, "feishu", f"{services.base}/feishu", secret))
+    assert signed.status == "delivered"
+    body = services.on("/feishu")[1]["json"]
+    assert set(body) == {"msg_type", "content", "timestamp", "sign"}
+    assert body["content"] == {"text": expected_text}
+    timestamp = body["timestamp"]
+    assert isinstance(timestamp, str) and abs(int(timestamp) - time.time()) < 60  # seconds
+    # Feishu's scheme, recomputed here: the string to sign is the key, the message is empty
+    key = f"{timestamp}\n{secret}".encode()
+    assert body["sign"] == base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
+
+
+def test_feishu_old_style_answer_counts_as_success(services, monkeypatch):
+    result = deliver(MESSAGE, hook(monkeypatch, "feishu", f"{services.base}/feishu-old"))
+    assert result.status == "delivered"
+
+
+def test_dingtalk_signed_in_the_url(services, monkeypatch):
+    secret = "SEC0123456789abcdef"
+    url = f"{services.base}/dingtalk?access_token=AT0123456789"
+    result = deliver(MESSAGE, hook(monkeypatch, "dingtalk", url, secret))
+    assert result.status == "delivered", result.error
+    assert "AT0123456789" not in result.target
+    (req,) = services.received
+    assert req["json"] == {
+        "msgtype": "markdown",
+        "markdown": {
+            "title": MESSAGE.title,
+            "text": f"#### {HEAD}\n\n{MESSAGE.text}\n\n- attainment: 91.8%\n- gap: -8.2 pt",
+        },
+    }
+    q = req["query"]
+    assert set(q) == {"access_token", "timestamp", "sign"}
+    assert q["access_token"] == "AT0123456789"
+    assert abs(int(q["timestamp"]) / 1000 - time.time()) < 60  # milliseconds
+    # DingTalk's scheme, recomputed here: key = secret, message = "{timestamp}\n{secret}"
+    digest = hmac.new(secret.encode(), f"{q['timestamp']}\n{secret}".encode(), hashlib.sha256)
+    expected = base64.b64encode(digest.digest()).decode()
+    assert q["sign"] == expected
+    # and it is URL-encoded in the query (base64 has + / =)
+    assert f"sign={urllib.parse.quote_plus(expected)}" in req["raw_query"]
+
+
+def test_wecom_markdown(services, monkeypatch):
+    url = f"{services.base}/wecom?key=693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
+    result = deliver(MESSAGE, hook(monkeypatch, "wecom", url))
+    assert result.status == "delivered"
+    (req,) = services.received
+    assert req["query"] == {"key": "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"}
+    assert req["json"] == {
+        "msgtype": "markdown",
+        "markdown": {"content": f"**{HEAD}**\n{MESSAGE.text}\n> attainment: 91.8%\n> gap: -8.2 pt"},
+    }
+
+
+def test_generic_webhook_posts_the_message_with_headers(services, monkeypatch):
+    monkeypatch.setenv("TEST_HOOK_AUTH", "Bearer tok-ABCDEF123")
+    ch = parse_channel(
+        {
+            "type": "webhook",
+            "url": f"{services.base}/hook",
+            "headers": {"X-Team": "operations"},
+            "headers_env": {"Authorization": "TEST_HOOK_AUTH"},
+        }
+    )
+    result = deliver(MESSAGE, ch)
+    assert_delivered(result, "webhook", f"{services.base}/…")
+    (req,) = services.received
+    assert req["json"] == {
+        "alert_id": "a1",
+        "kind": "short",
+        "severity": "critical",
+        "team": "operations",
+        "title": MESSAGE.title,
+        "text": MESSAGE.text,
+        "day": "2026-06-15",
+        "kpi": "gmv",
+        "fields": {"attainment": "91.8%", "gap": "-8.2 pt"},
+        "source": "kpi-tree-warehouse",
+    }
+    assert req["headers"]["x-team"] == "operations"
+    assert req["headers"]["authorization"] == "Bearer tok-ABCDEF123"
+
+
+def test_deliver_all_keeps_going_after_a_failure(services, monkeypatch, tmp_path):
+    channels = [
+        parse_channel({"type": "slack", "url_env": "TEST_NOT_SET_1"}),
+        hook(monkeypatch, "wecom", f"{services.base}/wecom"),
+        parse_channel({"type": "file", "path": str(tmp_path / "out.jsonl")}),
+    ]
+    results = deliver_all(MESSAGE, channels, retries=1, sleep=no_sleep)
+    assert [(r.channel_type, r.status) for r in results] == [
+        ("slack", "failed"),
+        ("wecom", "delivered"),
+        ("file", "delivered"),
+    ]
+
+
+# --- retries, failures, redaction ------------------------------------------------------------
+
+
+def test_two_server_errors_then_delivered_with_exponential_backoff(services, monkeypatch):
+    services.queued["/hook"] = [(500, "busy"), (503, "busy")]
+    delays: list[float] = []
+    result = deliver(
+        MESSAGE,
+        hook(monkeypatch, "webhook", f"{services.base}/hook"),
+        backoff=0.5,
+        sleep=delays.append,
+    )
+    assert (result.status, result.attempts, result.error) == ("delivered", 3, None)
+    assert delays == [0.5, 1.0]
+    assert len(services.on("/hook")) == 3
+
+
+def test_rate_limited_then_delivered(services, monkeypatch):
+    services.queued["/slack"] = [(429, "rate_limited")]
+    delays: list[float] = []
+    result = deliver(
+        MESSAGE,
+        hook(monkeypatch, "slack", f"{services.base}/slack"),
+        retries=4,
+        backoff=0.25,
+        sleep=delays.append,
+    )
+    assert (result.status, result.attempts, delays) == ("delivered", 2, [0.25])
+
+
+def test_server_errors_every_time_fail_after_all_retries(services, monkeypatch):
+    services.queued["/hook"] = [(500, "down")] * 4
+    delays: list[float] = []
+    result = deliver(
+        MESSAGE,
+        hook(monkeypatch, "webhook", f"{services.base}/hook"),
+        retries=4,
+        backoff=0.1,
+        sleep=delays.append,
+    )
+    assert (result.status, result.attempts, result.delivered_at) == ("failed", 4, None)
+    assert delays == pytest.approx([0.1, 0.2, 0.4])
+    assert "HTTP 500" in result.error
+
+
+def test_not_ok_answer_is_retried_then_failed_with_the_service_message(services, monkeypatch):
+    delays: list[float] = []
+    result = deliver(
+        MESSAGE,
+        hook(monkeypatch, "dingtalk", f"{services.base}/badsign?access_token=T0K3N42", "SEC"),
+        retries=3,
+        backoff=0.01,
+        sleep=delays.append,
+    )
     assert (result.status, result.attempts) == ("failed", 3)
-    assert result.error and result.delivered_at is None
-    everything = repr(result) + caplog.text
-    for secret in ("SECRET-PATH", "S3CR3T", "SIGN"):
-        assert secret not in everything
-    missing = deliver(MESSAGE, parse_channel({"type": "slack", "url_env": "NOT_SET_ANYWHERE"}))
-    assert missing.status == "failed" and "NOT_SET_ANYWHERE" in missing.error
+    assert delays == [0.01, 0.02]
+    assert "310000" in result.error and "sign not match" in result.error
+    assert len(services.on("/badsign")) == 3
+    feishu = deliver(
+        MESSAGE,
+        hook(monkeypatch, "feishu", f"{services.base}/feishu-badsign", "FSSEC"),
+        retries=2,
+        sleep=no_sleep,
+    )
+    assert (feishu.status, feishu.attempts) == ("failed", 2)
+    assert "19021" in feishu.error and "sign match fail" in feishu.error
 
 
-def test_email_reaches_a_local_smtp_server():
-    got = []
+def test_a_client_error_is_not_retried(services, monkeypatch):
+    delays: list[float] = []
+    result = deliver(
+        MESSAGE, hook(monkeypatch, "slack", f"{services.base}/gone"), sleep=delays.append
+    )
+    assert (result.status, result.attempts, delays) == ("failed", 1, [])
+    assert result.error == "HTTP 404 Not Found: no_service"
 
-    class Handler:
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802
-            got.append(envelope)
-            return "250 OK"
 
+def test_refused_connection_never_raises_and_leaks_no_secret(monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)
     port = free_port()
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    secrets = ("hook-TOKEN-PATH-77", "S3CR3T-query-value", "SIGNING-secret-31337")
+    url = f"http://127.0.0.1:{port}/open-apis/bot/v2/hook/{secrets[0]}?k={secrets[1]}"
+    delays: list[float] = []
+    results = [
+        deliver(
+            MESSAGE,
+            hook(monkeypatch, kind, url, secrets[2]),
+            retries=3,
+            backoff=0.01,
+            timeout=2,
+            sleep=delays.append,
+        )
+        for kind in ("feishu", "dingtalk")
+    ]
+    for result in results:
+        assert (result.status, result.attempts, result.delivered_at) == ("failed", 3, None)
+        assert result.target == f"http://127.0.0.1:{port}/…"
+        assert "cannot connect" in result.error and "refused" in result.error.lower()
+    assert delays == [0.01, 0.02] * 2
+    assert "not delivered to feishu" in caplog.text  # the failure is logged ...
+    everything = repr(results) + caplog.text
+    for secret in secrets:  # ... without any secret
+        assert secret not in everything
+    assert "/open-apis" not in everything
+
+
+def test_a_service_echoing_the_url_in_its_error_leaks_no_token(services, monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)
+    url = f"{services.base}/echo/robot/send?access_token=ACCESS-tok-98765"
+    result = deliver(MESSAGE, hook(monkeypatch, "dingtalk", url, "SIGN-sec-4242"), sleep=no_sleep)
+    (req,) = services.received  # HTTP 400: not retried
+    sign = req["query"]["sign"]
+    assert (result.status, result.attempts) == ("failed", 1)
+    assert result.error.startswith("HTTP 400 Bad Request: bad request: ***")
+    everything = repr(result) + caplog.text
+    for secret in ("ACCESS-tok-98765", "SIGN-sec-4242", sign, urllib.parse.quote_plus(sign)):
+        assert secret not in everything
+    assert "/robot/send" not in everything
+
+
+def test_a_service_that_never_answers_times_out(monkeypatch):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)  # accepts connections (kernel backlog) but never answers
+    try:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/wecom?key=abcdef123456"
+        start = time.monotonic()
+        result = deliver(
+            MESSAGE, hook(monkeypatch, "wecom", url), retries=2, timeout=0.3, sleep=no_sleep
+        )
+        elapsed = time.monotonic() - start
+    finally:
+        listener.close()
+    assert (result.status, result.attempts) == ("failed", 2)
+    assert "timed out" in result.error
+    assert elapsed < 5
+    assert "abcdef123456" not in repr(result)
+
+
+def test_missing_environment_variable_is_a_failure_naming_it(monkeypatch, caplog):
+    monkeypatch.delenv("TEST_NOT_SET_ANYWHERE", raising=False)
+    missing = deliver(MESSAGE, parse_channel({"type": "slack", "url_env": "TEST_NOT_SET_ANYWHERE"}))
+    assert (missing.status, missing.attempts) == ("failed", 0)
+    assert missing.error == "environment variable TEST_NOT_SET_ANYWHERE (webhook URL) is not set"
+    assert missing.target == "$TEST_NOT_SET_ANYWHERE"
+
+    # the URL is there but the signing secret is not: the variable is named, the URL is not
+    monkeypatch.setenv("TEST_FS_URL", "https://open.feishu.cn/open-apis/bot/v2/hook/uuid-XYZ-123")
+    monkeypatch.delenv("TEST_FS_SECRET", raising=False)
+    ch = parse_channel({"type": "feishu", "url_env": "TEST_FS_URL", "secret_env": "TEST_FS_SECRET"})
+    result = deliver(MESSAGE, ch, sleep=no_sleep)
+    assert (result.status, result.attempts) == ("failed", 0)
+    assert "TEST_FS_SECRET" in result.error
+    assert result.target == "https://open.feishu.cn/…"
+    assert "uuid-XYZ-123" not in repr(result) + caplog.text
+
+    monkeypatch.setenv("TEST_BAD_URL", "ftp://files.example/secret-file-name")
+    bad = deliver(MESSAGE, parse_channel({"type": "wecom", "url_env": "TEST_BAD_URL"}))
+    assert bad.status == "failed" and "TEST_BAD_URL" in bad.error
+    assert "secret-file-name" not in repr(bad)
+
+
+def test_deliver_never_raises_even_on_a_hand_made_channel():
+    result = deliver(MESSAGE, Channel(type="pager"), sleep=no_sleep)
+    assert (result.status, result.channel_type) == ("failed", "pager")
+    assert "unknown channel type" in result.error
+
+
+# --- email -----------------------------------------------------------------------------------
+
+
+class SMTPStore:
+    def __init__(self) -> None:
+        self.envelopes: list[Any] = []
+        self.logins: list[tuple[bytes, bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+    def authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        assert isinstance(auth_data, LoginPassword)
+        self.logins.append((auth_data.login, auth_data.password))
+        ok = (auth_data.login, auth_data.password) == (b"kpi", b"pa55-W0RD-secret")
+        return AuthResult(success=ok, handled=False)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[SMTPStore, int]]:
+    store = SMTPStore()
+    port = free_port()
+    controller = Controller(
+        store,
+        hostname="127.0.0.1",
+        port=port,
+        authenticator=store.authenticate,
+        auth_require_tls=False,  # a local test server without TLS
+    )
     controller.start()
     try:
-        ch = parse_channel(
-            {
-                "type": "email",
-                "host": "127.0.0.1",
-                "port": port,
-                "from": "kpi@shop.example",
-                "to": ["ops@shop.example"],
-            }
-        )
-        result = deliver(MESSAGE, ch)
+        yield store, port
     finally:
         controller.stop()
-    assert result.status == "delivered", result.error
-    (envelope,) = got
-    assert envelope.mail_from == "kpi@shop.example" and envelope.rcpt_tos == ["ops@shop.example"]
+
+
+def test_email_reaches_a_local_smtp_server_in_utf8(smtp_server):
+    store, port = smtp_server
+    ch = parse_channel(
+        {
+            "type": "email",
+            "host": "127.0.0.1",
+            "port": port,
+            "from": "kpi@shop.example",
+            "to": ["ops@shop.example", "boss@shop.example"],
+        }
+    )
+    result = deliver(MESSAGE, ch, timeout=5)
+    assert_delivered(
+        result, "email", f"smtp://127.0.0.1:{port} to ops@shop.example, boss@shop.example"
+    )
+    (envelope,) = store.envelopes
+    assert envelope.mail_from == "kpi@shop.example"
+    assert envelope.rcpt_tos == ["ops@shop.example", "boss@shop.example"]
     mail = email.message_from_bytes(envelope.content, policy=email.policy.default)
-    assert mail["Subject"] == f"[critical] {MESSAGE.title}"
-    assert MESSAGE.text in mail.get_content() and "attainment: 91.8%" in mail.get_content()
+    assert mail["Subject"] == MESSAGE.title  # Chinese survives the RFC 2047 encoding
+    assert mail["From"] == "kpi@shop.example"
+    assert mail["To"] == "ops@shop.example, boss@shop.example"
+    assert mail["X-KPI-Alert-Id"] == "a1"
+    assert mail.get_content_type() == "text/plain"
+    assert mail.get_content_charset() == "utf-8"
+    assert mail["Content-Transfer-Encoding"] == "quoted-printable"  # 7-bit safe on the wire
+    assert mail.get_content().replace("\r\n", "\n") == (
+        f"{MESSAGE.text}\n\nattainment: 91.8%\ngap: -8.2 pt\n\n"
+        "severity: critical\nteam: operations\nday: 2026-06-15\nkpi: gmv\n"
+    )
+    assert not store.logins
 
 
-def test_file_sink_and_config_errors(tmp_path):
-    ch = parse_channel({"type": "file", "path": str(tmp_path / "out" / "alerts.jsonl")})
-    assert deliver(MESSAGE, ch).status == "delivered"
-    assert deliver(MESSAGE, ch).status == "delivered"
-    lines = (tmp_path / "out" / "alerts.jsonl").read_text(encoding="utf-8").splitlines()
-    assert [json.loads(line)["text"] for line in lines] == [MESSAGE.text] * 2
-    with pytest.raises(ValueError, match="channel type must be one of"):
-        parse_channel({"type": "pager"})
-    with pytest.raises(ValueError, match="url_env"):
-        parse_channel({"type": "webhook", "url": "https://hooks.example/x?token=abc"})
-    with pytest.raises(ValueError, match="unknown key"):
-        parse_channel({"type": "slack", "url_env": "X", "url": "https://x"})
+def test_email_logs_in_with_the_password_from_the_environment(smtp_server, monkeypatch, caplog):
+    store, port = smtp_server
+    conf = {
+        "type": "email",
+        "host": "127.0.0.1",
+        "port": port,
+        "from": "kpi@shop.example",
+        "to": "ops@shop.example",
+        "user": "kpi",
+        "password_env": "TEST_SMTP_PASSWORD",
+    }
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", "pa55-W0RD-secret")
+    assert deliver(MESSAGE, parse_channel(conf), timeout=5).status == "delivered"
+    assert store.logins == [(b"kpi", b"pa55-W0RD-secret")]
+    assert len(store.envelopes) == 1
+
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", "wrong-PASSWORD-value")
+    delays: list[float] = []
+    refused = deliver(MESSAGE, parse_channel(conf), timeout=5, sleep=delays.append)
+    assert (refused.status, refused.attempts, delays) == ("failed", 1, [])  # not retried
+    assert "login refused" in refused.error
+    assert "wrong-PASSWORD-value" not in repr(refused) + caplog.text
+    assert len(store.envelopes) == 1
+
+
+def test_email_to_a_closed_port_fails_after_the_retries():
+    ch = parse_channel(
+        {
+            "type": "email",
+            "host": "127.0.0.1",
+            "port": free_port(),
+            "from": "a@x.cn",
+            "to": "b@x.cn",
+        }
+    )
+    result = deliver(MESSAGE, ch, retries=2, timeout=2, sleep=no_sleep)
+    assert (result.status, result.attempts) == ("failed", 2)
+    assert "SMTP" in result.error
+
+
+# --- file sink and configuration -------------------------------------------------------------
+
+
+def test_file_sink_appends_json_lines(tmp_path):
+    path = tmp_path / "new" / "folder" / "outbox.jsonl"
+    ch = parse_channel({"type": "file", "path": str(path)})
+    other = dataclasses.replace(MESSAGE, alert_id="a2", kpi=None, fields={})
+    assert_delivered(deliver(MESSAGE, ch), "file", str(path))
+    assert_delivered(deliver(other, ch), "file", str(path))
+    raw = path.read_text(encoding="utf-8")
+    assert "流量转化率" in raw  # ensure_ascii=False
+    lines = [json.loads(line) for line in raw.splitlines()]
+    assert lines == [dataclasses.asdict(MESSAGE), dataclasses.asdict(other)]
+
+
+def test_file_sink_that_cannot_be_written_fails_without_raising(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    ch = parse_channel({"type": "file", "path": str(blocker / "outbox.jsonl")})
+    result = deliver(MESSAGE, ch, retries=2, sleep=no_sleep)
+    assert (result.status, result.attempts) == ("failed", 2)
+
+
+def test_parse_channel_builds_channels():
+    assert parse_channel({"type": "dingtalk", "url_env": "D_URL", "secret_env": "D_SEC"}) == (
+        Channel(type="dingtalk", url_env="D_URL", secret_env="D_SEC")
+    )
+    mail = parse_channel(
+        {"type": "email", "host": "smtp.example.com", "starttls": True, "user": "kpi",
+         "password_env": "SMTP_PASSWORD", "from": "kpi@shop.example", "to": "boss@shop.example"}
+    )  # fmt: skip
+    assert (mail.port, mail.sender, mail.to, mail.starttls) == (
+        587,
+        "kpi@shop.example",
+        ("boss@shop.example",),
+        True,
+    )
+    hash(mail)  # frozen and hashable
+
+
+@pytest.mark.parametrize(
+    ("conf", "message"),
+    [
+        ({"type": "pager"}, "key 'type' must be one of file, webhook"),
+        ({"url_env": "X"}, "key 'type'"),
+        ({"type": "webhook", "url": "https://hooks.example/x?token=abc123"}, "'url_env'"),
+        ({"type": "webhook", "url": "https://u:pw@hooks.example/x"}, "key 'url' must not"),
+        ({"type": "webhook", "url": "file:///etc/passwd"}, "key 'url' must be an http"),
+        ({"type": "webhook", "url": "https://h.example/x", "url_env": "X"}, "not both"),
+        ({"type": "slack", "url": "https://hooks.slack.com/services/T/B/X"}, "key 'url'"),
+        ({"type": "slack"}, "key 'url_env' is required"),
+        ({"type": "slack", "url_env": "https://hooks.slack.com/x"}, "key 'url_env' must be"),
+        ({"type": "feishu", "url_env": "F", "secret": "abc"}, "'secret_env'"),
+        ({"type": "wecom", "url_env": "W", "secret_env": "S"}, "unknown key(s) 'secret_env'"),
+        ({"type": "file"}, "key 'path'"),
+        ({"type": "email", "host": "h", "from": "a@b.cn"}, "key 'to'"),
+        ({"type": "email", "host": "h", "from": "a@b.cn", "to": "c@d.cn", "port": 0}, "'port'"),
+        ({"type": "email", "host": "h", "from": "a@b.cn", "to": "c@d.cn", "user": "u"}, "'user'"),
+        ({"type": "email", "from": "a@b.cn", "to": "c@d.cn", "password": "p"}, "'password_env'"),
+        ({"type": "webhook", "url_env": "U", "headers": {"X-A": "1\r\nX-B: 2"}}, "'headers'"),
+    ],
+)
+def test_parse_channel_rejects_bad_config(conf, message):
+    with pytest.raises(ValueError) as info:
+        parse_channel(conf)
+    assert message in str(info.value)
+    for secret in ("abc123", "hooks.slack.com", "pw@", "T/B/X"):  # values are not echoed
+        assert secret not in str(info.value)

@@ -1,38 +1,56 @@
 """Deliver one alert message to one channel: never raises, retries with backoff, leaks nothing.
 
-Channel types (kpi.yaml ``alerts.channels.<team>``, a list of mappings):
+Channel types (``kpi.yaml`` ``alerts.channels.<team>``, a list of mappings; see
+:func:`parse_channel`):
 
-- ``file`` (the default): ``path``; one JSON line per message.
-- ``webhook``: generic JSON POST of the message; ``url_env`` (or a plain ``url`` without a
-  query string: tokens live in query strings, and those belong in the environment).
-- ``slack``: Slack incoming webhook, ``url_env``; {"text", "blocks"}; success = HTTP 200.
-- ``feishu``: Feishu / Lark custom bot, ``url_env``, optional ``secret_env`` (signing:
-  timestamp + base64(HMAC-SHA256(key="{timestamp}\\n{secret}", msg=""))); success = code 0.
-- ``dingtalk``: DingTalk robot, ``url_env``, optional ``secret_env`` (signing: &timestamp=ms
-  &sign=base64(HMAC-SHA256(key=secret, msg="{timestamp}\\n{secret}"))); success = errcode 0.
-- ``wecom``: WeCom group robot, ``url_env``; markdown; success = errcode 0.
-- ``email``: ``host``, ``port``, ``from``, ``to`` (list), ``starttls``, ``user``,
-  ``password_env``.
+- ``file`` (the default sink): ``path``; appends one JSON line per message.
+- ``webhook``: generic JSON POST of the message (``dataclasses.asdict`` plus
+  ``"source": "kpi-tree-warehouse"``); ``url_env``, or a plain ``url`` *without a query string*
+  (webhook tokens live in query strings, e.g. ``?key=…`` or ``?access_token=…``, and a token
+  belongs in the environment, not in a config file that is committed and copied around);
+  optional ``headers`` (plain, non-secret) and ``headers_env`` (header name -> name of the
+  environment variable holding its value, e.g. an ``Authorization`` header).
+- ``slack``: Slack incoming webhook; ``url_env``; {"text", "blocks"}; success = HTTP 200.
+- ``feishu``: Feishu / Lark custom bot; ``url_env``, optional ``secret_env``; signed with
+  ``timestamp`` (seconds) and ``sign = base64(HMAC-SHA256(key="{timestamp}\\n{secret}",
+  msg=b""))``; success = JSON ``code == 0`` (or ``StatusCode == 0``).
+- ``dingtalk``: DingTalk custom robot; ``url_env``, optional ``secret_env``; signed by appending
+  ``&timestamp=<ms>&sign=<urlencoded base64(HMAC-SHA256(key=secret,
+  msg="{timestamp}\\n{secret}"))>`` to the URL; success = JSON ``errcode == 0``.
+- ``wecom``: WeCom (企业微信) group robot; ``url_env``; markdown; success = JSON
+  ``errcode == 0``.
+- ``email``: SMTP; ``host``, ``port`` (default 587 with ``starttls``, else 25), ``from``,
+  ``to`` (a list, or one address), optional ``starttls`` (bool; the server certificate is
+  verified), optional ``user`` with ``password_env``.
 
-Secrets (URLs, signing secrets, passwords) come from the environment; results and logs show a
-redacted target (scheme://host:port/…) and errors with every secret replaced by ``***``.
+Secrets (webhook URLs, signing secrets, SMTP passwords, secret header values) come from the
+environment, never from the config file: the config names the variables (``*_env``). A missing
+variable is a failed delivery naming the variable, not an exception.
+
+:func:`deliver` never raises for delivery problems. Results and log lines show the target as
+``scheme://host[:port]/…`` (no path, no query) and error texts with every secret value (and
+the tokens inside a secret URL: its path, query and query values) replaced by ``***``.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import email.utils
 import hashlib
 import hmac
+import http.client
 import json
 import logging
 import os
+import re
 import smtplib
+import ssl
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -40,236 +58,558 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+SOURCE = "kpi-tree-warehouse"
 TYPES = ("file", "webhook", "slack", "feishu", "dingtalk", "wecom", "email")
 HTTP_TYPES = ("webhook", "slack", "feishu", "dingtalk", "wecom")
+SIGNED_TYPES = ("feishu", "dingtalk")
+
+#: config keys each channel type accepts (besides ``type``)
+KEYS: dict[str, frozenset[str]] = {
+    "file": frozenset({"path"}),
+    "webhook": frozenset({"url", "url_env", "headers", "headers_env"}),
+    "slack": frozenset({"url_env"}),
+    "feishu": frozenset({"url_env", "secret_env"}),
+    "dingtalk": frozenset({"url_env", "secret_env"}),
+    "wecom": frozenset({"url_env"}),
+    "email": frozenset({"host", "port", "from", "to", "starttls", "user", "password_env"}),
+}
+#: keys that would put a secret into the config file -> the key to use instead
+_SECRET_KEYS = {
+    "secret": "secret_env",
+    "password": "password_env",
+    "token": "url_env",
+    "webhook": "url_env",
+}
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+\Z")
+_MAX_ANSWER = 64 * 1024  # bytes of a service's answer that are read
 
 
 @dataclass(frozen=True)
 class Message:
+    """One alert, already worded; ``text`` is plain text and may contain Chinese."""
+
     alert_id: str
     kind: str  # short | at_risk | recovered | break | held_back
     severity: str  # info | warning | critical
     team: str
     title: str
     text: str
-    day: str
+    day: str  # ISO date
     kpi: str | None = None
-    fields: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, str] = field(default_factory=dict)  # e.g. attainment, gap
 
 
 @dataclass(frozen=True)
 class Channel:
+    """One delivery channel, validated by :func:`parse_channel`; holds no secret values."""
+
     type: str
-    options: Mapping[str, Any]
+    path: str | None = None  # file
+    url: str | None = None  # webhook only, never with a query string
+    url_env: str | None = None  # http types: the variable holding the URL
+    secret_env: str | None = None  # feishu, dingtalk: the variable holding the signing secret
+    headers: tuple[tuple[str, str], ...] = ()  # webhook: plain header values
+    headers_env: tuple[tuple[str, str], ...] = ()  # webhook: header -> variable with its value
+    host: str | None = None  # email
+    port: int | None = None
+    sender: str | None = None  # the config key ``from``
+    to: tuple[str, ...] = ()
+    starttls: bool = False
+    user: str | None = None
+    password_env: str | None = None
 
 
 @dataclass(frozen=True)
 class DeliveryResult:
     channel_type: str
-    target: str  # redacted
+    target: str  # redacted: scheme://host[:port]/…, a file path, or smtp://host:port to …
     status: str  # delivered | failed
-    attempts: int
-    error: str | None = None
-    delivered_at: str | None = None
+    attempts: int  # sends tried; 0 when the channel could not be set up (e.g. a missing variable)
+    error: str | None = None  # redacted
+    delivered_at: str | None = None  # ISO timestamp, UTC
 
 
 class _Retryable(Exception):
-    pass
+    """A failure worth another try: connection, timeout, HTTP 5xx/429, a "not ok" answer."""
 
 
 class _Fatal(Exception):
-    pass
+    """A failure another try will not fix: configuration, HTTP 4xx, refused login."""
+
+
+class _Setup(_Fatal):
+    """The channel could not be set up (e.g. a missing environment variable): nothing sent."""
+
+
+# --- configuration ----------------------------------------------------------------------------
 
 
 def parse_channel(mapping: Mapping[str, Any]) -> Channel:
+    """Validate one channel mapping from the config; ValueError names the bad key.
+
+    Values of keys that might hold a secret are never echoed in the error message.
+    """
     if not isinstance(mapping, Mapping):
-        raise ValueError("a channel must be a mapping with a 'type'")
+        raise ValueError(f"alert channel: expected a mapping with a 'type', got {type(mapping)}")
     kind = mapping.get("type")
     if kind not in TYPES:
-        raise ValueError(f"channel type must be one of {TYPES}, got {kind!r}")
+        raise ValueError(
+            f"alert channel: key 'type' must be one of {', '.join(TYPES)}; got {kind!r}"
+        )
+    where = f"alert channel ({kind})"
     opts = {k: v for k, v in mapping.items() if k != "type"}
-    allowed = {
-        "file": {"path"},
-        "webhook": {"url", "url_env", "headers"},
-        "slack": {"url_env"},
-        "feishu": {"url_env", "secret_env"},
-        "dingtalk": {"url_env", "secret_env"},
-        "wecom": {"url_env"},
-        "email": {"host", "port", "from", "to", "starttls", "user", "password_env"},
-    }[kind]
-    unknown = set(opts) - allowed
+    bad = [k for k in opts if not isinstance(k, str)]
+    if bad:
+        raise ValueError(f"{where}: keys must be strings, got {bad!r}")
+    allowed = KEYS[kind]
+    for key in sorted(set(opts) - allowed):
+        if key in _SECRET_KEYS:
+            raise ValueError(
+                f"{where}: key {key!r} would put a secret into the config file; put it in an "
+                f"environment variable and give the variable's name as {_SECRET_KEYS[key]!r}"
+            )
+        if key == "url":
+            raise ValueError(
+                f"{where}: key 'url' is not allowed, a {kind} URL carries its token; put the "
+                "URL in an environment variable and give the variable's name as 'url_env'"
+            )
+    unknown = sorted(set(opts) - allowed)
     if unknown:
         raise ValueError(
-            f"channel {kind}: unknown key(s) {sorted(unknown)}; allowed {sorted(allowed)}"
+            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
+            f"allowed: {', '.join(sorted(allowed))}"
         )
-    if kind in HTTP_TYPES and not (opts.get("url_env") or opts.get("url")):
-        raise ValueError(
-            f"channel {kind}: 'url_env' (the environment variable with the URL) is required"
-        )
-    if kind == "webhook" and opts.get("url") and urllib.parse.urlsplit(opts["url"]).query:
-        raise ValueError(
-            "channel webhook: a 'url' with a query string looks like it carries a token; put "
-            "the URL in an environment variable and give its name as 'url_env'"
-        )
+
+    for key in ("url_env", "secret_env", "password_env"):
+        if key in opts:
+            _check_env_name(where, key, opts[key])
+
+    if kind == "file":
+        path = opts.get("path")
+        if not isinstance(path, str | os.PathLike) or not str(path):
+            raise ValueError(f"{where}: key 'path' is required (the JSON-lines file to append to)")
+        return Channel(type="file", path=str(path))
+
     if kind == "email":
-        for key in ("host", "from", "to"):
-            if not opts.get(key):
-                raise ValueError(f"channel email: '{key}' is required")
-        if isinstance(opts["to"], str):
-            opts["to"] = [opts["to"]]
-    if kind == "file" and not opts.get("path"):
-        raise ValueError("channel file: 'path' is required")
-    return Channel(kind, opts)
+        return _parse_email(where, opts)
+
+    url = opts.get("url")
+    if url is not None:  # webhook only (others were rejected above)
+        if "url_env" in opts:
+            raise ValueError(f"{where}: give either 'url' or 'url_env', not both")
+        _check_plain_url(where, url)
+    elif "url_env" not in opts:
+        raise ValueError(
+            f"{where}: key 'url_env' is required (the name of the environment variable that "
+            "holds the URL)"
+        )
+    return Channel(
+        type=kind,
+        url=url,
+        url_env=opts.get("url_env"),
+        secret_env=opts.get("secret_env"),
+        headers=_parse_headers(where, "headers", opts.get("headers"), env=False),
+        headers_env=_parse_headers(where, "headers_env", opts.get("headers_env"), env=True),
+    )
+
+
+def _check_env_name(where: str, key: str, value: Any) -> None:
+    if isinstance(value, str) and _ENV_NAME.match(value):
+        return
+    hint = ""
+    if isinstance(value, str) and ("://" in value or len(value) > 64):
+        hint = " (it looks like the secret itself: put that in the environment instead)"
+    # the value is not echoed: a misplaced secret must not end up in logs
+    raise ValueError(
+        f"{where}: key {key!r} must be the name of an environment variable "
+        f"(letters, digits, '_'){hint}"
+    )
+
+
+def _check_plain_url(where: str, url: Any) -> None:
+    if not isinstance(url, str) or not url:
+        raise ValueError(f"{where}: key 'url' must be a non-empty string")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError on a bad port)
+    except ValueError:
+        raise ValueError(f"{where}: key 'url' is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{where}: key 'url' must be an http(s) URL with a host")
+    if parts.query or parts.username or parts.password:
+        raise ValueError(
+            f"{where}: key 'url' must not have a query string or user info: tokens live there; "
+            "put the URL in an environment variable and give the variable's name as 'url_env'"
+        )
+
+
+def _parse_headers(where: str, key: str, value: Any, *, env: bool) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where}: key {key!r} must be a mapping of header name to value")
+    out = []
+    for name, val in value.items():
+        if not isinstance(name, str) or not _HEADER_NAME.match(name):
+            raise ValueError(f"{where}: key {key!r}: {name!r} is not a valid header name")
+        if env:
+            _check_env_name(where, f"{key}.{name}", val)
+        elif not isinstance(val, str | int | float) or any(c in str(val) for c in "\r\n"):
+            raise ValueError(f"{where}: key {key!r}: header {name!r} needs a one-line value")
+        out.append((name, str(val)))
+    return tuple(out)
+
+
+def _parse_email(where: str, opts: dict[str, Any]) -> Channel:
+    for key in ("host", "from"):
+        if not isinstance(opts.get(key), str) or not opts[key].strip():
+            raise ValueError(f"{where}: key {key!r} is required (a non-empty string)")
+    to = opts.get("to")
+    if isinstance(to, str):
+        to = [to]
+    if (
+        not isinstance(to, list | tuple)
+        or not to
+        or not all(isinstance(a, str) and "@" in a for a in to)
+    ):
+        raise ValueError(f"{where}: key 'to' is required: a list of e-mail addresses")
+    starttls = opts.get("starttls", False)
+    if not isinstance(starttls, bool):
+        raise ValueError(f"{where}: key 'starttls' must be true or false, got {starttls!r}")
+    port = opts.get("port", 587 if starttls else 25)
+    if isinstance(port, str) and port.isdigit():
+        port = int(port)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ValueError(f"{where}: key 'port' must be a port number 1..65535, got {port!r}")
+    user = opts.get("user")
+    if user is not None and (not isinstance(user, str) or not user):
+        raise ValueError(f"{where}: key 'user' must be a non-empty string")
+    if (user is None) != (opts.get("password_env") is None):
+        raise ValueError(
+            f"{where}: keys 'user' and 'password_env' go together (SMTP login); "
+            f"missing {'password_env' if user else 'user'!r}"
+        )
+    return Channel(
+        type="email",
+        host=opts["host"].strip(),
+        port=port,
+        sender=opts["from"].strip(),
+        to=tuple(a.strip() for a in to),
+        starttls=starttls,
+        user=user,
+        password_env=opts.get("password_env"),
+    )
+
+
+# --- redaction --------------------------------------------------------------------------------
 
 
 def redact_url(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/…" if parts.netloc else "***"
+    """``scheme://host[:port]/…``: no user info, path or query (where webhook tokens live)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "***"
+    if not parts.scheme or not host:
+        return "***"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{f':{port}' if port else ''}/…"
 
 
-def _env(name: str | None, what: str) -> str:
-    if not name:
-        raise _Fatal(f"no {what} configured")
+def _secret_variants(value: str) -> set[str]:
+    """The value and the pieces of it that would leak it (URL tokens, encoded forms)."""
+    out = {value, urllib.parse.quote(value, safe=""), urllib.parse.quote_plus(value)}
+    if "://" in value:
+        try:
+            parts = urllib.parse.urlsplit(value)
+        except ValueError:
+            return out
+        if parts.password:
+            out.add(parts.password)
+        if len(parts.path) > 1:
+            out.add(parts.path)
+            out.update(seg for seg in parts.path.split("/") if len(seg) >= 8)
+        if parts.query:
+            out.add(parts.query)
+            for _, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
+                if len(v) >= 6:
+                    out.update({v, urllib.parse.quote(v, safe=""), urllib.parse.quote_plus(v)})
+    return {s for s in out if s}
+
+
+class _Scrubber:
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+
+    def add(self, value: str | None) -> None:
+        if value:
+            self._secrets |= _secret_variants(value)
+
+    def __call__(self, text: str) -> str:
+        for secret in sorted(self._secrets, key=len, reverse=True):
+            text = text.replace(secret, "***")
+        return text
+
+
+def _env(name: str, what: str, scrub: _Scrubber) -> str:
     value = os.environ.get(name)
     if not value:
-        raise _Fatal(f"environment variable {name} ({what}) is not set")
+        raise _Setup(f"environment variable {name} ({what}) is not set")
+    scrub.add(value)
     return value
 
 
-def _secrets(channel: Channel) -> list[str]:
-    out = []
-    for key in ("url_env", "secret_env", "password_env"):
-        name = channel.options.get(key)
-        if name and os.environ.get(name):
-            out.append(os.environ[name])
-    if channel.options.get("url"):
-        out.append(channel.options["url"])
-    return out
+# --- payloads ---------------------------------------------------------------------------------
 
 
-def _scrub(text: str, secrets: list[str]) -> str:
-    for s in sorted(secrets, key=len, reverse=True):
-        if s:
-            text = text.replace(s, "***")
-            parts = urllib.parse.urlsplit(s)
-            if parts.query:
-                text = text.replace(parts.query, "***")
-    return text
+def _headline(message: Message) -> str:
+    return f"[{message.severity}] {message.title}"
 
 
-def _payload(message: Message, channel: Channel) -> dict[str, Any]:
-    head = f"[{message.severity}] {message.title}"
-    facts = "\n".join(f"{k}: {v}" for k, v in message.fields.items())
-    if channel.type == "slack":
-        return {
-            "text": f"{head}\n{message.text}",
-            "blocks": [
-                {"type": "header", "text": {"type": "plain_text", "text": head[:150]}},
-                {"type": "section", "text": {"type": "mrkdwn", "text": message.text}},
-            ]
-            + (
-                [{"type": "context", "elements": [{"type": "mrkdwn", "text": facts}]}]
-                if facts
-                else []
-            ),
-        }
-    if channel.type == "feishu":
-        return {"msg_type": "text", "content": {"text": f"{head}\n{message.text}"}}
-    if channel.type == "dingtalk":
-        return {
-            "msgtype": "markdown",
-            "markdown": {"title": message.title, "text": f"### {head}\n\n{message.text}"},
-        }
-    if channel.type == "wecom":
-        return {"msgtype": "markdown", "markdown": {"content": f"**{head}**\n{message.text}"}}
-    return {**asdict(message), "source": "kpi-tree-warehouse"}
+def _facts(message: Message, bullet: str = "") -> str:
+    return "\n".join(f"{bullet}{k}: {v}" for k, v in message.fields.items())
+
+
+def _slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _cut_bytes(text: str, limit: int) -> str:
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    return data[: limit - 3].decode("utf-8", "ignore") + "…"
+
+
+def build_payload(message: Message, channel_type: str) -> dict[str, Any]:
+    """The JSON body each HTTP service expects (without Feishu's signature fields)."""
+    head, facts = _headline(message), _facts(message)
+    if channel_type == "slack":
+        blocks: list[dict[str, Any]] = [
+            {"type": "header", "text": {"type": "plain_text", "text": _cut(head, 150)}},
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": _cut(_slack_escape(message.text), 3000)},
+            },
+        ]
+        if message.fields:
+            blocks.append(
+                {
+                    "type": "section",
+                    "fields": [
+                        {"type": "mrkdwn", "text": _cut(f"*{_slack_escape(k)}*\n{v}", 2000)}
+                        for k, v in list(message.fields.items())[:10]
+                    ],
+                }
+            )
+        return {"text": _slack_escape(f"{head}\n{message.text}"), "blocks": blocks}
+    if channel_type == "feishu":
+        text = f"{head}\n{message.text}" + (f"\n{facts}" if facts else "")
+        return {"msg_type": "text", "content": {"text": text}}
+    if channel_type == "dingtalk":
+        text = f"#### {head}\n\n{message.text}" + (f"\n\n{_facts(message, '- ')}" if facts else "")
+        return {"msgtype": "markdown", "markdown": {"title": message.title, "text": text}}
+    if channel_type == "wecom":
+        content = f"**{head}**\n{message.text}" + (f"\n{_facts(message, '> ')}" if facts else "")
+        return {"msgtype": "markdown", "markdown": {"content": _cut_bytes(content, 4096)}}
+    if channel_type == "webhook":
+        return {**asdict(message), "source": SOURCE}
+    raise ValueError(f"no HTTP payload for channel type {channel_type!r}")
 
 
 def feishu_sign(secret: str, timestamp: str) -> str:
+    """Feishu: the string to sign is the HMAC *key*, the message is empty."""
     key = f"{timestamp}\n{secret}".encode()
     return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
 
 
 def dingtalk_sign(secret: str, timestamp: str) -> str:
+    """DingTalk: key = secret, message = "{timestamp}\\n{secret}" (not yet URL-encoded)."""
     msg = f"{timestamp}\n{secret}".encode()
     return base64.b64encode(hmac.new(secret.encode(), msg, hashlib.sha256).digest()).decode()
 
 
-def _post(message: Message, channel: Channel, timeout: float) -> None:
-    opts = channel.options
-    url = opts.get("url") or _env(opts.get("url_env"), "webhook URL")
-    body = _payload(message, channel)
-    secret_env = opts.get("secret_env")
-    if channel.type == "feishu" and secret_env:
-        ts = str(int(time.time()))
-        body = {
-            **body,
-            "timestamp": ts,
-            "sign": feishu_sign(_env(secret_env, "signing secret"), ts),
-        }
-    if channel.type == "dingtalk" and secret_env:
-        ts = str(int(time.time() * 1000))
-        sign = urllib.parse.quote_plus(dingtalk_sign(_env(secret_env, "signing secret"), ts))
-        url = f"{url}{'&' if '?' in url else '?'}timestamp={ts}&sign={sign}"
+# --- senders ----------------------------------------------------------------------------------
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A webhook that redirects is misconfigured; following it would drop the POST body."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _http_url(channel: Channel, scrub: _Scrubber) -> str:
+    if channel.url:
+        scrub.add(channel.url)
+        return channel.url
+    assert channel.url_env
+    url = _env(channel.url_env, "webhook URL", scrub)
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018
+    except ValueError:
+        raise _Setup(f"environment variable {channel.url_env} does not hold a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _Setup(f"environment variable {channel.url_env} does not hold an http(s) URL")
+    return url
+
+
+def _post(message: Message, channel: Channel, timeout: float, scrub: _Scrubber) -> None:
+    url = _http_url(channel, scrub)
+    body = build_payload(message, channel.type)
+    secret = (
+        _env(channel.secret_env, "signing secret", scrub)
+        if channel.secret_env and channel.type in SIGNED_TYPES
+        else None
+    )
+    if channel.type == "feishu" and secret:
+        timestamp = str(int(time.time()))
+        sign = feishu_sign(secret, timestamp)
+        scrub.add(sign)
+        body = {"timestamp": timestamp, "sign": sign, **body}
+    if channel.type == "dingtalk" and secret:
+        timestamp = str(int(time.time() * 1000))
+        sign = dingtalk_sign(secret, timestamp)
+        scrub.add(sign)
+        query = urllib.parse.urlencode({"timestamp": timestamp, "sign": sign})
+        url = f"{url}{'&' if urllib.parse.urlsplit(url).query else '?'}{query}"
+        scrub.add(url)
+    headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": SOURCE}
+    headers.update(channel.headers)
+    for name, env_name in channel.headers_env:
+        headers[name] = _env(env_name, f"header {name}", scrub)
     data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-    headers = {"Content-Type": "application/json; charset=utf-8", **(opts.get("headers") or {})}
     request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+    opener = urllib.request.build_opener(_NoRedirect)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            text = response.read().decode("utf-8", "replace")
+        with opener.open(request, timeout=timeout) as response:
+            status = response.status
+            answer = response.read(_MAX_ANSWER).decode("utf-8", "replace")
     except urllib.error.HTTPError as err:
-        if err.code >= 500 or err.code == 429:
-            raise _Retryable(f"HTTP {err.code}") from err
-        raise _Fatal(f"HTTP {err.code}: {err.read()[:200].decode('utf-8', 'replace')}") from err
-    except (urllib.error.URLError, OSError, TimeoutError) as err:
-        raise _Retryable(f"cannot connect: {getattr(err, 'reason', err)}") from err
-    if channel.type in ("feishu", "dingtalk", "wecom"):
         try:
-            answer = json.loads(text)
-        except ValueError as err:
-            raise _Retryable(f"not a JSON answer: {text[:200]}") from err
-        code = answer.get("code", answer.get("StatusCode", answer.get("errcode", 0)))
-        if code != 0:
-            msg = answer.get("msg") or answer.get("errmsg") or answer.get("StatusMessage")
-            raise _Retryable(f"the service answered code {code}: {msg}")
+            detail = err.read(500).decode("utf-8", "replace").strip()
+        except Exception:  # the body is only a detail
+            detail = ""
+        finally:
+            err.close()
+        text = f"HTTP {err.code} {err.reason}" + (f": {detail[:300]}" if detail else "")
+        if err.code >= 500 or err.code == 429:
+            raise _Retryable(text) from None
+        raise _Fatal(text) from None
+    except urllib.error.URLError as err:
+        raise _Retryable(f"cannot connect: {err.reason}") from None
+    except (TimeoutError, OSError, http.client.HTTPException) as err:
+        raise _Retryable(f"{type(err).__name__}: {err}") from None
+    _check_answer(channel.type, status, answer)
 
 
-def _email(message: Message, channel: Channel, timeout: float) -> None:
-    o = channel.options
-    mail = EmailMessage()
-    mail["Subject"] = f"[{message.severity}] {message.title}"
-    mail["From"] = o["from"]
-    mail["To"] = ", ".join(o["to"])
-    facts = "\n".join(f"{k}: {v}" for k, v in message.fields.items())
-    mail.set_content(f"{message.text}\n\n{facts}\n", charset="utf-8")
+def _check_answer(channel_type: str, status: int, answer: str) -> None:
+    if channel_type == "slack":
+        if status != 200:
+            raise _Retryable(f"slack answered HTTP {status}: {answer[:300]}")
+        return
+    if channel_type == "webhook":
+        return  # any 2xx
     try:
-        with smtplib.SMTP(o["host"], int(o.get("port", 25)), timeout=timeout) as smtp:
-            if o.get("starttls"):
-                smtp.starttls()
-            if o.get("user"):
-                smtp.login(o["user"], _env(o.get("password_env"), "SMTP password"))
-            smtp.send_message(mail)
+        doc = json.loads(answer)
+    except ValueError:
+        doc = None
+    if not isinstance(doc, dict):
+        raise _Retryable(f"{channel_type} answered HTTP {status} without JSON: {answer[:300]}")
+    if channel_type == "feishu":
+        if doc.get("code") == 0 or doc.get("StatusCode") == 0:
+            return
+        code = doc.get("code", doc.get("StatusCode"))
+        msg = doc.get("msg") or doc.get("StatusMessage")
+        raise _Retryable(f"feishu answered code {code}: {msg}")
+    if doc.get("errcode") == 0:  # dingtalk, wecom
+        return
+    raise _Retryable(f"{channel_type} answered errcode {doc.get('errcode')}: {doc.get('errmsg')}")
+
+
+def _email(message: Message, channel: Channel, timeout: float, scrub: _Scrubber) -> str | None:
+    assert channel.host and channel.port and channel.sender
+    password = None
+    if channel.user and channel.password_env:
+        password = _env(channel.password_env, "SMTP password", scrub)
+    mail = EmailMessage()
+    mail["Subject"] = message.title
+    mail["From"] = channel.sender
+    mail["To"] = ", ".join(channel.to)
+    mail["Date"] = email.utils.formatdate(localtime=False)
+    mail["Message-ID"] = email.utils.make_msgid(domain=channel.sender.rpartition("@")[2] or None)
+    mail["X-KPI-Alert-Id"] = message.alert_id
+    facts = _facts(message)
+    about = f"severity: {message.severity}\nteam: {message.team}\nday: {message.day}"
+    if message.kpi:
+        about += f"\nkpi: {message.kpi}"
+    body = f"{message.text}\n\n" + (f"{facts}\n" if facts else "") + f"\n{about}\n"
+    mail.set_content(body, charset="utf-8", cte="quoted-printable")
+    try:
+        with smtplib.SMTP(channel.host, channel.port, timeout=timeout) as smtp:
+            if channel.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if channel.user and password is not None:
+                smtp.login(channel.user, password)
+            refused = smtp.send_message(mail, from_addr=channel.sender, to_addrs=list(channel.to))
+    except smtplib.SMTPAuthenticationError as err:
+        raise _Fatal(f"SMTP login refused ({err.smtp_code})") from None
+    except smtplib.SMTPRecipientsRefused as err:
+        raise _Fatal(f"SMTP refused every recipient: {', '.join(err.recipients)}") from None
+    except smtplib.SMTPNotSupportedError as err:
+        raise _Fatal(f"SMTP: {err}") from None
+    except smtplib.SMTPResponseException as err:
+        text = f"SMTP {err.smtp_code}: {_smtp_text(err.smtp_error)}"
+        if err.smtp_code >= 500:
+            raise _Fatal(text) from None
+        raise _Retryable(text) from None
     except (smtplib.SMTPException, OSError) as err:
-        raise _Retryable(f"SMTP: {err}") from err
+        raise _Retryable(f"SMTP {type(err).__name__}: {err}") from None
+    if refused:
+        return f"SMTP refused some recipients: {', '.join(sorted(refused))}"
+    return None
+
+
+def _smtp_text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _file(message: Message, channel: Channel) -> None:
-    path = Path(channel.options["path"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(asdict(message), ensure_ascii=False) + "\n")
+    assert channel.path
+    path = Path(channel.path)
+    line = json.dumps(asdict(message), ensure_ascii=False) + "\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(line)
+    except OSError as err:
+        raise _Retryable(f"cannot append to {path}: {err.strerror or err}") from None
 
 
 def _target(channel: Channel) -> str:
-    o = channel.options
     if channel.type == "file":
-        return str(o["path"])
+        return str(channel.path)
     if channel.type == "email":
-        return f"smtp://{o['host']}:{o.get('port', 25)} to {', '.join(o['to'])}"
-    if o.get("url"):
-        return redact_url(o["url"])
-    value = os.environ.get(o.get("url_env") or "")
-    return redact_url(value) if value else f"${o.get('url_env')}"
+        return f"smtp://{channel.host}:{channel.port} to {', '.join(channel.to)}"
+    if channel.url:
+        return redact_url(channel.url)
+    value = os.environ.get(channel.url_env or "")
+    return redact_url(value) if value else f"${channel.url_env}"
+
+
+# --- delivery ---------------------------------------------------------------------------------
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def deliver(
@@ -281,40 +621,72 @@ def deliver(
     timeout: float = 10.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> DeliveryResult:
-    """Deliver, retrying transient failures with exponential backoff; never raises."""
-    secrets = _secrets(channel)
-    target = _target(channel)
-    error = None
+    """Deliver ``message`` to ``channel``; never raises for delivery problems.
+
+    Up to ``retries`` sends; after a transient failure (connection error, timeout, HTTP 5xx or
+    429, the service's "not ok" answer) waits ``backoff * 2**attempt`` seconds (attempt = 0, 1,
+    …) before the next. A configuration problem (a missing environment variable) or a
+    permanent one (HTTP 4xx, a refused SMTP login) fails at once.
+    """
+    kind = getattr(channel, "type", "?")
+    target = "?"
+    scrub = _Scrubber()
     attempts = 0
-    for attempt in range(max(1, retries)):
-        attempts = attempt + 1
-        try:
-            if channel.type == "file":
-                _file(message, channel)
-            elif channel.type == "email":
-                _email(message, channel, timeout)
-            else:
-                _post(message, channel, timeout)
-            return DeliveryResult(
-                channel.type,
-                target,
-                "delivered",
-                attempts,
-                None,
-                dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    try:
+        scrub.add(getattr(channel, "url", None))
+        target = _target(channel)
+        tries = max(1, int(retries))
+        error: str | None = None
+        for attempt in range(tries):
+            attempts = attempt + 1
+            try:
+                note = None
+                if kind == "file":
+                    _file(message, channel)
+                elif kind == "email":
+                    note = _email(message, channel, timeout, scrub)
+                elif kind in HTTP_TYPES:
+                    _post(message, channel, timeout, scrub)
+                else:
+                    raise _Fatal(f"unknown channel type {kind!r}")
+            except _Fatal as err:
+                error = scrub(str(err))
+                if isinstance(err, _Setup):
+                    attempts = attempt  # nothing was sent
+                break
+            except _Retryable as err:
+                error = scrub(str(err))
+                if attempts < tries:
+                    delay = max(0.0, backoff) * 2**attempt
+                    log.info(
+                        "alert %s to %s %s: attempt %d failed (%s); retrying in %.3g s",
+                        message.alert_id,
+                        kind,
+                        target,
+                        attempts,
+                        error,
+                        delay,
+                    )
+                    sleep(delay)
+                continue
+            note = scrub(note) if note else None
+            log.info(
+                "alert %s delivered to %s %s (attempt %d)", message.alert_id, kind, target, attempts
             )
-        except _Fatal as err:
-            error = _scrub(str(err), secrets)
-            break
-        except (_Retryable, OSError) as err:
-            error = _scrub(str(err), secrets)
-            if attempts < retries:
-                sleep(backoff * 2**attempt)
+            return DeliveryResult(kind, target, "delivered", attempts, note, _now())
+    except Exception as err:  # a delivery never fails the run
+        error = scrub(f"unexpected {type(err).__name__}: {err}")
     log.warning(
-        "alert %s not delivered to %s %s: %s", message.alert_id, channel.type, target, error
+        "alert %s not delivered to %s %s after %d attempt(s): %s",
+        getattr(message, "alert_id", "?"),
+        kind,
+        target,
+        attempts,
+        error,
     )
-    return DeliveryResult(channel.type, target, "failed", attempts, error, None)
+    return DeliveryResult(kind, target, "failed", attempts, error, None)
 
 
-def deliver_all(message: Message, channels: list[Channel], **kw: Any) -> list[DeliveryResult]:
-    return [deliver(message, c, **kw) for c in channels]
+def deliver_all(message: Message, channels: Iterable[Channel], **kw: Any) -> list[DeliveryResult]:
+    """Deliver to each channel in order; one channel's failure does not stop the others."""
+    return [deliver(message, channel, **kw) for channel in channels]
