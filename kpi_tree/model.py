@@ -177,6 +177,29 @@ def _parse_formula(node_id: str, formula: Any) -> dict[str, Any]:
     raise TreeError(f"{where}: formula must be one of sum, ratio, quantile; got {formula!r}")
 
 
+def _check_team_board(tid: str, team: dict[str, Any], nodes: dict[str, Node]) -> None:
+    """A team's scorecard names its own KPIs with positive weights; its people dimension is
+    a dimension of at least one of its KPIs."""
+    where = f"team '{tid}'"
+    scorecard = team.get("scorecard") or {}
+    if not isinstance(scorecard, dict):
+        raise TreeError(f"{where}: scorecard must map KPI ids to weights, got {scorecard!r}")
+    for kpi, weight in scorecard.items():
+        if kpi not in nodes:
+            raise TreeError(f"{where}: scorecard names unknown KPI '{kpi}'")
+        if nodes[kpi].team != tid:
+            raise TreeError(
+                f"{where}: scorecard KPI '{kpi}' is owned by '{nodes[kpi].team}', not this team"
+            )
+        if not isinstance(weight, int | float) or isinstance(weight, bool) or weight <= 0:
+            raise TreeError(f"{where}: scorecard weight of '{kpi}' must be > 0, got {weight!r}")
+    people = team.get("people")
+    if people is not None and not any(
+        people in n.dimensions for n in nodes.values() if n.team == tid
+    ):
+        raise TreeError(f"{where}: people dimension '{people}' is not a dimension of its KPIs")
+
+
 def parse_tree(data: dict[str, Any]) -> Tree:
     teams = data.get("teams") or {}
     facts = {
@@ -252,6 +275,7 @@ def parse_tree(data: dict[str, Any]) -> Tree:
     for tid, team in teams.items():
         if not isinstance(team, dict) or not team.get("mart"):
             raise TreeError(f"team '{tid}': 'mart' (its schema and publication unit) is required")
+        _check_team_board(tid, team, nodes)
     business = data.get("business") or {}
     tree = Tree(
         teams,

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from pipelines.alerts.cli import alerts as alerts_command
 from pipelines.alerts.cli import print_alerts
+from pipelines.board.cli import board as board_command
 from pipelines.console import console, err_console
 from pipelines.settings import DATA_DIR_ENV, Settings, load_settings
 from pipelines.targets.cli import print_catch_up, print_pace, targets_app
@@ -34,6 +35,7 @@ app = typer.Typer(
 )
 app.add_typer(targets_app, name="targets")
 app.command("alerts")(alerts_command)
+app.command("board")(board_command)
 warnings.filterwarnings("ignore", message=r".*is currently in beta.*")
 
 DEMO_START = dt.date(2025, 1, 1)
@@ -388,7 +390,25 @@ def demo(
             " (set team channels in kpi.yaml `alerts.channels`); `kpi alerts` lists them.",
             highlight=False,
         )
+    console.rule("[bold]9. The board (看板)")
+    _print_board(settings)
     raise typer.Exit(0 if ok else 1)
+
+
+def _print_board(settings: Settings) -> None:
+    from pipelines.board.page import board_path
+
+    path = board_path(settings)
+    if path.exists():
+        console.print(f"The board: {path}", highlight=False, soft_wrap=True)
+        console.print(
+            f"Open {path.resolve().as_uri()} in a browser (or `kpi board --open`); it is redrawn "
+            "whenever the nightly run publishes.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        err_console.print(f"No board at {path}: `kpi board` draws it and says why not.")
 
 
 def _demo_incidents(end: dt.date) -> tuple:

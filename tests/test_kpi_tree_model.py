@@ -63,6 +63,22 @@ def test_shipped_tree_loads_with_its_identities():
             lambda d: d["nodes"]["first_response_p90"].update(relation="product"),
             "a quantile cannot be part of an identity",
         ),
+        (
+            lambda d: d["teams"]["logistics"]["scorecard"].update(gmv=0.5),
+            "team 'logistics': scorecard KPI 'gmv' is owned by 'management', not this team",
+        ),
+        (
+            lambda d: d["teams"]["logistics"]["scorecard"].update(signoff=1),
+            "team 'logistics': scorecard names unknown KPI 'signoff'",
+        ),
+        (
+            lambda d: d["teams"]["logistics"]["scorecard"].update(signoff_rate=0),
+            "team 'logistics': scorecard weight of 'signoff_rate' must be > 0, got 0",
+        ),
+        (
+            lambda d: d["teams"]["logistics"].update(people="agent"),
+            "team 'logistics': people dimension 'agent' is not a dimension of its KPIs",
+        ),
     ],
 )
 def test_inconsistent_trees_are_refused_naming_the_node(change, message):

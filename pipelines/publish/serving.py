@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -203,7 +204,23 @@ def assemble_serving(settings: Settings) -> Path:
     os.replace(tmp, target)
     wal = tmp.with_name(tmp.name + ".wal")
     wal.unlink(missing_ok=True)
+    _redraw_board(settings)
     return target
+
+
+def _redraw_board(settings: Settings) -> None:
+    """The board (board.html beside the serving file) always shows the serving file's numbers:
+    it is redrawn each time the file is replaced. A board that cannot be drawn is logged, never
+    fatal to a publication."""
+    from pipelines.board.data import BoardError
+    from pipelines.board.page import write_board
+
+    try:
+        write_board(settings)
+    except BoardError as exc:
+        logging.getLogger(__name__).info("board not drawn: %s", exc)
+    except Exception:  # noqa: BLE001 - the publication stands whatever the page does
+        logging.getLogger(__name__).exception("board not drawn")
 
 
 def _alerts_table(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:

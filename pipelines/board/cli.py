@@ -1,0 +1,41 @@
+"""`kpi board`: draw the board (看板) from the serving warehouse, and open it."""
+
+from __future__ import annotations
+
+import webbrowser
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from pipelines.console import console, err_console
+from pipelines.settings import load_settings
+
+
+def board(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Write the page here (default: board.html beside kpi.duckdb)."),
+    ] = None,
+    open_: Annotated[
+        bool, typer.Option("--open", help="Open the page in the default browser.")
+    ] = False,
+) -> None:
+    """Draw the board: the KPI tree, every team and person against target, today's alerts.
+    One self-contained HTML file (no network needed); the nightly run redraws it whenever it
+    publishes."""
+    from pipelines.board.data import BoardError
+    from pipelines.board.page import write_board
+
+    try:
+        path = write_board(load_settings(), out=out)
+    except BoardError as exc:
+        err_console.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    console.print(f"Board: {path}", highlight=False, soft_wrap=True)
+    console.print(
+        f"Open it in a browser: {path.resolve().as_uri()}", highlight=False, soft_wrap=True
+    )
+    if open_ and not webbrowser.open(path.resolve().as_uri()):
+        err_console.print("No browser found to open it; open the file above by hand.")

@@ -1,0 +1,571 @@
+"""What the board shows, read from the serving warehouse (never the build file).
+
+Everything here is a plain query over ``kpi_tree.*`` and ``main.*`` of ``kpi.duckdb``, so the
+page shows exactly the published numbers: each node at its own team's newest published day,
+for the day, month to date, quarter to date and year to date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Any
+
+import duckdb
+
+from kpi_tree.model import Node, Tree
+from pipelines.settings import Settings
+
+PERIODS = ("day", "month", "quarter", "year")
+#: a scorecard counts each KPI's attainment up to this much (one KPI far ahead cannot hide
+#: another far behind)
+SCORE_CAP = 1.2
+#: the daily trend shown for the "day" period: this many days up to the day
+DAY_TREND_DAYS = 30
+
+# layout of the tree diagram (SVG user units)
+NODE_W, NODE_H = 196, 62
+COL_GAP, ROW_GAP = 40, 8
+
+
+class BoardError(RuntimeError):
+    """The serving warehouse cannot be drawn (e.g. nothing published yet)."""
+
+
+def period_start(day: dt.date, period: str) -> dt.date:
+    if period == "day":
+        return day
+    if period == "month":
+        return day.replace(day=1)
+    if period == "quarter":
+        return dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+    if period == "year":
+        return dt.date(day.year, 1, 1)
+    raise ValueError(f"unknown period {period!r}; one of {PERIODS}")
+
+
+def status_of(attainment: float | None, settings: Settings) -> str | None:
+    if attainment is None:
+        return None
+    if attainment >= settings.targets.on_track:
+        return "on_track"
+    if attainment >= settings.targets.at_risk:
+        return "at_risk"
+    return "short"
+
+
+def attainment_of(actual: float | None, target: float | None, direction: str) -> float | None:
+    """actual / target, inverted for lower-is-better KPIs (as the vs-target mart does)."""
+    if actual is None or target is None:
+        return None
+    if direction == "lower":
+        return target / actual if actual else None
+    return actual / target if target else None
+
+
+def value_of(node: Node, numerator: float | None, denominator: float | None) -> float | None:
+    """A KPI's value from summed parts (sum and ratio nodes; quantiles do not add up)."""
+    if node.kind == "sum":
+        return numerator
+    if node.kind == "ratio":
+        if numerator is None or not denominator:
+            return None
+        return node.scale * numerator / denominator
+    return None
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
+    cur = con.execute(sql, params or [])
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def _has(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchall()[0][0]
+    )
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
+
+
+def layout(tree: Tree) -> dict[str, dict[str, float]]:
+    """x, y of each node: depth left to right, leaves stacked in tree order, each parent
+    centred on its children."""
+    pos: dict[str, dict[str, float]] = {}
+    next_slot = [0]
+
+    def place(node: Node, depth: int) -> float:
+        children = tree.children(node.id)
+        if children:
+            ys = [place(child, depth + 1) for child in children]
+            y = (ys[0] + ys[-1]) / 2
+        else:
+            y = next_slot[0] * (NODE_H + ROW_GAP)
+            next_slot[0] += 1
+        pos[node.id] = {"x": depth * (NODE_W + COL_GAP), "y": y, "depth": depth}
+        return y
+
+    place(tree.root, 0)
+    return pos
+
+
+def _publication(con: duckdb.DuckDBPyConnection, tree: Tree) -> tuple[dict, dict, dt.date]:
+    """Per unit: its newest log entry and its newest published day; the board's as-of day."""
+    log = _rows(con, "select * from main.publication_log order by published_at, unit")
+    latest: dict[str, dict] = {}
+    published: dict[str, dt.date] = {}
+    for entry in log:
+        latest[entry["unit"]] = entry
+        if entry["status"] == "published" and entry["data_as_of"] is not None:
+            day = entry["data_as_of"]
+            published[entry["unit"]] = max(published.get(entry["unit"], day), day)
+    if not published:
+        raise BoardError("nothing has been published yet: run `kpi run` or `kpi demo` first")
+    return latest, published, max(published.values())
+
+
+def collect(con: duckdb.DuckDBPyConnection, tree: Tree, settings: Settings) -> dict[str, Any]:
+    """The board's whole content as plain data (JSON-ready)."""
+    if not _has(con, "main", "publication_log"):
+        raise BoardError("the serving warehouse has no publication log: nothing published yet")
+    latest, published, as_of = _publication(con, tree)
+    has_values = _has(con, "kpi_tree", "kpi_values")
+    has_pace = _has(con, "kpi_tree", "kpi_vs_target")
+    has_targets = _has(con, "kpi_tree", "targets_in_force")
+
+    # each node's own newest day (its team may be held back at an older publication)
+    node_day: dict[str, dt.date] = {}
+    if has_values:
+        for kpi, day in con.execute(
+            "select kpi_id, max(period_start) from kpi_tree.kpi_values "
+            "where grain = 'day' and dimension = 'total' group by kpi_id"
+        ).fetchall():
+            node_day[kpi] = day
+    year_start = dt.date(as_of.year, 1, 1)
+
+    daily = _daily(con, has_values, has_targets, year_start)
+    months = _month_totals(con, has_values, year_start)
+    pace = _pace(con, has_pace, node_day)
+    breakdown = _breakdowns(con, tree, has_values, node_day)
+    unit_targets = _unit_targets(con, has_pace, has_targets, node_day, settings, tree)
+
+    def held_back(team: str) -> bool:
+        entry = latest.get(tree.teams[team]["mart"])
+        return entry is not None and entry["status"] == "held_back"
+
+    nodes: list[dict[str, Any]] = []
+    pos = layout(tree)
+    for depth, node in tree.depth_first():
+        day = node_day.get(node.id)
+        periods: dict[str, Any] = {}
+        for period in PERIODS:
+            periods[period] = _period_value(node, period, day, daily, pace, settings)
+            if node.kind == "quantile" and period == "month" and day is not None:
+                # percentiles do not add up over days: the published month row
+                periods[period]["actual"] = months.get((node.id, day.replace(day=1)))
+        nodes.append(
+            {
+                "id": node.id,
+                "en": node.en,
+                "zh": node.zh,
+                "unit": node.unit,
+                "team": node.team,
+                "direction": node.direction,
+                "kind": node.kind,
+                "scale": node.scale,
+                "parent": node.parent,
+                "relation": node.relation,
+                "depth": depth,
+                "x": pos[node.id]["x"],
+                "y": pos[node.id]["y"],
+                "dimensions": list(node.dimensions),
+                "as_of": _iso(day),
+                "held_back": held_back(node.team),
+                "stale": held_back(node.team) or (day is not None and day < as_of),
+                "periods": periods,
+                "daily": [
+                    [
+                        _iso(d["day"]),
+                        d["value"],
+                        d["numerator"],
+                        d["denominator"],
+                        d["is_provisional"],
+                        d["target"],
+                    ]
+                    for d in daily.get(node.id, [])
+                ],
+                "cumulative": {
+                    grain: [[_iso(r["as_of_day"]), r["actual"], r["paced_target"]] for r in rows]
+                    for grain, rows in pace.get(node.id, {}).get("series", {}).items()
+                },
+                "breakdown": breakdown.get(node.id, {}),
+            }
+        )
+
+    return {
+        "as_of": as_of.isoformat(),
+        "generated_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "thresholds": {"on_track": settings.targets.on_track, "at_risk": settings.targets.at_risk},
+        "score_cap": SCORE_CAP,
+        "layout": {"node_w": NODE_W, "node_h": NODE_H},
+        "teams": _teams(tree, nodes, latest, published, settings),
+        "nodes": nodes,
+        "units": unit_targets,
+        "people": _people(tree, nodes, settings),
+        "alerts": _alerts(con),
+        "plan": _plan(con),
+    }
+
+
+def _daily(con, has_values: bool, has_targets: bool, since: dt.date) -> dict[str, list[dict]]:
+    if not has_values:
+        return {}
+    target_join = (
+        "left join (select kpi_id, period_start, target from kpi_tree.targets_in_force "
+        "where grain = 'day' and scope = 'all') t using (kpi_id, period_start)"
+        if has_targets
+        else "left join (select null::varchar kpi_id, null::date period_start, "
+        "null::double target) t using (kpi_id, period_start)"
+    )
+    out: dict[str, list[dict]] = defaultdict(list)
+    for row in _rows(
+        con,
+        "select v.kpi_id, v.period_start as day, v.value, v.numerator, v.denominator, "
+        "v.is_provisional, t.target from kpi_tree.kpi_values v "
+        f"{target_join} where v.grain = 'day' and v.dimension = 'total' "
+        "and v.period_start >= ? order by v.kpi_id, v.period_start",
+        [since],
+    ):
+        out[row["kpi_id"]].append(row)
+    return out
+
+
+def _month_totals(con, has_values: bool, since: dt.date) -> dict[tuple[str, dt.date], float]:
+    if not has_values:
+        return {}
+    return {
+        (kpi, start): value
+        for kpi, start, value in con.execute(
+            "select kpi_id, period_start, value from kpi_tree.kpi_values "
+            "where grain = 'month' and dimension = 'total' and period_start >= ?",
+            [since],
+        ).fetchall()
+    }
+
+
+def _pace(con, has_pace: bool, node_day: dict[str, dt.date]) -> dict[str, dict]:
+    """Per KPI (scope all): the vs-target row of each grain at the KPI's day, and each grain's
+    period-to-date series over its current period."""
+    if not has_pace:
+        return {}
+    out: dict[str, dict] = defaultdict(lambda: {"now": {}, "series": defaultdict(list)})
+    for row in _rows(
+        con,
+        "select * from kpi_tree.kpi_vs_target where scope = 'all' "
+        "order by kpi_id, period_grain, as_of_day",
+    ):
+        day = node_day.get(row["kpi_id"])
+        if day is None or row["as_of_day"] > day:
+            continue
+        if not (row["period_start"] <= day <= row["period_end"]):
+            continue
+        entry = out[row["kpi_id"]]
+        entry["series"][row["period_grain"]].append(row)
+        if row["as_of_day"] == day:
+            entry["now"][row["period_grain"]] = row
+    return out
+
+
+def _period_value(node: Node, period: str, day, daily, pace, settings) -> dict[str, Any]:
+    """The node's numbers for one period ending at its day."""
+    empty = {"actual": None, "start": None, "end": None}
+    if day is None:
+        return empty
+    start = period_start(day, period)
+    if period != "day":
+        row = pace.get(node.id, {}).get("now", {}).get(period)
+        if row is not None:
+            return {
+                "start": _iso(row["period_start"]),
+                "end": _iso(row["period_end"]),
+                "actual": row["actual"],
+                "target": row["target"],
+                "paced_target": row["paced_target"],
+                "attainment": row["attainment"],
+                "gap": row["gap"],
+                "gap_pct": row["gap_pct"],
+                "projected": row["projected"],
+                "projected_attainment": row["projected_attainment"],
+                "status": row["status"],
+                "days_left": row["days_left"],
+                "provisional": bool(row["is_provisional"]),
+                "version": row["version_id"],
+            }
+    days = [d for d in daily.get(node.id, []) if start <= d["day"] <= day]
+    if not days:
+        return {**empty, "start": start.isoformat(), "end": day.isoformat()}
+    provisional = any(d["is_provisional"] for d in days)
+    if period == "day":
+        actual = days[-1]["value"]
+        target = days[-1]["target"]
+        attainment = attainment_of(actual, target, node.direction)
+        return {
+            "start": start.isoformat(),
+            "end": day.isoformat(),
+            "actual": actual,
+            "target": target,
+            "paced_target": target,
+            "attainment": attainment,
+            "status": status_of(attainment, settings),
+            "provisional": provisional,
+        }
+    # no target for this KPI: the period's value from its days (sums and ratios add up)
+    num = sum(d["numerator"] or 0 for d in days)
+    den = sum(d["denominator"] or 0 for d in days)
+    return {
+        "start": start.isoformat(),
+        "end": day.isoformat(),
+        "actual": value_of(node, num, den),
+        "provisional": provisional,
+    }
+
+
+def _breakdowns(con, tree: Tree, has_values: bool, node_day) -> dict[str, dict]:
+    """Per KPI, period and dimension: each member's value (day and month rows as published;
+    quarters and years summed from the months, so quantiles have none there)."""
+    if not has_values or not node_day:
+        return {}
+    days = ", ".join(f"('{k}', DATE '{d.isoformat()}')" for k, d in node_day.items())
+    rows = _rows(
+        con,
+        f"with node_day(kpi_id, d) as (values {days}) "
+        "select v.kpi_id, v.grain, v.period_start, v.dimension, v.member, v.numerator, "
+        "v.denominator, v.value, nd.d from kpi_tree.kpi_values v join node_day nd using (kpi_id) "
+        "where v.dimension <> 'total' and v.period_start <= nd.d and ("
+        "(v.grain = 'day' and v.period_start = nd.d) or "
+        "(v.grain = 'month' and v.period_start >= date_trunc('year', nd.d)))",
+    )
+    acc: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(dict)))
+    for r in rows:
+        node = tree.nodes.get(r["kpi_id"])
+        if node is None:
+            continue
+        day = r["d"]
+        per = acc[r["kpi_id"]]
+        if r["grain"] == "day":
+            per["day"][r["dimension"]][r["member"]] = [r["value"], None, None]
+            continue
+        if r["period_start"] == day.replace(day=1):
+            per["month"][r["dimension"]][r["member"]] = [r["value"], None, None]
+        for period in ("quarter", "year"):
+            if r["period_start"] >= period_start(day, period):
+                cell = per[period][r["dimension"]].setdefault(r["member"], [None, 0.0, 0.0])
+                cell[1] += r["numerator"] or 0
+                cell[2] += r["denominator"] or 0
+    out: dict[str, dict] = {}
+    for kpi, per in acc.items():
+        node = tree.nodes[kpi]
+        out[kpi] = {}
+        for period, dims in per.items():
+            out[kpi][period] = {}
+            for dim, members in dims.items():
+                items = []
+                for member, (value, num, den) in members.items():
+                    if period in ("quarter", "year"):
+                        value = value_of(node, num, den)
+                    items.append([member, value])
+                if all(v is None for _, v in items):
+                    continue
+                items.sort(key=lambda mv: (mv[1] is None, -(mv[1] or 0)))
+                out[kpi][period][dim] = items
+    return out
+
+
+def _unit_targets(con, has_pace, has_targets, node_day, settings, tree) -> list[dict]:
+    """Every allocation unit (region, channel, person) of the plan in force: its target for
+    each period, paced; the actual where the unit is a dimension member."""
+    if not has_targets:
+        return []
+    out: list[dict] = []
+    paced_scopes: set[tuple[str, str]] = set()
+    if has_pace:
+        for r in _rows(
+            con,
+            "select * from kpi_tree.kpi_vs_target where scope <> 'all' "
+            "order by kpi_id, scope, period_grain",
+        ):
+            if node_day.get(r["kpi_id"]) != r["as_of_day"]:
+                continue
+            paced_scopes.add((r["kpi_id"], r["scope"]))
+            out.append(
+                {
+                    "kpi": r["kpi_id"],
+                    "scope": r["scope"],
+                    "dimension": r["dimension"],
+                    "member": r["member"],
+                    "period": r["period_grain"],
+                    "target": r["target"],
+                    "paced_target": r["paced_target"],
+                    "actual": r["actual"],
+                    "attainment": r["attainment"],
+                    "status": r["status"],
+                }
+            )
+    # targets only (no dimension to take actuals from): paced by their own day targets
+    day_targets: dict = defaultdict(list)
+    for r in _rows(
+        con,
+        "select kpi_id, scope, period_start, target from kpi_tree.targets_in_force "
+        "where scope <> 'all' and grain = 'day' order by kpi_id, scope, period_start",
+    ):
+        if (r["kpi_id"], r["scope"]) not in paced_scopes:
+            day_targets[(r["kpi_id"], r["scope"])].append(r)
+    for (kpi, scope), rows in sorted(day_targets.items()):
+        day = node_day.get(kpi)
+        if day is None or kpi not in tree.nodes:
+            continue
+        for period in ("month", "quarter", "year"):
+            start = period_start(day, period)
+            end = _period_end(start, period)
+            in_period = [r["target"] for r in rows if start <= r["period_start"] <= end]
+            if not in_period:
+                continue
+            out.append(
+                {
+                    "kpi": kpi,
+                    "scope": scope,
+                    "dimension": None,
+                    "member": None,
+                    "period": period,
+                    "target": sum(in_period),
+                    "paced_target": sum(
+                        r["target"] for r in rows if start <= r["period_start"] <= day
+                    ),
+                    "actual": None,
+                    "attainment": None,
+                    "status": None,
+                }
+            )
+    return out
+
+
+def _period_end(start: dt.date, period: str) -> dt.date:
+    months = {"month": 1, "quarter": 3, "year": 12}[period]
+    month = start.month - 1 + months
+    return dt.date(start.year + month // 12, month % 12 + 1, 1) - dt.timedelta(days=1)
+
+
+def _teams(tree: Tree, nodes: list[dict], latest, published, settings) -> list[dict]:
+    by_id = {n["id"]: n for n in nodes}
+    out = []
+    for tid, team in tree.teams.items():
+        unit = team["mart"]
+        entry = latest.get(unit)
+        weights = dict(team.get("scorecard") or {})
+        scores: dict[str, Any] = {}
+        for period in PERIODS:
+            rows = []
+            for kpi, weight in weights.items():
+                value = by_id[kpi]["periods"][period]
+                rows.append(
+                    {
+                        "kpi": kpi,
+                        "weight": weight,
+                        "attainment": value.get("attainment"),
+                        "status": value.get("status"),
+                    }
+                )
+            scored = [r for r in rows if r["attainment"] is not None]
+            total = sum(r["weight"] for r in scored)
+            score = (
+                sum(r["weight"] * min(r["attainment"], SCORE_CAP) for r in scored) / total
+                if total
+                else None
+            )
+            scores[period] = {"score": score, "status": status_of(score, settings), "rows": rows}
+        held = entry is not None and entry["status"] == "held_back"
+        out.append(
+            {
+                "id": tid,
+                "en": team["en"],
+                "zh": team["zh"],
+                "unit": unit,
+                "kpis": [n["id"] for n in nodes if n["team"] == tid],
+                "people": team.get("people"),
+                "status": entry["status"] if entry else "not_published",
+                "held_back": held,
+                "failed_checks": list(entry["failed_expectations"] or []) if held else [],
+                "held_back_day": _iso(entry["data_as_of"]) if held else None,
+                "published_as_of": _iso(published.get(unit)),
+                "provisional_days": entry["provisional_days"] if entry else None,
+                "scorecard": scores,
+            }
+        )
+    return out
+
+
+def _people(tree: Tree, nodes: list[dict], settings: Settings) -> list[dict]:
+    """Each person (a member of a team's people dimension) on each of the team's rate KPIs
+    that has a target: their value against the team's target for the period."""
+    out = []
+    for tid, team in tree.teams.items():
+        dim = team.get("people")
+        if not dim:
+            continue
+        for n in nodes:
+            if n["team"] != tid or dim not in n["dimensions"] or n["kind"] == "sum":
+                continue
+            for period in PERIODS:
+                now = n["periods"][period]
+                target = now.get("target")
+                if target is None:
+                    continue
+                for member, value in n["breakdown"].get(period, {}).get(dim, []):
+                    attainment = attainment_of(value, target, n["direction"])
+                    out.append(
+                        {
+                            "team": tid,
+                            "dimension": dim,
+                            "person": member,
+                            "kpi": n["id"],
+                            "period": period,
+                            "actual": value,
+                            "target": target,
+                            "attainment": attainment,
+                            "status": status_of(attainment, settings),
+                        }
+                    )
+    return out
+
+
+def _alerts(con) -> dict[str, Any]:
+    if not _has(con, "main", "alerts"):
+        return {"day": None, "items": []}
+    day = con.execute("select max(day) from main.alerts").fetchall()[0][0]
+    if day is None:
+        return {"day": None, "items": []}
+    rows = _rows(
+        con,
+        "select team, kind, severity, kpi_id, scope, title, text, delivery_status "
+        "from main.alerts where day = ? order by "
+        "case severity when 'critical' then 0 when 'warning' then 1 else 2 end, team, kpi_id",
+        [day],
+    )
+    return {"day": day.isoformat(), "items": rows}
+
+
+def _plan(con) -> dict[str, Any] | None:
+    if not _has(con, "kpi_tree", "plan_versions"):
+        return None
+    rows = _rows(
+        con,
+        "select version_id, plan_name, author, reason, created_at, effective_from "
+        "from kpi_tree.plan_versions order by created_at desc limit 1",
+    )
+    return {k: _iso(v) for k, v in rows[0].items()} if rows else None

@@ -1,0 +1,106 @@
+"""Write the board: one self-contained HTML file next to the serving warehouse.
+
+The page embeds its data (JSON), its styles and its script (``static/``, our own code): it
+opens from disk with no network, and draws every chart as SVG.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+from pathlib import Path
+
+import duckdb
+
+from kpi_tree.model import Tree, default_tree
+from pipelines.board.data import BoardError, collect
+from pipelines.publish.serving import serving_db
+from pipelines.settings import Settings
+
+STATIC = Path(__file__).with_name("static")
+BOARD_FILE = "board.html"
+
+TEMPLATE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="kpi-tree-warehouse board">
+<title>KPI board · {as_of}</title>
+<style>
+{css}
+</style>
+</head>
+<body>
+<header id="header"><h1>KPI board</h1></header>
+<main>
+<div id="notices"></div>
+<section>
+  <h2 id="tree-title">The KPI tree</h2>
+  <p id="tree-hint" class="muted"></p>
+  <div class="tree-wrap"><div id="tree"></div></div>
+  <div id="legend" class="legend"></div>
+</section>
+<section id="detail" aria-live="polite"></section>
+<section id="alerts"></section>
+<section id="teams"></section>
+<section id="units"></section>
+<section id="people"></section>
+</main>
+<footer id="footer"></footer>
+<noscript>The board needs JavaScript to draw (it is inline; nothing is downloaded).</noscript>
+<script id="board-data" type="application/json">{data}</script>
+<script>
+{js}
+</script>
+</body>
+</html>
+"""
+
+
+def board_path(settings: Settings) -> Path:
+    return serving_db(settings).with_name(BOARD_FILE)
+
+
+def _clean(value):
+    """JSON-safe: NaN and infinities become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def render(data: dict) -> str:
+    payload = json.dumps(_clean(data), ensure_ascii=False, default=str, separators=(",", ":"))
+    # nothing in the data may close the script element
+    payload = payload.replace("</", "<\\/").replace("<!--", "<\\!--")
+    return TEMPLATE.format(
+        as_of=html.escape(str(data.get("as_of", ""))),
+        css=(STATIC / "board.css").read_text(encoding="utf-8"),
+        js=(STATIC / "board.js").read_text(encoding="utf-8"),
+        data=payload,
+    )
+
+
+def write_board(settings: Settings, tree: Tree | None = None, out: Path | None = None) -> Path:
+    """Draw the board from the serving warehouse into ``out`` (default: beside kpi.duckdb),
+    replacing any earlier page atomically."""
+    source = serving_db(settings)
+    if not source.exists():
+        raise BoardError(
+            f"no serving warehouse at {source}: nothing published yet "
+            "(run `kpi run` or `kpi demo` first)"
+        )
+    with duckdb.connect(str(source), read_only=True) as con:
+        data = collect(con, tree or default_tree(), settings)
+    target = out or board_path(settings)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_text(render(data), encoding="utf-8")
+    os.replace(tmp, target)
+    return target

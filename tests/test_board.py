@@ -1,0 +1,318 @@
+"""The board (看板): drawn by the nightly job from the serving warehouse, checked in a real
+browser (Playwright driving Debian's Chromium, installed here when missing)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from kpi_tree.model import default_tree
+from pipelines.board.data import SCORE_CAP, BoardError, collect
+from pipelines.board.page import board_path, render, write_board
+from pipelines.publish.serving import serving_db
+
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+TOP_NODES = ("net_revenue", "gmv", "signoff_rate")  # management and logistics: published
+
+
+def ensure_chromium() -> Path:
+    """Debian's chromium (and CJK fonts for the Chinese labels), installed with apt-get when
+    missing: Playwright's own browser download does not work here."""
+    if CHROMIUM.exists():
+        return CHROMIUM
+    apt = shutil.which("apt-get")
+    if apt is None:
+        pytest.fail(f"{CHROMIUM} is missing and there is no apt-get to install Debian's chromium")
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (
+        [apt, "update", "-qq"],
+        [apt, "install", "-y", "-qq", "chromium", "fonts-noto-cjk"],
+    ):
+        done = subprocess.run(sudo + cmd, env=env, capture_output=True, text=True, timeout=1200)
+        if done.returncode != 0:
+            pytest.fail(f"installing chromium failed: {' '.join(cmd)}\n{done.stderr[-2000:]}")
+    if not CHROMIUM.exists():
+        pytest.fail(f"apt-get installed chromium but {CHROMIUM} is still missing")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    executable = ensure_chromium()
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(executable), args=BROWSER_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _serving(shop) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(serving_db(shop.settings)), read_only=True)
+
+
+def _pace_row(con, kpi: str, grain: str = "month") -> dict:
+    """The vs-target row of a KPI at its newest published day (scope all)."""
+    cur = con.execute(
+        "select * from kpi_tree.kpi_vs_target where kpi_id = ? and scope = 'all' "
+        "and period_grain = ? order by as_of_day desc limit 1",
+        [kpi, grain],
+    )
+    names = [d[0] for d in cur.description]
+    return dict(zip(names, cur.fetchall()[0], strict=True))
+
+
+def _fmt(value: float, unit: str) -> str:
+    """The page's number formats, written out independently."""
+    if unit == "yuan":
+        return f"¥{value:,.0f}" if abs(value) >= 100 else f"¥{value:,.2f}"
+    if unit == "ratio":
+        return f"{value * 100:,.2f} %"
+    if unit == "count":
+        return f"{value:,.0f}"
+    raise AssertionError(unit)
+
+
+# ---- the data behind the page -------------------------------------------------------------
+
+
+def test_the_nightly_job_draws_a_self_contained_board(built_shop):
+    page = board_path(built_shop.settings)
+    assert page == serving_db(built_shop.settings).with_name("board.html")
+    text = page.read_text(encoding="utf-8")
+    # offline: nothing fetched (the SVG namespace URI is a name, not a request)
+    assert "<link" not in text and " src=" not in text and "https://" not in text
+    assert "url(" not in text and "@import" not in text
+    assert text.count("<script") == 2  # the data, and our own inline script
+    data = json.loads(
+        re.search(r'<script id="board-data" type="application/json">(.*?)</script>', text, re.S)[1]
+    )
+    assert data["as_of"] == built_shop.end.isoformat()
+    assert {n["id"] for n in data["nodes"]} == set(default_tree().nodes)
+
+
+def test_board_values_equal_independent_queries(built_shop):
+    tree = default_tree()
+    with _serving(built_shop) as con:
+        data = collect(con, tree, built_shop.settings)
+        nodes = {n["id"]: n for n in data["nodes"]}
+        for kpi in TOP_NODES:
+            node = tree.nodes[kpi]
+            pace = _pace_row(con, kpi)
+            day = pace["as_of_day"]
+            # the month's actual straight from the published day rows
+            num, den = con.execute(
+                "select sum(numerator), sum(denominator) from kpi_tree.kpi_values "
+                "where kpi_id = ? and grain = 'day' and dimension = 'total' "
+                "and period_start between ? and ?",
+                [kpi, day.replace(day=1), day],
+            ).fetchall()[0]
+            actual = num if node.kind == "sum" else node.scale * num / den
+            month = nodes[kpi]["periods"]["month"]
+            assert month["actual"] == pytest.approx(actual, rel=1e-9)
+            assert month["paced_target"] == pytest.approx(pace["paced_target"], rel=1e-12)
+            assert month["status"] == pace["status"]
+            # the day: the day row against the day's target in force
+            value, target = con.execute(
+                "select v.value, t.target from kpi_tree.kpi_values v join "
+                "kpi_tree.targets_in_force t on t.kpi_id = v.kpi_id and t.grain = 'day' "
+                "and t.scope = 'all' and t.period_start = v.period_start "
+                "where v.kpi_id = ? and v.grain = 'day' and v.dimension = 'total' "
+                "and v.period_start = ?",
+                [kpi, day],
+            ).fetchall()[0]
+            got = nodes[kpi]["periods"]["day"]
+            assert got["actual"] == pytest.approx(value, rel=1e-12)
+            assert got["attainment"] == pytest.approx(value / target, rel=1e-9)
+        # held-back teams: named, with their failed checks; their nodes carry no numbers
+        teams = {t["id"]: t for t in data["teams"]}
+        for team in ("marketing", "operations"):
+            assert teams[team]["held_back"] and teams[team]["failed_checks"]
+            assert any("expect_" in c for c in teams[team]["failed_checks"])
+            assert teams[team]["published_as_of"] is None  # never published in the test shop
+        assert nodes["sessions"]["periods"]["month"]["actual"] is None
+        assert not teams["management"]["held_back"]
+        # management's scorecard, by hand: 0.6 × net revenue + 0.4 × GMV attainment, capped
+        att = {k: _pace_row(con, k)["attainment"] for k in ("net_revenue", "gmv")}
+        expected = 0.6 * min(att["net_revenue"], SCORE_CAP) + 0.4 * min(att["gmv"], SCORE_CAP)
+        assert teams["management"]["scorecard"]["month"]["score"] == pytest.approx(expected)
+
+
+def test_people_and_units_against_their_targets(built_shop):
+    tree = default_tree()
+    with _serving(built_shop) as con:
+        data = collect(con, tree, built_shop.settings)
+        target = _pace_row(con, "inquiry_conversion")["target"]
+        day = _pace_row(con, "inquiry_conversion")["as_of_day"]
+        agents = dict(
+            con.execute(
+                "select member, value from kpi_tree.kpi_values where kpi_id = "
+                "'inquiry_conversion' and grain = 'month' and dimension = 'agent' "
+                "and period_start = ?",
+                [day.replace(day=1)],
+            ).fetchall()
+        )
+        regions = dict(
+            con.execute(
+                "select scope, target from kpi_tree.targets_in_force where grain = 'month' "
+                "and kpi_id = 'net_revenue' and scope like 'regions:%' and period_start = ?",
+                [day.replace(day=1)],
+            ).fetchall()
+        )
+    people = [
+        p for p in data["people"] if p["kpi"] == "inquiry_conversion" and p["period"] == "month"
+    ]
+    assert {p["person"] for p in people} == {a for a, v in agents.items() if v is not None}
+    for p in people:
+        assert p["actual"] == pytest.approx(agents[p["person"]])
+        assert p["target"] == pytest.approx(target)
+        assert p["attainment"] == pytest.approx(agents[p["person"]] / target)
+    # the regions (targets only): the month's target is the sum of the month's day targets
+    units = {u["scope"]: u for u in data["units"] if u["period"] == "month"}
+    assert set(regions) == {"regions:north", "regions:south"}
+    for scope, month_target in regions.items():
+        assert units[scope]["target"] == pytest.approx(month_target, rel=1e-9)
+        assert units[scope]["actual"] is None
+    # the channels (a dimension): paced against their actuals
+    assert {s for s in units if s.startswith("channels:")} == {
+        f"channels:{c}" for c in ("paid_search", "feed_ads", "social", "organic", "direct")
+    }
+
+
+def test_page_data_cannot_close_its_script_element():
+    hostile = "</script><script>alert(1)</script><!--"
+    html = render({"as_of": "2025-01-01", "nodes": [], "alerts": {"items": [{"text": hostile}]}})
+    assert hostile not in html
+    assert html.count("</script>") == 2
+
+
+def test_no_board_before_anything_is_published(tmp_path):
+    from pipelines.settings import load_settings
+
+    with pytest.raises(BoardError, match="nothing published yet"):
+        write_board(load_settings(tmp_path / "data"))
+
+
+def test_kpi_board_command(built_shop, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    monkeypatch.setenv("KPI_DATA_DIR", str(built_shop.data_dir))
+    out = tmp_path / "board.html"
+    result = CliRunner().invoke(app, ["board", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert str(out) in result.output.replace("\n", "")
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    monkeypatch.setenv("KPI_DATA_DIR", str(tmp_path / "empty"))
+    result = CliRunner().invoke(app, ["board"])
+    assert result.exit_code == 2 and "nothing published yet" in result.output
+
+
+# ---- in a real browser --------------------------------------------------------------------
+
+
+def test_board_in_a_browser(built_shop, browser):
+    page_file = board_path(built_shop.settings)
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    problems: list[str] = []
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None
+        ),
+    )
+    page.on("pageerror", lambda e: problems.append(f"pageerror: {e}"))
+    page.on(
+        "request",
+        lambda r: (
+            None
+            if r.url.startswith(("file:", "data:"))
+            else problems.append(f"network request: {r.url}")
+        ),
+    )
+    page.goto(page_file.resolve().as_uri())
+    page.wait_for_selector("body[data-ready=true]")
+    tree = default_tree()
+
+    # the top nodes show the serving warehouse's month-to-date values
+    with _serving(built_shop) as con:
+        expected = {kpi: _pace_row(con, kpi) for kpi in TOP_NODES}
+        day_values = {
+            kpi: con.execute(
+                "select value from kpi_tree.kpi_values where kpi_id = ? and grain = 'day' "
+                "and dimension = 'total' and period_start = ?",
+                [kpi, expected[kpi]["as_of_day"]],
+            ).fetchall()[0][0]
+            for kpi in TOP_NODES
+        }
+    for kpi, row in expected.items():
+        node = page.locator(f"g.node[data-kpi={kpi}]")
+        value = node.locator(".node-value")
+        assert float(value.get_attribute("data-value")) == pytest.approx(row["actual"], rel=1e-12)
+        assert value.text_content() == _fmt(row["actual"], tree.nodes[kpi].unit)
+        assert node.locator(".node-attainment").text_content() == (
+            f"{row['attainment'] * 100:,.1f} %"
+        )
+        target = node.locator(".node-target")
+        assert float(target.get_attribute("data-value")) == pytest.approx(row["paced_target"])
+    # a held-back team is named with its failed checks; its nodes show no number
+    notice = page.locator(".notice[data-team=marketing]")
+    assert "expect_" in notice.text_content()
+    assert page.locator("g.node[data-kpi=sessions] .node-value").text_content() == "–"
+    assert page.locator("g.node[data-kpi=sessions] .node-target").text_content() == "held back"
+    assert "stale" in page.locator("g.node[data-kpi=sessions]").get_attribute("class")
+    # today's alerts with their explanations
+    assert page.locator("#alerts .alert").count() > 0
+
+    # clicking a node shows its charts
+    assert page.locator("#detail svg.chart").count() == 0
+    page.click("g.node[data-kpi=gmv]")
+    assert page.locator("#detail-title").text_content() == "GMV"
+    daily = page.locator("#detail svg.trend-daily path.series-actual")
+    assert daily.count() == 1
+    points = daily.get_attribute("d").count("L") + 1
+    month_start = expected["gmv"]["as_of_day"].replace(day=1)
+    assert points == (expected["gmv"]["as_of_day"] - month_start).days + 1
+    assert page.locator("#detail svg.trend-cumulative path.series-target").count() == 1
+    assert page.locator("#detail table.breakdown[data-dimension=channel] tr").count() == 6
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "board.png"))
+
+    # the period switch: the day's own value
+    page.click("button[data-period=day]")
+    value = page.locator("g.node[data-kpi=gmv] .node-value")
+    assert float(value.get_attribute("data-value")) == pytest.approx(day_values["gmv"])
+    page.click("button[data-period=month]")
+
+    # switching language changes the labels
+    assert page.locator("#title").text_content() == "KPI board"
+    page.click("#lang-toggle")
+    assert page.locator("#title").text_content() == "KPI 看板"
+    assert page.locator("g.node[data-kpi=gmv] .name").text_content() == tree.nodes["gmv"].zh
+    assert page.locator("button[data-period=month]").text_content() == "月累计"
+    assert page.locator("#detail .owner").text_content().startswith("负责部门")
+    page.screenshot(path=str(ARTIFACTS / "board-zh.png"), full_page=True)
+    page.close()
+    assert problems == []
+    assert (ARTIFACTS / "board.png").stat().st_size > 10_000
+
+
+def test_board_period_is_the_newest_published_day(built_shop):
+    with _serving(built_shop) as con:
+        data = collect(con, default_tree(), built_shop.settings)
+    as_of = dt.date.fromisoformat(data["as_of"])
+    assert as_of == built_shop.end
+    gmv = next(n for n in data["nodes"] if n["id"] == "gmv")
+    assert gmv["periods"]["quarter"]["start"] == dt.date(as_of.year, 4, 1).isoformat()
