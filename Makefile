@@ -29,6 +29,10 @@ test: env
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing the suite" >&2; exit 1; fi; \
 	exit $$rc
 
+# the benchmark (not a test): BENCH_ARGS="--levels 1k,10k" to narrow it; see bench/run.py
+bench: env
+	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
+
 lint: env
 	$(VENV)/bin/ruff check .
 

@@ -1,0 +1,523 @@
+"""The nightly refresh measured against what the hardware can do (`make bench`).
+
+For each scale level (orders per day over a year of history) it measures, in one run:
+
+- ingestion with validation (the nightly job's ingest steps) against a plain polars read of
+  the same files (the floor);
+- the full build of the year (the job's dbt step) against one hand-written DuckDB query that
+  computes the same daily KPI values straight from the raw tables (the floor);
+- the refresh of one new day, end to end (ingest -> tree -> targets -> publish -> alerts),
+  with 3 months and with 12 months of history;
+- the fixed cost of starting dbt and Dagster;
+- the peak memory (max RSS) of each stage: every stage runs in its own process.
+
+It prints a table and writes the figures as JSON with the machine's cores and memory. Not a
+test: nothing here passes or fails on time; the goals are reported against the figures.
+
+    python bench/run.py [--levels 1k,10k,100k] [--days 365] [--out bench/results/latest.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+LEVELS = {"1k": 1_000, "10k": 10_000, "100k": 100_000}
+#: the history ends the day before NEW_DAY; both in the plan's year (targets are paced)
+NEW_DAY = dt.date(2025, 12, 31)
+SHORT_HISTORY = 91  # "3 months"
+PLAN = Path(__file__).with_name("plan.yaml")
+SOURCES = ("orders", "order_items", "sessions", "ad_spend", "conversations", "shipments")
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ---- stages: each runs in its own process (python bench/run.py stage NAME ...) ------------
+
+
+def stage_generate(landing: str, start: str, days: str, orders_per_day: str) -> dict:
+    from bench.scale import scaled_shop
+
+    t0 = time.perf_counter()
+    info = scaled_shop(
+        Path(landing), dt.date.fromisoformat(start), int(days), int(orders_per_day), log=log
+    )
+    return {**info, "seconds": time.perf_counter() - t0}
+
+
+def _day_files(landing: Path, start: dt.date, end: dt.date) -> list[tuple[str, Path]]:
+    from pipelines.ingest.validate import DATE_IN_NAME
+
+    out = []
+    for source in SOURCES:
+        for path in sorted((landing / source).glob("*")):
+            m = DATE_IN_NAME.search(path.name)
+            if m and start <= dt.date(int(m[1]), int(m[2]), int(m[3])) <= end:
+                out.append((source, path))
+    return out
+
+
+def stage_plain_read(landing: str, start: str, end: str) -> dict:
+    """The floor for ingestion: polars reads every file (types inferred), nothing else."""
+    import polars as pl
+
+    files = _day_files(Path(landing), dt.date.fromisoformat(start), dt.date.fromisoformat(end))
+    rows = 0
+    size = 0
+    t0 = time.perf_counter()
+    for _, path in files:
+        if path.suffix == ".csv":
+            df = pl.read_csv(path, try_parse_dates=True)
+        elif path.suffix == ".parquet":
+            df = pl.read_parquet(path)
+        else:
+            df = pl.read_ndjson(path)
+        rows += df.height
+        size += path.stat().st_size
+    return {
+        "seconds": time.perf_counter() - t0,
+        "rows": rows,
+        "files": len(files),
+        "bytes": size,
+    }
+
+
+def stage_nightly(data_dir: str, start: str, end: str) -> dict:
+    """One run of the nightly job over start..end; each step's wall time from Dagster's log."""
+    import dagster as dg
+    import duckdb
+
+    t_import = time.perf_counter()
+    from pipelines.definitions import build_defs
+    from pipelines.runner import run_nightly
+    from pipelines.settings import load_settings
+
+    defs = build_defs(data_dir)
+    import_seconds = time.perf_counter() - t_import
+    first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    t0 = time.perf_counter()
+    with dg.DagsterInstance.ephemeral() as instance:
+        outcome = run_nightly(defs, first, last, instance, log_level="WARNING")
+        total = time.perf_counter() - t0
+        steps: dict[str, float] = {}
+        started: dict[str, float] = {}
+        for entry in instance.all_logs(outcome.run_id):
+            event = entry.dagster_event
+            if event is None or not entry.step_key:
+                continue
+            if event.event_type_value == "STEP_START":
+                started[entry.step_key] = entry.timestamp
+            elif event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE") and (
+                entry.step_key in started
+            ):
+                steps[entry.step_key] = entry.timestamp - started[entry.step_key]
+    groups: dict[str, float] = {}
+    for key, seconds in steps.items():
+        groups[_group(key)] = groups.get(_group(key), 0.0) + seconds
+    groups["orchestration (outside steps)"] = total - sum(steps.values())
+    settings = load_settings(data_dir)
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        rows = sum(
+            con.execute(
+                f"select count(*) from raw.{s} where _partition_date between ? and ?",
+                [first, last],
+            ).fetchall()[0][0]
+            for s in SOURCES
+        )
+    return {
+        "ok": outcome.ok,
+        "error": outcome.error,
+        "held_back": outcome.held_back,
+        "seconds": total,
+        "import_seconds": import_seconds,
+        "groups": groups,
+        "steps": steps,
+        "rows_ingested": rows,
+    }
+
+
+def _group(step_key: str) -> str:
+    if step_key.startswith("raw__"):
+        return "ingest"
+    if step_key == "kpi_tree_dbt":
+        return "dbt: KPI tree"
+    if step_key == "kpi_targets_dbt":
+        return "dbt: targets and pace"
+    if step_key.startswith("targets"):
+        return "targets"
+    if "gx_gate" in step_key:
+        return "quality gates"
+    if step_key.startswith("publish__"):
+        return "publish"
+    if step_key.startswith("alerts__"):
+        return "alerts"
+    return "other"
+
+
+FLOOR_SQL = """
+with o as (
+    select business_date as day, count(*) as orders, sum(amount) as gmv
+    from raw.orders group by all
+), s as (
+    select business_date as day, sum(sessions) as sessions,
+           sum(case when channel in ('paid_search', 'feed_ads') then sessions else 0 end)
+               as paid_sessions
+    from raw.sessions group by all
+), a as (
+    select business_date as day, sum(impressions) as impressions, sum(clicks) as clicks,
+           sum(spend) as spend
+    from raw.ad_spend group by all
+), c as (
+    select business_date as day, count(*) as conversations,
+           avg(epoch(first_response_at) - epoch(started_at)) as first_response_mean,
+           sum(case when topic = 'presale' and order_id is not null then 1 else 0 end)
+               / nullif(sum(case when topic = 'presale' then 1 else 0 end), 0)
+               as inquiry_conversion
+    from raw.conversations group by all
+), sh as (
+    select ord.business_date as day,
+           sum(case when x.status = 'signed' then ord.amount else 0 end) as signed_gmv,
+           avg(case when x.status in ('signed', 'refused', 'returned')
+               then epoch(x.delivered_at) - epoch(x.shipped_at) end) / 86400 as delivery_days
+    from (select * from raw.shipments
+          qualify row_number() over (partition by shipment_id order by updated_at desc) = 1) x
+    join raw.orders ord using (order_id)
+    group by all
+)
+select o.day, o.gmv, o.orders, s.sessions, s.paid_sessions, o.orders / s.sessions as cvr,
+       o.gmv / o.orders as aov, a.spend, a.clicks / a.impressions as ctr,
+       a.spend / a.clicks as cpc, c.first_response_mean, c.inquiry_conversion,
+       sh.signed_gmv, sh.signed_gmv / o.gmv as signoff_rate, sh.delivery_days
+from o left join s using (day) left join a using (day) left join c using (day)
+left join sh using (day)
+order by o.day
+"""
+
+
+def stage_floor(data_dir: str) -> dict:
+    """The floor for the build: one hand-written query, daily KPI values from the raw tables
+    (best of two runs, like a warm nightly)."""
+    import duckdb
+
+    from pipelines.settings import load_settings
+
+    settings = load_settings(data_dir)
+    times = []
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        con.execute("set threads to 2")
+        for _ in range(2):
+            t0 = time.perf_counter()
+            rows = con.execute(FLOOR_SQL).fetchall()
+            times.append(time.perf_counter() - t0)
+        # the floor computes the same numbers: compare the additive ones with the build's
+        floor = {
+            (r[0], k): r[i]
+            for r in rows
+            for k, i in (("gmv", 1), ("orders", 2), ("sessions", 3), ("ad_spend", 7))
+        }
+        built = con.execute(
+            "select period_start, kpi_id, value from kpi.fct_kpi_values where grain = 'day' "
+            "and dimension = 'total' and kpi_id in ('gmv', 'orders', 'sessions', 'ad_spend')"
+        ).fetchall()
+    diffs = [abs((floor.get((d, k)) or 0) - (v or 0)) for d, k, v in built]
+    return {
+        "seconds": min(times),
+        "runs": times,
+        "days": len(rows),
+        "max_abs_diff_vs_build": max(diffs) if diffs else None,
+        "compared_values": len(diffs),
+    }
+
+
+def stage_overhead(data_dir: str) -> dict:
+    """Fixed costs: importing the code location, a dbt invocation that builds nothing, and a
+    Dagster run of one no-op asset."""
+    t0 = time.perf_counter()
+    import dagster as dg
+
+    from pipelines.definitions import build_defs
+    from pipelines.transform.project import dbt_project
+
+    build_defs(data_dir)
+    imports = time.perf_counter() - t0
+
+    env = {**os.environ, "KPI_BUILD_DB": str(Path(data_dir) / "warehouse" / "overhead.duckdb")}
+    dbt = shutil.which("dbt") or str(Path(sys.executable).with_name("dbt"))
+    t0 = time.perf_counter()
+    done = subprocess.run(
+        [dbt, "build", "--select", "tag:__bench_nothing__", "--quiet"],
+        cwd=dbt_project.project_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    dbt_seconds = time.perf_counter() - t0
+
+    @dg.asset
+    def noop() -> None:
+        return None
+
+    job = dg.define_asset_job("noop_job", selection=[noop])
+    defs = dg.Definitions(assets=[noop], jobs=[job])
+    t0 = time.perf_counter()
+    with dg.DagsterInstance.ephemeral() as instance:
+        defs.resolve_job_def("noop_job").execute_in_process(instance=instance)
+    dagster_seconds = time.perf_counter() - t0
+    return {
+        "import_seconds": imports,
+        "dbt_seconds": dbt_seconds,
+        "dbt_ok": done.returncode == 0,
+        "dagster_run_seconds": dagster_seconds,
+    }
+
+
+STAGES = {
+    "generate": stage_generate,
+    "plain_read": stage_plain_read,
+    "nightly": stage_nightly,
+    "floor": stage_floor,
+    "overhead": stage_overhead,
+}
+
+
+# ---- the orchestrator -----------------------------------------------------------------------
+
+
+STAGE_LOG: Path | None = None
+
+
+def run_stage(name: str, *args: str) -> dict:
+    """Run one stage in a fresh process; its JSON result plus its peak memory. The stage's
+    own output (Dagster's and dbt's logs) goes to the stage log."""
+    log(f"{name} {' '.join(Path(a).name if '/' in a else a for a in args)} ...")
+    t0 = time.perf_counter()
+    with open(STAGE_LOG or os.devnull, "a", encoding="utf-8") as err:
+        err.write(f"\n==== {name} {' '.join(args)}\n")
+        err.flush()
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "stage", name, *args],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            cwd=ROOT,
+        )
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"stage {name} failed (exit {proc.returncode}); see {STAGE_LOG}")
+    result = json.loads(out.strip().splitlines()[-1])
+    result["peak_rss_mib"] = usage.ru_maxrss / 1024  # KiB on Linux
+    log(f"  done in {time.perf_counter() - t0:.1f} s, peak {result['peak_rss_mib']:,.0f} MiB")
+    return result
+
+
+def _link_tree(src: Path, dst: Path, start: dt.date, end: dt.date) -> None:
+    """dst gets hard links to src's landing files of start..end (no copies)."""
+    for source, path in _day_files(src, start, end):
+        target = dst / source / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.link(path, target)
+
+
+def _prepare_data_dir(data: Path, landing: Path, start: dt.date, end: dt.date, level: int) -> None:
+    if data.exists():
+        shutil.rmtree(data)
+    _link_tree(landing, data / "landing", start, end)
+    plans = data / "targets" / "plans"
+    plans.mkdir(parents=True)
+    text = PLAN.read_text(encoding="utf-8").replace(
+        "annual: 1_000_000", f"annual: {level * 365 * 230}"
+    )
+    (plans / PLAN.name).write_text(text, encoding="utf-8")
+
+
+def bench_level(name: str, orders_per_day: int, days: int, work: Path) -> dict:
+    start = NEW_DAY - dt.timedelta(days=days)
+    history_end = NEW_DAY - dt.timedelta(days=1)
+    short_start = NEW_DAY - dt.timedelta(days=SHORT_HISTORY)
+    landing = work / name / "landing"
+    out: dict = {"orders_per_day": orders_per_day, "history_days": days}
+    out["generate"] = run_stage(
+        "generate", str(landing), start.isoformat(), str(days + 1), str(orders_per_day)
+    )
+    out["plain_read"] = run_stage(
+        "plain_read", str(landing), start.isoformat(), history_end.isoformat()
+    )
+    # 12 months: the full build of the history, then the new day
+    full = work / name / "year"
+    _prepare_data_dir(full, landing, start, NEW_DAY, orders_per_day)
+    out["full_build"] = run_stage("nightly", str(full), start.isoformat(), history_end.isoformat())
+    out["floor"] = run_stage("floor", str(full))
+    out["new_day_12m"] = run_stage("nightly", str(full), NEW_DAY.isoformat(), NEW_DAY.isoformat())
+    # 3 months: the same days' files, a shorter history
+    short = work / name / "quarter"
+    _prepare_data_dir(short, landing, short_start, NEW_DAY, orders_per_day)
+    out["history_3m"] = run_stage(
+        "nightly", str(short), short_start.isoformat(), history_end.isoformat()
+    )
+    out["new_day_3m"] = run_stage("nightly", str(short), NEW_DAY.isoformat(), NEW_DAY.isoformat())
+    out["ingest"] = {
+        "validated_rows_per_s": out["full_build"]["rows_ingested"]
+        / out["full_build"]["groups"].get("ingest", float("nan")),
+        "plain_rows_per_s": out["plain_read"]["rows"] / out["plain_read"]["seconds"],
+    }
+    return out
+
+
+def machine() -> dict:
+    mem_kib = 0
+    with open("/proc/meminfo", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem_kib / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+def summarize(results: dict) -> list[dict]:
+    """The goals of issue 8, per level: measured figure, goal, met or not."""
+    rows = []
+    overhead = results["overhead"]
+    fixed = overhead["dbt_seconds"]  # the KPI tree step is one dbt invocation
+    for name, r in results["levels"].items():
+        build = r["full_build"]
+        dbt_build = build["groups"].get("dbt: KPI tree", 0.0)
+        ratio_ingest = r["ingest"]["validated_rows_per_s"] / r["ingest"]["plain_rows_per_s"]
+        rows.append(
+            {
+                "level": name,
+                "rows_per_year": build["rows_ingested"],
+                "new_day_12m_s": r["new_day_12m"]["seconds"],
+                "new_day_3m_s": r["new_day_3m"]["seconds"],
+                "growth_12m_vs_3m": r["new_day_12m"]["seconds"] / r["new_day_3m"]["seconds"],
+                "build_dbt_s": dbt_build,
+                "floor_s": r["floor"]["seconds"],
+                "build_vs_floor_plus_fixed": dbt_build / (3 * r["floor"]["seconds"] + fixed),
+                "ingest_validated_vs_plain": ratio_ingest,
+                "peak_rss_mib": max(
+                    r[k]["peak_rss_mib"]
+                    for k in ("full_build", "new_day_12m", "new_day_3m", "plain_read", "floor")
+                ),
+                "full_run_s": build["seconds"],
+            }
+        )
+    return rows
+
+
+def print_table(results: dict) -> None:
+    m = results["machine"]
+    print(f"\nMachine: {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}")
+    o = results["overhead"]
+    print(
+        f"Fixed costs: importing the code location {o['import_seconds']:.1f} s, a dbt "
+        f"invocation that builds nothing {o['dbt_seconds']:.1f} s, a Dagster run of one no-op "
+        f"asset {o['dagster_run_seconds']:.2f} s\n"
+    )
+    head = (
+        "level",
+        "rows/yr",
+        "new day 12m",
+        "new day 3m",
+        "12m/3m",
+        "year: dbt",
+        "floor",
+        "dbt/(3×floor+fixed)",
+        "ingest vs read",
+        "peak RSS",
+    )
+    lines = [head]
+    for s in results["summary"]:
+        lines.append(
+            (
+                s["level"],
+                f"{s['rows_per_year']:,}",
+                f"{s['new_day_12m_s']:.1f} s",
+                f"{s['new_day_3m_s']:.1f} s",
+                f"{s['growth_12m_vs_3m']:.2f}×",
+                f"{s['build_dbt_s']:.1f} s",
+                f"{s['floor_s']:.2f} s",
+                f"{s['build_vs_floor_plus_fixed']:.2f}",
+                f"{s['ingest_validated_vs_plain']:.2f}",
+                f"{s['peak_rss_mib']:,.0f} MiB",
+            )
+        )
+    widths = [max(len(str(row[i])) for row in lines) for i in range(len(head))]
+    for i, row in enumerate(lines):
+        print(
+            "  ".join(
+                str(c).rjust(w) if i else str(c).ljust(w) for c, w in zip(row, widths, strict=True)
+            )
+        )
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    print("\nWhere a year's full run spends its time (seconds):")
+    for name, r in results["levels"].items():
+        groups = r["full_build"]["groups"]
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(groups.items(), key=lambda x: -x[1]))
+        print(f"  {name}: {r['full_build']['seconds']:.1f} total: {parts}")
+    print("Where one new day (12 months of history) spends its time (seconds):")
+    for name, r in results["levels"].items():
+        groups = r["new_day_12m"]["groups"]
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(groups.items(), key=lambda x: -x[1]))
+        print(f"  {name}: {r['new_day_12m']['seconds']:.1f} total: {parts}")
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["stage"]:
+        result = STAGES[argv[1]](*argv[2:])
+        print(json.dumps(result, default=str))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--levels", default="1k,10k,100k", help="comma-separated: 1k,10k,100k")
+    parser.add_argument("--days", type=int, default=365, help="days of history (default 365)")
+    parser.add_argument("--work", type=Path, default=ROOT / "bench" / ".work")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    args = parser.parse_args(argv)
+    levels = [lv.strip() for lv in args.levels.split(",") if lv.strip()]
+    unknown = [lv for lv in levels if lv not in LEVELS]
+    if unknown:
+        parser.error(f"unknown level(s) {unknown}; known: {sorted(LEVELS)}")
+    args.work.mkdir(parents=True, exist_ok=True)
+    global STAGE_LOG
+    STAGE_LOG = args.work / "stages.log"
+    STAGE_LOG.write_text("", encoding="utf-8")
+    log(f"stage logs: {STAGE_LOG}")
+    results: dict = {
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "days": args.days,
+        "overhead": run_stage("overhead", str(args.work / "overhead")),
+        "levels": {},
+    }
+    for level in levels:
+        t0 = time.perf_counter()
+        results["levels"][level] = bench_level(level, LEVELS[level], args.days, args.work)
+        log(f"level {level} done in {time.perf_counter() - t0:.0f} s")
+        results["summary"] = summarize(results)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+    print_table(results)
+    print(f"\nFigures: {args.out}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
