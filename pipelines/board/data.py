@@ -115,7 +115,7 @@ def layout(tree: Tree) -> dict[str, dict[str, float]]:
     return pos
 
 
-def _publication(con: duckdb.DuckDBPyConnection, tree: Tree) -> tuple[dict, dict, dt.date]:
+def _publication(con: duckdb.DuckDBPyConnection) -> tuple[dict, dict, dt.date]:
     """Per unit: its newest log entry and its newest published day; the board's as-of day."""
     log = _rows(con, "select * from main.publication_log order by published_at, unit")
     latest: dict[str, dict] = {}
@@ -134,7 +134,7 @@ def collect(con: duckdb.DuckDBPyConnection, tree: Tree, settings: Settings) -> d
     """The board's whole content as plain data (JSON-ready)."""
     if not _has(con, "main", "publication_log"):
         raise BoardError("the serving warehouse has no publication log: nothing published yet")
-    latest, published, as_of = _publication(con, tree)
+    latest, published, as_of = _publication(con)
     has_values = _has(con, "kpi_tree", "kpi_values")
     has_pace = _has(con, "kpi_tree", "kpi_vs_target")
     has_targets = _has(con, "kpi_tree", "targets_in_force")
@@ -153,7 +153,7 @@ def collect(con: duckdb.DuckDBPyConnection, tree: Tree, settings: Settings) -> d
     months = _month_totals(con, has_values, year_start)
     pace = _pace(con, has_pace, node_day)
     breakdown = _breakdowns(con, tree, has_values, node_day)
-    unit_targets = _unit_targets(con, has_pace, has_targets, node_day, settings, tree)
+    unit_targets = _unit_targets(con, has_pace, has_targets, node_day, tree)
 
     def held_back(team: str) -> bool:
         entry = latest.get(tree.teams[team]["mart"])
@@ -387,7 +387,7 @@ def _breakdowns(con, tree: Tree, has_values: bool, node_day) -> dict[str, dict]:
     return out
 
 
-def _unit_targets(con, has_pace, has_targets, node_day, settings, tree) -> list[dict]:
+def _unit_targets(con, has_pace, has_targets, node_day, tree) -> list[dict]:
     """Every allocation unit (region, channel, person) of the plan in force: its target for
     each period, paced; the actual where the unit is a dimension member."""
     if not has_targets:
