@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -75,14 +76,38 @@ def _context(root: Path):
     root.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="file", project_root_dir=str(root))
     try:
-        context.variables.progress_bars = {"globally": False}
-        context.variables.save()
+        if (context.variables.progress_bars or {}).get("globally") is not False:
+            # saved once: rewriting the context's YAML on every run costs a second
+            context.variables.progress_bars = {"globally": False}
+            context.variables.save()
     except Exception:  # pragma: no cover - progress bars are cosmetic
         pass
     return context
 
 
 INDEX_COLUMNS = ("grain", "period_start", "dimension", "member")
+
+#: validation results (and their data-docs pages) kept per suite: the newest runs only, so the
+#: store and the docs index GX rebuilds every night do not grow with the years
+KEEP_RUNS = 90
+
+
+def _prune(gx_root: Path, suite: str, keep: int = KEEP_RUNS) -> int:
+    """Delete all but the newest ``keep`` runs of ``suite`` (results and pages); how many."""
+    uncommitted = gx_root / "gx" / "uncommitted"
+    stores = [uncommitted / "validations", uncommitted / "data_docs" / "local_site" / "validations"]
+    suite_dir = Path(*suite.split("."))
+    # <store>/<suite as folders>/<run name>/<run time>/<batch>.(json|html); run times sort
+    runs = sorted(
+        (p.name, p.relative_to(stores[0] / suite_dir))
+        for p in (stores[0] / suite_dir).glob("*/*")
+        if p.is_dir()
+    )
+    old = runs[: max(0, len(runs) - keep)]
+    for _, rel in old:
+        for store in stores:
+            shutil.rmtree(store / suite_dir / rel, ignore_errors=True)
+    return len(old)
 
 
 def _jsonable(value: Any) -> Any:
@@ -118,7 +143,10 @@ def run_gate(gate: Gate, warehouse_dir: Path, run_id: str, start: dt.date, end: 
     import great_expectations as gx
 
     context = _context(quality_dir(warehouse_dir) / "gx")
-    source = context.data_sources.add_or_update_pandas(f"unit_{gate.unit}")
+    try:  # created once: each `add_or_update` rewrites the context's YAML
+        source = context.data_sources.get(f"unit_{gate.unit}")
+    except KeyError:
+        source = context.data_sources.add_pandas(f"unit_{gate.unit}")
     failures: list[Failure] = []
     evaluated = 0
     definitions = []
@@ -144,12 +172,13 @@ def run_gate(gate: Gate, warehouse_dir: Path, run_id: str, start: dt.date, end: 
         definitions.append(definition)
         batches[definition.name] = frame
     report = None
+    validated = []
     for definition in definitions:
         checkpoint = context.checkpoints.add_or_update(
             gx.Checkpoint(
                 name=f"gate.{definition.name}",
                 validation_definitions=[definition],
-                actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
+                # no actions: the data docs are built once for the whole unit below
                 result_format={
                     "result_format": "COMPLETE",
                     "unexpected_index_column_names": [
@@ -165,6 +194,7 @@ def run_gate(gate: Gate, warehouse_dir: Path, run_id: str, start: dt.date, end: 
                 batch_parameters={"dataframe": batches[definition.name]},
                 run_id=None,
             )
+        validated.extend(result.run_results)
         frame_name = definition.name.split(".", 1)[1]
         for run_result in result.run_results.values():
             for r in run_result.results:
@@ -197,6 +227,11 @@ def run_gate(gate: Gate, warehouse_dir: Path, run_id: str, start: dt.date, end: 
                         examples=[e if isinstance(e, str) else _jsonable(e) for e in examples[:5]],
                     )
                 )
+    for definition in definitions:
+        _prune(quality_dir(warehouse_dir) / "gx", definition.suite.name, KEEP_RUNS)
+    if validated:
+        # one build of the unit's new pages and the index (per frame it cost a second each)
+        context.build_data_docs(resource_identifiers=validated)
     sites = context.get_docs_sites_urls()
     if sites:
         report = sites[0]["site_url"]
