@@ -267,6 +267,41 @@ def test_rerunning_a_day_leaves_every_kpi_value_unchanged(shop_copy):
     assert after == before
 
 
+def mart_mismatches(con) -> list[tuple]:
+    """Rows where a team mart (incremental: each run replaces only its periods) disagrees
+    with the KPI values it pivots: a value, or the provisional mark (any of its KPIs)."""
+    tree = default_tree()
+    bad: list[tuple] = []
+    for team in tree.teams:
+        nodes = [n.id for n in tree.nodes.values() if n.team == team]
+        if not nodes:
+            continue
+        ids = ", ".join(f"'{n}'" for n in nodes)
+        unit = tree.teams[team]["mart"]
+        key = "grain, period_start, dimension, member"
+        for node in nodes:
+            bad += con.execute(
+                f"""
+                select '{team}', '{node}', {key}, m.v, k.value
+                from (select {key}, {node} as v from {unit}.{unit}_kpis) m
+                full join (select {key}, value from kpi.fct_kpi_values where kpi_id = '{node}') k
+                using (grain, period_start, dimension, member)
+                where m.v is distinct from k.value
+                """
+            ).fetchall()
+        bad += con.execute(
+            f"""
+            select '{team}', 'is_provisional', {key}, m.is_provisional, k.p
+            from {unit}.{unit}_kpis m
+            join (select {key}, bool_or(is_provisional) as p from kpi.fct_kpi_values
+                  where kpi_id in ({ids}) group by all) k
+            using (grain, period_start, dimension, member)
+            where m.is_provisional <> k.p
+            """
+        ).fetchall()
+    return bad
+
+
 def _write_csv(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     pl.DataFrame(rows).write_csv(path)
@@ -318,6 +353,8 @@ def test_late_shipment_update_restates_its_cohort_and_matures(shop_copy):
         ).row(0, named=True)
     assert close(after["value"], before["value"] + float(amount))
     assert after["is_provisional"]
+    with shop_copy.connect() as con:
+        assert mart_mismatches(con) == []
 
     # 30 days later (maturity_days), with a new day of orders, the cohort is final
     mature_day = day + dt.timedelta(days=default_tree().maturity_days)
@@ -345,6 +382,15 @@ def test_late_shipment_update_restates_its_cohort_and_matures(shop_copy):
         ).row(0, named=True)
     assert close(final["value"], after["value"])
     assert not final["is_provisional"]
+    with shop_copy.connect() as con:
+        assert mart_mismatches(con) == []
+        # the management mart's row of that day matured with it
+        [(mart_provisional,)] = con.execute(
+            "select is_provisional from management.management_kpis where grain = 'day' "
+            "and period_start = ? and dimension = 'total'",
+            [day],
+        ).fetchall()
+    assert not mart_provisional
 
 
 # --- formulas live in the YAML only ------------------------------------------------------------

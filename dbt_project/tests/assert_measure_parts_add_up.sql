@@ -9,7 +9,9 @@
 with
 
 base as (
+    -- a windowed run checks the days it rebuilt
     select * from {{ ref('fct_base_measures') }}
+    where {{ kpi_in_window('date_day', kpi_tree()['maturity_days']) }}
 ),
 
 checks as (

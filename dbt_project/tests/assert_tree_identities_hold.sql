@@ -16,7 +16,9 @@
 with
 
 kpi as (
+    -- a windowed run checks the periods it rebuilt
     select * from {{ ref('fct_kpi_values') }}
+    where {{ kpi_periods_in_window('grain', 'period_start', kpi_tree()['maturity_days']) }}
 ),
 
 checks as (

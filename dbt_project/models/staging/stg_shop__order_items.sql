@@ -14,6 +14,7 @@ renamed as (
         quantity,
         {{ dbt.safe_cast('unit_price', api.Column.translate_type('decimal(18,2)')) }} as unit_price,
         {{ dbt.safe_cast('line_amount', api.Column.translate_type('decimal(18,2)')) }} as line_amount,
+        _partition_date as delivered_on,
         row_number() over (
             partition by order_id, line_no order by _partition_date desc, _file desc, _row desc
         ) as delivery_rank
@@ -28,7 +29,8 @@ final as (
         category,
         quantity,
         unit_price,
-        line_amount
+        line_amount,
+        delivered_on
     from renamed
     where delivery_rank = 1
 )

@@ -1,0 +1,42 @@
+{#
+  Tests of a windowed run look at the rows that run rebuilt, not at the whole history, so a
+  night's tests cost the same in the third year as in the first. Every data test carries
+  `where: __window__` (dbt_project.yml); this override of dbt's `get_where_subquery` turns it
+  into a filter on the tested model's window, declared in the model's meta:
+
+  - `window_column: <date column>`: the run's days, reaching maturity_days back (as the
+    incremental models do);
+  - `window_periods: true`: the day / week / month periods the run rebuilt (KPI tables).
+
+  With no window (a first build, or `dbt build` by hand), or on a model that declares none,
+  the test sees every row. Any other `where` is applied as dbt does.
+#}
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where') -%}
+    {%- if where == '__window__' -%}
+        {%- set where = kpi_test_window() -%}
+    {%- endif -%}
+    {%- if where -%}
+        {%- set filtered -%}
+            (select * from {{ relation }} where {{ where }}) dbt_subquery
+        {%- endset -%}
+        {%- do return(filtered) -%}
+    {%- else -%}
+        {%- do return(relation) -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro kpi_test_window() -%}
+    {%- if not kpi_has_window() or not execute -%}{{ return(none) }}{%- endif -%}
+    {%- set attached = model.get('attached_node') if model is mapping else model.attached_node -%}
+    {%- set node = graph.nodes.get(attached) if attached else none -%}
+    {%- set meta = (node.config.meta if node else {}) or {} -%}
+    {%- set lookback = kpi_tree()['maturity_days'] -%}
+    {%- if meta.get('window_periods') -%}
+        {{ return(kpi_periods_in_window('grain', 'period_start', lookback)) }}
+    {%- elif meta.get('window_column') -%}
+        {{ return(kpi_in_window(meta['window_column'], lookback)) }}
+    {%- else -%}
+        {{ return(none) }}
+    {%- endif -%}
+{%- endmacro %}
