@@ -25,10 +25,13 @@ class Warehouse(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        path = self.settings().build_db
+        settings = self.settings()
+        path = settings.build_db
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(
+            str(path), read_only=read_only, config={"memory_limit": settings.memory_limit}
+        )
         try:
             yield con
         finally:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -59,6 +60,10 @@ class TargetSettings:
     author: str = "nightly run"  # recorded on versions the nightly run makes from plan files
 
 
+DEFAULT_MEMORY_LIMIT = "2GB"
+_MEMORY = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class AlertSettings:
     """The ``alerts:`` section: where each team's alerts go and when a night re-alerts."""
@@ -83,6 +88,9 @@ class Settings:
     config_file: Path | None = None
     targets: TargetSettings = field(default_factory=TargetSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    #: DuckDB's memory cap for the build warehouse (ours and dbt's connections); beyond it
+    #: DuckDB spills to disk instead of growing with the history
+    memory_limit: str = DEFAULT_MEMORY_LIMIT
 
     @property
     def landing_dir(self) -> Path:
@@ -162,6 +170,7 @@ def load_settings(data_dir: str | Path | None = None) -> Settings:
         "data_dir",
         "targets",
         "alerts",
+        "memory_limit",
     }
     if unknown:
         raise ValueError(f"{config_file}: unknown setting(s) {sorted(unknown)}")
@@ -172,6 +181,12 @@ def load_settings(data_dir: str | Path | None = None) -> Settings:
     if not 0 <= threshold <= 1:
         raise ValueError(f"{config_file}: bad_row_threshold must be between 0 and 1")
     hour, minute = (int(p) for p in str(raw.get("nightly_time", "02:30")).split(":"))
+    memory_limit = str(raw.get("memory_limit", DEFAULT_MEMORY_LIMIT)).strip()
+    if not _MEMORY.match(memory_limit):
+        raise ValueError(
+            f"{config_file}: memory_limit must be an amount such as 2GB or 1500MB, "
+            f"not {memory_limit!r}"
+        )
     source_raw: dict[str, Any] = raw.get("sources") or {}
     unknown_sources = set(source_raw) - set(DEFAULT_SOURCE_TIMEZONES)
     if unknown_sources:
@@ -198,6 +213,7 @@ def load_settings(data_dir: str | Path | None = None) -> Settings:
         nightly_minute=minute,
         sources=sources,
         config_file=config_file,
+        memory_limit=memory_limit,
     )
 
 
