@@ -19,7 +19,9 @@ with
 kpi_values as (
     select * from {{ ref('fct_kpi_values') }}
     where kpi_id in ({% for node in owned %}'{{ node['id'] }}'{{ ', ' if not loop.last }}{% endfor %})
+      {%- if is_incremental() %}
       and {{ kpi_periods_in_window('grain', 'period_start', tree['maturity_days']) }}
+      {%- endif %}
 ),
 
 final as (

@@ -1,3 +1,4 @@
+{{ kpi_incremental_by_date('business_date') }}
 -- Conversations with whether a presale inquiry led to an order that exists.
 with
 
@@ -28,3 +29,4 @@ final as (
 )
 
 select * from final
+{{ kpi_incremental_filter('business_date') }}

@@ -1,3 +1,4 @@
+{{ kpi_incremental_by_date('business_date') }}
 -- One row per order with its basket (lines, products, units), whether the customer had
 -- ordered before (new / returning) and how long its review took.
 with
@@ -53,3 +54,4 @@ final as (
 )
 
 select * from final
+{{ kpi_incremental_filter('business_date') }}

@@ -1,3 +1,4 @@
+{{ kpi_incremental_by_date('order_business_date') }}
 -- The latest known state of each shipment, in its order's cohort: outcomes count on the
 -- business date of the order (so net revenue = GMV x sign-off rate holds for every day).
 with
@@ -44,3 +45,4 @@ final as (
 )
 
 select * from final
+{{ kpi_incremental_filter('order_business_date') }}
