@@ -393,6 +393,122 @@ def test_late_shipment_update_restates_its_cohort_and_matures(shop_copy):
     assert not mart_provisional
 
 
+LATEST_DELIVERY = """
+    select * exclude (k) from (
+        select *, row_number() over (partition by {keys}
+                                     order by _partition_date desc, _file desc, _row desc) as k
+        from raw.{source}
+    ) where k = 1
+"""
+
+
+def staging_mismatches(con) -> dict[str, int]:
+    """Rows where an incremental staging table differs from a plain latest-delivery query
+    over its raw table (the whole history), both ways."""
+    out = {}
+    for source, keys, cols in (
+        ("orders", "order_id", "order_id, customer_id, amount::decimal(18,2), _partition_date"),
+        ("order_items", "order_id, line_no", "order_id, line_no, quantity, _partition_date"),
+        ("conversations", "conversation_id", "conversation_id, agent_id, topic, _partition_date"),
+    ):
+        mine = cols.replace("_partition_date", "delivered_on").replace("::decimal(18,2)", "")
+        ref = f"(select {cols} from ({LATEST_DELIVERY.format(keys=keys, source=source)}))"
+        table = f"(select {mine} from staging.stg_shop__{source})"
+        out[source] = con.execute(
+            f"""
+            select count(*) from (
+                (select * from {ref} except all select * from {table})
+                union all
+                (select * from {table} except all select * from {ref})
+            )
+            """
+        ).fetchall()[0][0]
+    return out
+
+
+def test_staging_keeps_each_keys_latest_delivery_as_days_are_rerun(shop_copy):
+    """Orders are incremental tables: a re-delivered order replaces its row, a rerun of that
+    day without it restores the earlier delivery, and a key that disappears is deleted."""
+    late = shop_copy.end + dt.timedelta(days=1)
+    with shop_copy.connect() as con:
+        [(order_id, customer, created, channel, payment, amount, reviewed, day)] = con.execute(
+            "select order_id, customer_id, created_at, channel, payment_method, amount, "
+            "reviewed_at, business_date from staging.stg_shop__orders "
+            "where business_date = ? and campaign is null order by order_id limit 1",
+            [shop_copy.end - dt.timedelta(days=5)],
+        ).fetchall()
+        gmv_before = con.execute(
+            "select value from kpi.fct_kpi_values where grain = 'day' and kpi_id = 'gmv' "
+            "and dimension = 'total' and period_start = ?",
+            [day],
+        ).fetchall()[0][0]
+
+    def order(oid: str, cust: str, at: dt.datetime, amt: float, seen=None) -> dict:
+        seen = seen if oid == order_id else at + dt.timedelta(minutes=1)
+        return {
+            "order_id": oid,
+            "customer_id": cust,
+            "created_at": at.isoformat() + "Z",
+            "channel": channel,
+            "campaign": None,
+            "payment_method": payment,
+            "amount": amt,
+            "reviewed_at": seen.isoformat() + "Z" if seen else None,
+        }
+
+    new_at = dt.datetime.combine(late, dt.time(4, 0))
+    redelivery = shop_copy.landing / "orders" / f"orders_{late}.csv"
+    _write_csv(
+        redelivery,
+        [
+            order(order_id, customer, created, float(amount) + 100, reviewed),
+            order("x-1", "c-x", new_at, 5),
+        ],
+    )
+    assert shop_copy.run(late, late).ok
+    with shop_copy.connect() as con:
+        row = con.execute(
+            "select amount, delivered_on from staging.stg_shop__orders where order_id = ?",
+            [order_id],
+        ).fetchall()
+        gmv = con.execute(
+            "select value from kpi.fct_kpi_values where grain = 'day' and kpi_id = 'gmv' "
+            "and dimension = 'total' and period_start = ?",
+            [day],
+        ).fetchall()[0][0]
+        assert staging_mismatches(con) == {"orders": 0, "order_items": 0, "conversations": 0}
+    assert row == [(amount + 100, late)]
+    assert close(gmv, gmv_before + 100)
+
+    # the day delivered again without the re-delivery nor x-1: the order is back to its
+    # earlier delivery, x-1 is gone
+    _write_csv(redelivery, [order("x-2", "c-x", new_at, 7)])
+    assert shop_copy.run(late, late).ok
+    with shop_copy.connect() as con:
+        row = con.execute(
+            "select amount, delivered_on from staging.stg_shop__orders where order_id = ?",
+            [order_id],
+        ).fetchall()
+        gone = con.execute(
+            "select count(*) from staging.stg_shop__orders where order_id = 'x-1'"
+        ).fetchall()[0][0]
+        enriched = con.execute(
+            "select order_id, amount from intermediate.int_orders_enriched "
+            "where order_id in (?, 'x-1', 'x-2') order by order_id",
+            [order_id],
+        ).fetchall()
+        gmv = con.execute(
+            "select value from kpi.fct_kpi_values where grain = 'day' and kpi_id = 'gmv' "
+            "and dimension = 'total' and period_start = ?",
+            [day],
+        ).fetchall()[0][0]
+        assert staging_mismatches(con) == {"orders": 0, "order_items": 0, "conversations": 0}
+    assert row[0][0] == amount and row[0][1] < late
+    assert gone == 0
+    assert [r[0] for r in enriched] == sorted([order_id, "x-2"])
+    assert close(gmv, gmv_before)
+
+
 # --- formulas live in the YAML only ------------------------------------------------------------
 
 

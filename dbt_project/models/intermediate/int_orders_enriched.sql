@@ -3,12 +3,21 @@
 -- ordered before (new / returning) and how long its review took.
 with
 
-orders as (
+all_orders as (
     select * from {{ ref('stg_shop__orders') }}
+),
+
+-- the orders this run rebuilds (all of them on a first build)
+orders as (
+    select * from all_orders
+    {{ kpi_incremental_filter('business_date') }}
 ),
 
 items as (
     select * from {{ ref('stg_shop__order_items') }}
+    {%- if is_incremental() %}
+    where order_id in (select order_id from orders)
+    {%- endif %}
 ),
 
 baskets as (
@@ -26,7 +35,10 @@ first_orders as (
     select
         customer_id,
         min(created_at) as first_order_at
-    from orders
+    from all_orders
+    {%- if is_incremental() %}
+    where customer_id in (select customer_id from orders)
+    {%- endif %}
     group by customer_id
 ),
 

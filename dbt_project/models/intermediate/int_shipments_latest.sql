@@ -3,12 +3,18 @@
 -- business date of the order (so net revenue = GMV x sign-off rate holds for every day).
 with
 
-updates as (
-    select * from {{ ref('stg_shop__shipments') }}
-),
-
+-- the orders whose shipments this run rebuilds (all of them on a first build), and only
+-- their shipments' updates
 orders as (
     select * from {{ ref('stg_shop__orders') }}
+    {{ kpi_incremental_filter('business_date') }}
+),
+
+updates as (
+    select * from {{ ref('stg_shop__shipments') }}
+    {%- if is_incremental() %}
+    where order_id in (select order_id from orders)
+    {%- endif %}
 ),
 
 ranked as (

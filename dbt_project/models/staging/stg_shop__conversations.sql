@@ -1,8 +1,10 @@
+{{ kpi_latest_delivery_config('conversations', ['conversation_id']) }}
 -- Customer-service conversations, timestamps in UTC (converted at ingestion).
 with
 
 source as (
     select * from {{ source('shop', 'conversations') }}
+    {{ kpi_affected_keys(source('shop', 'conversations'), ['conversation_id']) }}
 ),
 
 renamed as (
@@ -20,6 +22,7 @@ renamed as (
         messages,
         order_id,
         satisfaction,
+        _partition_date as delivered_on,
         row_number() over (
             partition by conversation_id order by _partition_date desc, _file desc, _row desc
         ) as delivery_rank
@@ -40,7 +43,8 @@ final as (
         duration_minutes,
         messages,
         order_id,
-        satisfaction
+        satisfaction,
+        delivered_on
     from renamed
     where delivery_rank = 1
 )

@@ -1,8 +1,10 @@
+{{ kpi_latest_delivery_config('order_items', ['order_id', 'line_no']) }}
 -- One row per order line; the latest delivery of a line wins.
 with
 
 source as (
     select * from {{ source('shop', 'order_items') }}
+    {{ kpi_affected_keys(source('shop', 'order_items'), ['order_id', 'line_no']) }}
 ),
 
 renamed as (

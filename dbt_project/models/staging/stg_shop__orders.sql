@@ -1,9 +1,11 @@
+{{ kpi_latest_delivery_config('orders', ['order_id']) }}
 -- One row per order. An order delivered again in a later file (with other content) keeps
 -- its latest delivery.
 with
 
 source as (
     select * from {{ source('shop', 'orders') }}
+    {{ kpi_affected_keys(source('shop', 'orders'), ['order_id']) }}
 ),
 
 renamed as (
