@@ -1,18 +1,13 @@
 {#
   A team's mart: one row per grain x period x dimension x member, one column per KPI the
   team owns (value), plus each ratio's numerator and denominator so it rolls up. The KPIs
-  are the tree's nodes whose team is `team` (kpi_tree/tree.yaml). Incremental like
-  fct_kpi_values: a run replaces the periods it rebuilt there, and clears the provisional
-  mark of the periods that matured by the same rule.
+  are the tree's nodes whose team is `team` (kpi_tree/tree.yaml). Incremental by period like
+  fct_kpi_values (macros/kpi/incremental.sql), its provisional marks cleared by the same rule.
 #}
 {% macro kpi_team_mart(team) -%}
 {%- set tree = kpi_tree() -%}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{% if is_incremental() %}delete from {{ this }} where {{ kpi_periods_in_window('grain', 'period_start', kpi_tree()['maturity_days']) }}{% endif %}",
-    post_hook="update {{ this }} set is_provisional = false where is_provisional and period_end <= {{ dbt.dateadd('day', -1 * kpi_tree()['maturity_days'], '(select max(as_of_date) from ' ~ ref('fct_kpi_values') ~ ')') }}"
-) }}
+{{ kpi_incremental_by_period("ref('fct_kpi_values')") }}
+
 {%- set owned = tree['nodes'] | selectattr('team', 'equalto', team) | list -%}
 with
 

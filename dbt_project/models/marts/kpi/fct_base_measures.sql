@@ -6,11 +6,8 @@
 #}
 {%- set tree = kpi_tree() -%}
 {%- set lookback = tree['maturity_days'] -%}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{% if is_incremental() %}delete from {{ this }} where {{ kpi_in_window('date_day', kpi_tree()['maturity_days']) }}{% endif %}"
-) }}
+{{ kpi_incremental_by_date('date_day') }}
+
 
 with
 {% for fact_id, fact in tree['facts'].items() %}

@@ -9,12 +9,8 @@
 #}
 {%- set tree = kpi_tree() -%}
 {%- set lookback = tree['maturity_days'] -%}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    pre_hook="{% if is_incremental() %}delete from {{ this }} where {{ kpi_periods_in_window('grain', 'period_start', kpi_tree()['maturity_days']) }}{% endif %}",
-    post_hook="update {{ this }} set is_provisional = false where is_provisional and period_end <= {{ dbt.dateadd('day', -1 * kpi_tree()['maturity_days'], '(select max(as_of_date) from ' ~ this ~ ')') }}"
-) }}
+{{ kpi_incremental_by_period('this') }}
+
 {%- set used = [] -%}
 {%- for node in tree['nodes'] if node['kind'] != 'quantile' -%}
     {%- for m in [node['numerator'], node['denominator']] if m and m not in used -%}
