@@ -66,4 +66,3 @@ final as (
 )
 
 select * from final
-{{ kpi_incremental_filter('business_date') }}

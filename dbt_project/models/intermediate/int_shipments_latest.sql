@@ -51,4 +51,3 @@ final as (
 )
 
 select * from final
-{{ kpi_incremental_filter('order_business_date') }}
