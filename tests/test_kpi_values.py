@@ -426,6 +426,21 @@ def staging_mismatches(con) -> dict[str, int]:
     return out
 
 
+def daily_gmv(con, day: dt.date) -> float:
+    return con.execute(
+        "select value from kpi.fct_kpi_values where grain = 'day' and kpi_id = 'gmv' "
+        "and dimension = 'total' and period_start = ?",
+        [day],
+    ).fetchall()[0][0]
+
+
+def kept_delivery(con, order_id: str) -> list[tuple]:
+    return con.execute(
+        "select amount, delivered_on from staging.stg_shop__orders where order_id = ?",
+        [order_id],
+    ).fetchall()
+
+
 def test_staging_keeps_each_keys_latest_delivery_as_days_are_rerun(shop_copy):
     """Orders are incremental tables: a re-delivered order replaces its row, a rerun of that
     day without it restores the earlier delivery, and a key that disappears is deleted."""
@@ -437,11 +452,7 @@ def test_staging_keeps_each_keys_latest_delivery_as_days_are_rerun(shop_copy):
             "where business_date = ? and campaign is null order by order_id limit 1",
             [shop_copy.end - dt.timedelta(days=5)],
         ).fetchall()
-        gmv_before = con.execute(
-            "select value from kpi.fct_kpi_values where grain = 'day' and kpi_id = 'gmv' "
-            "and dimension = 'total' and period_start = ?",
-            [day],
-        ).fetchall()[0][0]
+        gmv_before = daily_gmv(con, day)
 
     def order(oid: str, cust: str, at: dt.datetime, amt: float, seen=None) -> dict:
         seen = seen if oid == order_id else at + dt.timedelta(minutes=1)
@@ -467,15 +478,8 @@ def test_staging_keeps_each_keys_latest_delivery_as_days_are_rerun(shop_copy):
     )
     assert shop_copy.run(late, late).ok
     with shop_copy.connect() as con:
-        row = con.execute(
-            "select amount, delivered_on from staging.stg_shop__orders where order_id = ?",
-            [order_id],
-        ).fetchall()
-        gmv = con.execute(
-            "select value from kpi.fct_kpi_values where grain = 'day' and kpi_id = 'gmv' "
-            "and dimension = 'total' and period_start = ?",
-            [day],
-        ).fetchall()[0][0]
+        row = kept_delivery(con, order_id)
+        gmv = daily_gmv(con, day)
         assert staging_mismatches(con) == {"orders": 0, "order_items": 0, "conversations": 0}
     assert row == [(amount + 100, late)]
     assert close(gmv, gmv_before + 100)
@@ -485,10 +489,7 @@ def test_staging_keeps_each_keys_latest_delivery_as_days_are_rerun(shop_copy):
     _write_csv(redelivery, [order("x-2", "c-x", new_at, 7)])
     assert shop_copy.run(late, late).ok
     with shop_copy.connect() as con:
-        row = con.execute(
-            "select amount, delivered_on from staging.stg_shop__orders where order_id = ?",
-            [order_id],
-        ).fetchall()
+        row = kept_delivery(con, order_id)
         gone = con.execute(
             "select count(*) from staging.stg_shop__orders where order_id = 'x-1'"
         ).fetchall()[0][0]
@@ -497,11 +498,7 @@ def test_staging_keeps_each_keys_latest_delivery_as_days_are_rerun(shop_copy):
             "where order_id in (?, 'x-1', 'x-2') order by order_id",
             [order_id],
         ).fetchall()
-        gmv = con.execute(
-            "select value from kpi.fct_kpi_values where grain = 'day' and kpi_id = 'gmv' "
-            "and dimension = 'total' and period_start = ?",
-            [day],
-        ).fetchall()[0][0]
+        gmv = daily_gmv(con, day)
         assert staging_mismatches(con) == {"orders": 0, "order_items": 0, "conversations": 0}
     assert row[0][0] == amount and row[0][1] < late
     assert gone == 0
