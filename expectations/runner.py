@@ -92,7 +92,7 @@ INDEX_COLUMNS = ("grain", "period_start", "dimension", "member")
 KEEP_RUNS = 90
 
 
-def _prune(gx_root: Path, suite: str, keep: int = KEEP_RUNS) -> int:
+def _prune(gx_root: Path, suite: str, keep: int) -> int:
     """Delete all but the newest ``keep`` runs of ``suite`` (results and pages); how many."""
     uncommitted = gx_root / "gx" / "uncommitted"
     stores = [uncommitted / "validations", uncommitted / "data_docs" / "local_site" / "validations"]
