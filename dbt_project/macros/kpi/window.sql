@@ -1,23 +1,37 @@
 {#
-  The partition window Dagster passes as --vars {start_date, end_date}. Incremental models
-  replace the window's days, reaching `lookback` days further back for facts that mature
-  late (sign-off, returns, refunds). With no window (a first build, or by hand) every day
-  is built.
+  The partition window (inclusive ISO dates) Dagster sets in the environment of its dbt run:
+  KPI_WINDOW_START and KPI_WINDOW_END. Incremental models replace the window's days, reaching
+  `lookback` days further back for facts that mature late (sign-off, returns, refunds). With
+  no window (a first build, or `dbt build` by hand without them) every day is built.
+
+  The window is read when a node runs, never while dbt parses: a value read at parse time
+  enters the manifest, and a window that changes every night would then force a full re-parse
+  every night (as `--vars` does), where the same project can otherwise be partially parsed.
 #}
+{% macro kpi_window_bound(name) -%}
+    {%- if not execute -%}{{ return(none) }}{%- endif -%}
+    {%- set value = env_var(name, '') | trim -%}
+    {%- if value and not modules.re.match('^[0-9]{4}-[0-9]{2}-[0-9]{2}$', value) -%}
+        {{ exceptions.raise_compiler_error(name ~ "='" ~ value ~ "' is not a date (YYYY-MM-DD)") }}
+    {%- endif -%}
+    {{ return(value or none) }}
+{%- endmacro %}
+
 {% macro kpi_window_start(lookback=0) -%}
-    {%- set start = var('start_date', none) -%}
+    {%- set start = kpi_window_bound('KPI_WINDOW_START') -%}
     {%- if start -%}
         {{ dbt.dateadd('day', -1 * lookback, "cast('" ~ start ~ "' as date)") }}
     {%- else -%}null{%- endif -%}
 {%- endmacro %}
 
 {% macro kpi_window_end() -%}
-    {%- set end = var('end_date', none) -%}
+    {%- set end = kpi_window_bound('KPI_WINDOW_END') -%}
     {%- if end -%}cast('{{ end }}' as date){%- else -%}null{%- endif -%}
 {%- endmacro %}
 
 {% macro kpi_has_window() -%}
-    {{ return(var('start_date', none) is not none and var('end_date', none) is not none) }}
+    {{ return(kpi_window_bound('KPI_WINDOW_START') is not none
+              and kpi_window_bound('KPI_WINDOW_END') is not none) }}
 {%- endmacro %}
 
 {# a filter on `date_column` for the window (true when there is no window) #}
