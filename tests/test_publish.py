@@ -286,3 +286,69 @@ def test_the_generators_missing_day_is_caught_at_the_gate(built_shop):
         "management",
         "kpi_tree",
     }
+
+
+def _unit_snapshot(con, unit: str) -> dict[str, list]:
+    tables = [
+        t
+        for (t,) in con.execute(
+            "select table_name from information_schema.tables "
+            "where table_schema = ? and table_type = 'BASE TABLE' order by 1",
+            [unit],
+        ).fetchall()
+    ]
+    return {t: con.execute(f"select * from {unit}.{t} order by all").fetchall() for t in tables}
+
+
+def test_the_serving_file_reloads_exactly_the_units_whose_publication_changed(
+    published_shop, tmp_path
+):
+    """The serving file is patched, not rebuilt: a unit whose Parquet changed is reloaded, the
+    others keep their rows, and a unit swapped without a refresh (a publish killed between its
+    Parquet and the serving file) is caught up by the next refresh. Every unit must then equal
+    a file built afresh from the same Parquet."""
+    from kpi_tree.model import default_tree
+    from pipelines.publish.serving import LAYOUT_TABLE, assemble_serving, export_unit
+
+    shop = copy_of(published_shop, tmp_path)
+    settings = shop.settings
+    assemble_serving(settings)  # the copy's record names the original's folders: all reloaded
+    with serving(shop) as con:
+        before = {u: _unit_snapshot(con, u) for u in UNITS}
+    with shop.connect() as build:
+        export_unit(build, settings, default_tree(), "service", "run-service-2")
+    assemble_serving(settings)
+    with shop.connect() as build:  # swapped without a refresh of the serving file
+        export_unit(build, settings, default_tree(), "logistics", "run-logistics-2")
+    with serving(shop) as con:
+        assert {
+            r[0]
+            for r in con.execute("select _published_run_id from logistics.kpi_values").fetchall()
+        } != {"run-logistics-2"}
+    assemble_serving(settings)
+    with serving(shop) as con:
+        after = {u: _unit_snapshot(con, u) for u in UNITS}
+        record = dict(con.execute(f"select unit, version from main.{LAYOUT_TABLE}").fetchall())
+        shared = con.execute("select count(*) from kpi_tree.kpi_values").fetchall()[0][0]
+        runs = dict(
+            con.execute(
+                "select kpi_id, min(_published_run_id) from kpi_tree.kpi_values "
+                "where kpi_id in ('first_response_mean', 'signoff_rate') group by 1"
+            ).fetchall()
+        )
+    for unit in set(UNITS) - {"service", "logistics"}:
+        assert after[unit] == before[unit], unit
+    assert {r[-2] for rows in after["service"].values() for r in rows} == {"run-service-2"}
+    assert {r[-2] for rows in after["logistics"].values() for r in rows} == {"run-logistics-2"}
+    assert runs == {"first_response_mean": "run-service-2", "signoff_rate": "run-logistics-2"}
+    root = published_dir(settings)
+    assert {u: v.split(":", 1)[1] for u, v in record.items()} == {
+        u: str((root / u).resolve()) for u in UNITS
+    }
+    # the same rows as a file built from nothing
+    serving_db(settings).unlink()
+    assemble_serving(settings)
+    with serving(shop) as con:
+        fresh = {u: _unit_snapshot(con, u) for u in UNITS}
+        assert con.execute("select count(*) from kpi_tree.kpi_values").fetchall()[0][0] == shared
+    assert fresh == after
