@@ -316,3 +316,10 @@ def test_board_period_is_the_newest_published_day(built_shop):
     assert as_of == built_shop.end
     gmv = next(n for n in data["nodes"] if n["id"] == "gmv")
     assert gmv["periods"]["quarter"]["start"] == dt.date(as_of.year, 4, 1).isoformat()
+
+
+def test_non_finite_numbers_become_null_and_strings_stay_as_they_are():
+    from pipelines.board.page import to_json
+
+    data = {"v": float("nan"), "w": [1.5, float("inf"), -float("inf")], "s": 'NaN "Infinity"'}
+    assert json.loads(to_json(data)) == {"v": None, "w": [1.5, None, None], "s": 'NaN "Infinity"'}

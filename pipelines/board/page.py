@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import os
+import re
 from pathlib import Path
 
 import duckdb
@@ -64,19 +64,21 @@ def board_path(settings: Settings) -> Path:
     return serving_db(settings).with_name(BOARD_FILE)
 
 
-def _clean(value):
-    """JSON-safe: NaN and infinities become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
+#: a JSON string (kept as it is) or a non-finite number Python writes (NaN, Infinity)
+_NON_FINITE = re.compile(r'"(?:[^"\\]|\\.)*"|-?Infinity|NaN')
+
+
+def to_json(data: dict) -> str:
+    """The page's data as JSON; NaN and infinities (which JSON lacks) become null. Written as
+    Python writes them, then replaced outside strings: cheaper than walking the data first."""
+    text = json.dumps(data, ensure_ascii=False, default=str, separators=(",", ":"))
+    if "NaN" in text or "Infinity" in text:
+        text = _NON_FINITE.sub(lambda m: m[0] if m[0].startswith('"') else "null", text)
+    return text
 
 
 def render(data: dict) -> str:
-    payload = json.dumps(_clean(data), ensure_ascii=False, default=str, separators=(",", ":"))
+    payload = to_json(data)
     # nothing in the data may close the script element
     payload = payload.replace("</", "<\\/").replace("<!--", "<\\!--")
     return TEMPLATE.format(
