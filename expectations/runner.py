@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from expectations.suites import Gate
+from expectations.suites import SHARED_UNIT, Gate
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -90,6 +90,18 @@ INDEX_COLUMNS = ("grain", "period_start", "dimension", "member")
 #: validation results (and their data-docs pages) kept per suite: the newest runs only, so the
 #: store and the docs index GX rebuilds every night do not grow with the years
 KEEP_RUNS = 90
+
+
+def index_rebuilt(unit: str, success: bool) -> bool:
+    """Whether a gate rebuilds the data-docs index (the list of every kept run).
+
+    The index is re-rendered from every stored result: about 0.6 s with ten nights kept and
+    growing with them, too much for every gate of every night. It is rebuilt by the shared
+    unit's gate, which runs after the team gates (it checks the pace tables, built last), so
+    once a night with the night's results in it, and by any failing gate, so a held-back unit's
+    report is listed at once. Each verdict links its own page whatever the index holds.
+    """
+    return unit == SHARED_UNIT or not success
 
 
 def _prune(gx_root: Path, suite: str, keep: int) -> int:
@@ -230,11 +242,25 @@ def run_gate(gate: Gate, warehouse_dir: Path, run_id: str, start: dt.date, end: 
     for definition in definitions:
         _prune(quality_dir(warehouse_dir) / "gx", definition.suite.name, KEEP_RUNS)
     if validated:
-        # one build of the unit's new pages and the index (per frame it cost a second each)
-        context.build_data_docs(resource_identifiers=validated)
-    sites = context.get_docs_sites_urls()
-    if sites:
-        report = sites[0]["site_url"]
+        # this run's pages, built once for the unit (per frame it cost a second each); the
+        # index only when it is worth its cost (see `index_rebuilt`)
+        context.build_data_docs(
+            resource_identifiers=validated,
+            build_index=index_rebuilt(gate.unit, success=not failures),
+        )
+        # the report is the unit's page for this run: its first failing frame, else its first
+        failing = {f.frame for f in failures}
+        shown = next(
+            (
+                key
+                for key in validated
+                if key.expectation_suite_identifier.name.split(".", 1)[1] in failing
+            ),
+            next(iter(validated)),
+        )
+        sites = context.get_docs_sites_urls(resource_identifier=shown)
+        if sites and sites[0].get("site_url"):
+            report = sites[0]["site_url"]
     verdict = Verdict(
         unit=gate.unit,
         run_id=run_id,

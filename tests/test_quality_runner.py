@@ -9,7 +9,7 @@ import great_expectations as gx
 import pandas as pd
 
 import expectations.runner as runner
-from expectations.suites import Gate
+from expectations.suites import SHARED_UNIT, Gate
 
 DAY = dt.date(2025, 3, 4)
 
@@ -56,11 +56,45 @@ def test_verdict_names_the_failing_row_and_docs_link_it(tmp_path):
     # the verdict the publish step reads is this one
     saved = json.loads(runner.verdict_path(tmp_path, "toy").read_text(encoding="utf-8"))
     assert saved["run_id"] == "run-1" and saved["success"] is False
-    # one data-docs page for the run, linked from the index the verdict points to
+    # one data-docs page for the run: the verdict links it, and (a failure) the index lists it
     [page] = (tmp_path / "quality" / "gx").rglob("local_site/validations/toy/mart/**/*.html")
-    index = verdict.report.removeprefix("file://")
-    assert index.endswith("index.html")
-    assert page.parent.name in Path(index).read_text(encoding="utf-8")
+    assert Path(verdict.report.removeprefix("file://")) == page
+    assert page.parent.name in _index(tmp_path).read_text(encoding="utf-8")
+
+
+def _index(root: Path) -> Path:
+    return (
+        root / "quality" / "gx" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    )
+
+
+def _passing(unit: str) -> Gate:
+    gate = _gate()
+    gate.frames["mart"] = gate.frames["mart"].assign(orders=[10, 12, 11])
+    return Gate(unit=unit, frames=gate.frames, expectations=gate.expectations)
+
+
+def _pages(root: Path, unit: str) -> set[Path]:
+    return set((root / "quality" / "gx").rglob(f"local_site/validations/{unit}/mart/**/*.html"))
+
+
+def test_a_passing_team_gate_links_its_page_and_the_shared_gate_rebuilds_the_index(tmp_path):
+    runner.run_gate(_gate(), tmp_path, "run-0", DAY, DAY)  # fails: the index is built
+    listed = _index(tmp_path).read_text(encoding="utf-8")
+    before = _pages(tmp_path, "toy")
+    team = runner.run_gate(_passing("toy"), tmp_path, "run-1", DAY, DAY)
+    assert team.success
+    [page] = _pages(tmp_path, "toy") - before  # this run's page, linked by its verdict
+    assert Path(team.report.removeprefix("file://")) == page
+    # a passing team gate leaves the index alone (rebuilding it costs more as runs pile up)
+    assert _index(tmp_path).read_text(encoding="utf-8") == listed
+    assert page.parent.name not in listed
+    shared = runner.run_gate(_passing(SHARED_UNIT), tmp_path, "run-2", DAY, DAY)
+    assert shared.success
+    [shared_page] = _pages(tmp_path, SHARED_UNIT)
+    index = _index(tmp_path).read_text(encoding="utf-8")
+    # the shared gate's index lists its own run and the team's earlier one
+    assert page.parent.name in index and shared_page.parent.name in index
 
 
 def test_results_and_pages_keep_only_the_newest_runs(tmp_path, monkeypatch):
