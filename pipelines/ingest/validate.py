@@ -91,47 +91,41 @@ def _parse_text_timestamp(col: pl.Expr, tz: str) -> pl.Expr:
     )
 
 
-def _parse(series: pl.Series, target: pl.DataType, tz: str | None) -> pl.Series:
-    """Parse one column into its contract dtype; unparseable values become null."""
-    col = pl.col(series.name)
-    frame = series.to_frame()
+def _parse(name: str, source: pl.DataType, target: pl.DataType, tz: str | None) -> pl.Expr:
+    """The expression parsing column ``name`` (of dtype ``source``) into its contract dtype;
+    unparseable values become null."""
+    col = pl.col(name)
     if target == Timestamp:
-        if series.dtype == pl.String:
-            expr = _parse_text_timestamp(col, tz or "UTC")
-        elif isinstance(series.dtype, pl.Datetime):
-            if series.dtype.time_zone is None:
-                expr = col.dt.replace_time_zone(tz or "UTC", ambiguous="earliest")
-            else:
-                expr = col
+        if source == pl.String:
+            return _parse_text_timestamp(col, tz or "UTC")
+        if isinstance(source, pl.Datetime):
             expr = (
+                col.dt.replace_time_zone(tz or "UTC", ambiguous="earliest")
+                if (source.time_zone is None)
+                else col
+            )
+            return (
                 expr.dt.convert_time_zone("UTC").dt.replace_time_zone(None).dt.cast_time_unit("us")
             )
-        elif series.dtype == pl.Null:
-            expr = col.cast(target)
-        else:  # numbers are not timestamps: every present value fails to parse
-            expr = pl.lit(None, dtype=target)
-        return frame.with_columns(expr.alias(series.name)).get_column(series.name)
+        if source == pl.Null:
+            return col.cast(target)
+        return pl.lit(None, dtype=target)  # numbers are not timestamps: every value fails
     if target == pl.Date:
-        if series.dtype == pl.String:
-            expr = col.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
-        else:
-            expr = col.cast(pl.Date, strict=False)
-        return frame.with_columns(expr.alias(series.name)).get_column(series.name)
-    if series.dtype == pl.String:
+        if source == pl.String:
+            return col.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
+        return col.cast(pl.Date, strict=False)
+    if source == pl.String:
         stripped = col.str.strip_chars()
         if target.is_integer():
             # "3" and "3.0" are integers; "3.5" is not
             as_float = stripped.cast(pl.Float64, strict=False)
-            expr = pl.when(as_float == as_float.round(0)).then(as_float).cast(target, strict=False)
-        else:
-            expr = stripped.cast(target, strict=False)
-        return frame.with_columns(expr.alias(series.name)).get_column(series.name)
-    if target.is_integer() and series.dtype.is_float():
-        expr = pl.when(col == col.round(0)).then(col).cast(target, strict=False)
-        return frame.with_columns(expr.alias(series.name)).get_column(series.name)
+            return pl.when(as_float == as_float.round(0)).then(as_float).cast(target, strict=False)
+        return stripped.cast(target, strict=False)
+    if target.is_integer() and source.is_float():
+        return pl.when(col == col.round(0)).then(col).cast(target, strict=False)
     if target == pl.String:
-        return series.cast(pl.String)
-    return series.cast(target, strict=False)
+        return col.cast(pl.String)
+    return col.cast(target, strict=False)
 
 
 def _blank_to_null(df: pl.DataFrame) -> pl.DataFrame:
@@ -157,34 +151,45 @@ def type_frame(
             raise SchemaMismatch(file, name, f"is missing{hint}; the file has {raw.columns}")
     df = _blank_to_null(renamed.select(list(dtypes))).with_row_index(ROW, offset=1)
     df = df.with_columns(pl.col(ROW).cast(pl.Int64))
+    # every column parsed in one pass (one collect, not one per column)
+    typed = (
+        df.lazy()
+        .select(
+            pl.col(ROW),
+            *(
+                _parse(name, df.schema[name], target, conf.timezone).alias(name)
+                for name, target in dtypes.items()
+            ),
+        )
+        .collect()
+    )
     failures = []
-    typed = {ROW: df[ROW]}
     for name, target in dtypes.items():
-        original = df[name]
-        parsed = _parse(original, target, conf.timezone)
+        original, parsed = df[name], typed[name]
         broken = original.is_not_null() & parsed.is_null()
-        n_broken, n_present = int(broken.sum()), int(original.is_not_null().sum())
-        if n_present and n_broken == n_present and n_present >= 3:
+        n_broken = int(broken.sum())
+        if not n_broken:
+            continue
+        n_present = int(original.is_not_null().sum())
+        if n_broken == n_present and n_present >= 3:
             raise SchemaMismatch(
                 file,
                 name,
                 f"has type {original.dtype} and none of its {n_present} values parse as "
                 f"{target} (e.g. {original.drop_nulls()[0]!r}): was the column retyped?",
             )
-        if n_broken:
-            failures.append(
-                pl.DataFrame(
-                    {
-                        "row_number": df[ROW].filter(broken),
-                        "column": name,
-                        "check": f"dtype({target})",
-                        "value": original.filter(broken).cast(pl.String),
-                    }
-                )
+        failures.append(
+            pl.DataFrame(
+                {
+                    "row_number": df[ROW].filter(broken),
+                    "column": name,
+                    "check": f"dtype({target})",
+                    "value": original.filter(broken).cast(pl.String),
+                }
             )
-        typed[name] = parsed
+        )
     bad = pl.concat(failures) if failures else pl.DataFrame(schema=QUARANTINE_SCHEMA)
-    return pl.DataFrame(typed), bad
+    return typed, bad
 
 
 def _pandera_failures(typed: pl.DataFrame, source: str) -> pl.DataFrame:
