@@ -95,7 +95,7 @@ def files_for_day(landing: Path, source: str, day: dt.date) -> list[Path]:
     stamp = day.isoformat()
     return sorted(
         p
-        for p in folder.iterdir()
+        for p in folder.glob(f"*{stamp}*")  # not every file of every day, for every day
         if p.is_file()
         and p.suffix.lower() in READERS
         and (m := DATE_IN_NAME.search(p.name))
