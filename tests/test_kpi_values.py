@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -581,3 +582,25 @@ def test_every_node_has_a_total_for_every_period(built_shop, grain):
     got = dict(counts)
     assert set(got) == set(default_tree().nodes)
     assert min(got.values()) >= periods - 1
+
+
+def test_consecutive_nights_are_partially_parsed_and_the_window_ends_with_the_run(shop_copy):
+    """The window reaches dbt through its environment, not `--vars`, and each build leaves its
+    parse for the next: the second night parses nothing again. The window is gone from this
+    process once its dbt has started."""
+    day = shop_copy.end
+    logs = []
+    for _ in range(2):
+        started = time.time()
+        outcome = shop_copy.run(day, day)
+        assert outcome.ok, outcome.error
+        [log] = [
+            p
+            for p in (DBT_PROJECT_DIR / "target").glob("kpi_tree_dbt-*/dbt.log")
+            if p.stat().st_mtime >= started
+        ]
+        logs.append(log.read_text(encoding="utf-8"))
+    assert f"cast('{day.isoformat()}' as date)" in logs[0]  # the window reached dbt's SQL ...
+    assert "Unable to do partial parsing" not in logs[1]
+    assert "Partial parsing enabled" in logs[1]
+    assert "KPI_WINDOW_START" not in os.environ  # ... and is not in ours
