@@ -228,10 +228,18 @@ def stage_floor(data_dir: str) -> dict:
             for r in rows
             for k, i in (("gmv", 1), ("orders", 2), ("sessions", 3), ("ad_spend", 7))
         }
-        built = con.execute(
-            "select period_start, kpi_id, value from kpi.fct_kpi_values where grain = 'day' "
-            "and dimension = 'total' and kpi_id in ('gmv', 'orders', 'sessions', 'ad_spend')"
-        ).fetchall()
+        has_values = con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'kpi' and table_name = 'fct_kpi_values'"
+        ).fetchall()[0][0]
+        built = (  # nothing to compare when the build stopped before it
+            con.execute(
+                "select period_start, kpi_id, value from kpi.fct_kpi_values where grain = 'day' "
+                "and dimension = 'total' and kpi_id in ('gmv', 'orders', 'sessions', 'ad_spend')"
+            ).fetchall()
+            if has_values
+            else []
+        )
     diffs = [abs((floor.get((d, k)) or 0) - (v or 0)) for d, k, v in built]
     return {
         "seconds": min(times),
@@ -363,6 +371,12 @@ def bench_level(name: str, orders_per_day: int, days: int, work: Path) -> dict:
     _prepare_data_dir(full, landing, start, NEW_DAY, orders_per_day)
     out["full_build"] = run_stage("nightly", str(full), start.isoformat(), history_end.isoformat())
     out["floor"] = run_stage("floor", str(full))
+    out["ingest"] = _ingest_rates(out)
+    if not out["full_build"]["ok"]:
+        # a new day on a broken history measures nothing: report what was measured
+        out["stopped"] = f"the year's build failed: {out['full_build']['error']}"
+        log(f"  {name}: {out['stopped']}; the new-day stages are skipped")
+        return out
     out["new_day_12m"] = run_stage("nightly", str(full), NEW_DAY.isoformat(), NEW_DAY.isoformat())
     # 3 months: the same days' files, a shorter history
     short = work / name / "quarter"
@@ -371,12 +385,15 @@ def bench_level(name: str, orders_per_day: int, days: int, work: Path) -> dict:
         "nightly", str(short), short_start.isoformat(), history_end.isoformat()
     )
     out["new_day_3m"] = run_stage("nightly", str(short), NEW_DAY.isoformat(), NEW_DAY.isoformat())
-    out["ingest"] = {
+    return out
+
+
+def _ingest_rates(out: dict) -> dict:
+    return {
         "validated_rows_per_s": out["full_build"]["rows_ingested"]
         / out["full_build"]["groups"].get("ingest", float("nan")),
         "plain_rows_per_s": out["plain_read"]["rows"] / out["plain_read"]["seconds"],
     }
-    return out
 
 
 def machine() -> dict:
@@ -402,22 +419,29 @@ def summarize(results: dict) -> list[dict]:
         build = r["full_build"]
         dbt_build = build["groups"].get("dbt: KPI tree", 0.0)
         ratio_ingest = r["ingest"]["validated_rows_per_s"] / r["ingest"]["plain_rows_per_s"]
+        stopped = "stopped" in r  # the year's build failed: no new days, no build ratio
+        new_12m = None if stopped else r["new_day_12m"]["seconds"]
+        new_3m = None if stopped else r["new_day_3m"]["seconds"]
         rows.append(
             {
                 "level": name,
                 "rows_per_year": build["rows_ingested"],
-                "new_day_12m_s": r["new_day_12m"]["seconds"],
-                "new_day_3m_s": r["new_day_3m"]["seconds"],
-                "growth_12m_vs_3m": r["new_day_12m"]["seconds"] / r["new_day_3m"]["seconds"],
-                "build_dbt_s": dbt_build,
+                "new_day_12m_s": new_12m,
+                "new_day_3m_s": new_3m,
+                "growth_12m_vs_3m": None if stopped else new_12m / new_3m,
+                "build_dbt_s": None if stopped else dbt_build,
                 "floor_s": r["floor"]["seconds"],
-                "build_vs_floor_plus_fixed": dbt_build / (3 * r["floor"]["seconds"] + fixed),
+                "build_vs_floor_plus_fixed": (
+                    None if stopped else dbt_build / (3 * r["floor"]["seconds"] + fixed)
+                ),
                 "ingest_validated_vs_plain": ratio_ingest,
                 "peak_rss_mib": max(
                     r[k]["peak_rss_mib"]
                     for k in ("full_build", "new_day_12m", "new_day_3m", "plain_read", "floor")
+                    if k in r
                 ),
                 "full_run_s": build["seconds"],
+                "stopped": r.get("stopped"),
             }
         )
     return rows
@@ -444,18 +468,22 @@ def print_table(results: dict) -> None:
         "ingest vs read",
         "peak RSS",
     )
+
+    def fmt(value: float | None, spec: str, unit: str = "") -> str:
+        return "-" if value is None else format(value, spec) + unit
+
     lines = [head]
     for s in results["summary"]:
         lines.append(
             (
                 s["level"],
                 f"{s['rows_per_year']:,}",
-                f"{s['new_day_12m_s']:.1f} s",
-                f"{s['new_day_3m_s']:.1f} s",
-                f"{s['growth_12m_vs_3m']:.2f}×",
-                f"{s['build_dbt_s']:.1f} s",
+                fmt(s["new_day_12m_s"], ".1f", " s"),
+                fmt(s["new_day_3m_s"], ".1f", " s"),
+                fmt(s["growth_12m_vs_3m"], ".2f", "×"),
+                fmt(s["build_dbt_s"], ".1f", " s"),
                 f"{s['floor_s']:.2f} s",
-                f"{s['build_vs_floor_plus_fixed']:.2f}",
+                fmt(s["build_vs_floor_plus_fixed"], ".2f"),
                 f"{s['ingest_validated_vs_plain']:.2f}",
                 f"{s['peak_rss_mib']:,.0f} MiB",
             )
@@ -474,8 +502,13 @@ def print_table(results: dict) -> None:
         groups = r["full_build"]["groups"]
         parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(groups.items(), key=lambda x: -x[1]))
         print(f"  {name}: {r['full_build']['seconds']:.1f} total: {parts}")
+    for name, r in results["levels"].items():
+        if "stopped" in r:
+            print(f"  {name}: stopped: {r['stopped'][:300]}")
     print("Where one new day (12 months of history) spends its time (seconds):")
     for name, r in results["levels"].items():
+        if "new_day_12m" not in r:
+            continue
         groups = r["new_day_12m"]["groups"]
         parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(groups.items(), key=lambda x: -x[1]))
         print(f"  {name}: {r['new_day_12m']['seconds']:.1f} total: {parts}")
