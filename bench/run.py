@@ -212,6 +212,7 @@ def stage_floor(data_dir: str) -> dict:
     (best of two runs, like a warm nightly)."""
     import duckdb
 
+    from pipelines.ingest.report import table_exists
     from pipelines.settings import load_settings
 
     settings = load_settings(data_dir)
@@ -228,16 +229,12 @@ def stage_floor(data_dir: str) -> dict:
             for r in rows
             for k, i in (("gmv", 1), ("orders", 2), ("sessions", 3), ("ad_spend", 7))
         }
-        has_values = con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'kpi' and table_name = 'fct_kpi_values'"
-        ).fetchall()[0][0]
         built = (  # nothing to compare when the build stopped before it
             con.execute(
                 "select period_start, kpi_id, value from kpi.fct_kpi_values where grain = 'day' "
                 "and dimension = 'total' and kpi_id in ('gmv', 'orders', 'sessions', 'ad_spend')"
             ).fetchall()
-            if has_values
+            if table_exists(con, "kpi", "fct_kpi_values")
             else []
         )
     diffs = [abs((floor.get((d, k)) or 0) - (v or 0)) for d, k, v in built]
