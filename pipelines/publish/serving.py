@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import shutil
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import duckdb
@@ -244,25 +244,8 @@ def _log_table(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
         "failed_expectations varchar[], provisional_days bigint, report varchar)"
     )
     log = read_log(settings)
-    if log:
-        _insert(
-            con,
-            "main.publication_log",
-            [
-                [
-                    e["unit"],
-                    e["run_id"],
-                    e["status"],
-                    e["published_at"],
-                    e["data_as_of"],
-                    e["window_start"],
-                    e["failed_expectations"],
-                    e["provisional_days"],
-                    e["report"],
-                ]
-                for e in log
-            ],
-        )
+    if log:  # the table's columns are LogEntry's fields, in order
+        _insert(con, "main.publication_log", [[e[f.name] for f in fields(LogEntry)] for e in log])
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list, chunk: int = 500) -> None:
