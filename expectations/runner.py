@@ -193,7 +193,7 @@ def run_gate(gate: Gate, warehouse_dir: Path, run_id: str, start: dt.date, end: 
         definitions.append(definition)
         batches[definition.name] = frame
     report = None
-    validated = []
+    validated: dict = {}  # each result's identifier -> its frame
     for definition in definitions:
         checkpoint = context.checkpoints.add_or_update(
             gx.Checkpoint(
@@ -215,8 +215,8 @@ def run_gate(gate: Gate, warehouse_dir: Path, run_id: str, start: dt.date, end: 
                 batch_parameters={"dataframe": batches[definition.name]},
                 run_id=None,
             )
-        validated.extend(result.run_results)
         frame_name = definition.name.split(".", 1)[1]
+        validated.update(dict.fromkeys(result.run_results, frame_name))
         for run_result in result.run_results.values():
             for r in run_result.results:
                 evaluated += 1
@@ -254,19 +254,13 @@ def run_gate(gate: Gate, warehouse_dir: Path, run_id: str, start: dt.date, end: 
         # this run's pages, built once for the unit (per frame it cost a second each); the
         # index only when it is worth its cost (see `index_rebuilt`)
         context.build_data_docs(
-            resource_identifiers=validated,
+            resource_identifiers=list(validated),
             build_index=index_rebuilt(gate.unit, success=not failures),
         )
         # the report is the unit's page for this run: its first failing frame, else its first
         failing = {f.frame for f in failures}
-        shown = next(
-            (
-                key
-                for key in validated
-                if key.expectation_suite_identifier.name.split(".", 1)[1] in failing
-            ),
-            next(iter(validated)),
-        )
+        first = next(iter(validated))
+        shown = next((key for key, frame in validated.items() if frame in failing), first)
         sites = context.get_docs_sites_urls(resource_identifier=shown)
         if sites and sites[0].get("site_url"):
             report = sites[0]["site_url"]
