@@ -8,7 +8,6 @@
 {%- set lookback = tree['maturity_days'] -%}
 {{ kpi_incremental_by_date('date_day') }}
 
-
 with
 {% for fact_id, fact in tree['facts'].items() %}
 {%- set fact_measures = [] -%}
