@@ -80,6 +80,74 @@ offset,c1,2025-03-15T07:30:00+08:00,organic,,prepaid,1,
     assert got["offset"] == (dt.datetime(2025, 3, 14, 23, 30), dt.date(2025, 3, 15))
 
 
+TIMESTAMP_FORMS = {  # created_at as written -> UTC, with the source's zone Asia/Shanghai
+    "2025-03-15T01:00:00Z": dt.datetime(2025, 3, 15, 1),
+    "2025-03-15 09:00:00": dt.datetime(2025, 3, 15, 1),
+    "2025-03-15T09:00:00": dt.datetime(2025, 3, 15, 1),
+    "2025-03-15T09:00:00.250": dt.datetime(2025, 3, 15, 1, 0, 0, 250000),
+    "2025-03-15T01:00:00.5Z": dt.datetime(2025, 3, 15, 1, 0, 0, 500000),
+    "2025-03-15T09:30:00+08:00": dt.datetime(2025, 3, 15, 1, 30),
+    " 2025-03-15T01:00:00Z ": dt.datetime(2025, 3, 15, 1),
+    "2025-03-15T09:00": dt.datetime(2025, 3, 15, 1),
+    "2025-03-15": dt.datetime(2025, 3, 14, 16),
+    "15/03/2025 09:00": None,  # no accepted form: quarantined
+}
+
+
+@pytest.mark.parametrize("first", list(TIMESTAMP_FORMS))
+def test_every_timestamp_form_parses_whatever_form_the_column_starts_with(tmp_path, first):
+    """A column is parsed in its first value's form first; every other value still gets the
+    general parser's reading, so the result cannot depend on which form comes first."""
+    order = [first, *(text for text in TIMESTAMP_FORMS if text != first)]
+    lines = [f'o{i},c1,"{text}",organic,,prepaid,1,' for i, text in enumerate(order)]
+    f = write(tmp_path / "orders_2025-03-15.csv", "\n".join([ORDERS_HEADER, *lines]))
+    v = validate_file(f, "orders", SourceConfig("orders", "Asia/Shanghai"), "Asia/Shanghai")
+    got = dict(zip(v.good["order_id"], v.good["created_at"], strict=True))
+    want = {f"o{i}": TIMESTAMP_FORMS[text] for i, text in enumerate(order)}
+    assert got == {k: w for k, w in want.items() if w is not None}
+    bad_row = 2 + order.index("15/03/2025 09:00") - 1
+    assert reasons(v) == {
+        (bad_row, "created_at", "dtype(Datetime(time_unit='us', time_zone=None))")
+    }
+
+
+def test_json_lines_are_read_as_text_and_a_late_key_is_not_lost(tmp_path, monkeypatch):
+    """Values are typed by the contract, not by JSON: a value of the wrong JSON type
+    quarantines its row only. A contract key that first appears after the lines the reader
+    takes its keys from is still read."""
+    monkeypatch.setattr("pipelines.ingest.validate.JSONL_KEYS_FROM_LINES", 2)
+    base = {
+        "customer_id": "c",
+        "agent_id": "a",
+        "topic": "presale",
+        "started_at": "2025-03-15 07:30:00",
+        "first_response_at": "2025-03-15 07:30:40",
+        "ended_at": "2025-03-15 07:40:00",
+        "messages": 6,
+        "order_id": None,
+    }
+    rows = [
+        {"conversation_id": "k1", **base},  # no satisfaction key in the first two lines
+        {"conversation_id": "k2", **base, "messages": True},
+        {"conversation_id": "k3", **base, "messages": 4.0, "satisfaction": 4},
+        {"conversation_id": "k4", **base, "satisfaction": "5"},
+    ]
+    f = tmp_path / "conversations_2025-03-15.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    conf = SourceConfig("conversations", "Asia/Shanghai")
+    v = validate_file(f, "conversations", conf, "Asia/Shanghai")
+    assert reasons(v) == {(2, "messages", "dtype(Int64)")}
+    assert v.good.select("conversation_id", "messages", "satisfaction").rows() == [
+        ("k1", 6, None),
+        ("k3", 4, 4),
+        ("k4", 6, 5),
+    ]
+    # with every key in the first lines, the fast read gives the same rows
+    monkeypatch.setattr("pipelines.ingest.validate.JSONL_KEYS_FROM_LINES", 1000)
+    again = validate_file(f, "conversations", conf, "Asia/Shanghai")
+    assert again.good.equals(v.good) and again.bad.equals(v.bad)
+
+
 def test_naive_local_timestamps_use_the_declared_zone(tmp_path):
     rows = [
         {

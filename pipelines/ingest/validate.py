@@ -2,12 +2,13 @@
 
 Pure functions of a file and its source's settings: no warehouse, no Dagster. The order:
 
-1. polars reads the file (CSV as text, Parquet and JSON Lines as written);
+1. polars reads the file (CSV and JSON Lines as text, Parquet as written);
 2. the shop's column mapping renames its columns to ours; a missing column is a
    :class:`SchemaMismatch` naming the file and column;
 3. each column is parsed into its contract dtype; a value that does not parse quarantines its
    row, and a column where no value parses is a retyped column (``SchemaMismatch``);
-4. timestamps are converted to UTC from the source's declared time zone;
+4. timestamps are converted to UTC from the source's declared time zone (a text column is
+   parsed in its first value's form, then its other values by the general parser);
 5. the pandera model validates the typed rows (``lazy=True``) and its failure cases are joined
    back by row index, so exactly the bad rows are quarantined, each with every reason found.
 """
@@ -15,6 +16,7 @@ Pure functions of a file and its source's settings: no warehouse, no Dagster. Th
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +35,7 @@ QUARANTINE_SCHEMA = {
 }
 READERS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 DATE_IN_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+JSONL_KEYS_FROM_LINES = 1000
 
 
 class SchemaMismatch(ValueError):
@@ -59,19 +62,41 @@ def contract_dtypes(source: str) -> dict[str, pl.DataType]:
     return {name: col.dtype.type for name, col in schema.columns.items()}
 
 
-def read_raw(path: Path) -> pl.DataFrame:
+def file_columns(source: str, conf: SourceConfig) -> list[str]:
+    """The contract's columns by the names the shop's files give them."""
+    named = {ours: theirs for theirs, ours in conf.columns.items()}
+    return [named.get(name, name) for name in contract_dtypes(source)]
+
+
+def read_raw(path: Path, expected: Collection[str] = ()) -> pl.DataFrame:
+    """The file as polars reads it: CSV as text, JSON Lines as text (see :func:`_read_jsonl`),
+    Parquet as written. ``expected`` are the columns the source's contract needs, by the
+    file's names."""
     kind = READERS.get(path.suffix.lower())
     if kind == "csv":
         return pl.read_csv(path, infer_schema=False, raise_if_empty=False)
     if kind == "parquet":
         return pl.read_parquet(path)
     if kind == "jsonl":
-        return (
-            pl.read_ndjson(path, infer_schema_length=None)
-            if path.stat().st_size
-            else pl.DataFrame()
-        )
+        return _read_jsonl(path, expected) if path.stat().st_size else pl.DataFrame()
     raise ValueError(f"{path}: unsupported file type (expected one of {sorted(READERS)})")
+
+
+def _read_jsonl(path: Path, expected: Collection[str]) -> pl.DataFrame:
+    """Every value as its JSON text, like a CSV read as text: typing is :func:`type_frame`'s job,
+    so a value of the wrong JSON type quarantines its row, not the file.
+
+    The keys are taken from the file's first lines. When one of the ``expected`` keys is not
+    among them (it may first appear further down, or be missing), they are taken from every
+    line, which costs a second pass.
+    """
+    try:
+        keys = pl.scan_ndjson(path, infer_schema_length=JSONL_KEYS_FROM_LINES).collect_schema()
+        if not all(k in keys for k in expected):
+            keys = pl.scan_ndjson(path, infer_schema_length=None).collect_schema()
+        return pl.read_ndjson(path, schema=dict.fromkeys(keys, pl.String))
+    except pl.exceptions.PolarsError:
+        return pl.read_ndjson(path, infer_schema_length=None)  # let it say what is wrong
 
 
 def _parse_text_timestamp(col: pl.Expr, tz: str) -> pl.Expr:
@@ -91,11 +116,51 @@ def _parse_text_timestamp(col: pl.Expr, tz: str) -> pl.Expr:
     )
 
 
-def _parse(name: str, source: pl.DataType, target: pl.DataType, tz: str | None) -> pl.Expr:
+#: exact text forms of a timestamp (format, whether it is UTC): a column is parsed in the form
+#: of its first value, in one cheap pass; the values in any other form (or none) are then
+#: parsed by the general parser, :func:`_parse_text_timestamp`, which gives the same result
+#: for every value of these forms but tries them all, at ten to twenty times the cost.
+TIMESTAMP_FORMS: list[tuple[str, bool]] = [
+    ("%Y-%m-%dT%H:%M:%SZ", True),
+    ("%Y-%m-%dT%H:%M:%S%.fZ", True),
+    ("%Y-%m-%d %H:%M:%S", False),
+    ("%Y-%m-%dT%H:%M:%S", False),
+    ("%Y-%m-%d %H:%M:%S%.f", False),
+    ("%Y-%m-%dT%H:%M:%S%.f", False),
+]
+
+
+def _timestamp_in_form(col: pl.Expr, form: tuple[str, bool], tz: str) -> pl.Expr:
+    fmt, is_utc = form
+    parsed = col.str.to_datetime(fmt, strict=False, time_unit="us")
+    if is_utc:
+        return parsed
+    local = parsed.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+    return local.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+
+
+def _form_of(values: pl.Series) -> tuple[str, bool] | None:
+    """The first of :data:`TIMESTAMP_FORMS` that the column's first value is written in."""
+    first = values.drop_nulls().head(1)
+    for form in TIMESTAMP_FORMS:
+        if first.len() and first.str.to_datetime(form[0], strict=False).is_not_null().all():
+            return form
+    return None
+
+
+def _parse(
+    name: str,
+    source: pl.DataType,
+    target: pl.DataType,
+    tz: str | None,
+    form: tuple[str, bool] | None = None,
+) -> pl.Expr:
     """The expression parsing column ``name`` (of dtype ``source``) into its contract dtype;
-    unparseable values become null."""
+    unparseable values become null. ``form``: parse text timestamps in this form only."""
     col = pl.col(name)
     if target == Timestamp:
+        if source == pl.String and form is not None:
+            return _timestamp_in_form(col, form, tz or "UTC")
         if source == pl.String:
             return _parse_text_timestamp(col, tz or "UTC")
         if isinstance(source, pl.Datetime):
@@ -151,18 +216,32 @@ def type_frame(
             raise SchemaMismatch(file, name, f"is missing{hint}; the file has {raw.columns}")
     df = _blank_to_null(renamed.select(list(dtypes))).with_row_index(ROW, offset=1)
     df = df.with_columns(pl.col(ROW).cast(pl.Int64))
+    forms = {
+        name: _form_of(df[name])
+        for name, target in dtypes.items()
+        if target == Timestamp and df.schema[name] == pl.String
+    }
     # every column parsed in one pass (one collect, not one per column)
     typed = (
         df.lazy()
         .select(
             pl.col(ROW),
             *(
-                _parse(name, df.schema[name], target, conf.timezone).alias(name)
+                _parse(name, df.schema[name], target, conf.timezone, forms.get(name)).alias(name)
                 for name, target in dtypes.items()
             ),
         )
         .collect()
     )
+    for name, form in forms.items():  # values written in another form than the column's first
+        if form is None:
+            continue
+        missed = df[name].is_not_null() & typed[name].is_null()
+        if missed.any():
+            again = df.filter(missed).select(
+                _parse_text_timestamp(pl.col(name), conf.timezone or "UTC")
+            )
+            typed = typed.with_columns(typed[name].scatter(missed.arg_true(), again.to_series()))
     failures = []
     for name, target in dtypes.items():
         original, parsed = df[name], typed[name]
@@ -242,7 +321,7 @@ def validate_file(
     """Read, type and validate one file. Raises :class:`SchemaMismatch` for column problems."""
     name = display_name or str(path)
     try:
-        raw = read_raw(path)
+        raw = read_raw(path, file_columns(source, conf))
     except (pl.exceptions.PolarsError, OSError) as err:
         raise SchemaMismatch(name, "*", f"cannot be read: {err}") from err
     typed, parse_bad = type_frame(raw, source, conf, name)
