@@ -83,7 +83,6 @@ additive_nodes as (
 ),
 
 {%- set quantiles = tree['nodes'] | selectattr('kind', 'equalto', 'quantile') | list %}
-quantile_nodes as (
 {%- set branches = [] -%}
 {%- for node in quantiles -%}
     {%- for grain in kpi_grains() -%}
@@ -93,13 +92,23 @@ quantile_nodes as (
     {%- endfor -%}
 {%- endfor %}
 {%- if branches | length == 0 %}
+quantile_nodes as (
     select
         cast(null as {{ dbt.type_string() }}) as grain, cast(null as date) as period_start,
         cast(null as {{ dbt.type_string() }}) as kpi_id, cast(null as {{ dbt.type_string() }}) as dimension,
         cast(null as {{ dbt.type_string() }}) as member, cast(null as {{ kpi_double() }}) as numerator,
         cast(null as {{ kpi_double() }}) as denominator, cast(null as {{ kpi_double() }}) as value
     where 1 = 0
-{%- endif %}
+),
+{%- else %}
+{#-
+  A percentile is read off the period's histogram: each distinct value with its count, ranked
+  with window functions. It is exact, with percentile_cont's interpolation: between the values
+  at positions floor(h) and ceil(h) of the sorted rows, h = (n - 1) × q. A percentile aggregate
+  holds every row of its group in memory and cannot spill to disk (a year at 100k orders a day
+  did not fit); a histogram has one row per distinct value, and the window sorts spill.
+#}
+quantile_histogram as (
 {%- for node, grain, dim in branches %}
     {%- set fact = tree['facts'][node['quantile_fact']] %}
     select
@@ -108,16 +117,62 @@ quantile_nodes as (
         '{{ node['id'] }}' as kpi_id,
         '{{ dim }}' as dimension,
         {{ "'(all)'" if dim == 'total' else 'coalesce(cast(' ~ fact['dimensions'][dim] ~ ' as ' ~ dbt.type_string() ~ "), '(none)')" }} as member,
-        cast(count({{ node['quantile_of'] }}) as {{ kpi_double() }}) as numerator,
-        cast(null as {{ kpi_double() }}) as denominator,
-        cast({{ kpi_percentile(node['quantile_of'], node['quantile']) }} as {{ kpi_double() }}) as value
+        cast({{ node['quantile'] }} as {{ kpi_double() }}) as q,
+        cast({{ node['quantile_of'] }} as {{ kpi_double() }}) as x,
+        count(*) as c
     from {{ ref(fact['model']) }}
     where {{ node['quantile_of'] }} is not null
       and {{ kpi_days_for_window_periods(fact['date'], lookback) }}
-    group by 1, 2, 3, 4, 5
+    group by 1, 2, 3, 4, 5, 6, 7
     {{ 'union all' if not loop.last }}
 {%- endfor %}
 ),
+
+quantile_ranked as (
+    select
+        grain,
+        period_start,
+        kpi_id,
+        dimension,
+        member,
+        x,
+        c,
+        sum(c) over (
+            partition by grain, period_start, kpi_id, dimension, member
+            order by x rows between unbounded preceding and current row
+        ) - c as rows_below,
+        (sum(c) over (partition by grain, period_start, kpi_id, dimension, member) - 1) * q as h
+    from quantile_histogram
+),
+
+quantile_bounds as (
+    select
+        grain,
+        period_start,
+        kpi_id,
+        dimension,
+        member,
+        sum(c) as n,
+        max(h) as h,
+        max(case when rows_below <= floor(h) and floor(h) < rows_below + c then x end) as x_low,
+        max(case when rows_below <= ceil(h) and ceil(h) < rows_below + c then x end) as x_high
+    from quantile_ranked
+    group by 1, 2, 3, 4, 5
+),
+
+quantile_nodes as (
+    select
+        grain,
+        period_start,
+        kpi_id,
+        dimension,
+        member,
+        cast(n as {{ kpi_double() }}) as numerator,
+        cast(null as {{ kpi_double() }}) as denominator,
+        x_low + (h - floor(h)) * (x_high - x_low) as value
+    from quantile_bounds
+),
+{%- endif %}
 
 nodes as (
     select * from additive_nodes
