@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from pipelines.ingest.contracts import SOURCES
-from pipelines.ingest.load import BadBatch, ensure_tables, load_day
+from pipelines.ingest.load import BadBatch, ReadAhead, ensure_tables, load_day
 from pipelines.ingest.validate import SchemaMismatch, validate_file
 from pipelines.settings import SourceConfig, load_settings
 
@@ -316,6 +316,56 @@ def test_load_day_replaces_partition_and_skips_duplicate_files(tmp_path, monkeyp
         ("orders/orders_2025-03-15.csv", "loaded"),
         ("orders/orders_2025-03-16_resend.csv", "duplicate"),
     ]
+
+
+def test_reading_ahead_loads_the_same_rows_and_fails_at_the_same_day(tmp_path, monkeypatch):
+    """The next day's files are validated while a day is written; the warehouse ends the
+    same as loading day by day, a duplicate is still skipped, and a broken file fails its own
+    day, after the days before it are committed."""
+    settings = _settings(tmp_path, monkeypatch)
+    orders = settings.landing_dir / "orders"
+    days = [dt.date(2025, 3, d) for d in (14, 15, 16, 17)]
+    for day in days[:2]:
+        rows = "".join(
+            f"{day:%d}-{i},c{i},{day}T01:{i:02d}:00Z,organic,,prepaid,{i},\n" for i in range(1, 41)
+        )
+        write(orders / f"orders_{day}.csv", f"{ORDERS_HEADER}\n{rows}o-bad,c1,{day},tv,,cod,1,\n")
+    write(orders / "orders_2025-03-16_resend.csv", (orders / "orders_2025-03-15.csv").read_text())
+    write(orders / "orders_2025-03-17.csv", "order_id,customer\n1,2\n")  # no customer_id
+
+    def load(con, ahead=None):
+        done = []
+        for day in days:
+            try:
+                done.append(load_day(con, settings, "orders", day, ahead=ahead))
+            except SchemaMismatch as err:
+                return done, day, str(err)
+        return done, None, None
+
+    plain = duckdb.connect(str(tmp_path / "plain.duckdb"))
+    ensure_tables(plain, SOURCES)
+    want_done, want_day, want_error = load(plain)
+    read_ahead = duckdb.connect(str(tmp_path / "ahead.duckdb"))
+    ensure_tables(read_ahead, SOURCES)
+    with ReadAhead(settings, "orders", days) as ahead:
+        done, failed_day, error = load(read_ahead, ahead)
+    assert (
+        (failed_day, error)
+        == (want_day, want_error)
+        == (
+            dt.date(2025, 3, 17),
+            "orders/orders_2025-03-17.csv: column 'customer_id' is missing; the file has "
+            "['order_id', 'customer']",
+        )
+    )
+    assert done == want_done
+    assert [[f.status for f in d.files] for d in done] == [["loaded"], ["loaded"], ["duplicate"]]
+    for table in ("raw.orders", "raw._quarantine", "raw._file_ledger"):
+        query = f"select * exclude (loaded_at) from {table} order by all"
+        if table == "raw.orders":
+            query = query.replace("loaded_at", "_loaded_at")
+        assert read_ahead.execute(query).fetchall() == plain.execute(query).fetchall()
+    assert read_ahead.execute("select count(*) from raw.orders").fetchall() == [(80,)]
 
 
 def test_threshold_rejects_the_batch_and_names_file_counts_and_reasons(tmp_path, monkeypatch):

@@ -6,7 +6,14 @@ from collections import Counter
 import dagster as dg
 
 from pipelines.ingest.contracts import CONTRACTS, SOURCES
-from pipelines.ingest.load import QUARANTINE, BadBatch, DayResult, ensure_tables, load_day
+from pipelines.ingest.load import (
+    QUARANTINE,
+    BadBatch,
+    DayResult,
+    ReadAhead,
+    ensure_tables,
+    load_day,
+)
 from pipelines.ingest.validate import SchemaMismatch
 from pipelines.partitions import daily
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
@@ -57,11 +64,13 @@ def build_ingest_asset(source: str) -> dg.AssetsDefinition:
         days = [dt.date.fromisoformat(k) for k in context.partition_keys]
         results: list[DayResult] = []
         missing: list[str] = []
-        with warehouse.connect() as con:
+        with warehouse.connect() as con, ReadAhead(settings, source, days) as ahead:
             ensure_tables(con, SOURCES)
             for i, day in enumerate(days, start=1):
                 try:
-                    result = load_day(con, settings, source, day, run_id=context.run_id)
+                    result = load_day(
+                        con, settings, source, day, run_id=context.run_id, ahead=ahead
+                    )
                 except (SchemaMismatch, BadBatch) as err:
                     raise dg.Failure(
                         description=f"{source} {day}: {err}",

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,14 @@ import duckdb
 import polars as pl
 
 from pipelines.ingest.contracts import BUSINESS_DATE_COLUMN, Timestamp
-from pipelines.ingest.validate import DATE_IN_NAME, READERS, ROW, contract_dtypes, validate_file
+from pipelines.ingest.validate import (
+    DATE_IN_NAME,
+    READERS,
+    ROW,
+    Validated,
+    contract_dtypes,
+    validate_file,
+)
 from pipelines.settings import Settings
 
 RAW_SCHEMA = "raw"
@@ -142,6 +150,60 @@ def _top_reasons(bad: pl.DataFrame, n: int = 3) -> list[tuple[str, int]]:
     return counts.most_common(n)
 
 
+class ReadAhead:
+    """Validates the files of the days to come in a worker thread while the current day is
+    written: polars and DuckDB both release the GIL, so reading and checking day *n + 1*
+    overlaps writing day *n*. At most ``depth`` days wait validated in memory.
+
+    An error of a file (:class:`~pipelines.ingest.validate.SchemaMismatch`) is raised when
+    its day asks for it, so days load and fail in the same order as without reading ahead.
+    """
+
+    def __init__(self, settings: Settings, source: str, days: list[dt.date], depth: int = 1):
+        self._settings, self._source, self._depth = settings, source, depth
+        self._days = sorted(set(days))
+        self._submitted = 0  # days[:_submitted] are submitted
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"read-{source}")
+        self._pending: dict[Path, Future[Validated]] = {}
+
+    def __enter__(self) -> ReadAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit_through(self, last: int) -> None:
+        for day in self._days[self._submitted : last + 1]:
+            for path in files_for_day(self._settings.landing_dir, self._source, day):
+                self._pending[path] = self._pool.submit(
+                    _validate, self._settings, self._source, path
+                )
+        self._submitted = max(self._submitted, last + 1)
+
+    def start(self, day: dt.date) -> None:
+        """``day`` is being loaded: its files and the next ``depth`` days' are validating."""
+        if day in self._days:
+            self._submit_through(min(self._days.index(day) + self._depth, len(self._days) - 1))
+
+    def validate(self, path: Path) -> Validated:
+        """``path`` validated (by the worker, unless it is not a file of a started day)."""
+        future = self._pending.pop(path, None)
+        if future is None:  # not one of the days read ahead, or a file that arrived since
+            return _validate(self._settings, self._source, path)
+        return future.result()
+
+    def skip(self, path: Path) -> None:
+        """``path`` will not be asked for (a duplicate): drop it."""
+        future = self._pending.pop(path, None)
+        if future is not None:
+            future.cancel()
+
+
+def _validate(settings: Settings, source: str, path: Path) -> Validated:
+    rel = path.relative_to(settings.landing_dir).as_posix()
+    return validate_file(path, source, settings.source(source), settings.business_timezone, rel)
+
+
 def load_day(
     con: duckdb.DuckDBPyConnection,
     settings: Settings,
@@ -149,14 +211,15 @@ def load_day(
     day: dt.date,
     run_id: str | None = None,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None),
+    ahead: ReadAhead | None = None,
 ) -> DayResult:
     """Replace ``source``'s partition ``day`` with the day's files. One transaction.
 
-    Raises :class:`~pipelines.ingest.validate.SchemaMismatch` (nothing of the day changes) or
+    ``ahead`` gives the files already validated (and starts on the next days'). Raises
+    :class:`~pipelines.ingest.validate.SchemaMismatch` (nothing of the day changes) or
     :class:`BadBatch` (the day is committed with the rejected file recorded, then raised).
     """
     landing = settings.landing_dir
-    conf = settings.source(source)
     loaded_at = now()
     results: list[FileResult] = []
     rejected: list[FileResult] = []
@@ -168,6 +231,8 @@ def load_day(
             f"delete from {QUARANTINE} where source = ? and partition_date = ?", [source, day]
         )
         con.execute(f"delete from {LEDGER} where source = ? and partition_date = ?", [source, day])
+        if ahead:
+            ahead.start(day)
         for path in files_for_day(landing, source, day):
             rel = path.relative_to(landing).as_posix()
             digest = sha256_of(path)
@@ -183,8 +248,10 @@ def load_day(
                     [source, day, rel, digest, path.stat().st_size, seen[0], loaded_at, run_id],
                 )
                 results.append(result)
+                if ahead:
+                    ahead.skip(path)
                 continue
-            checked = validate_file(path, source, conf, settings.business_timezone, rel)
+            checked = ahead.validate(path) if ahead else _validate(settings, source, path)
             share = checked.bad_rows / checked.rows_in if checked.rows_in else 0.0
             status = "rejected" if share > settings.bad_row_threshold else "loaded"
             result = FileResult(
