@@ -3,7 +3,8 @@
 For each scale level (orders per day over a year of history) it measures, in one run:
 
 - ingestion with validation (the nightly job's ingest steps) against a plain polars read of
-  the same files (the floor);
+  the same files (the floor), and against that read with each frame written unchecked to
+  DuckDB (the floor of reading and writing);
 - the full build of the year (the job's dbt step) against one hand-written DuckDB query that
   computes the same daily KPI values straight from the raw tables (the floor);
 - the refresh of one new day, end to end (ingest -> tree -> targets -> publish -> alerts),
@@ -93,6 +94,37 @@ def stage_plain_read(landing: str, start: str, end: str) -> dict:
         "files": len(files),
         "bytes": size,
     }
+
+
+def stage_plain_load(landing: str, start: str, end: str, database: str) -> dict:
+    """A second floor for ingestion: the same plain read, and each frame written as it is to
+    a DuckDB table of its source. Validated ingestion also writes the warehouse; this
+    separates the cost of checking from the cost of reading and writing."""
+    import duckdb
+    import polars as pl
+
+    files = _day_files(Path(landing), dt.date.fromisoformat(start), dt.date.fromisoformat(end))
+    Path(database).unlink(missing_ok=True)
+    rows = 0
+    t0 = time.perf_counter()
+    with duckdb.connect(database) as con:
+        created: set[str] = set()
+        for source, path in files:
+            if path.suffix == ".csv":
+                df = pl.read_csv(path, try_parse_dates=True)
+            elif path.suffix == ".parquet":
+                df = pl.read_parquet(path)
+            else:
+                df = pl.read_ndjson(path)
+            if source in created:
+                con.execute(f"insert into {source} by name select * from df")
+            else:
+                con.execute(f"create table {source} as select * from df")
+                created.add(source)
+            rows += df.height
+    seconds = time.perf_counter() - t0
+    Path(database).unlink(missing_ok=True)
+    return {"seconds": seconds, "rows": rows, "files": len(files)}
 
 
 def stage_nightly(data_dir: str, start: str, end: str) -> dict:
@@ -292,6 +324,7 @@ def stage_overhead(data_dir: str) -> dict:
 STAGES = {
     "generate": stage_generate,
     "plain_read": stage_plain_read,
+    "plain_load": stage_plain_load,
     "nightly": stage_nightly,
     "floor": stage_floor,
     "overhead": stage_overhead,
@@ -363,6 +396,13 @@ def bench_level(name: str, orders_per_day: int, days: int, work: Path) -> dict:
     out["plain_read"] = run_stage(
         "plain_read", str(landing), start.isoformat(), history_end.isoformat()
     )
+    out["plain_load"] = run_stage(
+        "plain_load",
+        str(landing),
+        start.isoformat(),
+        history_end.isoformat(),
+        str(work / name / "plain_load.duckdb"),
+    )
     # 12 months: the full build of the history, then the new day
     full = work / name / "year"
     _prepare_data_dir(full, landing, start, NEW_DAY, orders_per_day)
@@ -390,6 +430,7 @@ def _ingest_rates(out: dict) -> dict:
         "validated_rows_per_s": out["full_build"]["rows_ingested"]
         / out["full_build"]["groups"].get("ingest", float("nan")),
         "plain_rows_per_s": out["plain_read"]["rows"] / out["plain_read"]["seconds"],
+        "plain_load_rows_per_s": out["plain_load"]["rows"] / out["plain_load"]["seconds"],
     }
 
 
@@ -416,6 +457,7 @@ def summarize(results: dict) -> list[dict]:
         build = r["full_build"]
         dbt_build = build["groups"].get("dbt: KPI tree", 0.0)
         ratio_ingest = r["ingest"]["validated_rows_per_s"] / r["ingest"]["plain_rows_per_s"]
+        plain_load = r["ingest"].get("plain_load_rows_per_s")
         stopped = "stopped" in r  # the year's build failed: no new days, no build ratio
         new_12m = None if stopped else r["new_day_12m"]["seconds"]
         new_3m = None if stopped else r["new_day_3m"]["seconds"]
@@ -432,9 +474,19 @@ def summarize(results: dict) -> list[dict]:
                     None if stopped else dbt_build / (3 * r["floor"]["seconds"] + fixed)
                 ),
                 "ingest_validated_vs_plain": ratio_ingest,
+                "ingest_validated_vs_plain_load": (
+                    r["ingest"]["validated_rows_per_s"] / plain_load if plain_load else None
+                ),
                 "peak_rss_mib": max(
                     r[k]["peak_rss_mib"]
-                    for k in ("full_build", "new_day_12m", "new_day_3m", "plain_read", "floor")
+                    for k in (
+                        "full_build",
+                        "new_day_12m",
+                        "new_day_3m",
+                        "plain_read",
+                        "plain_load",
+                        "floor",
+                    )
                     if k in r
                 ),
                 "full_run_s": build["seconds"],
@@ -463,6 +515,7 @@ def print_table(results: dict) -> None:
         "floor",
         "dbt/(3×floor+fixed)",
         "ingest vs read",
+        "vs read+write",
         "peak RSS",
     )
 
@@ -482,6 +535,7 @@ def print_table(results: dict) -> None:
                 f"{s['floor_s']:.2f} s",
                 fmt(s["build_vs_floor_plus_fixed"], ".2f"),
                 f"{s['ingest_validated_vs_plain']:.2f}",
+                fmt(s.get("ingest_validated_vs_plain_load"), ".2f"),
                 f"{s['peak_rss_mib']:,.0f} MiB",
             )
         )
