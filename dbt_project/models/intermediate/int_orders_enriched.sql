@@ -1,15 +1,14 @@
 {{ kpi_incremental_by_date('business_date') }}
 -- One row per order with its basket (lines, products, units), whether the customer had
 -- ordered before (new / returning) and how long its review took.
+-- Every CTE used more than once is materialized by DuckDB: read the whole order history
+-- where it is needed (first_orders), never as a CTE of its own, which would hold every
+-- order in memory (at 100k orders a day it spilled to disk: 50 s of a new day's 115 s of dbt).
 with
-
-all_orders as (
-    select * from {{ ref('stg_shop__orders') }}
-),
 
 -- the orders this run rebuilds (all of them on a first build)
 orders as (
-    select * from all_orders
+    select * from {{ ref('stg_shop__orders') }}
     {{ kpi_incremental_filter('business_date') }}
 ),
 
@@ -35,7 +34,7 @@ first_orders as (
     select
         customer_id,
         min(created_at) as first_order_at
-    from all_orders
+    from {{ ref('stg_shop__orders') }}
     {%- if is_incremental() %}
     where customer_id in (select customer_id from orders)
     {%- endif %}
