@@ -110,10 +110,13 @@ def _parse_text_timestamp(col: pl.Expr, tz: str) -> pl.Expr:
         norm.str.to_datetime("%Y-%m-%dT%H:%M", strict=False, time_unit="us"),
         norm.str.to_datetime("%Y-%m-%d", strict=False, time_unit="us"),
     )
-    naive_utc = naive.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
-    return pl.coalesce(with_offset, naive_utc.dt.convert_time_zone("UTC")).dt.replace_time_zone(
-        None
-    )
+    return pl.coalesce(with_offset.dt.replace_time_zone(None), _local_to_utc(naive, tz))
+
+
+def _local_to_utc(naive: pl.Expr, tz: str) -> pl.Expr:
+    """Naive local time in ``tz`` -> naive UTC; a time the zone skips (DST) becomes null."""
+    local = naive.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+    return local.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
 
 
 #: exact text forms of a timestamp (format, whether it is UTC): a column is parsed in the form
@@ -133,17 +136,16 @@ TIMESTAMP_FORMS: list[tuple[str, bool]] = [
 def _timestamp_in_form(col: pl.Expr, form: tuple[str, bool], tz: str) -> pl.Expr:
     fmt, is_utc = form
     parsed = col.str.to_datetime(fmt, strict=False, time_unit="us")
-    if is_utc:
-        return parsed
-    local = parsed.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
-    return local.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    return parsed if is_utc else _local_to_utc(parsed, tz)
 
 
 def _form_of(values: pl.Series) -> tuple[str, bool] | None:
     """The first of :data:`TIMESTAMP_FORMS` that the column's first value is written in."""
     first = values.drop_nulls().head(1)
+    if not first.len():
+        return None
     for form in TIMESTAMP_FORMS:
-        if first.len() and first.str.to_datetime(form[0], strict=False).is_not_null().all():
+        if first.str.to_datetime(form[0], strict=False).is_not_null().all():
             return form
     return None
 
