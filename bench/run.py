@@ -71,21 +71,26 @@ def _day_files(landing: Path, start: dt.date, end: dt.date) -> list[tuple[str, P
     return out
 
 
+def _read_plain(path: Path):
+    """A file as polars reads it with no help: types inferred, nothing checked."""
+    import polars as pl
+
+    if path.suffix == ".csv":
+        return pl.read_csv(path, try_parse_dates=True)
+    if path.suffix == ".parquet":
+        return pl.read_parquet(path)
+    return pl.read_ndjson(path)
+
+
 def stage_plain_read(landing: str, start: str, end: str) -> dict:
     """The floor for ingestion: polars reads every file (types inferred), nothing else."""
-    import polars as pl
 
     files = _day_files(Path(landing), dt.date.fromisoformat(start), dt.date.fromisoformat(end))
     rows = 0
     size = 0
     t0 = time.perf_counter()
     for _, path in files:
-        if path.suffix == ".csv":
-            df = pl.read_csv(path, try_parse_dates=True)
-        elif path.suffix == ".parquet":
-            df = pl.read_parquet(path)
-        else:
-            df = pl.read_ndjson(path)
+        df = _read_plain(path)
         rows += df.height
         size += path.stat().st_size
     return {
@@ -101,7 +106,6 @@ def stage_plain_load(landing: str, start: str, end: str, database: str) -> dict:
     a DuckDB table of its source. Validated ingestion also writes the warehouse; this
     separates the cost of checking from the cost of reading and writing."""
     import duckdb
-    import polars as pl
 
     files = _day_files(Path(landing), dt.date.fromisoformat(start), dt.date.fromisoformat(end))
     Path(database).unlink(missing_ok=True)
@@ -110,12 +114,7 @@ def stage_plain_load(landing: str, start: str, end: str, database: str) -> dict:
     with duckdb.connect(database) as con:
         created: set[str] = set()
         for source, path in files:
-            if path.suffix == ".csv":
-                df = pl.read_csv(path, try_parse_dates=True)
-            elif path.suffix == ".parquet":
-                df = pl.read_parquet(path)
-            else:
-                df = pl.read_ndjson(path)
+            df = _read_plain(path)
             if source in created:
                 con.execute(f"insert into {source} by name select * from df")
             else:
