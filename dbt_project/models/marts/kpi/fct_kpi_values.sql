@@ -128,30 +128,23 @@ quantile_histogram as (
 {%- endfor %}
 ),
 
+{%- set quantile_key = 'grain, period_start, kpi_id, dimension, member' %}
 quantile_ranked as (
     select
-        grain,
-        period_start,
-        kpi_id,
-        dimension,
-        member,
+        {{ quantile_key }},
         x,
         c,
         sum(c) over (
-            partition by grain, period_start, kpi_id, dimension, member
+            partition by {{ quantile_key }}
             order by x rows between unbounded preceding and current row
         ) - c as rows_below,
-        (sum(c) over (partition by grain, period_start, kpi_id, dimension, member) - 1) * q as h
+        (sum(c) over (partition by {{ quantile_key }}) - 1) * q as h
     from quantile_histogram
 ),
 
 quantile_bounds as (
     select
-        grain,
-        period_start,
-        kpi_id,
-        dimension,
-        member,
+        {{ quantile_key }},
         sum(c) as n,
         max(h) as h,
         max(case when rows_below <= floor(h) and floor(h) < rows_below + c then x end) as x_low,
@@ -162,11 +155,7 @@ quantile_bounds as (
 
 quantile_nodes as (
     select
-        grain,
-        period_start,
-        kpi_id,
-        dimension,
-        member,
+        {{ quantile_key }},
         cast(n as {{ kpi_double() }}) as numerator,
         cast(null as {{ kpi_double() }}) as denominator,
         x_low + (h - floor(h)) * (x_high - x_low) as value
