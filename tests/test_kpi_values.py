@@ -427,6 +427,73 @@ def staging_mismatches(con) -> dict[str, int]:
     return out
 
 
+# the intermediate tables, derived plainly from the staging tables (whole history): what a
+# first build gives, whatever nights and reruns came before
+EXPECTED_INTERMEDIATE = {
+    "int_orders_enriched": (
+        "order_id",
+        """
+        select o.order_id, o.amount,
+               (select count(*) from staging.stg_shop__order_items i
+                where i.order_id = o.order_id) as line_count,
+               case when exists (select 1 from staging.stg_shop__orders p
+                                 where p.customer_id = o.customer_id
+                                   and p.created_at < o.created_at)
+                    then 'returning' else 'new' end as customer_type,
+               greatest(o.delivered_on,
+                        coalesce((select max(i.delivered_on) from staging.stg_shop__order_items i
+                                  where i.order_id = o.order_id), o.delivered_on),
+                        (select p.delivered_on from staging.stg_shop__orders p
+                         where p.customer_id = o.customer_id
+                         order by p.created_at limit 1)) as delivered_on
+        from staging.stg_shop__orders o
+        """,
+    ),
+    "int_shipments_latest": (
+        "shipment_id",
+        """
+        select s.shipment_id, s.status, o.business_date as order_business_date,
+               o.amount as order_amount,
+               greatest(s.last_delivery, o.delivered_on) as delivered_on
+        from (select *, max(delivered_on) over (partition by shipment_id) as last_delivery,
+                     row_number() over (partition by shipment_id
+                                        order by updated_at desc, delivered_on desc) as k
+              from staging.stg_shop__shipments) s
+        join staging.stg_shop__orders o using (order_id)
+        where s.k = 1
+        """,
+    ),
+    "int_conversations_enriched": (
+        "conversation_id",
+        """
+        select c.conversation_id, c.agent_id, o.order_id is not null as led_to_order,
+               greatest(c.delivered_on, coalesce(o.delivered_on, c.delivered_on)) as delivered_on
+        from staging.stg_shop__conversations c
+        left join staging.stg_shop__orders o using (order_id)
+        """,
+    ),
+}
+
+
+def intermediate_mismatches(con) -> dict[str, int]:
+    """Rows where an incremental intermediate table differs from its plain derivation, both
+    ways (the columns of EXPECTED_INTERMEDIATE's queries)."""
+    out = {}
+    for table, (_key, query) in EXPECTED_INTERMEDIATE.items():
+        cols = ", ".join(c[0] for c in con.execute(f"select * from ({query}) limit 0").description)
+        mine = f"(select {cols} from intermediate.{table})"
+        out[table] = con.execute(
+            f"""
+            select count(*) from (
+                (select * from ({query}) except all select * from {mine})
+                union all
+                (select * from {mine} except all select * from ({query}))
+            )
+            """
+        ).fetchall()[0][0]
+    return out
+
+
 def daily_gmv(con, day: dt.date) -> float:
     return con.execute(
         "select value from kpi.fct_kpi_values where grain = 'day' and kpi_id = 'gmv' "
@@ -505,6 +572,144 @@ def test_staging_keeps_each_keys_latest_delivery_as_days_are_rerun(shop_copy):
     assert gone == 0
     assert [r[0] for r in enriched] == sorted([order_id, "x-2"])
     assert close(gmv, gmv_before)
+
+
+def test_intermediate_rows_follow_late_and_withdrawn_deliveries(shop_copy):
+    """The intermediate tables rebuild the rows a night's deliveries touch, however old, and
+    nothing else: an earlier first order turns a customer's orders into returning ones, a late
+    line joins its basket, an order delivered after its inquiry converts it; a rerun of the
+    night without those files takes it all back. After every night the tables equal their
+    plain derivation from staging."""
+    late = shop_copy.end + dt.timedelta(days=1)
+    with shop_copy.connect() as con:
+        # a customer's first order, at least 20 days old, with a later order of theirs
+        [(customer, first_id, first_at, later_id)] = con.execute(
+            """
+            select customer_id, arg_min(order_id, created_at), min(created_at),
+                   arg_max(order_id, created_at)
+            from staging.stg_shop__orders group by customer_id
+            having count(*) > 1 and min(business_date) <= ?
+            order by customer_id limit 1
+            """,
+            [shop_copy.end - dt.timedelta(days=20)],
+        ).fetchall()
+        [(basket_id, lines, product, category)] = con.execute(
+            """
+            select order_id, count(*), any_value(product_id), any_value(category)
+            from staging.stg_shop__order_items i join staging.stg_shop__orders o using (order_id)
+            where o.business_date = ? group by order_id order by order_id limit 1
+            """,
+            [shop_copy.end - dt.timedelta(days=40)],
+        ).fetchall()
+        types = dict(
+            con.execute(
+                "select order_id, customer_type from intermediate.int_orders_enriched "
+                "where order_id in (?, ?)",
+                [first_id, later_id],
+            ).fetchall()
+        )
+        assert intermediate_mismatches(con) == dict.fromkeys(EXPECTED_INTERMEDIATE, 0)
+    assert types == {first_id: "new", later_id: "returning"}
+
+    def order(oid: str, cust: str, at: dt.datetime) -> dict:
+        return {
+            "order_id": oid,
+            "customer_id": cust,
+            "created_at": at.isoformat() + "Z",
+            "channel": "direct",
+            "campaign": None,
+            "payment_method": "prepaid",
+            "amount": 50.0,
+            "reviewed_at": None,
+        }
+
+    inquiry_at = dt.datetime.combine(late, dt.time(2, 0))
+    orders_file = shop_copy.landing / "orders" / f"orders_{late}.csv"
+    items_file = shop_copy.landing / "order_items" / f"order_items_{late}.csv"
+    _write_csv(orders_file, [order("early-1", customer, first_at - dt.timedelta(days=3))])
+    _write_csv(
+        items_file,
+        [
+            {
+                "order_id": basket_id,
+                "line_no": lines + 1,
+                "product_id": product,
+                "category": category,
+                "quantity": 1,
+                "unit_price": 9.0,
+                "line_amount": 9.0,
+            }
+        ],
+    )
+    _write_csv(
+        shop_copy.landing / "conversations" / f"conversations_{late}.csv",
+        [
+            {
+                "conversation_id": "inquiry-1",
+                "customer_id": "c-inquiry",
+                "agent_id": "agent_01",
+                "topic": "presale",
+                "started_at": inquiry_at.isoformat(),
+                "first_response_at": inquiry_at.isoformat(),
+                "ended_at": (inquiry_at + dt.timedelta(minutes=5)).isoformat(),
+                "messages": 3,
+                "order_id": "after-1",
+                "satisfaction": None,
+            }
+        ],
+    )
+
+    def state(con) -> tuple:
+        orders = dict(
+            con.execute(
+                "select order_id, customer_type from intermediate.int_orders_enriched "
+                "where order_id in (?, ?, 'early-1')",
+                [first_id, later_id],
+            ).fetchall()
+        )
+        [(line_count,)] = con.execute(
+            "select line_count from intermediate.int_orders_enriched where order_id = ?",
+            [basket_id],
+        ).fetchall()
+        led = con.execute(
+            "select led_to_order from intermediate.int_conversations_enriched "
+            "where conversation_id = 'inquiry-1'"
+        ).fetchall()
+        return orders, line_count, led
+
+    assert shop_copy.run(late, late).ok
+    with shop_copy.connect() as con:
+        assert state(con) == (
+            {"early-1": "new", first_id: "returning", later_id: "returning"},
+            lines + 1,
+            [(False,)],
+        )
+        assert intermediate_mismatches(con) == dict.fromkeys(EXPECTED_INTERMEDIATE, 0)
+
+    # the next night the inquiry's order turns up: the conversation delivered the night
+    # before now led to an order
+    after = late + dt.timedelta(days=1)
+    _write_csv(
+        shop_copy.landing / "orders" / f"orders_{after}.csv",
+        [order("after-1", "c-inquiry", dt.datetime.combine(after, dt.time(1, 0)))],
+    )
+    assert shop_copy.run(after, after).ok
+    with shop_copy.connect() as con:
+        assert state(con)[2] == [(True,)]
+        assert intermediate_mismatches(con) == dict.fromkeys(EXPECTED_INTERMEDIATE, 0)
+
+    # the first night delivered again with nothing in it: the first order is first again,
+    # the basket loses its late line
+    _write_csv(orders_file, [order("other-1", "c-other", inquiry_at)])
+    items_file.unlink()
+    assert shop_copy.run(late, late).ok
+    with shop_copy.connect() as con:
+        assert state(con) == (
+            {first_id: "new", later_id: "returning"},
+            lines,
+            [(True,)],
+        )
+        assert intermediate_mismatches(con) == dict.fromkeys(EXPECTED_INTERMEDIATE, 0)
 
 
 # --- formulas live in the YAML only ------------------------------------------------------------

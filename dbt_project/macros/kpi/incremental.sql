@@ -2,12 +2,20 @@
   Incremental tables over the run's window (macros/kpi/window.sql), reaching maturity_days
   back for the facts that mature late.
 
-  By date (the intermediate models, fct_base_measures): a windowed run replaces the rows whose
-  `date_column` falls in the window. A model on a first build (or a build with no window)
-  derives every row.
+  By date (fct_base_measures): a windowed run replaces the rows whose `date_column` falls in
+  the window. A model on a first build (or a build with no window) derives every row.
 
-      {{ kpi_incremental_by_date('business_date') }}   -- in the model's config
-      ... select * from final {{ kpi_incremental_filter('business_date') }}
+      {{ kpi_incremental_by_date('date_day') }}   -- in the model's config
+      ... where {{ kpi_in_window('date_day', kpi_tree()['maturity_days']) }}
+
+  By key (the intermediate models): each row records, as `delivered_on`, the latest delivery
+  among the staging rows it was derived from. A windowed run rebuilds the rows derived from a
+  delivery in the run's window, as the model finds them (the model's SQL names them, see
+  int_orders_enriched), replacing them on `keys` (delete+insert), and deletes the window's
+  rows that a lookup can no longer find (macros/kpi/latest_delivery.sql): a late shipment
+  update or a re-delivered order rebuilds its own rows, however old, and nothing else.
+
+      {{ kpi_incremental_by_key(['order_id'], [{'ref': 'stg_shop__orders', 'keys': ['order_id']}]) }}
 
   By period (fct_kpi_values, the team marts): a run replaces the day / week / month periods
   that overlap the window, then clears the provisional mark of the periods that matured:
@@ -22,10 +30,13 @@
 ) }}
 {%- endmacro %}
 
-{% macro kpi_incremental_filter(date_column) -%}
-{%- if is_incremental() -%}
-where {{ kpi_in_window(date_column, kpi_tree()['maturity_days']) }}
-{%- endif -%}
+{% macro kpi_incremental_by_key(keys, lookups) -%}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=keys,
+    post_hook="{% if is_incremental() %}{{ kpi_delete_vanished_keys(" ~ (keys | tojson) ~ ", " ~ (lookups | tojson) ~ ") }}{% endif %}"
+) }}
 {%- endmacro %}
 
 {% macro kpi_incremental_by_period(as_of_relation) -%}

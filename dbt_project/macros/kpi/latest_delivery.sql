@@ -13,40 +13,43 @@
   non-null (the contracts require it).
 #}
 {% macro kpi_latest_delivery_config(source_name, keys) -%}
-{{ config(
-    materialized='incremental',
-    incremental_strategy='delete+insert',
-    unique_key=keys,
-    post_hook="{% if is_incremental() %}{{ kpi_delete_vanished_keys('" ~ source_name ~ "', " ~ (keys | tojson) ~ ") }}{% endif %}"
-) }}
+{{ kpi_incremental_by_key(keys, [{'source': source_name, 'keys': keys}]) }}
 {%- endmacro %}
 
 {#
-  The kept rows of the window whose key has no delivery left in the source (ingestion
-  replaced their partition without them). The source is read only for the window's keys:
-  a plain `not exists` against the whole source hashed every key of the history (4 s of a
-  new day's stg_shop__orders at 100k orders a day, against 0.7 s this way).
+  Deletes the kept rows of the window (`delivered_on` in the run's window) that can no longer
+  be derived: their `keys` (this table's unique key) and a lookup that misses. Each lookup
+  names a relation ({'source': name} in the shop's sources, or {'ref': model}) and the
+  columns, named alike in both tables, that must find a row there.
+
+  The lookup relation is read only for the window's values: a plain `not exists` against the
+  whole relation hashed every key of the history (4 s of a new day's stg_shop__orders at 100k
+  orders a day, against 0.7 s this way).
 #}
-{% macro kpi_delete_vanished_keys(source_name, keys) -%}
-{%- set source_relation = source('shop', source_name) -%}
-{%- set on_kept, on_gone = [], [] -%}
+{% macro kpi_delete_vanished_keys(keys, lookups) -%}
+{%- set on_gone, misses = [], [] -%}
 {%- for k in keys -%}
-    {%- do on_kept.append('s.' ~ k ~ ' = k.' ~ k) -%}
     {%- do on_gone.append('gone.' ~ k ~ ' = t.' ~ k) -%}
 {%- endfor -%}
 delete from {{ this }} t using (
     select {% for k in keys %}k.{{ k }}{{ ', ' if not loop.last }}{% endfor %}
     from {{ this }} k
+    {%- for lookup in lookups %}
+    {%- set relation = source('shop', lookup['source']) if 'source' in lookup else ref(lookup['ref']) -%}
+    {%- set cols = lookup['keys'] -%}
+    {%- set alias = 'found_' ~ loop.index -%}
+    {%- do misses.append(alias ~ '.' ~ cols[0] ~ ' is null') %}
     left join (
-        select distinct {% for k in keys %}s.{{ k }}{{ ', ' if not loop.last }}{% endfor %}
-        from {{ source_relation }} s
-        where ({% for k in keys %}s.{{ k }}{{ ', ' if not loop.last }}{% endfor %}) in (
-            select {% for k in keys %}w.{{ k }}{{ ', ' if not loop.last }}{% endfor %}
+        select distinct {% for c in cols %}s.{{ c }}{{ ', ' if not loop.last }}{% endfor %}
+        from {{ relation }} s
+        where ({% for c in cols %}s.{{ c }}{{ ', ' if not loop.last }}{% endfor %}) in (
+            select {% for c in cols %}w.{{ c }}{{ ', ' if not loop.last }}{% endfor %}
             from {{ this }} w
             where {{ kpi_in_window('w.delivered_on') }}
         )
-    ) s on {{ on_kept | join(' and ') }}
-    where {{ kpi_in_window('k.delivered_on') }} and s.{{ keys[0] }} is null
+    ) {{ alias }} on {% for c in cols %}{{ alias }}.{{ c }} = k.{{ c }}{{ ' and ' if not loop.last }}{% endfor %}
+    {%- endfor %}
+    where {{ kpi_in_window('k.delivered_on') }} and ({{ misses | join(' or ') }})
 ) gone
 where {{ on_gone | join(' and ') }} and {{ kpi_in_window('t.delivered_on') }}
 {%- endmacro %}

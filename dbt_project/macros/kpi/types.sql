@@ -11,3 +11,11 @@
 {# Base measures are exact decimals: sums of them do not depend on the order rows are added,
    so a rerun gives the very same numbers (floating-point sums in a parallel engine do not). #}
 {% macro kpi_exact() -%}decimal(38, 6){%- endmacro %}
+
+{# The value of `value` on the row where `by` is smallest, as an aggregate: min_by in DuckDB,
+   Spark and Trino; Postgres has none (a window function would do there). #}
+{% macro kpi_min_by(value, by) -%}
+    {{ return(adapter.dispatch('kpi_min_by', 'kpi_warehouse')(value, by)) }}
+{%- endmacro %}
+
+{% macro default__kpi_min_by(value, by) -%}min_by({{ value }}, {{ by }}){%- endmacro %}

@@ -1,15 +1,44 @@
-{{ kpi_incremental_by_date('business_date') }}
+{{ kpi_incremental_by_key(['order_id'], [{'ref': 'stg_shop__orders', 'keys': ['order_id']}]) }}
 -- One row per order with its basket (lines, products, units), whether the customer had
--- ordered before (new / returning) and how long its review took.
+-- ordered before (new / returning) and how long its review took. `delivered_on` is the
+-- latest delivery among the order, its lines and its customer's first order.
 -- Every CTE used more than once is materialized by DuckDB: read the whole order history
 -- where it is needed (first_orders), never as a CTE of its own, which would hold every
 -- order in memory (at 100k orders a day it spilled to disk: 50 s of a new day's 115 s of dbt).
 with
 
+{% if is_incremental() -%}
+-- the orders delivered in the run's window
+delivered as (
+    select order_id, customer_id, created_at from {{ ref('stg_shop__orders') }}
+    where {{ kpi_in_window('delivered_on') }}
+),
+
+-- the orders this run rebuilds: delivered in the window, or with a line delivered in it;
+-- rebuilt last time from a delivery in the window (a rerun may have taken it back); and the
+-- later orders of a customer with an order delivered in the window (new / returning)
+affected as (
+    select order_id from delivered
+    union
+    select order_id from {{ ref('stg_shop__order_items') }}
+    where {{ kpi_in_window('delivered_on') }}
+    union
+    select order_id from {{ this }}
+    where {{ kpi_in_window('delivered_on') }}
+    union
+    select later.order_id
+    from {{ this }} later
+    inner join delivered
+        on later.customer_id = delivered.customer_id and later.created_at > delivered.created_at
+),
+
+{% endif -%}
 -- the orders this run rebuilds (all of them on a first build)
 orders as (
     select * from {{ ref('stg_shop__orders') }}
-    {{ kpi_incremental_filter('business_date') }}
+    {%- if is_incremental() %}
+    where order_id in (select order_id from affected)
+    {%- endif %}
 ),
 
 items as (
@@ -25,15 +54,19 @@ baskets as (
         count(*) as line_count,
         count(distinct product_id) as distinct_products,
         sum(quantity) as units,
-        sum(line_amount) as items_amount
+        sum(line_amount) as items_amount,
+        max(delivered_on) as delivered_on
     from items
     group by order_id
 ),
 
+-- each customer's first order: when, and its delivery (among orders created at the same
+-- instant any one does: they are all first)
 first_orders as (
     select
         customer_id,
-        min(created_at) as first_order_at
+        min(created_at) as first_order_at,
+        {{ kpi_min_by('delivered_on', 'created_at') }} as delivered_on
     from {{ ref('stg_shop__orders') }}
     {%- if is_incremental() %}
     where customer_id in (select customer_id from orders)
@@ -58,7 +91,12 @@ final as (
         case when first_orders.first_order_at < orders.created_at then 'returning' else 'new' end
             as customer_type,
         {{ dbt.datediff('orders.created_at', 'orders.reviewed_at', 'second') }} / 60.0
-            as review_minutes
+            as review_minutes,
+        greatest(
+            orders.delivered_on,
+            coalesce(baskets.delivered_on, orders.delivered_on),
+            coalesce(first_orders.delivered_on, orders.delivered_on)
+        ) as delivered_on
     from orders
     left join baskets on orders.order_id = baskets.order_id
     left join first_orders on orders.customer_id = first_orders.customer_id
