@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from pathlib import Path
 
@@ -366,6 +367,39 @@ def test_reading_ahead_loads_the_same_rows_and_fails_at_the_same_day(tmp_path, m
             query = query.replace("loaded_at", "_loaded_at")
         assert read_ahead.execute(query).fetchall() == plain.execute(query).fetchall()
     assert read_ahead.execute("select count(*) from raw.orders").fetchall() == [(80,)]
+
+
+def test_a_file_rewritten_after_it_was_read_ahead_loads_its_new_content(tmp_path, monkeypatch):
+    """The worker validated tomorrow's file; the file is rewritten before tomorrow loads: the
+    new content is validated and loaded, and the ledger's hash is the new content's."""
+    settings = _settings(tmp_path, monkeypatch)
+    orders = settings.landing_dir / "orders"
+    days = [dt.date(2025, 3, 14), dt.date(2025, 3, 15)]
+
+    def rows(day: dt.date, prefix: str, n: int) -> str:
+        return "".join(
+            f"{prefix}{i},c{i},{day}T01:{i:02d}:00Z,organic,,prepaid,{i},\n" for i in range(n)
+        )
+
+    for day in days:
+        write(orders / f"orders_{day}.csv", f"{ORDERS_HEADER}\n{rows(day, 'old-', 5)}")
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_tables(con, SOURCES)
+    with ReadAhead(settings, "orders", days) as ahead:
+        load_day(con, settings, "orders", days[0], ahead=ahead)
+        for future in list(ahead._pending.values()):  # the worker is done with the 15th
+            future.result()
+        rewritten = orders / f"orders_{days[1]}.csv"
+        write(rewritten, f"{ORDERS_HEADER}\n{rows(days[1], 'new-', 3)}")
+        load_day(con, settings, "orders", days[1], ahead=ahead)
+    loaded = con.execute(
+        "select order_id from raw.orders where _partition_date = ? order by 1", [days[1]]
+    ).fetchall()
+    assert loaded == [("new-0",), ("new-1",), ("new-2",)]
+    [(digest,)] = con.execute(
+        "select sha256 from raw._file_ledger where partition_date = ?", [days[1]]
+    ).fetchall()
+    assert digest == hashlib.sha256(rewritten.read_bytes()).hexdigest()
 
 
 def test_threshold_rejects_the_batch_and_names_file_counts_and_reasons(tmp_path, monkeypatch):

@@ -157,6 +157,9 @@ class ReadAhead:
 
     An error of a file (:class:`~pipelines.ingest.validate.SchemaMismatch`) is raised when
     its day asks for it, so days load and fail in the same order as without reading ahead.
+    The worker hashes each file before reading it: a file whose content changed by the time
+    its day loads (a landing file rewritten in between) is validated again, so the rows
+    loaded are always those of the content the ledger records.
     """
 
     def __init__(self, settings: Settings, source: str, days: list[dt.date], depth: int = 1):
@@ -164,7 +167,7 @@ class ReadAhead:
         self._days = sorted(set(days))
         self._submitted = 0  # days[:_submitted] are submitted
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"read-{source}")
-        self._pending: dict[Path, Future[Validated]] = {}
+        self._pending: dict[Path, Future[tuple[str, Validated]]] = {}
 
     def __enter__(self) -> ReadAhead:
         return self
@@ -175,9 +178,7 @@ class ReadAhead:
     def _submit_through(self, last: int) -> None:
         for day in self._days[self._submitted : last + 1]:
             for path in files_for_day(self._settings.landing_dir, self._source, day):
-                self._pending[path] = self._pool.submit(
-                    _validate, self._settings, self._source, path
-                )
+                self._pending[path] = self._pool.submit(self._hash_and_validate, path)
         self._submitted = max(self._submitted, last + 1)
 
     def start(self, day: dt.date) -> None:
@@ -185,12 +186,18 @@ class ReadAhead:
         if day in self._days:
             self._submit_through(min(self._days.index(day) + self._depth, len(self._days) - 1))
 
-    def validate(self, path: Path) -> Validated:
-        """``path`` validated (by the worker, unless it is not a file of a started day)."""
+    def _hash_and_validate(self, path: Path) -> tuple[str, Validated]:
+        return sha256_of(path), _validate(self._settings, self._source, path)
+
+    def validate(self, path: Path, digest: str) -> Validated:
+        """``path``, whose content now hashes to ``digest``, validated (by the worker, unless
+        it is not a file of a started day or its content changed since the worker read it)."""
         future = self._pending.pop(path, None)
-        if future is None:  # not one of the days read ahead, or a file that arrived since
-            return _validate(self._settings, self._source, path)
-        return future.result()
+        if future is not None:
+            read_digest, checked = future.result()
+            if read_digest == digest:
+                return checked
+        return _validate(self._settings, self._source, path)
 
     def skip(self, path: Path) -> None:
         """``path`` will not be asked for (a duplicate): drop it."""
@@ -251,7 +258,7 @@ def load_day(
                 if ahead:
                     ahead.skip(path)
                 continue
-            checked = ahead.validate(path) if ahead else _validate(settings, source, path)
+            checked = ahead.validate(path, digest) if ahead else _validate(settings, source, path)
             share = checked.bad_rows / checked.rows_in if checked.rows_in else 0.0
             status = "rejected" if share > settings.bad_row_threshold else "loaded"
             result = FileResult(
