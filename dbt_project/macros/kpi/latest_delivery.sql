@@ -18,7 +18,7 @@
 
 {#
   Deletes the kept rows of the window (`delivered_on` in the run's window) that can no longer
-  be derived: their `keys` (this table's unique key) and a lookup that misses. Each lookup
+  be derived because one of `lookups` misses; `keys` is this table's unique key. Each lookup
   names a relation ({'source': name} in the shop's sources, or {'ref': model}) and the
   columns, named alike in both tables, that must find a row there.
 
