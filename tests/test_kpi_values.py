@@ -415,24 +415,27 @@ def staging_mismatches(con) -> dict[str, int]:
         mine = cols.replace("_partition_date", "delivered_on").replace("::decimal(18,2)", "")
         ref = f"(select {cols} from ({LATEST_DELIVERY.format(keys=keys, source=source)}))"
         table = f"(select {mine} from staging.stg_shop__{source})"
-        out[source] = con.execute(
-            f"""
-            select count(*) from (
-                (select * from {ref} except all select * from {table})
-                union all
-                (select * from {table} except all select * from {ref})
-            )
-            """
-        ).fetchall()[0][0]
+        out[source] = rows_differing(con, ref, table)
     return out
+
+
+def rows_differing(con, a: str, b: str) -> int:
+    """Rows of query `a` not in query `b` and of `b` not in `a`, duplicates counted."""
+    return con.execute(
+        f"""
+        select count(*) from (
+            (select * from ({a}) except all select * from ({b}))
+            union all
+            (select * from ({b}) except all select * from ({a}))
+        )
+        """
+    ).fetchall()[0][0]
 
 
 # the intermediate tables, derived plainly from the staging tables (whole history): what a
 # first build gives, whatever nights and reruns came before
 EXPECTED_INTERMEDIATE = {
-    "int_orders_enriched": (
-        "order_id",
-        """
+    "int_orders_enriched": """
         select o.order_id, o.amount,
                (select count(*) from staging.stg_shop__order_items i
                 where i.order_id = o.order_id) as line_count,
@@ -448,10 +451,7 @@ EXPECTED_INTERMEDIATE = {
                          order by p.created_at limit 1)) as delivered_on
         from staging.stg_shop__orders o
         """,
-    ),
-    "int_shipments_latest": (
-        "shipment_id",
-        """
+    "int_shipments_latest": """
         select s.shipment_id, s.status, o.business_date as order_business_date,
                o.amount as order_amount,
                greatest(s.last_delivery, o.delivered_on) as delivered_on
@@ -462,16 +462,12 @@ EXPECTED_INTERMEDIATE = {
         join staging.stg_shop__orders o using (order_id)
         where s.k = 1
         """,
-    ),
-    "int_conversations_enriched": (
-        "conversation_id",
-        """
+    "int_conversations_enriched": """
         select c.conversation_id, c.agent_id, o.order_id is not null as led_to_order,
                greatest(c.delivered_on, coalesce(o.delivered_on, c.delivered_on)) as delivered_on
         from staging.stg_shop__conversations c
         left join staging.stg_shop__orders o using (order_id)
         """,
-    ),
 }
 
 
@@ -479,18 +475,9 @@ def intermediate_mismatches(con) -> dict[str, int]:
     """Rows where an incremental intermediate table differs from its plain derivation, both
     ways (the columns of EXPECTED_INTERMEDIATE's queries)."""
     out = {}
-    for table, (_key, query) in EXPECTED_INTERMEDIATE.items():
+    for table, query in EXPECTED_INTERMEDIATE.items():
         cols = ", ".join(c[0] for c in con.execute(f"select * from ({query}) limit 0").description)
-        mine = f"(select {cols} from intermediate.{table})"
-        out[table] = con.execute(
-            f"""
-            select count(*) from (
-                (select * from ({query}) except all select * from {mine})
-                union all
-                (select * from {mine} except all select * from ({query}))
-            )
-            """
-        ).fetchall()[0][0]
+        out[table] = rows_differing(con, query, f"select {cols} from intermediate.{table}")
     return out
 
 
