@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines.alerts import assets as alerts
+from pipelines.board import sensor as board
 from pipelines.ingest import assets as ingest
 from pipelines.jobs import nightly_job
 from pipelines.publish import assets as publish
@@ -28,6 +29,7 @@ def build_defs(data_dir: str | Path) -> dg.Definitions:
         quality.defs,
         publish.defs,
         alerts.defs,
+        board.defs,
         dg.Definitions(
             jobs=[nightly_job],
             schedules=[nightly_schedule],

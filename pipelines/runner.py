@@ -2,6 +2,8 @@
 
 Used by the CLI (``kpi run``, ``kpi demo``) and the tests. Runs are recorded in the Dagster
 instance at ``$DAGSTER_HOME`` (default ``<data dir>/dagster``), so ``dagster dev`` shows them.
+When the run is over, whatever its outcome, the board is drawn if the run replaced the
+serving file (after runs the Dagster daemon launches, the board sensor does it).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from pipelines.board.page import redraw_if_stale
 from pipelines.settings import Settings
 
 INSTANCE_TEMPLATE = Path(__file__).with_name("dagster.yaml")
@@ -70,6 +73,7 @@ def run_nightly(
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
     )
+    redraw_if_stale(defs.resources["warehouse"].settings())
     held_back = sorted(
         evaluation.asset_key.path[0] if evaluation.asset_key.path[0] != "kpi" else "kpi_tree"
         for evaluation in result.get_asset_check_evaluations()

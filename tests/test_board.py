@@ -16,8 +16,15 @@ import pytest
 
 from kpi_tree.model import default_tree
 from pipelines.board.data import SCORE_CAP, BoardError, collect
-from pipelines.board.page import board_path, render, write_board
-from pipelines.publish.serving import serving_db
+from pipelines.board.page import (
+    board_path,
+    drawn_from,
+    redraw_if_stale,
+    render,
+    serving_stamp,
+    write_board,
+)
+from pipelines.publish.serving import LogEntry, append_log, assemble_serving, serving_db
 
 CHROMIUM = Path("/usr/bin/chromium")
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -87,17 +94,24 @@ def _fmt(value: float, unit: str) -> str:
 # ---- the data behind the page -------------------------------------------------------------
 
 
+def _page_data(page: Path) -> dict:
+    text = page.read_text(encoding="utf-8")
+    return json.loads(
+        re.search(r'<script id="board-data" type="application/json">(.*?)</script>', text, re.S)[1]
+    )
+
+
 def test_the_nightly_job_draws_a_self_contained_board(built_shop):
     page = board_path(built_shop.settings)
     assert page == serving_db(built_shop.settings).with_name("board.html")
+    # drawn from the serving file the run left (its last publication, after the held-back gates)
+    assert drawn_from(page) == serving_stamp(serving_db(built_shop.settings))
     text = page.read_text(encoding="utf-8")
     # offline: nothing fetched (the SVG namespace URI is a name, not a request)
     assert "<link" not in text and " src=" not in text and "https://" not in text
     assert "url(" not in text and "@import" not in text
     assert text.count("<script") == 2  # the data, and our own inline script
-    data = json.loads(
-        re.search(r'<script id="board-data" type="application/json">(.*?)</script>', text, re.S)[1]
-    )
+    data = _page_data(page)
     assert data["as_of"] == built_shop.end.isoformat()
     assert {n["id"] for n in data["nodes"]} == set(default_tree().nodes)
 
@@ -195,6 +209,56 @@ def test_page_data_cannot_close_its_script_element():
     html = render({"as_of": "2025-01-01", "nodes": [], "alerts": {"items": [{"text": hostile}]}})
     assert hostile not in html
     assert html.count("</script>") == 2
+
+
+def test_the_board_is_drawn_when_the_serving_file_changes_and_only_then(shop_copy):
+    """Publishing replaces the serving file without drawing the board; the run's end, or the
+    board sensor after a daemon's run, draws it once."""
+    import dagster as dg
+
+    from pipelines.board.sensor import board_sensor
+    from pipelines.resources import Warehouse
+
+    settings = shop_copy.settings
+    page, serving = board_path(settings), serving_db(settings)
+    assert redraw_if_stale(settings) == page  # a copied serving file is another file
+    assert drawn_from(page) == serving_stamp(serving)
+    assert redraw_if_stale(settings) is None  # up to date: not drawn again
+    before = page.read_bytes()
+    team = "management"  # published in the built shop
+    assert not {t["id"]: t for t in _page_data(page)["teams"]}[team]["held_back"]
+
+    # management held back: the serving file is replaced, the board is left as it was
+    append_log(
+        settings,
+        LogEntry(
+            unit=team,
+            run_id="held-back-run",
+            status="held_back",
+            published_at=dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(),
+            data_as_of="2025-03-16",
+            window_start="2025-03-16",
+            failed_expectations=["expect_column_values_to_not_be_null on management_kpis.gmv"],
+        ),
+    )
+    assemble_serving(settings)
+    assert page.read_bytes() == before
+    assert drawn_from(page) != serving_stamp(serving)
+
+    # the sensor draws it (it starts no run), and then has nothing to do
+    warehouse = Warehouse(data_dir=str(shop_copy.data_dir))
+    context = dg.build_sensor_context(resources={"warehouse": warehouse})
+    result = board_sensor(context)
+    assert isinstance(result, dg.SkipReason) and "drawn again" in result.skip_message
+    assert drawn_from(page) == serving_stamp(serving)
+    teams = {t["id"]: t for t in _page_data(page)["teams"]}
+    assert teams[team]["held_back"]
+    assert teams[team]["failed_checks"] == [
+        "expect_column_values_to_not_be_null on management_kpis.gmv"
+    ]
+    drawn = page.stat().st_mtime_ns
+    assert "current serving warehouse" in board_sensor(context).skip_message
+    assert page.stat().st_mtime_ns == drawn
 
 
 def test_no_board_before_anything_is_published(tmp_path):

@@ -2,12 +2,18 @@
 
 The page embeds its data (JSON), its styles and its script (``static/``, our own code): it
 opens from disk with no network, and draws every chart as SVG.
+
+The page names the serving file it was drawn from (inode, change time, size: the file is
+replaced, never written in place). :func:`redraw_if_stale` draws it again only when the serving
+file is another one; the nightly run calls it once at its end (``pipelines/runner.py``), and
+the board sensor after runs launched by the Dagster daemon (``pipelines/board/sensor.py``).
 """
 
 from __future__ import annotations
 
 import html
 import json
+import logging
 import os
 import re
 from pathlib import Path
@@ -28,6 +34,7 @@ TEMPLATE = """<!DOCTYPE html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="kpi-tree-warehouse board">
+<meta name="kpi-serving-file" content="{stamp}">
 <title>KPI board · {as_of}</title>
 <style>
 {css}
@@ -77,12 +84,14 @@ def to_json(data: dict) -> str:
     return text
 
 
-def render(data: dict) -> str:
+def render(data: dict, stamp: str = "") -> str:
+    """The page for ``data``; ``stamp`` names the serving file it was drawn from."""
     payload = to_json(data)
     # nothing in the data may close the script element
     payload = payload.replace("</", "<\\/").replace("<!--", "<\\!--")
     return TEMPLATE.format(
         as_of=html.escape(str(data.get("as_of", ""))),
+        stamp=html.escape(stamp),
         css=(STATIC / "board.css").read_text(encoding="utf-8"),
         js=(STATIC / "board.js").read_text(encoding="utf-8"),
         data=payload,
@@ -98,11 +107,53 @@ def write_board(settings: Settings, tree: Tree | None = None, out: Path | None =
             f"no serving warehouse at {source}: nothing published yet "
             "(run `kpi run` or `kpi demo` first)"
         )
+    stamp = serving_stamp(source)  # before reading: a file replaced meanwhile is drawn next time
     with duckdb.connect(str(source), read_only=True) as con:
         data = collect(con, tree or default_tree(), settings)
     target = out or board_path(settings)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_text(render(data), encoding="utf-8")
+    tmp.write_text(render(data, stamp), encoding="utf-8")
     os.replace(tmp, target)
     return target
+
+
+def serving_stamp(source: Path) -> str:
+    """Which serving file this is: it is replaced (a new inode), never written in place."""
+    st = source.stat()
+    return f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}"
+
+
+_STAMP = re.compile(r'<meta name="kpi-serving-file" content="([^"]*)">')
+
+
+def drawn_from(page: Path) -> str | None:
+    """The stamp of the serving file ``page`` was drawn from (None: no page, or no stamp)."""
+    try:
+        with page.open(encoding="utf-8") as fh:
+            head = fh.read(2048)
+    except OSError:
+        return None
+    found = _STAMP.search(head)
+    return html.unescape(found[1]) if found and found[1] else None
+
+
+def redraw_if_stale(settings: Settings) -> Path | None:
+    """Draw the board unless it already shows the current serving file; the page, when drawn.
+
+    A night replaces the serving file once per publication and once per team with alerts,
+    seconds apart, and each drawing takes about 0.6 s: the board is drawn once, after the run.
+    Never fatal: a board that cannot be drawn is logged, and the publications stand.
+    """
+    source = serving_db(settings)
+    if not source.exists():
+        return None
+    if drawn_from(board_path(settings)) == serving_stamp(source):
+        return None
+    try:
+        return write_board(settings)
+    except BoardError as exc:
+        logging.getLogger(__name__).info("board not drawn: %s", exc)
+    except Exception:  # noqa: BLE001 - the publications stand whatever the page does
+        logging.getLogger(__name__).exception("board not drawn")
+    return None

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
 import os
 import shutil
 from dataclasses import asdict, dataclass, field, fields
@@ -134,6 +133,9 @@ def assemble_serving(settings: Settings) -> Path:
     live file, or one of an older layout, is built afresh from every unit's Parquet. The small
     tables (publication log, alerts, data dictionary) and the shared views are rewritten each
     time.
+
+    The board is not redrawn here: a night replaces the file up to a dozen times, a second
+    apart, and the board is drawn once the run is over (``pipelines.board.page.redraw_if_stale``).
     """
     root = published_dir(settings)
     target = serving_db(settings)
@@ -172,7 +174,6 @@ def assemble_serving(settings: Settings) -> Path:
     os.replace(tmp, target)
     wal = tmp.with_name(tmp.name + ".wal")
     wal.unlink(missing_ok=True)
-    _redraw_board(settings)
     return target
 
 
@@ -272,21 +273,6 @@ def _dictionary_table(con: duckdb.DuckDBPyConnection) -> None:
             f"{SHARED_UNIT}.data_dictionary",
             [[r["schema"], r["table"], r["column"], r["description"]] for r in dictionary],
         )
-
-
-def _redraw_board(settings: Settings) -> None:
-    """The board (board.html beside the serving file) always shows the serving file's numbers:
-    it is redrawn each time the file is replaced. A board that cannot be drawn is logged, never
-    fatal to a publication."""
-    from pipelines.board.data import BoardError
-    from pipelines.board.page import write_board
-
-    try:
-        write_board(settings)
-    except BoardError as exc:
-        logging.getLogger(__name__).info("board not drawn: %s", exc)
-    except Exception:  # noqa: BLE001 - the publication stands whatever the page does
-        logging.getLogger(__name__).exception("board not drawn")
 
 
 def _alerts_table(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
