@@ -497,16 +497,19 @@ def kept_delivery(con, order_id: str) -> list[tuple]:
 
 
 def test_staging_keeps_each_keys_latest_delivery_as_days_are_rerun(shop_copy):
-    """Orders are incremental tables: a re-delivered order replaces its row, a rerun of that
-    day without it restores the earlier delivery, and a key that disappears is deleted."""
+    """Orders are incremental tables: a re-delivered order replaces its row, a rerun of its
+    first day keeps the later delivery, a rerun of the later day without it restores the
+    earlier delivery, and a key that disappears is deleted."""
     late = shop_copy.end + dt.timedelta(days=1)
     with shop_copy.connect() as con:
-        [(order_id, customer, created, channel, payment, amount, reviewed, day)] = con.execute(
-            "select order_id, customer_id, created_at, channel, payment_method, amount, "
-            "reviewed_at, business_date from staging.stg_shop__orders "
-            "where business_date = ? and campaign is null order by order_id limit 1",
-            [shop_copy.end - dt.timedelta(days=5)],
-        ).fetchall()
+        [(order_id, customer, created, channel, payment, amount, reviewed, day, first)] = (
+            con.execute(
+                "select order_id, customer_id, created_at, channel, payment_method, amount, "
+                "reviewed_at, business_date, delivered_on from staging.stg_shop__orders "
+                "where business_date = ? and campaign is null order by order_id limit 1",
+                [shop_copy.end - dt.timedelta(days=5)],
+            ).fetchall()
+        )
         gmv_before = daily_gmv(con, day)
 
     def order(oid: str, cust: str, at: dt.datetime, amt: float, seen=None) -> dict:
@@ -538,6 +541,12 @@ def test_staging_keeps_each_keys_latest_delivery_as_days_are_rerun(shop_copy):
         assert staging_mismatches(con) == {"orders": 0, "order_items": 0, "conversations": 0}
     assert row == [(amount + 100, late)]
     assert close(gmv, gmv_before + 100)
+
+    # the order's first delivery day run again: the later delivery still wins
+    assert shop_copy.run(first, first).ok
+    with shop_copy.connect() as con:
+        assert kept_delivery(con, order_id) == [(amount + 100, late)]
+        assert staging_mismatches(con) == {"orders": 0, "order_items": 0, "conversations": 0}
 
     # the day delivered again without the re-delivery nor x-1: the order is back to its
     # earlier delivery, x-1 is gone

@@ -2,12 +2,12 @@
   Staging models that keep each key's latest delivery (orders, order lines, conversations)
   are incremental tables. A windowed run re-derives only the keys it can have changed: the
   keys delivered in the run's partitions, and the keys whose kept delivery came from one of
-  those partitions (ingestion replaced them). For those keys the latest of all their
-  deliveries, in any partition, replaces the kept row (delete+insert on the key); a key with
-  no delivery left is deleted. The rest of the history is not read again.
+  those partitions (ingestion replaced them). For those keys the latest of their deliveries
+  replaces the kept row (delete+insert on the key); a key with no delivery left is deleted.
+  The rest of the history is not read again.
 
       {{ kpi_latest_delivery_config('orders', ['order_id']) }}        -- the model's config
-      from {{ source('shop', 'orders') }} {{ kpi_affected_keys(source('shop', 'orders'), ['order_id']) }}
+      source as ({{ kpi_deliveries_to_rank(source('shop', 'orders'), ['order_id']) }}),
 
   The model keeps the winning delivery's `_partition_date` as `delivered_on`. Keys must be
   non-null (the contracts require it).
@@ -54,14 +54,44 @@ delete from {{ this }} t using (
 where {{ on_gone | join(' and ') }} and {{ kpi_in_window('t.delivered_on') }}
 {%- endmacro %}
 
-{% macro kpi_affected_keys(source_relation, keys) -%}
+{#
+  The deliveries a windowed run ranks (every delivery on a first build), in three disjoint
+  parts, so that a night reads its own partitions and not the whole history:
+
+  - the window's deliveries;
+  - later deliveries of the keys delivered in the window, or kept from it (a rerun of an
+    older day: a later delivery still wins);
+  - earlier deliveries of the keys kept from the window (a rerun that took their delivery
+    back: the one before it wins again). A key delivered in the window needs none: the
+    window's delivery beats every earlier one.
+
+  On a night for the newest day the last two are empty and cost nothing: partitions after
+  the window do not exist yet, and no kept row comes from a day not built before. Reading
+  every delivery of the affected keys instead scanned the whole source (2 s a model at 100k
+  orders a day).
+#}
+{% macro kpi_deliveries_to_rank(source_relation, keys) -%}
+{%- set key_list = keys | join(', ') -%}
 {%- if is_incremental() -%}
-where ({{ keys | join(', ') }}) in (
-    select {{ keys | join(', ') }} from {{ source_relation }}
+    {%- set kept_from_window -%}
+        select {{ key_list }} from {{ this }} where {{ kpi_in_window('delivered_on') }}
+    {%- endset -%}
+    select * from {{ source_relation }}
     where {{ kpi_in_window('_partition_date') }}
-    union
-    select {{ keys | join(', ') }} from {{ this }}
-    where {{ kpi_in_window('delivered_on') }}
-)
+    union all
+    select * from {{ source_relation }}
+    where _partition_date > {{ kpi_window_end() }}
+      and ({{ key_list }}) in (
+        select {{ key_list }} from {{ source_relation }}
+        where {{ kpi_in_window('_partition_date') }}
+        union
+        {{ kept_from_window }}
+      )
+    union all
+    select * from {{ source_relation }}
+    where _partition_date < {{ kpi_window_start() }}
+      and ({{ key_list }}) in ({{ kept_from_window }})
+{%- else -%}
+    select * from {{ source_relation }}
 {%- endif -%}
 {%- endmacro %}

@@ -3,8 +3,7 @@
 with
 
 source as (
-    select * from {{ source('shop', 'conversations') }}
-    {{ kpi_affected_keys(source('shop', 'conversations'), ['conversation_id']) }}
+    {{ kpi_deliveries_to_rank(source('shop', 'conversations'), ['conversation_id']) }}
 ),
 
 renamed as (

@@ -3,8 +3,7 @@
 with
 
 source as (
-    select * from {{ source('shop', 'order_items') }}
-    {{ kpi_affected_keys(source('shop', 'order_items'), ['order_id', 'line_no']) }}
+    {{ kpi_deliveries_to_rank(source('shop', 'order_items'), ['order_id', 'line_no']) }}
 ),
 
 renamed as (

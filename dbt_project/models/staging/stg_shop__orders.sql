@@ -4,8 +4,7 @@
 with
 
 source as (
-    select * from {{ source('shop', 'orders') }}
-    {{ kpi_affected_keys(source('shop', 'orders'), ['order_id']) }}
+    {{ kpi_deliveries_to_rank(source('shop', 'orders'), ['order_id']) }}
 ),
 
 renamed as (
