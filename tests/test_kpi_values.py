@@ -805,3 +805,58 @@ def test_consecutive_nights_are_partially_parsed_and_the_window_ends_with_the_ru
     assert "Unable to do partial parsing" not in logs[1]
     assert "Partial parsing enabled" in logs[1]
     assert "KPI_WINDOW_START" not in os.environ  # ... and is not in ours
+
+
+def test_a_nights_dbt_tests_read_the_rows_its_deliveries_touched(shop_copy):
+    """A windowed run's dbt tests of the tables kept by key read the rows derived from the
+    night's deliveries (delivered_on in the window); the shipment updates (a view of every
+    delivery) are read over the window's maturity days. Each test's rows, counted apart."""
+    import re
+
+    import duckdb
+
+    day = shop_copy.end
+    maturity = default_tree().maturity_days
+    target = shop_copy.data_dir / "dbt-compiled"
+    env = {
+        **os.environ,
+        "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+        "KPI_BUILD_DB": str(shop_copy.settings.build_db),
+        "KPI_WINDOW_START": day.isoformat(),
+        "KPI_WINDOW_END": day.isoformat(),
+    }
+    expected = {  # test -> the rows it should read, by a plain query
+        "unique_stg_shop__orders_order_id": (
+            "select count(*) from staging.stg_shop__orders where delivered_on = $day"
+        ),
+        "unique_int_orders_enriched_order_id": (
+            "select count(*) from intermediate.int_orders_enriched where delivered_on = $day"
+        ),
+        "unique_int_shipments_latest_shipment_id": (
+            "select count(*) from intermediate.int_shipments_latest where delivered_on = $day"
+        ),
+        "unique_combination_stg_shop__shipments_shipment_id__updated_at": (
+            "select count(*) from raw.shipments "
+            f"where _partition_date between $day - {maturity} and $day"
+        ),
+    }
+    dbt = Path(sys.executable).with_name("dbt")
+    done = subprocess.run(
+        [str(dbt), "compile", "-q", "--target-path", str(target), "--select", *expected],
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    compiled = {p.stem: p.read_text(encoding="utf-8") for p in target.rglob("*.sql")}
+    with duckdb.connect(str(shop_copy.settings.build_db), read_only=True) as con:
+        total = con.execute("select count(*) from intermediate.int_orders_enriched").fetchall()
+        for test, query in expected.items():
+            rows = re.search(r"from \((select \* from .*?)\) dbt_subquery", compiled[test], re.S)
+            assert rows, compiled[test]
+            [(read,)] = con.execute(f"select count(*) from ({rows[1]})").fetchall()
+            [(want,)] = con.execute(query, {"day": day}).fetchall()
+            assert read == want, test
+            assert 0 < read < total[0][0], test

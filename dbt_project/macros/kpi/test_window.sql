@@ -5,7 +5,9 @@
   into a filter on the tested model's window, declared in the model's meta:
 
   - `window_column: <date column>`: the run's days, reaching maturity_days back (as the
-    incremental models do);
+    incremental models do), or `window_lookback` days back when the model says so: the tables
+    kept by key name `delivered_on` with lookback 0, the rows derived from the run's
+    deliveries (a row no delivery touched is not rewritten, so it cannot break a key);
   - `window_periods: true`: the day / week / month periods the run rebuilt (KPI tables).
 
   With no window (a first build, or `dbt build` by hand), or on a model that declares none,
@@ -31,7 +33,7 @@
     {%- set attached = model.get('attached_node') if model is mapping else model.attached_node -%}
     {%- set node = graph.nodes.get(attached) if attached else none -%}
     {%- set meta = (node.config.meta if node else {}) or {} -%}
-    {%- set lookback = kpi_tree()['maturity_days'] -%}
+    {%- set lookback = meta.get('window_lookback', kpi_tree()['maturity_days']) -%}
     {%- if meta.get('window_periods') -%}
         {{ return(kpi_periods_in_window('grain', 'period_start', lookback)) }}
     {%- elif meta.get('window_column') -%}
