@@ -3,7 +3,7 @@
 The page embeds its data (JSON), its styles and its script (``static/``, our own code): it
 opens from disk with no network, and draws every chart as SVG.
 
-The page names the serving file it was drawn from (inode, change time, size: the file is
+The page names the serving file it was drawn from (inode, modification time, size: the file is
 replaced, never written in place). :func:`redraw_if_stale` draws it again only when the serving
 file is another one; the nightly run calls it once at its end (``pipelines/runner.py``), and
 the board sensor after runs launched by the Dagster daemon (``pipelines/board/sensor.py``).
