@@ -402,8 +402,8 @@ def _print_board(settings: Settings) -> None:
     if path.exists():
         console.print(f"The board: {path}", highlight=False, soft_wrap=True)
         console.print(
-            f"Open {path.resolve().as_uri()} in a browser (or `kpi board --open`); it is redrawn "
-            "whenever the nightly run publishes.",
+            f"Open {path.resolve().as_uri()} in a browser (or `kpi board --open`); it is drawn "
+            "again after each nightly run that publishes.",
             highlight=False,
             soft_wrap=True,
         )

@@ -23,8 +23,8 @@ def board(
     ] = False,
 ) -> None:
     """Draw the board: the KPI tree, every team and person against target, today's alerts.
-    One self-contained HTML file (no network needed); the nightly run redraws it whenever it
-    publishes."""
+    One self-contained HTML file (no network needed); it is drawn again after each nightly run
+    that publishes."""
     from pipelines.board.data import BoardError
     from pipelines.board.page import write_board
 

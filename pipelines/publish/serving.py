@@ -134,7 +134,7 @@ def assemble_serving(settings: Settings) -> Path:
     tables (publication log, alerts, data dictionary) and the shared views are rewritten each
     time.
 
-    The board is not redrawn here: a night replaces the file up to a dozen times, a second
+    The board is not redrawn here: a night replaces the file up to eleven times, a second
     apart, and the board is drawn once the run is over (``pipelines.board.page.redraw_if_stale``).
     """
     root = published_dir(settings)

@@ -5,9 +5,9 @@
   into a filter on the tested model's window, declared in the model's meta:
 
   - `window_column: <date column>`: the run's days, reaching maturity_days back (as the
-    incremental models do), or `window_lookback` days back when the model says so: the tables
-    kept by key name `delivered_on` with lookback 0, the rows derived from the run's
-    deliveries (a row no delivery touched is not rewritten, so it cannot break a key);
+    incremental models do), or `window_lookback` days back if the model sets it. The tables
+    kept by key set `delivered_on` and 0: the rows derived from the run's deliveries (a row
+    no delivery touched is not rewritten, so it cannot break a key);
   - `window_periods: true`: the day / week / month periods the run rebuilt (KPI tables).
 
   With no window (a first build, or `dbt build` by hand), or on a model that declares none,
