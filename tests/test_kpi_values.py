@@ -459,7 +459,7 @@ EXPECTED_INTERMEDIATE = {
                      row_number() over (partition by shipment_id
                                         order by updated_at desc, delivered_on desc) as k
               from staging.stg_shop__shipments) s
-        join staging.stg_shop__orders o using (order_id)
+        left join staging.stg_shop__orders o using (order_id)
         where s.k = 1
         """,
     "int_conversations_enriched": """
@@ -573,9 +573,10 @@ def test_staging_keeps_each_keys_latest_delivery_as_days_are_rerun(shop_copy):
 def test_intermediate_rows_follow_late_and_withdrawn_deliveries(shop_copy):
     """The intermediate tables rebuild the rows a night's deliveries touch, however old, and
     nothing else: an earlier first order turns a customer's orders into returning ones, a late
-    line joins its basket, an order delivered after its inquiry converts it; a rerun of the
-    night without those files takes it all back. After every night the tables equal their
-    plain derivation from staging."""
+    line joins its basket, an order delivered after its inquiry converts it, a shipment
+    delivered before its order waits without a cohort and takes its order's once the order
+    turns up; a rerun of the night without the orders and lines takes them back. After every
+    night the tables equal their plain derivation from staging."""
     late = shop_copy.end + dt.timedelta(days=1)
     with shop_copy.connect() as con:
         # a customer's first order, at least 20 days old, with a later order of theirs
@@ -655,6 +656,31 @@ def test_intermediate_rows_follow_late_and_withdrawn_deliveries(shop_copy):
         ],
     )
 
+    shipments_file = shop_copy.landing / "shipments" / f"shipments_{late}.csv"
+    _write_csv(
+        shipments_file,
+        [
+            {
+                "shipment_id": "ship-after-1",
+                "order_id": "after-1",
+                "carrier": "sf_express",
+                "payment_method": "prepaid",
+                "status": "shipped",
+                "shipped_at": inquiry_at.isoformat() + "Z",
+                "delivered_at": None,
+                "returned_at": None,
+                "refund_amount": 0,
+                "updated_at": inquiry_at.isoformat() + "Z",
+            }
+        ],
+    )
+
+    def cohort(con) -> list:
+        return con.execute(
+            "select order_business_date, order_amount, delivered_on "
+            "from intermediate.int_shipments_latest where shipment_id = 'ship-after-1'"
+        ).fetchall()
+
     def state(con) -> tuple:
         orders = dict(
             con.execute(
@@ -680,10 +706,11 @@ def test_intermediate_rows_follow_late_and_withdrawn_deliveries(shop_copy):
             lines + 1,
             [(False,)],
         )
+        assert cohort(con) == [(None, None, late)]
         assert intermediate_mismatches(con) == dict.fromkeys(EXPECTED_INTERMEDIATE, 0)
 
     # the next night the inquiry's order turns up: the conversation delivered the night
-    # before now led to an order
+    # before now led to an order, and the shipment delivered then is in the order's cohort
     after = late + dt.timedelta(days=1)
     _write_csv(
         shop_copy.landing / "orders" / f"orders_{after}.csv",
@@ -692,10 +719,12 @@ def test_intermediate_rows_follow_late_and_withdrawn_deliveries(shop_copy):
     assert shop_copy.run(after, after).ok
     with shop_copy.connect() as con:
         assert state(con)[2] == [(True,)]
+        assert cohort(con) == [(after, 50.0, after)]
         assert intermediate_mismatches(con) == dict.fromkeys(EXPECTED_INTERMEDIATE, 0)
 
-    # the first night delivered again with nothing in it: the first order is first again,
-    # the basket loses its late line
+    # the first night's orders delivered again without the early one, its lines without the
+    # late one: the first order is first again, the basket loses its late line; the shipment,
+    # still delivered, keeps its order's cohort
     _write_csv(orders_file, [order("other-1", "c-other", inquiry_at)])
     items_file.unlink()
     assert shop_copy.run(late, late).ok
@@ -705,6 +734,7 @@ def test_intermediate_rows_follow_late_and_withdrawn_deliveries(shop_copy):
             lines,
             [(True,)],
         )
+        assert cohort(con) == [(after, 50.0, after)]
         assert intermediate_mismatches(con) == dict.fromkeys(EXPECTED_INTERMEDIATE, 0)
 
 

@@ -22,9 +22,13 @@
   names a relation ({'source': name} in the shop's sources, or {'ref': model}) and the
   columns, named alike in both tables, that must find a row there.
 
-  The lookup relation is read only for the window's values: a plain `not exists` against the
-  whole relation hashed every key of the history (4 s of a new day's stg_shop__orders at 100k
-  orders a day, against 0.7 s this way).
+  The lookup relation is read only for the window's values, and in two parts: its own
+  deliveries in the window (a few partitions), then the rest of it only for the values those
+  did not find. On a night for the newest day every value is found in the first part and the
+  second costs nothing. A plain `not exists` against the whole relation hashed every key of
+  the history (4 s of a new day's stg_shop__orders at 100k orders a day); a lookup of the
+  window's values in the whole relation still read every row of it (0.7 s a model, 1.9 s
+  for the shipments' updates).
 #}
 {% macro kpi_delete_vanished_keys(keys, lookups) -%}
 {%- set on_gone, misses = [], [] -%}
@@ -36,17 +40,28 @@ delete from {{ this }} t using (
     from {{ this }} k
     {%- for lookup in lookups %}
     {%- set relation = source('shop', lookup['source']) if 'source' in lookup else ref(lookup['ref']) -%}
+    {%- set delivered = 's._partition_date' if 'source' in lookup else 's.delivered_on' -%}
     {%- set cols = lookup['keys'] -%}
+    {%- set col_list -%}{% for c in cols %}s.{{ c }}{{ ', ' if not loop.last }}{% endfor %}{%- endset -%}
     {%- set alias = 'found_' ~ loop.index -%}
+    {%- set window_values -%}
+        select {% for c in cols %}w.{{ c }}{{ ', ' if not loop.last }}{% endfor %}
+        from {{ this }} w
+        where {{ kpi_in_window('w.delivered_on') }}
+    {%- endset -%}
+    {%- set found_in_window -%}
+        select distinct {{ col_list }}
+        from {{ relation }} s
+        where {{ kpi_in_window(delivered) }} and ({{ col_list }}) in ({{ window_values }})
+    {%- endset -%}
     {%- do misses.append(alias ~ '.' ~ cols[0] ~ ' is null') %}
     left join (
-        select distinct {% for c in cols %}s.{{ c }}{{ ', ' if not loop.last }}{% endfor %}
+        {{ found_in_window }}
+        union
+        select distinct {{ col_list }}
         from {{ relation }} s
-        where ({% for c in cols %}s.{{ c }}{{ ', ' if not loop.last }}{% endfor %}) in (
-            select {% for c in cols %}w.{{ c }}{{ ', ' if not loop.last }}{% endfor %}
-            from {{ this }} w
-            where {{ kpi_in_window('w.delivered_on') }}
-        )
+        where not ({{ kpi_in_window(delivered) }})
+          and ({{ col_list }}) in ({{ window_values }} except {{ found_in_window }})
     ) {{ alias }} on {% for c in cols %}{{ alias }}.{{ c }} = k.{{ c }}{{ ' and ' if not loop.last }}{% endfor %}
     {%- endfor %}
     where {{ kpi_in_window('k.delivered_on') }} and ({{ misses | join(' or ') }})

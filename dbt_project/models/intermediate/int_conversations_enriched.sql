@@ -2,32 +2,58 @@
     {'ref': 'stg_shop__conversations', 'keys': ['conversation_id']},
 ]) }}
 -- Conversations with whether a presale inquiry led to an order that exists. `delivered_on`
--- is the latest delivery among the conversation and its order.
+-- is the latest delivery among the conversation and its order. A windowed run reads the
+-- window's conversations from staging and takes the others it rebuilds from the rows it kept.
 with
 
 {% if is_incremental() -%}
+-- the conversations delivered in the run's window
+window_conversations as (
+    select * from {{ ref('stg_shop__conversations') }}
+    where {{ kpi_in_window('delivered_on') }}
+),
+
 -- the orders delivered in the run's window (an order can turn up after its inquiry)
 delivered_orders as (
     select order_id from {{ ref('stg_shop__orders') }}
     where {{ kpi_in_window('delivered_on') }}
 ),
 
--- the conversations this run rebuilds: delivered in the window; about an order delivered in
--- it; or rebuilt last time from a delivery in the window (a rerun may have taken it back)
-affected as (
-    select conversation_id from {{ ref('stg_shop__conversations') }}
-    where {{ kpi_in_window('delivered_on') }}
-    union
-    select conversation_id from {{ this }}
-    where {{ kpi_in_window('delivered_on') }}
-       or order_id in (select order_id from delivered_orders)
+-- the kept rows this run rebuilds besides the window's: about an order delivered in it, or
+-- derived last time from a delivery in it (a rerun may have taken it back)
+kept as (
+    select * from {{ this }}
+    where (order_id in (select order_id from delivered_orders)
+           or {{ kpi_in_window('delivered_on') }})
+      and conversation_id not in (select conversation_id from window_conversations)
 ),
 
 {% endif -%}
+-- the conversations this run rebuilds (all of them on a first build)
 conversations as (
-    select * from {{ ref('stg_shop__conversations') }}
+    {%- set columns -%}
+        conversation_id, customer_id, agent_id, topic, started_at, business_date,
+        first_response_seconds, duration_minutes, messages, order_id, satisfaction, delivered_on
+    {%- endset %}
+    select {{ columns }}
     {%- if is_incremental() %}
-    where conversation_id in (select conversation_id from affected)
+    from window_conversations
+    union all
+    -- kept rows derived from deliveries before the window: the conversation's row has not
+    -- changed and is not read from staging again (the kept delivery stands for its own:
+    -- it is no earlier, and the order's delivery in the window is later than both)
+    select {{ columns }} from kept
+    where delivered_on < {{ kpi_window_start() }}
+    union all
+    -- kept rows derived from a delivery in the window or after it: read again (none on a
+    -- night for the newest day)
+    select {{ columns }} from {{ ref('stg_shop__conversations') }}
+    where not ({{ kpi_in_window('delivered_on') }})
+      and conversation_id in (
+          select conversation_id from kept where delivered_on >= {{ kpi_window_start() }}
+      )
+    {%- else %}
+    from {{ ref('stg_shop__conversations') }}
     {%- endif %}
 ),
 

@@ -16,8 +16,10 @@ delivered as (
 
 -- the orders this run rebuilds: delivered in the window, or with a line delivered in it;
 -- rebuilt last time from a delivery in the window (a rerun may have taken it back); and the
--- later orders of a customer with an order delivered in the window (new / returning)
-affected as (
+-- later orders of a customer with an order delivered in the window (new / returning).
+-- Materialized: DuckDB then knows how few they are, and looks the rest of them up in the
+-- orders (below) by hashing them, not every order (11 s against 0.1 s at 100k a day).
+affected as materialized (
     select order_id from delivered
     union
     select order_id from {{ ref('stg_shop__order_items') }}
@@ -33,11 +35,17 @@ affected as (
 ),
 
 {% endif -%}
--- the orders this run rebuilds (all of them on a first build)
+-- the orders this run rebuilds (all of them on a first build): those delivered in the window,
+-- then the others looked up by key (none on a night for the newest day, which then reads
+-- no order delivered before it)
 orders as (
     select * from {{ ref('stg_shop__orders') }}
     {%- if is_incremental() %}
-    where order_id in (select order_id from affected)
+    where {{ kpi_in_window('delivered_on') }}
+    union all
+    select * from {{ ref('stg_shop__orders') }}
+    where not ({{ kpi_in_window('delivered_on') }})
+      and order_id in (select order_id from affected except select order_id from delivered)
     {%- endif %}
 ),
 

@@ -1,37 +1,74 @@
 {{ kpi_incremental_by_key(['shipment_id'], [
     {'ref': 'stg_shop__shipments', 'keys': ['shipment_id']},
-    {'ref': 'stg_shop__orders', 'keys': ['order_id']},
 ]) }}
 -- The latest known state of each shipment, in its order's cohort: outcomes count on the
 -- business date of the order (so net revenue = GMV x sign-off rate holds for every day).
+-- A shipment whose order has not been delivered yet is kept without a cohort (the order's
+-- columns are null): the KPIs skip it until the night its order turns up.
 -- `delivered_on` is the latest delivery among the shipment's updates and its order.
+--
+-- A windowed run folds the window's updates into the rows it kept, and reads the updates of
+-- earlier deliveries again only for the rows a rerun may have changed: the history of
+-- updates (every status change of every shipment) is the largest table of the shop, and a
+-- night that scanned it twice spent most of its time here.
 with
 
 {% if is_incremental() -%}
+-- the updates delivered in the run's window
+window_updates as (
+    select * from {{ ref('stg_shop__shipments') }}
+    where {{ kpi_in_window('delivered_on') }}
+),
+
 -- the orders delivered in the run's window (new, or delivered again with other content)
 delivered_orders as (
     select order_id from {{ ref('stg_shop__orders') }}
     where {{ kpi_in_window('delivered_on') }}
 ),
 
--- the shipments this run rebuilds: with an update delivered in the window; of an order
--- delivered in it; or rebuilt last time from a delivery in the window (a rerun may have
--- taken it back)
-affected as (
-    select shipment_id from {{ ref('stg_shop__shipments') }}
-    where {{ kpi_in_window('delivered_on') }}
+-- the kept rows this run rebuilds: of a shipment updated in the window; of an order
+-- delivered in it; or derived last time from a delivery in it (a rerun may have taken it back)
+kept as (
+    select * from {{ this }}
+    where shipment_id in (select shipment_id from window_updates)
        or order_id in (select order_id from delivered_orders)
-    union
-    select shipment_id from {{ this }}
-    where {{ kpi_in_window('delivered_on') }}
+       or {{ kpi_in_window('delivered_on') }}
+),
+
+-- kept rows derived from a delivery in the window or after it: a rerun may have changed one
+-- of their updates, so every update of theirs is read again (none on a night for the newest
+-- day: no kept row comes from a day not built before)
+rederived as (
+    select shipment_id from kept
+    where delivered_on >= {{ kpi_window_start() }}
 ),
 
 {% endif -%}
--- the updates of the shipments this run rebuilds (all of them on a first build)
+-- the candidate updates of each shipment this run rebuilds (every update on a first build)
 updates as (
-    select * from {{ ref('stg_shop__shipments') }}
+    select
+        shipment_id, order_id, carrier, payment_method, status, shipped_at, delivered_at,
+        returned_at, refund_amount, updated_at, updated_on, delivered_on
     {%- if is_incremental() %}
-    where shipment_id in (select shipment_id from affected)
+    from window_updates
+    union all
+    -- every other update of the rows derived again
+    select
+        shipment_id, order_id, carrier, payment_method, status, shipped_at, delivered_at,
+        returned_at, refund_amount, updated_at, updated_on, delivered_on
+    from {{ ref('stg_shop__shipments') }}
+    where not ({{ kpi_in_window('delivered_on') }})
+      and shipment_id in (select shipment_id from rederived)
+    union all
+    -- the others' kept state: their latest update, every update of theirs delivered before
+    -- the window (its delivery stands for theirs: none is later)
+    select
+        shipment_id, order_id, carrier, payment_method, status, shipped_at, delivered_at,
+        returned_at, refund_amount, updated_at, updated_on, delivered_on
+    from kept
+    where delivered_on < {{ kpi_window_start() }}
+    {%- else %}
+    from {{ ref('stg_shop__shipments') }}
     {%- endif %}
 ),
 
@@ -45,37 +82,40 @@ ranked as (
     from updates
 ),
 
+latest as (
+    select * from ranked where recency = 1
+),
+
 orders as (  -- only the columns used
     select order_id, business_date, channel, campaign, amount, delivered_on
     from {{ ref('stg_shop__orders') }}
     {%- if is_incremental() %}
-    where order_id in (select order_id from updates)
+    where order_id in (select order_id from latest)
     {%- endif %}
 ),
 
 final as (
     select
-        ranked.shipment_id,
-        ranked.order_id,
+        latest.shipment_id,
+        latest.order_id,
         orders.business_date as order_business_date,
         orders.channel,
         orders.campaign,
         orders.amount as order_amount,
-        ranked.carrier,
-        ranked.payment_method,
-        ranked.status,
-        ranked.shipped_at,
-        ranked.delivered_at,
-        ranked.returned_at,
-        ranked.refund_amount,
-        ranked.updated_at,
-        ranked.updated_on,
-        {{ dbt.datediff('ranked.shipped_at', 'ranked.delivered_at', 'second') }} / 86400.0
+        latest.carrier,
+        latest.payment_method,
+        latest.status,
+        latest.shipped_at,
+        latest.delivered_at,
+        latest.returned_at,
+        latest.refund_amount,
+        latest.updated_at,
+        latest.updated_on,
+        {{ dbt.datediff('latest.shipped_at', 'latest.delivered_at', 'second') }} / 86400.0
             as delivery_days,
-        greatest(ranked.last_delivered_on, orders.delivered_on) as delivered_on
-    from ranked
-    inner join orders on ranked.order_id = orders.order_id
-    where ranked.recency = 1
+        greatest(latest.last_delivered_on, orders.delivered_on) as delivered_on
+    from latest
+    left join orders on latest.order_id = orders.order_id
 )
 
 select * from final
