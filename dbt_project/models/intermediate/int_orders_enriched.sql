@@ -18,7 +18,8 @@ delivered as (
 -- rebuilt last time from a delivery in the window (a rerun may have taken it back); and the
 -- later orders of a customer with an order delivered in the window (new / returning).
 -- Materialized: DuckDB then knows how few they are, and looks the rest of them up in the
--- orders (below) by hashing them, not every order (11 s against 0.1 s at 100k a day).
+-- orders (below) by hashing them, not every order (at 100k orders a day the model took
+-- 11.9 s without it, 2.8 s with it).
 affected as materialized (
     select order_id from delivered
     union
