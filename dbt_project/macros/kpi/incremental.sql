@@ -39,6 +39,27 @@
 ) }}
 {%- endmacro %}
 
+{#
+  The rows a windowed run of a table kept by key derives again, without reading the history
+  of its staging relation: the window's rows (`window_rows`, a CTE over `relation`), the
+  kept rows (`kept`, a CTE over {{ this }} chosen by the model) derived from deliveries before
+  the window, which stand for their staging rows (none of those changed, and the kept
+  `delivered_on` is no earlier than theirs), and, read again from `relation` outside the
+  window, the rows of the kept keys derived from a delivery in the window or after it (a
+  rerun may have changed them; none on a night for the newest day). `columns` is the
+  comma-separated list of columns taken from each.
+#}
+{% macro kpi_window_and_kept_rows(window_rows, kept, relation, key, columns) -%}
+    select {{ columns }} from {{ window_rows }}
+    union all
+    select {{ columns }} from {{ kept }}
+    where delivered_on < {{ kpi_window_start() }}
+    union all
+    select {{ columns }} from {{ relation }}
+    where not ({{ kpi_in_window('delivered_on') }})
+      and {{ key }} in (select {{ key }} from {{ kept }} where delivered_on >= {{ kpi_window_start() }})
+{%- endmacro %}
+
 {% macro kpi_incremental_by_period(as_of_relation) -%}
 {{ config(
     materialized='incremental',

@@ -29,31 +29,17 @@ kept as (
 ),
 
 {% endif -%}
--- the conversations this run rebuilds (all of them on a first build)
+-- the conversations this run rebuilds (all of them on a first build): the window's, and the
+-- kept ones (read again from staging only when a rerun may have changed them)
 conversations as (
     {%- set columns -%}
         conversation_id, customer_id, agent_id, topic, started_at, business_date,
         first_response_seconds, duration_minutes, messages, order_id, satisfaction, delivered_on
     {%- endset %}
-    select {{ columns }}
     {%- if is_incremental() %}
-    from window_conversations
-    union all
-    -- kept rows derived from deliveries before the window: the conversation's row has not
-    -- changed and is not read from staging again (the kept delivery stands for its own:
-    -- it is no earlier, and the order's delivery in the window is later than both)
-    select {{ columns }} from kept
-    where delivered_on < {{ kpi_window_start() }}
-    union all
-    -- kept rows derived from a delivery in the window or after it: read again (none on a
-    -- night for the newest day)
-    select {{ columns }} from {{ ref('stg_shop__conversations') }}
-    where not ({{ kpi_in_window('delivered_on') }})
-      and conversation_id in (
-          select conversation_id from kept where delivered_on >= {{ kpi_window_start() }}
-      )
+    {{ kpi_window_and_kept_rows('window_conversations', 'kept', ref('stg_shop__conversations'), 'conversation_id', columns) }}
     {%- else %}
-    from {{ ref('stg_shop__conversations') }}
+    select {{ columns }} from {{ ref('stg_shop__conversations') }}
     {%- endif %}
 ),
 

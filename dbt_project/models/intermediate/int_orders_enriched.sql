@@ -10,7 +10,7 @@ with
 {% if is_incremental() -%}
 -- the orders delivered in the run's window
 delivered as (
-    select order_id, customer_id, created_at from {{ ref('stg_shop__orders') }}
+    select * from {{ ref('stg_shop__orders') }}
     where {{ kpi_in_window('delivered_on') }}
 ),
 
@@ -40,13 +40,14 @@ affected as materialized (
 -- then the others looked up by key (none on a night for the newest day, which then reads
 -- no order delivered before it)
 orders as (
-    select * from {{ ref('stg_shop__orders') }}
     {%- if is_incremental() %}
-    where {{ kpi_in_window('delivered_on') }}
+    select * from delivered
     union all
     select * from {{ ref('stg_shop__orders') }}
     where not ({{ kpi_in_window('delivered_on') }})
       and order_id in (select order_id from affected except select order_id from delivered)
+    {%- else %}
+    select * from {{ ref('stg_shop__orders') }}
     {%- endif %}
 ),
 

@@ -35,40 +35,19 @@ kept as (
        or {{ kpi_in_window('delivered_on') }}
 ),
 
--- kept rows derived from a delivery in the window or after it: a rerun may have changed one
--- of their updates, so every update of theirs is read again (none on a night for the newest
--- day: no kept row comes from a day not built before)
-rederived as (
-    select shipment_id from kept
-    where delivered_on >= {{ kpi_window_start() }}
-),
-
 {% endif -%}
--- the candidate updates of each shipment this run rebuilds (every update on a first build)
+-- the candidate updates of each shipment this run rebuilds (every update on a first build):
+-- the window's, each kept row (its latest update, standing for every earlier one), and the
+-- updates read again for rows a rerun may have changed
 updates as (
-    select
+    {%- set columns -%}
         shipment_id, order_id, carrier, payment_method, status, shipped_at, delivered_at,
         returned_at, refund_amount, updated_at, updated_on, delivered_on
+    {%- endset %}
     {%- if is_incremental() %}
-    from window_updates
-    union all
-    -- every other update of the rows derived again
-    select
-        shipment_id, order_id, carrier, payment_method, status, shipped_at, delivered_at,
-        returned_at, refund_amount, updated_at, updated_on, delivered_on
-    from {{ ref('stg_shop__shipments') }}
-    where not ({{ kpi_in_window('delivered_on') }})
-      and shipment_id in (select shipment_id from rederived)
-    union all
-    -- the others' kept state: their latest update, every update of theirs delivered before
-    -- the window (its delivery stands for theirs: none is later)
-    select
-        shipment_id, order_id, carrier, payment_method, status, shipped_at, delivered_at,
-        returned_at, refund_amount, updated_at, updated_on, delivered_on
-    from kept
-    where delivered_on < {{ kpi_window_start() }}
+    {{ kpi_window_and_kept_rows('window_updates', 'kept', ref('stg_shop__shipments'), 'shipment_id', columns) }}
     {%- else %}
-    from {{ ref('stg_shop__shipments') }}
+    select {{ columns }} from {{ ref('stg_shop__shipments') }}
     {%- endif %}
 ),
 
