@@ -104,3 +104,20 @@ def test_results_and_pages_keep_only_the_newest_runs(tmp_path, monkeypatch):
         kept = _runs(tmp_path, "results")
         assert len(kept) == min(i + 1, 2)
     assert _runs(tmp_path, "pages") == kept
+
+
+def test_the_index_lists_the_newest_results_and_older_pages_stay_linked(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "INDEX_RESULTS", 2)
+    monkeypatch.setattr(runner, "_CONTEXTS", {})  # the site is configured when a context opens
+    verdicts = [
+        runner.run_gate(_passing(SHARED_UNIT), tmp_path, f"r{i}", DAY, DAY) for i in range(3)
+    ]
+    pages = {Path(v.report.removeprefix("file://")) for v in verdicts}
+    assert pages == _pages(tmp_path, SHARED_UNIT) and len(pages) == 3  # every page kept
+    index = _index(tmp_path).read_text(encoding="utf-8")
+    listed = [p for p in sorted(pages) if p.parent.name in index]
+    assert listed == sorted(pages)[1:]  # the newest two runs (run times sort)
+    # GX's scaffolded config-variables file (comments and its analytics id) is gone: GX
+    # parsed it on every read of a setting
+    scaffold = tmp_path / "quality" / "gx" / "gx" / "uncommitted" / "config_variables.yml"
+    assert not scaffold.exists()
