@@ -840,7 +840,8 @@ def test_consecutive_nights_are_partially_parsed_and_the_window_ends_with_the_ru
 def test_a_nights_dbt_tests_read_the_rows_its_deliveries_touched(shop_copy):
     """A windowed run's dbt tests of the tables kept by key read the rows derived from the
     night's deliveries (delivered_on in the window); the shipment updates (a view of every
-    delivery) are read over the window's maturity days. Each test's rows, counted apart."""
+    delivery) are read over the window's maturity days, for the combinations of the night's
+    own deliveries. Each test's rows, counted apart."""
     import re
 
     import duckdb
@@ -890,3 +891,31 @@ def test_a_nights_dbt_tests_read_the_rows_its_deliveries_touched(shop_copy):
             [(want,)] = con.execute(query, {"day": day}).fetchall()
             assert read == want, test
             assert 0 < read < total[0][0], test
+
+    # the shipment updates' key test checks the combinations of the night's own deliveries
+    # against the maturity days' rows: an older update delivered again tonight is caught; one
+    # delivered again on an earlier night was that night's to catch
+    body = compiled["unique_combination_stg_shop__shipments_shipment_id__updated_at"]
+    older = day - dt.timedelta(days=10)
+    with duckdb.connect(str(shop_copy.settings.build_db)) as con:
+        con.execute("begin")
+        [(caught, missed)] = con.execute(
+            "select min(shipment_id), max(shipment_id) from raw.shipments "
+            "where _partition_date = $older",
+            {"older": older},
+        ).fetchall()
+        assert caught < missed
+        for shipment, into in ((caught, day), (missed, older + dt.timedelta(days=1))):
+            con.execute(
+                "insert into raw.shipments select * replace ($into::date as _partition_date) "
+                "from raw.shipments where _partition_date = $older and shipment_id = $shipment",
+                {"into": into, "older": older, "shipment": shipment},
+            )
+        failing = con.execute(f"select shipment_id, updated_at, copies from ({body})").fetchall()
+        copied = con.execute(
+            "select shipment_id, updated_at, 2 from raw.shipments "
+            "where _partition_date = $older and shipment_id = $caught",
+            {"older": older, "caught": caught},
+        ).fetchall()
+        con.execute("rollback")
+    assert copied and sorted(failing) == sorted(copied)

@@ -12,6 +12,12 @@
 
   With no window (a first build, or `dbt build` by hand), or on a model that declares none,
   the test sees every row. Any other `where` is applied as dbt does.
+
+  A model whose window column is the day each row was delivered (raw's partition) and never
+  rewritten afterwards (the shipment updates) can also set `window_new_rows: true`: its
+  unique tests then check the combinations of the run's own deliveries against the window's
+  rows (tests/generic/unique_combination.sql). A copy of a row among older deliveries only
+  was checked by the run that delivered it.
 #}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where') -%}
@@ -38,6 +44,19 @@
         {{ return(kpi_periods_in_window('grain', 'period_start', lookback)) }}
     {%- elif meta.get('window_column') -%}
         {{ return(kpi_in_window(meta['window_column'], lookback)) }}
+    {%- else -%}
+        {{ return(none) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- the run's own deliveries, for a model with `window_new_rows` (above); else none -#}
+{% macro kpi_test_new_rows() -%}
+    {%- if not kpi_has_window() or not execute -%}{{ return(none) }}{%- endif -%}
+    {%- set attached = model.get('attached_node') if model is mapping else model.attached_node -%}
+    {%- set node = graph.nodes.get(attached) if attached else none -%}
+    {%- set meta = (node.config.meta if node else {}) or {} -%}
+    {%- if meta.get('window_new_rows') and meta.get('window_column') -%}
+        {{ return(kpi_in_window(meta['window_column'], 0)) }}
     {%- else -%}
         {{ return(none) }}
     {%- endif -%}
