@@ -34,11 +34,16 @@
     {%- endif -%}
 {%- endmacro %}
 
-{% macro kpi_test_window() -%}
-    {%- if not kpi_has_window() or not execute -%}{{ return(none) }}{%- endif -%}
+{#- the meta of the model the running test is attached to ({} for a singular test) -#}
+{% macro kpi_tested_model_meta() -%}
     {%- set attached = model.get('attached_node') if model is mapping else model.attached_node -%}
     {%- set node = graph.nodes.get(attached) if attached else none -%}
-    {%- set meta = (node.config.meta if node else {}) or {} -%}
+    {{ return((node.config.meta if node else {}) or {}) }}
+{%- endmacro %}
+
+{% macro kpi_test_window() -%}
+    {%- if not kpi_has_window() or not execute -%}{{ return(none) }}{%- endif -%}
+    {%- set meta = kpi_tested_model_meta() -%}
     {%- set lookback = meta.get('window_lookback', kpi_tree()['maturity_days']) -%}
     {%- if meta.get('window_periods') -%}
         {{ return(kpi_periods_in_window('grain', 'period_start', lookback)) }}
@@ -52,9 +57,7 @@
 {#- the run's own deliveries, for a model with `window_new_rows` (above); else none -#}
 {% macro kpi_test_new_rows() -%}
     {%- if not kpi_has_window() or not execute -%}{{ return(none) }}{%- endif -%}
-    {%- set attached = model.get('attached_node') if model is mapping else model.attached_node -%}
-    {%- set node = graph.nodes.get(attached) if attached else none -%}
-    {%- set meta = (node.config.meta if node else {}) or {} -%}
+    {%- set meta = kpi_tested_model_meta() -%}
     {%- if meta.get('window_new_rows') and meta.get('window_column') -%}
         {{ return(kpi_in_window(meta['window_column'], 0)) }}
     {%- else -%}
