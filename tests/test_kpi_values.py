@@ -575,7 +575,7 @@ def test_intermediate_rows_follow_late_and_withdrawn_deliveries(shop_copy):
     nothing else: an earlier first order turns a customer's orders into returning ones, a late
     line joins its basket, an order delivered after its inquiry converts it, a shipment
     delivered before its order waits without a cohort and takes its order's once the order
-    turns up; a rerun of the night without the orders and lines takes them back. After every
+    turns up; a rerun of a night without its orders and lines takes them back. After every
     night the tables equal their plain derivation from staging."""
     late = shop_copy.end + dt.timedelta(days=1)
     with shop_copy.connect() as con:
@@ -735,6 +735,19 @@ def test_intermediate_rows_follow_late_and_withdrawn_deliveries(shop_copy):
             [(True,)],
         )
         assert cohort(con) == [(after, 50.0, after)]
+        assert intermediate_mismatches(con) == dict.fromkeys(EXPECTED_INTERMEDIATE, 0)
+
+    # the second night delivered again without the inquiry's order: the conversation and the
+    # shipment, delivered the night before, were derived from that night's delivery; they are
+    # rebuilt without it (no order, no cohort)
+    _write_csv(
+        shop_copy.landing / "orders" / f"orders_{after}.csv",
+        [order("other-2", "c-other", dt.datetime.combine(after, dt.time(1, 0)))],
+    )
+    assert shop_copy.run(after, after).ok
+    with shop_copy.connect() as con:
+        assert state(con)[2] == [(False,)]
+        assert cohort(con) == [(None, None, late)]
         assert intermediate_mismatches(con) == dict.fromkeys(EXPECTED_INTERMEDIATE, 0)
 
 
