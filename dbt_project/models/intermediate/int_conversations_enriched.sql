@@ -20,11 +20,21 @@ delivered_orders as (
 ),
 
 -- the kept rows this run rebuilds besides the window's: about an order delivered in it, or
--- derived last time from a delivery in it (a rerun may have taken it back)
+-- derived last time from a delivery in it (a rerun may have taken it back). Their keys are
+-- found first, on narrow scans, then the rows by key: one scan of every column of every kept
+-- row, filtered by the two conditions OR-ed together, took 3.1-3.9 s of the model's query at
+-- 100k orders a day, this 2.1-2.3 s. (In int_shipments_latest the one wide scan is cheaper.)
+kept_keys as materialized (
+    select conversation_id from {{ this }}
+    where order_id in (select order_id from delivered_orders)
+    union
+    select conversation_id from {{ this }}
+    where {{ kpi_in_window('delivered_on') }}
+),
+
 kept as (
     select * from {{ this }}
-    where (order_id in (select order_id from delivered_orders)
-           or {{ kpi_in_window('delivered_on') }})
+    where conversation_id in (select conversation_id from kept_keys)
       and conversation_id not in (select conversation_id from window_conversations)
 ),
 
