@@ -712,15 +712,20 @@ def test_intermediate_rows_follow_late_and_withdrawn_deliveries(shop_copy):
     # the next night the inquiry's order turns up: the conversation delivered the night
     # before now led to an order, and the shipment delivered then is in the order's cohort
     after = late + dt.timedelta(days=1)
-    _write_csv(
-        shop_copy.landing / "orders" / f"orders_{after}.csv",
-        [order("after-1", "c-inquiry", dt.datetime.combine(after, dt.time(1, 0)))],
-    )
-    assert shop_copy.run(after, after).ok
-    with shop_copy.connect() as con:
-        assert state(con)[2] == [(True,)]
-        assert cohort(con) == [(after, 50.0, after)]
-        assert intermediate_mismatches(con) == dict.fromkeys(EXPECTED_INTERMEDIATE, 0)
+
+    def second_night(order_id: str, customer: str, led: bool, shipment_cohort: tuple) -> None:
+        """The second night (again) with one order: the inquiry's, or another."""
+        _write_csv(
+            shop_copy.landing / "orders" / f"orders_{after}.csv",
+            [order(order_id, customer, dt.datetime.combine(after, dt.time(1, 0)))],
+        )
+        assert shop_copy.run(after, after).ok
+        with shop_copy.connect() as con:
+            assert state(con)[2] == [(led,)]
+            assert cohort(con) == [shipment_cohort]
+            assert intermediate_mismatches(con) == dict.fromkeys(EXPECTED_INTERMEDIATE, 0)
+
+    second_night("after-1", "c-inquiry", True, (after, 50.0, after))
 
     # the first night's orders delivered again without the early one, its lines without the
     # late one: the first order is first again, the basket loses its late line; the shipment,
@@ -740,15 +745,7 @@ def test_intermediate_rows_follow_late_and_withdrawn_deliveries(shop_copy):
     # the second night delivered again without the inquiry's order: the conversation and the
     # shipment, delivered the night before, were derived from that night's delivery; they are
     # rebuilt without it (no order, no cohort)
-    _write_csv(
-        shop_copy.landing / "orders" / f"orders_{after}.csv",
-        [order("other-2", "c-other", dt.datetime.combine(after, dt.time(1, 0)))],
-    )
-    assert shop_copy.run(after, after).ok
-    with shop_copy.connect() as con:
-        assert state(con)[2] == [(False,)]
-        assert cohort(con) == [(None, None, late)]
-        assert intermediate_mismatches(con) == dict.fromkeys(EXPECTED_INTERMEDIATE, 0)
+    second_night("other-2", "c-other", False, (None, None, late))
 
 
 # --- formulas live in the YAML only ------------------------------------------------------------
