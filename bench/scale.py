@@ -6,6 +6,12 @@ copies of it end to end: each copy's dates move by the block's length and its ke
 (order, shipment and conversation ids) get a suffix, so every copy is new data with the same
 shape, volumes and proportions (sessions, items, conversations and shipments per order).
 Seasonality is the block's own; that does not matter for timing.
+
+The generator's keys begin with their day (``o20250105-000123``), as a shop's order numbers
+usually follow time; a copy's keys move with its dates (``o20250112-000123-r1``), so keys
+keep following the days over the whole year. (Until 2 December 2026 the copies kept the
+block's dates in their keys: every month's keys then looked like the first week's, which no
+shop's do, and no lookup by key could skip any part of a table.)
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from pipelines.sample_shop.generator import generate_shop
 
 DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 KEYS = ("order_id", "shipment_id", "conversation_id")
+DATED_KEY = r"^([^0-9]*)(\d{8})(.*)$"  # prefix, the day as YYYYMMDD, the rest
 TEXT_FORMATS = (  # (pattern, strftime) of the generator's text timestamps
     (re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"), "%Y-%m-%dT%H:%M:%SZ"),
     (re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"), "%Y-%m-%d %H:%M:%S"),
@@ -53,6 +60,17 @@ def _text_format(series: pl.Series) -> str | None:
     return next((fmt for pattern, fmt in TEXT_FORMATS if pattern.match(str(value))), None)
 
 
+def _shift_key(col: pl.Expr, days: int, suffix: str) -> pl.Expr:
+    """A key ``days`` later (the day it begins with moved) and made unique by ``suffix``."""
+    day = col.str.extract(DATED_KEY, 2).str.strptime(pl.Date, "%Y%m%d", strict=False)
+    moved = pl.concat_str(
+        col.str.extract(DATED_KEY, 1),
+        (day + pl.duration(days=days)).dt.strftime("%Y%m%d"),
+        col.str.extract(DATED_KEY, 3),
+    )
+    return pl.when(col.is_null()).then(None).otherwise(pl.coalesce(moved, col) + suffix)
+
+
 def shift(df: pl.DataFrame, days: int, suffix: str) -> pl.DataFrame:
     """The same rows ``days`` later, with their keys made unique by ``suffix``."""
     exprs = []
@@ -61,7 +79,7 @@ def shift(df: pl.DataFrame, days: int, suffix: str) -> pl.DataFrame:
         if isinstance(dtype, pl.Datetime) or dtype == pl.Date:
             exprs.append(col + pl.duration(days=days))
         elif dtype == pl.String and name in KEYS:
-            exprs.append(pl.when(col.is_null()).then(None).otherwise(col + suffix).alias(name))
+            exprs.append(_shift_key(col, days, suffix).alias(name))
         elif dtype == pl.String and (fmt := _text_format(df[name])) is not None:
             parsed = col.str.strptime(pl.Datetime if "%H" in fmt else pl.Date, fmt, strict=False)
             exprs.append((parsed + pl.duration(days=days)).dt.strftime(fmt).alias(name))
