@@ -929,3 +929,45 @@ def test_a_nights_dbt_tests_read_the_rows_its_deliveries_touched(shop_copy):
         ).fetchall()
         con.execute("rollback")
     assert copied and sorted(failing) == sorted(copied)
+
+
+def test_a_nights_deletes_by_key_are_bounded_by_the_range_of_its_keys(shop_copy):
+    """A table kept by key replaces a night's rows by deleting their keys first; the delete
+    also names the range of the night's keys (its first key column), so that the engine can
+    skip the rest of the table. The range is that of the rows the night rebuilt, found apart."""
+    import re
+
+    import duckdb
+
+    day = shop_copy.end
+    started = time.time()
+    outcome = shop_copy.run(day, day)
+    assert outcome.ok, outcome.error
+    [run_dir] = [
+        p.parent / "run" / "kpi_warehouse" / "models"
+        for p in (DBT_PROJECT_DIR / "target").glob("kpi_tree_dbt-*/dbt.log")
+        if p.stat().st_mtime >= started
+    ]
+    tables = {  # model -> its schema and first key column
+        "stg_shop__orders": ("staging", "order_id"),
+        "stg_shop__order_items": ("staging", "order_id"),
+        "stg_shop__conversations": ("staging", "conversation_id"),
+        "int_orders_enriched": ("intermediate", "order_id"),
+        "int_shipments_latest": ("intermediate", "shipment_id"),
+        "int_conversations_enriched": ("intermediate", "conversation_id"),
+    }
+    with duckdb.connect(str(shop_copy.settings.build_db), read_only=True) as con:
+        for model, (schema, key) in tables.items():
+            [sql] = [p.read_text(encoding="utf-8") for p in run_dir.rglob(f"{model}.sql")]
+            bounds = re.findall(
+                rf"DBT_INCREMENTAL_TARGET\.{key} between '([^']*)' and '([^']*)'", sql
+            )
+            [(low, high, everything_low, everything_high)] = con.execute(
+                f"select min({key}) filter (where delivered_on = $day), "
+                f"max({key}) filter (where delivered_on = $day), min({key}), max({key}) "
+                f"from {schema}.{model}",
+                {"day": day},
+            ).fetchall()
+            assert bounds == [(low, high)], model
+            # the night's keys are recent ones: the range leaves the oldest keys out
+            assert everything_low < low <= high <= everything_high, model

@@ -33,11 +33,50 @@
 {% macro kpi_incremental_by_key(keys, lookups) -%}
 {{ config(
     materialized='incremental',
-    incremental_strategy='delete+insert',
+    incremental_strategy='kpi_by_key',
     unique_key=keys,
     post_hook="{% if is_incremental() %}{{ kpi_delete_vanished_keys(" ~ (keys | tojson) ~ ", " ~ (lookups | tojson) ~ ") }}{% endif %}"
 ) }}
 {%- endmacro %}
+
+{#
+  The incremental strategy of the tables kept by key: dbt's delete+insert on the key, the
+  delete bounded as well by the range of the new rows' first key column (kpi_key_range), so
+  that it reads the end of the table, not all of it: every row, each night, took 0.6-0.7 s a
+  table of 31 million rows at 100k orders a day.
+#}
+{% macro get_incremental_kpi_by_key_sql(arg_dict) -%}
+    {%- set key = arg_dict['unique_key'][0] -%}
+    {%- set new_rows = arg_dict['temp_relation'] -%}
+    {%- set target = adapter.dispatch('kpi_delete_insert_target_alias')() -%}
+    {%- set in_range = kpi_key_range(target ~ '.' ~ key, 'select ' ~ key ~ ' from ' ~ new_rows) -%}
+    {{ get_delete_insert_merge_sql(
+        arg_dict['target_relation'], new_rows, arg_dict['unique_key'], arg_dict['dest_columns'],
+        (arg_dict['incremental_predicates'] or []) + [in_range]
+    ) }}
+{%- endmacro %}
+
+{#
+  A table kept by key is written in the order of its key on a first build (or a full
+  refresh); a windowed run then appends its night's rows, recent keys, at the end. Each part
+  of the table (a DuckDB row group) so holds a narrow range of keys, and a lookup or a delete
+  within a range of keys (kpi_key_range) skips the others. Unordered, every part of a table
+  built in one go held keys from the whole year, and a night's range of three weeks of keys
+  skipped none. Sorting costs the first build some time (spilling to disk at 100k orders a
+  day); nights then read less.
+
+      select * from final
+      {{ kpi_laid_out_by_key(['order_id']) }}
+#}
+{% macro kpi_laid_out_by_key(keys) -%}
+    {%- if not is_incremental() %}
+order by {{ keys | join(', ') }}
+    {%- endif %}
+{%- endmacro %}
+
+{#- the alias the adapter's delete+insert gives the table it deletes from -#}
+{% macro default__kpi_delete_insert_target_alias() -%}DBT_INTERNAL_DEST{%- endmacro %}
+{% macro duckdb__kpi_delete_insert_target_alias() -%}DBT_INCREMENTAL_TARGET{%- endmacro %}
 
 {#
   The rows a windowed run of a table kept by key derives again, without reading the history

@@ -69,3 +69,40 @@
         1 = 1
     {%- endif -%}
 {%- endmacro %}
+
+{#
+  A filter on `column` to AND with a lookup of it in the keys `keys` (a one-column query that
+  stands on its own: refs and sources, no CTE names): the keys' range, read when the node runs
+  and written as constants, `column between 'low' and 'high'` (`1 = 0` for no keys). The
+  result is the same; the range lets the engine skip the parts of a big table whose keys lie
+  outside it (DuckDB checks it against each row group's min/max). A shop's keys follow time
+  (order numbers begin with their day, or count up) and a night looks up recent keys, so the
+  lookup reads the end of the table. Where keys do not follow time, the range spans the table
+  and costs one comparison a row. String and numeric keys only (others: no range).
+  (A range from subqueries, `column >= (select min(...))`, is pushed into DuckDB's scans as
+  well, but the lookup is then planned as a join above the scan, which no longer filters the
+  scan by the keys themselves: with keys that do not follow time it was much slower.)
+#}
+{% macro kpi_key_range(column, keys) -%}
+    {%- if not execute -%}{{ return('1 = 1') }}{%- endif -%}
+    {%- set found = run_query(
+        'select min(kpi_key), max(kpi_key) from (' ~ keys ~ ') as kpi_keys (kpi_key)'
+    ).rows[0] -%}
+    {%- set low, high = found[0], found[1] -%}
+    {%- if low is none -%}
+        1 = 0
+    {%- elif low is string or (low is number and low is not boolean) -%}
+        {{ column }} between {{ kpi_sql_literal(low) }} and {{ kpi_sql_literal(high) }}
+    {%- else -%}
+        1 = 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- a string or numeric key read from the warehouse, written back as an SQL constant -#}
+{% macro kpi_sql_literal(value) -%}
+    {%- if value is string -%}
+        '{{ value | replace("'", "''") }}'
+    {%- else -%}
+        {{ value }}
+    {%- endif -%}
+{%- endmacro %}

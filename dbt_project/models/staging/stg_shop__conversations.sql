@@ -49,3 +49,4 @@ final as (
 )
 
 select * from final
+{{ kpi_laid_out_by_key(['conversation_id']) }}

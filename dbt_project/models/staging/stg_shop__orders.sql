@@ -42,3 +42,4 @@ final as (
 )
 
 select * from final
+{{ kpi_laid_out_by_key(['order_id']) }}
