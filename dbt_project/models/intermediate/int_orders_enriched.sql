@@ -51,10 +51,24 @@ orders as (
     {%- endif %}
 ),
 
+-- their lines: those of the orders delivered in the window, looked up within the range of
+-- their keys (kpi_key_range: the end of the lines' table, not all of it), then those of the
+-- others (none on a night for the newest day)
 items as (
-    select * from {{ ref('stg_shop__order_items') }}
     {%- if is_incremental() %}
-    where order_id in (select order_id from orders)
+    {%- set delivered_keys -%}
+        select order_id from {{ ref('stg_shop__orders') }} where {{ kpi_in_window('delivered_on') }}
+    {%- endset %}
+    select * from {{ ref('stg_shop__order_items') }}
+    where order_id in (select order_id from delivered)
+      and {{ kpi_key_range('order_id', delivered_keys) }}
+    union all
+    select * from {{ ref('stg_shop__order_items') }}
+    where order_id in (
+        select order_id from orders where not ({{ kpi_in_window('delivered_on') }})
+    )
+    {%- else %}
+    select * from {{ ref('stg_shop__order_items') }}
     {%- endif %}
 ),
 
@@ -113,3 +127,4 @@ final as (
 )
 
 select * from final
+{{ kpi_laid_out_by_key(['order_id']) }}

@@ -27,12 +27,31 @@ delivered_orders as (
 ),
 
 -- the kept rows this run rebuilds: of a shipment updated in the window; of an order
--- delivered in it; or derived last time from a delivery in it (a rerun may have taken it back)
+-- delivered in it; or derived last time from a delivery in it (a rerun may have taken it back).
+-- Read within the range of their keys (kpi_key_range: the end of the table, not all of it),
+-- which is found first from the same three conditions, each on its own.
+{%- set delivered_order_keys -%}
+    select order_id from {{ ref('stg_shop__orders') }} where {{ kpi_in_window('delivered_on') }}
+{%- endset %}
+{%- set kept_keys -%}
+    select shipment_id from {{ ref('stg_shop__shipments') }}
+    where {{ kpi_in_window('delivered_on') }}
+    union all
+    select shipment_id from {{ this }}
+    where order_id in ({{ delivered_order_keys }})
+      and {{ kpi_key_range('order_id', delivered_order_keys) }}
+    union all
+    select shipment_id from {{ this }}
+    where {{ kpi_in_window('delivered_on') }}
+{%- endset %}
 kept as (
     select * from {{ this }}
-    where shipment_id in (select shipment_id from window_updates)
-       or order_id in (select order_id from delivered_orders)
-       or {{ kpi_in_window('delivered_on') }}
+    where (
+        shipment_id in (select shipment_id from window_updates)
+        or order_id in (select order_id from delivered_orders)
+        or {{ kpi_in_window('delivered_on') }}
+    )
+      and {{ kpi_key_range('shipment_id', kept_keys) }}
 ),
 
 {% endif -%}
@@ -98,3 +117,4 @@ final as (
 )
 
 select * from final
+{{ kpi_laid_out_by_key(['shipment_id']) }}
