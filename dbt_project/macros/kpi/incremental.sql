@@ -56,24 +56,6 @@
     ) }}
 {%- endmacro %}
 
-{#
-  A table kept by key is written in the order of its key on a first build (or a full
-  refresh); a windowed run then appends its night's rows, recent keys, at the end. Each part
-  of the table (a DuckDB row group) so holds a narrow range of keys, and a lookup or a delete
-  within a range of keys (kpi_key_range) skips the others. Unordered, every part of a table
-  built in one go held keys from the whole year, and a night's range of three weeks of keys
-  skipped none. Sorting costs the first build some time (spilling to disk at 100k orders a
-  day); nights then read less.
-
-      select * from final
-      {{ kpi_laid_out_by_key(['order_id']) }}
-#}
-{% macro kpi_laid_out_by_key(keys) -%}
-    {%- if not is_incremental() %}
-order by {{ keys | join(', ') }}
-    {%- endif %}
-{%- endmacro %}
-
 {#- the alias the adapter's delete+insert gives the table it deletes from -#}
 {% macro default__kpi_delete_insert_target_alias() -%}DBT_INTERNAL_DEST{%- endmacro %}
 {% macro duckdb__kpi_delete_insert_target_alias() -%}DBT_INCREMENTAL_TARGET{%- endmacro %}

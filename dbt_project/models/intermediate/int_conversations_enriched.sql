@@ -94,4 +94,3 @@ final as (
 )
 
 select * from final
-{{ kpi_laid_out_by_key(['conversation_id']) }}

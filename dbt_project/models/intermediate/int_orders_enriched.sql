@@ -127,4 +127,3 @@ final as (
 )
 
 select * from final
-{{ kpi_laid_out_by_key(['order_id']) }}

@@ -117,4 +117,3 @@ final as (
 )
 
 select * from final
-{{ kpi_laid_out_by_key(['shipment_id']) }}

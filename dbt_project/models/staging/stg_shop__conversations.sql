@@ -49,4 +49,3 @@ final as (
 )
 
 select * from final
-{{ kpi_laid_out_by_key(['conversation_id']) }}

@@ -42,4 +42,3 @@ final as (
 )
 
 select * from final
-{{ kpi_laid_out_by_key(['order_id']) }}
