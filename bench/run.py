@@ -432,6 +432,10 @@ def bench_level(name: str, orders_per_day: int, days: int, work: Path) -> dict:
     out["history_3m"] = run_stage(
         "nightly", str(short), short_start.isoformat(), history_end.isoformat()
     )
+    if not out["history_3m"]["ok"]:
+        out["stopped"] = f"the 3 months' build failed: {out['history_3m']['error']}"
+        log(f"  {name}: {out['stopped']}; the 3 months' new day is skipped")
+        return out
     out["new_day_3m"] = run_stage("nightly", str(short), NEW_DAY.isoformat(), NEW_DAY.isoformat())
     return out
 
@@ -459,6 +463,11 @@ def machine() -> dict:
     }
 
 
+def _timed(stage: dict | None) -> float | None:
+    """A stage's seconds, if it ran and succeeded."""
+    return stage["seconds"] if stage and stage.get("ok") else None
+
+
 def summarize(results: dict) -> list[dict]:
     """The goals of issue 8, per level: measured figure, goal, met or not."""
     rows = []
@@ -469,16 +478,17 @@ def summarize(results: dict) -> list[dict]:
         dbt_build = build["groups"].get("dbt: KPI tree", 0.0)
         ratio_ingest = r["ingest"]["validated_rows_per_s"] / r["ingest"]["plain_rows_per_s"]
         plain_load = r["ingest"].get("plain_load_rows_per_s")
-        stopped = "stopped" in r  # the year's build failed: no new days, no build ratio
-        new_12m = None if stopped else r["new_day_12m"]["seconds"]
-        new_3m = None if stopped else r["new_day_3m"]["seconds"]
+        # a failed build (the year's, or the 3 months') leaves no new day to time after it;
+        # a failed new day is no time either
+        stopped = not build["ok"]
+        new_12m, new_3m = _timed(r.get("new_day_12m")), _timed(r.get("new_day_3m"))
         rows.append(
             {
                 "level": name,
                 "rows_per_year": build["rows_ingested"],
                 "new_day_12m_s": new_12m,
                 "new_day_3m_s": new_3m,
-                "growth_12m_vs_3m": None if stopped else new_12m / new_3m,
+                "growth_12m_vs_3m": new_12m / new_3m if new_12m and new_3m else None,
                 "build_dbt_s": None if stopped else dbt_build,
                 "floor_s": r["floor"]["seconds"],
                 "build_vs_floor_plus_fixed": (
