@@ -106,3 +106,9 @@
         {{ value }}
     {%- endif -%}
 {%- endmacro %}
+
+{#- the keys of `relation` delivered in the run's window (its `delivered_on`), as a query that
+    stands on its own (for kpi_key_range, which cannot read a model's CTEs) -#}
+{% macro kpi_window_keys(relation, key) -%}
+    select {{ key }} from {{ relation }} where {{ kpi_in_window('delivered_on') }}
+{%- endmacro %}

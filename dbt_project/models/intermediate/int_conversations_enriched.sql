@@ -25,17 +25,13 @@ delivered_orders as (
 -- row, filtered by the two conditions OR-ed together, took 3.1-3.9 s of the model's query at
 -- 100k orders a day, this 2.1-2.3 s. (In int_shipments_latest the one wide scan is cheaper.)
 -- Each lookup reads only the range of its keys (kpi_key_range: the end of the table).
-{%- set delivered_order_keys -%}
-    select order_id from {{ ref('stg_shop__orders') }} where {{ kpi_in_window('delivered_on') }}
-{%- endset %}
+{%- set delivered_order_keys = kpi_window_keys(ref('stg_shop__orders'), 'order_id') %}
 {%- set about_delivered_orders -%}
     select conversation_id from {{ this }}
     where order_id in ({{ delivered_order_keys }})
       and {{ kpi_key_range('order_id', delivered_order_keys) }}
 {%- endset %}
-{%- set from_the_window -%}
-    select conversation_id from {{ this }} where {{ kpi_in_window('delivered_on') }}
-{%- endset %}
+{%- set from_the_window = kpi_window_keys(this, 'conversation_id') %}
 kept_keys as materialized (
     {{ about_delivered_orders }}
     union

@@ -56,12 +56,9 @@ orders as (
 -- others (none on a night for the newest day)
 items as (
     {%- if is_incremental() %}
-    {%- set delivered_keys -%}
-        select order_id from {{ ref('stg_shop__orders') }} where {{ kpi_in_window('delivered_on') }}
-    {%- endset %}
     select * from {{ ref('stg_shop__order_items') }}
     where order_id in (select order_id from delivered)
-      and {{ kpi_key_range('order_id', delivered_keys) }}
+      and {{ kpi_key_range('order_id', kpi_window_keys(ref('stg_shop__orders'), 'order_id')) }}
     union all
     select * from {{ ref('stg_shop__order_items') }}
     where order_id in (

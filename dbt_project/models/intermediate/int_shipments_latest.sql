@@ -30,19 +30,15 @@ delivered_orders as (
 -- delivered in it; or derived last time from a delivery in it (a rerun may have taken it back).
 -- Read within the range of their keys (kpi_key_range: the end of the table, not all of it),
 -- which is found first from the same three conditions, each on its own.
-{%- set delivered_order_keys -%}
-    select order_id from {{ ref('stg_shop__orders') }} where {{ kpi_in_window('delivered_on') }}
-{%- endset %}
+{%- set delivered_order_keys = kpi_window_keys(ref('stg_shop__orders'), 'order_id') %}
 {%- set kept_keys -%}
-    select shipment_id from {{ ref('stg_shop__shipments') }}
-    where {{ kpi_in_window('delivered_on') }}
+    {{ kpi_window_keys(ref('stg_shop__shipments'), 'shipment_id') }}
     union all
     select shipment_id from {{ this }}
     where order_id in ({{ delivered_order_keys }})
       and {{ kpi_key_range('order_id', delivered_order_keys) }}
     union all
-    select shipment_id from {{ this }}
-    where {{ kpi_in_window('delivered_on') }}
+    {{ kpi_window_keys(this, 'shipment_id') }}
 {%- endset %}
 kept as (
     select * from {{ this }}
