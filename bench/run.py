@@ -4,7 +4,8 @@ For each scale level (orders per day over a year of history) it measures, in one
 
 - ingestion with validation (the nightly job's ingest steps) against a plain polars read of
   the same files (the floor), and against that read with each frame written unchecked to
-  DuckDB (the floor of reading and writing);
+  DuckDB (the floor of reading and writing); the checks alone (each file read, typed and
+  validated, nothing written) against the plain read;
 - the full build of the year (the job's dbt step) against one hand-written DuckDB query that
   computes the same daily KPI values straight from the raw tables (the floor);
 - the refresh of one new day, end to end (ingest -> tree -> targets -> publish -> alerts),
@@ -99,6 +100,31 @@ def stage_plain_read(landing: str, start: str, end: str) -> dict:
         "rows": rows,
         "files": len(files),
         "bytes": size,
+    }
+
+
+def stage_validated_read(data_dir: str, start: str, end: str) -> dict:
+    """Ingestion's checks alone: every file read, typed and validated as the ingest steps do
+    (the same function, the data dir's settings), nothing written. Against the plain read it
+    is the cost of checking; against ingestion, the cost of writing the warehouse."""
+    from pipelines.ingest.load import _validate
+    from pipelines.settings import load_settings
+
+    settings = load_settings(data_dir)
+    files = _day_files(
+        settings.landing_dir, dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    )
+    rows = good = 0
+    t0 = time.perf_counter()
+    for source, path in files:
+        checked = _validate(settings, source, path)
+        rows += checked.rows_in
+        good += checked.good.height
+    return {
+        "seconds": time.perf_counter() - t0,
+        "rows": rows,
+        "rows_good": good,
+        "files": len(files),
     }
 
 
@@ -332,6 +358,7 @@ STAGES = {
     "generate": stage_generate,
     "plain_read": stage_plain_read,
     "plain_load": stage_plain_load,
+    "validated_read": stage_validated_read,
     "nightly": stage_nightly,
     "floor": stage_floor,
     "overhead": stage_overhead,
@@ -404,8 +431,13 @@ def bench_level(name: str, orders_per_day: int, days: int, work: Path) -> dict:
     out["generate"] = run_stage(
         "generate", str(landing), start.isoformat(), str(days + 1), str(orders_per_day)
     )
+    full = work / name / "year"
+    _prepare_data_dir(full, landing, start, NEW_DAY, orders_per_day)
     out["plain_read"] = run_stage(
         "plain_read", str(landing), start.isoformat(), history_end.isoformat()
+    )
+    out["validated_read"] = run_stage(
+        "validated_read", str(full), start.isoformat(), history_end.isoformat()
     )
     out["plain_load"] = run_stage(
         "plain_load",
@@ -415,8 +447,6 @@ def bench_level(name: str, orders_per_day: int, days: int, work: Path) -> dict:
         str(work / name / "plain_load.duckdb"),
     )
     # 12 months: the full build of the history, then the new day
-    full = work / name / "year"
-    _prepare_data_dir(full, landing, start, NEW_DAY, orders_per_day)
     out["full_build"] = run_stage("nightly", str(full), start.isoformat(), history_end.isoformat())
     out["floor"] = run_stage("floor", str(full))
     out["ingest"] = _ingest_rates(out)
@@ -446,6 +476,9 @@ def _ingest_rates(out: dict) -> dict:
         / out["full_build"]["groups"].get("ingest", float("nan")),
         "plain_rows_per_s": out["plain_read"]["rows"] / out["plain_read"]["seconds"],
         "plain_load_rows_per_s": out["plain_load"]["rows"] / out["plain_load"]["seconds"],
+        "validated_read_rows_per_s": (
+            out["validated_read"]["rows"] / out["validated_read"]["seconds"]
+        ),
     }
 
 
@@ -478,6 +511,7 @@ def summarize(results: dict) -> list[dict]:
         dbt_build = build["groups"].get("dbt: KPI tree", 0.0)
         ratio_ingest = r["ingest"]["validated_rows_per_s"] / r["ingest"]["plain_rows_per_s"]
         plain_load = r["ingest"].get("plain_load_rows_per_s")
+        checks_only = r["ingest"].get("validated_read_rows_per_s")
         # a failed build (the year's, or the 3 months') leaves no new day to time after it;
         # a failed new day is no time either
         stopped = not build["ok"]
@@ -498,6 +532,10 @@ def summarize(results: dict) -> list[dict]:
                 "ingest_validated_vs_plain_load": (
                     r["ingest"]["validated_rows_per_s"] / plain_load if plain_load else None
                 ),
+                # the checks without the write: read, typed and validated, nothing stored
+                "validated_read_vs_plain": (
+                    checks_only / r["ingest"]["plain_rows_per_s"] if checks_only else None
+                ),
                 # the pipeline's own stages: the floors are not the pipeline
                 "peak_rss_mib": max(
                     r[k]["peak_rss_mib"]
@@ -505,7 +543,9 @@ def summarize(results: dict) -> list[dict]:
                     if k in r
                 ),
                 "floors_peak_rss_mib": max(
-                    r[k]["peak_rss_mib"] for k in ("plain_read", "plain_load", "floor") if k in r
+                    r[k]["peak_rss_mib"]
+                    for k in ("plain_read", "validated_read", "plain_load", "floor")
+                    if k in r
                 ),
                 "full_run_s": build["seconds"],
                 "stopped": r.get("stopped"),
@@ -533,7 +573,8 @@ def print_table(results: dict) -> None:
         "floor",
         "dbt/(3×floor+fixed)",
         "ingest vs read",
-        "vs read+write",
+        "checks only vs read",
+        "ingest vs read+write",
         "peak RSS",
         "floors' peak",
     )
@@ -554,6 +595,7 @@ def print_table(results: dict) -> None:
                 f"{s['floor_s']:.2f} s",
                 fmt(s["build_vs_floor_plus_fixed"], ".2f"),
                 f"{s['ingest_validated_vs_plain']:.2f}",
+                fmt(s.get("validated_read_vs_plain"), ".2f"),
                 fmt(s.get("ingest_validated_vs_plain_load"), ".2f"),
                 f"{s['peak_rss_mib']:,.0f} MiB",
                 f"{s['floors_peak_rss_mib']:,.0f} MiB",
