@@ -931,6 +931,74 @@ def test_a_nights_dbt_tests_read_the_rows_its_deliveries_touched(shop_copy):
     assert copied and sorted(failing) == sorted(copied)
 
 
+def test_the_shipment_updates_key_test_counts_plainly_when_every_row_is_new(shop_copy):
+    """Over a window that starts with the history (a first build) every row the shipment
+    updates' key test sees is one of the run's deliveries: it counts the combinations without
+    looking them up among those same rows, and still finds a copy. Over one night, after
+    other deliveries, it looks up the night's combinations (the earlier test)."""
+    import duckdb
+
+    first, last = shop_copy.start, shop_copy.end
+    test = "unique_combination_stg_shop__shipments_shipment_id__updated_at"
+    with duckdb.connect(str(shop_copy.settings.build_db)) as con:
+        [(shipment, updated_at)] = con.execute(
+            "select shipment_id, updated_at from raw.shipments "
+            "where _partition_date = $first order by shipment_id, updated_at limit 1",
+            {"first": first},
+        ).fetchall()
+        # the same update delivered again, three days later
+        con.execute(
+            "insert into raw.shipments select * replace ($into::date as _partition_date) "
+            "from raw.shipments where _partition_date = $first and shipment_id = $shipment "
+            "and updated_at = $updated_at",
+            {
+                "into": first + dt.timedelta(days=3),
+                "first": first,
+                "shipment": shipment,
+                "updated_at": updated_at,
+            },
+        )
+
+    def dbt_test(start: dt.date, end: dt.date, target: Path) -> tuple[int, str, str]:
+        env = {
+            **os.environ,
+            "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+            "KPI_BUILD_DB": str(shop_copy.settings.build_db),
+            "KPI_WINDOW_START": start.isoformat(),
+            "KPI_WINDOW_END": end.isoformat(),
+        }
+        done = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("dbt")),
+                "test",
+                "--target-path",
+                str(target),
+                "--select",
+                test,
+            ],
+            cwd=DBT_PROJECT_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        # the test's query as it ran (compiled when it ran: with what it read from the warehouse)
+        [ran] = [p for p in (target / "compiled").rglob("*.sql") if p.stem == test]
+        return done.returncode, done.stdout, ran.read_text(encoding="utf-8")
+
+    code, out, sql = dbt_test(first, last, shop_copy.data_dir / "dbt-first-build")
+    assert code == 1 and "Got 1 result" in out, out[-2000:]
+    assert " in (" not in sql, sql
+    with duckdb.connect(str(shop_copy.settings.build_db), read_only=True) as con:
+        failing = con.execute(sql).fetchall()
+    assert failing == [(shipment, updated_at, 2)]
+
+    # one night, with earlier deliveries in its maturity days: the night's combinations only
+    code, out, sql = dbt_test(last, last, shop_copy.data_dir / "dbt-night")
+    assert code == 0, out[-2000:]  # the copy was delivered on an earlier night
+    assert "in (" in sql, sql
+
+
 def test_a_nights_deletes_by_key_are_bounded_by_the_range_of_its_keys(shop_copy):
     """A table kept by key replaces a night's rows by deleting their keys first; the delete
     also names the range of the night's keys (its first key column), so that the engine can

@@ -64,3 +64,13 @@
         {{ return(none) }}
     {%- endif -%}
 {%- endmacro %}
+
+{#- whether any row of `relation` (a table or a subquery with its alias) meets `condition`,
+    read when the test runs; true when it does not (`dbt compile`: no tables may exist yet) -#}
+{% macro kpi_any_row(relation, condition) -%}
+    {%- if not execute or flags.WHICH not in ('build', 'test', 'retry') -%}
+        {{ return(true) }}
+    {%- endif -%}
+    {%- set found = run_query('select 1 from ' ~ relation ~ ' where ' ~ condition ~ ' limit 1') -%}
+    {{ return(found.rows | length > 0) }}
+{%- endmacro %}
