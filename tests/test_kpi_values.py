@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 import pytest
 import yaml
+from conftest import Shop
 
 from kpi_tree.dbt_export import DBT_PROJECT_DIR, render_macro
 from kpi_tree.model import TREE_FILE, default_tree, parse_tree
@@ -847,6 +848,28 @@ def test_consecutive_nights_are_partially_parsed_and_the_window_ends_with_the_ru
     assert "KPI_WINDOW_START" not in os.environ  # ... and is not in ours
 
 
+def _dbt_over_window(
+    shop: Shop, start: dt.date, end: dt.date, *args: str
+) -> subprocess.CompletedProcess:
+    """`dbt <args>` on the shop's build warehouse over the window start..end, as the nightly
+    job runs it (the window in the environment)."""
+    env = {
+        **os.environ,
+        "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+        "KPI_BUILD_DB": str(shop.settings.build_db),
+        "KPI_WINDOW_START": start.isoformat(),
+        "KPI_WINDOW_END": end.isoformat(),
+    }
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("dbt")), *args],
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
 def test_a_nights_dbt_tests_read_the_rows_its_deliveries_touched(shop_copy):
     """A windowed run's dbt tests of the tables kept by key read the rows derived from the
     night's deliveries (delivered_on in the window); the shipment updates (a view of every
@@ -859,13 +882,6 @@ def test_a_nights_dbt_tests_read_the_rows_its_deliveries_touched(shop_copy):
     day = shop_copy.end
     maturity = default_tree().maturity_days
     target = shop_copy.data_dir / "dbt-compiled"
-    env = {
-        **os.environ,
-        "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
-        "KPI_BUILD_DB": str(shop_copy.settings.build_db),
-        "KPI_WINDOW_START": day.isoformat(),
-        "KPI_WINDOW_END": day.isoformat(),
-    }
     expected = {  # test -> the rows it should read, by a plain query
         "unique_stg_shop__orders_order_id": (
             "select count(*) from staging.stg_shop__orders where delivered_on = $day"
@@ -881,14 +897,8 @@ def test_a_nights_dbt_tests_read_the_rows_its_deliveries_touched(shop_copy):
             f"where _partition_date between $day - {maturity} and $day"
         ),
     }
-    dbt = Path(sys.executable).with_name("dbt")
-    done = subprocess.run(
-        [str(dbt), "compile", "-q", "--target-path", str(target), "--select", *expected],
-        cwd=DBT_PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    done = _dbt_over_window(
+        shop_copy, day, day, "compile", "-q", "--target-path", str(target), "--select", *expected
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     compiled = {p.stem: p.read_text(encoding="utf-8") for p in target.rglob("*.sql")}
@@ -960,27 +970,8 @@ def test_the_shipment_updates_key_test_counts_plainly_when_every_row_is_new(shop
         )
 
     def dbt_test(start: dt.date, end: dt.date, target: Path) -> tuple[int, str, str]:
-        env = {
-            **os.environ,
-            "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
-            "KPI_BUILD_DB": str(shop_copy.settings.build_db),
-            "KPI_WINDOW_START": start.isoformat(),
-            "KPI_WINDOW_END": end.isoformat(),
-        }
-        done = subprocess.run(
-            [
-                str(Path(sys.executable).with_name("dbt")),
-                "test",
-                "--target-path",
-                str(target),
-                "--select",
-                test,
-            ],
-            cwd=DBT_PROJECT_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
+        done = _dbt_over_window(
+            shop_copy, start, end, "test", "--target-path", str(target), "--select", test
         )
         # the test's query as it ran (compiled when it ran: with what it read from the warehouse)
         [ran] = [p for p in (target / "compiled").rglob("*.sql") if p.stem == test]

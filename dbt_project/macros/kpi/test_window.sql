@@ -54,23 +54,30 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- the run's own deliveries, for a model with `window_new_rows` (above); else none -#}
-{% macro kpi_test_new_rows() -%}
+{#- the run's own deliveries, for a model with `window_new_rows` (above); else none. None too
+    when every row the test sees (`relation`: its model's window) is one of them (a first
+    build, or a range that starts with the history): looking the combinations up among those
+    same rows would join the whole table to itself, and checking them all gives the same
+    result (at 100k orders a day, the year's shipment updates took 94 s with the lookup; on a
+    7.5-million-row copy, 5 s with it and 1.5 s without). -#}
+{% macro kpi_test_new_rows(relation) -%}
     {%- if not kpi_has_window() or not execute -%}{{ return(none) }}{%- endif -%}
     {%- set meta = kpi_tested_model_meta() -%}
-    {%- if meta.get('window_new_rows') and meta.get('window_column') -%}
-        {{ return(kpi_in_window(meta['window_column'], 0)) }}
-    {%- else -%}
+    {%- if not (meta.get('window_new_rows') and meta.get('window_column')) -%}
         {{ return(none) }}
     {%- endif -%}
+    {%- set new_rows = kpi_in_window(meta['window_column'], 0) -%}
+    {%- if kpi_test_reads_warehouse() -%}
+        {%- set older = run_query(
+            'select 1 from ' ~ relation ~ ' where not (' ~ new_rows ~ ') limit 1'
+        ) -%}
+        {%- if older.rows | length == 0 -%}{{ return(none) }}{%- endif -%}
+    {%- endif -%}
+    {{ return(new_rows) }}
 {%- endmacro %}
 
-{#- whether any row of `relation` (a table or a subquery with its alias) meets `condition`,
-    read when the test runs; true when it does not (`dbt compile`: no tables may exist yet) -#}
-{% macro kpi_any_row(relation, condition) -%}
-    {%- if not execute or flags.WHICH not in ('build', 'test', 'retry') -%}
-        {{ return(true) }}
-    {%- endif -%}
-    {%- set found = run_query('select 1 from ' ~ relation ~ ' where ' ~ condition ~ ' limit 1') -%}
-    {{ return(found.rows | length > 0) }}
+{#- whether the running test may read the warehouse to shape its query: only when it runs
+    (`dbt compile` may find no tables yet) -#}
+{% macro kpi_test_reads_warehouse() -%}
+    {{ return(execute and flags.WHICH in ('build', 'test', 'retry')) }}
 {%- endmacro %}

@@ -8,9 +8,8 @@
   find the project's macros after a partial parse.)
 #}
 {% test kpi_relationships(model, column_name, to, field) %}
-{#- the range is read only when the test runs (`dbt compile` may find no tables yet) -#}
-{%- set runs = flags.WHICH in ('build', 'test', 'retry') -%}
-{%- set in_range = kpi_key_range(field, 'select ' ~ column_name ~ ' from ' ~ model) if runs else '1 = 1' %}
+{%- set in_range = kpi_key_range(field, 'select ' ~ column_name ~ ' from ' ~ model)
+    if kpi_test_reads_warehouse() else '1 = 1' %}
 with child as (
     select {{ column_name }} as from_field
     from {{ model }}
