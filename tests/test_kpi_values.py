@@ -836,16 +836,21 @@ def test_consecutive_nights_are_partially_parsed_and_the_window_ends_with_the_ru
         started = time.time()
         outcome = shop_copy.run(day, day)
         assert outcome.ok, outcome.error
-        [log] = [
-            p
-            for p in (DBT_PROJECT_DIR / "target").glob("kpi_tree_dbt-*/dbt.log")
-            if p.stat().st_mtime >= started
-        ]
-        logs.append(log.read_text(encoding="utf-8"))
+        logs.append((_tree_dbt_folder(started) / "dbt.log").read_text(encoding="utf-8"))
     assert f"cast('{day.isoformat()}' as date)" in logs[0]  # the window reached dbt's SQL ...
     assert "Unable to do partial parsing" not in logs[1]
     assert "Partial parsing enabled" in logs[1]
     assert "KPI_WINDOW_START" not in os.environ  # ... and is not in ours
+
+
+def _tree_dbt_folder(started: float) -> Path:
+    """The target folder of the one KPI tree `dbt build` that Dagster ran since `started`."""
+    [log] = [
+        p
+        for p in (DBT_PROJECT_DIR / "target").glob("kpi_tree_dbt-*/dbt.log")
+        if p.stat().st_mtime >= started
+    ]
+    return log.parent
 
 
 def _dbt_over_window(
@@ -1002,11 +1007,7 @@ def test_a_nights_deletes_by_key_are_bounded_by_the_range_of_its_keys(shop_copy)
     started = time.time()
     outcome = shop_copy.run(day, day)
     assert outcome.ok, outcome.error
-    [run_dir] = [
-        p.parent / "run" / "kpi_warehouse" / "models"
-        for p in (DBT_PROJECT_DIR / "target").glob("kpi_tree_dbt-*/dbt.log")
-        if p.stat().st_mtime >= started
-    ]
+    run_dir = _tree_dbt_folder(started) / "run" / "kpi_warehouse" / "models"
     tables = {  # model -> its schema and first key column
         "stg_shop__orders": ("staging", "order_id"),
         "stg_shop__order_items": ("staging", "order_id"),
@@ -1030,3 +1031,57 @@ def test_a_nights_deletes_by_key_are_bounded_by_the_range_of_its_keys(shop_copy)
             assert bounds == [(low, high)], model
             # the night's keys are recent ones: the range leaves the oldest keys out
             assert everything_low < low <= high <= everything_high, model
+
+
+def test_a_nights_order_lookups_find_the_orders_outside_the_range_of_its_deliveries(shop_copy):
+    """The shipments and the conversations look their orders up first within the range of the
+    orders of the night's deliveries (kpi_rows_by_key), then any other. A rerun of a night
+    without its shipment updates rebuilds the shipments updated that night from their earlier
+    updates: their orders are older than the night's orders, outside that range, and are
+    found all the same (the shipments keep their order's cohort)."""
+    import re
+
+    day = shop_copy.end
+    with shop_copy.connect() as con:
+        # shipments whose latest update came that night, with an update delivered before it
+        rebuilt = dict(
+            con.execute(
+                """
+                select l.shipment_id, o.business_date
+                from intermediate.int_shipments_latest l
+                join staging.stg_shop__orders o using (order_id)
+                where l.delivered_on = $day and l.shipment_id in (
+                    select shipment_id from staging.stg_shop__shipments where delivered_on < $day
+                )
+                """,
+                {"day": day},
+            ).fetchall()
+        )
+        [(low, high)] = con.execute(
+            "select min(order_id), max(order_id) from staging.stg_shop__orders "
+            "where delivered_on = $day",
+            {"day": day},
+        ).fetchall()
+    assert rebuilt
+    [updates] = (shop_copy.landing / "shipments").glob(f"*{day.isoformat()}*")
+    updates.unlink()
+    started = time.time()
+    outcome = shop_copy.run(day, day)
+    assert outcome.ok, outcome.error
+
+    [sql] = (_tree_dbt_folder(started) / "compiled").rglob("int_shipments_latest.sql")
+    # the orders' lookup ranges: with no update that night, those of the night's orders
+    ranges = re.findall(r"(?<![.\w])order_id between '([^']*)' and '([^']*)'", sql.read_text())
+    assert ranges and set(ranges) == {(low, high)}
+    with shop_copy.connect() as con:
+        found = dict(
+            con.execute(
+                "select shipment_id, order_business_date from intermediate.int_shipments_latest "
+                "where shipment_id in (select unnest($ids)) and order_id < $low",
+                {"ids": list(rebuilt), "low": low},
+            ).fetchall()
+        )
+        assert intermediate_mismatches(con) == dict.fromkeys(EXPECTED_INTERMEDIATE, 0)
+    # most of them are orders of earlier days, below the range, each in its order's cohort
+    assert len(found) > len(rebuilt) / 2
+    assert found == {shipment: rebuilt[shipment] for shipment in found}

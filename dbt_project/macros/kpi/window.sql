@@ -112,3 +112,28 @@
 {% macro kpi_window_keys(relation, key) -%}
     select {{ key }} from {{ relation }} where {{ kpi_in_window('delivered_on') }}
 {%- endmacro %}
+
+{#
+  The rows of `relation` (its columns `columns`) whose `key` is in `keys`, a one-column query
+  that may read the model's CTEs, looked up within the range of `likely_keys` (a query that
+  stands on its own, for kpi_key_range): the lookup in two disjoint parts, the keys inside
+  that range (read from the part of `relation` within it), then any others (read from the
+  rest). The result is the same whatever the range; when it holds every key, the second part
+  finds no key to look up and DuckDB does not scan for it.
+
+  For the lookups whose keys come out of the model's own query (the orders of the night's
+  shipments and conversations), which kpi_key_range alone cannot bound: the night's keys,
+  from the window's deliveries, stand for them. At 100k orders a day each such lookup read
+  every one of the 36 million orders (0.8-1.0 s), within the range 0.11 s.
+#}
+{% macro kpi_rows_by_key(relation, columns, key, keys, likely_keys) -%}
+    {%- set in_range = kpi_key_range(key, likely_keys) -%}
+    select {{ columns }} from {{ relation }}
+    where {{ key }} in ({{ keys }}) and {{ in_range }}
+    union all
+    select {{ columns }} from {{ relation }}
+    where {{ key }} in (
+        select {{ key }} from ({{ keys }}) as kpi_keys ({{ key }}) where not ({{ in_range }})
+    )
+      and not ({{ in_range }})
+{%- endmacro %}

@@ -60,10 +60,18 @@ conversations as (
     {%- endif %}
 ),
 
+-- their orders: on a windowed run looked up within the range of the orders of the window's
+-- conversations and of the orders delivered in it (kpi_rows_by_key)
 orders as (
-    select order_id, delivered_on from {{ ref('stg_shop__orders') }}
     {%- if is_incremental() %}
-    where order_id in (select order_id from conversations)
+    {{ kpi_rows_by_key(
+        ref('stg_shop__orders'), 'order_id, delivered_on', 'order_id',
+        'select order_id from conversations',
+        kpi_window_keys(ref('stg_shop__conversations'), 'order_id') ~ ' union all '
+            ~ kpi_window_keys(ref('stg_shop__orders'), 'order_id')
+    ) }}
+    {%- else %}
+    select order_id, delivered_on from {{ ref('stg_shop__orders') }}
     {%- endif %}
 ),
 

@@ -80,11 +80,18 @@ latest as (
     select * from ranked where recency = 1
 ),
 
-orders as (  -- only the columns used
-    select order_id, business_date, channel, campaign, amount, delivered_on
-    from {{ ref('stg_shop__orders') }}
+-- their orders (only the columns used): on a windowed run looked up within the range of the
+-- orders of the window's updates and of the orders delivered in it (kpi_rows_by_key)
+orders as (
+    {%- set columns = 'order_id, business_date, channel, campaign, amount, delivered_on' %}
     {%- if is_incremental() %}
-    where order_id in (select order_id from latest)
+    {{ kpi_rows_by_key(
+        ref('stg_shop__orders'), columns, 'order_id', 'select order_id from latest',
+        kpi_window_keys(ref('stg_shop__shipments'), 'order_id') ~ ' union all '
+            ~ kpi_window_keys(ref('stg_shop__orders'), 'order_id')
+    ) }}
+    {%- else %}
+    select {{ columns }} from {{ ref('stg_shop__orders') }}
     {%- endif %}
 ),
 
