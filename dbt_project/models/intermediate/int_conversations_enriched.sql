@@ -68,7 +68,7 @@ orders as (
         ref('stg_shop__orders'), 'order_id, delivered_on', 'order_id',
         'select order_id from conversations',
         kpi_window_keys(ref('stg_shop__conversations'), 'order_id') ~ ' union all '
-            ~ kpi_window_keys(ref('stg_shop__orders'), 'order_id')
+            ~ delivered_order_keys
     ) }}
     {%- else %}
     select order_id, delivered_on from {{ ref('stg_shop__orders') }}

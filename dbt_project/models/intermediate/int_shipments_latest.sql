@@ -83,15 +83,15 @@ latest as (
 -- their orders (only the columns used): on a windowed run looked up within the range of the
 -- orders of the window's updates and of the orders delivered in it (kpi_rows_by_key)
 orders as (
-    {%- set columns = 'order_id, business_date, channel, campaign, amount, delivered_on' %}
+    {%- set order_columns = 'order_id, business_date, channel, campaign, amount, delivered_on' %}
     {%- if is_incremental() %}
     {{ kpi_rows_by_key(
-        ref('stg_shop__orders'), columns, 'order_id', 'select order_id from latest',
+        ref('stg_shop__orders'), order_columns, 'order_id', 'select order_id from latest',
         kpi_window_keys(ref('stg_shop__shipments'), 'order_id') ~ ' union all '
-            ~ kpi_window_keys(ref('stg_shop__orders'), 'order_id')
+            ~ delivered_order_keys
     ) }}
     {%- else %}
-    select {{ columns }} from {{ ref('stg_shop__orders') }}
+    select {{ order_columns }} from {{ ref('stg_shop__orders') }}
     {%- endif %}
 ),
 
