@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import os
 import subprocess
@@ -122,3 +123,41 @@ def test_contiguous_ranges():
         (d(2024, 12, 31), d(2025, 1, 2)),
         (d(2025, 1, 5), d(2025, 1, 5)),
     ]
+
+
+def _rendered_keep_open(value: str | None) -> object:
+    """profiles.yml's `keep_open` as dbt renders it with KPI_DBT_KEEP_OPEN = ``value`` (in a
+    context of its own: dbt's environment does not outlive it)."""
+    from dbt.config.profile import read_profile
+    from dbt.config.renderer import ProfileRenderer
+    from dbt_common.context import set_invocation_context
+
+    env = {k: v for k, v in os.environ.items() if k != "KPI_DBT_KEEP_OPEN"}
+    if value is not None:
+        env["KPI_DBT_KEEP_OPEN"] = value
+
+    def render() -> object:
+        set_invocation_context(env)
+        raw = read_profile(str(ROOT / "dbt_project"))["kpi_warehouse"]["outputs"]["build"]
+        return ProfileRenderer({}).render_data(raw)["keep_open"]
+
+    return contextvars.copy_context().run(render)
+
+
+def test_dbt_keeps_the_warehouse_open_over_a_short_window_only():
+    """A night (or a catch-up of up to a month) keeps one DuckDB connection for dbt's whole
+    process; a longer window (a first build, a backfill) closes it between nodes, and so does
+    dbt run by hand."""
+    from pipelines.transform.assets import KEEP_OPEN_DAYS, keep_open_env
+
+    def window(days: int) -> dict[str, str]:
+        start = dt.date(2025, 1, 1)
+        end = start + dt.timedelta(days=days - 1)
+        return {"KPI_WINDOW_START": start.isoformat(), "KPI_WINDOW_END": end.isoformat()}
+
+    assert KEEP_OPEN_DAYS == 31
+    got = {days: keep_open_env(window(days))["KPI_DBT_KEEP_OPEN"] for days in (1, 31, 32, 365)}
+    assert got == {1: "true", 31: "true", 32: "false", 365: "false"}
+    assert _rendered_keep_open("true") is True
+    assert _rendered_keep_open("false") is False
+    assert _rendered_keep_open(None) is False
