@@ -125,39 +125,40 @@ def test_contiguous_ranges():
     ]
 
 
-def _rendered_keep_open(value: str | None) -> object:
-    """profiles.yml's `keep_open` as dbt renders it with KPI_DBT_KEEP_OPEN = ``value`` (in a
-    context of its own: dbt's environment does not outlive it)."""
+def _rendered_profile(env_values: dict[str, str]) -> dict:
+    """profiles.yml's build output as dbt renders it with ``env_values`` in the environment
+    (in a context of its own: dbt's environment does not outlive it)."""
     from dbt.config.profile import read_profile
     from dbt.config.renderer import ProfileRenderer
     from dbt_common.context import set_invocation_context
 
-    env = {k: v for k, v in os.environ.items() if k != "KPI_DBT_KEEP_OPEN"}
-    if value is not None:
-        env["KPI_DBT_KEEP_OPEN"] = value
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KPI_DBT_")}
+    env.update(env_values)
 
-    def render() -> object:
+    def render() -> dict:
         set_invocation_context(env)
         raw = read_profile(str(ROOT / "dbt_project"))["kpi_warehouse"]["outputs"]["build"]
-        return ProfileRenderer({}).render_data(raw)["keep_open"]
+        return ProfileRenderer({}).render_data(raw)
 
     return contextvars.copy_context().run(render)
 
 
-def test_dbt_keeps_the_warehouse_open_over_a_short_window_only():
-    """A night (or a catch-up of up to a month) keeps one DuckDB connection for dbt's whole
-    process; a longer window (a first build, a backfill) closes it between nodes, and so does
-    dbt run by hand."""
-    from pipelines.transform.assets import KEEP_OPEN_DAYS, keep_open_env
+def test_dbt_runs_a_short_window_with_two_threads_and_the_warehouse_kept_open():
+    """A night (or a catch-up of up to a month) runs two dbt nodes at a time and keeps one
+    DuckDB connection for dbt's whole process; a longer window (a first build, a backfill)
+    runs one node at a time and closes the warehouse between nodes, as dbt run by hand does."""
+    from pipelines.transform.assets import SHORT_WINDOW_DAYS, dbt_window_env
 
     def window(days: int) -> dict[str, str]:
         start = dt.date(2025, 1, 1)
         end = start + dt.timedelta(days=days - 1)
         return {"KPI_WINDOW_START": start.isoformat(), "KPI_WINDOW_END": end.isoformat()}
 
-    assert KEEP_OPEN_DAYS == 31
-    got = {days: keep_open_env(window(days))["KPI_DBT_KEEP_OPEN"] for days in (1, 31, 32, 365)}
-    assert got == {1: "true", 31: "true", 32: "false", 365: "false"}
-    assert _rendered_keep_open("true") is True
-    assert _rendered_keep_open("false") is False
-    assert _rendered_keep_open(None) is False
+    assert SHORT_WINDOW_DAYS == 31
+    rendered = {}
+    for days in (1, 31, 32, 365):
+        profile = _rendered_profile(dbt_window_env(window(days)))
+        rendered[days] = (profile["threads"], profile["keep_open"])
+    assert rendered == {1: (2, True), 31: (2, True), 32: (1, False), 365: (1, False)}
+    by_hand = _rendered_profile({})
+    assert (by_hand["threads"], by_hand["keep_open"]) == (1, False)

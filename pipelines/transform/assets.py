@@ -69,19 +69,26 @@ def window_env(context: dg.AssetExecutionContext) -> dict[str, str]:
     return {"KPI_WINDOW_START": start.isoformat(), "KPI_WINDOW_END": end.isoformat()}
 
 
-#: dbt keeps one DuckDB connection for its whole process (dbt-duckdb's `keep_open`) over a
-#: window of at most this many days: a night, or a short catch-up. Closed whenever no node
-#: holds it, the warehouse is checkpointed and opened again between nodes (1.0-1.5 s of a
-#: night at 100k orders a day). A longer window (a first build, a backfill) closes it, as
-#: the 100k year's first build ran out of memory with it kept open.
-KEEP_OPEN_DAYS = 31
+#: over a window of at most this many days (a night, or a catch-up of up to a month) dbt
+#: runs two nodes at a time and keeps one DuckDB connection for its whole process
+#: (dbt-duckdb's `keep_open`); closed whenever no node holds it, the warehouse is
+#: checkpointed and opened again between nodes (1.0-2.5 s of a night at 100k orders a day).
+#: Over a longer window (a first build, a backfill) dbt runs one node at a time and closes
+#: the warehouse between nodes: there the big models' queries each need the whole memory
+#: limit, and two of them side by side spill (the 100k year's first build: 521 s of dbt with
+#: one thread, 645 s with two), or run out of memory with the connection kept open.
+SHORT_WINDOW_DAYS = 31
 
 
-def keep_open_env(window: Mapping[str, str]) -> dict[str, str]:
-    """`KPI_DBT_KEEP_OPEN` (read by profiles.yml) for the window of :func:`window_env`."""
+def dbt_window_env(window: Mapping[str, str]) -> dict[str, str]:
+    """`KPI_DBT_THREADS` and `KPI_DBT_KEEP_OPEN` (read by profiles.yml) for the window of
+    :func:`window_env`."""
     start, end = (dt.date.fromisoformat(window[k]) for k in ("KPI_WINDOW_START", "KPI_WINDOW_END"))
-    short = (end - start).days + 1 <= KEEP_OPEN_DAYS
-    return {"KPI_DBT_KEEP_OPEN": "true" if short else "false"}
+    short = (end - start).days + 1 <= SHORT_WINDOW_DAYS
+    return {
+        "KPI_DBT_THREADS": "2" if short else "1",
+        "KPI_DBT_KEEP_OPEN": "true" if short else "false",
+    }
 
 
 def pace_vars(settings: Settings) -> dict[str, float | int]:
@@ -145,7 +152,7 @@ def _build(
         "KPI_BUILD_DB": str(settings.build_db),
         "KPI_DUCKDB_MEMORY_LIMIT": settings.memory_limit,
         **window,
-        **keep_open_env(window),
+        **dbt_window_env(window),
     }
     with _environment(environment):  # dbt's process takes its environment when it starts
         invocation = dbt.cli(["build", "--vars", json.dumps(pace_vars(settings))], context=context)
