@@ -75,8 +75,8 @@ def window_env(context: dg.AssetExecutionContext) -> dict[str, str]:
 #: checkpointed and opened again between nodes (1.0-2.5 s of a night at 100k orders a day).
 #: Over a longer window (a first build, a backfill) dbt runs one node at a time and closes
 #: the warehouse between nodes: there the big models' queries each need the whole memory
-#: limit, and two of them side by side spill (the 100k year's first build: 521 s of dbt with
-#: one thread, 645 s with two), or run out of memory with the connection kept open.
+#: limit, and two of them side by side spill (the 100k year's first build by hand: 521 s of dbt
+#: with one thread, 635 s with two), or run out of memory with the connection kept open.
 SHORT_WINDOW_DAYS = 31
 
 
