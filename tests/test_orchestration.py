@@ -149,15 +149,12 @@ def test_dbt_runs_a_short_window_with_two_threads_and_the_warehouse_kept_open():
     runs one node at a time and closes the warehouse between nodes, as dbt run by hand does."""
     from pipelines.transform.assets import SHORT_WINDOW_DAYS, dbt_window_env
 
-    def window(days: int) -> dict[str, str]:
-        start = dt.date(2025, 1, 1)
-        end = start + dt.timedelta(days=days - 1)
-        return {"KPI_WINDOW_START": start.isoformat(), "KPI_WINDOW_END": end.isoformat()}
-
+    start = dt.date(2025, 1, 1)
     assert SHORT_WINDOW_DAYS == 31
     rendered = {}
     for days in (1, 31, 32, 365):
-        profile = _rendered_profile(dbt_window_env(window(days)))
+        end = start + dt.timedelta(days=days - 1)
+        profile = _rendered_profile(dbt_window_env(start, end))
         rendered[days] = (profile["threads"], profile["keep_open"])
     assert rendered == {1: (2, True), 31: (2, True), 32: (1, False), 365: (1, False)}
     by_hand = _rendered_profile({})

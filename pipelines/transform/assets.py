@@ -62,11 +62,16 @@ class KpiDbtCliResource(DbtCliResource):
 
 def window_env(context: dg.AssetExecutionContext) -> dict[str, str]:
     """The run's partition window (inclusive dates) for dbt, as environment variables read by
-    macros/kpi/window.sql when each node runs (not `--vars`: those force a full re-parse)."""
+    macros/kpi/window.sql when each node runs (not `--vars`: those force a full re-parse),
+    with how dbt runs over it (:func:`dbt_window_env`)."""
     window = context.partition_time_window
     start = window.start.date()
     end = (window.end - dt.timedelta(days=1)).date()  # the window's end is exclusive
-    return {"KPI_WINDOW_START": start.isoformat(), "KPI_WINDOW_END": end.isoformat()}
+    return {
+        "KPI_WINDOW_START": start.isoformat(),
+        "KPI_WINDOW_END": end.isoformat(),
+        **dbt_window_env(start, end),
+    }
 
 
 #: over a window of at most this many days (a night, or a catch-up of up to a month) dbt
@@ -80,10 +85,9 @@ def window_env(context: dg.AssetExecutionContext) -> dict[str, str]:
 SHORT_WINDOW_DAYS = 31
 
 
-def dbt_window_env(window: Mapping[str, str]) -> dict[str, str]:
-    """`KPI_DBT_THREADS` and `KPI_DBT_KEEP_OPEN` (read by profiles.yml) for the window of
-    :func:`window_env`."""
-    start, end = (dt.date.fromisoformat(window[k]) for k in ("KPI_WINDOW_START", "KPI_WINDOW_END"))
+def dbt_window_env(start: dt.date, end: dt.date) -> dict[str, str]:
+    """`KPI_DBT_THREADS` and `KPI_DBT_KEEP_OPEN` (read by profiles.yml) for the window
+    start..end (inclusive)."""
     short = (end - start).days + 1 <= SHORT_WINDOW_DAYS
     return {
         "KPI_DBT_THREADS": "2" if short else "1",
@@ -152,7 +156,6 @@ def _build(
         "KPI_BUILD_DB": str(settings.build_db),
         "KPI_DUCKDB_MEMORY_LIMIT": settings.memory_limit,
         **window,
-        **dbt_window_env(window),
     }
     with _environment(environment):  # dbt's process takes its environment when it starts
         invocation = dbt.cli(["build", "--vars", json.dumps(pace_vars(settings))], context=context)
