@@ -452,6 +452,10 @@ EXPECTED_INTERMEDIATE = {
                          order by p.created_at limit 1)) as delivered_on
         from staging.stg_shop__orders o
         """,
+    "int_customers": """
+        select customer_id, min(created_at) as first_order_at, max(delivered_on) as delivered_on
+        from staging.stg_shop__orders group by customer_id
+        """,
     "int_shipments_latest": """
         select s.shipment_id, s.status, o.business_date as order_business_date,
                o.amount as order_amount,
@@ -998,7 +1002,8 @@ def test_the_shipment_updates_key_test_counts_plainly_when_every_row_is_new(shop
 def test_a_nights_deletes_by_key_are_bounded_by_the_range_of_its_keys(shop_copy):
     """A table kept by key replaces a night's rows by deleting their keys first; the delete
     also names the range of the night's keys (its first key column), so that the engine can
-    skip the rest of the table. The range is that of the rows the night rebuilt, found apart."""
+    skip the rest of the table. The range is that of the rows the night rebuilt, found apart.
+    The later orders of the night's customers are looked up from the night's first order on."""
     import re
 
     import duckdb
@@ -1031,6 +1036,19 @@ def test_a_nights_deletes_by_key_are_bounded_by_the_range_of_its_keys(shop_copy)
             assert bounds == [(low, high)], model
             # the night's keys are recent ones: the range leaves the oldest keys out
             assert everything_low < low <= high <= everything_high, model
+        # the later orders of the night's customers are looked up among the orders created
+        # after the night's first one, which leaves the older orders out
+        compiled = _tree_dbt_folder(started) / "compiled"
+        [sql] = [p.read_text(encoding="utf-8") for p in compiled.rglob("int_orders_enriched.sql")]
+        [(first_created, oldest)] = con.execute(
+            "select cast(min(created_at) filter (where delivered_on = $day) as varchar), "
+            "cast(min(created_at) as varchar) from staging.stg_shop__orders",
+            {"day": day},
+        ).fetchall()
+        assert re.findall(r"later\.created_at >= cast\('([^']*)' as TIMESTAMP\)", sql) == [
+            first_created
+        ]
+        assert oldest < first_created
 
 
 def test_a_nights_order_lookups_find_the_orders_outside_the_range_of_its_deliveries(shop_copy):

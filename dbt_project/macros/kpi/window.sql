@@ -98,6 +98,26 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#
+  A filter on `column` to AND with a condition that implies `column` is at least the least
+  of `values` (a one-column query that stands on its own): `column >= <that least value>`,
+  read when the node runs and written as a constant of its type (`1 = 0` for no values).
+  The result is the same; DuckDB skips the row groups whose values all lie below it. For
+  lookups of rows later than a night's (the orders created after the night's first order):
+  a table appended to night after night keeps its recent rows at its end.
+#}
+{% macro kpi_lower_bound(column, values) -%}
+    {%- if not execute -%}{{ return('1 = 1') }}{%- endif -%}
+    {%- set found = run_query(
+        'select cast(min(v) as varchar), typeof(min(v)) from (' ~ values ~ ') as kpi_values (v)'
+    ).rows[0] -%}
+    {%- if found[0] is none -%}
+        1 = 0
+    {%- else -%}
+        {{ column }} >= cast({{ kpi_sql_literal(found[0]) }} as {{ found[1] }})
+    {%- endif -%}
+{%- endmacro %}
+
 {#- a string or numeric key read from the warehouse, written back as an SQL constant -#}
 {% macro kpi_sql_literal(value) -%}
     {%- if value is string -%}
