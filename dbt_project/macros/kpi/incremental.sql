@@ -68,12 +68,14 @@
   `delivered_on` is no earlier than theirs), and, read again from `relation` outside the
   window, the rows of the kept keys derived from a delivery in the window or after it (a
   rerun may have changed them; none on a night for the newest day). `columns` is the
-  comma-separated list of columns taken from each.
+  comma-separated list of columns taken from each; `kept_columns`, when given, the kept rows'
+  own list, for a table whose rows fold many staging rows into one (int_customers: its
+  first_order_at stands for the orders' created_at).
 #}
-{% macro kpi_window_and_kept_rows(window_rows, kept, relation, key, columns) -%}
+{% macro kpi_window_and_kept_rows(window_rows, kept, relation, key, columns, kept_columns=none) -%}
     select {{ columns }} from {{ window_rows }}
     union all
-    select {{ columns }} from {{ kept }}
+    select {{ kept_columns or columns }} from {{ kept }}
     where delivered_on < {{ kpi_window_start() }}
     union all
     select {{ columns }} from {{ relation }}

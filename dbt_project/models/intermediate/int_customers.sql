@@ -33,19 +33,11 @@ kept as (
 -- a delivery in the window or after it (none on a night for the newest day)
 orders as (
     {%- if is_incremental() %}
-    select customer_id, created_at, delivered_on as first_delivered_on, delivered_on
-    from window_orders
-    union all
-    select customer_id, first_order_at, first_order_delivered_on, delivered_on
-    from kept
-    where delivered_on < {{ kpi_window_start() }}
-    union all
-    select customer_id, created_at, delivered_on, delivered_on
-    from {{ ref('stg_shop__orders') }}
-    where not ({{ kpi_in_window('delivered_on') }})
-      and customer_id in (
-          select customer_id from kept where delivered_on >= {{ kpi_window_start() }}
-      )
+    {{ kpi_window_and_kept_rows(
+        'window_orders', 'kept', ref('stg_shop__orders'), 'customer_id',
+        'customer_id, created_at, delivered_on as first_delivered_on, delivered_on',
+        kept_columns='customer_id, first_order_at, first_order_delivered_on, delivered_on'
+    ) }}
     {%- else %}
     select customer_id, created_at, delivered_on as first_delivered_on, delivered_on
     from {{ ref('stg_shop__orders') }}
