@@ -32,15 +32,14 @@ kept as (
 -- before the window; and, read again from staging, the orders of the kept rows derived from
 -- a delivery in the window or after it (none on a night for the newest day)
 orders as (
+    {%- set columns = 'customer_id, created_at, delivered_on as first_delivered_on, delivered_on' %}
     {%- if is_incremental() %}
     {{ kpi_window_and_kept_rows(
-        'window_orders', 'kept', ref('stg_shop__orders'), 'customer_id',
-        'customer_id, created_at, delivered_on as first_delivered_on, delivered_on',
+        'window_orders', 'kept', ref('stg_shop__orders'), 'customer_id', columns,
         kept_columns='customer_id, first_order_at, first_order_delivered_on, delivered_on'
     ) }}
     {%- else %}
-    select customer_id, created_at, delivered_on as first_delivered_on, delivered_on
-    from {{ ref('stg_shop__orders') }}
+    select {{ columns }} from {{ ref('stg_shop__orders') }}
     {%- endif %}
 ),
 
