@@ -1003,7 +1003,8 @@ def test_a_nights_deletes_by_key_are_bounded_by_the_range_of_its_keys(shop_copy)
     """A table kept by key replaces a night's rows by deleting their keys first; the delete
     also names the range of the night's keys (its first key column), so that the engine can
     skip the rest of the table. The range is that of the rows the night rebuilt, found apart.
-    The later orders of the night's customers are looked up from the night's first order on."""
+    The later orders of the night's customers are looked up from the night's first order on,
+    and a rerun's earlier deliveries of its keys from the least of those keys on."""
     import re
 
     import duckdb
@@ -1049,6 +1050,23 @@ def test_a_nights_deletes_by_key_are_bounded_by_the_range_of_its_keys(shop_copy)
             first_created
         ]
         assert oldest < first_created
+        # a rerun keeps every key of its day: their earlier deliveries are read from the least
+        # of those keys on (kpi_deliveries_to_rank), which leaves the older deliveries out
+        for model, source, key in (
+            ("stg_shop__orders", "orders", "order_id"),
+            ("stg_shop__order_items", "order_items", "order_id"),
+            ("stg_shop__conversations", "conversations", "conversation_id"),
+        ):
+            [sql] = [p.read_text(encoding="utf-8") for p in compiled.rglob(f"{model}.sql")]
+            [(least_kept, oldest_delivered)] = con.execute(
+                f"select (select min({key}) from staging.{model} where delivered_on = $day), "
+                f"(select min({key}) from raw.{source})",
+                {"day": day},
+            ).fetchall()
+            assert re.findall(rf"{key} >= cast\('([^']*)' as VARCHAR\)", sql) == [least_kept], (
+                model
+            )
+            assert oldest_delivered < least_kept, model
 
 
 def test_a_nights_order_lookups_find_the_orders_outside_the_range_of_its_deliveries(shop_copy):

@@ -84,12 +84,22 @@ where {{ on_gone | join(' and ') }} and {{ kpi_in_window('t.delivered_on') }}
   the window do not exist yet, and no kept row comes from a day not built before. Reading
   every delivery of the affected keys instead scanned the whole source (2 s a model at 100k
   orders a day).
+
+  The earlier deliveries are read only from the least kept key on (`kpi_lower_bound` on the
+  first key column, a constant DuckDB checks against each row group's min/max). A rerun of
+  the newest day keeps every key of the window, and without the bound the lookup of their
+  earlier deliveries read the whole source. At 100k orders a day after a year, the orders
+  took 3.1-3.6 s that way and 0.02-0.04 s with the bound, on the bench's keys, which follow
+  the days.
 #}
 {% macro kpi_deliveries_to_rank(source_relation, keys) -%}
 {%- set key_list = keys | join(', ') -%}
 {%- if is_incremental() -%}
     {%- set kept_from_window -%}
         select {{ key_list }} from {{ this }} where {{ kpi_in_window('delivered_on') }}
+    {%- endset -%}
+    {%- set kept_from_window_first_key -%}
+        select {{ keys[0] }} from {{ this }} where {{ kpi_in_window('delivered_on') }}
     {%- endset -%}
     select * from {{ source_relation }}
     where {{ kpi_in_window('_partition_date') }}
@@ -105,6 +115,7 @@ where {{ on_gone | join(' and ') }} and {{ kpi_in_window('t.delivered_on') }}
     union all
     select * from {{ source_relation }}
     where _partition_date < {{ kpi_window_start() }}
+      and {{ kpi_lower_bound(keys[0], kept_from_window_first_key) }}
       and ({{ key_list }}) in ({{ kept_from_window }})
 {%- else -%}
     select * from {{ source_relation }}
