@@ -95,12 +95,7 @@ where {{ on_gone | join(' and ') }} and {{ kpi_in_window('t.delivered_on') }}
 {% macro kpi_deliveries_to_rank(source_relation, keys) -%}
 {%- set key_list = keys | join(', ') -%}
 {%- if is_incremental() -%}
-    {%- set kept_from_window -%}
-        select {{ key_list }} from {{ this }} where {{ kpi_in_window('delivered_on') }}
-    {%- endset -%}
-    {%- set kept_from_window_first_key -%}
-        select {{ keys[0] }} from {{ this }} where {{ kpi_in_window('delivered_on') }}
-    {%- endset -%}
+    {%- set kept_from_window = kpi_window_keys(this, key_list) -%}
     select * from {{ source_relation }}
     where {{ kpi_in_window('_partition_date') }}
     union all
@@ -115,7 +110,7 @@ where {{ on_gone | join(' and ') }} and {{ kpi_in_window('t.delivered_on') }}
     union all
     select * from {{ source_relation }}
     where _partition_date < {{ kpi_window_start() }}
-      and {{ kpi_lower_bound(keys[0], kept_from_window_first_key) }}
+      and {{ kpi_lower_bound(keys[0], kpi_window_keys(this, keys[0])) }}
       and ({{ key_list }}) in ({{ kept_from_window }})
 {%- else -%}
     select * from {{ source_relation }}

@@ -128,7 +128,8 @@
 {%- endmacro %}
 
 {#- the keys of `relation` delivered in the run's window (its `delivered_on`), as a query that
-    stands on its own (for kpi_key_range, which cannot read a model's CTEs) -#}
+    stands on its own (for kpi_key_range and kpi_lower_bound, which cannot read a model's
+    CTEs); `key` may name several columns -#}
 {% macro kpi_window_keys(relation, key) -%}
     select {{ key }} from {{ relation }} where {{ kpi_in_window('delivered_on') }}
 {%- endmacro %}
