@@ -447,3 +447,284 @@ def test_a_raw_table_from_an_older_contract_is_refused_with_a_clear_message(tmp_
     assert "raw.orders in the build warehouse has the columns ['order_id', 'amount']" in str(
         err.value
     )
+
+
+T0 = dt.datetime(2025, 3, 15, 1)
+HOUR = dt.timedelta(hours=1)
+#: two good rows of each source, typed as the reader types them, with different keys
+GOOD_ROWS: dict[str, list[dict]] = {
+    "orders": [
+        {
+            "order_id": f"o{i}",
+            "customer_id": "c1",
+            "created_at": T0,
+            "channel": "organic",
+            "campaign": None,
+            "payment_method": "prepaid",
+            "amount": 10.5,
+            "reviewed_at": T0 + HOUR,
+        }
+        for i in (1, 2)
+    ],
+    "order_items": [
+        {
+            "order_id": "o1",
+            "line_no": i,
+            "product_id": "p1",
+            "category": "shoes",
+            "quantity": 2,
+            "unit_price": 5.0,
+            "line_amount": 10.0,
+        }
+        for i in (1, 2)
+    ],
+    "sessions": [
+        {
+            "hour_start": T0,
+            "channel": "organic",
+            "campaign": None,
+            "landing_page": page,
+            "sessions": 10,
+            "product_detail_sessions": 5,
+            "product_views": 8,
+            "bounces": 3,
+        }
+        for page in ("/home", "/sale")
+    ],
+    "ad_spend": [
+        {
+            "date": dt.date(2025, 3, 15),
+            "channel": "social",
+            "campaign": campaign,
+            "impressions": 100,
+            "clicks": 7,
+            "spend": 12.5,
+        }
+        for campaign in ("spring", "summer")
+    ],
+    "conversations": [
+        {
+            "conversation_id": f"v{i}",
+            "customer_id": "c1",
+            "agent_id": "a1",
+            "topic": "presale",
+            "started_at": T0,
+            "first_response_at": T0 + HOUR,
+            "ended_at": T0 + 2 * HOUR,
+            "messages": 4,
+            "order_id": None,
+            "satisfaction": 5,
+        }
+        for i in (1, 2)
+    ],
+    "shipments": [
+        {
+            "shipment_id": f"s{i}",
+            "order_id": "o1",
+            "carrier": "zto",
+            "payment_method": "cod",
+            "status": "returned",
+            "shipped_at": T0,
+            "delivered_at": T0 + HOUR,
+            "returned_at": T0 + 2 * HOUR,
+            "refund_amount": 3.0,
+            "updated_at": T0 + 2 * HOUR,
+        }
+        for i in (1, 2)
+    ],
+}
+NAN = float("nan")
+#: changes to a source's second good row, each meant to break the rule it is listed under
+#: (a rule is (column, check) as pandera's failure cases name it, "*" for a rule on the row)
+BREAKS: dict[str, dict[tuple[str, str], list[dict]]] = {
+    "orders": {
+        ("order_id", "str_length(1, None)"): [{"order_id": ""}],
+        ("customer_id", "str_length(1, None)"): [{"customer_id": ""}],
+        ("channel", "isin(['paid_search', 'feed_ads', 'social', 'organic', 'direct'])"): [
+            {"channel": "tv"}
+        ],
+        ("payment_method", "isin(['prepaid', 'cod'])"): [{"payment_method": "card"}],
+        ("amount", "greater_than_or_equal_to(0)"): [{"amount": -0.01}],
+        ("*", "orders_key_unique"): [{"order_id": "o1"}],
+        ("*", "orders_reviewed_after_created"): [{"reviewed_at": T0 - HOUR}],
+    },
+    "order_items": {
+        ("order_id", "str_length(1, None)"): [{"order_id": ""}],
+        ("line_no", "greater_than_or_equal_to(1)"): [{"line_no": 0}],
+        ("product_id", "str_length(1, None)"): [{"product_id": ""}],
+        ("category", "str_length(1, None)"): [{"category": ""}],
+        ("quantity", "greater_than_or_equal_to(1)"): [{"quantity": 0, "line_amount": 0.0}],
+        ("unit_price", "greater_than_or_equal_to(0)"): [
+            {"quantity": 1, "unit_price": -0.004, "line_amount": 0.0}
+        ],
+        ("line_amount", "greater_than_or_equal_to(0)"): [
+            {"quantity": 1, "unit_price": 0.0, "line_amount": -0.005}
+        ],
+        ("*", "order_items_key_unique"): [{"line_no": 1}],
+        ("*", "order_items_amount_matches"): [{"line_amount": 10.02}],
+    },
+    "sessions": {
+        ("channel", "isin(['paid_search', 'feed_ads', 'social', 'organic', 'direct'])"): [
+            {"channel": "tv"}
+        ],
+        ("landing_page", "str_length(1, None)"): [{"landing_page": ""}],
+        ("sessions", "greater_than_or_equal_to(0)"): [
+            {"sessions": -1, "product_detail_sessions": None, "bounces": None}
+        ],
+        ("product_detail_sessions", "greater_than_or_equal_to(0)"): [
+            {"product_detail_sessions": -1}
+        ],
+        ("product_views", "greater_than_or_equal_to(0)"): [
+            {"product_views": -1, "product_detail_sessions": None}
+        ],
+        ("bounces", "greater_than_or_equal_to(0)"): [{"bounces": -1}],
+        ("*", "sessions_key_unique"): [{"landing_page": "/home"}],
+        ("*", "sessions_detail_le_sessions"): [
+            {"product_detail_sessions": 11, "product_views": 12}
+        ],
+        ("*", "sessions_views_ge_detail"): [{"product_views": 4}],
+        ("*", "sessions_bounces_le_sessions"): [{"bounces": 11}],
+    },
+    "ad_spend": {
+        ("channel", "isin(['paid_search', 'feed_ads', 'social'])"): [{"channel": "organic"}],
+        ("campaign", "str_length(1, None)"): [{"campaign": ""}],
+        ("impressions", "greater_than_or_equal_to(0)"): [{"impressions": -1, "clicks": None}],
+        ("clicks", "greater_than_or_equal_to(0)"): [{"clicks": -1}],
+        ("spend", "greater_than_or_equal_to(0)"): [{"spend": -0.5}],
+        ("*", "ad_spend_key_unique"): [{"campaign": "spring"}],
+        ("*", "ad_spend_clicks_le_impressions"): [{"clicks": 101}],
+    },
+    "conversations": {
+        ("conversation_id", "str_length(1, None)"): [{"conversation_id": ""}],
+        ("customer_id", "str_length(1, None)"): [{"customer_id": ""}],
+        ("agent_id", "str_length(1, None)"): [{"agent_id": ""}],
+        ("topic", "isin(['presale', 'aftersale', 'order_review'])"): [{"topic": "billing"}],
+        ("messages", "greater_than_or_equal_to(1)"): [{"messages": 0}],
+        ("satisfaction", "in_range(1, 5)"): [{"satisfaction": 0}, {"satisfaction": 6}],
+        ("*", "conversations_key_unique"): [{"conversation_id": "v1"}],
+        ("*", "conversations_response_after_start"): [
+            {"first_response_at": T0 - HOUR, "ended_at": T0}
+        ],
+        ("*", "conversations_end_after_start"): [
+            {"ended_at": T0 + HOUR / 2},  # before the first response
+            {"first_response_at": None, "ended_at": T0 - HOUR},  # before the start
+        ],
+    },
+    "shipments": {
+        ("shipment_id", "str_length(1, None)"): [{"shipment_id": ""}],
+        ("order_id", "str_length(1, None)"): [{"order_id": ""}],
+        ("carrier", "isin(['sf_express', 'zto', 'yto', 'jd_logistics', 'ems'])"): [
+            {"carrier": "pigeon"}
+        ],
+        ("payment_method", "isin(['prepaid', 'cod'])"): [{"payment_method": "card"}],
+        ("status", "isin(['shipped', 'signed', 'refused', 'returned'])"): [
+            {"status": "lost", "delivered_at": None, "returned_at": None}
+        ],
+        ("refund_amount", "greater_than_or_equal_to(0)"): [{"refund_amount": -1.0}],
+        ("*", "shipments_key_unique"): [{"shipment_id": "s1"}],
+        ("*", "shipments_delivered_matches_status"): [{"status": "shipped", "returned_at": None}],
+        ("*", "shipments_returned_matches_status"): [{"status": "signed"}],
+        ("*", "shipments_delivered_after_shipped"): [
+            {"delivered_at": T0 - HOUR, "returned_at": T0}
+        ],
+        ("*", "shipments_returned_after_delivered"): [{"returned_at": T0}],
+        ("*", "shipments_updated_after_shipped"): [{"updated_at": T0 - HOUR}],
+    },
+}
+
+
+def _typed(source: str, rows: list[dict]) -> pl.DataFrame:
+    from pipelines.ingest.validate import contract_dtypes
+
+    return pl.DataFrame(rows, schema=contract_dtypes(source), orient="row")
+
+
+def _pandera_says(source: str, frame: pl.DataFrame) -> set[tuple[int, str, str]]:
+    """(row index, column, check) of every failure pandera's own validation reports."""
+    from pandera.errors import SchemaErrors
+
+    from pipelines.ingest.contracts import CONTRACTS
+
+    model = CONTRACTS[source]
+    try:
+        model.validate(frame, lazy=True)
+    except SchemaErrors as err:
+        cases = err.failure_cases
+    else:
+        return set()
+    frame_level = model.to_schema().name
+    return {
+        (r["index"], "*" if r["column"] == frame_level else r["column"], r["check"])
+        for r in cases.iter_rows(named=True)
+    }
+
+
+def _all_rules(source: str) -> set[tuple[str, str]]:
+    from pipelines.ingest.contracts import CONTRACTS
+    from pipelines.ingest.validate import _check_name
+
+    schema = CONTRACTS[source].to_schema()
+    out = {("*", _check_name(c)) for c in schema.checks}
+    for name, column in schema.columns.items():
+        out |= {(name, _check_name(c)) for c in column.checks}
+        if not column.nullable:
+            out.add((name, "not_nullable"))
+    return out
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_the_one_query_screen_finds_the_rules_pandera_finds(source):
+    """Every rule of every contract, broken in one row: the screen that lets a clean file skip
+    pandera's query per check (``failing_rules``) names exactly the rules pandera's own
+    validation fails, so a file it passes is one pandera passes."""
+    from pipelines.ingest.contracts import CONTRACTS
+    from pipelines.ingest.validate import failing_rules
+
+    model = CONTRACTS[source]
+    good = GOOD_ROWS[source]
+    assert failing_rules(_typed(source, good), model) == set()
+    assert _pandera_says(source, _typed(source, good)) == set()
+
+    breaks = dict(BREAKS[source])
+    for name, column in model.to_schema().columns.items():
+        if not column.nullable:
+            nulls = [{name: None}] + ([{name: NAN}] if column.dtype.type.is_float() else [])
+            breaks.setdefault((name, "not_nullable"), nulls)
+    assert set(breaks) == _all_rules(source), "a rule without a row that breaks it"
+
+    for rule, changes in breaks.items():
+        for change in changes:
+            frame = _typed(source, [good[0], {**good[1], **change}])
+            pandera = _pandera_says(source, frame)
+            assert rule in {(c, k) for i, c, k in pandera if i == 1}, (rule, change, pandera)
+            assert {(c, k) for _, c, k in pandera} == failing_rules(frame, model), (rule, change)
+
+
+def test_a_clean_file_skips_panderas_validation_and_a_dirty_one_does_not(tmp_path, monkeypatch):
+    """The screen is what a clean file pays: pandera's validation runs only when a rule fails."""
+    from pipelines.ingest.contracts import Orders
+
+    calls = []
+    validate = Orders.validate.__func__
+
+    def counted(cls, *args, **kwargs):
+        calls.append(1)
+        return validate(cls, *args, **kwargs)
+
+    monkeypatch.setattr(Orders, "validate", classmethod(counted))
+    clean = write(
+        tmp_path / "orders_2025-03-15.csv",
+        f"{ORDERS_HEADER}\no1,c1,2025-03-15T01:00:00Z,organic,,prepaid,10.50,\n",
+    )
+    v = validate_file(clean, "orders", UTC_ORDERS, "Asia/Shanghai")
+    assert (v.good.height, v.bad.height, len(calls)) == (1, 0, 0)
+    dirty = write(
+        tmp_path / "orders_2025-03-16.csv",
+        f"{ORDERS_HEADER}\no1,c1,2025-03-16T01:00:00Z,organic,,prepaid,-1,\n",
+    )
+    v = validate_file(dirty, "orders", UTC_ORDERS, "Asia/Shanghai")
+    assert (v.good.height, reasons(v), len(calls)) == (
+        0,
+        {(1, "amount", "greater_than_or_equal_to(0)")},
+        1,
+    )
