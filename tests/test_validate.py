@@ -728,3 +728,38 @@ def test_a_clean_file_skips_panderas_validation_and_a_dirty_one_does_not(tmp_pat
         {(1, "amount", "greater_than_or_equal_to(0)")},
         1,
     )
+
+
+def test_the_screen_leaves_to_pandera_what_it_does_not_evaluate():
+    """A model using something the one query does not evaluate gets no answer from it (None):
+    pandera validates. A model-wide dtype is one: the query would compare each column with its
+    own dtype and find nothing, where pandera finds the column of the wrong type."""
+    import pandera.polars as pa
+    from pandera.errors import SchemaErrors
+
+    from pipelines.ingest.validate import failing_rules
+
+    class Plain(pa.DataFrameModel):
+        a: float = pa.Field(ge=0)
+
+    class ModelWideDtype(Plain):
+        class Config:
+            dtype = pl.Int64
+
+    class Strict(Plain):
+        class Config:
+            strict = True
+
+    class Unique(pa.DataFrameModel):
+        a: float = pa.Field(unique=True)
+
+    frame = pl.DataFrame({"a": [1.0, 1.0]})
+    assert failing_rules(frame, Plain) == set()
+    assert failing_rules(pl.DataFrame({"a": [-1.0]}), Plain) == {
+        ("a", "greater_than_or_equal_to(0)")
+    }
+    for model in (ModelWideDtype, Strict, Unique):
+        assert failing_rules(frame, model) is None, model.__name__
+    with pytest.raises(SchemaErrors):
+        ModelWideDtype.validate(frame, lazy=True)
+    assert failing_rules(pl.DataFrame({"a": ["x"]}), Plain) is None  # not the model's dtype

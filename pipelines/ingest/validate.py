@@ -289,6 +289,7 @@ def _screen_parts(
     if (
         schema.strict
         or schema.coerce
+        or schema.dtype is not None  # a model-wide dtype replaces each column's
         or schema.unique
         or schema.ordered
         or schema.add_missing_columns
@@ -324,7 +325,7 @@ def _screen_parts(
 
 def _check_name(check: Check) -> str:
     """A check as pandera's failure cases name it."""
-    return check.error or check.name
+    return check.error if check.error is not None else check.name
 
 
 def failing_rules(
@@ -342,7 +343,8 @@ def failing_rules(
     that are quarantined are always pandera's.
     """
     try:
-        if CONFIG.use_narwhals_backend or not get_config_context().validation_enabled:
+        narwhals = getattr(CONFIG, "use_narwhals_backend", False)  # pandera >= 0.32
+        if narwhals or not get_config_context().validation_enabled:
             return None
         schema = model.to_schema()
         schema.get_backend(frame)  # registers pandera's polars checks, as validate() does
