@@ -283,9 +283,10 @@ def type_frame(
 
 def _screen_parts(
     schema: pa.DataFrameSchema, frame: pl.DataFrame
-) -> list[tuple[str, pl.Expr | Check]] | None:
-    """The rules :func:`failing_rules` evaluates, by the column they are on (``"*"`` for the
-    frame's), or None where the schema uses something it does not evaluate."""
+) -> tuple[list[str], list[tuple[str, Check]]] | None:
+    """What :func:`failing_rules` evaluates: the columns that may not hold a null, and each
+    check by the column it is on (``"*"`` for the frame's). None where the schema uses
+    something it does not evaluate."""
     if (
         schema.strict
         or schema.coerce
@@ -298,7 +299,8 @@ def _screen_parts(
         or len(schema.columns) != frame.width
     ):
         return None
-    parts: list[tuple[str, pl.Expr | Check]] = []
+    not_null: list[str] = []
+    checks: list[tuple[str, Check]] = []
     for name, column in schema.columns.items():
         if (
             column.regex
@@ -311,16 +313,13 @@ def _screen_parts(
             or frame.schema.get(name) != column.dtype.type
         ):
             return None
-        if not column.nullable:  # as pandera decides it: NaN is null in a float column
-            present = pl.col(name).is_not_null()
-            if frame.schema[name].is_float():
-                present &= pl.col(name).is_not_nan()
-            parts.append((name, present))
-        parts += [(name, check) for check in column.checks]
-    parts += [("*", check) for check in schema.checks]
-    if any(isinstance(c, Check) and (c.groupby is not None or c.raise_warning) for _, c in parts):
+        if not column.nullable:
+            not_null.append(name)
+        checks += [(name, check) for check in column.checks]
+    checks += [("*", check) for check in schema.checks]
+    if any(c.groupby is not None or c.raise_warning for _, c in checks):
         return None
-    return parts
+    return not_null, checks
 
 
 def _check_name(check: Check) -> str:
@@ -336,7 +335,7 @@ def failing_rules(
     ``"not_nullable"`` for a null in a column that may not have one). None where it cannot
     tell: the model uses something not evaluated here, or evaluating failed.
 
-    pandera runs each check of a model as a query of its own (about 80 per file), a fixed cost
+    pandera runs each check of a model as a query of its own (50-80 per file), a fixed cost
     that dominates a small file's ingestion. This evaluates the same checks (pandera's own
     check functions, through its polars check backend, with its handling of nulls) and the
     columns' nullability at once. It decides only whether pandera needs to run: the failures
@@ -351,17 +350,20 @@ def failing_rules(
         parts = _screen_parts(schema, frame)
         if parts is None:
             return None
+        not_null, checks = parts
         lf = frame.lazy()
-        labels: list[tuple[str, str]] = []
-        outputs: list[pl.LazyFrame] = []
-        nulls = [(key, e) for key, e in parts if isinstance(e, pl.Expr)]
-        if nulls:
-            outputs.append(lf.select(e.all().alias(f"{i}") for i, (_, e) in enumerate(nulls)))
-            labels += [(key, "not_nullable") for key, _ in nulls]
+        labels = [(name, "not_nullable") for name in not_null]
+        present = [  # as pandera decides it: NaN is null in a float column
+            (pl.col(n).is_not_null() & pl.col(n).is_not_nan())
+            if frame.schema[n].is_float()
+            else pl.col(n).is_not_null()
+            for n in not_null
+        ]
+        outputs = (
+            [lf.select(e.all().alias(f"{i}") for i, e in enumerate(present))] if present else []
+        )
         failed: set[tuple[str, str]] = set()
-        for key, check in parts:
-            if isinstance(check, pl.Expr):
-                continue
+        for key, check in checks:
             name = getattr(check._check_fn, "__name__", None)
             if name is not None and check.is_builtin_check(name):
                 # the check's function as registered now, as Check.__call__ reloads it
@@ -377,7 +379,7 @@ def failing_rules(
             passed = pl.col(CHECK_OUTPUT_KEY).fill_null(bool(check.ignore_na)).all()
             outputs.append(out.select(passed.alias(f"{len(labels)}")))
             labels.append((key, _check_name(check)))
-        if outputs:
+        if labels:
             row = pl.concat(outputs, how="horizontal").collect().row(0)
             failed |= {label for label, ok in zip(labels, row, strict=True) if not ok}
         return failed
