@@ -402,6 +402,57 @@ def test_a_file_rewritten_after_it_was_read_ahead_loads_its_new_content(tmp_path
     assert digest == hashlib.sha256(rewritten.read_bytes()).hexdigest()
 
 
+def test_a_step_loads_the_files_landed_when_it_started(tmp_path, monkeypatch):
+    """The read-ahead lists the source's folder once, when the step starts: each day gets the
+    files whose name carries its date (the first date in the name), by name, whatever their
+    case of suffix; other files and folders are not the day's. A file landing for a day of
+    the step after it started is left to the next run of that day (the landing sensor's),
+    which loads it beside the day's other files."""
+    settings = _settings(tmp_path, monkeypatch)
+    orders = settings.landing_dir / "orders"
+    days = [dt.date(2025, 3, 14), dt.date(2025, 3, 15)]
+
+    def rows(prefix: str, day: dt.date, n: int) -> str:
+        return f"{ORDERS_HEADER}\n" + "".join(
+            f"{prefix}{i},c{i},{day}T01:{i:02d}:00Z,organic,,prepaid,{i},\n" for i in range(n)
+        )
+
+    write(orders / "orders_2025-03-14.csv", rows("a", days[0], 2))
+    write(orders / "b_2025-03-15_and_2025-03-14.CSV", rows("b", days[1], 3))
+    write(orders / "a_2025-03-15.csv", rows("c", days[1], 4))
+    write(orders / "orders_2025-03-15.txt", "not a delivery")
+    (orders / "2025-03-15.csv").mkdir()
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_tables(con, SOURCES)
+    with ReadAhead(settings, "orders", days) as ahead:
+        assert [[p.name for p in ahead.files(day)] for day in days] == [
+            ["orders_2025-03-14.csv"],
+            ["a_2025-03-15.csv", "b_2025-03-15_and_2025-03-14.CSV"],
+        ]
+        load_day(con, settings, "orders", days[0], ahead=ahead)
+        write(orders / "late_2025-03-15.csv", rows("d", days[1], 5))
+        during = load_day(con, settings, "orders", days[1], ahead=ahead)
+    assert [f.file for f in during.files] == [
+        "orders/a_2025-03-15.csv",
+        "orders/b_2025-03-15_and_2025-03-14.CSV",
+    ]
+    assert during.rows_loaded == 7
+    after = load_day(con, settings, "orders", days[1])
+    assert after.rows_loaded == 12
+    assert con.execute(
+        "select _partition_date, count(*), min(order_id), max(order_id) from raw.orders "
+        "group by 1 order by 1"
+    ).fetchall() == [(days[0], 2, "a0", "a1"), (days[1], 12, "b0", "d4")]
+    assert con.execute(
+        "select partition_date, file from raw._file_ledger order by 1, 2"
+    ).fetchall() == [
+        (days[0], "orders/orders_2025-03-14.csv"),
+        (days[1], "orders/a_2025-03-15.csv"),
+        (days[1], "orders/b_2025-03-15_and_2025-03-14.CSV"),
+        (days[1], "orders/late_2025-03-15.csv"),
+    ]
+
+
 def test_threshold_rejects_the_batch_and_names_file_counts_and_reasons(tmp_path, monkeypatch):
     settings = _settings(tmp_path, monkeypatch, bad_row_threshold=0.10)
     good = "".join(f"g{i},c1,2025-03-15T02:00:00Z,organic,,prepaid,1,\n" for i in range(8))

@@ -13,6 +13,7 @@ from pipelines.ingest.load import (
     ReadAhead,
     ensure_tables,
     load_day,
+    tune_for_loading,
 )
 from pipelines.ingest.validate import SchemaMismatch
 from pipelines.partitions import daily
@@ -66,6 +67,7 @@ def build_ingest_asset(source: str) -> dg.AssetsDefinition:
         missing: list[str] = []
         with warehouse.connect() as con, ReadAhead(settings, source, days) as ahead:
             ensure_tables(con, SOURCES)
+            tune_for_loading(con)
             for i, day in enumerate(days, start=1):
                 try:
                     result = load_day(
