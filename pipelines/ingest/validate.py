@@ -147,15 +147,29 @@ def _timestamp_in_form(col: pl.Expr, form: tuple[str, bool], tz: str) -> pl.Expr
     return parsed if is_utc else _local_to_utc(parsed, tz)
 
 
-def _form_of(values: pl.Series) -> tuple[str, bool] | None:
-    """The first of :data:`TIMESTAMP_FORMS` that the column's first value is written in."""
-    first = values.drop_nulls().head(1)
-    if not first.len():
-        return None
-    for form in TIMESTAMP_FORMS:
-        if first.str.to_datetime(form[0], strict=False).is_not_null().all():
-            return form
-    return None
+def _forms_of(df: pl.DataFrame, names: list[str]) -> dict[str, tuple[str, bool] | None]:
+    """For each of the text timestamp columns ``names``, the first of :data:`TIMESTAMP_FORMS`
+    that its first value is written in (None: no value, or none of them). One query for all
+    the columns and forms."""
+    if not names:
+        return {}
+    tried = (
+        df.lazy()
+        .select(pl.col(name).drop_nulls().first() for name in names)
+        .select(
+            pl.col(name).str.to_datetime(fmt, strict=False).is_not_null().alias(f"{i}:{j}")
+            for i, name in enumerate(names)
+            for j, (fmt, _) in enumerate(TIMESTAMP_FORMS)
+        )
+        .collect(engine="in-memory")
+        .row(0)
+    )
+    forms: dict[str, tuple[str, bool] | None] = {}
+    per_name = len(TIMESTAMP_FORMS)
+    for i, name in enumerate(names):
+        fits = tried[i * per_name : (i + 1) * per_name]
+        forms[name] = next((f for f, ok in zip(TIMESTAMP_FORMS, fits, strict=True) if ok), None)
+    return forms
 
 
 def _parse(
@@ -203,12 +217,12 @@ def _parse(
     return col.cast(target, strict=False)
 
 
-def _blank_to_null(df: pl.DataFrame) -> pl.DataFrame:
-    strings = [c for c, t in df.schema.items() if t == pl.String]
-    return df.with_columns(
+def _blank_to_null(schema: pl.Schema) -> list[pl.Expr]:
+    return [
         pl.when(pl.col(c).str.strip_chars() == "").then(None).otherwise(pl.col(c)).alias(c)
-        for c in strings
-    )
+        for c, t in schema.items()
+        if t == pl.String
+    ]
 
 
 def type_frame(
@@ -224,13 +238,19 @@ def type_frame(
             mapped_from = [k for k, v in conf.columns.items() if v == name]
             hint = f" (mapped from '{mapped_from[0]}')" if mapped_from else ""
             raise SchemaMismatch(file, name, f"is missing{hint}; the file has {raw.columns}")
-    df = _blank_to_null(renamed.select(list(dtypes))).with_row_index(ROW, offset=1)
-    df = df.with_columns(pl.col(ROW).cast(pl.Int64))
-    forms = {
-        name: _form_of(df[name])
-        for name, target in dtypes.items()
-        if target == Timestamp and df.schema[name] == pl.String
-    }
+    # a few queries a file, whatever its columns: each eager polars operation is a query of
+    # its own, and on a small file their fixed cost was most of the typing
+    picked = renamed.lazy().select(list(dtypes))
+    df = (
+        picked.with_columns(_blank_to_null(picked.collect_schema()))
+        .with_row_index(ROW, offset=1)
+        .with_columns(pl.col(ROW).cast(pl.Int64))
+        .collect(engine="in-memory")
+    )
+    forms = _forms_of(
+        df,
+        [n for n, t in dtypes.items() if t == Timestamp and df.schema[n] == pl.String],
+    )
     # every column parsed in one pass (one collect, not one per column)
     typed = (
         df.lazy()
@@ -241,19 +261,32 @@ def type_frame(
                 for name, target in dtypes.items()
             ),
         )
-        .collect()
+        .collect(engine="in-memory")
+    )
+
+    # values present in the file that did not parse, by column (one query)
+    broken_in = (
+        df.lazy()
+        .with_columns(typed[n].alias(f"typed:{n}") for n in dtypes)
+        .select(
+            (pl.col(n).is_not_null() & pl.col(f"typed:{n}").is_null()).sum().alias(n)
+            for n in dtypes
+        )
+        .collect(engine="in-memory")
+        .row(0, named=True)
     )
     for name, form in forms.items():  # values written in another form than the column's first
-        if form is None:
+        if form is None or not broken_in[name]:
             continue
         missed = df[name].is_not_null() & typed[name].is_null()
-        if missed.any():
-            again = df.filter(missed).select(
-                _parse_text_timestamp(pl.col(name), conf.timezone or "UTC")
-            )
-            typed = typed.with_columns(typed[name].scatter(missed.arg_true(), again.to_series()))
+        again = df.filter(missed).select(
+            _parse_text_timestamp(pl.col(name), conf.timezone or "UTC")
+        )
+        typed = typed.with_columns(typed[name].scatter(missed.arg_true(), again.to_series()))
     failures = []
     for name, target in dtypes.items():
+        if not broken_in[name]:  # counted before any values were parsed again: an upper bound
+            continue
         original, parsed = df[name], typed[name]
         broken = original.is_not_null() & parsed.is_null()
         n_broken = int(broken.sum())
@@ -380,7 +413,7 @@ def failing_rules(
             outputs.append(out.select(passed.alias(f"{len(labels)}")))
             labels.append((key, _check_name(check)))
         if labels:
-            row = pl.concat(outputs, how="horizontal").collect().row(0)
+            row = pl.concat(outputs, how="horizontal").collect(engine="in-memory").row(0)
             failed |= {label for label, ok in zip(labels, row, strict=True) if not ok}
         return failed
     except Exception:  # noqa: BLE001 - then pandera validates, and says what is wrong
