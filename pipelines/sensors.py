@@ -13,29 +13,25 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines.ingest.contracts import SOURCES
-from pipelines.ingest.validate import DATE_IN_NAME, READERS
+from pipelines.ingest.load import landed_by_day
 from pipelines.jobs import nightly_job
 from pipelines.partitions import daily
 from pipelines.resources import Warehouse
 
 
 def landed_files(landing: Path) -> list[tuple[Path, dt.date, int]]:
-    """(path, delivery date, change stamp) for every landed file of a known source."""
+    """(path, delivery date, change stamp) for every landed file of a known source: the
+    files ingestion counts as a day's (:func:`~pipelines.ingest.load.landed_by_day`)."""
     found = []
     for source in SOURCES:
-        folder = landing / source
-        if not folder.is_dir():
-            continue
-        for path in folder.iterdir():
-            m = DATE_IN_NAME.search(path.name)
-            if not (path.is_file() and path.suffix.lower() in READERS and m):
-                continue
+        for stamp, paths in landed_by_day(landing, source).items():
             try:
-                day = dt.date.fromisoformat(m.group(0))
+                day = dt.date.fromisoformat(stamp)
             except ValueError:
                 continue
-            st = path.stat()
-            found.append((path, day, max(st.st_mtime_ns, st.st_ctime_ns)))
+            for path in paths:
+                st = path.stat()
+                found.append((path, day, max(st.st_mtime_ns, st.st_ctime_ns)))
     return found
 
 

@@ -110,14 +110,15 @@ def landed_by_day(landing: Path, source: str) -> dict[str, list[Path]]:
     by_day: dict[str, list[Path]] = {}
     if not folder.is_dir():
         return by_day
-    for entry in os.scandir(folder):
-        name = entry.name
-        if (
-            os.path.splitext(name)[1].lower() in READERS
-            and (m := DATE_IN_NAME.search(name))
-            and entry.is_file()
-        ):
-            by_day.setdefault(m.group(0), []).append(folder / name)
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            name = entry.name
+            if (
+                os.path.splitext(name)[1].lower() in READERS
+                and (m := DATE_IN_NAME.search(name))
+                and entry.is_file()
+            ):
+                by_day.setdefault(m.group(0), []).append(folder / name)
     for paths in by_day.values():
         paths.sort()
     return by_day
