@@ -10,7 +10,10 @@ For each scale level (orders per day over a year of history) it measures, in one
   computes the same daily KPI values straight from the raw tables (the floor);
 - the refresh of one new day, end to end (ingest -> tree -> targets -> publish -> alerts),
   with 3 months and with 12 months of history;
-- the fixed cost of starting dbt and Dagster;
+- the fixed cost of starting dbt and Dagster, and what Dagster spends on each asset and
+  partition of a run over a range of days (a planned event and a materialization each, in
+  memory as the bench's runs keep them and in SQLite files as `kpi run` does); each run's
+  count of them, and dbt's own time in its dbt steps (its run_results.json);
 - the peak memory (max RSS) of each stage: every stage runs in its own process; a level's
   peak is its pipeline stages' (the floors' is reported beside it).
 
@@ -30,6 +33,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -169,15 +173,25 @@ def stage_nightly(data_dir: str, start: str, end: str) -> dict:
     defs = build_defs(data_dir)
     import_seconds = time.perf_counter() - t_import
     first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
-    t0 = time.perf_counter()
+    t0, wall0 = time.perf_counter(), time.time()
     with dg.DagsterInstance.ephemeral() as instance:
         outcome = run_nightly(defs, first, last, instance, log_level="WARNING")
         total = time.perf_counter() - t0
         steps: dict[str, float] = {}
         started: dict[str, float] = {}
+        run_started = wall0
+        events = {"planned": 0, "materialized": 0}
         for entry in instance.all_logs(outcome.run_id):
             event = entry.dagster_event
-            if event is None or not entry.step_key:
+            if event is None:
+                continue
+            if event.event_type == dg.DagsterEventType.RUN_START:
+                run_started = entry.timestamp
+            elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED:
+                events["planned"] += 1
+            elif event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+                events["materialized"] += 1
+            if not entry.step_key:
                 continue
             if event.event_type_value == "STEP_START":
                 started[entry.step_key] = entry.timestamp
@@ -188,8 +202,12 @@ def stage_nightly(data_dir: str, start: str, end: str) -> dict:
     groups: dict[str, float] = {}
     for key, seconds in steps.items():
         groups[_group(key)] = groups.get(_group(key), 0.0) + seconds
+    # before the run starts, Dagster writes an event for each asset and partition it plans
+    groups["Dagster: the run's planned events"] = run_started - wall0
     # Dagster between steps, and the board, drawn once the run is over (pipelines/runner.py)
-    groups["orchestration and board (outside steps)"] = total - sum(steps.values())
+    groups["orchestration and board (outside steps)"] = (
+        total - sum(steps.values()) - groups["Dagster: the run's planned events"]
+    )
     settings = load_settings(data_dir)
     with duckdb.connect(str(settings.build_db), read_only=True) as con:
         rows = sum(
@@ -208,7 +226,26 @@ def stage_nightly(data_dir: str, start: str, end: str) -> dict:
         "groups": groups,
         "steps": steps,
         "rows_ingested": rows,
+        "asset_events": events,
+        "dbt_elapsed": dbt_elapsed(outcome.run_id),
     }
+
+
+def dbt_elapsed(run_id: str) -> dict[str, float]:
+    """dbt's own elapsed time (its run_results.json: the first node's start to the last's end,
+    without starting dbt) of each dbt step of the run. dagster-dbt gives each invocation the
+    target folder `<step>-<run id's first 7 characters>-<its own id>`."""
+    from pipelines.transform.project import dbt_project
+
+    target = Path(os.environ.get("DBT_TARGET_PATH", "target"))
+    if not target.is_absolute():
+        target = Path(dbt_project.project_dir) / target
+    elapsed: dict[str, float] = {}
+    for step in ("kpi_tree_dbt", "kpi_targets_dbt"):
+        for results in target.glob(f"{step}-{run_id[:7]}-*/run_results.json"):
+            seconds = json.loads(results.read_text(encoding="utf-8"))["elapsed_time"]
+            elapsed[step] = elapsed.get(step, 0.0) + seconds
+    return elapsed
 
 
 def _group(step_key: str) -> str:
@@ -346,12 +383,56 @@ def stage_overhead(data_dir: str) -> dict:
     with dg.DagsterInstance.ephemeral() as instance:
         defs.resolve_job_def("noop_job").execute_in_process(instance=instance)
     dagster_seconds = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory(prefix="bench-dagster-") as home:
+        on_disk = partition_event_seconds(lambda: dg.DagsterInstance.local_temp(home))
     return {
         "import_seconds": imports,
         "dbt_seconds": dbt_seconds,
         "dbt_ok": done.returncode == 0,
         "dagster_run_seconds": dagster_seconds,
+        # per asset and partition of a run over a range of days: its planned event and its
+        # materialization, in memory (as the bench's runs) and in SQLite files (as `kpi`'s)
+        "dagster_seconds_per_asset_partition": {
+            "in_memory": partition_event_seconds(dg.DagsterInstance.ephemeral),
+            "on_disk": on_disk,
+        },
     }
+
+
+def partition_event_seconds(new_instance, days: int = 365) -> float:
+    """What Dagster spends on each asset and partition of a run over a range of days, with
+    nothing to compute: a daily asset that does nothing, run over `days` partitions as one run
+    (like a backfill of the nightly job), less the same run over one partition, per partition.
+    Dagster writes a planned event and a materialization for each (its issues 18789, 19829,
+    31694): a year's first build of the nightly job's 44 daily assets writes 32,000 events."""
+    import dagster as dg
+
+    from pipelines.partitions import daily
+    from pipelines.runner import range_tags
+
+    @dg.asset(partitions_def=daily, backfill_policy=dg.BackfillPolicy.single_run())
+    def noop_daily() -> None:
+        return None
+
+    job = dg.Definitions(
+        assets=[noop_daily],
+        jobs=[dg.define_asset_job("noop_daily_job", selection=[noop_daily])],
+    ).resolve_job_def("noop_daily_job")
+    first = dt.date(2025, 1, 1)
+    seconds = []
+    for n in (1, days):
+        with new_instance() as instance:
+            t0 = time.perf_counter()
+            result = job.execute_in_process(
+                instance=instance,
+                tags=range_tags(first, first + dt.timedelta(days=n - 1)),
+                run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            )
+            seconds.append(time.perf_counter() - t0)
+            materialized = len(result.asset_materializations_for_node("noop_daily"))
+            if not result.success or materialized != n:
+                raise RuntimeError(f"the no-op run over {n} days materialized {materialized}")
+    return (seconds[1] - seconds[0]) / (days - 1)
 
 
 STAGES = {
@@ -516,6 +597,11 @@ def summarize(results: dict) -> list[dict]:
         # a failed new day is no time either
         stopped = not build["ok"]
         new_12m, new_3m = _timed(r.get("new_day_12m")), _timed(r.get("new_day_3m"))
+        # dbt's own time in the tree step: the step less starting dbt and less what Dagster
+        # spends on the step's assets and partitions (a materialization each)
+        dbt_own = build.get("dbt_elapsed", {}).get("kpi_tree_dbt")
+        asset_partitions = build.get("asset_events", {}).get("planned")
+        per_partition = overhead.get("dagster_seconds_per_asset_partition", {})
         rows.append(
             {
                 "level": name,
@@ -527,6 +613,21 @@ def summarize(results: dict) -> list[dict]:
                 "floor_s": r["floor"]["seconds"],
                 "build_vs_floor_plus_fixed": (
                     None if stopped else dbt_build / (3 * r["floor"]["seconds"] + fixed)
+                ),
+                "build_dbt_own_s": None if stopped else dbt_own,
+                # the goal's ratio had the step been dbt alone: dbt's own time and its start
+                "build_dbt_own_plus_fixed_vs_floor_plus_fixed": (
+                    None
+                    if stopped or dbt_own is None
+                    else (dbt_own + fixed) / (3 * r["floor"]["seconds"] + fixed)
+                ),
+                # the year's run: its assets x partitions, and what Dagster's bookkeeping of
+                # them costs at the measured rate, in memory (this bench) and on disk (`kpi`)
+                "year_asset_partitions": asset_partitions,
+                "year_dagster_partitions_s": (
+                    {where: asset_partitions * cost for where, cost in per_partition.items()}
+                    if asset_partitions
+                    else None
                 ),
                 "ingest_validated_vs_plain": ratio_ingest,
                 "ingest_validated_vs_plain_load": (
@@ -561,8 +662,16 @@ def print_table(results: dict) -> None:
     print(
         f"Fixed costs: importing the code location {o['import_seconds']:.1f} s, a dbt "
         f"invocation that builds nothing {o['dbt_seconds']:.1f} s, a Dagster run of one no-op "
-        f"asset {o['dagster_run_seconds']:.2f} s\n"
+        f"asset {o['dagster_run_seconds']:.2f} s"
     )
+    per = o.get("dagster_seconds_per_asset_partition")
+    if per:
+        print(
+            "Dagster, per asset and partition of a run over a range of days (its planned event "
+            f"and materialization): {per['in_memory'] * 1000:.1f} ms in memory (this bench's "
+            f"runs), {per['on_disk'] * 1000:.1f} ms in SQLite files (`kpi run`'s instance)"
+        )
+    print()
     head = (
         "level",
         "rows/yr",
@@ -572,6 +681,8 @@ def print_table(results: dict) -> None:
         "year: dbt",
         "floor",
         "dbt/(3×floor+fixed)",
+        "year: dbt's own",
+        "(own+fixed)/(3×floor+fixed)",
         "ingest vs read",
         "checks only vs read",
         "ingest vs read+write",
@@ -594,6 +705,8 @@ def print_table(results: dict) -> None:
                 fmt(s["build_dbt_s"], ".1f", " s"),
                 f"{s['floor_s']:.2f} s",
                 fmt(s["build_vs_floor_plus_fixed"], ".2f"),
+                fmt(s.get("build_dbt_own_s"), ".1f", " s"),
+                fmt(s.get("build_dbt_own_plus_fixed_vs_floor_plus_fixed"), ".2f"),
                 f"{s['ingest_validated_vs_plain']:.2f}",
                 fmt(s.get("validated_read_vs_plain"), ".2f"),
                 fmt(s.get("ingest_validated_vs_plain_load"), ".2f"),
@@ -615,6 +728,14 @@ def print_table(results: dict) -> None:
         groups = r["full_build"]["groups"]
         parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(groups.items(), key=lambda x: -x[1]))
         print(f"  {name}: {r['full_build']['seconds']:.1f} total: {parts}")
+    for s in results["summary"]:
+        est = s.get("year_dagster_partitions_s")
+        if est:
+            print(
+                f"  {s['level']}: {s['year_asset_partitions']:,} assets x partitions; Dagster's "
+                f"bookkeeping of them: about {est['in_memory']:.0f} s here, "
+                f"{est['on_disk']:.0f} s in SQLite files"
+            )
     for name, r in results["levels"].items():
         if "stopped" in r:
             print(f"  {name}: stopped: {r['stopped'][:300]}")
