@@ -159,3 +159,31 @@ def test_dbt_runs_a_short_window_with_two_threads_and_the_warehouse_kept_open():
     assert rendered == {1: (2, True), 31: (2, True), 32: (1, False), 365: (1, False)}
     by_hand = _rendered_profile({})
     assert (by_hand["threads"], by_hand["keep_open"]) == (1, False)
+
+
+def test_only_the_newest_dbt_target_folders_of_a_step_are_kept(tmp_path):
+    """dagster-dbt leaves a target folder per dbt invocation; after each, the step keeps its
+    newest KEPT_INVOCATIONS, and leaves the other step's folders and dbt's own files alone."""
+    from pipelines.transform.assets import KEPT_INVOCATIONS, _prune_invocations
+
+    def folder(name: str, age: int) -> Path:
+        path = tmp_path / name
+        (path / "compiled").mkdir(parents=True)
+        (path / "run_results.json").write_text("{}")
+        os.utime(path, (time.time() - age, time.time() - age))
+        return path
+
+    tree = [folder(f"kpi_tree_dbt-{i:07x}-aaaaaaa", age=1000 - i) for i in range(20)]
+    targets = [folder(f"kpi_targets_dbt-{i:07x}-bbbbbbb", age=2000 - i) for i in range(20)]
+    (tmp_path / "partial_parse.msgpack").write_bytes(b"x")
+    _prune_invocations(tree[-1])
+    kept = sorted(p.name for p in tmp_path.glob("kpi_tree_dbt-*"))
+    assert kept == sorted(p.name for p in tree[-KEPT_INVOCATIONS:])
+    assert all(p.exists() for p in targets)
+    assert (tmp_path / "partial_parse.msgpack").exists()
+    # a step's own folder stays even when its clock says otherwise
+    os.utime(targets[0], (0, 0))
+    _prune_invocations(targets[0], keep=3)
+    assert sorted(p.name for p in tmp_path.glob("kpi_targets_dbt-*")) == sorted(
+        [targets[0].name] + [p.name for p in targets[-3:]]
+    )

@@ -143,6 +143,26 @@ def _keep_partial_parse(target_path: Path) -> None:
     os.replace(tmp, kept)
 
 
+#: dagster-dbt gives each dbt invocation a target folder of its own, `<step>-<run>-<id>` in
+#: dbt_project/target (about 2.7 MB: the manifest, the compiled SQL, run_results.json), and
+#: never removes it: two a night, 2 GB a year. The newest of each step are kept to look into.
+KEPT_INVOCATIONS = 14
+
+
+def _prune_invocations(target_path: Path, keep: int = KEPT_INVOCATIONS) -> None:
+    """Remove all but the `keep` newest target folders of `target_path`'s step, never its own
+    (the newest, unless the clock says otherwise)."""
+    step = target_path.name.split("-", 1)[0]
+    folders = sorted(
+        (p for p in target_path.parent.glob(f"{step}-*") if p.is_dir()),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for old in folders[keep:]:
+        if old != target_path:
+            shutil.rmtree(old, ignore_errors=True)
+
+
 def _build(
     context: dg.AssetExecutionContext, dbt: KpiDbtCliResource, warehouse: Warehouse, what: str
 ) -> Iterator:
@@ -161,6 +181,7 @@ def _build(
         invocation = dbt.cli(["build", "--vars", json.dumps(pace_vars(settings))], context=context)
     yield from invocation.stream()
     _keep_partial_parse(invocation.target_path)
+    _prune_invocations(invocation.target_path)
 
 
 @dbt_assets(
