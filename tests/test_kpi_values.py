@@ -1063,9 +1063,7 @@ def test_a_nights_deletes_by_key_are_bounded_by_the_range_of_its_keys(shop_copy)
                 f"(select min({key}) from raw.{source})",
                 {"day": day},
             ).fetchall()
-            assert re.findall(rf"{key} >= cast\('([^']*)' as VARCHAR\)", sql) == [least_kept], (
-                model
-            )
+            assert re.findall(rf"{key} >= cast\('([^']*)' as VARCHAR\)", sql) == [least_kept], model
             assert oldest_delivered < least_kept, model
 
 
