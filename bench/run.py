@@ -598,7 +598,8 @@ def summarize(results: dict) -> list[dict]:
         stopped = not build["ok"]
         new_12m, new_3m = _timed(r.get("new_day_12m")), _timed(r.get("new_day_3m"))
         # dbt's own time in the tree step: the step less starting dbt and less what Dagster
-        # spends on the step's assets and partitions (a materialization each)
+        # spends on the step's assets and partitions (a materialization each), where it does
+        # not overlap dbt's nodes; dbt may also wait on dagster-dbt reading its events
         dbt_own = build.get("dbt_elapsed", {}).get("kpi_tree_dbt")
         asset_partitions = build.get("asset_events", {}).get("planned")
         per_partition = overhead.get("dagster_seconds_per_asset_partition", {})
