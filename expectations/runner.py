@@ -230,7 +230,7 @@ def run_gate(gate: Gate, warehouse_dir: Path, run_id: str, start: dt.date, end: 
         except (KeyError, LookupError):
             batch_def = asset.add_batch_definition_whole_dataframe(f"{frame_name}_whole")
         # stored with its suite by the checkpoint's add_or_update below, which writes both
-        # whatever they hold: saving them here first as well cost a second of a night's gates
+        # whatever they hold: saved here first as well, each suite was written three times
         definition = gx.ValidationDefinition(
             data=batch_def,
             suite=gx.ExpectationSuite(name=f"{gate.unit}.{frame_name}", expectations=expectations),
