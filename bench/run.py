@@ -17,8 +17,9 @@ For each scale level (orders per day over a year of history) it measures, in one
 - the peak memory (max RSS) of each stage: every stage runs in its own process; a level's
   peak is its pipeline stages' (the floors' is reported beside it).
 
-It prints a table and writes the figures as JSON with the machine's cores and memory. Not a
-test: nothing here passes or fails on time; the goals are reported against the figures.
+It prints a table and writes the figures as JSON with the machine's cores and memory and the
+commit measured (and whether the working tree had uncommitted changes). Not a test: nothing
+here passes or fails on time; the goals are reported against the figures.
 
     python bench/run.py [--levels 1k,10k,100k] [--days 365] [--out bench/results/latest.json]
 """
@@ -577,6 +578,24 @@ def machine() -> dict:
     }
 
 
+def code_version() -> dict:
+    """The commit measured, and whether the working tree differed from it (a bench of
+    uncommitted code is still a measurement, but not of a commit); None outside a checkout."""
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True
+            )
+        except (OSError, subprocess.CalledProcessError):
+            return None
+        return done.stdout.strip()
+
+    commit = git("rev-parse", "HEAD")
+    changes = git("status", "--porcelain", "--untracked-files=no")
+    return {"commit": commit, "uncommitted_changes": bool(changes) if commit else None}
+
+
 def _timed(stage: dict | None) -> float | None:
     """A stage's seconds, if it ran and succeeded."""
     return stage["seconds"] if stage and stage.get("ok") else None
@@ -663,6 +682,10 @@ def summarize(results: dict) -> list[dict]:
 def print_table(results: dict) -> None:
     m = results["machine"]
     print(f"\nMachine: {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}")
+    code = results.get("code") or {}
+    if code.get("commit"):
+        dirty = " with uncommitted changes" if code["uncommitted_changes"] else ""
+        print(f"Code: {code['commit'][:12]}{dirty}")
     o = results["overhead"]
     print(
         f"Fixed costs: importing the code location {o['import_seconds']:.1f} s, a dbt "
@@ -782,6 +805,7 @@ def main(argv: list[str]) -> None:
     results: dict = {
         "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
+        "code": code_version(),
         "days": args.days,
         "overhead": run_stage("overhead", str(args.work / "overhead")),
         "levels": {},
