@@ -90,19 +90,13 @@ def _read_plain(path: Path):
     return pl.read_ndjson(path)
 
 
-def _read_text(path: Path):
-    """A file as ingestion reads it before any check (CSV and JSON Lines as text, Parquet as
-    written): the least polars does to have the file in memory, with no types to infer."""
-    from pipelines.ingest.validate import read_raw
-
-    return read_raw(path)
-
-
 def stage_plain_read(landing: str, start: str, end: str, how: str = "inferred") -> dict:
     """The floor for ingestion: polars reads every file, nothing else. ``how``: "inferred"
-    (types inferred, dates parsed: the issue's plain read) or "text" (every value as text:
-    the read ingestion itself starts with, 2-6 times faster on these files)."""
-    read = {"inferred": _read_plain, "text": _read_text}[how]
+    (types inferred, dates parsed: the issue's plain read) or "text" (CSV and JSON Lines as
+    text: ingestion's own reader, before any check; 2-6 times faster on these files)."""
+    from pipelines.ingest.validate import read_raw
+
+    read = {"inferred": _read_plain, "text": read_raw}[how]
     files = _day_files(Path(landing), dt.date.fromisoformat(start), dt.date.fromisoformat(end))
     rows = 0
     size = 0
