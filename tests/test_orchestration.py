@@ -145,7 +145,7 @@ def _rendered_profile(env_values: dict[str, str]) -> dict:
 
 def test_dbt_runs_a_short_window_with_two_threads_and_the_warehouse_kept_open():
     """A night (or a catch-up of up to a month) runs two dbt nodes at a time and keeps one
-    DuckDB connection for dbt's whole process; a longer window (a first build, a backfill)
+    DuckDB connection for the whole dbt invocation; a longer window (a first build, a backfill)
     runs one node at a time and closes the warehouse between nodes, as dbt run by hand does."""
     from pipelines.transform.assets import SHORT_WINDOW_DAYS, dbt_window_env
 

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource, dbt_assets
 from packaging import version
+from pydantic import Field
 
 from pipelines.partitions import daily
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
 from pipelines.settings import Settings
+from pipelines.transform.in_process import dbt_in_this_process
 from pipelines.transform.project import dbt_project
 
 #: dbt's saved parse (dbt reads it from its target folder)
@@ -35,23 +37,43 @@ class KpiTranslator(DagsterDbtTranslator):
 
 
 class KpiDbtCliResource(DbtCliResource):
-    """dagster-dbt's resource, minus a `dbt --version` subprocess on every invocation.
+    """dagster-dbt's resource, running the dbt installed beside this interpreter in this
+    process, without starting it to ask its version.
 
-    dagster-dbt asks the `dbt` executable for its version before each `dbt build` (to tell
-    dbt-core from the Fusion engine): a second start of dbt costing about 3 s per step, twice
-    a night. When the `dbt` it would run is the one installed beside this interpreter, its
-    version is the dbt-core package's, read without starting it; any other `dbt` is asked.
+    - dagster-dbt asks the `dbt` executable for its version before each `dbt build` (to tell
+      dbt-core from the Fusion engine): a second start of dbt costing about 3 s per step,
+      twice a night. When the `dbt` it would run is the one installed beside this
+      interpreter, its version is the dbt-core package's, read without starting it.
+    - That `dbt` runs in this process (:mod:`pipelines.transform.in_process`) unless
+      `in_process` is false: a subprocess imports dbt again at every start.
+    Any other `dbt` is asked its version and runs as a subprocess, as dagster-dbt does.
     """
+
+    in_process: bool = Field(
+        default=True,
+        description="Run the dbt installed beside this interpreter in this process (dbtRunner) "
+        "instead of a subprocess.",
+    )
+
+    @cached_property
+    def _runs_installed_dbt(self) -> bool:
+        found = shutil.which(self.dbt_executable)
+        beside = Path(sys.executable).with_name("dbt")
+        return bool(found and beside.exists() and Path(found).resolve() == beside.resolve())
 
     @cached_property
     def _cli_version(self) -> version.Version:
-        found = shutil.which(self.dbt_executable)
-        beside = Path(sys.executable).with_name("dbt")
-        if found and beside.exists() and Path(found).resolve() == beside.resolve():
+        if self._runs_installed_dbt:
             from dbt.version import __version__
 
             return version.parse(__version__)
         return super()._cli_version
+
+    def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:  # type: ignore[override]
+        if self.in_process and self._runs_installed_dbt:
+            with dbt_in_this_process():
+                return super().cli(args, **kwargs)
+        return super().cli(args, **kwargs)
 
     def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:  # type: ignore[override]
         """No adapter handle: dagster-dbt opens one (loading the profile and the project in this
@@ -75,7 +97,7 @@ def window_env(context: dg.AssetExecutionContext) -> dict[str, str]:
 
 
 #: over a window of at most this many days (a night, or a catch-up of up to a month) dbt
-#: runs two nodes at a time and keeps one DuckDB connection for its whole process
+#: runs two nodes at a time and keeps one DuckDB connection for its whole invocation
 #: (dbt-duckdb's `keep_open`); closed whenever no node holds it, the warehouse is
 #: checkpointed and opened again between nodes (1.0-2.5 s of a night at 100k orders a day).
 #: Over a longer window (a first build, a backfill) dbt runs one node at a time and closes
@@ -177,9 +199,11 @@ def _build(
         "KPI_DUCKDB_MEMORY_LIMIT": settings.memory_limit,
         **window,
     }
-    with _environment(environment):  # dbt's process takes its environment when it starts
+    # dbt reads its environment when it starts; in this process it starts in a thread while
+    # the stream is read, so the environment stays set until dbt is done
+    with _environment(environment):
         invocation = dbt.cli(["build", "--vars", json.dumps(pace_vars(settings))], context=context)
-    yield from invocation.stream()
+        yield from invocation.stream()
     _keep_partial_parse(invocation.target_path)
     _prune_invocations(invocation.target_path)
 
