@@ -7,8 +7,8 @@ import os
 
 import duckdb
 
-from pipelines.transform.assets import KpiDbtCliResource, _environment, dbt_window_env
-from pipelines.transform.in_process import InProcessDbt
+from pipelines.transform.assets import KpiDbtCliResource, dbt_window_env
+from pipelines.transform.in_process import InProcessDbt, environment_set
 from pipelines.transform.project import dbt_project
 
 
@@ -32,7 +32,7 @@ def test_dbt_in_process_builds_streams_its_events_and_lets_go_of_the_warehouse(s
         ).fetchone()[0]
     assert expected > 0
     assert "DBT_TARGET_PATH" not in os.environ
-    with _environment(_dbt_environment(shop_copy)):
+    with environment_set(_dbt_environment(shop_copy)):
         invocation = dbt.cli(
             ["build", "--select", "stg_shop__orders"], target_path=tmp_path / "target"
         )

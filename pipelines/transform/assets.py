@@ -6,7 +6,6 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from pydantic import Field
 from pipelines.partitions import daily
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
 from pipelines.settings import Settings
-from pipelines.transform.in_process import dbt_in_this_process
+from pipelines.transform.in_process import dbt_in_this_process, environment_set
 from pipelines.transform.project import dbt_project
 
 #: dbt's saved parse (dbt reads it from its target folder)
@@ -132,22 +131,6 @@ def pace_vars(settings: Settings) -> dict[str, float | int]:
 TARGET_MODELS = "tag:targets"
 
 
-@contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """`values` set in os.environ (which dagster-dbt hands to dbt) while dbt starts, then the
-    previous environment back, so no window outlives its run."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def _keep_partial_parse(target_path: Path) -> None:
     """Leave this run's parse where the next run's dbt will look for it.
 
@@ -201,7 +184,7 @@ def _build(
     }
     # dbt reads its environment when it starts; in this process it starts in a thread while
     # the stream is read, so the environment stays set until dbt is done
-    with _environment(environment):
+    with environment_set(environment):
         invocation = dbt.cli(["build", "--vars", json.dumps(pace_vars(settings))], context=context)
         yield from invocation.stream()
     _keep_partial_parse(invocation.target_path)

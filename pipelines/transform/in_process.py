@@ -19,14 +19,13 @@ What differs from a subprocess:
 
 from __future__ import annotations
 
-import gc
 import io
 import os
 import queue
 import subprocess
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -79,21 +78,36 @@ class _LineReader:
         self.closed = True
 
 
+@contextmanager
+def environment_set(values: Mapping[str, str]) -> Iterator[None]:
+    """`values` set in os.environ while open (dbt reads its settings, and dagster-dbt the
+    environment it hands a `dbt` process, from there), then the previous environment back."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _release_adapters() -> None:
     """Let go of dbt's adapters and their connections, as the end of a `dbt` process does.
 
     dbt closes its connections when an invocation ends, but dbt-duckdb keeps the database it
-    opened (with `keep_open`, the nights') for the process's next invocation, and closes it
-    once nothing refers to it. Left open, the warehouse file stays attached to this process
-    with dbt's settings: the next connection with other settings (a read-only one) is
-    refused, and no other process can open it.
+    opened (with `keep_open`, the nights') for the process's next invocation; dropped here,
+    it is closed at once. Left open, the warehouse file stays attached to this process with
+    dbt's settings: the next connection with other settings (a read-only one) is refused,
+    and no other process can open it.
     """
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     from dbt.adapters.factory import reset_adapters
 
     DuckDBConnectionManager.close_all_connections()
     reset_adapters()
-    gc.collect()
 
 
 class InProcessDbt:
@@ -124,10 +138,12 @@ class InProcessDbt:
             if "DBT_PROFILES_DIR" not in environment and (Path(cwd) / "profiles.yml").exists():
                 environment["DBT_PROFILES_DIR"] = str(cwd)
         _ONE_AT_A_TIME.acquire()
-        # set before the thread starts, so that dbt, reading it when it starts, sees it
-        changed = {k: v for k, v in environment.items() if os.environ.get(k) != v}
-        self._saved = {k: os.environ.get(k) for k in changed}
-        os.environ.update(changed)
+        # set before the thread starts, so that dbt, reading it when it starts, sees it;
+        # taken back when dbt is done
+        self._environment = ExitStack()
+        self._environment.enter_context(
+            environment_set({k: v for k, v in environment.items() if os.environ.get(k) != v})
+        )
         self._thread = threading.Thread(target=self._run, name="dbt", daemon=True)
         self._thread.start()
 
@@ -148,11 +164,7 @@ class InProcessDbt:
             self.returncode = 2
             self._sink.write(f"dbt could not run in this process: {error!r}\n")
         finally:
-            for name, value in self._saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+            self._environment.close()
             _ONE_AT_A_TIME.release()
             self._sink.write("\n")  # a last line without its newline
             self._lines.put(_END)
