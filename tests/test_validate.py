@@ -5,14 +5,23 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import threading
+import time
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
 
+from pipelines.ingest import load as load_module
 from pipelines.ingest.contracts import SOURCES
-from pipelines.ingest.load import BadBatch, ReadAhead, ensure_tables, load_day
+from pipelines.ingest.load import (
+    RECENTLY_WRITTEN_NS,
+    BadBatch,
+    ReadAhead,
+    ensure_tables,
+    load_day,
+)
 from pipelines.ingest.validate import SchemaMismatch, validate_file
 from pipelines.settings import SourceConfig, load_settings
 
@@ -333,6 +342,7 @@ def test_reading_ahead_loads_the_same_rows_and_fails_at_the_same_day(tmp_path, m
         write(orders / f"orders_{day}.csv", f"{ORDERS_HEADER}\n{rows}o-bad,c1,{day},tv,,cod,1,\n")
     write(orders / "orders_2025-03-16_resend.csv", (orders / "orders_2025-03-15.csv").read_text())
     write(orders / "orders_2025-03-17.csv", "order_id,customer\n1,2\n")  # no customer_id
+    _settle()  # as landed files usually are: the read-ahead takes the worker's hashes
 
     def load(con, ahead=None):
         done = []
@@ -369,9 +379,16 @@ def test_reading_ahead_loads_the_same_rows_and_fails_at_the_same_day(tmp_path, m
     assert read_ahead.execute("select count(*) from raw.orders").fetchall() == [(80,)]
 
 
+def _settle() -> None:
+    """Wait until the files just written count as settled for the read-ahead, whose
+    signature of a file written less than RECENTLY_WRITTEN_NS ago is not trusted."""
+    time.sleep(RECENTLY_WRITTEN_NS / 1e9 + 0.05)
+
+
 def test_a_file_rewritten_after_it_was_read_ahead_loads_its_new_content(tmp_path, monkeypatch):
-    """The worker validated tomorrow's file; the file is rewritten before tomorrow loads: the
-    new content is validated and loaded, and the ledger's hash is the new content's."""
+    """The worker validated tomorrow's file; the file is rewritten, at the same size, before
+    tomorrow loads: the new content is validated and loaded, and the ledger's hash is the new
+    content's."""
     settings = _settings(tmp_path, monkeypatch)
     orders = settings.landing_dir / "orders"
     days = [dt.date(2025, 3, 14), dt.date(2025, 3, 15)]
@@ -382,15 +399,18 @@ def test_a_file_rewritten_after_it_was_read_ahead_loads_its_new_content(tmp_path
         )
 
     for day in days:
-        write(orders / f"orders_{day}.csv", f"{ORDERS_HEADER}\n{rows(day, 'old-', 5)}")
+        write(orders / f"orders_{day}.csv", f"{ORDERS_HEADER}\n{rows(day, 'old-', 3)}")
+    _settle()  # the worker's signature of the 15th's file is trusted
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     ensure_tables(con, SOURCES)
     with ReadAhead(settings, "orders", days) as ahead:
         load_day(con, settings, "orders", days[0], ahead=ahead)
         for future in list(ahead._pending.values()):  # the worker is done with the 15th
-            future.result()
+            assert future.result().signature is not None
         rewritten = orders / f"orders_{days[1]}.csv"
+        size = rewritten.stat().st_size
         write(rewritten, f"{ORDERS_HEADER}\n{rows(days[1], 'new-', 3)}")
+        assert rewritten.stat().st_size == size
         load_day(con, settings, "orders", days[1], ahead=ahead)
     loaded = con.execute(
         "select order_id from raw.orders where _partition_date = ? order by 1", [days[1]]
@@ -400,6 +420,45 @@ def test_a_file_rewritten_after_it_was_read_ahead_loads_its_new_content(tmp_path
         "select sha256 from raw._file_ledger where partition_date = ?", [days[1]]
     ).fetchall()
     assert digest == hashlib.sha256(rewritten.read_bytes()).hexdigest()
+
+
+def test_a_settled_file_is_hashed_once_on_the_worker_and_a_fresh_one_again(tmp_path, monkeypatch):
+    """The writing thread does not hash a file again that the worker read and that has not
+    changed since, unless the file was written just before the worker looked at it (its
+    signature may then miss a second write). The ledger's hashes are the files' either way."""
+    settings = _settings(tmp_path, monkeypatch)
+    orders = settings.landing_dir / "orders"
+    days = [dt.date(2025, 3, 14), dt.date(2025, 3, 15), dt.date(2025, 3, 16)]
+
+    def day_file(day: dt.date) -> Path:
+        rows = "".join(
+            f"{day:%d}-{i},c{i},{day}T01:00:00Z,organic,,prepaid,{i},\n" for i in range(4)
+        )
+        return write(orders / f"orders_{day}.csv", f"{ORDERS_HEADER}\n{rows}")
+
+    files = [day_file(day) for day in days[:2]]
+    _settle()
+    files.append(day_file(days[2]))  # written just now
+    hashed_by: list[tuple[str, str]] = []
+    sha256_of = load_module.sha256_of
+
+    def spy(path: Path) -> str:
+        thread = threading.current_thread().name
+        hashed_by.append(("worker" if thread.startswith("read-") else "writer", path.name))
+        return sha256_of(path)
+
+    monkeypatch.setattr(load_module, "sha256_of", spy)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_tables(con, SOURCES)
+    with ReadAhead(settings, "orders", days) as ahead:
+        loaded = [load_day(con, settings, "orders", day, ahead=ahead).rows_loaded for day in days]
+    assert loaded == [4, 4, 4]
+    assert sorted(hashed_by) == sorted(
+        [("writer", files[2].name)] + [("worker", f.name) for f in files]
+    )
+    assert con.execute("select file, sha256 from raw._file_ledger order by 1").fetchall() == [
+        (f"orders/{f.name}", hashlib.sha256(f.read_bytes()).hexdigest()) for f in files
+    ]
 
 
 def test_a_step_loads_the_files_landed_when_it_started(tmp_path, monkeypatch):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,6 +25,7 @@ from pipelines.ingest.contracts import BUSINESS_DATE_COLUMN, Timestamp
 from pipelines.ingest.validate import (
     DATE_IN_NAME,
     READERS,
+    SchemaMismatch,
     Validated,
     contract_dtypes,
     validate_file,
@@ -134,6 +136,26 @@ def files_for_day(landing: Path, source: str, day: dt.date) -> list[Path]:
     return landed_by_day(landing, source).get(day.isoformat(), [])
 
 
+def file_signature(path: Path) -> tuple[int, ...]:
+    """What changes when a file is written or replaced: its size, change and modification
+    times (nanoseconds) and inode. Equal signatures mean the content read is still there,
+    unless the file was written in the last :data:`RECENTLY_WRITTEN_NS` (see there)."""
+    st = path.stat()
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
+
+
+#: a file's times come from a clock that advances in ticks of a few milliseconds: a file
+#: written again within the tick of its last write keeps its times, and at the same size its
+#: signature. A file written less than this long before the read-ahead looks at it is hashed
+#: again when its day loads, whatever its signature (as git treats a "racily clean" file).
+RECENTLY_WRITTEN_NS = 1_000_000_000
+
+
+def _settled(signature: tuple[int, ...]) -> bool:
+    """Whether the file of ``signature`` was last written long enough ago to trust it."""
+    return max(signature[1], signature[2]) < time.time_ns() - RECENTLY_WRITTEN_NS
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
@@ -173,6 +195,22 @@ def _top_reasons(bad: pl.DataFrame, n: int = 3) -> list[tuple[str, int]]:
     return counts.most_common(n)
 
 
+@dataclass(frozen=True)
+class ReadAheadFile:
+    """What the read-ahead worker made of one file: its signature (None if the file changed
+    while the worker read it, or had just been written), the hash of its content, and the
+    file validated (or why not)."""
+
+    signature: tuple[int, ...] | None
+    digest: str
+    checked: Validated | SchemaMismatch
+
+    def validated(self) -> Validated:
+        if isinstance(self.checked, SchemaMismatch):
+            raise self.checked
+        return self.checked
+
+
 class ReadAhead:
     """Validates the files of the days to come in a worker thread while the current day is
     written: polars and DuckDB both release the GIL, so reading and checking day *n + 1*
@@ -180,9 +218,12 @@ class ReadAhead:
 
     An error of a file (:class:`~pipelines.ingest.validate.SchemaMismatch`) is raised when
     its day asks for it, so days load and fail in the same order as without reading ahead.
-    The worker hashes each file before reading it: a file whose content changed by the time
-    its day loads (a landing file rewritten in between) is validated again, so the rows
-    loaded are always those of the content the ledger records.
+    The worker hashes each file before reading it, and notes its :func:`file_signature`
+    before the hash and after the read. When its day loads, a file whose signature is still
+    the same is taken with the worker's hash, not hashed again on the writing thread; a file
+    that changed in between (a landing file rewritten) is hashed and validated again, and so
+    is a file written just before the worker read it (:data:`RECENTLY_WRITTEN_NS`). Either
+    way the rows loaded are those of the content whose hash the ledger records.
 
     The source's folder is listed once, when the read-ahead starts: the step loads the files
     landed by then. A file landing later for a day of the step is the landing sensor's: it
@@ -194,7 +235,7 @@ class ReadAhead:
         self._days = sorted(set(days))
         self._submitted = 0  # days[:_submitted] are submitted
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"read-{source}")
-        self._pending: dict[Path, Future[tuple[str, Validated]]] = {}
+        self._pending: dict[Path, Future[ReadAheadFile]] = {}
         self._landed = landed_by_day(settings.landing_dir, source)
 
     def files(self, day: dt.date) -> list[Path]:
@@ -218,24 +259,27 @@ class ReadAhead:
         if day in self._days:
             self._submit_through(min(self._days.index(day) + self._depth, len(self._days) - 1))
 
-    def _hash_and_validate(self, path: Path) -> tuple[str, Validated]:
-        return sha256_of(path), _validate(self._settings, self._source, path)
+    def _hash_and_validate(self, path: Path) -> ReadAheadFile:
+        before = file_signature(path)
+        digest = sha256_of(path)
+        try:
+            checked: Validated | SchemaMismatch = _validate(self._settings, self._source, path)
+        except SchemaMismatch as err:  # raised when the day asks for the file, if not a duplicate
+            checked = err
+        trusted = _settled(before) and file_signature(path) == before
+        return ReadAheadFile(before if trusted else None, digest, checked)
 
-    def validate(self, path: Path, digest: str) -> Validated:
-        """``path``, whose content now hashes to ``digest``, validated (by the worker, unless
-        it is not a file of a started day or its content changed since the worker read it)."""
+    def take(self, path: Path) -> tuple[str, ReadAheadFile | None]:
+        """The hash of ``path``'s content and, when the worker read that content, what the
+        worker made of it. The hash is the worker's while the file's signature is the one it
+        read; otherwise (not a file of a started day, or changed since) it is computed here,
+        and None says the file is still to be validated."""
         future = self._pending.pop(path, None)
         if future is not None:
-            read_digest, checked = future.result()
-            if read_digest == digest:
-                return checked
-        return _validate(self._settings, self._source, path)
-
-    def skip(self, path: Path) -> None:
-        """``path`` will not be asked for (a duplicate): drop it."""
-        future = self._pending.pop(path, None)
-        if future is not None:
-            future.cancel()
+            read = future.result()
+            if read.signature is not None and read.signature == file_signature(path):
+                return read.digest, read
+        return sha256_of(path), None
 
 
 def _validate(settings: Settings, source: str, path: Path) -> Validated:
@@ -282,7 +326,7 @@ def load_day(
             ahead.start(day)
         for path in ahead.files(day) if ahead else files_for_day(landing, source, day):
             rel = path.relative_to(landing).as_posix()
-            digest = sha256_of(path)
+            digest, read = ahead.take(path) if ahead else (sha256_of(path), None)
             seen = con.execute(
                 f"select file from {LEDGER} where sha256 = ? and status = 'loaded' limit 1",
                 [digest],
@@ -295,10 +339,8 @@ def load_day(
                     [source, day, rel, digest, path.stat().st_size, seen[0], loaded_at, run_id],
                 )
                 results.append(result)
-                if ahead:
-                    ahead.skip(path)
                 continue
-            checked = ahead.validate(path, digest) if ahead else _validate(settings, source, path)
+            checked = read.validated() if read else _validate(settings, source, path)
             share = checked.bad_rows / checked.rows_in if checked.rows_in else 0.0
             status = "rejected" if share > settings.bad_row_threshold else "loaded"
             result = FileResult(
