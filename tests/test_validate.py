@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import polars as pl
@@ -22,7 +23,12 @@ from pipelines.ingest.load import (
     ensure_tables,
     load_day,
 )
-from pipelines.ingest.validate import SchemaMismatch, validate_file
+from pipelines.ingest.validate import (
+    SchemaMismatch,
+    add_business_date,
+    constant_utc_offset,
+    validate_file,
+)
 from pipelines.settings import SourceConfig, load_settings
 
 UTC_ORDERS = SourceConfig("orders", "UTC")
@@ -88,6 +94,42 @@ offset,c1,2025-03-15T07:30:00+08:00,organic,,prepaid,1,
     assert got["early"] == (dt.datetime(2025, 3, 14, 15, 59, 59), dt.date(2025, 3, 14))
     # an explicit offset wins over the declared zone: 07:30 +08:00 is 23:30 UTC the day before
     assert got["offset"] == (dt.datetime(2025, 3, 14, 23, 30), dt.date(2025, 3, 15))
+
+
+_D, _H = dt.datetime, dt.timedelta
+BUSINESS_DATE_CASES = {  # zone, first UTC instant, span: is the zone's offset the same?
+    "Shanghai, one day": ("Asia/Shanghai", _D(2025, 3, 14, 4), _H(days=1), True),
+    "Kathmandu (+05:45)": ("Asia/Kathmandu", _D(2025, 3, 14), _H(days=3), True),
+    "New York, before its spring change": ("America/New_York", _D(2025, 3, 7), _H(days=2), True),
+    # 2025-03-09 07:00 UTC: -05:00 -> -04:00
+    "New York, across it": ("America/New_York", _D(2025, 3, 8), _H(days=2), False),
+    # 2025-04-05 15:00 UTC: +11:00 -> +10:30, a change at half past the hour locally
+    "Lord Howe, across its change": ("Australia/Lord_Howe", _D(2025, 4, 4, 15, 1), _H(2), False),
+    "New York, five months": ("America/New_York", _D(2025, 1, 1), _H(days=150), False),
+}
+
+
+@pytest.mark.parametrize("case", list(BUSINESS_DATE_CASES))
+def test_business_date_is_the_local_date_in_the_business_zone(case):
+    """The business date of each timestamp is its date in the business zone, as Python's
+    zoneinfo gives it, whether the zone's offset holds over the file's span (one addition)
+    or changes within it (each value looked up); a null stays null."""
+    zone, first, span, constant = BUSINESS_DATE_CASES[case]
+    step = (
+        dt.timedelta(minutes=7, seconds=13)
+        if span < dt.timedelta(days=7)
+        else dt.timedelta(hours=5)
+    )
+    instants: list[dt.datetime | None] = []
+    while first + len(instants) * step <= first + span:
+        instants.append(first + len(instants) * step)
+    instants.insert(3, None)
+    frame = pl.DataFrame({"created_at": instants}, schema={"created_at": pl.Datetime("us")})
+    tz = ZoneInfo(zone)
+    want = [None if t is None else t.replace(tzinfo=dt.UTC).astimezone(tz).date() for t in instants]
+    assert add_business_date(frame, "orders", zone)["business_date"].to_list() == want
+    assert (constant_utc_offset(frame["created_at"], zone) is not None) == constant
+    assert len(set(want) - {None}) >= 2  # the span crosses local midnight
 
 
 TIMESTAMP_FORMS = {  # created_at as written -> UTC, with the source's zone Asia/Shanghai

