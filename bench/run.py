@@ -16,7 +16,8 @@ For each scale level (orders per day over a year of history) it measures, in one
   memory as the bench's runs keep them and in SQLite files as `kpi run` does); each run's
   count of them, and dbt's own time in its dbt steps (its run_results.json);
 - the peak memory (max RSS) of each stage: every stage runs in its own process; a level's
-  peak is its pipeline stages' (the floors' is reported beside it).
+  peak is its pipeline stages' (the floors' is reported beside it); and the cores each
+  stage's process kept busy, and the year's ingest steps (CPU seconds per second).
 
 It prints a table and writes the figures as JSON with the machine's cores and memory and the
 commit measured (and whether the working tree had uncommitted changes). Not a test: nothing
@@ -166,6 +167,50 @@ def stage_plain_load(landing: str, start: str, end: str, database: str) -> dict:
     return {"seconds": seconds, "rows": rows, "files": len(files)}
 
 
+class CpuClock:
+    """The process's CPU time (all threads, user and system), read every ``every`` seconds
+    in a thread of its own: the CPU a step of a run used is read off it by the step's start
+    and end times, from Dagster's event log."""
+
+    def __init__(self, every: float = 0.2):
+        import threading
+
+        self._every = every
+        self._samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cpu-clock", daemon=True)
+
+    def _read(self) -> None:
+        t = os.times()
+        self._samples.append((time.time(), t.user + t.system))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            self._read()
+
+    def __enter__(self) -> CpuClock:
+        self._read()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._read()
+
+    def at(self, when: float) -> float:
+        """CPU seconds used by ``when`` (wall clock), interpolated between samples."""
+        import bisect
+
+        i = bisect.bisect_left(self._samples, (when, float("-inf")))
+        if i == 0:
+            return self._samples[0][1]
+        if i == len(self._samples):
+            return self._samples[-1][1]
+        (t0, c0), (t1, c1) = self._samples[i - 1], self._samples[i]
+        return c0 + (c1 - c0) * (when - t0) / (t1 - t0) if t1 > t0 else c1
+
+
 def stage_nightly(data_dir: str, start: str, end: str) -> dict:
     """One run of the nightly job over start..end; each step's wall time from Dagster's log."""
     import dagster as dg
@@ -181,9 +226,11 @@ def stage_nightly(data_dir: str, start: str, end: str) -> dict:
     first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
     t0, wall0 = time.perf_counter(), time.time()
     with dg.DagsterInstance.ephemeral() as instance:
-        outcome = run_nightly(defs, first, last, instance, log_level="WARNING")
+        with CpuClock() as cpu:
+            outcome = run_nightly(defs, first, last, instance, log_level="WARNING")
         total = time.perf_counter() - t0
         steps: dict[str, float] = {}
+        steps_cpu: dict[str, float] = {}
         started: dict[str, float] = {}
         run_started = wall0
         events = {"planned": 0, "materialized": 0}
@@ -205,9 +252,14 @@ def stage_nightly(data_dir: str, start: str, end: str) -> dict:
                 entry.step_key in started
             ):
                 steps[entry.step_key] = entry.timestamp - started[entry.step_key]
+                steps_cpu[entry.step_key] = cpu.at(entry.timestamp) - cpu.at(
+                    started[entry.step_key]
+                )
     groups: dict[str, float] = {}
+    groups_cpu: dict[str, float] = {}
     for key, seconds in steps.items():
         groups[_group(key)] = groups.get(_group(key), 0.0) + seconds
+        groups_cpu[_group(key)] = groups_cpu.get(_group(key), 0.0) + steps_cpu[key]
     # before the run starts, Dagster writes an event for each asset and partition it plans
     groups["Dagster: the run's planned events"] = run_started - wall0
     # Dagster between steps, and the board, drawn once the run is over (pipelines/runner.py)
@@ -231,6 +283,8 @@ def stage_nightly(data_dir: str, start: str, end: str) -> dict:
         "import_seconds": import_seconds,
         "groups": groups,
         "steps": steps,
+        # CPU seconds of the process during each group's steps (steps run one at a time)
+        "groups_cpu": groups_cpu,
         "rows_ingested": rows,
         "asset_events": events,
         "dbt_elapsed": dbt_elapsed(outcome.run_id),
@@ -503,6 +557,9 @@ def run_stage(name: str, *args: str) -> dict:
         raise SystemExit(f"stage {name} failed (exit {proc.returncode}); see {STAGE_LOG}")
     result = json.loads(out.strip().splitlines()[-1])
     result["peak_rss_mib"] = usage.ru_maxrss / 1024  # KiB on Linux
+    # the stage's process, imports included: CPU time and wall time (their ratio: cores busy)
+    result["process_cpu_seconds"] = usage.ru_utime + usage.ru_stime
+    result["process_seconds"] = time.perf_counter() - t0
     log(f"  done in {time.perf_counter() - t0:.1f} s, peak {result['peak_rss_mib']:,.0f} MiB")
     return result
 
@@ -696,6 +753,18 @@ def summarize(results: dict) -> list[dict]:
                 "ingest_validated_vs_plain_load": (
                     r["ingest"]["validated_rows_per_s"] / plain_load if plain_load else None
                 ),
+                # cores busy (CPU seconds per second) in the year's ingest steps, and in the
+                # processes of the plain read and of the checks alone: of the machine's cores
+                "ingest_cores_busy": (
+                    build["groups_cpu"]["ingest"] / build["groups"]["ingest"]
+                    if build.get("groups_cpu", {}).get("ingest")
+                    else None
+                ),
+                "cores_busy": {
+                    k: r[k]["process_cpu_seconds"] / r[k]["process_seconds"]
+                    for k in ("plain_read", "text_read", "validated_read", "plain_load")
+                    if "process_cpu_seconds" in r.get(k, {})
+                },
                 # the checks without the write: read, typed and validated, nothing stored
                 "validated_read_vs_plain": (
                     checks_only / r["ingest"]["plain_rows_per_s"] if checks_only else None
@@ -814,6 +883,12 @@ def print_table(results: dict) -> None:
     for name, r in results["levels"].items():
         if "stopped" in r:
             print(f"  {name}: stopped: {r['stopped'][:300]}")
+    print(f"Cores busy (CPU seconds per second, of {m['cores']}):")
+    for s in results["summary"]:
+        busy = {"ingest steps": s.get("ingest_cores_busy"), **s.get("cores_busy", {})}
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in busy.items() if v is not None)
+        if parts:
+            print(f"  {s['level']}: {parts}")
     print("Where one new day (12 months of history) spends its time (seconds):")
     against_floor = {s["level"]: s.get("new_day_12m_vs_floor") for s in results["summary"]}
     for name, r in results["levels"].items():
