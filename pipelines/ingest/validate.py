@@ -487,7 +487,8 @@ def add_business_date(df: pl.DataFrame, source: str, business_tz: str) -> pl.Dat
     if df.schema[column] == pl.Date:
         return df.with_columns(pl.col(column).alias("business_date"))
     offset = constant_utc_offset(df[column], business_tz)
-    if offset is not None:  # one addition, not a time-zone lookup for each value (10x faster)
+    # one addition, not a time-zone lookup for each value (about six times faster)
+    if offset is not None:
         local = pl.col(column) + offset
     else:
         local = pl.col(column).dt.replace_time_zone("UTC").dt.convert_time_zone(business_tz)
