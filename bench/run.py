@@ -47,7 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 LEVELS = {"1k": 1_000, "10k": 10_000, "100k": 100_000}
-#: the history ends the day before NEW_DAY; both in the plan's year (targets are paced)
+#: the last night timed; the nights and the history before them are in the plan's year
+#: (targets are paced)
 NEW_DAY = dt.date(2025, 12, 31)
 SHORT_HISTORY = 91  # "3 months"
 #: new days timed after each history (consecutive nights; the median is reported): one
@@ -599,7 +600,7 @@ def bench_level(
     history_end = first_night - dt.timedelta(days=1)
     short_start = first_night - dt.timedelta(days=SHORT_HISTORY)
     landing = work / name / "landing"
-    out: dict = {"orders_per_day": orders_per_day, "history_days": days, "nights": nights}
+    out: dict = {"orders_per_day": orders_per_day, "history_days": days}
     for stale in ("year", "quarter"):
         # a previous run's data dirs hold hard links to the landing files about to be written
         # again: left in place, the old files stay on disk beside the new ones (24 GB at 100k)
@@ -663,13 +664,12 @@ def bench_level(
 
 
 def median_night(nights: list[dict]) -> dict:
-    """The night of median time (the lower of the two middle ones for an even count), with
-    every night's seconds beside it; a failed night stands for all (a failure is no time)."""
+    """The night of median time (the lower of the two middle ones for an even count); a
+    failed night stands for all (a failure is no time)."""
     failed = [n for n in nights if not n.get("ok")]
     if failed:
-        return {**failed[0], "nights_seconds": [n.get("seconds") for n in nights]}
-    ranked = sorted(nights, key=lambda n: n["seconds"])
-    return {**ranked[(len(ranked) - 1) // 2], "nights_seconds": [n["seconds"] for n in nights]}
+        return failed[0]
+    return sorted(nights, key=lambda n: n["seconds"])[(len(nights) - 1) // 2]
 
 
 def _ingest_rates(out: dict) -> dict:
@@ -754,8 +754,13 @@ def summarize(results: dict) -> list[dict]:
                 "new_day_3m_s": new_3m,
                 "growth_12m_vs_3m": new_12m / new_3m if new_12m and new_3m else None,
                 # every night's time, in the order they ran (the two histories alternate)
-                "new_day_12m_nights_s": r.get("new_day_12m", {}).get("nights_seconds"),
-                "new_day_3m_nights_s": r.get("new_day_3m", {}).get("nights_seconds"),
+                **{
+                    f"new_day_{label}_nights_s": [
+                        n["seconds"] if n.get("ok") else None for n in r[f"new_day_{label}_nights"]
+                    ]
+                    for label in ("12m", "3m")
+                    if f"new_day_{label}_nights" in r
+                },
                 # the night against the same run's floor: the 30 s goal is a wall time, and
                 # this machine's speed varies by two from day to day; at 100k (a floor of a
                 # minute or two) this compares nights across days, at 1k it is fixed costs
@@ -811,7 +816,6 @@ def summarize(results: dict) -> list[dict]:
                     for k in ("full_build", "new_day_12m", "history_3m", "new_day_3m")
                     if k in r
                     for stage in r.get(f"{k}_nights", [r[k]])
-                    if "peak_rss_mib" in stage
                 ),
                 "floors_peak_rss_mib": max(
                     r[k]["peak_rss_mib"]
