@@ -440,6 +440,8 @@ EXPECTED_INTERMEDIATE = {
         select o.order_id, o.amount,
                (select count(*) from staging.stg_shop__order_items i
                 where i.order_id = o.order_id) as line_count,
+               (select count(distinct i.product_id) from staging.stg_shop__order_items i
+                where i.order_id = o.order_id) as distinct_products,
                case when exists (select 1 from staging.stg_shop__orders p
                                  where p.customer_id = o.customer_id
                                    and p.created_at < o.created_at)

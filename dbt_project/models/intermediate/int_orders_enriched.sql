@@ -78,7 +78,7 @@ baskets as (
     select
         order_id,
         count(*) as line_count,
-        count(distinct product_id) as distinct_products,
+        {{ kpi_count_distinct('product_id') }} as distinct_products,
         sum(quantity) as units,
         sum(line_amount) as items_amount,
         max(delivered_on) as delivered_on
