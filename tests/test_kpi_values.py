@@ -1001,6 +1001,60 @@ def test_the_shipment_updates_key_test_counts_plainly_when_every_row_is_new(shop
     assert "in (" in sql, sql
 
 
+# the models whose first build reads its history in key ranges (macros/kpi/build_ranges.sql)
+BUILT_IN_RANGES = {
+    "stg_shop__conversations": "staging",
+    "int_orders_enriched": "intermediate",
+    "int_conversations_enriched": "intermediate",
+    "int_shipments_latest": "intermediate",
+}
+
+
+def test_a_first_build_in_key_ranges_gives_the_tables_of_one_query(shop_copy):
+    """A first build over many rows runs each marked model in ranges of its key, one statement
+    a range. Built again in ranges of a quarter of the orders, every marked table holds the
+    rows it held when built in one query (the sample shop is below the default size of a
+    range), and equals its plain derivation."""
+    import re
+
+    import duckdb
+
+    db = shop_copy.settings.build_db
+    with duckdb.connect(str(db)) as con:
+        [(orders,)] = con.execute("select count(*) from raw.orders").fetchall()
+        con.execute("create schema one_query")
+        for model, schema in BUILT_IN_RANGES.items():
+            con.execute(f"create table one_query.{model} as select * from {schema}.{model}")
+    env_rows = str(orders // 4)
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("dbt")), "run", "--full-refresh", "--select"]
+        + list(BUILT_IN_RANGES)
+        + ["--target-path", str(shop_copy.data_dir / "dbt-ranges")],
+        cwd=DBT_PROJECT_DIR,
+        env={
+            **os.environ,
+            "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+            "KPI_BUILD_DB": str(db),
+            "KPI_BUILD_RANGE_ROWS": env_rows,
+        },
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    ranges = dict(re.findall(r"(\w+): first build in (\d+) key ranges", done.stdout))
+    assert set(ranges) == set(BUILT_IN_RANGES), done.stdout[-3000:]
+    assert all(int(n) >= 3 for n in ranges.values()), ranges
+    with duckdb.connect(str(db), read_only=True) as con:
+        differing = {
+            model: rows_differing(con, f"select * from one_query.{model}", f"{schema}.{model}")
+            for model, schema in BUILT_IN_RANGES.items()
+        }
+        assert differing == dict.fromkeys(BUILT_IN_RANGES, 0)
+        assert staging_mismatches(con) == {"orders": 0, "order_items": 0, "conversations": 0}
+        assert set(intermediate_mismatches(con).values()) == {0}
+
+
 def test_a_nights_deletes_by_key_are_bounded_by_the_range_of_its_keys(shop_copy):
     """A table kept by key replaces a night's rows by deleting their keys first; the delete
     also names the range of the night's keys (its first key column), so that the engine can

@@ -46,7 +46,8 @@ kept as (
 ),
 
 {% endif -%}
--- the conversations this run rebuilds (all of them on a first build): the window's, and the
+-- the conversations this run rebuilds (all of them on a first build, in ranges of order_id
+-- with their orders when there are many: macros/kpi/build_ranges.sql): the window's, and the
 -- kept ones (read again from staging only when a rerun may have changed them)
 conversations as (
     {%- set columns -%}
@@ -57,6 +58,7 @@ conversations as (
     {{ kpi_window_and_kept_rows('window_conversations', 'kept', ref('stg_shop__conversations'), 'conversation_id', columns) }}
     {%- else %}
     select {{ columns }} from {{ ref('stg_shop__conversations') }}
+    where {{ kpi_build_range('order_id', ref('stg_shop__conversations')) }}
     {%- endif %}
 ),
 
@@ -72,6 +74,7 @@ orders as (
     ) }}
     {%- else %}
     select order_id, delivered_on from {{ ref('stg_shop__orders') }}
+    where {{ kpi_build_range('order_id', ref('stg_shop__orders')) }}
     {%- endif %}
 ),
 

@@ -41,7 +41,8 @@ affected as materialized (
 ),
 
 {% endif -%}
--- the orders this run rebuilds (all of them on a first build): those delivered in the window,
+-- the orders this run rebuilds (all of them on a first build, with their lines in ranges of
+-- order_id when there are many: macros/kpi/build_ranges.sql): those delivered in the window,
 -- then the others looked up by key (none on a night for the newest day, which then reads
 -- no order delivered before it)
 orders as (
@@ -53,6 +54,7 @@ orders as (
       and order_id in (select order_id from affected except select order_id from delivered)
     {%- else %}
     select * from {{ ref('stg_shop__orders') }}
+    where {{ kpi_build_range('order_id', ref('stg_shop__orders')) }}
     {%- endif %}
 ),
 
@@ -71,6 +73,7 @@ items as (
     )
     {%- else %}
     select * from {{ ref('stg_shop__order_items') }}
+    where {{ kpi_build_range('order_id', ref('stg_shop__order_items')) }}
     {%- endif %}
 ),
 

@@ -51,7 +51,8 @@ kept as (
 ),
 
 {% endif -%}
--- the candidate updates of each shipment this run rebuilds (every update on a first build):
+-- the candidate updates of each shipment this run rebuilds (every update on a first build,
+-- in ranges of shipment_id when there are many: macros/kpi/build_ranges.sql):
 -- the window's, each kept row (its latest update, standing for every earlier one), and the
 -- updates read again for rows a rerun may have changed
 updates as (
@@ -63,6 +64,7 @@ updates as (
     {{ kpi_window_and_kept_rows('window_updates', 'kept', ref('stg_shop__shipments'), 'shipment_id', columns) }}
     {%- else %}
     select {{ columns }} from {{ ref('stg_shop__shipments') }}
+    where {{ kpi_build_range('shipment_id', ref('stg_shop__shipments')) }}
     {%- endif %}
 ),
 

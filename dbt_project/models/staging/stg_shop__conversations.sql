@@ -3,7 +3,7 @@
 with
 
 source as (
-    {{ kpi_deliveries_to_rank(source('shop', 'conversations'), ['conversation_id']) }}
+    {{ kpi_deliveries_to_rank(source('shop', 'conversations'), ['conversation_id'], in_ranges=true) }}
 ),
 
 renamed as (
