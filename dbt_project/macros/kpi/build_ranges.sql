@@ -23,7 +23,7 @@
 
   The model must be such that its rows of a range of the key derive only from rows whose key
   is in that range (a window or a group by the key, a join on it, a lookup of other tables).
-  tests/test_kpi_values.py builds the sample shop in ranges of a few hundred rows and compares
+  tests/test_kpi_values.py builds the sample shop in ranges of a quarter of its orders and compares
   every table with the build in one query.
 #}
 {% macro kpi_build_range(column, relation) -%}
