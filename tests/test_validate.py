@@ -19,6 +19,7 @@ from pipelines.ingest.contracts import SOURCES
 from pipelines.ingest.load import (
     RECENTLY_WRITTEN_NS,
     BadBatch,
+    DayLoader,
     ReadAhead,
     ensure_tables,
     load_day,
@@ -419,6 +420,127 @@ def test_reading_ahead_loads_the_same_rows_and_fails_at_the_same_day(tmp_path, m
             query = query.replace("loaded_at", "_loaded_at")
         assert read_ahead.execute(query).fetchall() == plain.execute(query).fetchall()
     assert read_ahead.execute("select count(*) from raw.orders").fetchall() == [(80,)]
+
+
+def _orders_of(day: dt.date, n: int = 40) -> str:
+    rows = "".join(
+        f"{day:%d}-{i},c{i},{day}T01:{i:02d}:00Z,organic,,prepaid,{i},\n" for i in range(1, n + 1)
+    )
+    return f"{ORDERS_HEADER}\n{rows}o-bad,c1,{day},tv,,cod,1,\n"
+
+
+def _committed(con: duckdb.DuckDBPyConnection, query: str) -> list[tuple]:
+    """What another connection to the same database sees: the committed rows only."""
+    with con.cursor() as other:
+        return other.execute(query).fetchall()
+
+
+def test_a_step_commits_several_days_at_once_and_a_failing_day_fails_alone(tmp_path, monkeypatch):
+    """A step's loader keeps its transaction open over several days; a day whose file does
+    not fit the contract commits the days before it and changes nothing of its own, and the
+    warehouse ends as loading day by day (one transaction each) leaves it."""
+    settings = _settings(tmp_path, monkeypatch)
+    orders = settings.landing_dir / "orders"
+    days = [dt.date(2025, 3, d) for d in (14, 15, 16, 17, 18, 19)]
+    for day in (days[0], days[1], days[3], days[5]):
+        write(orders / f"orders_{day}.csv", _orders_of(day))
+    write(orders / "orders_2025-03-16_resend.csv", (orders / "orders_2025-03-15.csv").read_text())
+    write(orders / "orders_2025-03-17_copy.csv", (orders / "orders_2025-03-17.csv").read_text())
+    write(orders / "orders_2025-03-18.csv", "order_id,customer\n1,2\n")  # no customer_id
+    _settle()
+    tables = {
+        "raw.orders": "select * exclude (_loaded_at) from raw.orders order by all",
+        "raw._quarantine": "select * exclude (loaded_at) from raw._quarantine order by all",
+        "raw._file_ledger": "select * exclude (loaded_at) from raw._file_ledger order by all",
+    }
+
+    day_by_day = duckdb.connect(str(tmp_path / "day_by_day.duckdb"))
+    ensure_tables(day_by_day, SOURCES)
+    want = []
+    for day in days[:4]:
+        want.append(load_day(day_by_day, settings, "orders", day))
+    with pytest.raises(SchemaMismatch) as want_err:
+        load_day(day_by_day, settings, "orders", days[4])
+
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_tables(con, SOURCES)
+    got = []
+    with (
+        ReadAhead(settings, "orders", days, depth=3) as ahead,
+        pytest.raises(SchemaMismatch) as err,  # noqa: PT012 - the days before it load first
+        DayLoader(con, settings, "orders", ahead=ahead) as loader,
+    ):
+        for day in days:
+            got.append(loader.load(day))
+            if day == days[1]:  # two days in, nothing committed yet
+                assert _committed(con, "select count(*) from raw.orders") == [(0,)]
+    assert (
+        str(err.value)
+        == str(want_err.value)
+        == (
+            "orders/orders_2025-03-18.csv: column 'customer_id' is missing; the file has "
+            "['order_id', 'customer']"
+        )
+    )
+    assert loader.commits == 1  # the four days before the failing one, in one transaction
+    assert got == want
+    assert [[f.status for f in d.files] for d in got] == [
+        ["loaded"],
+        ["loaded"],
+        ["duplicate"],
+        ["loaded", "duplicate"],
+    ]
+    assert got[3].files[1].duplicate_of == "orders/orders_2025-03-17.csv"
+    for query in tables.values():
+        assert _committed(con, query) == day_by_day.execute(query).fetchall()
+    assert _committed(
+        con, "select _partition_date, count(*) from raw.orders group by 1 order by 1"
+    ) == [(days[0], 40), (days[1], 40), (days[3], 40)]
+    assert _committed(con, "select count(*) from raw._quarantine") == [(3,)]
+
+    # the same days again, in transactions of two days (by rows): the same rows
+    with DayLoader(con, settings, "orders", commit_rows=80) as again:
+        for day in days[:4]:
+            again.load(day)
+            if day == days[0]:
+                assert _committed(
+                    con, f"select count(*) from raw.orders where _partition_date = '{day}'"
+                ) == [(40,)]  # the first load's, not yet replaced
+    assert again.commits == 2
+    for query in tables.values():
+        assert _committed(con, query) == day_by_day.execute(query).fetchall()
+
+
+def test_a_rejected_file_commits_its_day_with_the_days_before_it(tmp_path, monkeypatch):
+    """A file past the bad-row threshold is on record (ledger and quarantine), committed
+    with the days of the open transaction before it; the error names it."""
+    settings = _settings(tmp_path, monkeypatch, bad_row_threshold=0.10)
+    orders = settings.landing_dir / "orders"
+    days = [dt.date(2025, 3, 14), dt.date(2025, 3, 15), dt.date(2025, 3, 16)]
+    write(orders / f"orders_{days[0]}.csv", _orders_of(days[0], n=20))
+    bad = "".join(f"b{i},c1,2025-03-15T02:00:00Z,radio,,prepaid,1,\n" for i in range(3))
+    write(orders / f"orders_{days[1]}.csv", _orders_of(days[1], n=7) + bad)
+    write(orders / f"orders_{days[2]}.csv", _orders_of(days[2], n=20))
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_tables(con, SOURCES)
+    loader = DayLoader(con, settings, "orders")
+    assert loader.load(days[0]).rows_loaded == 20
+    assert _committed(con, "select count(*) from raw.orders") == [(0,)]
+    with pytest.raises(BadBatch) as err:
+        loader.load(days[1])
+    assert str(err.value).startswith(
+        "orders/orders_2025-03-15.csv: 4 of 11 rows are bad (36.4% > threshold 10.0%)"
+    )
+    assert loader.commits == 1
+    assert _committed(
+        con, "select partition_date, status, rows_quarantined from raw._file_ledger order by 1"
+    ) == [(days[0], "loaded", 1), (days[1], "rejected", 4)]
+    assert _committed(
+        con, "select _partition_date, count(*) from raw.orders group by 1 order by 1"
+    ) == [(days[0], 20)]
+    assert _committed(
+        con, "select partition_date, count(*) from raw._quarantine group by 1 order by 1"
+    ) == [(days[0], 1), (days[1], 4)]
 
 
 def _settle() -> None:

@@ -8,11 +8,12 @@ import dagster as dg
 from pipelines.ingest.contracts import CONTRACTS, SOURCES
 from pipelines.ingest.load import (
     QUARANTINE,
+    READ_AHEAD_DAYS,
     BadBatch,
+    DayLoader,
     DayResult,
     ReadAhead,
     ensure_tables,
-    load_day,
     tune_for_loading,
 )
 from pipelines.ingest.validate import SchemaMismatch
@@ -65,39 +66,42 @@ def build_ingest_asset(source: str) -> dg.AssetsDefinition:
         days = [dt.date.fromisoformat(k) for k in context.partition_keys]
         results: list[DayResult] = []
         missing: list[str] = []
-        with warehouse.connect() as con, ReadAhead(settings, source, days) as ahead:
+        with (
+            warehouse.connect() as con,
+            ReadAhead(settings, source, days, depth=READ_AHEAD_DAYS) as ahead,
+        ):
             ensure_tables(con, SOURCES)
             tune_for_loading(con)
-            for i, day in enumerate(days, start=1):
-                try:
-                    result = load_day(
-                        con, settings, source, day, run_id=context.run_id, ahead=ahead
-                    )
-                except (SchemaMismatch, BadBatch) as err:
-                    raise dg.Failure(
-                        description=f"{source} {day}: {err}",
-                        metadata={"source": source, "day": day.isoformat(), "error": str(err)},
-                        allow_retries=False,
-                    ) from err
-                results.append(result)
-                if not result.files:
-                    missing.append(day.isoformat())
-                for f in result.files:
-                    if f.status == "duplicate":
-                        context.log.warning(
-                            f"{f.file}: skipped, same content as {f.duplicate_of} already loaded"
-                        )
-                    elif f.rows_quarantined:
+            with DayLoader(con, settings, source, run_id=context.run_id, ahead=ahead) as loader:
+                for i, day in enumerate(days, start=1):
+                    try:
+                        result = loader.load(day)
+                    except (SchemaMismatch, BadBatch) as err:
+                        raise dg.Failure(
+                            description=f"{source} {day}: {err}",
+                            metadata={"source": source, "day": day.isoformat(), "error": str(err)},
+                            allow_retries=False,
+                        ) from err
+                    results.append(result)
+                    if not result.files:
+                        missing.append(day.isoformat())
+                    for f in result.files:
+                        if f.status == "duplicate":
+                            context.log.warning(
+                                f"{f.file}: skipped, same content as {f.duplicate_of} "
+                                "already loaded"
+                            )
+                        elif f.rows_quarantined:
+                            context.log.info(
+                                f"{f.file}: {f.rows_loaded} rows loaded, "
+                                f"{f.rows_quarantined} quarantined ({f.top_reasons})"
+                            )
+                    if i % PROGRESS_EVERY_DAYS == 0 or i == len(days):
+                        so_far = summarize(results)
                         context.log.info(
-                            f"{f.file}: {f.rows_loaded} rows loaded, "
-                            f"{f.rows_quarantined} quarantined ({f.top_reasons})"
+                            f"{source}: {i}/{len(days)} days, {so_far['rows_loaded']} rows "
+                            f"loaded, {so_far['rows_quarantined']} quarantined"
                         )
-                if i % PROGRESS_EVERY_DAYS == 0 or i == len(days):
-                    so_far = summarize(results)
-                    context.log.info(
-                        f"{source}: {i}/{len(days)} days, {so_far['rows_loaded']} rows loaded, "
-                        f"{so_far['rows_quarantined']} quarantined"
-                    )
         if missing:
             context.log.warning(f"{source}: no files for {len(missing)} day(s): {missing[:10]}")
         totals = summarize(results)
