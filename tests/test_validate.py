@@ -371,6 +371,13 @@ def test_load_day_replaces_partition_and_skips_duplicate_files(tmp_path, monkeyp
     ]
 
 
+def _orders_of(day: dt.date, n: int = 40) -> str:
+    rows = "".join(
+        f"{day:%d}-{i},c{i},{day}T01:{i:02d}:00Z,organic,,prepaid,{i},\n" for i in range(1, n + 1)
+    )
+    return f"{ORDERS_HEADER}\n{rows}o-bad,c1,{day},tv,,cod,1,\n"
+
+
 def test_reading_ahead_loads_the_same_rows_and_fails_at_the_same_day(tmp_path, monkeypatch):
     """The next day's files are validated while a day is written; the warehouse ends the
     same as loading day by day, a duplicate is still skipped, and a broken file fails its own
@@ -379,10 +386,7 @@ def test_reading_ahead_loads_the_same_rows_and_fails_at_the_same_day(tmp_path, m
     orders = settings.landing_dir / "orders"
     days = [dt.date(2025, 3, d) for d in (14, 15, 16, 17)]
     for day in days[:2]:
-        rows = "".join(
-            f"{day:%d}-{i},c{i},{day}T01:{i:02d}:00Z,organic,,prepaid,{i},\n" for i in range(1, 41)
-        )
-        write(orders / f"orders_{day}.csv", f"{ORDERS_HEADER}\n{rows}o-bad,c1,{day},tv,,cod,1,\n")
+        write(orders / f"orders_{day}.csv", _orders_of(day))
     write(orders / "orders_2025-03-16_resend.csv", (orders / "orders_2025-03-15.csv").read_text())
     write(orders / "orders_2025-03-17.csv", "order_id,customer\n1,2\n")  # no customer_id
     _settle()  # as landed files usually are: the read-ahead takes the worker's hashes
@@ -420,13 +424,6 @@ def test_reading_ahead_loads_the_same_rows_and_fails_at_the_same_day(tmp_path, m
             query = query.replace("loaded_at", "_loaded_at")
         assert read_ahead.execute(query).fetchall() == plain.execute(query).fetchall()
     assert read_ahead.execute("select count(*) from raw.orders").fetchall() == [(80,)]
-
-
-def _orders_of(day: dt.date, n: int = 40) -> str:
-    rows = "".join(
-        f"{day:%d}-{i},c{i},{day}T01:{i:02d}:00Z,organic,,prepaid,{i},\n" for i in range(1, n + 1)
-    )
-    return f"{ORDERS_HEADER}\n{rows}o-bad,c1,{day},tv,,cod,1,\n"
 
 
 def _committed(con: duckdb.DuckDBPyConnection, query: str) -> list[tuple]:

@@ -304,11 +304,15 @@ COMMIT_DAYS = 31
 READ_AHEAD_DAYS = 3
 
 
+def utc_now() -> dt.datetime:
+    """The time a day is loaded at, as the ledger and the raw rows record it (naive UTC)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
 @dataclass
 class _DayFile:
     """One file of a day, hashed and (unless a duplicate) validated, nothing written yet."""
 
-    path: Path
     rel: str
     digest: str
     size: int
@@ -343,7 +347,7 @@ class DayLoader:
         source: str,
         run_id: str | None = None,
         ahead: ReadAhead | None = None,
-        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        now: Callable[[], dt.datetime] = utc_now,
         commit_rows: int = COMMIT_ROWS,
         commit_days: int = COMMIT_DAYS,
     ):
@@ -352,7 +356,7 @@ class DayLoader:
         self._commit_rows, self._commit_days = commit_rows, commit_days
         self._open = False
         self._rows = self._days = 0
-        #: transactions committed so far (for tests and the step's log)
+        #: transactions committed so far
         self.commits = 0
 
     def __enter__(self) -> DayLoader:
@@ -439,7 +443,7 @@ class DayLoader:
         files = []
         for path, digest, read in taken:
             rel = path.relative_to(landing).as_posix()
-            file = _DayFile(path, rel, digest, path.stat().st_size, known.get(digest))
+            file = _DayFile(rel, digest, path.stat().st_size, known.get(digest))
             if file.duplicate_of is None:
                 checked = read.validated() if read else _validate(settings, source, path)
                 share = checked.bad_rows / checked.rows_in if checked.rows_in else 0.0
@@ -536,7 +540,7 @@ def load_day(
     source: str,
     day: dt.date,
     run_id: str | None = None,
-    now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None),
+    now: Callable[[], dt.datetime] = utc_now,
     ahead: ReadAhead | None = None,
 ) -> DayResult:
     """Replace ``source``'s partition ``day`` with the day's files, in a transaction of its own.
