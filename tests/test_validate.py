@@ -540,6 +540,59 @@ def test_a_rejected_file_commits_its_day_with_the_days_before_it(tmp_path, monke
     ) == [(days[0], 1), (days[1], 4)]
 
 
+def test_the_loader_keeps_its_view_of_the_ledger_true_as_days_are_replaced(tmp_path, monkeypatch):
+    """A loader reads the ledger once and keeps it up to date: a file whose content was on
+    another day until that day was replaced is no longer a duplicate; a day loaded twice in
+    one transaction is on record once; after an error rolls the transaction back, nothing of
+    the rolled-back days stays on record."""
+    settings = _settings(tmp_path, monkeypatch)
+    orders = settings.landing_dir / "orders"
+    a, b, c = dt.date(2025, 3, 14), dt.date(2025, 3, 15), dt.date(2025, 3, 16)
+    first = _orders_of(a)
+    write(orders / f"orders_{a}.csv", first)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_tables(con, SOURCES)
+    load_day(con, settings, "orders", a)
+
+    # the shop corrects day a, and sends its first file again as day b's
+    write(orders / f"orders_{a}.csv", _orders_of(a, n=30))
+    write(orders / f"orders_{b}.csv", first)
+    ledger = "select partition_date, status, rows_loaded from raw._file_ledger order by all"
+    with DayLoader(con, settings, "orders") as loader:
+        loader.load(a)
+        assert [f.status for f in loader.load(b).files] == ["loaded"]
+        loader.load(a)  # again, in the same transaction
+    assert con.execute(ledger).fetchall() == [(a, "loaded", 30), (b, "loaded", 40)]
+
+    # the same content as day a again, under day c: a duplicate, until a rollback
+    write(orders / f"orders_{c}.csv", _orders_of(a, n=30))
+    real_write = DayLoader._write
+
+    def failing_write(self, day, files):
+        if day == b:
+            raise OSError("disk full")
+        return real_write(self, day, files)
+
+    monkeypatch.setattr(DayLoader, "_write", failing_write)
+    with DayLoader(con, settings, "orders") as loader:
+        write(orders / f"orders_{a}.csv", _orders_of(a, n=20))
+        loader.load(a)  # a's content is now the 20-row file
+        with pytest.raises(OSError, match="disk full"):
+            loader.load(b)
+        # rolled back: a has its 30-row file again, so c's copy of it is a duplicate
+        assert [(f.status, f.duplicate_of) for f in loader.load(c).files] == [
+            ("duplicate", f"orders/orders_{a}.csv")
+        ]
+    assert con.execute(ledger).fetchall() == [
+        (a, "loaded", 30),
+        (b, "loaded", 40),
+        (c, "duplicate", 0),
+    ]
+    assert con.execute(
+        "select _partition_date, count(*) from raw.orders group by 1 order by 1"
+    ).fetchall() == [(a, 30), (b, 40)]
+
+
 def _settle() -> None:
     """Wait until the files just written count as settled for the read-ahead, whose
     signature of a file written less than RECENTLY_WRITTEN_NS ago is not trusted."""

@@ -309,6 +309,87 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+#: the ledger's columns, in its order (see :func:`ensure_tables`)
+LEDGER_COLUMNS = {
+    "source": pl.String,
+    "partition_date": pl.Date,
+    "file": pl.String,
+    "sha256": pl.String,
+    "size_bytes": pl.Int64,
+    "status": pl.String,
+    "duplicate_of": pl.String,
+    "rows_in": pl.Int64,
+    "rows_loaded": pl.Int64,
+    "rows_quarantined": pl.Int64,
+    "loaded_at": pl.Datetime("us"),
+    "run_id": pl.String,
+}
+
+
+class _LedgerView:
+    """What a :class:`DayLoader` asks of the file ledger, read once when its transaction
+    begins and kept up to date as it writes: the loaded files by content hash, and the days
+    of its source on record. The ledger's rows of the days written are inserted together,
+    before the transaction commits (:meth:`flush`).
+
+    On a small file the two lookups and the insert a file took were most of the cost of
+    writing it; a loader's connection is the warehouse's only writer while it runs (one
+    step at a time holds the warehouse), so what it read stays true.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, source: str):
+        self._source = source
+        #: content hash -> the loaded files with it: (source, day, file)
+        self._loaded: dict[str, list[tuple[str, dt.date, str]]] = {}
+        #: the source's days on record -> the content hashes of their loaded files
+        self._days: dict[dt.date, set[str]] = {}
+        for digest, src, day, file, status in con.execute(
+            f"select sha256, source, partition_date, file, status from {LEDGER}"
+        ).fetchall():
+            if status == "loaded":
+                self._loaded.setdefault(digest, []).append((src, day, file))
+            if src == source:
+                self._days.setdefault(day, set())
+                if status == "loaded":
+                    self._days[day].add(digest)
+        self._pending: list[tuple] = []
+
+    def duplicate_of(self, digest: str, day: dt.date) -> str | None:
+        """The first file (by name) loaded with this content, but for ``day``'s own, which
+        the day replaces."""
+        return min(
+            (f for src, d, f in self._loaded.get(digest, ()) if (src, d) != (self._source, day)),
+            default=None,
+        )
+
+    def on_record(self, day: dt.date) -> bool:
+        """Whether the ledger has entries (of any status) for ``day`` of the source."""
+        return day in self._days
+
+    def replace_day(self, day: dt.date, rows: list[tuple]) -> None:
+        """``day``'s entries are now ``rows`` (in the ledger's column order): the old ones
+        were deleted from the ledger; these are inserted at the next :meth:`flush`."""
+        mine = (self._source, day)
+        for digest in self._days.pop(day, ()):
+            entries = self._loaded[digest]
+            entries[:] = [e for e in entries if e[:2] != mine]
+        self._pending = [r for r in self._pending if r[1] != day]
+        self._days[day] = set()
+        for row in rows:
+            if row[5] == "loaded":
+                self._loaded.setdefault(row[3], []).append((*mine, row[2]))
+                self._days[day].add(row[3])
+        self._pending += rows
+
+    def flush(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Insert the entries of the days written since the last flush."""
+        if not self._pending:
+            return
+        _ledger_rows = pl.DataFrame(self._pending, schema=LEDGER_COLUMNS, orient="row")
+        con.execute(f"insert into {LEDGER} by name select * from _ledger_rows")
+        self._pending = []
+
+
 @dataclass
 class _DayFile:
     """One file of a day, hashed and (unless a duplicate) validated, nothing written yet."""
@@ -355,6 +436,7 @@ class DayLoader:
         self._run_id, self._ahead, self._now = run_id, ahead, now
         self._commit_rows, self._commit_days = commit_rows, commit_days
         self._open = False
+        self._ledger: _LedgerView | None = None  # read when a transaction begins
         self._rows = self._days = 0
         #: transactions committed so far
         self.commits = 0
@@ -371,6 +453,12 @@ class DayLoader:
     def commit(self) -> None:
         """Commit the days loaded since the last commit."""
         if self._open:
+            assert self._ledger is not None
+            try:
+                self._ledger.flush(self._con)
+            except BaseException:
+                self._rollback()
+                raise
             self._con.execute("commit")
             self._open = False
             self._rows = self._days = 0
@@ -378,6 +466,7 @@ class DayLoader:
 
     def _rollback(self) -> None:
         self._open = False
+        self._ledger = None  # what it kept is rolled back: read it again
         self._rows = self._days = 0
         self._con.execute("rollback")
 
@@ -387,6 +476,8 @@ class DayLoader:
             self._con.execute("begin transaction")
             self._open = True
         try:
+            if self._ledger is None:
+                self._ledger = _LedgerView(self._con, self._source)
             files = self._prepare(day)
         except SchemaMismatch:
             self.commit()  # the days before it; nothing of this day was written
@@ -429,21 +520,13 @@ class DayLoader:
         for path in ahead.files(day) if ahead else files_for_day(landing, source, day):
             digest, read = ahead.take(path) if ahead else (sha256_of(path), None)
             taken.append((path, digest, read))
-        # files loaded before with the same content, but for this day's own, which it replaces
-        known: dict[str, str] = {}
-        if taken:
-            known = dict(
-                self._con.execute(
-                    f"select sha256, min(file) from {LEDGER} where status = 'loaded' "
-                    "and sha256 in (select unnest(?::varchar[])) "
-                    "and not (source = ? and partition_date = ?) group by sha256",
-                    [[digest for _, digest, _ in taken], source, day],
-                ).fetchall()
-            )
+        assert self._ledger is not None
+        known: dict[str, str] = {}  # the day's files loaded so far, by content
         files = []
         for path, digest, read in taken:
             rel = path.relative_to(landing).as_posix()
-            file = _DayFile(rel, digest, path.stat().st_size, known.get(digest))
+            first = known.get(digest) or self._ledger.duplicate_of(digest, day)
+            file = _DayFile(rel, digest, path.stat().st_size, first)
             if file.duplicate_of is None:
                 checked = read.validated() if read else _validate(settings, source, path)
                 share = checked.bad_rows / checked.rows_in if checked.rows_in else 0.0
@@ -455,15 +538,13 @@ class DayLoader:
         return files
 
     def _write(self, day: dt.date, files: list[_DayFile]) -> DayResult:
-        con, source, run_id = self._con, self._source, self._run_id
+        con, source, run_id, ledger = self._con, self._source, self._run_id, self._ledger
+        assert ledger is not None
         loaded_at = self._now()
         # a day's raw and quarantine rows are only ever written with its ledger rows, in one
-        # transaction: a day the ledger has never seen has nothing to delete (one lookup, not
-        # three deletes, on the first load of a day)
-        if con.execute(
-            f"select 1 from {LEDGER} where source = ? and partition_date = ? limit 1",
-            [source, day],
-        ).fetchall():
+        # transaction: a day the ledger has never seen has nothing to delete (no deletes on
+        # the first load of a day)
+        if ledger.on_record(day):
             con.execute(f"delete from {RAW_SCHEMA}.{source} where _partition_date = ?", [day])
             con.execute(
                 f"delete from {QUARANTINE} where source = ? and partition_date = ?", [source, day]
@@ -472,11 +553,12 @@ class DayLoader:
                 f"delete from {LEDGER} where source = ? and partition_date = ?", [source, day]
             )
         results: list[FileResult] = []
+        entries: list[tuple] = []  # the day's ledger rows (LEDGER_COLUMNS)
         for f in files:
             if f.checked is None:
-                con.execute(
-                    f"insert into {LEDGER} values (?, ?, ?, ?, ?, 'duplicate', ?, 0, 0, 0, ?, ?)",
-                    [source, day, f.rel, f.digest, f.size, f.duplicate_of, loaded_at, run_id],
+                entries.append(
+                    (source, day, f.rel, f.digest, f.size, "duplicate", f.duplicate_of)
+                    + (0, 0, 0, loaded_at, run_id)
                 )
                 results.append(FileResult(f.rel, "duplicate", duplicate_of=f.duplicate_of))
                 continue
@@ -489,11 +571,10 @@ class DayLoader:
                 rows_quarantined=checked.bad_rows,
                 top_reasons=_top_reasons(checked.bad),
             )
+            # the frames are found by their variable's name (DuckDB's replacement scan): a
+            # registered view is a change to the catalog, and cost a small file 40 % more
             if checked.bad.height:
-                con.register(
-                    "_bad_rows",
-                    checked.bad.rename({"column": "column_name", "check": "check_name"}),
-                )
+                _bad_rows = checked.bad.rename({"column": "column_name", "check": "check_name"})
                 con.execute(
                     f"insert into {QUARANTINE} by name "
                     "select ? as source, ?::date as partition_date, ? as file, row_number, "
@@ -501,11 +582,10 @@ class DayLoader:
                     "from _bad_rows",
                     [source, day, f.rel, loaded_at, run_id],
                 )
-                con.unregister("_bad_rows")
             if f.status == "loaded" and checked.good.height:
                 # by name: the frame's row numbers are `_row` (validate.ROW); the file's
                 # constants are DuckDB's to add, not columns built in polars first
-                con.register("_good_rows", checked.good)
+                _good_rows = checked.good
                 con.execute(
                     f"insert into {RAW_SCHEMA}.{source} by name "
                     "select *, ?::date as _partition_date, "
@@ -513,24 +593,12 @@ class DayLoader:
                     "from _good_rows",
                     [day, f.rel, loaded_at, run_id],
                 )
-                con.unregister("_good_rows")
-            con.execute(
-                f"insert into {LEDGER} values (?, ?, ?, ?, ?, ?, null, ?, ?, ?, ?, ?)",
-                [
-                    source,
-                    day,
-                    f.rel,
-                    f.digest,
-                    f.size,
-                    f.status,
-                    result.rows_in,
-                    result.rows_loaded,
-                    result.rows_quarantined,
-                    loaded_at,
-                    run_id,
-                ],
+            entries.append(
+                (source, day, f.rel, f.digest, f.size, f.status, None)
+                + (result.rows_in, result.rows_loaded, result.rows_quarantined, loaded_at, run_id)
             )
             results.append(result)
+        ledger.replace_day(day, entries)
         return DayResult(source, day, results)
 
 
