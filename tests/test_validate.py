@@ -28,6 +28,7 @@ from pipelines.ingest.validate import (
     SchemaMismatch,
     add_business_date,
     constant_utc_offset,
+    read_raw,
     validate_file,
 )
 from pipelines.settings import SourceConfig, load_settings
@@ -199,6 +200,34 @@ def test_json_lines_are_read_as_text_and_a_late_key_is_not_lost(tmp_path, monkey
     monkeypatch.setattr("pipelines.ingest.validate.JSONL_KEYS_FROM_LINES", 1000)
     again = validate_file(f, "conversations", conf, "Asia/Shanghai")
     assert again.good.equals(v.good) and again.bad.equals(v.bad)
+
+
+def test_json_lines_read_once_for_their_keys_tell_a_missing_key_from_a_null_one(tmp_path):
+    """When every contract key has a value somewhere, the file is read once, for those keys,
+    and gives the rows the read of all its keys gives; a key with no value anywhere makes it
+    look at the file's keys: absent, the file does not fit the contract; present but null in
+    every line, the column is there, all null."""
+    expected = ["conversation_id", "messages", "order_id"]
+    lines = [
+        {"conversation_id": "k1", "messages": 6, "order_id": "o1", "extra": "e"},
+        {"conversation_id": "k2", "messages": "x", "order_id": None},
+        {"conversation_id": "k3", "messages": 4.5},  # no order_id key in this line
+    ]
+    f = tmp_path / "valued.jsonl"
+    f.write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    once = read_raw(f, expected)
+    assert once.columns == expected
+    assert once.equals(read_raw(f).select(expected))
+    assert once.rows() == [("k1", "6", "o1"), ("k2", "x", None), ("k3", "4.5", None)]
+
+    for r in lines:
+        r["order_id"] = None
+    f.write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    assert read_raw(f, expected)["order_id"].to_list() == [None, None, None]
+    for r in lines:
+        del r["order_id"]
+    f.write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    assert "order_id" not in read_raw(f, expected).columns
 
 
 def test_naive_local_timestamps_use_the_declared_zone(tmp_path):

@@ -22,6 +22,7 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pandera.polars as pa
 import polars as pl
@@ -95,11 +96,17 @@ def _read_jsonl(path: Path, expected: Collection[str]) -> pl.DataFrame:
     """Every value as its JSON text, like a CSV read as text: typing is :func:`type_frame`'s job,
     so a value of the wrong JSON type quarantines its row, not the file.
 
-    The keys are taken from the file's first lines. When one of the ``expected`` keys is not
-    among them (it may first appear further down, or be missing), they are taken from every
-    line, which costs a second pass.
+    The file is read once, for the ``expected`` keys. When one of them has no value in any
+    line, it may be missing from the file (which is not the same as null): then the file's
+    keys are taken from its first lines, or from every line when one of the ``expected`` is
+    not among the first lines' keys (it may first appear further down, or be missing), and
+    the file is read again for them.
     """
     try:
+        if expected:
+            df = pl.read_ndjson(path, schema=dict.fromkeys(expected, pl.String))
+            if df.height and max(df.null_count().row(0)) < df.height:
+                return df  # every expected key has a value: each is in the file
         keys = pl.scan_ndjson(path, infer_schema_length=JSONL_KEYS_FROM_LINES).collect_schema()
         if not all(k in keys for k in expected):
             keys = pl.scan_ndjson(path, infer_schema_length=None).collect_schema()
@@ -465,19 +472,18 @@ def constant_utc_offset(utc: pl.Series, tz: str) -> dt.timedelta | None:
     """The UTC offset of ``tz`` when it is the same at every instant from the earliest to the
     latest of ``utc`` (naive UTC timestamps), else None (or when they span more than
     :data:`CONSTANT_OFFSET_SPAN`). The zone is asked at every hour in between and at the
-    latest: a change of offset, at whatever minute, shows at the next of them."""
+    latest: a change of offset, at whatever minute, shows at the next of them. (Asked in
+    Python: for a day's file, a few dozen questions cost less than one polars query.)"""
     first, last = utc.min(), utc.max()
     if first is None or last - first > CONSTANT_OFFSET_SPAN:
         return None
-    probes = pl.concat(
-        [
-            pl.datetime_range(first, last, "1h", time_unit="us", eager=True),
-            pl.Series([last], dtype=pl.Datetime("us")),
-        ]
-    )
-    local = probes.dt.replace_time_zone("UTC").dt.convert_time_zone(tz).dt.replace_time_zone(None)
-    offsets = (local - probes).unique()
-    return offsets[0] if offsets.len() == 1 else None
+    zone = ZoneInfo(tz)
+    start = first.replace(tzinfo=dt.UTC)
+    hours = (last - first) // dt.timedelta(hours=1)
+    probes = [start + dt.timedelta(hours=i) for i in range(hours + 1)]
+    probes.append(last.replace(tzinfo=dt.UTC))
+    offsets = {probe.astimezone(zone).utcoffset() for probe in probes}
+    return offsets.pop() if len(offsets) == 1 else None
 
 
 def add_business_date(df: pl.DataFrame, source: str, business_tz: str) -> pl.DataFrame:
