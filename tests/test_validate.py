@@ -1116,3 +1116,34 @@ def test_the_screen_leaves_to_pandera_what_it_does_not_evaluate():
     with pytest.raises(SchemaErrors):
         ModelWideDtype.validate(frame, lazy=True)
     assert failing_rules(pl.DataFrame({"a": ["x"]}), Plain) is None  # not the model's dtype
+
+
+def test_small_files_are_read_ahead_by_two_threads_large_ones_by_one(tmp_path, monkeypatch):
+    """The number of threads follows the files' median size; two threads validating files
+    at once find exactly what one finds, bad rows and all."""
+    small = tmp_path / "small.csv"
+    small.write_text("a\n1\n")
+    large = tmp_path / "large.csv"
+    with large.open("wb") as fh:
+        fh.truncate(load_module.SMALL_FILE_BYTES)
+    assert load_module.read_ahead_workers([small, small, large]) == 2
+    assert load_module.read_ahead_workers([small, large, large]) == 1
+    assert load_module.read_ahead_workers([]) == 1
+
+    settings = _settings(tmp_path, monkeypatch)
+    days = [dt.date(2025, 3, 1) + dt.timedelta(i) for i in range(16)]
+    for i, day in enumerate(days):
+        bad = "".join(f"b{j},c1,{day}T02:00:00Z,radio,,prepaid,{j},\n" for j in range(i % 3))
+        write(settings.landing_dir / "orders" / f"orders_{day}.csv", _orders_of(day) + bad)
+    _settle()
+    with ReadAhead(settings, "orders", days, depth=len(days)) as ahead:
+        assert ahead.workers == 2
+        ahead.start(days[0])  # every day's files, two at a time
+        taken = [ahead.take(path)[1] for day in days for path in ahead.files(day)]
+    for day, read in zip(days, taken, strict=True):
+        path = settings.landing_dir / "orders" / f"orders_{day}.csv"
+        alone = validate_file(path, "orders", settings.source("orders"), settings.business_timezone)
+        assert read is not None
+        got = read.validated()
+        assert got.good.equals(alone.good) and got.bad.equals(alone.bad)
+        assert got.bad_rows == 1 + (day - days[0]).days % 3
