@@ -215,10 +215,11 @@ class ReadAheadFile:
 
 #: below this median size, a step's files are validated by two threads, not one. A small
 #: file's checks are mostly fixed costs (Python building the queries, each query's start) that
-#: one thread runs one after another: on the 1k and 10k shops a second thread cut a step's
-#: loop by 10-30 %. A large file's queries already use both cores: on the 100k shop (about
-#: 25 MB a file) a second thread made it 5-15 % slower.
-SMALL_FILE_BYTES = 8 << 20
+#: one thread runs one after another: on the 1k and 10k shops (files of 2.5 MB at most) a
+#: second thread cut a step's loop by 10-30 %. A large file's queries already use both
+#: cores: on the 100k shop's conversations and shipments (25 MB a file) and orders (10 MB)
+#: a second thread made it 5-15 % slower, on its order items (6 MB) no faster.
+SMALL_FILE_BYTES = 4 << 20
 #: the days whose files' sizes decide the number of threads (the first of the step's)
 SIZE_SAMPLE_DAYS = 7
 
