@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 
 from pipelines.ingest import load as load_module
+from pipelines.ingest import validate as validate_module
 from pipelines.ingest.contracts import SOURCES
 from pipelines.ingest.load import (
     RECENTLY_WRITTEN_NS,
@@ -162,6 +163,37 @@ def test_every_timestamp_form_parses_whatever_form_the_column_starts_with(tmp_pa
     bad_row = 2 + order.index("15/03/2025 09:00") - 1
     assert reasons(v) == {
         (bad_row, "created_at", "dtype(Datetime(time_unit='us', time_zone=None))")
+    }
+
+
+def test_a_blank_value_is_missing_not_broken(tmp_path):
+    """A value of only spaces or tabs is a missing value, in a text, number or timestamp
+    column: it breaks a not-null rule, never a type; a timestamp column whose first value is
+    blank is parsed in the form of its first written value."""
+    f = write(
+        tmp_path / "orders_2025-03-15.csv",
+        f"""
+{ORDERS_HEADER}
+o1,c1,  ,organic,,prepaid,10,
+o2,c2,2025-03-15T01:00:00Z,organic,\t,prepaid,20, 
+o3,c3,2025-03-15T02:00:00Z,organic,  ,cod, ,
+o4, ,2025-03-15T02:00:00Z,organic,ps,cod,12,\t
+o5,c5,2025-03-15T02:30:00Z,organic,,cod,13,2025-03-15T03:00:00Z
+""",
+    )
+    v = validate_file(f, "orders", UTC_ORDERS, "Asia/Shanghai")
+    assert reasons(v) == {
+        (1, "created_at", "not_nullable"),
+        (3, "amount", "not_nullable"),
+        (4, "customer_id", "not_nullable"),
+    }
+    assert v.good.select("order_id", "created_at", "campaign", "reviewed_at").rows() == [
+        ("o2", dt.datetime(2025, 3, 15, 1), None, None),
+        ("o5", dt.datetime(2025, 3, 15, 2, 30), None, dt.datetime(2025, 3, 15, 3)),
+    ]
+    column = pl.DataFrame({"created_at": [None, "  ", "2025-03-15 09:00:00", "2025-03-15"]})
+    assert validate_module._forms_of(column, ["created_at"]) == {
+        "created_at": ("%Y-%m-%d %H:%M:%S", False)
     }
 
 

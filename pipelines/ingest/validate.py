@@ -155,15 +155,25 @@ def _timestamp_in_form(col: pl.Expr, form: tuple[str, bool], tz: str) -> pl.Expr
     return parsed if is_utc else _local_to_utc(parsed, tz)
 
 
+#: the values of a column :func:`_forms_of` looks at for its first written value
+FORM_SAMPLE = 16
+
+
 def _forms_of(df: pl.DataFrame, names: list[str]) -> dict[str, tuple[str, bool] | None]:
     """For each of the text timestamp columns ``names``, the first of :data:`TIMESTAMP_FORMS`
-    that its first value is written in (None: no value, or none of them). One query for all
-    the columns and forms."""
+    that its first value is written in (None: no value, or none of them). A blank value is
+    no value (of the first :data:`FORM_SAMPLE` present). One query for all the columns and
+    forms."""
     if not names:
         return {}
+
+    def first_written(name: str) -> pl.Expr:
+        sample = pl.col(name).drop_nulls().head(FORM_SAMPLE)
+        return sample.filter(sample.str.strip_chars() != "").first().alias(name)
+
     tried = (
         df.lazy()
-        .select(pl.col(name).drop_nulls().first() for name in names)
+        .select(first_written(name) for name in names)
         .select(
             pl.col(name).str.to_datetime(fmt, strict=False).is_not_null().alias(f"{i}:{j}")
             for i, name in enumerate(names)
@@ -211,7 +221,9 @@ def _parse(
         if source == pl.String:
             return col.str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
         return col.cast(pl.Date, strict=False)
-    if source == pl.String:
+    if source == pl.String and target == pl.String:
+        return _blank_to_null(col)
+    if source == pl.String:  # a blank value parses as no value
         stripped = col.str.strip_chars()
         if target.is_integer():
             # "3" and "3.0" are integers; "3.5" is not
@@ -225,12 +237,16 @@ def _parse(
     return col.cast(target, strict=False)
 
 
-def _blank_to_null(schema: pl.Schema) -> list[pl.Expr]:
-    return [
-        pl.when(pl.col(c).str.strip_chars() == "").then(None).otherwise(pl.col(c)).alias(c)
-        for c, t in schema.items()
-        if t == pl.String
-    ]
+def _blank_to_null(col: pl.Expr) -> pl.Expr:
+    """Text with a value of only white space as no value."""
+    return pl.when(col.str.strip_chars() != "").then(col)
+
+
+def _as_given(values: pl.Series) -> pl.Series:
+    """A column's values as the file gives them: a blank text is no value."""
+    if values.dtype != pl.String:
+        return values
+    return values.to_frame().select(_blank_to_null(pl.col(values.name))).to_series()
 
 
 def type_frame(
@@ -248,22 +264,18 @@ def type_frame(
             raise SchemaMismatch(file, name, f"is missing{hint}; the file has {raw.columns}")
     # a few queries a file, whatever its columns: each eager polars operation is a query of
     # its own, and on a small file their fixed cost was most of the typing
-    picked = renamed.lazy().select(list(dtypes))
-    df = (
-        picked.with_columns(_blank_to_null(picked.collect_schema()))
-        .with_row_index(ROW, offset=1)
-        .with_columns(pl.col(ROW).cast(pl.Int64))
-        .collect(engine="in-memory")
-    )
+    df = renamed.select(list(dtypes))
     forms = _forms_of(
         df,
         [n for n, t in dtypes.items() if t == Timestamp and df.schema[n] == pl.String],
     )
-    # every column parsed in one pass (one collect, not one per column)
+    # every column parsed in one pass (one collect, not one per column); a blank value parses
+    # as no value
     typed = (
         df.lazy()
+        .with_row_index(ROW, offset=1)
         .select(
-            pl.col(ROW),
+            pl.col(ROW).cast(pl.Int64),
             *(
                 _parse(name, df.schema[name], target, conf.timezone, forms.get(name)).alias(name)
                 for name, target in dtypes.items()
@@ -271,31 +283,31 @@ def type_frame(
         )
         .collect(engine="in-memory")
     )
-
-    # values present in the file that did not parse, by column (one query)
-    broken_in = (
-        df.lazy()
-        .with_columns(typed[n].alias(f"typed:{n}") for n in dtypes)
-        .select(
-            (pl.col(n).is_not_null() & pl.col(f"typed:{n}").is_null()).sum().alias(n)
-            for n in dtypes
-        )
-        .collect(engine="in-memory")
-        .row(0, named=True)
-    )
+    # the columns with values that did not parse, or blank ones: a missing value parses as
+    # missing, and a value that parses was present, so they are the columns to whose nulls
+    # parsing added (polars keeps a column's null count: no query). Only these are looked at
+    # value by value, as the file's values with the blank ones missing.
+    given = {n: _as_given(df[n]) for n in dtypes if typed[n].null_count() > df[n].null_count()}
+    broken_in = {
+        n: typed[n].null_count() - (given[n].null_count() if n in given else df[n].null_count())
+        for n in dtypes
+    }
     for name, form in forms.items():  # values written in another form than the column's first
         if form is None or not broken_in[name]:
             continue
-        missed = df[name].is_not_null() & typed[name].is_null()
-        again = df.filter(missed).select(
-            _parse_text_timestamp(pl.col(name), conf.timezone or "UTC")
+        missed = given[name].is_not_null() & typed[name].is_null()
+        again = (
+            given[name]
+            .filter(missed)
+            .to_frame()
+            .select(_parse_text_timestamp(pl.col(name), conf.timezone or "UTC"))
         )
         typed = typed.with_columns(typed[name].scatter(missed.arg_true(), again.to_series()))
     failures = []
     for name, target in dtypes.items():
         if not broken_in[name]:  # counted before any values were parsed again: an upper bound
             continue
-        original, parsed = df[name], typed[name]
+        original, parsed = given[name], typed[name]
         broken = original.is_not_null() & parsed.is_null()
         n_broken = int(broken.sum())
         if not n_broken:
@@ -311,7 +323,7 @@ def type_frame(
         failures.append(
             pl.DataFrame(
                 {
-                    "row_number": df[ROW].filter(broken),
+                    "row_number": typed[ROW].filter(broken),
                     "column": name,
                     "check": f"dtype({target})",
                     "value": original.filter(broken).cast(pl.String),
