@@ -14,7 +14,7 @@ import datetime as dt
 import hashlib
 import os
 import time
-from collections import Counter
+from collections import Counter, namedtuple
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -37,6 +37,25 @@ from pipelines.settings import Settings
 RAW_SCHEMA = "raw"
 QUARANTINE = f"{RAW_SCHEMA}._quarantine"
 LEDGER = f"{RAW_SCHEMA}._file_ledger"
+#: the ledger's columns, in its order: the table (:func:`ensure_tables`) and the rows a loader
+#: inserts (:class:`LedgerRow`) are made from it
+LEDGER_COLUMNS: dict[str, pl.DataType] = {
+    "source": pl.String,
+    "partition_date": pl.Date,
+    "file": pl.String,
+    "sha256": pl.String,
+    "size_bytes": pl.Int64,
+    "status": pl.String,  # loaded | duplicate | rejected
+    "duplicate_of": pl.String,
+    "rows_in": pl.Int64,
+    "rows_loaded": pl.Int64,
+    "rows_quarantined": pl.Int64,
+    "loaded_at": pl.Datetime("us"),
+    "run_id": pl.String,
+}
+LEDGER_REQUIRED = {"source", "partition_date", "file", "sha256", "status", "loaded_at"}
+#: one row of the ledger
+LedgerRow = namedtuple("LedgerRow", list(LEDGER_COLUMNS))  # noqa: PYI024
 
 
 #: DuckDB checkpoints (compresses and writes the tables) once its write-ahead log passes this
@@ -70,13 +89,11 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, sources: list[str]) -> None:
             row_number bigint not null, column_name varchar, check_name varchar not null,
             value varchar, loaded_at timestamp not null, run_id varchar)"""
     )
-    con.execute(
-        f"""create table if not exists {LEDGER} (
-            source varchar not null, partition_date date not null, file varchar not null,
-            sha256 varchar not null, size_bytes bigint, status varchar not null,
-            duplicate_of varchar, rows_in bigint, rows_loaded bigint, rows_quarantined bigint,
-            loaded_at timestamp not null, run_id varchar)"""
+    ledger = ", ".join(
+        f"{name} {_sql_type(dtype)}" + (" not null" if name in LEDGER_REQUIRED else "")
+        for name, dtype in LEDGER_COLUMNS.items()
     )
+    con.execute(f"create table if not exists {LEDGER} ({ledger})")
     for source in sources:
         cols = [f'"{n}" {_sql_type(t)}' for n, t in contract_dtypes(source).items()]
         if BUSINESS_DATE_COLUMN[source]:
@@ -340,23 +357,6 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-#: the ledger's columns, in its order (see :func:`ensure_tables`)
-LEDGER_COLUMNS = {
-    "source": pl.String,
-    "partition_date": pl.Date,
-    "file": pl.String,
-    "sha256": pl.String,
-    "size_bytes": pl.Int64,
-    "status": pl.String,
-    "duplicate_of": pl.String,
-    "rows_in": pl.Int64,
-    "rows_loaded": pl.Int64,
-    "rows_quarantined": pl.Int64,
-    "loaded_at": pl.Datetime("us"),
-    "run_id": pl.String,
-}
-
-
 class _LedgerView:
     """What a :class:`DayLoader` asks of the file ledger, read once when its transaction
     begins and kept up to date as it writes: the loaded files by content hash, and the days
@@ -383,7 +383,7 @@ class _LedgerView:
                 self._days.setdefault(day, set())
                 if status == "loaded":
                     self._days[day].add(digest)
-        self._pending: list[tuple] = []
+        self._pending: list[LedgerRow] = []
 
     def duplicate_of(self, digest: str, day: dt.date) -> str | None:
         """The first file (by name) loaded with this content, but for ``day``'s own, which
@@ -397,19 +397,19 @@ class _LedgerView:
         """Whether the ledger has entries (of any status) for ``day`` of the source."""
         return day in self._days
 
-    def replace_day(self, day: dt.date, rows: list[tuple]) -> None:
-        """``day``'s entries are now ``rows`` (in the ledger's column order): the old ones
-        were deleted from the ledger; these are inserted at the next :meth:`flush`."""
+    def replace_day(self, day: dt.date, rows: list[LedgerRow]) -> None:
+        """``day``'s entries are now ``rows``: the old ones were deleted from the ledger;
+        these are inserted at the next :meth:`flush`."""
         mine = (self._source, day)
         for digest in self._days.pop(day, ()):
             entries = self._loaded[digest]
             entries[:] = [e for e in entries if e[:2] != mine]
-        self._pending = [r for r in self._pending if r[1] != day]
+        self._pending = [r for r in self._pending if r.partition_date != day]
         self._days[day] = set()
         for row in rows:
-            if row[5] == "loaded":
-                self._loaded.setdefault(row[3], []).append((*mine, row[2]))
-                self._days[day].add(row[3])
+            if row.status == "loaded":
+                self._loaded.setdefault(row.sha256, []).append((*mine, row.file))
+                self._days[day].add(row.sha256)
         self._pending += rows
 
     def flush(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -584,53 +584,69 @@ class DayLoader:
                 f"delete from {LEDGER} where source = ? and partition_date = ?", [source, day]
             )
         results: list[FileResult] = []
-        entries: list[tuple] = []  # the day's ledger rows (LEDGER_COLUMNS)
+        entries: list[LedgerRow] = []  # the day's ledger rows
         for f in files:
             if f.checked is None:
-                entries.append(
-                    (source, day, f.rel, f.digest, f.size, "duplicate", f.duplicate_of)
-                    + (0, 0, 0, loaded_at, run_id)
-                )
-                results.append(FileResult(f.rel, "duplicate", duplicate_of=f.duplicate_of))
-                continue
-            checked = f.checked
-            result = FileResult(
-                f.rel,
-                f.status,
-                rows_in=checked.rows_in,
-                rows_loaded=checked.good.height if f.status == "loaded" else 0,
-                rows_quarantined=checked.bad_rows,
-                top_reasons=_top_reasons(checked.bad),
-            )
-            # the frames are found by their variable's name (DuckDB's replacement scan): a
-            # registered view is a change to the catalog, and cost a small file 40 % more
-            if checked.bad.height:
-                _bad_rows = checked.bad.rename({"column": "column_name", "check": "check_name"})
-                con.execute(
-                    f"insert into {QUARANTINE} by name "
-                    "select ? as source, ?::date as partition_date, ? as file, row_number, "
-                    "column_name, check_name, value, ?::timestamp as loaded_at, ? as run_id "
-                    "from _bad_rows",
-                    [source, day, f.rel, loaded_at, run_id],
-                )
-            if f.status == "loaded" and checked.good.height:
-                # by name: the frame's row numbers are `_row` (validate.ROW); the file's
-                # constants are DuckDB's to add, not columns built in polars first
-                _good_rows = checked.good
-                con.execute(
-                    f"insert into {RAW_SCHEMA}.{source} by name "
-                    "select *, ?::date as _partition_date, "
-                    "? as _file, ?::timestamp as _loaded_at, ?::varchar as _run_id "
-                    "from _good_rows",
-                    [day, f.rel, loaded_at, run_id],
-                )
+                result = FileResult(f.rel, "duplicate", duplicate_of=f.duplicate_of)
+            else:
+                result = self._write_file(day, f, f.checked, loaded_at)
             entries.append(
-                (source, day, f.rel, f.digest, f.size, f.status, None)
-                + (result.rows_in, result.rows_loaded, result.rows_quarantined, loaded_at, run_id)
+                LedgerRow(
+                    source=source,
+                    partition_date=day,
+                    file=f.rel,
+                    sha256=f.digest,
+                    size_bytes=f.size,
+                    status=result.status,
+                    duplicate_of=result.duplicate_of,
+                    rows_in=result.rows_in,
+                    rows_loaded=result.rows_loaded,
+                    rows_quarantined=result.rows_quarantined,
+                    loaded_at=loaded_at,
+                    run_id=run_id,
+                )
             )
             results.append(result)
         ledger.replace_day(day, entries)
         return DayResult(source, day, results)
+
+    def _write_file(
+        self, day: dt.date, f: _DayFile, checked: Validated, loaded_at: dt.datetime
+    ) -> FileResult:
+        """Insert a validated file's good rows (unless it is rejected) and its quarantine."""
+        con, source, run_id = self._con, self._source, self._run_id
+        result = FileResult(
+            f.rel,
+            f.status,
+            rows_in=checked.rows_in,
+            rows_loaded=checked.good.height if f.status == "loaded" else 0,
+            rows_quarantined=checked.bad_rows,
+            top_reasons=_top_reasons(checked.bad),
+        )
+        # the frames are found by their variable's name (DuckDB's replacement scan, which
+        # looks in this function's frame: call `execute` here, not through a wrapper); a
+        # registered view is a change to the catalog, and cost a small file 40 % more
+        if checked.bad.height:
+            _bad_rows = checked.bad.rename({"column": "column_name", "check": "check_name"})
+            con.execute(
+                f"insert into {QUARANTINE} by name "
+                "select ? as source, ?::date as partition_date, ? as file, row_number, "
+                "column_name, check_name, value, ?::timestamp as loaded_at, ? as run_id "
+                "from _bad_rows",
+                [source, day, f.rel, loaded_at, run_id],
+            )
+        if f.status == "loaded" and checked.good.height:
+            # by name: the frame's row numbers are `_row` (validate.ROW); the file's
+            # constants are DuckDB's to add, not columns built in polars first
+            _good_rows = checked.good
+            con.execute(
+                f"insert into {RAW_SCHEMA}.{source} by name "
+                "select *, ?::date as _partition_date, "
+                "? as _file, ?::timestamp as _loaded_at, ?::varchar as _run_id "
+                "from _good_rows",
+                [day, f.rel, loaded_at, run_id],
+            )
+        return result
 
 
 def load_day(
