@@ -1,7 +1,10 @@
 """The plan file: what the year's target is and how to split it (see ``plans/example_2026.yaml``).
 
-``load_plan`` reads YAML, ``parse_plan`` checks a mapping; both refuse a plan that cannot be
-right with a :class:`PlanError` naming the field (``target.backward.gross_margin: ...``).
+The file is read into pydantic models (:class:`PlanFile` and its sections; their JSON schema,
+for editors, is ``schemas/plan.schema.json``), which refuse unknown keys and values that
+cannot be right; ``load_plan`` and ``parse_plan`` turn what they refuse into a
+:class:`PlanError` that names the file and the key's place (``target.backward.gross_margin:
+...``) and return the plan as the plain frozen dataclasses the planning code uses.
 ``annual_target`` computes the year's target for the top KPI from the plan and the monthly
 history the caller passes in (forward 正推, backward 倒推 "以终定始", or combined 结合).
 """
@@ -11,20 +14,35 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    Strict,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
 
+from kpi_tree.config import (
+    ConfigModel,
+    Flag,
+    Integer,
+    Number,
+    Text,
+    blank,
+    describe,
+    problem,
+    report,
+)
 from kpi_tree.targets.calendar import WEEKDAYS, CalendarSpec, FestivalSpec
 
-METHODS = ("annual", "forward", "backward", "combined")
-FORWARD_BASES = ("growth", "trend")
-COMBINE_RULES = ("max", "min", "blend")
-SPLIT_BY = ("weights", "scores")
 PLANS_DIR = Path(__file__).resolve().parent.parent / "plans"
 EXAMPLE_PLAN = PLANS_DIR / "example_2026.yaml"
 
@@ -129,365 +147,421 @@ def plan_hash(raw: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-# ---- field readers: each names the field it complains about ----------------------------
+# ---- the plan file, as pydantic models (their JSON schema: schemas/plan.schema.json) -------
+
+Share = Annotated[Number, Field(ge=0, le=1)]
+NonNegative = Annotated[Number, Field(ge=0)]
+Year = Annotated[Integer, Field(ge=2000, le=2100)]
+SplitBy = Literal["weights", "scores"]
 
 
-def _mapping(value: Any, where: str) -> dict[str, Any]:
+def _shorthand(key: str, section: Any) -> BeforeValidator:
+    """A section may be written as the number (or list) it mostly holds: ``target: 40_000_000``
+    is ``target: {annual: 40_000_000}``. A blank section (``drivers:`` with nothing under it)
+    is an empty one."""
+
+    def expand(value: Any) -> Any:
+        if value is None:
+            return {}
+        if isinstance(value, int | float | list) and not isinstance(value, bool):
+            return {key: value}
+        return value
+
+    return BeforeValidator(expand, json_schema_input_type=section)
+
+
+def _no_slash(value: str) -> str:
+    if "/" in value:
+        raise ValueError("must be a name without '/' (it separates the levels of a split)")
+    return value
+
+
+def _month_day(value: str) -> str:
+    try:
+        month, day = (int(x) for x in value.split("-"))
+        dt.date(2024, month, day)  # a leap year, so 02-29 is allowed
+    except ValueError:
+        raise ValueError("the key must be a day MM-DD, e.g. '11-11'") from None
+    return value
+
+
+MonthDay = Annotated[
+    str,
+    Strict(),
+    AfterValidator(_month_day),
+    WithJsonSchema({"type": "string", "pattern": r"^\d{2}-\d{2}$"}),
+]
+
+
+class ForwardFile(ConfigModel):
+    """正推法: last year's total × (1 + growth), or the linear trend of the last ``years`` full
+    years × (1 + growth)."""
+
+    basis: Literal["growth", "trend"] = "growth"
+    growth: Annotated[Number, Field(gt=-1)] | None = Field(
+        None, description="0.25 is +25 %; required with basis growth, 0 by default with trend"
+    )
+    years: Annotated[Integer, Field(ge=2, le=20)] = Field(
+        3, description="trend: the full years the trend is drawn through"
+    )
+
+    @model_validator(mode="after")
+    def _growth_for_growth(self) -> ForwardFile:
+        if self.basis == "growth" and self.growth is None:
+            raise problem("growth", "is required when basis is growth (e.g. 0.25 for +25 %)")
+        return self
+
+    def spec(self) -> ForwardSpec:
+        return ForwardSpec(self.basis, self.growth or 0.0, self.years)
+
+
+class BackwardFile(ConfigModel):
+    """倒推法 (以终定始): the revenue R such that
+    R × gross_margin − R × variable_cost_rate − fixed_costs = net_profit."""
+
+    net_profit: Number = Field(description="the year's required net profit, yuan")
+    gross_margin: Annotated[Number, Field(gt=0, le=1)] = Field(description="e.g. 0.40")
+    fixed_costs: NonNegative = Field(0.0, description="the year's fixed costs, yuan")
+    variable_cost_rate: Share = Field(0.0, description="costs per yuan of revenue, e.g. 0.15")
+
+    @model_validator(mode="after")
+    def _reachable(self) -> BackwardFile:
+        if self.gross_margin <= self.variable_cost_rate:
+            raise problem(
+                "gross_margin",
+                "must exceed variable_cost_rate, or no revenue can earn the net profit",
+            )
+        if self.net_profit + self.fixed_costs <= 0:
+            raise problem("net_profit", "net_profit + fixed_costs must be > 0")
+        return self
+
+    def spec(self) -> BackwardSpec:
+        return BackwardSpec(
+            self.net_profit, self.gross_margin, self.fixed_costs, self.variable_cost_rate
+        )
+
+
+class TargetFile(ConfigModel):
+    """The year's target for the top KPI: a number (method annual), or a method."""
+
+    method: Literal["annual", "forward", "backward", "combined"] = "annual"
+    annual: Annotated[Number, Field(gt=0)] | None = Field(
+        None, description="method annual: the year's target, yuan"
+    )
+    forward: ForwardFile | None = None
+    backward: BackwardFile | None = None
+    combine: Literal["max", "min", "blend"] = Field(
+        "max", description="combined: the more demanding (max), min, or a blend"
+    )
+    forward_weight: Share = Field(
+        0.5, description="blend: forward_weight × forward + (1 − forward_weight) × backward"
+    )
+
+    @model_validator(mode="after")
+    def _one_method(self) -> TargetFile:
+        method = self.method
+        if method == "annual" and self.annual is None:
+            raise problem(
+                "annual",
+                "is required when target.method is annual (the default): give the year's "
+                "number, or a method (forward, backward, combined)",
+            )
+        if method != "annual" and self.annual is not None:
+            raise problem("annual", f"give either an annual number or method {method}, not both")
+        for key in ("forward", "backward"):
+            needed, given = method in (key, "combined"), getattr(self, key) is not None
+            if needed and not given:
+                raise problem(key, f"is required when target.method is {method}")
+            if given and not needed:
+                raise problem(
+                    key, f"is used only with method {key} or combined: remove it or set method"
+                )
+        extra = sorted({"combine", "forward_weight"} & self.model_fields_set)
+        if method != "combined" and extra:
+            raise problem(extra[0], "is used only with target.method combined: remove it")
+        return self
+
+    def spec(self) -> TargetSpec:
+        return TargetSpec(
+            self.method,
+            self.annual,
+            self.forward.spec() if self.forward else None,
+            self.backward.spec() if self.backward else None,
+            self.combine,
+            self.forward_weight,
+        )
+
+
+class NewBusinessFile(ConfigModel):
+    """New business carved out of the year and kept as upside."""
+
+    amount: NonNegative = Field(0.0, description="yuan")
+    from_month: Annotated[Integer, Field(ge=1, le=12)] = Field(
+        1, description="the upside is tracked from this month on"
+    )
+
+
+class YearEndCapFile(ConfigModel):
+    """At most ``max_share`` of the months' total in the last ``months`` months."""
+
+    months: Annotated[Integer, Field(ge=1, le=11)]
+    max_share: Annotated[Number, Field(gt=0, le=1)]
+
+
+class ProfileFile(ConfigModel):
+    """The monthly shape used when the history has no full last year (a new shop)."""
+
+    weights: Annotated[tuple[NonNegative, ...], Field(min_length=12, max_length=12)] = Field(
+        description="12 weights, January first"
+    )
+    reference_year: Year | None = Field(
+        None, description="the year the shape was observed in (its calendar is moved to the plan's)"
+    )
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> ProfileFile:
+        if not any(self.weights):
+            raise problem("weights", "are all zero: give the shape of a year")
+        return self
+
+
+class WeekdayFile(ConfigModel):
+    """A weight per weekday (1.0 when not given)."""
+
+    mon: NonNegative = 1.0
+    tue: NonNegative = 1.0
+    wed: NonNegative = 1.0
+    thu: NonNegative = 1.0
+    fri: NonNegative = 1.0
+    sat: NonNegative = 1.0
+    sun: NonNegative = 1.0
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> WeekdayFile:
+        if not any(getattr(self, day) for day in WEEKDAYS):
+            raise ValueError("the weights are all zero")
+        return self
+
+
+def _weekday_list(value: Any) -> Any:
     if value is None:
         return {}
-    if not isinstance(value, Mapping):
-        raise PlanError(f"{where}: must be a mapping, got {type(value).__name__}")
-    return dict(value)
-
-
-def _unknown(data: Mapping[str, Any], allowed: tuple[str, ...], where: str) -> None:
-    extra = sorted(set(data) - set(allowed))
-    if extra:
-        prefix = f"{where}." if where else ""
-        raise PlanError(f"{prefix}{extra[0]}: unknown field (allowed: {', '.join(allowed)})")
-
-
-def _opt_number(
-    data: Mapping[str, Any],
-    key: str,
-    where: str,
-    *,
-    lo: float | None = None,
-    hi: float | None = None,
-    lo_open: bool = False,
-) -> float | None:
-    """The number at ``key`` (None when absent or null), checked against its bounds."""
-    name = f"{where}.{key}" if where else key
-    value = data.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise PlanError(f"{name}: must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise PlanError(f"{name}: must be finite, got {value}")
-    if lo is not None and (value < lo or (lo_open and value == lo)):
-        raise PlanError(f"{name}: must be {'>' if lo_open else '>='} {lo:g}, got {value:g}")
-    if hi is not None and value > hi:
-        raise PlanError(f"{name}: must be <= {hi:g}, got {value:g}")
-    return value
-
-
-def _number(
-    data: Mapping[str, Any],
-    key: str,
-    where: str,
-    *,
-    default: float | None = None,
-    lo: float | None = None,
-    hi: float | None = None,
-    lo_open: bool = False,
-) -> float:
-    """The number at ``key``; required when there is no default."""
-    value = _opt_number(data, key, where, lo=lo, hi=hi, lo_open=lo_open)
-    if value is not None:
-        return value
-    if default is None:
-        raise PlanError(f"{where}.{key}: is required" if where else f"{key}: is required")
-    return default
-
-
-def _integer(
-    data: Mapping[str, Any],
-    key: str,
-    where: str,
-    *,
-    default: int | None = None,
-    lo: int | None = None,
-    hi: int | None = None,
-) -> int:
-    """The integer at ``key``; required when there is no default."""
-    name = f"{where}.{key}" if where else key
-    value = data.get(key, default)
-    if value is None:
-        raise PlanError(f"{name}: is required")
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise PlanError(f"{name}: must be an integer, got {value!r}")
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise PlanError(f"{name}: must be between {lo} and {hi}, got {value}")
-    return value
-
-
-def _choice(
-    data: Mapping[str, Any], key: str, where: str, choices: tuple[str, ...], default: str
-) -> str:
-    value = data.get(key, default)
-    if value not in choices:
-        name = f"{where}.{key}" if where else key
-        raise PlanError(f"{name}: must be one of {', '.join(choices)}, got {value!r}")
-    return str(value)
-
-
-# ---- sections ---------------------------------------------------------------------------
-
-
-def _parse_target(data: Any) -> TargetSpec:
-    where = "target"
-    if isinstance(data, int | float) and not isinstance(data, bool):
-        data = {"annual": data}
-    d = _mapping(data, where)
-    if not d:
-        raise PlanError("target: is required (an annual number or a method)")
-    _unknown(d, ("method", "annual", "forward", "backward", "combine", "forward_weight"), where)
-    method = _choice(d, "method", where, METHODS, "annual")
-    annual = _opt_number(d, "annual", where, lo=0, lo_open=True)
-    if method == "annual" and annual is None:
-        raise PlanError("target.annual: is required when target.method is annual")
-    if method != "annual" and annual is not None:
-        raise PlanError(f"target.annual: give either an annual number or method {method}, not both")
-    forward = backward = None
-    if method in ("forward", "combined"):
-        w = "target.forward"
-        f = _mapping(d.get("forward"), w)
-        if not f:
-            raise PlanError(f"{w}: is required when target.method is {method}")
-        _unknown(f, ("basis", "growth", "years"), w)
-        basis = _choice(f, "basis", w, FORWARD_BASES, "growth")
-        if basis == "growth" and f.get("growth") is None:
-            raise PlanError(f"{w}.growth: is required when basis is growth")
-        forward = ForwardSpec(
-            basis,
-            _number(f, "growth", w, default=0.0, lo=-1, lo_open=True),
-            _integer(f, "years", w, default=3, lo=2, hi=20),
-        )
-    if method in ("backward", "combined"):
-        w = "target.backward"
-        b = _mapping(d.get("backward"), w)
-        if not b:
-            raise PlanError(f"{w}: is required when target.method is {method}")
-        _unknown(b, ("net_profit", "gross_margin", "fixed_costs", "variable_cost_rate"), w)
-        backward = BackwardSpec(
-            net_profit=_number(b, "net_profit", w),
-            gross_margin=_number(b, "gross_margin", w, lo=0, lo_open=True, hi=1),
-            fixed_costs=_number(b, "fixed_costs", w, default=0.0, lo=0),
-            variable_cost_rate=_number(b, "variable_cost_rate", w, default=0.0, lo=0, hi=1),
-        )
-        if backward.gross_margin <= backward.variable_cost_rate:
-            raise PlanError(
-                f"{w}.gross_margin: must exceed variable_cost_rate, or no revenue can earn the "
-                "net profit"
+    if isinstance(value, list):
+        if len(value) != 7:
+            raise ValueError(
+                f"a list of 7 weights (Monday first) or a mapping mon..sun, got {len(value)}"
             )
-        if backward.net_profit + backward.fixed_costs <= 0:
-            raise PlanError(f"{w}.net_profit: net_profit + fixed_costs must be > 0")
-    if method != "combined" and ("combine" in d or "forward_weight" in d):
-        raise PlanError("target.combine: only with target.method combined")
-    combine = _choice(d, "combine", where, COMBINE_RULES, "max")
-    weight = _number(d, "forward_weight", where, default=0.5, lo=0, hi=1)
-    return TargetSpec(method, annual, forward, backward, combine, weight)
+        return dict(zip(WEEKDAYS, value, strict=True))
+    return value
 
 
-def _parse_calendar(data: Any) -> CalendarSpec:
-    where = "calendar"
-    d = _mapping(data, where)
-    _unknown(
-        d,
-        ("weekday_profile", "holiday_factor", "festival", "special_days", "reshape_history"),
-        where,
+def _no_festival(value: Any) -> Any:
+    return None if value is False else value
+
+
+class FestivalFile(ConfigModel):
+    """The Spring Festival trough around the lunar new year's day."""
+
+    days_before: Annotated[Integer, Field(ge=0, le=30)] = 7
+    days_after: Annotated[Integer, Field(ge=0, le=30)] = 7
+    factor: NonNegative = 0.5
+
+
+class CalendarFile(ConfigModel):
+    """How the days of the year are weighted."""
+
+    weekday_profile: Annotated[
+        WeekdayFile,
+        BeforeValidator(_weekday_list, json_schema_input_type=WeekdayFile | list[Number] | None),
+    ] = WeekdayFile()
+    holiday_factor: NonNegative = Field(
+        1.0, description="public holidays (holidays.China) other than the festival"
     )
-    w = "calendar.weekday_profile"
-    profile = d.get("weekday_profile")
-    if profile is None:
-        weekdays = (1.0,) * 7
-    elif isinstance(profile, Mapping):
-        _unknown(profile, WEEKDAYS, w)
-        weekdays = tuple(_number(profile, day, w, default=1.0, lo=0) for day in WEEKDAYS)
-    elif isinstance(profile, list) and len(profile) == 7:
-        weekdays = tuple(
-            _number({day: v}, day, w, lo=0) for day, v in zip(WEEKDAYS, profile, strict=True)
+    festival: Annotated[
+        FestivalFile | None,
+        BeforeValidator(_no_festival, json_schema_input_type=FestivalFile | Literal[False] | None),
+    ] = Field(FestivalFile(), description="null or false: no festival trough")
+    special_days: Annotated[dict[MonthDay, NonNegative], blank({}, dict[MonthDay, Number])] = Field(
+        {}, description="MM-DD -> the day's weight within its month, e.g. '11-11': 3.0"
+    )
+    reshape_history: Flag = Field(
+        True, description="move last year's monthly shape onto this year's calendar"
+    )
+
+    def spec(self) -> CalendarSpec:
+        return CalendarSpec(
+            tuple(getattr(self.weekday_profile, day) for day in WEEKDAYS),
+            self.holiday_factor,
+            FestivalSpec(self.festival.days_before, self.festival.days_after, self.festival.factor)
+            if self.festival
+            else None,
+            {tuple(int(x) for x in key.split("-")): v for key, v in self.special_days.items()},
+            self.reshape_history,
         )
-    else:
-        raise PlanError(f"{w}: a mapping mon..sun or a list of 7 weights")
-    if not any(weekdays):
-        raise PlanError(f"{w}: the weights are all zero")
-    holiday = _number(d, "holiday_factor", where, default=1.0, lo=0)
-    festival: FestivalSpec | None = FestivalSpec()
-    if "festival" in d:
-        raw = d["festival"]
-        if raw is None or raw is False:
-            festival = None
+
+
+class UnitFile(ConfigModel):
+    """One unit of a split (a region, a team, a person) and, optionally, its own units."""
+
+    id: Annotated[Text, AfterValidator(_no_slash)]
+    weight: NonNegative | None = Field(
+        None, description="its share, when its parent splits by weights"
+    )
+    score: NonNegative | None = Field(
+        None, description="its ability score, when its parent splits by scores"
+    )
+    by: SplitBy = Field("weights", description="how its own units split it")
+    uplift: NonNegative = Field(0.0, description="its units add up to (1 + uplift) × it")
+    units: Annotated[tuple[UnitFile, ...], Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _split(self) -> UnitFile:
+        if self.units:
+            _check_split(self.units, self.by)
         else:
-            w = "calendar.festival"
-            f = _mapping(raw, w)
-            _unknown(f, ("days_before", "days_after", "factor"), w)
-            festival = FestivalSpec(
-                days_before=_integer(f, "days_before", w, default=7, lo=0, hi=30),
-                days_after=_integer(f, "days_after", w, default=7, lo=0, hi=30),
-                factor=_number(f, "factor", w, default=0.5, lo=0),
-            )
-    special: dict[tuple[int, int], float] = {}
-    w = "calendar.special_days"
-    for key, value in _mapping(d.get("special_days"), w).items():
-        try:
-            month, day = (int(x) for x in str(key).split("-"))
-            dt.date(2024, month, day)  # a leap year, so 02-29 is allowed
-        except ValueError as err:
-            raise PlanError(f"{w}.{key}: the key must be MM-DD, e.g. '11-11'") from err
-        special[(month, day)] = _number({str(key): value}, str(key), w, lo=0)
-    reshape = d.get("reshape_history", True)
-    if not isinstance(reshape, bool):
-        raise PlanError(f"calendar.reshape_history: must be true or false, got {reshape!r}")
-    return CalendarSpec(weekdays, holiday, festival, special, reshape)
+            given = sorted({"by", "uplift"} & self.model_fields_set)
+            if given:
+                raise problem(given[0], "needs units to split over: add them, or remove it")
+        return self
+
+    def unit(self) -> OrgUnit:
+        share = self.weight if self.weight is not None else self.score
+        assert share is not None  # _check_split of its parent
+        children = tuple(u.unit() for u in self.units or ())
+        return OrgUnit(self.id, share, self.by, self.uplift, children)
 
 
-def _parse_units(items: Any, where: str, by: str) -> tuple[OrgUnit, ...]:
-    if not isinstance(items, list) or not items:
-        raise PlanError(f"{where}: must be a non-empty list of units")
-    units: list[OrgUnit] = []
-    for i, item in enumerate(items):
-        w = f"{where}[{i}]"
-        u = _mapping(item, w)
-        _unknown(u, ("id", "weight", "score", "by", "uplift", "units"), w)
-        uid = u.get("id")
-        if not uid or not isinstance(uid, str) or "/" in uid:
-            raise PlanError(f"{w}.id: is required (a name without '/')")
-        w = f"{where}[{uid}]"
-        if any(x.id == uid for x in units):
-            raise PlanError(f"{w}: duplicate id")
-        key, other = ("weight", "score") if by == "weights" else ("score", "weight")
-        if other in u:
-            raise PlanError(f"{w}.{other}: its parent splits by {by}, so give '{key}'")
-        weight = _number(u, key, w, lo=0)
-        child_by = _choice(u, "by", w, SPLIT_BY, "weights")
-        uplift = _number(u, "uplift", w, default=0.0, lo=0)
-        children = _parse_units(u["units"], f"{w}.units", child_by) if u.get("units") else ()
-        if not children and ("by" in u or "uplift" in u):
-            raise PlanError(f"{w}: 'by' and 'uplift' need units to split over")
-        units.append(OrgUnit(uid, weight, child_by, uplift, children))
-    total = sum(u.weight for u in units)
+def _check_split(units: tuple[UnitFile, ...], by: str) -> None:
+    key, other = ("weight", "score") if by == "weights" else ("score", "weight")
+    seen: set[str] = set()
+    for i, unit in enumerate(units):
+        if unit.id in seen:
+            raise problem(("units", i, "id"), f"duplicate id '{unit.id}': give each unit its own")
+        seen.add(unit.id)
+        if getattr(unit, other) is not None:
+            raise problem(("units", i, other), f"its parent splits by {by}, so give '{key}'")
+        if getattr(unit, key) is None:
+            raise problem(("units", i, key), f"is required: its parent splits by {by}")
+    total = sum(getattr(u, key) for u in units)
     if total <= 0:
-        raise PlanError(f"{where}: the {by} add up to zero")
+        raise problem("units", f"the {by} add up to zero")
     if by == "weights" and abs(total - 1) > 1e-9:
-        raise PlanError(f"{where}: weights must add up to 1, got {total:g} (or use by: scores)")
-    return tuple(units)
+        raise problem("units", f"weights must add up to 1, got {total:g} (or use by: scores)")
 
 
-def _parse_allocations(data: Any, top_kpi: str) -> tuple[Allocation, ...]:
-    if data is None:
-        return ()
-    if not isinstance(data, list):
-        raise PlanError("allocations: must be a list")
-    out: list[Allocation] = []
-    for i, item in enumerate(data):
-        w = f"allocations[{i}]"
-        a = _mapping(item, w)
-        _unknown(a, ("name", "kpi", "by", "uplift", "units", "dimension"), w)
-        name = a.get("name")
-        if not name or not isinstance(name, str):
-            raise PlanError(f"{w}.name: is required")
-        w = f"allocations[{name}]"
-        if any(x.name == name for x in out):
-            raise PlanError(f"{w}: duplicate name")
-        by = _choice(a, "by", w, SPLIT_BY, "weights")
-        uplift = _number(a, "uplift", w, default=0.0, lo=0)
-        kpi = a.get("kpi", top_kpi)
-        if not isinstance(kpi, str):
-            raise PlanError(f"{w}.kpi: must be a node id")
-        units = _parse_units(a.get("units"), f"{w}.units", by)
-        dimension = a.get("dimension")
-        if dimension is not None and (not isinstance(dimension, str) or not dimension):
-            raise PlanError(f"{w}.dimension: must be a dimension name (e.g. channel)")
-        out.append(Allocation(name, kpi, by, uplift, units, dimension))
-    return tuple(out)
+class AllocationFile(ConfigModel):
+    """One split of a KPI's target over the organisation (regions -> teams -> people)."""
 
-
-def _parse_values(data: Any, where: str, *, hi: float | None = None) -> dict[str, float | None]:
-    """node id -> a planned value, or None for "take the trailing history"."""
-    return {
-        str(key): _opt_number({str(key): value}, str(key), where, lo=0, hi=hi)
-        for key, value in _mapping(data, where).items()
-    }
-
-
-def _parse_profile(data: Any) -> tuple[tuple[float, ...] | None, int | None]:
-    if data is None:
-        return None, None
-    if isinstance(data, list):
-        data = {"weights": data}
-    p = _mapping(data, "monthly_profile")
-    _unknown(p, ("weights", "reference_year"), "monthly_profile")
-    w = "monthly_profile.weights"
-    weights = p.get("weights")
-    if not isinstance(weights, list) or len(weights) != 12:
-        raise PlanError(f"{w}: must be a list of 12 weights, January first")
-    profile = tuple(_number({f"[{i}]": v}, f"[{i}]", w, lo=0) for i, v in enumerate(weights))
-    if not any(profile):
-        raise PlanError(f"{w}: all zero")
-    year = None
-    if p.get("reference_year") is not None:
-        year = _integer(p, "reference_year", "monthly_profile", lo=2000, hi=2100)
-    return profile, year
-
-
-TOP_FIELDS = (
-    "year",
-    "top_kpi",
-    "target",
-    "new_business",
-    "buffer",
-    "year_end_cap",
-    "monthly_profile",
-    "calendar",
-    "drivers",
-    "shares",
-    "allocations",
-    "name",
-    "description",
-)
-
-
-def parse_plan(data: Mapping[str, Any], tree: Any | None = None) -> Plan:
-    """Check a plan mapping. With ``tree`` (a :class:`kpi_tree.model.Tree`), node ids are checked
-    too: the top KPI, every driver, share and allocated KPI must be a node of the tree."""
-    d = _mapping(data, "plan")
-    _unknown(d, TOP_FIELDS, "")
-    year = _integer(d, "year", "", lo=2000, hi=2100)
-    top = d.get("top_kpi", "net_revenue")
-    if not isinstance(top, str):
-        raise PlanError(f"top_kpi: must be a node id, got {top!r}")
-    target = _parse_target(d.get("target"))
-    nb_raw = d.get("new_business")
-    if isinstance(nb_raw, int | float) and not isinstance(nb_raw, bool):
-        nb_raw = {"amount": nb_raw}
-    nb = _mapping(nb_raw, "new_business")
-    _unknown(nb, ("amount", "from_month"), "new_business")
-    new_business = NewBusiness(
-        _number(nb, "amount", "new_business", default=0.0, lo=0),
-        _integer(nb, "from_month", "new_business", default=1, lo=1, hi=12),
+    name: Text
+    kpi: Text | None = Field(
+        None, description="the KPI split (an additive node); the top KPI by default"
     )
-    if target.annual is not None and new_business.amount > target.annual:
-        raise PlanError("new_business.amount: larger than target.annual")
-    buffer = _number(d, "buffer", "", default=0.0, lo=0, hi=1)
-    cap = None
-    if d.get("year_end_cap") is not None:
-        c = _mapping(d["year_end_cap"], "year_end_cap")
-        _unknown(c, ("months", "max_share"), "year_end_cap")
-        cap = YearEndCap(
-            _integer(c, "months", "year_end_cap", lo=1, hi=11),
-            _number(c, "max_share", "year_end_cap", lo=0, lo_open=True, hi=1),
+    by: SplitBy = "weights"
+    uplift: NonNegative = Field(0.0, description="the units add up to (1 + uplift) × the KPI")
+    dimension: Text | None = Field(
+        None,
+        description="the KPI's dimension whose members the units are (e.g. channel): their "
+        "actuals come from the warehouse, so their targets are paced",
+    )
+    units: Annotated[tuple[UnitFile, ...], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _split(self) -> AllocationFile:
+        _check_split(self.units, self.by)
+        return self
+
+    def allocation(self, top_kpi: str) -> Allocation:
+        units = tuple(u.unit() for u in self.units)
+        return Allocation(
+            self.name, self.kpi or top_kpi, self.by, self.uplift, units, self.dimension
         )
-    profile, profile_year = _parse_profile(d.get("monthly_profile"))
-    plan = Plan(
-        year=year,
-        top_kpi=top,
-        target=target,
-        new_business=new_business,
-        buffer=buffer,
-        year_end_cap=cap,
-        monthly_profile=profile,
-        profile_year=profile_year,
-        calendar=_parse_calendar(d.get("calendar")),
-        drivers=_parse_values(d.get("drivers"), "drivers"),
-        shares=_parse_values(d.get("shares"), "shares", hi=1),
-        allocations=_parse_allocations(d.get("allocations"), top),
-        raw=d,
+
+
+class PlanFile(ConfigModel):
+    """A target plan: the year's target for the top KPI and how to split it over months, days,
+    the KPI tree and the organisation (kpi_tree/plans/example_2026.yaml uses every key)."""
+
+    name: Text | None = None
+    description: str | None = None
+    year: Year = Field(description="the plan's year, e.g. 2026")
+    top_kpi: Text = Field(
+        "net_revenue", description="the additive money KPI the year's target is set on"
     )
+    target: Annotated[TargetFile, _shorthand("annual", Number | TargetFile)] = Field(
+        description="the year's target: a number, or a method (forward, backward, combined)"
+    )
+    new_business: Annotated[NewBusinessFile, _shorthand("amount", Number | NewBusinessFile)] = (
+        NewBusinessFile()
+    )
+    buffer: Share = Field(0.0, description="the months add up to (1 + buffer) × the year")
+    year_end_cap: YearEndCapFile | None = None
+    monthly_profile: Annotated[
+        ProfileFile | None,
+        BeforeValidator(
+            lambda v: {"weights": v} if isinstance(v, list) else v,
+            json_schema_input_type=ProfileFile | list[Number] | None,
+        ),
+    ] = None
+    calendar: Annotated[CalendarFile, blank({}, CalendarFile)] = CalendarFile()
+    drivers: Annotated[dict[Text, NonNegative | None], blank({}, dict[str, Number | None])] = Field(
+        {}, description="planned values of tree nodes; null: the trailing history"
+    )
+    shares: Annotated[dict[Text, Share | None], blank({}, dict[str, Number | None])] = Field(
+        {}, description="a part of a sum identity -> its share of the parent; null: trailing"
+    )
+    allocations: Annotated[tuple[AllocationFile, ...], blank((), list[AllocationFile])] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PlanFile:
+        names: set[str] = set()
+        for i, alloc in enumerate(self.allocations):
+            if alloc.name in names:
+                raise problem(("allocations", i, "name"), f"duplicate name '{alloc.name}'")
+            names.add(alloc.name)
+        annual = self.target.annual
+        if annual is not None and self.new_business.amount > annual:
+            raise problem(
+                ("new_business", "amount"),
+                "larger than target.annual: the new business is part of the year's target",
+            )
+        return self
+
+    def plan(self, raw: Mapping[str, Any]) -> Plan:
+        profile = self.monthly_profile
+        return Plan(
+            year=self.year,
+            top_kpi=self.top_kpi,
+            target=self.target.spec(),
+            new_business=NewBusiness(self.new_business.amount, self.new_business.from_month),
+            buffer=self.buffer,
+            year_end_cap=YearEndCap(self.year_end_cap.months, self.year_end_cap.max_share)
+            if self.year_end_cap
+            else None,
+            monthly_profile=profile.weights if profile else None,
+            profile_year=profile.reference_year if profile else None,
+            calendar=self.calendar.spec(),
+            drivers=dict(self.drivers),
+            shares=dict(self.shares),
+            allocations=tuple(a.allocation(self.top_kpi) for a in self.allocations),
+            raw=raw,
+        )
+
+
+def parse_plan(data: Any, tree: Any | None = None, *, source: str | None = None) -> Plan:
+    """Check a plan mapping. With ``tree`` (a :class:`kpi_tree.model.Tree`), node ids are checked
+    too: the top KPI, every driver, share and allocated KPI must be a node of the tree.
+    ``source`` (the file) prefixes each line of a :class:`PlanError`."""
+    try:
+        model = PlanFile.model_validate(data)
+    except ValidationError as err:
+        # `from None`: pydantic's own error would print the values it was given
+        raise PlanError(report(source, describe(PlanFile, err))) from None
+    plan = model.plan(raw=dict(data))
     if tree is not None:
-        check_plan_against_tree(plan, tree)
+        try:
+            check_plan_against_tree(plan, tree)
+        except PlanError as err:
+            raise PlanError(report(source, [str(err)])) from None
     return plan
 
 
@@ -509,15 +583,16 @@ def check_plan_against_tree(plan: Plan, tree: Any) -> None:
             raise PlanError(
                 f"shares.{key}: not a part of a sum identity (parts: {sorted(sum_children)})"
             )
-    for alloc in plan.allocations:
+    for i, alloc in enumerate(plan.allocations):
         node = nodes.get(alloc.kpi)
+        where = f"allocations[{i}]"
         if node is None:
-            raise PlanError(f"allocations[{alloc.name}].kpi: unknown node '{alloc.kpi}'")
+            raise PlanError(f"{where}.kpi: unknown node '{alloc.kpi}' ({alloc.name})")
         if node.kind != "sum":
-            raise PlanError(f"allocations[{alloc.name}].kpi: '{alloc.kpi}' is not additive")
+            raise PlanError(f"{where}.kpi: '{alloc.kpi}' is not additive ({alloc.name})")
         if alloc.dimension is not None and alloc.dimension not in node.dimensions:
             raise PlanError(
-                f"allocations[{alloc.name}].dimension: '{alloc.kpi}' cannot be sliced by "
+                f"{where}.dimension: '{alloc.kpi}' cannot be sliced by "
                 f"'{alloc.dimension}' (its dimensions: {list(node.dimensions)})"
             )
 
@@ -530,10 +605,7 @@ def load_plan(path: Path | str = EXAMPLE_PLAN, tree: Any | None = None) -> Plan:
         raise PlanError(f"{path}: not valid YAML: {err}") from err
     except OSError as err:
         raise PlanError(f"{path}: cannot read: {err}") from err
-    try:
-        return parse_plan(data or {}, tree)
-    except PlanError as err:
-        raise PlanError(f"{path}: {err}") from err
+    return parse_plan({} if data is None else data, tree, source=str(path))
 
 
 # ---- the year's target ------------------------------------------------------------------
