@@ -21,21 +21,11 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from pipelines.ingest.contracts import SOURCE_SPECS
+
 DATA_DIR_ENV = "KPI_DATA_DIR"
 CONFIG_ENV = "KPI_CONFIG"
 DEFAULT_CONFIG_FILE = "kpi.yaml"
-
-#: Source name -> declared time zone of its timestamps (a timestamp with an explicit offset
-#: is taken as written). ``None``: the source has no timestamps.
-DEFAULT_SOURCE_TIMEZONES: dict[str, str | None] = {
-    "orders": "UTC",
-    "order_items": None,
-    "sessions": "UTC",
-    "ad_spend": None,
-    "conversations": "Asia/Shanghai",
-    "shipments": "UTC",
-}
-
 
 @dataclass(frozen=True)
 class SourceConfig:
@@ -188,18 +178,18 @@ def load_settings(data_dir: str | Path | None = None) -> Settings:
             f"not {memory_limit!r}"
         )
     source_raw: dict[str, Any] = raw.get("sources") or {}
-    unknown_sources = set(source_raw) - set(DEFAULT_SOURCE_TIMEZONES)
+    unknown_sources = set(source_raw) - set(SOURCE_SPECS)
     if unknown_sources:
         raise ValueError(
             f"{config_file}: unknown source(s) {sorted(unknown_sources)}; "
-            f"the sources are {sorted(DEFAULT_SOURCE_TIMEZONES)}"
+            f"the sources are {sorted(SOURCE_SPECS)}"
         )
     sources = {}
-    for name, default_tz in DEFAULT_SOURCE_TIMEZONES.items():
+    for name, spec in SOURCE_SPECS.items():
         conf = source_raw.get(name) or {}
         sources[name] = SourceConfig(
             name=name,
-            timezone=conf.get("timezone", default_tz),
+            timezone=conf.get("timezone", spec.timezone),
             columns={str(k): str(v) for k, v in (conf.get("columns") or {}).items()},
         )
     return Settings(

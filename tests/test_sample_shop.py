@@ -595,12 +595,14 @@ def test_quarantine_of_the_ingestion_matches_the_manifest(faulty) -> None:
     """The ingestion's own validator quarantines exactly the injected rows."""
     validate = pytest.importorskip("pipelines.ingest.validate")
     settings = pytest.importorskip("pipelines.settings")
+    contracts = pytest.importorskip("pipelines.ingest.contracts")
     root, manifest, _ = faulty
     expected = defaultdict(set)
     for e in manifest["row_faults"]:
         expected[e["file"]].add(e["row"])
     for f in manifest["files"]:
-        conf = settings.SourceConfig(f["source"], settings.DEFAULT_SOURCE_TIMEZONES[f["source"]])
+        zone = contracts.SOURCE_SPECS[f["source"]].timezone
+        conf = settings.SourceConfig(f["source"], zone)
         checked = validate.validate_file(
             root / f["file"], f["source"], conf, "Asia/Shanghai", f["file"]
         )

@@ -1028,9 +1028,9 @@ def _pandera_says(source: str, frame: pl.DataFrame) -> set[tuple[int, str, str]]
     """(row index, column, check) of every failure pandera's own validation reports."""
     from pandera.errors import SchemaErrors
 
-    from pipelines.ingest.contracts import CONTRACTS
+    from pipelines.ingest.contracts import SOURCE_SPECS
 
-    model = CONTRACTS[source]
+    model = SOURCE_SPECS[source].contract
     try:
         model.validate(frame, lazy=True)
     except SchemaErrors as err:
@@ -1045,10 +1045,10 @@ def _pandera_says(source: str, frame: pl.DataFrame) -> set[tuple[int, str, str]]
 
 
 def _all_rules(source: str) -> set[tuple[str, str]]:
-    from pipelines.ingest.contracts import CONTRACTS
+    from pipelines.ingest.contracts import SOURCE_SPECS
     from pipelines.ingest.validate import _check_name
 
-    schema = CONTRACTS[source].to_schema()
+    schema = SOURCE_SPECS[source].contract.to_schema()
     out = {("*", _check_name(c)) for c in schema.checks}
     for name, column in schema.columns.items():
         out |= {(name, _check_name(c)) for c in column.checks}
@@ -1062,10 +1062,10 @@ def test_the_one_query_screen_finds_the_rules_pandera_finds(source):
     """Every rule of every contract, broken in one row: the screen that lets a clean file skip
     pandera's query per check (``failing_rules``) names exactly the rules pandera's own
     validation fails, so a file it passes is one pandera passes."""
-    from pipelines.ingest.contracts import CONTRACTS
+    from pipelines.ingest.contracts import SOURCE_SPECS
     from pipelines.ingest.validate import failing_rules
 
-    model = CONTRACTS[source]
+    model = SOURCE_SPECS[source].contract
     good = GOOD_ROWS[source]
     assert failing_rules(_typed(source, good), model) == set()
     assert _pandera_says(source, _typed(source, good)) == set()

@@ -5,7 +5,7 @@ from collections import Counter
 
 import dagster as dg
 
-from pipelines.ingest.contracts import CONTRACTS, SOURCES
+from pipelines.ingest.contracts import SOURCE_SPECS, SOURCES
 from pipelines.ingest.load import (
     QUARANTINE,
     READ_AHEAD_DAYS,
@@ -45,7 +45,7 @@ def summarize(results: list[DayResult]) -> dict[str, int]:
 
 
 def build_ingest_asset(source: str) -> dg.AssetsDefinition:
-    contract = CONTRACTS[source]
+    contract = SOURCE_SPECS[source].contract
 
     @dg.asset(
         key=["raw", source],

@@ -1,4 +1,5 @@
-"""The six source contracts as pandera models (documented in ``docs/sources.md``).
+"""The six sources: a pandera contract each, and one :class:`SourceSpec` per source that holds
+everything the warehouse knows about it (documented in ``docs/sources.md``).
 
 Each model validates a *typed*, collected ``pl.DataFrame`` (``lazy=True``): the reader has
 already parsed text into these dtypes and quarantined the values it could not parse, so the
@@ -7,10 +8,15 @@ rules here are about values, not types. Row rules that involve several columns a
 column each one is reported under is in :data:`RULE_COLUMNS`.
 
 Keys are checked "first one wins": the first row with a key is kept and every later copy is
-quarantined (pandera's own ``unique=True`` would flag the first copy too).
+quarantined (pandera's own ``unique=True`` would flag the first copy too). A contract names
+its key in ``_key`` (private: pandera takes a public class attribute for a column), which its
+key rule checks and its :class:`SourceSpec` reports.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
 
 import pandera.polars as pa
 import polars as pl
@@ -47,6 +53,8 @@ def rule(column: str, text: str):
 
 
 class Orders(pa.DataFrameModel):
+    _key = ("order_id",)
+
     order_id: str = pa.Field(str_length={"min_value": 1})
     customer_id: str = pa.Field(str_length={"min_value": 1})
     created_at: Timestamp
@@ -59,7 +67,7 @@ class Orders(pa.DataFrameModel):
     @rule("order_id", "order_id is unique")
     @classmethod
     def orders_key_unique(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _first_of_key(data, "order_id")
+        return _first_of_key(data, *cls._key)
 
     @rule("reviewed_at", "reviewed_at >= created_at")
     @classmethod
@@ -68,6 +76,8 @@ class Orders(pa.DataFrameModel):
 
 
 class OrderItems(pa.DataFrameModel):
+    _key = ("order_id", "line_no")
+
     order_id: str = pa.Field(str_length={"min_value": 1})
     line_no: int = pa.Field(ge=1)
     product_id: str = pa.Field(str_length={"min_value": 1})
@@ -79,7 +89,7 @@ class OrderItems(pa.DataFrameModel):
     @rule("line_no", "(order_id, line_no) is unique")
     @classmethod
     def order_items_key_unique(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _first_of_key(data, "order_id", "line_no")
+        return _first_of_key(data, *cls._key)
 
     @rule("line_amount", "line_amount = quantity x unit_price (within 0.01)")
     @classmethod
@@ -89,6 +99,8 @@ class OrderItems(pa.DataFrameModel):
 
 
 class Sessions(pa.DataFrameModel):
+    _key = ("hour_start", "channel", "campaign", "landing_page")
+
     hour_start: Timestamp
     channel: str = pa.Field(isin=CHANNELS)
     campaign: str = pa.Field(nullable=True)
@@ -101,7 +113,7 @@ class Sessions(pa.DataFrameModel):
     @rule("hour_start", "(hour_start, channel, campaign, landing_page) is unique")
     @classmethod
     def sessions_key_unique(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _first_of_key(data, "hour_start", "channel", "campaign", "landing_page")
+        return _first_of_key(data, *cls._key)
 
     @rule("product_detail_sessions", "product_detail_sessions <= sessions")
     @classmethod
@@ -120,6 +132,8 @@ class Sessions(pa.DataFrameModel):
 
 
 class AdSpend(pa.DataFrameModel):
+    _key = ("date", "channel", "campaign")
+
     date: pl.Date
     channel: str = pa.Field(isin=PAID_CHANNELS)
     campaign: str = pa.Field(str_length={"min_value": 1})
@@ -130,7 +144,7 @@ class AdSpend(pa.DataFrameModel):
     @rule("campaign", "(date, channel, campaign) is unique")
     @classmethod
     def ad_spend_key_unique(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _first_of_key(data, "date", "channel", "campaign")
+        return _first_of_key(data, *cls._key)
 
     @rule("clicks", "clicks <= impressions")
     @classmethod
@@ -139,6 +153,8 @@ class AdSpend(pa.DataFrameModel):
 
 
 class Conversations(pa.DataFrameModel):
+    _key = ("conversation_id",)
+
     conversation_id: str = pa.Field(str_length={"min_value": 1})
     customer_id: str = pa.Field(str_length={"min_value": 1})
     agent_id: str = pa.Field(str_length={"min_value": 1})
@@ -153,7 +169,7 @@ class Conversations(pa.DataFrameModel):
     @rule("conversation_id", "conversation_id is unique")
     @classmethod
     def conversations_key_unique(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _first_of_key(data, "conversation_id")
+        return _first_of_key(data, *cls._key)
 
     @rule("first_response_at", "first_response_at >= started_at")
     @classmethod
@@ -169,6 +185,8 @@ class Conversations(pa.DataFrameModel):
 
 
 class Shipments(pa.DataFrameModel):
+    _key = ("shipment_id", "updated_at")
+
     shipment_id: str = pa.Field(str_length={"min_value": 1})
     order_id: str = pa.Field(str_length={"min_value": 1})
     carrier: str = pa.Field(isin=CARRIERS)
@@ -183,7 +201,7 @@ class Shipments(pa.DataFrameModel):
     @rule("updated_at", "(shipment_id, updated_at) is unique")
     @classmethod
     def shipments_key_unique(cls, data: pa.PolarsData) -> pl.LazyFrame:
-        return _first_of_key(data, "shipment_id", "updated_at")
+        return _first_of_key(data, *cls._key)
 
     @rule("delivered_at", "delivered_at is set exactly when status is signed/refused/returned")
     @classmethod
@@ -217,24 +235,49 @@ class Shipments(pa.DataFrameModel):
         return data.lazyframe.select(_ge_or_null("updated_at", "shipped_at"))
 
 
-#: source name -> contract
-CONTRACTS: dict[str, type[pa.DataFrameModel]] = {
-    "orders": Orders,
-    "order_items": OrderItems,
-    "sessions": Sessions,
-    "ad_spend": AdSpend,
-    "conversations": Conversations,
-    "shipments": Shipments,
+@dataclass(frozen=True)
+class SourceSpec:
+    """One source: its name, its contract, the column that dates its rows and the time zone its
+    timestamps are written in unless ``kpi.yaml`` says otherwise."""
+
+    name: str
+    contract: type[pa.DataFrameModel]
+    #: the column that gives a row its business date; None: its rows have none of their own
+    #: (an order's items are dated by their order)
+    business_date: str | None
+    #: the declared zone of its timestamps (a timestamp with an explicit offset is taken as
+    #: written); None: the source has no timestamps
+    timezone: str | None
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """The columns that identify a row: a later row with the same key is quarantined."""
+        return self.contract._key
+
+    @cached_property
+    def dtypes(self) -> dict[str, pl.DataType]:
+        """The contract's columns and their types, in the contract's order."""
+        schema = self.contract.to_schema()
+        return {name: col.dtype.type for name, col in schema.columns.items()}
+
+    @property
+    def timestamp_columns(self) -> list[str]:
+        return [name for name, dtype in self.dtypes.items() if dtype == Timestamp]
+
+
+#: source name -> its spec, in the order the sources are loaded and shown
+SOURCE_SPECS: dict[str, SourceSpec] = {
+    spec.name: spec
+    for spec in (
+        SourceSpec("orders", Orders, business_date="created_at", timezone="UTC"),
+        SourceSpec("order_items", OrderItems, business_date=None, timezone=None),
+        SourceSpec("sessions", Sessions, business_date="hour_start", timezone="UTC"),
+        SourceSpec("ad_spend", AdSpend, business_date="date", timezone=None),
+        SourceSpec(
+            "conversations", Conversations, business_date="started_at", timezone="Asia/Shanghai"
+        ),
+        SourceSpec("shipments", Shipments, business_date="updated_at", timezone="UTC"),
+    )
 }
 
-#: source name -> the column that gives a row its business date
-BUSINESS_DATE_COLUMN: dict[str, str | None] = {
-    "orders": "created_at",
-    "order_items": None,
-    "sessions": "hour_start",
-    "ad_spend": "date",
-    "conversations": "started_at",
-    "shipments": "updated_at",
-}
-
-SOURCES = list(CONTRACTS)
+SOURCES = list(SOURCE_SPECS)

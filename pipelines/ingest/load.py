@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines.ingest.contracts import BUSINESS_DATE_COLUMN, Timestamp
+from pipelines.ingest.contracts import SOURCE_SPECS, Timestamp
 from pipelines.ingest.validate import (
     DATE_IN_NAME,
     READERS,
@@ -96,7 +96,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, sources: list[str]) -> None:
     con.execute(f"create table if not exists {LEDGER} ({ledger})")
     for source in sources:
         cols = [f'"{n}" {_sql_type(t)}' for n, t in contract_dtypes(source).items()]
-        if BUSINESS_DATE_COLUMN[source]:
+        if SOURCE_SPECS[source].business_date:
             cols.append("business_date date")
         cols += [
             "_partition_date date not null",

@@ -33,7 +33,7 @@ from pandera.config import CONFIG, get_config_context
 from pandera.constants import CHECK_OUTPUT_KEY
 from pandera.errors import SchemaErrors
 
-from pipelines.ingest.contracts import BUSINESS_DATE_COLUMN, CONTRACTS, RULE_COLUMNS, Timestamp
+from pipelines.ingest.contracts import RULE_COLUMNS, SOURCE_SPECS, Timestamp
 from pipelines.settings import SourceConfig
 
 ROW = "_row"
@@ -68,8 +68,7 @@ class Validated:
 
 
 def contract_dtypes(source: str) -> dict[str, pl.DataType]:
-    schema = CONTRACTS[source].to_schema()
-    return {name: col.dtype.type for name, col in schema.columns.items()}
+    return SOURCE_SPECS[source].dtypes
 
 
 def file_columns(source: str, conf: SourceConfig) -> list[str]:
@@ -441,7 +440,7 @@ def failing_rules(
 
 
 def _pandera_failures(typed: pl.DataFrame, source: str) -> pl.DataFrame:
-    model = CONTRACTS[source]
+    model = SOURCE_SPECS[source].contract
     body = typed.drop(ROW)
     if failing_rules(body, model) == set():  # every row passes: nothing for pandera to find
         return pl.DataFrame(schema=QUARANTINE_SCHEMA)
@@ -499,7 +498,7 @@ def constant_utc_offset(utc: pl.Series, tz: str) -> dt.timedelta | None:
 
 
 def add_business_date(df: pl.DataFrame, source: str, business_tz: str) -> pl.DataFrame:
-    column = BUSINESS_DATE_COLUMN[source]
+    column = SOURCE_SPECS[source].business_date
     if column is None:
         return df
     if df.schema[column] == pl.Date:
