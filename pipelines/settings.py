@@ -3,84 +3,329 @@
 Every location hangs off one setting, the data directory: ``KPI_DATA_DIR`` in the environment
 or ``--data-dir`` on the CLI (default ``./data``). A project config file (``kpi.yaml`` in the
 working directory, or the file named by ``KPI_CONFIG``) sets the rest: the business time
-zone, the bad-row threshold, the partition start, the nightly time, and per-source column
-mappings and time zones. Everything has a default, so nothing has to be configured for the
-demo.
+zone, the bad-row threshold, the partition start, the nightly time, per-source column
+mappings and time zones, targets and alert channels. Everything has a default, so nothing has
+to be configured for the demo.
+
+The file is read into pydantic models (:func:`config_model` and its sections; their JSON
+schema, for editors, is ``schemas/kpi.schema.json``): an unknown key at any level, a value of the
+wrong kind or out of range, an unknown time zone or source is a :class:`ConfigError` that
+names the file and the key's place (``sources.orders.encoding``). Secrets never go in the
+file: channels name the environment variables that hold them (``url_env``, ``secret_env``,
+``password_env``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import difflib
 import glob
 import os
 import re
+import zoneinfo
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import yaml
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    Strict,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
-from pipelines.ingest.contracts import SOURCE_SPECS
+from kpi_tree.config import (
+    ConfigModel,
+    Integer,
+    Number,
+    Text,
+    blank,
+    describe,
+    problem,
+    report,
+)
+from pipelines.alerts.delivery import ChannelConfig
+
+if TYPE_CHECKING:
+    from pipelines.ingest.contracts import SourceSpec
 
 DATA_DIR_ENV = "KPI_DATA_DIR"
 CONFIG_ENV = "KPI_CONFIG"
 DEFAULT_CONFIG_FILE = "kpi.yaml"
+DEFAULT_MEMORY_LIMIT = "2GB"
+
+
+class ConfigError(ValueError):
+    """The config file cannot be used; the message names the file, the key and what to do."""
+
+
+# ---- values ------------------------------------------------------------------------------
+
+
+def _zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        close = difflib.get_close_matches(name, sorted(zoneinfo.available_timezones()), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ValueError(
+            f"unknown time zone {name!r}: use an IANA name such as Asia/Shanghai or UTC{hint}"
+        ) from None
+    return name
+
+
+_MEMORY = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+
+
+def _memory(value: str) -> str:
+    value = value.strip()
+    if not _MEMORY.match(value):
+        raise ValueError(
+            f"must be an amount such as 2GB or 1500MB (KB, MB, GB, TB, KiB, MiB, GiB, TiB), "
+            f"not {value!r}"
+        )
+    return value
+
+
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def _unquoted_time(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 reads 02:30 unquoted as sexagesimal: 2 × 60 + 30
+        raise ValueError(
+            f'YAML read the time as the number {value}: quote it, e.g. nightly_time: "02:30"'
+        )
+    return value
+
+
+def _clock(value: str) -> str:
+    if not _CLOCK.match(value):
+        raise ValueError(f'must be a time HH:MM of the business day, e.g. "02:30", not {value!r}')
+    return value
+
+
+def _iso_date(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        raise ValueError("must be a date YYYY-MM-DD, without a time")
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"must be a date YYYY-MM-DD, not {value!r}") from None
+    return value
+
+
+#: an IANA time zone name (``Asia/Shanghai``, ``UTC``)
+TimeZoneName = Annotated[str, Strict(), AfterValidator(_zone)]
+Share = Annotated[Number, Field(ge=0, le=1)]
+NonNegative = Annotated[Number, Field(ge=0)]
+
+
+# ---- the file's sections -------------------------------------------------------------------
+
+
+class SourceSettings(ConfigModel):
+    """How a shop's files of one source differ from its contract (one model per source is
+    made from this, see :func:`_source_settings`)."""
+
+    columns: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _one_each(self) -> SourceSettings:
+        mapped: dict[str, str] = {}
+        for theirs, ours in self.columns.items():
+            if ours in mapped:
+                raise problem(
+                    ("columns", theirs),
+                    f"maps to '{ours}' as '{mapped[ours]}' does: map one column of the file "
+                    "to each of ours",
+                )
+            mapped[ours] = theirs
+        return self
+
+
+def _source_settings(spec: SourceSpec) -> type[SourceSettings]:
+    """The ``sources.<name>`` section of one source: its own column names, and its time zone
+    when it has timestamps."""
+    ours = Literal[tuple(spec.dtypes)]  # type: ignore[valid-type]
+    fields: dict[str, Any] = {
+        "columns": (
+            Annotated[dict[Text, ours], blank({}, dict[str, ours])],  # type: ignore[valid-type]
+            Field({}, description=f"the shop's column name -> the {spec.name} contract's"),
+        )
+    }
+    if spec.timezone is not None:
+        fields["timezone"] = (
+            TimeZoneName,
+            Field(
+                spec.timezone,
+                description="the zone of timestamps written without an offset",
+            ),
+        )
+    return create_model(
+        f"{spec.name.title().replace('_', '')}Source",
+        __base__=SourceSettings,
+        __doc__=f"The {spec.name} files: {_source_text(spec)}.",
+        **fields,
+    )
+
+
+def _source_text(spec: SourceSpec) -> str:
+    if spec.timezone is None:
+        return "no timestamps (no timezone to set)"
+    return f"timestamps in {spec.timezone} unless timezone says otherwise"
+
+
+def _one_or_more(value: Any) -> Any:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else value
+
+
+class TargetSettings(ConfigModel):
+    """The ``targets:`` section of the config: plan files, pace thresholds, the mid-month check."""
+
+    #: plan files (globs; relative to the config file's folder, or to the data directory for
+    #: the default) that the nightly run turns into a new version whenever one changes
+    plans: Annotated[
+        tuple[Text, ...],
+        BeforeValidator(_one_or_more, json_schema_input_type=str | list[str] | None),
+    ] = Field(
+        (),
+        description="plan files (globs, relative to this file's folder); default: "
+        "<data dir>/targets/plans/*.yaml",
+    )
+    #: attainment of the paced target: >= on_track is on track, >= at_risk at risk, else short
+    on_track: NonNegative = Field(1.0, description="attainment at or above it is on track")
+    at_risk: NonNegative = Field(0.9, description="attainment at or above it is at risk")
+    #: the day of the month the mid-month check (月中检) looks at
+    mid_month_day: Annotated[Integer, Field(ge=1, le=28)] = 15
+    #: drivers planned as null take the trailing history of this many days
+    trailing_days: Annotated[Integer, Field(ge=1)] = 91
+    #: recorded on versions the nightly run makes from plan files
+    author: Text = "nightly run"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TargetSettings:
+        if self.at_risk > self.on_track:
+            raise problem(
+                "at_risk",
+                f"must be <= on_track ({self.on_track:g}): attainment >= on_track is on track, "
+                ">= at_risk at risk, below it short",
+            )
+        return self
+
+
+class AlertSettings(ConfigModel):
+    """The ``alerts:`` section: where each team's alerts go and when a night re-alerts."""
+
+    #: team id (or ``default``) -> its channels (see pipelines/alerts/delivery.py); a team
+    #: without its own list uses ``default``; the default default is the file sink
+    channels: Annotated[
+        dict[Text, tuple[ChannelConfig, ...]], blank({}, dict[str, list[ChannelConfig]])
+    ] = Field({}, description="team id (or default) -> its list of channels")
+    realert_points: NonNegative = Field(
+        5.0, description="a shortfall alerted already is alerted again when it grows by this"
+    )
+    retries: Annotated[Integer, Field(ge=1)] = Field(3, description="sends tried per channel")
+    backoff_seconds: NonNegative = Field(2.0, description="doubles after each failed send")
+
+
+class _KpiConfig(ConfigModel):
+    """kpi.yaml: the project's settings. Every key is optional."""
+
+    data_dir: Text | None = Field(
+        None, description="where landing files and warehouses live (KPI_DATA_DIR wins)"
+    )
+    business_timezone: TimeZoneName = Field(
+        "Asia/Shanghai", description="days are business days in this zone"
+    )
+    bad_row_threshold: Share = Field(
+        0.05, description="a file with a larger share of bad rows is rejected"
+    )
+    partitions_start: Annotated[
+        dt.date, BeforeValidator(_iso_date, json_schema_input_type=dt.date)
+    ] = Field(dt.date(2024, 1, 1), description="the first daily partition")
+    nightly_time: Annotated[
+        str,
+        BeforeValidator(_unquoted_time, json_schema_input_type=str),
+        Strict(),
+        AfterValidator(_clock),
+        Field(json_schema_extra={"pattern": _CLOCK.pattern}),
+    ] = Field("02:30", description="when the nightly schedule runs, HH:MM business time")
+    memory_limit: Annotated[str, Strict(), AfterValidator(_memory)] = Field(
+        DEFAULT_MEMORY_LIMIT,
+        description="DuckDB's cap for the build warehouse; beyond it DuckDB spills to disk",
+    )
+    targets: Annotated[TargetSettings, blank({}, TargetSettings)] = TargetSettings()
+    alerts: Annotated[AlertSettings, blank({}, AlertSettings)] = AlertSettings()
+
+
+@cache
+def config_model() -> type[_KpiConfig]:
+    """The model of kpi.yaml: its settings and a ``sources`` section with a key per source,
+    which takes the source's own columns (and its time zone, when it has timestamps)."""
+    # here, not at the top: the contracts import pandera, which a command that never reads
+    # the config (`kpi --help`) should not wait for
+    from pipelines.ingest.contracts import SOURCE_SPECS
+
+    sections = {name: _source_settings(spec) for name, spec in SOURCE_SPECS.items()}
+    sources = create_model(
+        "SourcesSettings",
+        __base__=ConfigModel,
+        __doc__="Per source: the shop's column names and the time zone of its timestamps.",
+        **{
+            name: (Annotated[model, blank({}, model)], model())  # type: ignore[valid-type]
+            for name, model in sections.items()
+        },
+    )
+    return create_model(
+        "KpiConfig",
+        __base__=_KpiConfig,
+        __doc__=_KpiConfig.__doc__,
+        sources=(Annotated[sources, blank({}, sources)], sources()),  # type: ignore[valid-type]
+    )
+
+
+# ---- the settings the code uses ------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class SourceConfig:
+    """One source as the shop delivers it."""
+
     name: str
+    #: the zone of timestamps written without an offset; None: the source has none
     timezone: str | None
     #: their column name -> our column name
     columns: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
-class TargetSettings:
-    """The ``targets:`` section of the config: plan files, pace thresholds, the mid-month check."""
-
-    #: plan files (globs; relative to the config file's folder, or to the data directory for
-    #: the default) that the nightly run turns into a new version whenever one changes
-    plans: tuple[str, ...] = ()
-    #: attainment of the paced target: >= on_track is on track, >= at_risk at risk, else short
-    on_track: float = 1.0
-    at_risk: float = 0.9
-    mid_month_day: int = 15  # the day of the month the mid-month check (月中检) looks at
-    trailing_days: int = 91  # drivers planned as null take the trailing history of this many days
-    author: str = "nightly run"  # recorded on versions the nightly run makes from plan files
-
-
-DEFAULT_MEMORY_LIMIT = "2GB"
-_MEMORY = re.compile(r"^\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class AlertSettings:
-    """The ``alerts:`` section: where each team's alerts go and when a night re-alerts."""
-
-    #: team id (or ``default``) -> channel mappings (see pipelines/alerts/delivery.py); a team
-    #: without its own list uses ``default``; the default default is the file sink
-    channels: dict[str, tuple[dict[str, Any], ...]] = field(default_factory=dict)
-    realert_points: float = 5.0
-    retries: int = 3
-    backoff_seconds: float = 2.0
-
-
-@dataclass(frozen=True)
 class Settings:
+    """The settings of this process: the config file's, with the data directory resolved."""
+
     data_dir: Path
-    business_timezone: str = "Asia/Shanghai"
-    bad_row_threshold: float = 0.05
-    partitions_start: str = "2024-01-01"
-    nightly_hour: int = 2
-    nightly_minute: int = 30
-    sources: dict[str, SourceConfig] = field(default_factory=dict)
-    config_file: Path | None = None
-    targets: TargetSettings = field(default_factory=TargetSettings)
-    alerts: AlertSettings = field(default_factory=AlertSettings)
+    config_file: Path | None
+    business_timezone: str
+    bad_row_threshold: float
+    partitions_start: str  # ISO date
+    nightly_hour: int
+    nightly_minute: int
     #: DuckDB's memory cap for the build warehouse (ours and dbt's connections); beyond it
     #: DuckDB spills to disk instead of growing with the history
-    memory_limit: str = DEFAULT_MEMORY_LIMIT
+    memory_limit: str
+    sources: Mapping[str, SourceConfig]
+    targets: TargetSettings
+    alerts: AlertSettings
 
     @property
     def landing_dir(self) -> Path:
@@ -138,129 +383,50 @@ def _config_path() -> Path | None:
     return local if local.is_file() else None
 
 
-def _load_yaml(path: Path | None) -> dict[str, Any]:
+def _may_hold_secrets(place: tuple[str | int, ...]) -> bool:
+    return place[:2] == ("alerts", "channels")
+
+
+def read_config(path: Path | None) -> _KpiConfig:
+    """The config file checked (the defaults without one); :class:`ConfigError` says what is
+    wrong with it, each problem on a line of its own."""
+    model = config_model()
     if path is None:
-        return {}
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: the config must be a mapping")
-    return data
+        return model()
+    try:
+        with path.open(encoding="utf-8") as fh:  # a stream: YAML's errors name the file
+            data = yaml.safe_load(fh)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    try:
+        return model.model_validate({} if data is None else data)
+    except ValidationError as err:
+        # `from None`: pydantic's own error would carry the values it was given
+        lines = describe(model, err, quiet=_may_hold_secrets)
+        raise ConfigError(report(str(path), lines)) from None
 
 
 def load_settings(data_dir: str | Path | None = None) -> Settings:
-    """Read the settings: explicit argument > ``KPI_DATA_DIR`` > ``./data``."""
+    """Read the settings: explicit argument > ``KPI_DATA_DIR`` > ``data_dir`` > ``./data``."""
     config_file = _config_path()
-    raw = _load_yaml(config_file)
-    unknown = set(raw) - {
-        "business_timezone",
-        "bad_row_threshold",
-        "partitions_start",
-        "nightly_time",
-        "sources",
-        "data_dir",
-        "targets",
-        "alerts",
-        "memory_limit",
-    }
-    if unknown:
-        raise ValueError(f"{config_file}: unknown setting(s) {sorted(unknown)}")
-    chosen = data_dir or os.environ.get(DATA_DIR_ENV) or raw.get("data_dir") or "data"
-    tz = str(raw.get("business_timezone", "Asia/Shanghai"))
-    ZoneInfo(tz)  # fail early on a typo
-    threshold = float(raw.get("bad_row_threshold", 0.05))
-    if not 0 <= threshold <= 1:
-        raise ValueError(f"{config_file}: bad_row_threshold must be between 0 and 1")
-    hour, minute = (int(p) for p in str(raw.get("nightly_time", "02:30")).split(":"))
-    memory_limit = str(raw.get("memory_limit", DEFAULT_MEMORY_LIMIT)).strip()
-    if not _MEMORY.match(memory_limit):
-        raise ValueError(
-            f"{config_file}: memory_limit must be an amount such as 2GB or 1500MB, "
-            f"not {memory_limit!r}"
-        )
-    source_raw: dict[str, Any] = raw.get("sources") or {}
-    unknown_sources = set(source_raw) - set(SOURCE_SPECS)
-    if unknown_sources:
-        raise ValueError(
-            f"{config_file}: unknown source(s) {sorted(unknown_sources)}; "
-            f"the sources are {sorted(SOURCE_SPECS)}"
-        )
+    config = read_config(config_file)
+    chosen = data_dir or os.environ.get(DATA_DIR_ENV) or config.data_dir or "data"
+    hour, minute = (int(p) for p in config.nightly_time.split(":"))
     sources = {}
-    for name, spec in SOURCE_SPECS.items():
-        conf = source_raw.get(name) or {}
-        sources[name] = SourceConfig(
-            name=name,
-            timezone=conf.get("timezone", spec.timezone),
-            columns={str(k): str(v) for k, v in (conf.get("columns") or {}).items()},
-        )
+    for name, conf in config.sources:  # type: ignore[attr-defined]
+        sources[name] = SourceConfig(name, getattr(conf, "timezone", None), dict(conf.columns))
     return Settings(
-        targets=_target_settings(raw.get("targets"), config_file),
-        alerts=_alert_settings(raw.get("alerts"), config_file),
         data_dir=Path(chosen).resolve(),
-        business_timezone=tz,
-        bad_row_threshold=threshold,
-        partitions_start=str(raw.get("partitions_start", "2024-01-01")),
+        config_file=config_file,
+        business_timezone=config.business_timezone,
+        bad_row_threshold=config.bad_row_threshold,
+        partitions_start=config.partitions_start.isoformat(),
         nightly_hour=hour,
         nightly_minute=minute,
+        memory_limit=config.memory_limit,
         sources=sources,
-        config_file=config_file,
-        memory_limit=memory_limit,
-    )
-
-
-def _target_settings(raw: Any, config_file: Path | None) -> TargetSettings:
-    if raw is None:
-        return TargetSettings()
-    where = f"{config_file}: targets"
-    if not isinstance(raw, dict):
-        raise ValueError(f"{where}: must be a mapping")
-    allowed = {"plans", "on_track", "at_risk", "mid_month_day", "trailing_days", "author"}
-    unknown = set(raw) - allowed
-    if unknown:
-        raise ValueError(
-            f"{where}: unknown setting(s) {sorted(unknown)}; allowed {sorted(allowed)}"
-        )
-    plans = raw.get("plans") or []
-    if isinstance(plans, str):
-        plans = [plans]
-    default = TargetSettings()
-    out = TargetSettings(
-        plans=tuple(str(p) for p in plans),
-        on_track=float(raw.get("on_track", default.on_track)),
-        at_risk=float(raw.get("at_risk", default.at_risk)),
-        mid_month_day=int(raw.get("mid_month_day", default.mid_month_day)),
-        trailing_days=int(raw.get("trailing_days", default.trailing_days)),
-        author=str(raw.get("author", default.author)),
-    )
-    if not 0 <= out.at_risk <= out.on_track:
-        raise ValueError(f"{where}: need 0 <= at_risk <= on_track")
-    if not 1 <= out.mid_month_day <= 28:
-        raise ValueError(f"{where}.mid_month_day: must be a day between 1 and 28")
-    if out.trailing_days < 1:
-        raise ValueError(f"{where}.trailing_days: must be at least 1")
-    return out
-
-
-def _alert_settings(raw: Any, config_file: Path | None) -> AlertSettings:
-    if raw is None:
-        return AlertSettings()
-    where = f"{config_file}: alerts"
-    if not isinstance(raw, dict):
-        raise ValueError(f"{where}: must be a mapping")
-    allowed = {"channels", "realert_points", "retries", "backoff_seconds"}
-    unknown = set(raw) - allowed
-    if unknown:
-        raise ValueError(
-            f"{where}: unknown setting(s) {sorted(unknown)}; allowed {sorted(allowed)}"
-        )
-    channels = raw.get("channels") or {}
-    if not isinstance(channels, dict) or not all(isinstance(v, list) for v in channels.values()):
-        raise ValueError(f"{where}.channels: a mapping of team (or default) to a list of channels")
-    default = AlertSettings()
-    return AlertSettings(
-        channels={str(k): tuple(dict(c) for c in v) for k, v in channels.items()},
-        realert_points=float(raw.get("realert_points", default.realert_points)),
-        retries=int(raw.get("retries", default.retries)),
-        backoff_seconds=float(raw.get("backoff_seconds", default.backoff_seconds)),
+        targets=config.targets,
+        alerts=config.alerts,
     )
 
 

@@ -1,9 +1,10 @@
 """Deliver one alert message to one channel: never raises, retries with backoff, leaks nothing.
 
-Channel types (``kpi.yaml`` ``alerts.channels.<team>``, a list of mappings; see
-:func:`parse_channel`):
+Channel types (``kpi.yaml`` ``alerts.channels.<team>``, a list of mappings, each read by the
+pydantic model of its ``type``, :data:`ChannelConfig`; see :func:`parse_channel`):
 
-- ``file`` (the default sink): ``path``; appends one JSON line per message.
+- ``file`` (the default sink): ``path`` (default ``alerts/outbox.jsonl`` under the data
+  directory); appends one JSON line per message.
 - ``webhook``: generic JSON POST of the message (``dataclasses.asdict`` plus
   ``"source": "kpi-tree-warehouse"``); ``url_env``, or a plain ``url`` *without a query string*
   (webhook tokens live in query strings, e.g. ``?key=…`` or ``?access_token=…``, and a token
@@ -54,7 +55,22 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    Strict,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
+
+from kpi_tree.config import ConfigModel, Flag, Integer, Text, blank, describe, problem, report
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +79,6 @@ TYPES = ("file", "webhook", "slack", "feishu", "dingtalk", "wecom", "email")
 HTTP_TYPES = ("webhook", "slack", "feishu", "dingtalk", "wecom")
 SIGNED_TYPES = ("feishu", "dingtalk")
 
-#: config keys each channel type accepts (besides ``type``)
-KEYS: dict[str, frozenset[str]] = {
-    "file": frozenset({"path"}),
-    "webhook": frozenset({"url", "url_env", "headers", "headers_env"}),
-    "slack": frozenset({"url_env"}),
-    "feishu": frozenset({"url_env", "secret_env"}),
-    "dingtalk": frozenset({"url_env", "secret_env"}),
-    "wecom": frozenset({"url_env"}),
-    "email": frozenset({"host", "port", "from", "to", "starttls", "user", "password_env"}),
-}
 #: keys that would put a secret into the config file -> the key to use instead
 _SECRET_KEYS = {
     "secret": "secret_env",
@@ -102,7 +108,7 @@ class Message:
 
 @dataclass(frozen=True)
 class Channel:
-    """One delivery channel, validated by :func:`parse_channel`; holds no secret values."""
+    """One delivery channel, as :data:`ChannelConfig` makes it; holds no secret values."""
 
     type: str
     path: str | None = None  # file
@@ -145,161 +151,270 @@ class _Setup(_Fatal):
 # --- configuration ----------------------------------------------------------------------------
 
 
-def parse_channel(mapping: Mapping[str, Any]) -> Channel:
-    """Validate one channel mapping from the config; ValueError names the bad key.
-
-    Values of keys that might hold a secret are never echoed in the error message.
-    """
-    if not isinstance(mapping, Mapping):
-        raise ValueError(f"alert channel: expected a mapping with a 'type', got {type(mapping)}")
-    kind = mapping.get("type")
-    if kind not in TYPES:
-        raise ValueError(
-            f"alert channel: key 'type' must be one of {', '.join(TYPES)}; got {kind!r}"
-        )
-    where = f"alert channel ({kind})"
-    opts = {k: v for k, v in mapping.items() if k != "type"}
-    bad = [k for k in opts if not isinstance(k, str)]
-    if bad:
-        raise ValueError(f"{where}: keys must be strings, got {bad!r}")
-    allowed = KEYS[kind]
-    for key in sorted(set(opts) - allowed):
-        if key in _SECRET_KEYS:
-            raise ValueError(
-                f"{where}: key {key!r} would put a secret into the config file; put it in an "
-                f"environment variable and give the variable's name as {_SECRET_KEYS[key]!r}"
-            )
-        if key == "url":
-            raise ValueError(
-                f"{where}: key 'url' is not allowed, a {kind} URL carries its token; put the "
-                "URL in an environment variable and give the variable's name as 'url_env'"
-            )
-    unknown = sorted(set(opts) - allowed)
-    if unknown:
-        raise ValueError(
-            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
-            f"allowed: {', '.join(sorted(allowed))}"
-        )
-
-    for key in ("url_env", "secret_env", "password_env"):
-        if key in opts:
-            _check_env_name(where, key, opts[key])
-
-    if kind == "file":
-        path = opts.get("path")
-        if not isinstance(path, str | os.PathLike) or not str(path):
-            raise ValueError(f"{where}: key 'path' is required (the JSON-lines file to append to)")
-        return Channel(type="file", path=str(path))
-
-    if kind == "email":
-        return _parse_email(where, opts)
-
-    url = opts.get("url")
-    if url is not None:  # webhook only (others were rejected above)
-        if "url_env" in opts:
-            raise ValueError(f"{where}: give either 'url' or 'url_env', not both")
-        _check_plain_url(where, url)
-    elif "url_env" not in opts:
-        raise ValueError(
-            f"{where}: key 'url_env' is required (the name of the environment variable that "
-            "holds the URL)"
-        )
-    return Channel(
-        type=kind,
-        url=url,
-        url_env=opts.get("url_env"),
-        secret_env=opts.get("secret_env"),
-        headers=_parse_headers(where, "headers", opts.get("headers"), env=False),
-        headers_env=_parse_headers(where, "headers_env", opts.get("headers_env"), env=True),
-    )
-
-
-def _check_env_name(where: str, key: str, value: Any) -> None:
-    if isinstance(value, str) and _ENV_NAME.match(value):
-        return
+def _env_name(value: str) -> str:
+    if _ENV_NAME.match(value):
+        return value
     hint = ""
-    if isinstance(value, str) and ("://" in value or len(value) > 64):
+    if "://" in value or len(value) > 64:
         hint = " (it looks like the secret itself: put that in the environment instead)"
     # the value is not echoed: a misplaced secret must not end up in logs
     raise ValueError(
-        f"{where}: key {key!r} must be the name of an environment variable "
-        f"(letters, digits, '_'){hint}"
+        f"must be the name of an environment variable (letters, digits, '_'), not a value{hint}"
     )
 
 
-def _check_plain_url(where: str, url: Any) -> None:
-    if not isinstance(url, str) or not url:
-        raise ValueError(f"{where}: key 'url' must be a non-empty string")
+def _plain_url(url: str) -> str:
     try:
         parts = urllib.parse.urlsplit(url)
         parts.port  # noqa: B018  (raises ValueError on a bad port)
     except ValueError:
-        raise ValueError(f"{where}: key 'url' is not a valid URL") from None
+        raise ValueError("is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{where}: key 'url' must be an http(s) URL with a host")
+        raise ValueError("must be an http(s) URL with a host")
     if parts.query or parts.username or parts.password:
         raise ValueError(
-            f"{where}: key 'url' must not have a query string or user info: tokens live there; "
-            "put the URL in an environment variable and give the variable's name as 'url_env'"
+            "must not have a query string or user info: tokens live there; put the URL in an "
+            "environment variable and give the variable's name as 'url_env'"
         )
+    return url
 
 
-def _parse_headers(where: str, key: str, value: Any, *, env: bool) -> tuple[tuple[str, str], ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{where}: key {key!r} must be a mapping of header name to value")
-    out = []
-    for name, val in value.items():
-        if not isinstance(name, str) or not _HEADER_NAME.match(name):
-            raise ValueError(f"{where}: key {key!r}: {name!r} is not a valid header name")
-        if env:
-            _check_env_name(where, f"{key}.{name}", val)
-        elif not isinstance(val, str | int | float) or any(c in str(val) for c in "\r\n"):
-            raise ValueError(f"{where}: key {key!r}: header {name!r} needs a one-line value")
-        out.append((name, str(val)))
-    return tuple(out)
+def _header_name(name: str) -> str:
+    if not _HEADER_NAME.match(name):
+        raise ValueError("is not a valid HTTP header name")
+    return name
 
 
-def _parse_email(where: str, opts: dict[str, Any]) -> Channel:
-    for key in ("host", "from"):
-        if not isinstance(opts.get(key), str) or not opts[key].strip():
-            raise ValueError(f"{where}: key {key!r} is required (a non-empty string)")
-    to = opts.get("to")
-    if isinstance(to, str):
-        to = [to]
-    if (
-        not isinstance(to, list | tuple)
-        or not to
-        or not all(isinstance(a, str) and "@" in a for a in to)
-    ):
-        raise ValueError(f"{where}: key 'to' is required: a list of e-mail addresses")
-    starttls = opts.get("starttls", False)
-    if not isinstance(starttls, bool):
-        raise ValueError(f"{where}: key 'starttls' must be true or false, got {starttls!r}")
-    port = opts.get("port", 587 if starttls else 25)
-    if isinstance(port, str) and port.isdigit():
-        port = int(port)
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise ValueError(f"{where}: key 'port' must be a port number 1..65535, got {port!r}")
-    user = opts.get("user")
-    if user is not None and (not isinstance(user, str) or not user):
-        raise ValueError(f"{where}: key 'user' must be a non-empty string")
-    if (user is None) != (opts.get("password_env") is None):
+def _one_line(value: str | int | float) -> str:
+    text = str(value)
+    if any(c in text for c in "\r\n"):
+        raise ValueError("a header needs a one-line value")
+    return text
+
+
+def _address(value: str) -> str:
+    value = value.strip()
+    if "@" not in value:
+        raise ValueError("must be an e-mail address")
+    return value
+
+
+def _one_or_more(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+#: the name of an environment variable that holds a secret (never the secret itself)
+EnvName = Annotated[
+    str,
+    Strict(),
+    AfterValidator(_env_name),
+    Field(json_schema_extra={"pattern": "^[A-Za-z_][A-Za-z0-9_]*$"}),
+]
+HeaderName = Annotated[str, Strict(), AfterValidator(_header_name)]
+EmailAddress = Annotated[str, Strict(), AfterValidator(_address)]
+#: where a file channel appends when it names no path (under the data directory)
+DEFAULT_OUTBOX = "alerts/outbox.jsonl"
+#: the keys that would put a secret into the config file: refused, naming the key to use
+_SECRET_FIELD = Field(None, exclude=True)
+
+
+class _ChannelConfig(ConfigModel):
+    """What every channel refuses: a secret written into the config file."""
+
+    secret: SkipJsonSchema[Any] = _SECRET_FIELD
+    password: SkipJsonSchema[Any] = _SECRET_FIELD
+    token: SkipJsonSchema[Any] = _SECRET_FIELD
+    webhook: SkipJsonSchema[Any] = _SECRET_FIELD
+
+    @field_validator("secret", "password", "token", "webhook", mode="before")
+    @classmethod
+    def _no_secret(cls, value: Any, info: ValidationInfo) -> Any:
         raise ValueError(
-            f"{where}: keys 'user' and 'password_env' go together (SMTP login); "
-            f"missing {'password_env' if user else 'user'!r}"
+            "would put a secret into the config file: put it in an environment variable and "
+            f"give the variable's name as '{_SECRET_KEYS[str(info.field_name)]}'"
         )
-    return Channel(
-        type="email",
-        host=opts["host"].strip(),
-        port=port,
-        sender=opts["from"].strip(),
-        to=tuple(a.strip() for a in to),
-        starttls=starttls,
-        user=user,
-        password_env=opts.get("password_env"),
+
+    def channel(self, base: Path | None = None) -> Channel:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class FileChannel(_ChannelConfig):
+    """Appends one JSON line per message to a file (the default sink)."""
+
+    type: Literal["file"]
+    path: Text = Field(
+        DEFAULT_OUTBOX,
+        description="the JSON-lines file to append to; a relative path is under the data directory",
     )
+
+    def channel(self, base: Path | None = None) -> Channel:
+        path = Path(self.path)
+        return Channel(
+            type="file", path=str(base / path if base and not path.is_absolute() else path)
+        )
+
+
+class WebhookChannel(_ChannelConfig):
+    """A generic JSON POST of the message."""
+
+    type: Literal["webhook"]
+    url: Annotated[str, Strict(), AfterValidator(_plain_url)] | None = Field(
+        None, description="a plain http(s) URL without a query string (tokens go in url_env)"
+    )
+    url_env: EnvName | None = Field(None, description="the environment variable holding the URL")
+    headers: Annotated[
+        dict[HeaderName, Annotated[str | int | float, AfterValidator(_one_line)]],
+        blank({}, dict[str, str]),
+    ] = Field({}, description="plain, non-secret header values")
+    headers_env: Annotated[dict[HeaderName, EnvName], blank({}, dict[str, str])] = Field(
+        {}, description="header name -> the environment variable holding its value"
+    )
+
+    @model_validator(mode="after")
+    def _one_url(self) -> WebhookChannel:
+        if self.url is not None and self.url_env is not None:
+            raise problem("url", "give either 'url' or 'url_env', not both")
+        if self.url is None and self.url_env is None:
+            raise problem(
+                "url_env",
+                "is required: the name of the environment variable that holds the URL (or a "
+                "plain 'url' without a query string)",
+            )
+        return self
+
+    def channel(self, base: Path | None = None) -> Channel:
+        return Channel(
+            type="webhook",
+            url=self.url,
+            url_env=self.url_env,
+            headers=tuple((k, str(v)) for k, v in self.headers.items()),
+            headers_env=tuple(self.headers_env.items()),
+        )
+
+
+class _UrlFromEnv(_ChannelConfig):
+    """A service whose URL carries its token: the URL only ever comes from the environment."""
+
+    url: SkipJsonSchema[Any] = Field(None, exclude=True)
+    url_env: EnvName = Field(description="the environment variable that holds the URL")
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _no_url(cls, value: Any) -> Any:
+        raise ValueError(
+            "is not allowed: this service's URL carries its token; put the URL in an "
+            "environment variable and give the variable's name as 'url_env'"
+        )
+
+    def channel(self, base: Path | None = None) -> Channel:
+        secret = getattr(self, "secret_env", None)
+        return Channel(type=self.type, url_env=self.url_env, secret_env=secret)  # type: ignore[attr-defined]
+
+
+class SlackChannel(_UrlFromEnv):
+    """A Slack incoming webhook."""
+
+    type: Literal["slack"]
+
+
+class FeishuChannel(_UrlFromEnv):
+    """A Feishu / Lark custom bot, signed when it has a secret."""
+
+    type: Literal["feishu"]
+    secret_env: EnvName | None = Field(
+        None, description="the environment variable holding the signing secret"
+    )
+
+
+class DingTalkChannel(_UrlFromEnv):
+    """A DingTalk custom robot, signed when it has a secret."""
+
+    type: Literal["dingtalk"]
+    secret_env: EnvName | None = Field(
+        None, description="the environment variable holding the signing secret"
+    )
+
+
+class WeComChannel(_UrlFromEnv):
+    """A WeCom (企业微信) group robot."""
+
+    type: Literal["wecom"]
+
+
+class EmailChannel(_ChannelConfig):
+    """SMTP; the server certificate is verified with starttls."""
+
+    type: Literal["email"]
+    host: Text
+    port: Annotated[Integer, Field(ge=1, le=65535)] | None = Field(
+        None, description="587 with starttls, else 25"
+    )
+    sender: Text = Field(alias="from", description="the sender's address")
+    to: Annotated[
+        tuple[EmailAddress, ...],
+        Field(min_length=1),
+        BeforeValidator(_one_or_more, json_schema_input_type=str | list[str]),
+    ] = Field(description="one address or a list")
+    starttls: Flag = False
+    user: Text | None = Field(None, description="the SMTP login, with password_env")
+    password_env: EnvName | None = Field(
+        None, description="the environment variable holding the SMTP password"
+    )
+
+    @model_validator(mode="after")
+    def _login(self) -> EmailChannel:
+        if (self.user is None) != (self.password_env is None):
+            missing = "password_env" if self.user else "user"
+            raise problem(
+                missing, "is required: 'user' and 'password_env' go together (SMTP login)"
+            )
+        return self
+
+    def channel(self, base: Path | None = None) -> Channel:
+        return Channel(
+            type="email",
+            host=self.host.strip(),
+            port=self.port or (587 if self.starttls else 25),
+            sender=self.sender.strip(),
+            to=self.to,
+            starttls=self.starttls,
+            user=self.user,
+            password_env=self.password_env,
+        )
+
+
+#: one channel of ``alerts.channels.<team>`` in kpi.yaml, by its ``type``
+ChannelConfig = Annotated[
+    FileChannel
+    | WebhookChannel
+    | SlackChannel
+    | FeishuChannel
+    | DingTalkChannel
+    | WeComChannel
+    | EmailChannel,
+    Field(discriminator="type"),
+]
+_CHANNEL: TypeAdapter[Any] = TypeAdapter(ChannelConfig)
+
+
+def parse_channel(mapping: Mapping[str, Any], base: Path | None = None) -> Channel:
+    """Validate one channel mapping from the config; ValueError names the bad key. A relative
+    file path is taken under ``base`` (the data directory).
+
+    No value is echoed in the error message: it might be a secret.
+    """
+    try:
+        config = _CHANNEL.validate_python(mapping)
+    except ValidationError as err:
+        kind = mapping.get("type") if isinstance(mapping, Mapping) else None
+        where = f"alert channel ({kind})" if kind in TYPES else "alert channel"
+        # `from None`: pydantic's own error would carry the values it was given
+        raise ValueError(report(where, describe(ChannelConfig, err, quiet=_always))) from None
+    return config.channel(base)
+
+
+def _always(place: tuple[str | int, ...]) -> bool:
+    return True
 
 
 # --- redaction --------------------------------------------------------------------------------

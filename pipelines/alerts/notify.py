@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from kpi_tree.model import Tree
-from pipelines.alerts.delivery import Message, deliver_all, parse_channel
+from pipelines.alerts.delivery import Channel, FileChannel, Message, deliver_all
 from pipelines.alerts.detect import (
     BREAK,
     HELD_BACK,
@@ -26,24 +26,18 @@ from pipelines.alerts.detect import (
     pace_findings,
 )
 from pipelines.alerts.explain import explain_finding
-from pipelines.alerts.store import alerts_dir, append_alerts, read_alerts
+from pipelines.alerts.store import append_alerts, read_alerts
 from pipelines.settings import Settings
 
 PERIOD = "month"  # alerts judge the month to date
 
 
-def channels_for(settings: Settings, team: str) -> list:
+def channels_for(settings: Settings, team: str) -> list[Channel]:
+    """The team's channels (kpi.yaml ``alerts.channels``, checked when it was read), else the
+    default ones, else the file sink; file paths are under the data directory."""
     conf = settings.alerts.channels
-    raw = conf.get(team) or conf.get("default")
-    if not raw:
-        raw = ({"type": "file", "path": str(alerts_dir(settings) / "outbox.jsonl")},)
-    out = []
-    for c in raw:
-        c = dict(c)
-        if c.get("type") == "file" and not str(c.get("path", "")).startswith("/"):
-            c["path"] = str(settings.data_dir / c.get("path", "alerts/outbox.jsonl"))
-        out.append(parse_channel(c))
-    return out
+    configs = conf.get(team) or conf.get("default") or (FileChannel(type="file"),)
+    return [c.channel(base=settings.data_dir) for c in configs]
 
 
 def _alert_id(*parts: Any) -> str:
