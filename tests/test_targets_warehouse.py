@@ -332,7 +332,7 @@ def test_plan_command_explains_and_refuses_what_it_cannot_store(built_shop, tmp_
     refused = runner.invoke(app, ["targets", "plan", str(bad), "--dry-run"])
     assert refused.exit_code == 2
     said = " ".join(refused.output.split())  # the error console wraps long lines
-    assert "allocations[channels].dimension: 'gmv' cannot be sliced by 'carrier'" in said
+    assert "bad.yaml: allocations[0].dimension: 'gmv' cannot be sliced by 'carrier'" in said
     assert said.count(str(bad)) == 1
 
 
