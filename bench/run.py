@@ -22,11 +22,14 @@ For each scale level (orders per day over a year of history) it measures, in one
   stage's process kept busy, and the year's ingest steps (CPU seconds per second).
 
 It prints a table and writes the figures as JSON with the machine's cores and memory and the
-commit measured (and whether the working tree had uncommitted changes). Not a test: nothing
-here passes or fails on time; the goals are reported against the figures.
+commit measured (and whether the working tree had uncommitted changes), after each level, to
+``bench/results/<date>-<commit>.json`` (:func:`results_path`) and to ``latest.json`` beside
+it. The dated files are the benchmark's history and are meant to be committed with the
+change they measured; ``latest.json`` is git-ignored. docs/performance.md holds the latest
+run's table. Not a test: nothing here passes or fails on time; the goals are reported
+against the figures.
 
-    python bench/run.py [--levels 1k,10k,100k] [--days 365] [--nights 3]
-                        [--out bench/results/latest.json]
+    python bench/run.py [--levels 1k,10k,100k] [--days 365] [--nights 3] [--out FILE]
 """
 
 from __future__ import annotations
@@ -55,6 +58,9 @@ SHORT_HISTORY = 91  # "3 months"
 #: night's time varies by a fifth or more on this shared machine
 NIGHTS = 3
 PLAN = Path(__file__).with_name("plan.yaml")
+#: each run's figures, one dated file a run (kept in git), and the latest run's (ignored)
+RESULTS_DIR = ROOT / "bench" / "results"
+LATEST = "latest.json"
 SOURCES = ("orders", "order_items", "sessions", "ad_spend", "conversations", "shipments")
 
 
@@ -101,7 +107,7 @@ def _read_plain(path: Path):
 def stage_plain_read(landing: str, start: str, end: str, how: str = "inferred") -> dict:
     """The floor for ingestion: polars reads every file, nothing else. ``how``: "inferred"
     (types inferred, dates parsed: the issue's plain read) or "text" (CSV and JSON Lines as
-    text: ingestion's own reader, before any check; 2-6 times faster on these files)."""
+    text: ingestion's own reader, before any check, which infers nothing)."""
     from pipelines.ingest.validate import read_raw
 
     read = {"inferred": _read_plain, "text": read_raw}[how]
@@ -603,7 +609,8 @@ def bench_level(
     out: dict = {"orders_per_day": orders_per_day, "history_days": days}
     for stale in ("year", "quarter"):
         # a previous run's data dirs hold hard links to the landing files about to be written
-        # again: left in place, the old files stay on disk beside the new ones (24 GB at 100k)
+        # again: left in place, the old files stay on disk beside the new ones (twice the
+        # landing files' space)
         shutil.rmtree(work / name / stale, ignore_errors=True)
     out["generate"] = run_stage(
         "generate", str(landing), start.isoformat(), str(days + nights), str(orders_per_day)
@@ -717,6 +724,24 @@ def code_version() -> dict:
     return {"commit": commit, "uncommitted_changes": bool(changes) if commit else None}
 
 
+def results_path(results_dir: Path, started: dt.datetime, code: dict) -> Path:
+    """Where a run's figures go: ``<date>-<commit>.json`` in ``results_dir``, the date the run
+    started (UTC, as ``started_at``) and the short commit measured, ``-dirty`` when the
+    working tree had uncommitted changes (``unversioned`` outside a checkout). A second run
+    of the same commit on the same day gets ``-2``, ``-3``...: a run never overwrites another.
+    """
+    commit = (code.get("commit") or "")[:7] or "unversioned"
+    if code.get("uncommitted_changes"):
+        commit += "-dirty"
+    stem = f"{started.astimezone(dt.UTC):%Y-%m-%d}-{commit}"
+    path = results_dir / f"{stem}.json"
+    n = 2
+    while path.exists():
+        path = results_dir / f"{stem}-{n}.json"
+        n += 1
+    return path
+
+
 def _timed(stage: dict | None) -> float | None:
     """A stage's seconds, if it ran and succeeded."""
     return stage["seconds"] if stage and stage.get("ok") else None
@@ -761,9 +786,9 @@ def summarize(results: dict) -> list[dict]:
                     for label in ("12m", "3m")
                     if f"new_day_{label}_nights" in r
                 },
-                # the night against the same run's floor: the 30 s goal is a wall time, and
-                # this machine's speed varies by two from day to day; at 100k (a floor of a
-                # minute or two) this compares nights across days, at 1k it is fixed costs
+                # the night against the same run's floor: the night's goal is a wall time,
+                # and a shared machine's speed varies from day to day; at 100k (a large floor)
+                # this compares nights across days, at 1k it is fixed costs
                 "new_day_12m_vs_floor": new_12m / r["floor"]["seconds"] if new_12m else None,
                 "build_dbt_s": None if stopped else dbt_build,
                 "floor_s": r["floor"]["seconds"],
@@ -970,7 +995,13 @@ def main(argv: list[str]) -> None:
         help=f"new days timed after each history, the median reported (default {NIGHTS})",
     )
     parser.add_argument("--work", type=Path, default=ROOT / "bench" / ".work")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write the figures here only (default: bench/results/<date>-<commit>.json, "
+        "and bench/results/latest.json)",
+    )
     args = parser.parse_args(argv)
     levels = [lv.strip() for lv in args.levels.split(",") if lv.strip()]
     unknown = [lv for lv in levels if lv not in LEVELS]
@@ -983,13 +1014,18 @@ def main(argv: list[str]) -> None:
     STAGE_LOG = args.work / "stages.log"
     STAGE_LOG.write_text("", encoding="utf-8")
     log(f"stage logs: {STAGE_LOG}")
-    # once unmeasured: a fresh checkout's first import compiles its bytecode (22 s against 7 s)
-    # and its first dbt parses the whole project
+    # once unmeasured: a fresh checkout's first import compiles its bytecode and its first dbt
+    # parses the whole project, neither of which a night pays
     run_stage("overhead", str(args.work / "overhead"))
+    started = dt.datetime.now(dt.UTC)
+    code = code_version()
+    outputs = [args.out] if args.out else [results_path(RESULTS_DIR, started, code)]
+    if not args.out:
+        outputs.append(RESULTS_DIR / LATEST)
     results: dict = {
-        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "started_at": started.isoformat(timespec="seconds"),
         "machine": machine(),
-        "code": code_version(),
+        "code": code,
         "days": args.days,
         "nights": args.nights,
         "overhead": run_stage("overhead", str(args.work / "overhead")),
@@ -1002,10 +1038,11 @@ def main(argv: list[str]) -> None:
         )
         log(f"level {level} done in {time.perf_counter() - t0:.0f} s")
         results["summary"] = summarize(results)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
+        for out in outputs:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
     print_table(results)
-    print(f"\nFigures: {args.out}")
+    print(f"\nFigures: {outputs[0]}")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,17 @@
 """The sample shop at benchmark scale, quickly.
 
-The generator simulates every order (about 0.3 ms each): a year at 100k orders a day would
-take hours. The benchmark instead simulates one block of days at the wanted scale and lays
-copies of it end to end: each copy's dates move by the block's length and its keys
+The generator simulates every order, one by one: a year of a large shop would take far longer
+to generate than to benchmark. The benchmark instead simulates one block of days at the wanted
+scale and lays copies of it end to end: each copy's dates move by the block's length and its keys
 (order, shipment and conversation ids) get a suffix, so every copy is new data with the same
 shape, volumes and proportions (sessions, items, conversations and shipments per order).
 Seasonality is the block's own; that does not matter for timing.
 
 The generator's keys begin with their day (``o20250105-000123``), as a shop's order numbers
 usually follow time; a copy's keys move with its dates (``o20250112-000123-r1``), so keys
-keep following the days over the whole year. (Until 2 December 2026 the copies kept the
-block's dates in their keys: every month's keys then looked like the first week's, which no
-shop's do, and no lookup by key could skip any part of a table.)
+keep following the days over the whole year. (Copies that kept the block's dates in their
+keys would make every month's keys look like the first week's, which no shop's do, and no
+lookup by key could skip any part of a table.)
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import duckdb
 from pipelines.settings import Settings, load_settings
 
 #: Every asset that writes the build warehouse runs in this pool; the instance limits it to 1
-#: (invariant 1: one writer).
+#: (docs/architecture.md, invariant 1: one writer).
 WAREHOUSE_POOL = "duckdb_build"
 
 

@@ -1,9 +1,9 @@
 """Targets across the organisation: regions -> teams -> people, by weights or ability.
 
-Seed 000: a 20M team target over five reps by ability (6 : 5 : 4 : 4 : 3) with a 10 % uplift
-becomes 6M + 5M + 4M + 4M + 3M = 22M, more than the whole, so one rep's miss does not sink the
-team; regions split 40 % / 60 %. Splits are exact in cents: a unit's parts add up to exactly
-round((1 + uplift) × the unit's target).
+A 20M team target over five reps by ability (6 : 5 : 4 : 4 : 3) with a 10 % uplift becomes
+6M + 5M + 4M + 4M + 3M = 22M, more than the whole, so one rep's miss does not sink the team;
+regions split 40 % / 60 % (docs/domain.md, seed 000). Splits are exact in cents: a unit's
+parts add up to exactly round((1 + uplift) × the unit's target).
 """
 
 from __future__ import annotations

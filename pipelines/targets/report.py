@@ -3,8 +3,9 @@
 ``pace_table`` is one day's rows of ``kpi_tree.kpi_vs_target`` for a period (month, quarter or
 year to date). ``overall_catch_up`` splits what the rest of the period needs over its days by
 the target's own day weights (``kpi_tree.targets_in_force``), exactly: actual + the days ==
-the target. ``driver_catch_up`` answers seed 002's 一个达不成, 另一个必须补上: if one child of an
-identity stays at its run rate, what must the others reach for the rest of the period.
+the target. ``driver_catch_up`` answers 一个达不成, 另一个必须补上 (docs/domain.md, seed 002):
+if one child of an identity stays at its run rate, what must the others reach for the rest of
+the period.
 """
 
 from __future__ import annotations

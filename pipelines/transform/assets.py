@@ -40,8 +40,8 @@ class KpiDbtCliResource(DbtCliResource):
     process, without starting it to ask its version.
 
     - dagster-dbt asks the `dbt` executable for its version before each `dbt build` (to tell
-      dbt-core from the Fusion engine): a second start of dbt costing about 3 s per step,
-      twice a night. When the `dbt` it would run is the one installed beside this
+      dbt-core from the Fusion engine): a second start of dbt for every step, importing all
+      of dbt to print a version. When the `dbt` it would run is the one installed beside this
       interpreter, its version is the dbt-core package's, read without starting it.
     - That `dbt` runs in this process (:mod:`pipelines.transform.in_process`) unless
       `in_process` is false: a subprocess imports dbt again at every start.
@@ -76,8 +76,8 @@ class KpiDbtCliResource(DbtCliResource):
 
     def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:  # type: ignore[override]
         """No adapter handle: dagster-dbt opens one (loading the profile and the project in this
-        process, about 1.5 s for the first step, 0.4 s after) only to fetch row counts or column
-        metadata, which these assets do not ask for."""
+        process, once more per step) only to fetch row counts or column metadata, which these
+        assets do not ask for."""
         return None
 
 
@@ -98,11 +98,11 @@ def window_env(context: dg.AssetExecutionContext) -> dict[str, str]:
 #: over a window of at most this many days (a night, or a catch-up of up to a month) dbt
 #: runs two nodes at a time and keeps one DuckDB connection for its whole invocation
 #: (dbt-duckdb's `keep_open`); closed whenever no node holds it, the warehouse is
-#: checkpointed and opened again between nodes (1.0-2.5 s of a night at 100k orders a day).
+#: checkpointed and opened again between every two nodes, for nothing in a night's small nodes.
 #: Over a longer window (a first build, a backfill) dbt runs one node at a time and closes
 #: the warehouse between nodes: there the big models' queries each need the whole memory
-#: limit, and two of them side by side spill (the 100k year's first build by hand: 521 s of dbt
-#: with one thread, 635 s with two), or run out of memory with the connection kept open.
+#: limit, and two of them side by side spill (slower than one after the other), or run out of
+#: memory with the connection kept open.
 SHORT_WINDOW_DAYS = 31
 
 
@@ -149,8 +149,8 @@ def _keep_partial_parse(target_path: Path) -> None:
 
 
 #: dagster-dbt gives each dbt invocation a target folder of its own, `<step>-<run>-<id>` in
-#: dbt_project/target (about 2.7 MB: the manifest, the compiled SQL, run_results.json), and
-#: never removes it: two a night, 2 GB a year. The newest of each step are kept to look into.
+#: dbt_project/target (the manifest, the compiled SQL, run_results.json), and never removes
+#: it: two a night, without end. The newest of each step are kept to look into.
 KEPT_INVOCATIONS = 14
 
 

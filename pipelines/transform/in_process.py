@@ -1,9 +1,9 @@
 """dbt run in the Dagster process (dbt-core's `dbtRunner`), in place of a `dbt` subprocess.
 
 dagster-dbt starts `dbt` as a subprocess for every invocation and reads its JSON log lines.
-Each start imports dbt and its adapter again (about 3-4 s of the 4 s a dbt invocation that
-builds nothing takes on the 2-core machine, twice a night); in this process, after the first,
-they are already imported. :class:`InProcessDbt` runs `dbtRunner` in a thread and gives
+Each start imports dbt and its adapter again, which is most of what a night's small
+invocation costs, and a night has two; in this process, after the first, they are already
+imported. :class:`InProcessDbt` runs `dbtRunner` in a thread and gives
 dagster-dbt what it reads from a subprocess: the same JSON lines (dbt's own console logger,
 pointed at a queue), an exit code (0 done, 1 failures, 2 an error, as the `dbt` command's),
 and the command's arguments. Everything downstream of dagster-dbt (events, asset checks,

@@ -1,11 +1,10 @@
 {#
   A first build in key ranges. The models that keep one row per key rank or join every row of
-  their history on a first build (a year's backfill), and one query over all of it spills:
-  at 100k orders a day int_shipments_latest wrote 32 GB to disk to build a table of 53 million
-  rows. Its first build took 100-105 s in 16 ranges of shipment_id against 175-184 s in one
-  query; int_orders_enriched 66 s against 95-98 s, int_conversations_enriched 34-39 s against
-  48-50 s, stg_shop__conversations 41-42 s against 47-50 s (docs/performance.md). The orders'
-  and order lines' staging were slower in ranges, and are built in one query.
+  their history on a first build (a year's backfill), and one query over all of it outgrows
+  the memory limit: its window sorts and joins spill to disk, many times the table's size.
+  A range of the key fits in memory, so the ranges together are cheaper than the one query.
+  The orders' and order lines' staging gain nothing from ranges (their one query does not
+  spill much), and are built in one query; docs/performance.md has the measurements.
 
   A model marks where its first build reads its history, in the branch a windowed run does
   not take:

@@ -25,10 +25,9 @@
   The lookup relation is read only for the window's values, and in two parts: its own
   deliveries in the window (a few partitions), then the rest of it only for the values those
   did not find. On a night for the newest day every value is found in the first part and the
-  second costs nothing. A plain `not exists` against the whole relation hashed every key of
-  the history (4 s of a new day's stg_shop__orders at 100k orders a day); a lookup of the
-  window's values in the whole relation still read every row of it (0.7 s a model, 1.9 s
-  for the shipments' updates).
+  second costs nothing. A plain `not exists` against the whole relation hashes every key of
+  the history, and a lookup of the window's values in the whole relation still reads every
+  row of it: either way a night would grow with the history.
 #}
 {% macro kpi_delete_vanished_keys(keys, lookups) -%}
 {%- set on_gone, misses = [], [] -%}
@@ -82,20 +81,18 @@ where {{ on_gone | join(' and ') }} and {{ kpi_in_window('t.delivered_on') }}
 
   On a night for the newest day the last two are empty and cost nothing: partitions after
   the window do not exist yet, and no kept row comes from a day not built before. Reading
-  every delivery of the affected keys instead scanned the whole source (2 s a model at 100k
-  orders a day).
+  every delivery of the affected keys instead would scan the whole source every night.
 
   The earlier deliveries are read only from the least kept key on (`kpi_lower_bound` on the
   first key column, a constant DuckDB checks against each row group's min/max). A rerun of
   the newest day keeps every key of the window, and without the bound the lookup of their
-  earlier deliveries read the whole source. At 100k orders a day after a year, the orders
-  took 3.1-3.6 s that way and 0.02-0.04 s with the bound, on the bench's keys, which follow
-  the days.
+  earlier deliveries reads the whole source. Where keys follow the days (a shop's order
+  numbers do), the bound leaves all but the last row groups out.
 
   A first build reads every delivery; with `in_ranges`, in ranges of the first key when there
-  are many (macros/kpi/build_ranges.sql). At 100k orders a day the conversations' first build
-  took 41-42 s that way against 47-50 s in one query; the orders' 39-40 s against 33 s and the
-  order lines' 34-38 s against 29-30 s, so those two rank in one query.
+  are many (macros/kpi/build_ranges.sql). Only the conversations' staging asks for ranges:
+  the orders' and order lines' ranking fits the memory limit in one query, and ranges only
+  added their overhead there (docs/performance.md).
 #}
 {% macro kpi_deliveries_to_rank(source_relation, keys, in_ranges=false) -%}
 {%- set key_list = keys | join(', ') -%}

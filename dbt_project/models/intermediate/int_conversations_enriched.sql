@@ -22,8 +22,8 @@ delivered_orders as (
 -- the kept rows this run rebuilds besides the window's: about an order delivered in it, or
 -- derived last time from a delivery in it (a rerun may have taken it back). Their keys are
 -- found first, on narrow scans, then the rows by key: one scan of every column of every kept
--- row, filtered by the two conditions OR-ed together, took 3.1-3.9 s of the model's query at
--- 100k orders a day, this 2.1-2.3 s. (In int_shipments_latest the one wide scan is cheaper.)
+-- row, filtered by the two conditions OR-ed together, reads far more than the two narrow
+-- scans do here. (In int_shipments_latest the one wide scan is cheaper.)
 -- Each lookup reads only the range of its keys (kpi_key_range: the end of the table).
 {%- set delivered_order_keys = kpi_window_keys(ref('stg_shop__orders'), 'order_id') %}
 {%- set about_delivered_orders -%}

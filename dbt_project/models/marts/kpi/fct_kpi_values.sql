@@ -105,8 +105,8 @@ quantile_nodes as (
   A percentile is read off the period's histogram: each distinct value with its count, ranked
   with window functions. It is exact, with percentile_cont's interpolation: between the values
   at positions floor(h) and ceil(h) of the sorted rows, h = (n - 1) × q. A percentile aggregate
-  holds every row of its group in memory and cannot spill to disk (a year at 100k orders a day
-  did not fit); a histogram has one row per distinct value, and the window sorts spill.
+  holds every row of its group in memory and cannot spill to disk (a large shop's year does
+  not fit); a histogram has one row per distinct value, and the window sorts spill.
 #}
 quantile_histogram as (
 {%- for node, grain, dim in branches %}
