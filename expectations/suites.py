@@ -1,8 +1,8 @@
 """The Great Expectations suites, one per publication unit, derived from the KPI tree.
 
-A unit is a team (its mart and its slice of the KPI values) or ``kpi`` (the shared tree tables
-and the identities across teams). Each unit's data is read from the build warehouse as small
-pandas frames, and each frame gets a suite:
+A unit (:mod:`kpi_tree.units`) is a team (its mart and its slice of the KPI values) or
+``kpi_tree`` (the shared tree tables and the identities across teams). Each unit's data is
+read from the build warehouse as small pandas frames, and each frame gets a suite:
 
 * ``mart``: unique keys; every ratio KPI within [0, 1] with numerator <= denominator (CTR:
   clicks <= impressions); every amount, count and time >= 0.
@@ -35,12 +35,8 @@ import duckdb
 import great_expectations.expectations as gxe
 import pandas as pd
 
-from kpi_tree.model import Tree, default_tree
-
-#: publication unit (the team's mart schema) -> the tree's team id, from kpi_tree/tree.yaml
-TEAM_UNITS: dict[str, str] = {team["mart"]: tid for tid, team in default_tree().teams.items()}
-SHARED_UNIT = "kpi_tree"  # also its schema in the serving file (whose catalog is "kpi")
-UNITS = [*TEAM_UNITS, SHARED_UNIT]
+from kpi_tree.model import Tree
+from kpi_tree.units import SHARED_UNIT, mart_table, unit_kpis
 
 KEY = ["grain", "period_start", "dimension", "member"]
 TRAILING_DAYS = 28
@@ -63,10 +59,6 @@ class Gate:
     expectations: dict[str, list] = field(default_factory=dict)
 
 
-def mart_table(unit: str) -> str:
-    return f"{unit}.{unit}_kpis"
-
-
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:
     return con.execute(sql, params or []).df()
 
@@ -74,8 +66,7 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
 def team_gate(
     con: duckdb.DuckDBPyConnection, tree: Tree, unit: str, start: dt.date, end: dt.date
 ) -> Gate:
-    team = TEAM_UNITS[unit]
-    owned = [n for n in tree.nodes.values() if n.team == team]
+    owned = unit_kpis(tree, unit)
     table = mart_table(unit)
     mart = _frame(
         con,

@@ -1,45 +1,54 @@
-"""Quality gates: a blocking Great Expectations check per publication unit.
+"""Quality gates: one Great Expectations check per publication unit, which only judges.
 
-Each check validates the unit's tables for the run's window (the suites are in
-``expectations/``), writes the verdict where the publish step reads it, and, when it fails,
-keeps the unit's last good publication, records the failing expectations in the publication
-log and raises an alert event. Being blocking, a failed check also stops the unit's publish
-asset in the same run; the publish asset still reads the verdict itself.
+The night's flow, one unit at a time (``kpi_tree/units.py`` names the units)::
+
+    dbt build (models, and dbt's tests of the model's invariants)
+      -> gx_gate on the unit's gated table (here): validate, write the verdict, report it
+      -> publish/<unit> (pipelines/publish): publish a passing verdict of its own run, or
+         record the unit as held back; refuse any other verdict
+      -> alerts/<unit> (pipelines/alerts): metric alerts on what was published, or the
+         "data held back" notice to the team
+
+The gate validates the unit's tables for the run's window (the suites are in
+``expectations/``), writes the verdict where the publish step reads it
+(``expectations/verdict.py``) and returns it as the check's result. It writes nothing else:
+the publication log, the held-back notice and the serving file belong to the steps after it.
+
+How Dagster runs it: the check is ``blocking``, so every asset downstream of the gated table
+(the unit's publish step) waits for the verdict. A failed verdict is reported with severity
+``WARN``: Dagster skips the downstream assets of a blocking check only on ``ERROR``, and the
+publish step must run to record the unit as held back. What a failure stops is decided by the
+publish step, from the verdict file, not by Dagster. A dbt test of the model's invariants that
+fails is different: it fails the dbt step, and nothing downstream of it runs at all.
 """
 
 import dagster as dg
 
 from expectations.runner import run_gate
-from expectations.suites import SHARED_UNIT, UNITS, build_gate
+from expectations.suites import build_gate
 from kpi_tree.model import default_tree
-from pipelines.alerts.notify import held_back_notice
+from kpi_tree.units import SHARED_UNIT, gated_table, publication_units
 from pipelines.partitions import run_window
-from pipelines.publish.serving import LogEntry, append_log, assemble_serving
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
 
-ALERT_TAG = "kpi/alert"
-#: the pace mart: built after the KPI tree and the targets, published by every unit
-PACE_ASSET = dg.AssetKey(["kpi", "fct_kpi_vs_target"])
-
-
-def gated_asset(unit: str) -> dg.AssetKey:
-    if unit == SHARED_UNIT:
-        # the shared tables include the targets and the pace, built last
-        return PACE_ASSET
-    return dg.AssetKey([unit, f"{unit}_kpis"])
+GATE_CHECK = "gx_gate"
 
 
 def build_gate_check(unit: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=gated_asset(unit),
-        name="gx_gate",
-        blocking=True,
+        asset=dg.AssetKey(list(gated_table(unit))),
+        name=GATE_CHECK,
+        blocking=True,  # for the order: publication waits for the verdict (module docstring)
         pool=WAREHOUSE_POOL,
         description=(
             f"Great Expectations suites of the '{unit}' publication (expectations/suites.py): "
-            "ranges, keys, completeness, freshness, volume"
-            + (", the tree's identities, the targets' splits" if unit == SHARED_UNIT else "")
-            + ". Blocks the unit's publication when it fails."
+            + (
+                "the published tree is tree.yaml's, every KPI present on the refreshed day, "
+                "the targets' splits and identities"
+                if unit == SHARED_UNIT
+                else "ranges, completeness of the window, freshness, volume, members present"
+            )
+            + f". Its verdict decides the unit's publication (publish/{unit})."
         ),
     )
     def gate(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
@@ -48,11 +57,10 @@ def build_gate_check(unit: str) -> dg.AssetChecksDefinition:
         if window is None:
             raise dg.Failure("the quality gate runs inside a partitioned run (a day or a range)")
         start, end = window
-        tree = default_tree()
         with warehouse.connect(read_only=True) as con:
-            gate_def = build_gate(con, tree, unit, start, end)
+            gate_def = build_gate(con, default_tree(), unit, start, end)
         verdict = run_gate(gate_def, settings.warehouse_dir, context.run.run_id, start, end)
-        failed = [f.describe() for f in verdict.failures]
+        failed = verdict.describe_failures()
         metadata = {
             "expectations_evaluated": verdict.evaluated,
             "expectations_failed": len(failed),
@@ -64,39 +72,16 @@ def build_gate_check(unit: str) -> dg.AssetChecksDefinition:
         }
         if verdict.report:
             metadata["validation_report"] = dg.MetadataValue.url(verdict.report)
-        if not verdict.success:
-            append_log(
-                settings,
-                LogEntry(
-                    unit=unit,
-                    run_id=context.run.run_id,
-                    status="held_back",
-                    published_at=verdict.checked_at,
-                    data_as_of=end.isoformat(),
-                    window_start=start.isoformat(),
-                    failed_expectations=failed,
-                    report=verdict.report,
-                ),
-            )
-            if unit != SHARED_UNIT:
-                notice = held_back_notice(
-                    settings, tree, unit, failed, context.run.run_id, start, end
-                )
-                metadata["held_back_notice"] = notice["delivery_status"]
-            assemble_serving(settings)
-            context.log.error(
-                f"ALERT data held back: {unit} not published for {start} .. {end}; its last good "
-                f"publication stays. Failed: {'; '.join(failed[:5])}"
-            )
         return dg.AssetCheckResult(
             passed=verdict.success,
-            severity=dg.AssetCheckSeverity.ERROR,
+            # WARN, not ERROR: the publish step acts on a failure (module docstring)
+            severity=dg.AssetCheckSeverity.WARN,
             metadata=metadata,
         )
 
     return gate
 
 
-gate_checks = [build_gate_check(unit) for unit in UNITS]
+gate_checks = [build_gate_check(unit) for unit in publication_units(default_tree())]
 
 defs = dg.Definitions(asset_checks=gate_checks)
