@@ -15,6 +15,7 @@ import datetime as dt
 import os
 import shutil
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -159,8 +160,18 @@ def _example(row: dict) -> str:
     return f"{where}: {values}" if where else values
 
 
-def run_gate(gate: Gate, warehouse_dir: Path, run_id: str, start: dt.date, end: dt.date) -> Verdict:
-    """Validate every frame of ``gate``, write data docs and the verdict, return it."""
+def run_gate(
+    gate: Gate,
+    warehouse_dir: Path,
+    run_id: str,
+    start: dt.date,
+    end: dt.date,
+    known_failures: Sequence[Failure] = (),
+) -> Verdict:
+    """Validate every frame of ``gate``, write data docs and the verdict, return it.
+
+    ``known_failures`` are failures found before the suites ran (dbt's tests of the tables the
+    unit is built from): the verdict lists them first and fails with them."""
     import great_expectations as gx
 
     context = _context(quality_dir(warehouse_dir) / "gx")
@@ -168,7 +179,7 @@ def run_gate(gate: Gate, warehouse_dir: Path, run_id: str, start: dt.date, end: 
         source = context.data_sources.get(f"unit_{gate.unit}")
     except KeyError:
         source = context.data_sources.add_pandas(f"unit_{gate.unit}")
-    failures: list[Failure] = []
+    failures: list[Failure] = list(known_failures)
     evaluated = 0
     definitions = []
     batches = {}

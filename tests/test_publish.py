@@ -21,6 +21,7 @@ from kpi_tree.model import default_tree
 from kpi_tree.units import publication_units
 from pipelines.alerts.store import read_alerts
 from pipelines.definitions import build_defs
+from pipelines.partitions import daily
 from pipelines.publish.serving import published_dir, serving_db
 from pipelines.runner import range_tags, run_nightly
 
@@ -139,14 +140,17 @@ def test_a_fault_in_one_team_holds_back_only_that_team(published_shop, tmp_path)
 def test_a_failed_dbt_test_of_the_model_stops_every_publication(published_shop, tmp_path):
     """dbt's tests own the model's invariants (the gates do not check them again), so a failed
     one must stop publication by itself: it fails the dbt step, and no gate, publish or alert
-    step after it runs. Nothing is published, nothing is logged, the serving file is as it
-    was."""
+    step after it runs (nothing published, nothing logged, the serving file as it was). A
+    later run of the gates and the publication without dbt, on the same data, holds every unit
+    back on dbt's standing failure."""
     shop = copy_of(published_shop, tmp_path)
     before = serving_db(shop.settings).read_bytes()
-    parquet = {
-        p.relative_to(published_dir(shop.settings)): p.read_bytes()
-        for p in published_dir(shop.settings).rglob("*.parquet")
-    }
+
+    def published_files() -> dict:
+        root = published_dir(shop.settings)
+        return {p.relative_to(root): p.read_bytes() for p in root.rglob("*.parquet")}
+
+    parquet = published_files()
     log_before = (published_dir(shop.settings) / "_publication_log.jsonl").read_text()
     # an order of the newest day in a channel the model does not know (accepted_values on
     # stg_shop__orders.channel); ingestion would have quarantined it, so no re-ingestion
@@ -156,36 +160,63 @@ def test_a_failed_dbt_test_of_the_model_stops_every_publication(published_shop, 
             "order_id = (select min(order_id) from raw.orders where _partition_date = ?)",
             [shop.end, shop.end],
         )
-    defs = build_defs(shop.data_dir)
-    job = defs.resolve_job_def("nightly")
-    keys = [k for k in job.asset_layer.executable_asset_keys if k.path[0] != "raw"]
+    gates = [
+        k
+        for k in build_defs(shop.data_dir).resolve_asset_graph().asset_check_keys
+        if k.name == "gx_gate"
+    ]
+    publication = dg.define_asset_job(
+        "publication",
+        selection=dg.AssetSelection.checks(*gates) | dg.AssetSelection.groups("publish", "alerts"),
+        partitions_def=daily,
+    )
+    defs = dg.Definitions.merge(build_defs(shop.data_dir), dg.Definitions(jobs=[publication]))
+    night = defs.resolve_job_def("nightly")
+    keys = [k for k in night.asset_layer.executable_asset_keys if k.path[0] != "raw"]
+    run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     with dg.DagsterInstance.ephemeral() as instance:
-        result = job.execute_in_process(
+        result = night.execute_in_process(
             instance=instance,
             asset_selection=keys,
             tags=range_tags(shop.end, shop.end),
-            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+            run_config=run_config,
             raise_on_error=False,
         )
-    assert not result.success
-    failed = {
-        (e.asset_key.to_user_string(), e.check_name)
-        for e in result.get_asset_check_evaluations()
-        if not e.passed
-    }
-    # the one failure is dbt's test of the channel, not anything after it
-    ((asset, check),) = failed
-    assert asset == "staging/stg_shop__orders" and check.startswith("accepted_values_"), failed
-    ran = {e.step_key for e in result.all_events if e.is_step_start}
-    assert not [s for s in ran if s.startswith(("publish", "alerts")) or "gx_gate" in s], ran
-    materialized = {e.asset_key.path[0] for e in result.get_asset_materialization_events()}
-    assert not materialized & {"publish", "alerts"}
-    assert serving_db(shop.settings).read_bytes() == before
-    assert {
-        p.relative_to(published_dir(shop.settings)): p.read_bytes()
-        for p in published_dir(shop.settings).rglob("*.parquet")
-    } == parquet
-    assert (published_dir(shop.settings) / "_publication_log.jsonl").read_text() == log_before
+        assert not result.success
+        failed = {
+            (e.asset_key.to_user_string(), e.check_name)
+            for e in result.get_asset_check_evaluations()
+            if not e.passed
+        }
+        # the one failure is dbt's test of the channel, not anything after it
+        ((asset, check),) = failed
+        assert asset == "staging/stg_shop__orders" and check.startswith("accepted_values_")
+        ran = {e.step_key for e in result.all_events if e.is_step_start}
+        assert not [s for s in ran if s.startswith(("publish", "alerts")) or "gx_gate" in s]
+        materialized = {e.asset_key.path[0] for e in result.get_asset_materialization_events()}
+        assert not materialized & {"publish", "alerts"}
+        assert serving_db(shop.settings).read_bytes() == before
+        assert published_files() == parquet
+        log = published_dir(shop.settings) / "_publication_log.jsonl"
+        assert log.read_text() == log_before
+
+        # the gates and the publication alone: the marts still hold the last good build, so
+        # the suites pass, but dbt's failure stands
+        again = defs.resolve_job_def("publication").execute_in_process(
+            instance=instance,
+            tags=range_tags(shop.end, shop.end),
+            run_config=run_config,
+            raise_on_error=False,
+        )
+    assert again.success
+    entries = [
+        json.loads(line) for line in log.read_text().splitlines()[len(log_before.splitlines()) :]
+    ]
+    assert {e["unit"]: e["status"] for e in entries} == dict.fromkeys(UNITS, "held_back")
+    for entry in entries:
+        assert entry["run_id"] == again.run_id
+        assert entry["failed_expectations"][0].startswith(f"dbt test {check} on {asset}")
+    assert published_files() == parquet
 
 
 def test_a_rebuild_keeps_the_tables_other_steps_keep_in_the_serving_file(published_shop, tmp_path):
