@@ -5,69 +5,25 @@ validation results and data docs (HTML) accumulate run after run next to the dat
 the suites themselves are code (:mod:`expectations.suites`), re-registered on every run. GX
 is handed pandas frames (it cannot read polars or DuckDB reliably).
 
-The verdict of each unit is written as JSON (``quality/results/<unit>.json``): the publish
-step reads it itself and publishes only a passing verdict of its own run.
+The verdict of each unit is written as JSON (:mod:`expectations.verdict`): the publish step
+reads it itself and publishes only a passing verdict of its own run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import shutil
 import warnings
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from expectations.suites import SHARED_UNIT, Gate
+from expectations.suites import Gate
+from expectations.verdict import Failure, Verdict, quality_dir, write_verdict
+from kpi_tree.units import SHARED_UNIT
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-
-
-@dataclass
-class Failure:
-    frame: str
-    expectation: str
-    column: str | None
-    unexpected_count: int | None
-    examples: list[Any] = field(default_factory=list)
-
-    def describe(self) -> str:
-        where = f"{self.frame}.{self.column}" if self.column else self.frame
-        count = f" ({self.unexpected_count} rows)" if self.unexpected_count else ""
-        examples = f"; e.g. {'; '.join(map(str, self.examples[:3]))}" if self.examples else ""
-        return f"{self.expectation} on {where}{count}{examples}"
-
-
-@dataclass
-class Verdict:
-    unit: str
-    run_id: str
-    start: str
-    end: str
-    success: bool
-    evaluated: int
-    failures: list[Failure]
-    report: str | None
-    checked_at: str
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), default=str, indent=2)
-
-    @classmethod
-    def from_json(cls, text: str) -> Verdict:
-        data = json.loads(text)
-        data["failures"] = [Failure(**f) for f in data["failures"]]
-        return cls(**data)
-
-
-def quality_dir(warehouse_dir: Path) -> Path:
-    return warehouse_dir / "quality"
-
-
-def verdict_path(warehouse_dir: Path, unit: str) -> Path:
-    return quality_dir(warehouse_dir) / "results" / f"{unit}.json"
 
 
 #: one GX file context per project folder and process: opening one reads and validates its
@@ -204,8 +160,18 @@ def _example(row: dict) -> str:
     return f"{where}: {values}" if where else values
 
 
-def run_gate(gate: Gate, warehouse_dir: Path, run_id: str, start: dt.date, end: dt.date) -> Verdict:
-    """Validate every frame of ``gate``, write data docs and the verdict, return it."""
+def run_gate(
+    gate: Gate,
+    warehouse_dir: Path,
+    run_id: str,
+    start: dt.date,
+    end: dt.date,
+    known_failures: Sequence[Failure] = (),
+) -> Verdict:
+    """Validate every frame of ``gate``, write data docs and the verdict, return it.
+
+    ``known_failures`` are failures found before the suites ran (dbt's tests of the tables the
+    unit is built from): the verdict lists them first and fails with them."""
     import great_expectations as gx
 
     context = _context(quality_dir(warehouse_dir) / "gx")
@@ -213,7 +179,7 @@ def run_gate(gate: Gate, warehouse_dir: Path, run_id: str, start: dt.date, end: 
         source = context.data_sources.get(f"unit_{gate.unit}")
     except KeyError:
         source = context.data_sources.add_pandas(f"unit_{gate.unit}")
-    failures: list[Failure] = []
+    failures: list[Failure] = list(known_failures)
     evaluated = 0
     definitions = []
     batches = {}
@@ -321,16 +287,5 @@ def run_gate(gate: Gate, warehouse_dir: Path, run_id: str, start: dt.date, end: 
         report=report,
         checked_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     )
-    path = verdict_path(warehouse_dir, gate.unit)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(verdict.to_json(), encoding="utf-8")
-    os.replace(tmp, path)
+    write_verdict(warehouse_dir, verdict)
     return verdict
-
-
-def read_verdict(warehouse_dir: Path, unit: str) -> Verdict | None:
-    path = verdict_path(warehouse_dir, unit)
-    if not path.exists():
-        return None
-    return Verdict.from_json(path.read_text(encoding="utf-8"))

@@ -1,4 +1,11 @@
-"""The nightly job: every asset of the chain, over one day or one range, as one run."""
+"""The nightly job: every asset of the chain, over one day or one range, as one run.
+
+In order: ingest (raw tables) -> dbt build of the tree, the plan's targets, dbt build of the
+targets in force and the pace (dbt's tests check the model's invariants; a failed one stops
+everything after it) -> each publication unit's quality gate (``pipelines/quality``: judges,
+writes its verdict) -> ``publish/<unit>`` (publishes a passing verdict, or records the unit as
+held back) -> ``alerts/<unit>`` (metric alerts, or the held-back notice).
+"""
 
 from __future__ import annotations
 

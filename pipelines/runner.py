@@ -92,4 +92,6 @@ def run_nightly(
             error = error or data.error.message
         elif not held_back:
             error = "the run failed"
-    return RunOutcome(result.run_id, result.success, error, held_back)
+    # a held-back unit does not fail the run (its publish step records it), but the run did
+    # not publish everything it was asked to
+    return RunOutcome(result.run_id, result.success and not held_back, error, held_back)

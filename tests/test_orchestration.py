@@ -52,6 +52,33 @@ def test_dbt_models_are_pooled_partitioned_assets_and_dbt_tests_are_checks():
     assert len(checks) >= 20
 
 
+def test_dbt_owns_the_models_invariants_and_the_gates_honour_them():
+    """Keys and identities are dbt's tests (blocking: a failure stops the dbt step), one
+    per mart and per tree table; each unit has one gate, which holds its unit back while
+    any of them stands failed (pipelines/quality/checks.py: MODEL_TESTS)."""
+    from kpi_tree.model import default_tree
+    from kpi_tree.units import gated_table, publication_units, team_units
+    from pipelines.quality.checks import GATE_CHECK, MODEL_TESTS
+
+    graph = defs.resolve_asset_graph()
+    tree = default_tree()
+    blocking = {
+        (key.asset_key.to_user_string(), key.name)
+        for key in graph.asset_check_keys
+        if graph.get_check_spec(key).blocking and key.name != GATE_CHECK
+    }
+    # dbt names a generic test <test>_<model>_<arguments>: (model, test) pairs
+    owned = {(asset, name.split(f"_{asset.split('/')[1]}")[0]) for asset, name in blocking}
+    for unit in team_units(tree):
+        assert (f"{unit}/{unit}_kpis", "unique_combination") in owned, unit
+    assert ("kpi/fct_kpi_values", "unique_combination") in owned
+    assert ("kpi/fct_kpi_values", "assert_tree_identities_hold") in blocking
+    assert ("kpi/dim_kpi_nodes", "unique") in owned
+    assert {(k.asset_key.to_user_string(), k.name) for k in MODEL_TESTS} == blocking
+    gates = {k.asset_key for k in graph.asset_check_keys if k.name == GATE_CHECK}
+    assert gates == {dg.AssetKey(list(gated_table(u))) for u in publication_units(tree)}
+
+
 def test_dagster_definitions_validate_passes(tmp_path):
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "KPI_DATA_DIR": str(tmp_path / "data")}
     (tmp_path / "dagster.yaml").write_text((ROOT / "pipelines" / "dagster.yaml").read_text())

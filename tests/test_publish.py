@@ -17,10 +17,15 @@ import duckdb
 import pytest
 from conftest import Shop, make_shop
 
-from expectations.suites import UNITS
+from kpi_tree.model import default_tree
+from kpi_tree.units import publication_units
+from pipelines.alerts.store import read_alerts
 from pipelines.definitions import build_defs
+from pipelines.partitions import daily
 from pipelines.publish.serving import published_dir, serving_db
-from pipelines.runner import run_nightly
+from pipelines.runner import range_tags, run_nightly
+
+UNITS = publication_units(default_tree())
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +119,143 @@ def test_a_fault_in_one_team_holds_back_only_that_team(published_shop, tmp_path)
     for unit in set(UNITS) - {"marketing"}:
         assert log[unit][:2] == ("published", outcome.run_id), unit
     assert fresh == [(outcome.run_id,)]
+    # the run says so, and is not a failure
+    assert outcome.held_back == ["marketing"] and outcome.ok and not outcome.success
+    # the team is told, on its channels (the default file sink), and gets no metric alerts
+    raised = [a for a in read_alerts(shop.settings) if a["run_id"] == outcome.run_id]
+    (notice,) = [a for a in raised if a["team"] == "marketing"]
+    assert notice["kind"] == "held_back" and notice["day"] == shop.end.isoformat()
+    assert notice["delivery_status"] == "delivered"
+    outbox = shop.data_dir / "alerts" / "outbox.jsonl"
+    sent = [json.loads(line) for line in outbox.read_text(encoding="utf-8").splitlines()]
+    assert notice["alert_id"] in {m["alert_id"] for m in sent}
+    with serving(shop) as con:
+        served = con.execute(
+            "select kind from main.alerts where run_id = ? and team = 'marketing'",
+            [outcome.run_id],
+        ).fetchall()
+    assert served == [("held_back",)]
+
+
+def test_a_failed_dbt_test_of_the_model_stops_every_publication(published_shop, tmp_path):
+    """dbt's tests own the model's invariants (the gates do not check them again), so a failed
+    one must stop publication by itself: it fails the dbt step, and no gate, publish or alert
+    step after it runs (nothing published, nothing logged, the serving file as it was). A
+    later run of the gates and the publication without dbt, on the same data, holds every unit
+    back on dbt's standing failure."""
+    shop = copy_of(published_shop, tmp_path)
+    before = serving_db(shop.settings).read_bytes()
+
+    def published_files() -> dict:
+        root = published_dir(shop.settings)
+        return {p.relative_to(root): p.read_bytes() for p in root.rglob("*.parquet")}
+
+    parquet = published_files()
+    log_before = (published_dir(shop.settings) / "_publication_log.jsonl").read_text()
+    # an order of the newest day in a channel the model does not know (accepted_values on
+    # stg_shop__orders.channel); ingestion would have quarantined it, so no re-ingestion
+    with duckdb.connect(str(shop.settings.build_db)) as build:
+        build.execute(
+            "update raw.orders set channel = 'carrier_pigeon' where _partition_date = ? and "
+            "order_id = (select min(order_id) from raw.orders where _partition_date = ?)",
+            [shop.end, shop.end],
+        )
+    gates = [
+        k
+        for k in build_defs(shop.data_dir).resolve_asset_graph().asset_check_keys
+        if k.name == "gx_gate"
+    ]
+    publication = dg.define_asset_job(
+        "publication",
+        selection=dg.AssetSelection.checks(*gates) | dg.AssetSelection.groups("publish", "alerts"),
+        partitions_def=daily,
+    )
+    defs = dg.Definitions.merge(build_defs(shop.data_dir), dg.Definitions(jobs=[publication]))
+    night = defs.resolve_job_def("nightly")
+    keys = [k for k in night.asset_layer.executable_asset_keys if k.path[0] != "raw"]
+    run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = night.execute_in_process(
+            instance=instance,
+            asset_selection=keys,
+            tags=range_tags(shop.end, shop.end),
+            run_config=run_config,
+            raise_on_error=False,
+        )
+        assert not result.success
+        failed = {
+            (e.asset_key.to_user_string(), e.check_name)
+            for e in result.get_asset_check_evaluations()
+            if not e.passed
+        }
+        # the one failure is dbt's test of the channel, not anything after it
+        ((asset, check),) = failed
+        assert asset == "staging/stg_shop__orders" and check.startswith("accepted_values_")
+        ran = {e.step_key for e in result.all_events if e.is_step_start}
+        assert not [s for s in ran if s.startswith(("publish", "alerts")) or "gx_gate" in s]
+        materialized = {e.asset_key.path[0] for e in result.get_asset_materialization_events()}
+        assert not materialized & {"publish", "alerts"}
+        assert serving_db(shop.settings).read_bytes() == before
+        assert published_files() == parquet
+        log = published_dir(shop.settings) / "_publication_log.jsonl"
+        assert log.read_text() == log_before
+
+        # the gates and the publication alone: the marts still hold the last good build, so
+        # the suites pass, but dbt's failure stands
+        again = defs.resolve_job_def("publication").execute_in_process(
+            instance=instance,
+            tags=range_tags(shop.end, shop.end),
+            run_config=run_config,
+            raise_on_error=False,
+        )
+    assert again.success
+    entries = [
+        json.loads(line) for line in log.read_text().splitlines()[len(log_before.splitlines()) :]
+    ]
+    assert {e["unit"]: e["status"] for e in entries} == dict.fromkeys(UNITS, "held_back")
+    for entry in entries:
+        assert entry["run_id"] == again.run_id
+        assert entry["failed_expectations"][0].startswith(f"dbt test {check} on {asset}")
+    assert published_files() == parquet
+
+
+def test_a_rebuild_keeps_the_tables_other_steps_keep_in_the_serving_file(published_shop, tmp_path):
+    """main.alerts is the alerts step's: written through the publish API (a ServedTable),
+    carried over by every rebuild, even one that starts afresh from an older layout, and
+    described in the data dictionary by its own description."""
+    from pipelines.publish.serving import LAYOUT_TABLE, ServedTable, assemble_serving
+
+    shop = copy_of(published_shop, tmp_path)
+    settings = shop.settings
+    with serving(shop) as con:
+        alerts = con.execute("select * from main.alerts order by all").fetchall()
+    assert alerts  # the clean shop's nights raised some
+    with duckdb.connect(str(serving_db(settings))) as con:  # a file of an older layout
+        con.execute(f"update main.{LAYOUT_TABLE} set version = '0:' || version")
+    assemble_serving(settings)
+    with serving(shop) as con:
+        assert con.execute("select * from main.alerts order by all").fetchall() == alerts
+        versions = con.execute(f"select version from {LAYOUT_TABLE}").fetchall()
+        layout = {v.split(":", 1)[0] for (v,) in versions}
+        assert layout == {"1"}  # rebuilt, not patched
+    other = ServedTable(
+        "notes", [("day", "date"), ("note", "varchar")], [[shop.end, "it's fine"]], "Notes' text."
+    )
+    assemble_serving(settings, tables=[other])
+    assemble_serving(settings)  # a later rebuild without it keeps it
+    with serving(shop) as con:
+        assert con.execute("select * from main.notes").fetchall() == [(shop.end, "it's fine")]
+        assert con.execute("select * from main.alerts order by all").fetchall() == alerts
+        described = dict(
+            con.execute(
+                "select table_name, description from kpi_tree.data_dictionary "
+                "where schema_name = 'main' and column_name = ''"
+            ).fetchall()
+        )
+    assert described["notes"] == "Notes' text."
+    assert set(described) == {"publication_log", "alerts", "notes"}
+    with pytest.raises(ValueError, match="publication_log is written by the publish step"):
+        assemble_serving(settings, tables=[ServedTable("publication_log", [], [], "")])
 
 
 READER = r"""
@@ -345,10 +487,19 @@ def test_the_serving_file_reloads_exactly_the_units_whose_publication_changed(
     assert {u: v.split(":", 1)[1] for u, v in record.items()} == {
         u: str((root / u).resolve()) for u in UNITS
     }
-    # the same rows as a file built from nothing
+    # the same rows as a file built from nothing, but for the tables other steps keep in main
+    # (the alert history), which only their own step can write into a new file
     serving_db(settings).unlink()
     assemble_serving(settings)
     with serving(shop) as con:
         fresh = {u: _unit_snapshot(con, u) for u in UNITS}
         assert con.execute("select count(*) from kpi_tree.kpi_values").fetchall()[0][0] == shared
-    assert fresh == after
+
+    def without_kept_tables(snapshot: dict) -> dict:
+        dictionary = snapshot["kpi_tree"]["data_dictionary"]
+        kept = [r for r in dictionary if r[0] == "main" and r[1] != "publication_log"]
+        assert [r[:2] for r in kept] in ([], [("main", "alerts")])
+        tree = {**snapshot["kpi_tree"], "data_dictionary": [r for r in dictionary if r not in kept]}
+        return {**snapshot, "kpi_tree": tree}
+
+    assert without_kept_tables(fresh) == without_kept_tables(after)

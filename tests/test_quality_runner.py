@@ -9,7 +9,9 @@ import great_expectations as gx
 import pandas as pd
 
 import expectations.runner as runner
-from expectations.suites import SHARED_UNIT, Gate
+from expectations.suites import Gate
+from expectations.verdict import verdict_path
+from kpi_tree.units import SHARED_UNIT
 
 DAY = dt.date(2025, 3, 4)
 
@@ -54,7 +56,7 @@ def test_verdict_names_the_failing_row_and_docs_link_it(tmp_path):
     assert (failure.frame, failure.column, failure.unexpected_count) == ("mart", "orders", 1)
     assert failure.examples == ["2025-03-04 day: orders=-1"]
     # the verdict the publish step reads is this one
-    saved = json.loads(runner.verdict_path(tmp_path, "toy").read_text(encoding="utf-8"))
+    saved = json.loads(verdict_path(tmp_path, "toy").read_text(encoding="utf-8"))
     assert saved["run_id"] == "run-1" and saved["success"] is False
     # one data-docs page for the run: the verdict links it, and (a failure) the index lists it
     [page] = (tmp_path / "quality" / "gx").rglob("local_site/validations/toy/mart/**/*.html")

@@ -1,17 +1,32 @@
-"""Alerts: one asset per team, after the team's publication (published, checked data only).
+"""Alerts: one asset per team, after the team's publication, acting on what it did.
 
-A team whose gate failed is skipped here (its publication did not happen); its gate sends the
-"data held back" notice instead (``pipelines/quality/checks.py``).
+``alerts/<unit>`` reads the publication log entry its run wrote for the unit
+(``pipelines/publish``):
+
+* ``published``: the team's published KPIs (the serving file: checked data only) are judged
+  against their paced targets and their own recent range, and what is new is delivered;
+* ``held_back`` (the unit's quality gate failed): the team gets the "data held back" notice,
+  naming the failed checks, and no metric alerts (nothing unchecked is judged).
+
+The alert history is then written into the serving file (``main.alerts``) through the publish
+step's API. The shared unit (``kpi_tree``) has no team and no alerts.
 """
 
 import dagster as dg
 import duckdb
 
-from expectations.suites import TEAM_UNITS
 from kpi_tree.model import default_tree
-from pipelines.alerts.notify import team_alerts
+from kpi_tree.units import team_units
+from pipelines.alerts.notify import held_back_notice, team_alerts
+from pipelines.alerts.store import SERVED_AS, served_table
 from pipelines.partitions import daily, run_window
-from pipelines.publish.serving import assemble_serving, serving_db
+from pipelines.publish.serving import (
+    HELD_BACK,
+    assemble_serving,
+    run_entry,
+    serves,
+    serving_db,
+)
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
 
 
@@ -26,9 +41,10 @@ def build_alerts_asset(unit: str, team: str) -> dg.AssetsDefinition:
         kinds={"duckdb"},
         description=(
             f"Alerts for {team}: its published KPIs short of (or at risk against) their paced "
-            "target, explained down the tree; breaks from their own recent range; recoveries. "
-            "Delivered to the team's channels (kpi.yaml alerts.channels), recorded in "
-            "main.alerts of the serving warehouse."
+            "target, explained down the tree; breaks from their own recent range; recoveries; "
+            "or, when its publication was held back, the held-back notice. Delivered to the "
+            "team's channels (kpi.yaml alerts.channels), recorded in main.alerts of the "
+            "serving warehouse."
         ),
     )
     def alerts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
@@ -36,23 +52,34 @@ def build_alerts_asset(unit: str, team: str) -> dg.AssetsDefinition:
         window = run_window(context.run.tags)
         if window is None:
             raise dg.Failure("alerts run inside a partitioned run (a day or a range)")
-        day = window[1]  # the newest day of the run: the night being reported on
-        with duckdb.connect(str(serving_db(settings)), read_only=True) as serving:
-            records = team_alerts(
-                settings,
-                default_tree(),
-                unit,
-                team,
-                day,
-                context.run.run_id,
-                serving,
-                log=context.log.warning,
+        start, day = window  # the newest day of the run: the night being reported on
+        run_id = context.run.run_id
+        publication = run_entry(settings, unit, run_id)
+        if publication is None:
+            raise dg.Failure(
+                description=f"no publication of {unit} in run {run_id}: alerts judge only what "
+                f"their run published (run publish/{unit} with them)",
+                allow_retries=False,
             )
-        if records:
-            assemble_serving(settings)
+        tree = default_tree()
+        if publication["status"] == HELD_BACK:
+            failed = publication["failed_expectations"]
+            records = [held_back_notice(settings, tree, unit, failed, run_id, start, day)]
+            context.log.error(
+                f"ALERT data held back: {unit} not published for {start} .. {day}; its last "
+                f"good publication stays. Failed: {'; '.join(failed[:5])}"
+            )
+        else:
+            with duckdb.connect(str(serving_db(settings)), read_only=True) as serving:
+                records = team_alerts(
+                    settings, tree, unit, team, day, run_id, serving, log=context.log.warning
+                )
+        if records or not serves(settings, SERVED_AS):
+            assemble_serving(settings, tables=[served_table(settings)])
         undelivered = [r for r in records if r["delivery_status"] != "delivered"]
         return dg.MaterializeResult(
             metadata={
+                "publication": publication["status"],
                 "alerts": len(records),
                 "undelivered": len(undelivered),
                 "kinds": dg.MetadataValue.text(
@@ -65,5 +92,5 @@ def build_alerts_asset(unit: str, team: str) -> dg.AssetsDefinition:
     return alerts
 
 
-alert_assets = [build_alerts_asset(unit, team) for unit, team in TEAM_UNITS.items()]
+alert_assets = [build_alerts_asset(unit, team) for unit, team in team_units(default_tree()).items()]
 defs = dg.Definitions(assets=alert_assets)

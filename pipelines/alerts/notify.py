@@ -1,8 +1,9 @@
 """A team's alerts for one night: judged on published data, explained, delivered, recorded.
 
 Runs after the team's publication (``alerts/<unit>`` assets) and reads the serving warehouse
-only, so only published, checked numbers are judged. A team whose gate failed gets a "data
-held back" notice from the gate instead (``held_back_notice``), and no metric alerts.
+only, so only published, checked numbers are judged. A team whose publication was held back
+(its gate failed) gets a "data held back" notice instead (``held_back_notice``), and no
+metric alerts.
 """
 
 from __future__ import annotations

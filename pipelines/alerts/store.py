@@ -2,7 +2,8 @@
 
 Every alert raised is recorded once, with what was delivered where (``deliveries``) and its
 overall ``status`` (delivered / partly delivered / undelivered); a failed delivery is kept, never
-lost. ``assemble_serving`` copies the history into ``main.alerts`` of the serving warehouse.
+lost. The alerts step writes the history into ``main.alerts`` of the serving warehouse through
+the publish step's API (:func:`served_table`, :func:`pipelines.publish.serving.assemble_serving`).
 """
 
 from __future__ import annotations
@@ -11,9 +12,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pipelines.publish.serving import ServedTable
 from pipelines.settings import Settings
 
 ALERT_LOG = "alerts.jsonl"
+SERVED_AS = "alerts"  # main.alerts in the serving warehouse
+DESCRIPTION = (
+    "Every alert raised (pace shortfalls, breaks, recoveries, held-back notices): what, for "
+    "which team, when, its explanation, and where it was delivered (deliveries, "
+    "delivery_status: delivered / partial / undelivered)."
+)
 COLUMNS = (
     ("alert_id", "varchar"),
     ("run_id", "varchar"),
@@ -67,3 +75,8 @@ def serving_rows(settings: Settings) -> list[list[Any]]:
             row.append(json.dumps(value, ensure_ascii=False) if name == "deliveries" else value)
         out.append(row)
     return out
+
+
+def served_table(settings: Settings) -> ServedTable:
+    """The whole history as the serving file's ``main.alerts``."""
+    return ServedTable(SERVED_AS, COLUMNS, serving_rows(settings), DESCRIPTION)

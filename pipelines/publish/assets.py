@@ -1,26 +1,95 @@
-"""Publish assets: one per unit, after its gate; each reads the gate's verdict itself."""
+"""Publish assets: one per unit, acting on the verdict of the unit's quality gate.
+
+Each ``publish/<unit>`` runs after the unit's gate (``pipelines/quality``: a blocking check on
+the table it judges, whose failures do not stop this step) and reads the gate's verdict
+itself (``expectations/verdict.py``):
+
+* a passing verdict of this run: the unit's tables are exported (Parquet swapped in
+  atomically), the publication log records ``published``, and the serving file is rebuilt;
+* a failing verdict of this run: nothing is exported, the unit's last good publication stays,
+  the publication log records ``held_back`` with the failed expectations, and the serving file
+  is rebuilt so that its ``main.publication_log`` shows it. The step still materializes: what
+  it publishes is the unit's state (published, or held back), and the alerts step after it
+  reads that state to send the team the held-back notice instead of metric alerts;
+* no verdict, or one from another run (the gate did not run in this run): the step fails and
+  publishes nothing.
+"""
 
 import dagster as dg
 
-from expectations.runner import read_verdict
-from expectations.suites import UNITS
+from expectations.verdict import Verdict, read_verdict
 from kpi_tree.model import default_tree
+from kpi_tree.units import PACE_TABLE, gated_table, publication_units
 from pipelines.partitions import daily, run_window
 from pipelines.publish.serving import (
+    HELD_BACK,
+    PUBLISHED,
     LogEntry,
     append_log,
     assemble_serving,
     export_unit,
     provisional_days,
 )
-from pipelines.quality.checks import PACE_ASSET, gated_asset
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
+from pipelines.settings import Settings
+
+PACE_ASSET = dg.AssetKey(list(PACE_TABLE))
+
+
+def _verdict_of_this_run(settings: Settings, unit: str, run_id: str) -> Verdict:
+    verdict = read_verdict(settings.warehouse_dir, unit)
+    # a verdict of another run is not about the data this run built: a blocking check does
+    # not order an asset materialized in another run, or selected without its check
+    if verdict is None or verdict.run_id != run_id:
+        why = (
+            "no quality verdict" if verdict is None else f"the verdict is from run {verdict.run_id}"
+        )
+        raise dg.Failure(
+            description=f"{unit} not published: {why}. The last good publication stays.",
+            allow_retries=False,
+        )
+    return verdict
+
+
+def _hold_back(
+    context: dg.AssetExecutionContext, settings: Settings, unit: str, verdict: Verdict
+) -> dg.MaterializeResult:
+    failed = verdict.describe_failures()
+    append_log(
+        settings,
+        LogEntry(
+            unit=unit,
+            run_id=context.run.run_id,
+            status=HELD_BACK,
+            published_at=verdict.checked_at,
+            data_as_of=verdict.end,
+            window_start=verdict.start,
+            failed_expectations=failed,
+            report=verdict.report,
+        ),
+    )
+    path = assemble_serving(settings)
+    context.log.warning(
+        f"{unit} held back for {verdict.start} .. {verdict.end}: {len(failed)} expectation(s) "
+        f"of its quality gate failed; its last good publication stays. "
+        f"Failed: {'; '.join(failed[:5])}"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "status": HELD_BACK,
+            "failed_expectations": dg.MetadataValue.md("\n".join(f"- {f}" for f in failed)),
+            "serving_warehouse": dg.MetadataValue.path(str(path)),
+            "validation_report": dg.MetadataValue.url(verdict.report or ""),
+        }
+    )
 
 
 def build_publish_asset(unit: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=["publish", unit],
-        deps=list(dict.fromkeys([gated_asset(unit), PACE_ASSET])),
+        # after the gated table (so after its gate) and the pace, of which every unit
+        # publishes rows
+        deps=list(dict.fromkeys([dg.AssetKey(list(gated_table(unit))), PACE_ASSET])),
         partitions_def=daily,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=WAREHOUSE_POOL,
@@ -28,27 +97,16 @@ def build_publish_asset(unit: str) -> dg.AssetsDefinition:
         kinds={"duckdb", "parquet"},
         description=(
             f"The '{unit}' publication: its tables as Parquet (data/published/{unit}/) and in "
-            "the serving warehouse (data/warehouse/kpi.duckdb), only after its gate passed."
+            "the serving warehouse (data/warehouse/kpi.duckdb) when its quality gate passed in "
+            "this run; else held back (the last good publication stays, the log says why)."
         ),
     )
     def publish(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         settings = warehouse.settings()
         start, end = run_window(context.run.tags) or (None, None)
-        verdict = read_verdict(settings.warehouse_dir, unit)
-        # the verdict must be this run's and a pass: a blocking check alone does not stop an
-        # asset materialized in another run, or selected without its check
-        if verdict is None or verdict.run_id != context.run.run_id or not verdict.success:
-            why = (
-                "no quality verdict"
-                if verdict is None
-                else f"the verdict is from run {verdict.run_id}"
-                if verdict.run_id != context.run.run_id
-                else "its quality gate failed: " + "; ".join(f.describe() for f in verdict.failures)
-            )
-            raise dg.Failure(
-                description=f"{unit} not published: {why}. The last good publication stays.",
-                allow_retries=False,
-            )
+        verdict = _verdict_of_this_run(settings, unit, context.run.run_id)
+        if not verdict.success:
+            return _hold_back(context, settings, unit, verdict)
         tree = default_tree()
         with warehouse.connect(read_only=True) as con:
             rows = export_unit(con, settings, tree, unit, context.run.run_id)
@@ -58,7 +116,7 @@ def build_publish_asset(unit: str) -> dg.AssetsDefinition:
             LogEntry(
                 unit=unit,
                 run_id=context.run.run_id,
-                status="published",
+                status=PUBLISHED,
                 published_at=verdict.checked_at,
                 data_as_of=str(end),
                 window_start=str(start),
@@ -69,6 +127,7 @@ def build_publish_asset(unit: str) -> dg.AssetsDefinition:
         path = assemble_serving(settings)
         return dg.MaterializeResult(
             metadata={
+                "status": PUBLISHED,
                 **{f"rows_{t}": dg.MetadataValue.int(n) for t, n in rows.items()},
                 "provisional_days": provisional,
                 "serving_warehouse": dg.MetadataValue.path(str(path)),
@@ -79,5 +138,5 @@ def build_publish_asset(unit: str) -> dg.AssetsDefinition:
     return publish
 
 
-publish_assets = [build_publish_asset(unit) for unit in UNITS]
+publish_assets = [build_publish_asset(unit) for unit in publication_units(default_tree())]
 defs = dg.Definitions(assets=publish_assets)

@@ -1,7 +1,8 @@
 """The data dictionary of the serving warehouse, generated from the tree and the dbt docs.
 
 Nothing here is typed twice: table descriptions and the KPI tables' key columns come from
-the dbt models' YAML (through the manifest), KPI columns from ``kpi_tree/tree.yaml``.
+the dbt models' YAML (through the manifest), KPI columns from ``kpi_tree/tree.yaml``. Tables
+other steps keep in the serving file describe themselves (``ServedTable.description``).
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from expectations.suites import SHARED_UNIT, TEAM_UNITS
 from kpi_tree.model import Node, Tree
+from kpi_tree.units import SHARED_UNIT, team_units
 
 PUBLISHED_FROM = {
     "kpi_values": "fct_kpi_values",
@@ -55,11 +56,12 @@ def data_dictionary(tree: Tree, manifest_path: Path) -> list[dict[str, str]]:
     models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
     values_cols = {c: d["description"] for c, d in models["fct_kpi_values"]["columns"].items()}
     rows: list[dict[str, str]] = []
+    units = team_units(tree)
 
     def add(schema: str, table: str, column: str, text: str) -> None:
         rows.append({"schema": schema, "table": table, "column": column, "description": text})
 
-    for unit, team in TEAM_UNITS.items():
+    for unit, team in units.items():
         mart = f"{unit}_kpis"
         add(unit, mart, "", models[mart]["description"])
         for col in ("grain", "period_start", "period_end", "dimension", "member"):
@@ -91,7 +93,7 @@ def data_dictionary(tree: Tree, manifest_path: Path) -> list[dict[str, str]]:
         "",
         "Every team's published kpi_vs_target (a view): the pace of the whole tree.",
     )
-    for unit, team in TEAM_UNITS.items():
+    for unit, team in units.items():
         add(
             unit,
             "kpi_vs_target",
@@ -100,7 +102,7 @@ def data_dictionary(tree: Tree, manifest_path: Path) -> list[dict[str, str]]:
             f"The rows of the KPIs {tree.teams[team]['en']} owns.",
         )
     for table, model in PUBLISHED_FROM.items():
-        schema_tables = [*TEAM_UNITS, SHARED_UNIT] if table in PER_TEAM else [SHARED_UNIT]
+        schema_tables = [*units, SHARED_UNIT] if table in PER_TEAM else [SHARED_UNIT]
         for schema in schema_tables:
             if table not in PER_TEAM:
                 add(schema, table, "", models[model]["description"])
@@ -120,14 +122,6 @@ def data_dictionary(tree: Tree, manifest_path: Path) -> list[dict[str, str]]:
         "",
         "One row per unit and run: published or held back, the data's as-of day, the failed "
         "expectations, how many days are still provisional, the validation report.",
-    )
-    add(
-        "main",
-        "alerts",
-        "",
-        "Every alert raised (pace shortfalls, breaks, recoveries, held-back notices): what, "
-        "for which team, when, its explanation, and where it was delivered (deliveries, "
-        "delivery_status: delivered / partial / undelivered).",
     )
     return rows
 

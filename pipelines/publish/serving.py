@@ -10,6 +10,10 @@
   (``os.replace``). Readers holding the old file keep reading the old
   snapshot; the build file is never opened by readers (invariant 2).
 * Every published row carries ``_published_run_id`` and ``_published_at``.
+* The serving file's ``main`` schema holds the publication log (one entry per unit and run:
+  published or held back) and any table another step keeps there through
+  :func:`assemble_serving`'s ``tables`` (the alerts step keeps the alert history). A rebuild
+  carries over the tables it does not own: the new file starts as a copy of the live one.
 """
 
 from __future__ import annotations
@@ -18,16 +22,21 @@ import datetime as dt
 import json
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
-from expectations.suites import SHARED_UNIT, TEAM_UNITS, UNITS, mart_table
-from kpi_tree.model import Tree
+from kpi_tree.model import Tree, default_tree
+from kpi_tree.units import SHARED_UNIT, mart_table, publication_units, team_units, unit_kpis
 from pipelines.settings import Settings
 
 LOG_FILE = "_publication_log.jsonl"
+#: a unit's status in the publication log
+PUBLISHED = "published"
+HELD_BACK = "held_back"  # its gate failed: its last good publication stays
 KEEP_VERSIONS = 3
 
 
@@ -35,7 +44,7 @@ KEEP_VERSIONS = 3
 class LogEntry:
     unit: str
     run_id: str
-    status: str  # published | held_back
+    status: str  # PUBLISHED | HELD_BACK
     published_at: str
     data_as_of: str
     window_start: str
@@ -64,8 +73,7 @@ def unit_tables(tree: Tree, unit: str) -> dict[str, str]:
             # the targets in force, stitched across versions, at every grain
             "targets_in_force": "select * from kpi.fct_targets",
         }
-    team = TEAM_UNITS[unit]
-    ids = ", ".join(f"'{n.id}'" for n in tree.nodes.values() if n.team == team)
+    ids = ", ".join(f"'{n.id}'" for n in unit_kpis(tree, unit))
     return {
         f"{unit}_kpis": f"select * from {mart_table(unit)}",
         "kpi_values": f"select * from kpi.fct_kpi_values where kpi_id in ({ids})",
@@ -123,7 +131,47 @@ def read_log(settings: Settings) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
-def assemble_serving(settings: Settings) -> Path:
+def run_entry(settings: Settings, unit: str, run_id: str) -> dict | None:
+    """What the run did with the unit's publication (its newest log entry), or None."""
+    return next(
+        (e for e in reversed(read_log(settings)) if e["unit"] == unit and e["run_id"] == run_id),
+        None,
+    )
+
+
+@dataclass(frozen=True)
+class ServedTable:
+    """A table another step keeps in the serving file's ``main`` schema, replaced whole.
+
+    ``columns`` are (name, DuckDB type) pairs; ``description`` goes into the data dictionary
+    (as the table's comment, so it stays with the table when later rebuilds carry it over).
+    """
+
+    name: str
+    columns: Sequence[tuple[str, str]]
+    rows: Sequence[Sequence[Any]]
+    description: str
+
+
+def serves(settings: Settings, table: str) -> bool:
+    """Whether the live serving file has ``main.<table>``."""
+    target = serving_db(settings)
+    if not target.exists():
+        return False
+    try:
+        with duckdb.connect(str(target), read_only=True) as con:
+            return bool(
+                con.execute(
+                    "select count(*) from information_schema.tables "
+                    "where table_schema = 'main' and table_name = ?",
+                    [table],
+                ).fetchall()[0][0]
+            )
+    except duckdb.Error:
+        return False
+
+
+def assemble_serving(settings: Settings, tables: Sequence[ServedTable] = ()) -> Path:
     """Bring the serving DuckDB up to date with the current publications and move it into place.
 
     The new file starts as a copy of the live one (which nobody writes once it is in place), and
@@ -131,12 +179,20 @@ def assemble_serving(settings: Settings) -> Path:
     the file records, per unit, the version folder its tables came from. A night's six
     publications then each cost one unit's tables, not every unit's. A missing or unreadable
     live file, or one of an older layout, is built afresh from every unit's Parquet. The small
-    tables (publication log, alerts, data dictionary) and the shared views are rewritten each
-    time.
+    tables (publication log, data dictionary) and the shared views are rewritten each time;
+    ``tables`` replace their namesakes in ``main``, and the other tables of ``main`` are kept
+    as they are (copied from a live file of an older layout too; lost only with a missing or
+    unreadable one, until their step next writes them).
 
     The board is not redrawn here: a night replaces the file up to eleven times, a second
     apart, and the board is drawn once the run is over (``pipelines.board.page.redraw_if_stale``).
     """
+    for table in tables:
+        if table.name in OWN_MAIN_TABLES:
+            raise ValueError(
+                f"main.{table.name} is written by the publish step itself: give the table "
+                "another name"
+            )
     root = published_dir(settings)
     target = serving_db(settings)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -146,14 +202,16 @@ def assemble_serving(settings: Settings) -> Path:
     loaded = _loaded_versions(target)
     if loaded is not None:
         shutil.copyfile(target, tmp)
-    else:
-        loaded = {}
+    units = publication_units(default_tree())
     con = duckdb.connect(str(tmp))
     try:
-        current = {unit: str((root / unit).resolve()) for unit in UNITS if (root / unit).exists()}
+        if loaded is None:
+            _carry_over(con, target)
+            loaded = {}
+        current = {unit: str((root / unit).resolve()) for unit in units if (root / unit).exists()}
         for view in SHARED_VIEWS:  # they read the team tables about to be replaced
             con.execute(f"drop view if exists {SHARED_UNIT}.{view}")
-        for unit in UNITS:
+        for unit in units:
             if loaded.get(unit) != current.get(unit):
                 con.execute(f"drop schema if exists {unit} cascade")
                 if unit in current:
@@ -166,7 +224,8 @@ def assemble_serving(settings: Settings) -> Path:
             [[unit, f"{LAYOUT_VERSION}:{folder}"] for unit, folder in current.items()],
         )
         _log_table(con, settings)
-        _alerts_table(con, settings)
+        for table in tables:
+            _served_table(con, table)
         _dictionary_table(con)
         con.execute("checkpoint")
     finally:
@@ -225,7 +284,7 @@ def _shared_views(con: duckdb.DuckDBPyConnection) -> None:
     }
 
     def union(table: str) -> str:
-        teams = [u for u in TEAM_UNITS if (u, table) in tables]
+        teams = [u for u in team_units(default_tree()) if (u, table) in tables]
         return " union all ".join(f"select * from {u}.{table}" for u in teams)
 
     if values := union("kpi_values"):
@@ -262,7 +321,16 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list, chunk: int =
 
 
 def _dictionary_table(con: duckdb.DuckDBPyConnection) -> None:
-    dictionary = _dictionary_rows()
+    # the tables other steps keep in main describe themselves (their comment)
+    kept = [
+        {"schema": "main", "table": name, "column": "", "description": comment}
+        for name, comment in con.execute(
+            "select table_name, comment from duckdb_tables() where database_name = "
+            "current_database() and schema_name = 'main' and comment is not null order by 1"
+        ).fetchall()
+        if name not in OWN_MAIN_TABLES
+    ]
+    dictionary = _dictionary_rows() + kept
     con.execute(
         f"create or replace table {SHARED_UNIT}.data_dictionary (schema_name varchar, "
         "table_name varchar, column_name varchar, description varchar)"
@@ -275,15 +343,44 @@ def _dictionary_table(con: duckdb.DuckDBPyConnection) -> None:
         )
 
 
-def _alerts_table(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    from pipelines.alerts.store import COLUMNS, serving_rows
+#: the tables of ``main`` the publish step writes itself; any other is another step's
+OWN_MAIN_TABLES = ("publication_log", LAYOUT_TABLE)
 
+
+def _carry_over(con: duckdb.DuckDBPyConnection, live: Path) -> None:
+    """Copy the tables other steps keep in ``main`` from a live file that is not reused
+    (an older layout), with their comments; nothing from a missing or unreadable one."""
+    if not live.exists():
+        return
+    try:
+        con.execute(f"attach '{live}' as live (read_only)")
+    except duckdb.Error:
+        return
+    try:
+        kept = con.execute(
+            "select table_name, comment from duckdb_tables() "
+            "where database_name = 'live' and schema_name = 'main'"
+        ).fetchall()
+        for name, comment in kept:
+            if name in OWN_MAIN_TABLES:
+                continue
+            con.execute(f"create table main.{name} as select * from live.main.{name}")
+            if comment:
+                text = comment.replace("'", "''")
+                con.execute(f"comment on table main.{name} is '{text}'")
+    finally:
+        con.execute("detach live")
+
+
+def _served_table(con: duckdb.DuckDBPyConnection, table: ServedTable) -> None:
     con.execute(
-        f"create or replace table main.alerts ({', '.join(f'{n} {t}' for n, t in COLUMNS)})"
+        f"create or replace table main.{table.name} "
+        f"({', '.join(f'{n} {t}' for n, t in table.columns)})"
     )
-    rows = serving_rows(settings)
-    if rows:
-        _insert(con, "main.alerts", rows)
+    description = table.description.replace("'", "''")
+    con.execute(f"comment on table main.{table.name} is '{description}'")
+    if table.rows:
+        _insert(con, f"main.{table.name}", list(table.rows))
 
 
 def _dictionary_rows() -> list[dict[str, str]]:
@@ -298,7 +395,7 @@ def _dictionary_rows() -> list[dict[str, str]]:
 def provisional_days(build: duckdb.DuckDBPyConnection, tree: Tree, unit: str) -> int:
     if unit == SHARED_UNIT:
         return 0
-    ids = [n.id for n in tree.nodes.values() if n.team == TEAM_UNITS[unit]]
+    ids = [n.id for n in unit_kpis(tree, unit)]
     return build.execute(
         "select count(distinct period_start) from kpi.fct_kpi_values "
         f"where grain = 'day' and is_provisional and kpi_id in ({', '.join('?' for _ in ids)})",

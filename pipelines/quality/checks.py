@@ -1,45 +1,89 @@
-"""Quality gates: a blocking Great Expectations check per publication unit.
+"""Quality gates: one Great Expectations check per publication unit, which only judges.
 
-Each check validates the unit's tables for the run's window (the suites are in
-``expectations/``), writes the verdict where the publish step reads it, and, when it fails,
-keeps the unit's last good publication, records the failing expectations in the publication
-log and raises an alert event. Being blocking, a failed check also stops the unit's publish
-asset in the same run; the publish asset still reads the verdict itself.
+The night's flow, one unit at a time (``kpi_tree/units.py`` names the units)::
+
+    dbt build (models, and dbt's tests of the model's invariants)
+      -> gx_gate on the unit's gated table (here): validate, write the verdict, report it
+      -> publish/<unit> (pipelines/publish): publish a passing verdict of its own run, or
+         record the unit as held back; refuse any other verdict
+      -> alerts/<unit> (pipelines/alerts): metric alerts on what was published, or the
+         "data held back" notice to the team
+
+The gate validates the unit's tables for the run's window (the suites are in
+``expectations/``), writes the verdict where the publish step reads it
+(``expectations/verdict.py``) and returns it as the check's result. It writes nothing else:
+the publication log, the held-back notice and the serving file belong to the steps after it.
+
+How Dagster runs it: the check is ``blocking``, so every asset downstream of the gated table
+(the unit's publish step) waits for the verdict. A failed verdict is reported with severity
+``WARN``: Dagster skips the downstream assets of a blocking check only on ``ERROR``, and the
+publish step must run to record the unit as held back. What a failure stops is decided by the
+publish step, from the verdict file, not by Dagster.
+
+The model's invariants are dbt's tests, not the gate's. A failed one fails the dbt step, and
+nothing downstream of it runs in that run. A later run without the dbt step (the checks and
+the publication re-run from the UI) would not see it, so the gate also reads dbt's latest
+result of each of them (Dagster's record of those checks) and fails while one stands failed.
 """
 
 import dagster as dg
 
 from expectations.runner import run_gate
-from expectations.suites import SHARED_UNIT, UNITS, build_gate
+from expectations.suites import build_gate
+from expectations.verdict import Failure
 from kpi_tree.model import default_tree
-from pipelines.alerts.notify import held_back_notice
+from kpi_tree.units import SHARED_UNIT, gated_table, publication_units
 from pipelines.partitions import run_window
-from pipelines.publish.serving import LogEntry, append_log, assemble_serving
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
+from pipelines.transform.assets import kpi_targets_dbt, kpi_tree_dbt
 
-ALERT_TAG = "kpi/alert"
-#: the pace mart: built after the KPI tree and the targets, published by every unit
-PACE_ASSET = dg.AssetKey(["kpi", "fct_kpi_vs_target"])
+GATE_CHECK = "gx_gate"
 
 
-def gated_asset(unit: str) -> dg.AssetKey:
-    if unit == SHARED_UNIT:
-        # the shared tables include the targets and the pace, built last
-        return PACE_ASSET
-    return dg.AssetKey([unit, f"{unit}_kpis"])
+#: dbt's tests that fail their step (severity error: blocking checks in Dagster)
+MODEL_TESTS = [
+    spec.key for dbt in (kpi_tree_dbt, kpi_targets_dbt) for spec in dbt.check_specs if spec.blocking
+]
+
+
+def failed_model_tests(instance: dg.DagsterInstance) -> list[Failure]:
+    """dbt's tests whose latest result is a failure: as in the night, where a failed one stops
+    every publication, each unit is held back while one stands."""
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(MODEL_TESTS)
+    failures = []
+    for key, record in sorted(latest.items(), key=lambda item: item[0].to_user_string()):
+        # (a check only planned so far has no evaluation yet)
+        evaluation = record.event.asset_check_evaluation if record.event else None
+        if evaluation is None or evaluation.passed:
+            continue
+        rows = evaluation.metadata.get("dagster_dbt/failed_row_count")
+        failures.append(
+            Failure(
+                frame=key.asset_key.to_user_string(),
+                expectation=f"dbt test {key.name}",
+                column=None,
+                unexpected_count=rows.value if rows is not None else None,
+                examples=[f"failed in run {record.run_id} and not run since"],
+            )
+        )
+    return failures
 
 
 def build_gate_check(unit: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(
-        asset=gated_asset(unit),
-        name="gx_gate",
-        blocking=True,
+        asset=dg.AssetKey(list(gated_table(unit))),
+        name=GATE_CHECK,
+        blocking=True,  # for the order: publication waits for the verdict (module docstring)
         pool=WAREHOUSE_POOL,
         description=(
             f"Great Expectations suites of the '{unit}' publication (expectations/suites.py): "
-            "ranges, keys, completeness, freshness, volume"
-            + (", the tree's identities, the targets' splits" if unit == SHARED_UNIT else "")
-            + ". Blocks the unit's publication when it fails."
+            + (
+                "the published tree is tree.yaml's, every KPI present on the refreshed day, "
+                "the targets' splits and identities"
+                if unit == SHARED_UNIT
+                else "ranges, completeness of the window, freshness, volume, members present"
+            )
+            + f". Its verdict decides the unit's publication (publish/{unit})."
         ),
     )
     def gate(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
@@ -48,11 +92,17 @@ def build_gate_check(unit: str) -> dg.AssetChecksDefinition:
         if window is None:
             raise dg.Failure("the quality gate runs inside a partitioned run (a day or a range)")
         start, end = window
-        tree = default_tree()
         with warehouse.connect(read_only=True) as con:
-            gate_def = build_gate(con, tree, unit, start, end)
-        verdict = run_gate(gate_def, settings.warehouse_dir, context.run.run_id, start, end)
-        failed = [f.describe() for f in verdict.failures]
+            gate_def = build_gate(con, default_tree(), unit, start, end)
+        verdict = run_gate(
+            gate_def,
+            settings.warehouse_dir,
+            context.run.run_id,
+            start,
+            end,
+            known_failures=failed_model_tests(context.instance),
+        )
+        failed = verdict.describe_failures()
         metadata = {
             "expectations_evaluated": verdict.evaluated,
             "expectations_failed": len(failed),
@@ -64,39 +114,16 @@ def build_gate_check(unit: str) -> dg.AssetChecksDefinition:
         }
         if verdict.report:
             metadata["validation_report"] = dg.MetadataValue.url(verdict.report)
-        if not verdict.success:
-            append_log(
-                settings,
-                LogEntry(
-                    unit=unit,
-                    run_id=context.run.run_id,
-                    status="held_back",
-                    published_at=verdict.checked_at,
-                    data_as_of=end.isoformat(),
-                    window_start=start.isoformat(),
-                    failed_expectations=failed,
-                    report=verdict.report,
-                ),
-            )
-            if unit != SHARED_UNIT:
-                notice = held_back_notice(
-                    settings, tree, unit, failed, context.run.run_id, start, end
-                )
-                metadata["held_back_notice"] = notice["delivery_status"]
-            assemble_serving(settings)
-            context.log.error(
-                f"ALERT data held back: {unit} not published for {start} .. {end}; its last good "
-                f"publication stays. Failed: {'; '.join(failed[:5])}"
-            )
         return dg.AssetCheckResult(
             passed=verdict.success,
-            severity=dg.AssetCheckSeverity.ERROR,
+            # WARN, not ERROR: the publish step acts on a failure (module docstring)
+            severity=dg.AssetCheckSeverity.WARN,
             metadata=metadata,
         )
 
     return gate
 
 
-gate_checks = [build_gate_check(unit) for unit in UNITS]
+gate_checks = [build_gate_check(unit) for unit in publication_units(default_tree())]
 
 defs = dg.Definitions(asset_checks=gate_checks)
