@@ -3,7 +3,9 @@
 #   make test   - run the whole test suite
 # While working, `make test-fast` runs the tests not marked slow (no nightly job over a
 # generated shop, no browser). The browser tests need Debian's chromium and CJK fonts:
-# `make system-deps` installs them (CI runs it before `make test`).
+# `make system-deps` installs them (CI runs it before `make test`). After an intended change
+# to the Dagster graph, `KPI_UPDATE_SNAPSHOTS=1 make test-fast` rewrites
+# tests/snapshots/definitions.txt.
 PYTHON ?= python3.11
 TOOLS := .tools
 VENV := .venv
