@@ -64,7 +64,6 @@ def test_dagster_definitions_validate_passes(tmp_path):
         timeout=300,
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "All code locations passed validation" in out.stdout + out.stderr
 
 
 def test_nightly_schedule_runs_the_previous_business_day_at_0230_shanghai():
