@@ -1,6 +1,11 @@
 # Two commands set up everything on a fresh machine with only Python 3.11:
 #   make demo   - generate the sample shop and run the nightly pipeline over its whole range
 #   make test   - run the whole test suite
+# While working, `make test-fast` runs the tests not marked slow (no nightly job over a
+# generated shop, no browser). The browser tests need Debian's chromium and CJK fonts:
+# `make system-deps` installs them (CI runs it before `make test`). After an intended change
+# to the Dagster graph, `KPI_UPDATE_SNAPSHOTS=1 make test-fast` rewrites
+# tests/snapshots/definitions.txt.
 PYTHON ?= python3.11
 TOOLS := .tools
 VENV := .venv
@@ -8,7 +13,7 @@ UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: demo test env lint bench clean
+.PHONY: demo test test-fast system-deps env lint bench clean
 
 $(UV):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -24,10 +29,34 @@ env: $(VENV)/.synced
 demo: env
 	$(VENV)/bin/kpi demo
 
+# pytest exits 5 when it collects no tests: a failure of the suite, not a pass
+define run_pytest
+@$(VENV)/bin/python -m pytest $(1) $(PYTEST_ARGS); rc=$$?; \
+if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing the suite" >&2; exit 1; fi; \
+exit $$rc
+endef
+
 test: env
-	@$(VENV)/bin/python -m pytest $(PYTEST_ARGS); rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing the suite" >&2; exit 1; fi; \
-	exit $$rc
+	$(call run_pytest,)
+
+# the tests not marked slow (tests/conftest.py marks those of the built shop)
+test-fast: env
+	$(call run_pytest,-m "not slow")
+
+# Debian's chromium and CJK fonts for the browser tests (Playwright's own browser download
+# does not work here); does nothing when both are installed
+CHROMIUM := /usr/bin/chromium
+SYSTEM_PACKAGES := chromium fonts-noto-cjk
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
+
+system-deps:
+	@if [ -x $(CHROMIUM) ] && dpkg-query -W -f='$${Status}\n' fonts-noto-cjk 2>/dev/null | grep -q "ok installed"; then \
+		echo "system packages present: $(SYSTEM_PACKAGES)"; \
+	else \
+		command -v apt-get >/dev/null 2>&1 || { echo "apt-get not found: install $(SYSTEM_PACKAGES) with your system's package manager" >&2; exit 1; }; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES); \
+	fi
 
 # the benchmark (not a test): BENCH_ARGS="--levels 1k,10k" to narrow it; see bench/run.py
 bench: env

@@ -20,11 +20,23 @@ from pipelines.settings import load_settings
 
 warnings.filterwarnings("ignore", message=r".*is currently in beta.*")
 
+#: fixtures that run the real nightly job (or a browser) over a generated shop: a test that uses
+#: one, directly or through another fixture, is marked slow and left out of `make test-fast`
+SLOW_FIXTURES = frozenset({"built_shop", "shop_copy", "published_shop", "browser"})
+
 SHOP_START = dt.date(2025, 1, 20)  # covers the 2025 Spring Festival (Jan 29), all of Feb and March
 SHOP_DAYS = 75
 SHOP_ORDERS_PER_DAY = 60
 #: the test shop's target plan: the nightly run versions it from the drop folder
 TEST_PLAN = Path(__file__).with_name("plans") / "shop_2025.yaml"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark slow every test whose fixtures include a slow one, so that a new test of the built
+    shop is slow without anyone remembering to say so."""
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @dataclass

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
 KPI = [sys.executable, "-m", "pipelines.cli"]
 
@@ -41,6 +42,7 @@ def test_help_lists_every_command():
         assert command in out.stdout
 
 
+@pytest.mark.slow  # a real nightly job over ten generated days, through the command
 def test_generate_run_and_inspect_a_small_shop(tmp_path):
     data = tmp_path / "data"
     gen = kpi(

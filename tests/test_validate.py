@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import threading
-import time
+from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -432,6 +433,20 @@ def test_load_day_replaces_partition_and_skips_duplicate_files(tmp_path, monkeyp
     ]
 
 
+def _last_write_ns(path: Path) -> int:
+    """When ``path`` was last written or replaced (its modification or change time)."""
+    st = path.stat()
+    return max(st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _clock_after(*files: Path) -> Callable[[], int]:
+    """A read-ahead clock that reads just over RECENTLY_WRITTEN_NS after the last write of
+    ``files``: the read-ahead, which does not trust the signature of a file written less than
+    that long ago, counts them as settled."""
+    now = max(_last_write_ns(f) for f in files) + RECENTLY_WRITTEN_NS + 1
+    return lambda: now
+
+
 def _orders_of(day: dt.date, n: int = 40) -> str:
     rows = "".join(
         f"{day:%d}-{i},c{i},{day}T01:{i:02d}:00Z,organic,,prepaid,{i},\n" for i in range(1, n + 1)
@@ -450,7 +465,8 @@ def test_reading_ahead_loads_the_same_rows_and_fails_at_the_same_day(tmp_path, m
         write(orders / f"orders_{day}.csv", _orders_of(day))
     write(orders / "orders_2025-03-16_resend.csv", (orders / "orders_2025-03-15.csv").read_text())
     write(orders / "orders_2025-03-17.csv", "order_id,customer\n1,2\n")  # no customer_id
-    _settle()  # as landed files usually are: the read-ahead takes the worker's hashes
+    # settled, as landed files usually are: the read-ahead takes the worker's hashes
+    clock = _clock_after(*orders.iterdir())
 
     def load(con, ahead=None):
         done = []
@@ -466,7 +482,7 @@ def test_reading_ahead_loads_the_same_rows_and_fails_at_the_same_day(tmp_path, m
     want_done, want_day, want_error = load(plain)
     read_ahead = duckdb.connect(str(tmp_path / "ahead.duckdb"))
     ensure_tables(read_ahead, SOURCES)
-    with ReadAhead(settings, "orders", days) as ahead:
+    with ReadAhead(settings, "orders", days, clock=clock) as ahead:
         done, failed_day, error = load(read_ahead, ahead)
     assert (
         (failed_day, error)
@@ -505,7 +521,7 @@ def test_a_step_commits_several_days_at_once_and_a_failing_day_fails_alone(tmp_p
     write(orders / "orders_2025-03-16_resend.csv", (orders / "orders_2025-03-15.csv").read_text())
     write(orders / "orders_2025-03-17_copy.csv", (orders / "orders_2025-03-17.csv").read_text())
     write(orders / "orders_2025-03-18.csv", "order_id,customer\n1,2\n")  # no customer_id
-    _settle()
+    clock = _clock_after(*orders.iterdir())
     tables = {
         "raw.orders": "select * exclude (_loaded_at) from raw.orders order by all",
         "raw._quarantine": "select * exclude (loaded_at) from raw._quarantine order by all",
@@ -524,7 +540,7 @@ def test_a_step_commits_several_days_at_once_and_a_failing_day_fails_alone(tmp_p
     ensure_tables(con, SOURCES)
     got = []
     with (
-        ReadAhead(settings, "orders", days, depth=3) as ahead,
+        ReadAhead(settings, "orders", days, depth=3, clock=clock) as ahead,
         pytest.raises(SchemaMismatch) as err,  # noqa: PT012 - the days before it load first
         DayLoader(con, settings, "orders", ahead=ahead) as loader,
     ):
@@ -654,12 +670,6 @@ def test_the_loader_keeps_its_view_of_the_ledger_true_as_days_are_replaced(tmp_p
     ).fetchall() == [(a, 30), (b, 40)]
 
 
-def _settle() -> None:
-    """Wait until the files just written count as settled for the read-ahead, whose
-    signature of a file written less than RECENTLY_WRITTEN_NS ago is not trusted."""
-    time.sleep(RECENTLY_WRITTEN_NS / 1e9 + 0.05)
-
-
 def test_a_file_rewritten_after_it_was_read_ahead_loads_its_new_content(tmp_path, monkeypatch):
     """The worker validated tomorrow's file; the file is rewritten, at the same size, before
     tomorrow loads: the new content is validated and loaded, and the ledger's hash is the new
@@ -673,19 +683,23 @@ def test_a_file_rewritten_after_it_was_read_ahead_loads_its_new_content(tmp_path
             f"{prefix}{i},c{i},{day}T01:{i:02d}:00Z,organic,,prepaid,{i},\n" for i in range(n)
         )
 
-    for day in days:
+    files = [
         write(orders / f"orders_{day}.csv", f"{ORDERS_HEADER}\n{rows(day, 'old-', 3)}")
-    _settle()  # the worker's signature of the 15th's file is trusted
+        for day in days
+    ]
+    clock = _clock_after(*files)  # the worker's signature of the 15th's file is trusted
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     ensure_tables(con, SOURCES)
-    with ReadAhead(settings, "orders", days) as ahead:
+    with ReadAhead(settings, "orders", days, clock=clock) as ahead:
         load_day(con, settings, "orders", days[0], ahead=ahead)
         for future in list(ahead._pending.values()):  # the worker is done with the 15th
             assert future.result().signature is not None
-        rewritten = orders / f"orders_{days[1]}.csv"
-        size = rewritten.stat().st_size
+        rewritten = files[1]
+        old = rewritten.stat()
         write(rewritten, f"{ORDERS_HEADER}\n{rows(days[1], 'new-', 3)}")
-        assert rewritten.stat().st_size == size
+        # rewritten a second after it was first written, as the clock has it
+        os.utime(rewritten, ns=(old.st_atime_ns, old.st_mtime_ns + RECENTLY_WRITTEN_NS))
+        assert rewritten.stat().st_size == old.st_size
         load_day(con, settings, "orders", days[1], ahead=ahead)
     loaded = con.execute(
         "select order_id from raw.orders where _partition_date = ? order by 1", [days[1]]
@@ -712,8 +726,10 @@ def test_a_settled_file_is_hashed_once_on_the_worker_and_a_fresh_one_again(tmp_p
         return write(orders / f"orders_{day}.csv", f"{ORDERS_HEADER}\n{rows}")
 
     files = [day_file(day) for day in days[:2]]
-    _settle()
-    files.append(day_file(days[2]))  # written just now
+    clock = _clock_after(*files)
+    files.append(day_file(days[2]))
+    now = clock()
+    os.utime(files[2], ns=(now, now))  # written just now, as the clock has it
     hashed_by: list[tuple[str, str]] = []
     sha256_of = load_module.sha256_of
 
@@ -725,7 +741,7 @@ def test_a_settled_file_is_hashed_once_on_the_worker_and_a_fresh_one_again(tmp_p
     monkeypatch.setattr(load_module, "sha256_of", spy)
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     ensure_tables(con, SOURCES)
-    with ReadAhead(settings, "orders", days) as ahead:
+    with ReadAhead(settings, "orders", days, clock=clock) as ahead:
         loaded = [load_day(con, settings, "orders", day, ahead=ahead).rows_loaded for day in days]
     assert loaded == [4, 4, 4]
     assert sorted(hashed_by) == sorted(
@@ -1167,8 +1183,8 @@ def test_small_files_are_read_ahead_by_two_threads_large_ones_by_one(tmp_path, m
     for i, day in enumerate(days):
         bad = "".join(f"b{j},c1,{day}T02:00:00Z,radio,,prepaid,{j},\n" for j in range(i % 3))
         write(settings.landing_dir / "orders" / f"orders_{day}.csv", _orders_of(day) + bad)
-    _settle()
-    with ReadAhead(settings, "orders", days, depth=len(days)) as ahead:
+    clock = _clock_after(*(settings.landing_dir / "orders").iterdir())
+    with ReadAhead(settings, "orders", days, depth=len(days), clock=clock) as ahead:
         assert ahead.workers == 2
         ahead.start(days[0])  # every day's files, two at a time
         taken = [ahead.take(path)[1] for day in days for path in ahead.files(day)]

@@ -170,9 +170,10 @@ def file_signature(path: Path) -> tuple[int, ...]:
 RECENTLY_WRITTEN_NS = 1_000_000_000
 
 
-def _settled(signature: tuple[int, ...]) -> bool:
-    """Whether the file of ``signature`` was last written long enough ago to trust it."""
-    return max(signature[1], signature[2]) < time.time_ns() - RECENTLY_WRITTEN_NS
+def _settled(signature: tuple[int, ...], now_ns: int) -> bool:
+    """Whether the file of ``signature`` was last written long enough before ``now_ns`` (the
+    wall clock, in nanoseconds, as file times count) to trust it."""
+    return max(signature[1], signature[2]) < now_ns - RECENTLY_WRITTEN_NS
 
 
 def sha256_of(path: Path) -> str:
@@ -274,8 +275,11 @@ class ReadAhead:
         days: list[dt.date],
         depth: int = 1,
         workers: int | None = None,
+        clock: Callable[[], int] = time.time_ns,
     ):
         self._settings, self._source, self._depth = settings, source, depth
+        #: the wall clock (nanoseconds) a file's times are compared with (:func:`_settled`)
+        self._clock = clock
         self._days = sorted(set(days))
         self._submitted = 0  # days[:_submitted] are submitted
         self._pending: dict[Path, Future[ReadAheadFile]] = {}
@@ -316,7 +320,7 @@ class ReadAhead:
             checked: Validated | SchemaMismatch = _validate(self._settings, self._source, path)
         except SchemaMismatch as err:  # raised when the day asks for the file, if not a duplicate
             checked = err
-        trusted = _settled(before) and file_signature(path) == before
+        trusted = _settled(before, self._clock()) and file_signature(path) == before
         return ReadAheadFile(before if trusted else None, digest, checked)
 
     def take(self, path: Path) -> tuple[str, ReadAheadFile | None]:
