@@ -69,7 +69,7 @@ def main(
 
 
 def _parse_faults(values: list[str]) -> dict[str, int]:
-    from pipelines.sample_shop.generator import DEFAULT_FAULTS, FAULT_KINDS
+    from sample_shop.generator import DEFAULT_FAULTS, FAULT_KINDS
 
     faults: dict[str, int] = {}
     for value in values:
@@ -104,7 +104,7 @@ def _generate(
     clean: bool,
     incidents: tuple = (),
 ) -> dict:
-    from pipelines.sample_shop.generator import generate_shop
+    from sample_shop.generator import generate_shop
 
     if clean and out.exists():
         shutil.rmtree(out)
@@ -174,7 +174,7 @@ def generate(
 @app.command()
 def faults() -> None:
     """List the faults the sample generator can inject."""
-    from pipelines.sample_shop.generator import DEFAULT_FAULTS, FAULT_KINDS
+    from sample_shop.generator import DEFAULT_FAULTS, FAULT_KINDS
 
     table = Table("fault", "what it does", "in 'default'")
     for name, text in FAULT_KINDS.items():
@@ -413,7 +413,7 @@ def _print_board(settings: Settings) -> None:
 
 def _demo_incidents(end: dt.date) -> tuple:
     """The shortfall the demo plants: paid search converts badly over the last week."""
-    from pipelines.sample_shop.model import Incident
+    from sample_shop.model import Incident
 
     return (
         Incident(
