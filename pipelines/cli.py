@@ -237,13 +237,13 @@ def _run(settings: Settings, start: dt.date, end: dt.date, record: bool = False)
         prepare_dagster_home(settings)
     import dagster as dg
 
-    from pipelines.definitions import defs
+    from pipelines.definitions import build_defs
 
     n = (end - start).days + 1
     console.print(f"Running the nightly job over {start} .. {end} ({n} days) as one Dagster run.")
     instance = dg.DagsterInstance.get() if record else dg.DagsterInstance.ephemeral()
     with instance:
-        outcome = run_nightly(defs, start, end, instance)
+        outcome = run_nightly(build_defs(settings.data_dir), start, end, instance)
     if outcome.success:
         console.print(f"[green]Run {outcome.run_id} succeeded.[/green]")
     elif outcome.ok:
@@ -565,7 +565,7 @@ def dictionary(
     from pipelines.publish.dictionary import data_dictionary, to_markdown
     from pipelines.transform.project import dbt_project
 
-    rows = data_dictionary(default_tree(), dbt_project.manifest_path)
+    rows = data_dictionary(default_tree(), dbt_project().manifest_path)
     if markdown:
         markdown.write_text(to_markdown(rows), encoding="utf-8")
         console.print(f"Wrote {len(rows)} entries to {markdown}")

@@ -14,8 +14,8 @@ import dagster as dg
 
 from pipelines.ingest.contracts import SOURCES
 from pipelines.ingest.load import landed_by_day
-from pipelines.jobs import nightly_job
-from pipelines.partitions import daily
+from pipelines.jobs import NIGHTLY_JOB
+from pipelines.partitions import daily_partitions
 from pipelines.resources import Warehouse
 
 
@@ -58,19 +58,20 @@ def range_run_request(start: dt.date, end: dt.date, run_key: str | None = None) 
 
 
 @dg.sensor(
-    job=nightly_job,
+    job_name=NIGHTLY_JOB,
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Runs the nightly job for the delivery dates that received new landing files.",
 )
 def landing_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse):
-    files = landed_files(warehouse.settings().landing_dir)
+    settings = warehouse.settings()
+    files = landed_files(settings.landing_dir)
     newest = max((stamp for _, _, stamp in files), default=0)
     if context.cursor is None:
         context.update_cursor(str(newest))
         return dg.SkipReason(f"Started watching {len(files)} landed files.")
     mark = int(context.cursor)
-    valid = set(daily.get_partition_keys(dynamic_partitions_store=None))
+    valid = set(daily_partitions(settings).get_partition_keys(dynamic_partitions_store=None))
     fresh = {day for _, day, stamp in files if stamp > mark and day.isoformat() in valid}
     waiting = {day for _, day, stamp in files if stamp > mark and day.isoformat() not in valid}
     if waiting:
