@@ -13,6 +13,7 @@ from typing import Any
 
 import duckdb
 
+from kpi_tree.formats import format_rules
 from kpi_tree.model import Node, Tree
 from pipelines.settings import Settings
 
@@ -214,6 +215,7 @@ def collect(con: duckdb.DuckDBPyConnection, tree: Tree, settings: Settings) -> d
         "thresholds": {"on_track": settings.targets.on_track, "at_risk": settings.targets.at_risk},
         "score_cap": SCORE_CAP,
         "layout": {"node_w": NODE_W, "node_h": NODE_H},
+        "formats": format_rules(),
         "teams": _teams(tree, nodes, latest, published, settings),
         "nodes": nodes,
         "units": unit_targets,

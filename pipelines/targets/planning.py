@@ -18,6 +18,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from kpi_tree.formats import format_money
 from kpi_tree.model import Tree
 from kpi_tree.targets import compute_plan
 from kpi_tree.targets.build import ALL, PlanTargets
@@ -232,7 +233,7 @@ def sync_plan_files(
         )
         log(
             f"plan version {version.version_id} from {path.name}: {plan.top_kpi} "
-            f"¥{version.annual_target:,.2f} for {plan.year}, in force from {effective}"
+            f"{format_money(version.annual_target)} for {plan.year}, in force from {effective}"
         )
         created.append(version)
     return created
