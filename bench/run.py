@@ -385,7 +385,7 @@ def stage_floor(data_dir: str) -> dict:
     floor is what the hardware does under the budget the pipeline is given."""
     import duckdb
 
-    from pipelines.ingest.report import table_exists
+    from pipelines.queries import table_exists
     from pipelines.settings import load_settings
 
     settings = load_settings(data_dir)

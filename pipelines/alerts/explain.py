@@ -18,6 +18,7 @@ from kpi_tree import attribution
 from kpi_tree.formats import format_share, format_value
 from kpi_tree.model import Tree
 from pipelines.alerts.detect import BREAK, RECOVERED, Finding
+from pipelines.queries import records
 
 MEMBER_DIMENSIONS = ("channel", "carrier", "agent", "payment_method", "campaign", "topic")
 BASELINE_DAYS = 28  # members are compared with the four weeks before the period
@@ -27,13 +28,13 @@ PACE_VALUES = ("actual", "paced_target", "projected", "target")
 def _pace_rows(
     con: duckdb.DuckDBPyConnection, ids: list[str], day: dt.date, grain: str
 ) -> dict[str, dict[str, Any]]:
-    cur = con.execute(
+    rows = records(
+        con,
         "select * from kpi_tree.kpi_vs_target where as_of_day = ? and period_grain = ? "
         f"and scope = 'all' and kpi_id in ({', '.join('?' for _ in ids)})",
         [day, grain, *ids],
     )
-    names = [d[0] for d in cur.description]
-    return {r[names.index("kpi_id")]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
+    return {r["kpi_id"]: r for r in rows}
 
 
 def _member_parts(
