@@ -145,7 +145,7 @@ def redraw_if_stale(settings: Settings) -> Path | None:
     """Draw the board unless it already shows the current serving file; the page, when drawn.
 
     A night replaces the serving file once per publication and once per team with alerts,
-    seconds apart, and each drawing takes about 0.6 s: the board is drawn once, after the run.
+    seconds apart: the board is drawn once, after the run, not after each.
     Never fatal: a board that cannot be drawn is logged, and the publications stand.
     """
     source = serving_db(settings)
