@@ -15,7 +15,7 @@ from pipelines.publish import assets as publish
 from pipelines.quality import checks as quality
 from pipelines.resources import Warehouse
 from pipelines.schedules import build_nightly_schedule
-from pipelines.sensors import landing_sensor
+from pipelines.sensors import build_landing_sensor
 from pipelines.settings import load_settings, settings
 from pipelines.targets import assets as targets
 from pipelines.transform import assets as transform
@@ -38,7 +38,7 @@ def build_defs(data_dir: str | Path) -> dg.Definitions:
         dg.Definitions(
             jobs=[nightly_job],
             schedules=[build_nightly_schedule(nightly_job, config)],
-            sensors=[landing_sensor],
+            sensors=[build_landing_sensor(nightly_job)],
             resources={"warehouse": Warehouse(data_dir=str(data_dir))},
         ),
     )

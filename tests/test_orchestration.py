@@ -16,7 +16,7 @@ import pytest
 from pipelines.definitions import build_defs
 from pipelines.ingest.contracts import SOURCES
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
-from pipelines.sensors import contiguous_ranges, landing_sensor
+from pipelines.sensors import contiguous_ranges
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -118,7 +118,8 @@ def _touch(path: Path, text: str = "x") -> None:
     path.write_text(text)
 
 
-def test_landing_sensor_requests_one_range_run_per_block_of_new_days(tmp_path):
+def test_landing_sensor_requests_one_range_run_per_block_of_new_days(defs, tmp_path):
+    landing_sensor = defs.resolve_sensor_def("landing_sensor")
     landing = tmp_path / "data" / "landing"
     _touch(landing / "orders" / "orders_2025-03-01.csv")
     warehouse = Warehouse(data_dir=str(tmp_path / "data"))
