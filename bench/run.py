@@ -312,7 +312,7 @@ def dbt_elapsed(run_id: str) -> dict[str, float]:
 
     target = Path(os.environ.get("DBT_TARGET_PATH", "target"))
     if not target.is_absolute():
-        target = Path(dbt_project.project_dir) / target
+        target = Path(dbt_project().project_dir) / target
     elapsed: dict[str, float] = {}
     for step in ("kpi_tree_dbt", "kpi_targets_dbt"):
         for results in target.glob(f"{step}-{run_id[:7]}-*/run_results.json"):
@@ -385,7 +385,7 @@ def stage_floor(data_dir: str) -> dict:
     floor is what the hardware does under the budget the pipeline is given."""
     import duckdb
 
-    from pipelines.ingest.report import table_exists
+    from pipelines.queries import table_exists
     from pipelines.settings import load_settings
 
     settings = load_settings(data_dir)
@@ -429,7 +429,7 @@ def stage_overhead(data_dir: str) -> dict:
     import dagster as dg
 
     from pipelines.definitions import build_defs
-    from pipelines.transform.project import dbt_project
+    from pipelines.transform.project import dbt_executable, dbt_project
 
     build_defs(data_dir)
     imports = time.perf_counter() - t0
@@ -439,7 +439,7 @@ def stage_overhead(data_dir: str) -> dict:
     t0 = time.perf_counter()
     done = subprocess.run(
         [dbt, "build", "--select", "tag:__bench_nothing__", "--quiet"],
-        cwd=dbt_project.project_dir,
+        cwd=dbt_project().project_dir,
         env=env,
         capture_output=True,
         text=True,
@@ -450,7 +450,7 @@ def stage_overhead(data_dir: str) -> dict:
     from pipelines.transform.assets import KpiDbtCliResource
 
     os.environ["KPI_BUILD_DB"] = env["KPI_BUILD_DB"]
-    resource = KpiDbtCliResource(project_dir=dbt_project)
+    resource = KpiDbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable())
     in_process = []
     with tempfile.TemporaryDirectory(prefix="bench-dbt-") as target:
         for i in range(2):
@@ -502,8 +502,11 @@ def partition_event_seconds(new_instance, days: int = 365) -> float:
     31694): a year's first build of the nightly job's 44 daily assets writes 32,000 events."""
     import dagster as dg
 
-    from pipelines.partitions import daily
+    from pipelines.partitions import daily_partitions
     from pipelines.runner import range_tags
+    from pipelines.settings import settings
+
+    daily = daily_partitions(settings())
 
     @dg.asset(partitions_def=daily, backfill_policy=dg.BackfillPolicy.single_run())
     def noop_daily() -> None:

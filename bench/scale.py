@@ -23,7 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.sample_shop.generator import generate_shop
+from sample_shop.generator import generate_shop
 
 DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")
 KEYS = ("order_id", "shipment_id", "conversation_id")

@@ -7,24 +7,10 @@ from dataclasses import dataclass
 
 import duckdb
 
+from kpi_tree.formats import format_value
 from kpi_tree.model import Node, Tree
 
 RELATION_MARK = {"product": "×", "sum": "+", "driver": "·", None: " "}
-
-
-def format_value(value: float | None, unit: str) -> str:
-    if value is None:
-        return "–"
-    if unit == "yuan":
-        return f"¥{value:,.0f}" if abs(value) >= 100 else f"¥{value:,.2f}"
-    if unit == "count":
-        return f"{value:,.0f}"
-    if unit == "ratio":
-        return f"{value * 100:.2f} %"
-    if unit == "multiple":
-        return f"{value:.2f}×"
-    suffix = {"seconds": "s", "minutes": "min", "days": "d"}[unit]
-    return f"{value:,.1f} {suffix}"
 
 
 @dataclass(frozen=True)

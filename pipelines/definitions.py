@@ -9,34 +9,43 @@ import dagster as dg
 from pipelines.alerts import assets as alerts
 from pipelines.board import sensor as board
 from pipelines.ingest import assets as ingest
-from pipelines.jobs import nightly_job
+from pipelines.jobs import build_nightly_job
+from pipelines.partitions import daily_partitions
 from pipelines.publish import assets as publish
 from pipelines.quality import checks as quality
 from pipelines.resources import Warehouse
-from pipelines.schedules import nightly_schedule
-from pipelines.sensors import landing_sensor
-from pipelines.settings import settings
+from pipelines.schedules import build_nightly_schedule
+from pipelines.sensors import build_landing_sensor
+from pipelines.settings import load_settings, settings
 from pipelines.targets import assets as targets
 from pipelines.transform import assets as transform
 
 
 def build_defs(data_dir: str | Path) -> dg.Definitions:
-    """Every domain's definitions, with the warehouse found under ``data_dir``."""
+    """Every domain's definitions, on the configured daily partitions, with the warehouse
+    found under ``data_dir``."""
+    config = load_settings(data_dir)
+    partitions = daily_partitions(config)
+    nightly_job = build_nightly_job(partitions)
     return dg.Definitions.merge(
-        ingest.defs,
-        transform.defs,
-        targets.defs,
+        ingest.build_defs(partitions),
+        transform.build_defs(partitions),
+        targets.build_defs(partitions),
         quality.defs,
         publish.defs,
-        alerts.defs,
+        alerts.build_defs(partitions),
         board.defs,
         dg.Definitions(
             jobs=[nightly_job],
-            schedules=[nightly_schedule],
-            sensors=[landing_sensor],
+            schedules=[build_nightly_schedule(nightly_job, config)],
+            sensors=[build_landing_sensor(nightly_job)],
             resources={"warehouse": Warehouse(data_dir=str(data_dir))},
         ),
     )
 
 
-defs = build_defs(settings().data_dir)
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The code location `dagster dev` loads (workspace.yaml), for the configured data
+    directory; loaded when Dagster asks for it, not when this module is imported."""
+    return build_defs(settings().data_dir)

@@ -14,8 +14,6 @@ import dagster as dg
 
 from pipelines.ingest.contracts import SOURCES
 from pipelines.ingest.load import landed_by_day
-from pipelines.jobs import nightly_job
-from pipelines.partitions import daily
 from pipelines.resources import Warehouse
 
 
@@ -57,28 +55,35 @@ def range_run_request(start: dt.date, end: dt.date, run_key: str | None = None) 
     )
 
 
-@dg.sensor(
-    job=nightly_job,
-    minimum_interval_seconds=60,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Runs the nightly job for the delivery dates that received new landing files.",
-)
-def landing_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse):
-    files = landed_files(warehouse.settings().landing_dir)
-    newest = max((stamp for _, _, stamp in files), default=0)
-    if context.cursor is None:
-        context.update_cursor(str(newest))
-        return dg.SkipReason(f"Started watching {len(files)} landed files.")
-    mark = int(context.cursor)
-    valid = set(daily.get_partition_keys(dynamic_partitions_store=None))
-    fresh = {day for _, day, stamp in files if stamp > mark and day.isoformat() in valid}
-    waiting = {day for _, day, stamp in files if stamp > mark and day.isoformat() not in valid}
-    if waiting:
-        context.log.info(f"Files for days that are not partitions yet: {sorted(waiting)}")
-    if not fresh:
-        return dg.SkipReason("No new landing files.")
-    context.update_cursor(str(max(s for _, d, s in files if d in fresh)))
-    return [
-        range_run_request(a, b, run_key=f"landing:{a}:{b}:{mark}")
-        for a, b in contiguous_ranges(fresh)
-    ]
+def build_landing_sensor(job) -> dg.SensorDefinition:
+    """The sensor that requests ``job`` (:func:`~pipelines.jobs.build_nightly_job`) for the
+    delivery days of new landing files that are partitions of the job."""
+
+    @dg.sensor(
+        job=job,
+        name="landing_sensor",
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Runs the nightly job for the delivery dates that received new landing files.",
+    )
+    def landing_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse):
+        files = landed_files(warehouse.settings().landing_dir)
+        newest = max((stamp for _, _, stamp in files), default=0)
+        if context.cursor is None:
+            context.update_cursor(str(newest))
+            return dg.SkipReason(f"Started watching {len(files)} landed files.")
+        mark = int(context.cursor)
+        valid = set(job.partitions_def.get_partition_keys(dynamic_partitions_store=None))
+        fresh = {day for _, day, stamp in files if stamp > mark and day.isoformat() in valid}
+        waiting = {day for _, day, stamp in files if stamp > mark and day.isoformat() not in valid}
+        if waiting:
+            context.log.info(f"Files for days that are not partitions yet: {sorted(waiting)}")
+        if not fresh:
+            return dg.SkipReason("No new landing files.")
+        context.update_cursor(str(max(s for _, d, s in files if d in fresh)))
+        return [
+            range_run_request(a, b, run_key=f"landing:{a}:{b}:{mark}")
+            for a, b in contiguous_ranges(fresh)
+        ]
+
+    return landing_sensor

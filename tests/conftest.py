@@ -15,8 +15,8 @@ import pytest
 
 from pipelines.definitions import build_defs
 from pipelines.runner import RunOutcome, run_nightly
-from pipelines.sample_shop.generator import DEFAULT_FAULTS, generate_shop
 from pipelines.settings import load_settings
+from sample_shop.generator import DEFAULT_FAULTS, generate_shop
 
 warnings.filterwarnings("ignore", message=r".*is currently in beta.*")
 

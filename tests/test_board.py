@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from kpi_tree.model import default_tree
+from kpi_tree.formats import format_rules, format_share, format_value
+from kpi_tree.model import UNITS, default_tree
 from pipelines.board.data import SCORE_CAP, BoardError, collect
 from pipelines.board.page import (
     board_path,
@@ -64,17 +66,6 @@ def _pace_row(con, kpi: str, grain: str = "month") -> dict:
     return dict(zip(names, cur.fetchall()[0], strict=True))
 
 
-def _fmt(value: float, unit: str) -> str:
-    """The page's number formats, written out independently."""
-    if unit == "yuan":
-        return f"¥{value:,.0f}" if abs(value) >= 100 else f"¥{value:,.2f}"
-    if unit == "ratio":
-        return f"{value * 100:,.2f} %"
-    if unit == "count":
-        return f"{value:,.0f}"
-    raise AssertionError(unit)
-
-
 # ---- the data behind the page -------------------------------------------------------------
 
 
@@ -97,6 +88,7 @@ def test_the_nightly_job_draws_a_self_contained_board(built_shop):
     assert text.count("<script") == 2  # the data, and our own inline script
     data = _page_data(page)
     assert data["as_of"] == built_shop.end.isoformat()
+    assert data["formats"] == format_rules()  # the page's script applies the Python rules
     assert {n["id"] for n in data["nodes"]} == set(default_tree().nodes)
 
 
@@ -309,10 +301,8 @@ def test_board_in_a_browser(built_shop, browser):
         node = page.locator(f"g.node[data-kpi={kpi}]")
         value = node.locator(".node-value")
         assert float(value.get_attribute("data-value")) == pytest.approx(row["actual"], rel=1e-12)
-        assert value.text_content() == _fmt(row["actual"], tree.nodes[kpi].unit)
-        assert node.locator(".node-attainment").text_content() == (
-            f"{row['attainment'] * 100:,.1f} %"
-        )
+        assert value.text_content() == format_value(row["actual"], tree.nodes[kpi].unit)
+        assert node.locator(".node-attainment").text_content() == format_share(row["attainment"])
         target = node.locator(".node-target")
         assert float(target.get_attribute("data-value")) == pytest.approx(row["paced_target"])
     # a held-back team is named with its failed checks; its nodes show no number
@@ -371,3 +361,30 @@ def test_non_finite_numbers_become_null_and_strings_stay_as_they_are():
 
     data = {"v": float("nan"), "w": [1.5, float("inf"), -float("inf")], "s": 'NaN "Infinity"'}
     assert json.loads(to_json(data)) == {"v": None, "w": [1.5, None, None], "s": 'NaN "Infinity"'}
+
+
+#: values the board's script writes in the page, against the Python formatter: halves,
+#: negatives, near a rule's threshold, large, missing
+FORMAT_VALUES = [0, 0.5, 2.5, -2.5, 0.125, 1.005, 2.675, 0.0049, 99.994, 99.995, 100, -0.004,
+                 12345.675, 1234567.5, -98765.4321, 3e9, None, math.nan, math.inf]  # fmt: skip
+
+
+def test_the_board_writes_values_as_the_python_formatter(built_shop, browser):
+    page = browser.new_page()
+    page.goto(board_path(built_shop.settings).resolve().as_uri())
+    page.wait_for_selector("body[data-ready=true]")
+    cases = [[v, unit] for unit in [*UNITS, None] for v in FORMAT_VALUES]
+    got = page.evaluate(
+        """(cases) => {
+            const rules = JSON.parse(document.getElementById("board-data").textContent).formats;
+            const formats = kpiFormats(rules);
+            return cases.map(([v, unit]) => (unit === null ? formats.share(v)
+                                                            : formats.value(v, unit)));
+        }""",
+        cases,
+    )
+    page.close()
+    want = [format_share(v) if unit is None else format_value(v, unit) for v, unit in cases]
+    differ = [(v, unit, g, w) for (v, unit), g, w in zip(cases, got, want, strict=True) if g != w]
+    assert differ == []
+    assert len(set(want)) > 100  # the cases are not all written alike

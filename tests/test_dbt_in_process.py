@@ -9,7 +9,7 @@ import duckdb
 
 from pipelines.transform.assets import KpiDbtCliResource, dbt_window_env
 from pipelines.transform.in_process import InProcessDbt, environment_set
-from pipelines.transform.project import dbt_project
+from pipelines.transform.project import dbt_executable, dbt_project
 
 
 def _dbt_environment(shop) -> dict[str, str]:
@@ -23,7 +23,7 @@ def _dbt_environment(shop) -> dict[str, str]:
 
 
 def test_dbt_in_process_builds_streams_its_events_and_lets_go_of_the_warehouse(shop_copy, tmp_path):
-    dbt = KpiDbtCliResource(project_dir=dbt_project)
+    dbt = KpiDbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable())
     build_db = shop_copy.settings.build_db
     with duckdb.connect(str(build_db)) as con:
         con.execute("delete from staging.stg_shop__orders where delivered_on = ?", [shop_copy.end])
@@ -67,7 +67,9 @@ def test_dbt_in_process_fails_as_the_dbt_command_does(tmp_path):
     subprocess."""
     outcomes = {}
     for in_process in (True, False):
-        dbt = KpiDbtCliResource(project_dir=dbt_project, in_process=in_process)
+        dbt = KpiDbtCliResource(
+            project_dir=dbt_project(), dbt_executable=dbt_executable(), in_process=in_process
+        )
         invocation = dbt.cli(
             ["run-operation", "no_such_macro"],
             raise_on_error=False,

@@ -196,7 +196,7 @@ def test_schema_mismatch_names_file_and_column(tmp_path):
 
 def test_csv_parquet_and_jsonl_give_the_same_typed_rows(tmp_path):
     from pipelines.ingest.validate import validate_file
-    from pipelines.sample_shop.generator import generate_shop
+    from sample_shop.generator import generate_shop
 
     day = dt.date(2025, 3, 3)
     settings = load_settings(tmp_path)

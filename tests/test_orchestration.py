@@ -11,17 +11,22 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
-from pipelines.definitions import defs
+from pipelines.definitions import build_defs
 from pipelines.ingest.contracts import SOURCES
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
-from pipelines.schedules import nightly_schedule
-from pipelines.sensors import contiguous_ranges, landing_sensor
+from pipelines.sensors import contiguous_ranges
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_every_source_has_a_pooled_daily_single_run_asset():
+@pytest.fixture(scope="module")
+def defs(tmp_path_factory) -> dg.Definitions:
+    return build_defs(tmp_path_factory.mktemp("orchestration") / "data")
+
+
+def test_every_source_has_a_pooled_daily_single_run_asset(defs):
     graph = defs.resolve_asset_graph()
     for source in SOURCES:
         node = graph.get(dg.AssetKey(["raw", source]))
@@ -35,7 +40,7 @@ def test_every_source_has_a_pooled_daily_single_run_asset():
     assert job.tags["dagster/max_retries"] == "2"
 
 
-def test_dbt_models_are_pooled_partitioned_assets_and_dbt_tests_are_checks():
+def test_dbt_models_are_pooled_partitioned_assets_and_dbt_tests_are_checks(defs):
     graph = defs.resolve_asset_graph()
     node = graph.get(dg.AssetKey(["kpi", "fct_kpi_values"]))
     assert node.pools == {WAREHOUSE_POOL}
@@ -52,13 +57,14 @@ def test_dbt_models_are_pooled_partitioned_assets_and_dbt_tests_are_checks():
     assert len(checks) >= 20
 
 
-def test_dbt_owns_the_models_invariants_and_the_gates_honour_them():
+def test_dbt_owns_the_models_invariants_and_the_gates_honour_them(defs):
     """Keys and identities are dbt's tests (blocking: a failure stops the dbt step), one
     per mart and per tree table; each unit has one gate, which holds its unit back while
     any of them stands failed (pipelines/quality/checks.py: MODEL_TESTS)."""
     from kpi_tree.model import default_tree
     from kpi_tree.units import gated_table, publication_units, team_units
     from pipelines.quality.checks import GATE_CHECK, MODEL_TESTS
+    from pipelines.transform.assets import model_test_keys
 
     graph = defs.resolve_asset_graph()
     tree = default_tree()
@@ -75,6 +81,7 @@ def test_dbt_owns_the_models_invariants_and_the_gates_honour_them():
     assert ("kpi/fct_kpi_values", "assert_tree_identities_hold") in blocking
     assert ("kpi/dim_kpi_nodes", "unique") in owned
     assert {(k.asset_key.to_user_string(), k.name) for k in MODEL_TESTS} == blocking
+    assert set(model_test_keys()) == set(MODEL_TESTS)
     gates = {k.asset_key for k in graph.asset_check_keys if k.name == GATE_CHECK}
     assert gates == {dg.AssetKey(list(gated_table(u))) for u in publication_units(tree)}
 
@@ -93,7 +100,8 @@ def test_dagster_definitions_validate_passes(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_nightly_schedule_runs_the_previous_business_day_at_0230_shanghai():
+def test_nightly_schedule_runs_the_previous_business_day_at_0230_shanghai(defs):
+    nightly_schedule = defs.resolve_schedule_def("nightly_schedule")
     # 2025-03-15 02:30 in Shanghai is 2025-03-14 18:30 UTC
     tick = dt.datetime(2025, 3, 14, 18, 30, tzinfo=dt.UTC)
     with dg.instance_for_test() as instance:
@@ -113,7 +121,8 @@ def _touch(path: Path, text: str = "x", written_ns: int | None = None) -> None:
         os.utime(path, ns=(written_ns, written_ns))
 
 
-def test_landing_sensor_requests_one_range_run_per_block_of_new_days(tmp_path):
+def test_landing_sensor_requests_one_range_run_per_block_of_new_days(defs, tmp_path):
+    landing_sensor = defs.resolve_sensor_def("landing_sensor")
     landing = tmp_path / "data" / "landing"
     _touch(landing / "orders" / "orders_2025-03-01.csv")
     warehouse = Warehouse(data_dir=str(tmp_path / "data"))

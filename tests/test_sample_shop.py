@@ -17,10 +17,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipelines.sample_shop import DEFAULT_FAULTS, FAULT_KINDS, MANIFEST_NAME, generate_shop
-from pipelines.sample_shop.faults import ROW_FAULTS, ROW_TARGETS
-from pipelines.sample_shop.output import SCHEMAS
-from pipelines.sample_shop.seasons import spring_festival
+from sample_shop import DEFAULT_FAULTS, FAULT_KINDS, MANIFEST_NAME, generate_shop
+from sample_shop.faults import ROW_FAULTS, ROW_TARGETS
+from sample_shop.output import SCHEMAS
+from sample_shop.seasons import spring_festival
 
 SOURCES = list(SCHEMAS)
 DATE_IN_NAME = re.compile(r"(\d{4}-\d{2}-\d{2})")

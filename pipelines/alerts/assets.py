@@ -19,7 +19,7 @@ from kpi_tree.model import default_tree
 from kpi_tree.units import team_units
 from pipelines.alerts.notify import held_back_notice, team_alerts
 from pipelines.alerts.store import SERVED_AS, served_table
-from pipelines.partitions import daily, run_window
+from pipelines.partitions import run_window
 from pipelines.publish.serving import (
     HELD_BACK,
     assemble_serving,
@@ -30,11 +30,13 @@ from pipelines.publish.serving import (
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
 
 
-def build_alerts_asset(unit: str, team: str) -> dg.AssetsDefinition:
+def build_alerts_asset(
+    unit: str, team: str, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
     @dg.asset(
         key=["alerts", unit],
         deps=[dg.AssetKey(["publish", unit])],
-        partitions_def=daily,
+        partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=WAREHOUSE_POOL,  # it rewrites the serving file (main.alerts): one at a time
         group_name="alerts",
@@ -92,5 +94,9 @@ def build_alerts_asset(unit: str, team: str) -> dg.AssetsDefinition:
     return alerts
 
 
-alert_assets = [build_alerts_asset(unit, team) for unit, team in team_units(default_tree()).items()]
-defs = dg.Definitions(assets=alert_assets)
+def build_defs(partitions: dg.PartitionsDefinition) -> dg.Definitions:
+    """One alerts asset per team on ``partitions``."""
+    units = team_units(default_tree()).items()
+    return dg.Definitions(
+        assets=[build_alerts_asset(unit, team, partitions) for unit, team in units]
+    )

@@ -15,23 +15,26 @@ from typing import Any
 import duckdb
 
 from kpi_tree import attribution
+from kpi_tree.formats import format_share, format_value
 from kpi_tree.model import Tree
 from pipelines.alerts.detect import BREAK, RECOVERED, Finding
+from pipelines.queries import records
 
 MEMBER_DIMENSIONS = ("channel", "carrier", "agent", "payment_method", "campaign", "topic")
 BASELINE_DAYS = 28  # members are compared with the four weeks before the period
+PACE_VALUES = ("actual", "paced_target", "projected", "target")
 
 
 def _pace_rows(
     con: duckdb.DuckDBPyConnection, ids: list[str], day: dt.date, grain: str
 ) -> dict[str, dict[str, Any]]:
-    cur = con.execute(
+    rows = records(
+        con,
         "select * from kpi_tree.kpi_vs_target where as_of_day = ? and period_grain = ? "
         f"and scope = 'all' and kpi_id in ({', '.join('?' for _ in ids)})",
         [day, grain, *ids],
     )
-    names = [d[0] for d in cur.description]
-    return {r[names.index("kpi_id")]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
+    return {r["kpi_id"]: r for r in rows}
 
 
 def _member_parts(
@@ -74,20 +77,6 @@ def member_explanation(
     return (dim, worst) if worst is not None else None
 
 
-def fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "yuan":
-        return f"¥{value:,.0f}" if abs(value) >= 100 else f"¥{value:,.2f}"
-    if unit == "ratio":
-        return f"{value:.2%}"
-    if unit == "count":
-        return f"{value:,.0f}"
-    if unit == "multiple":
-        return f"{value:.2f}×"
-    return f"{value:,.1f} {unit}"
-
-
 def explain_finding(con: duckdb.DuckDBPyConnection, tree: Tree, f: Finding) -> tuple[str, str]:
     """(title, one or two plain sentences) for a finding."""
     node = tree.nodes[f.kpi]
@@ -97,24 +86,24 @@ def explain_finding(con: duckdb.DuckDBPyConnection, tree: Tree, f: Finding) -> t
         value, history = f.row["value"], f.row["history"]
         usual = sorted(history)[len(history) // 2]
         title = f"{name}: an unusual day on {f.day}"
+        was = f"{node.en} on {f.day} was {format_value(value, node.unit)}"
         text = (
-            f"{node.en} on {f.day} was {fmt(value, node.unit)}, far from its usual "
-            f"{fmt(usual, node.unit)} on the same weekday of the last {len(history)} weeks "
-            f"({value / usual - 1:+.0%})."
+            f"{was}, far from its usual {format_value(usual, node.unit)} on the same weekday of "
+            f"the last {len(history)} weeks ({format_share(value / usual - 1, signed=True)})."
             if usual
-            else f"{node.en} on {f.day} was {fmt(value, node.unit)}, far from its recent range."
+            else f"{was}, far from its recent range."
         )
         return title, text
     if f.kind == RECOVERED:
         title = f"{name} is back on track"
         text = (
-            f"{node.en}{scope} {f.period_grain}-to-date is back on track: {f.attainment:.1%} of "
-            "its paced target."
+            f"{node.en}{scope} {f.period_grain}-to-date is back on track: "
+            f"{format_share(f.attainment)} of its paced target."
         )
         return title, text
     what = "behind"
-    gap = (f.shortfall or 0) * 100
-    title = f"{name} {f.period_grain}-to-date {gap:.1f} % {what} pace ({f.status})"
+    gap = format_share(f.shortfall or 0)
+    title = f"{name} {f.period_grain}-to-date {gap} {what} pace ({f.status})"
     text = None
     kids = [k.id for p, _, ks in tree.identities() if p.id == f.kpi for k in ks]
     if kids and f.scope == "all":
@@ -140,16 +129,15 @@ def explain_finding(con: duckdb.DuckDBPyConnection, tree: Tree, f: Finding) -> t
         else:
             missing = [k for k in kids if k not in rows]
             text = (
-                f"{node.en} {f.period_grain}-to-date is {gap:.1f} % below pace; its drivers "
+                f"{node.en} {f.period_grain}-to-date is {gap} below pace; its drivers "
                 f"{', '.join(missing)} are not published for {f.day} (data held back)."
             )
     if text is None:
-        r, u = f.row, node.unit
+        v = {k: format_value(f.row[k], node.unit) for k in PACE_VALUES}
         text = (
-            f"{node.en}{scope} {f.period_grain}-to-date is {gap:.1f} % {what} pace: "
-            f"{fmt(r['actual'], u)} against a paced target of {fmt(r['paced_target'], u)}; at "
-            f"this run rate the {f.period_grain} ends at {fmt(r['projected'], u)} of "
-            f"{fmt(r['target'], u)}."
+            f"{node.en}{scope} {f.period_grain}-to-date is {gap} {what} pace: {v['actual']} "
+            f"against a paced target of {v['paced_target']}; at this run rate the "
+            f"{f.period_grain} ends at {v['projected']} of {v['target']}."
         )
         if f.scope == "all":
             member = member_explanation(con, tree, f.kpi, f.period_start, f.day)

@@ -13,7 +13,9 @@ from typing import Any
 
 import duckdb
 
+from kpi_tree.formats import format_rules
 from kpi_tree.model import Node, Tree
+from pipelines.queries import records, table_exists
 from pipelines.settings import Settings
 
 PERIODS = ("day", "month", "quarter", "year")
@@ -74,22 +76,6 @@ def value_of(node: Node, numerator: float | None, denominator: float | None) -> 
     return None
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[dict]:
-    cur = con.execute(sql, params or [])
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-
-def _has(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchall()[0][0]
-    )
-
-
 def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
 
@@ -117,7 +103,7 @@ def layout(tree: Tree) -> dict[str, dict[str, float]]:
 
 def _publication(con: duckdb.DuckDBPyConnection) -> tuple[dict, dict, dt.date]:
     """Per unit: its newest log entry and its newest published day; the board's as-of day."""
-    log = _rows(con, "select * from main.publication_log order by published_at, unit")
+    log = records(con, "select * from main.publication_log order by published_at, unit")
     latest: dict[str, dict] = {}
     published: dict[str, dt.date] = {}
     for entry in log:
@@ -132,12 +118,12 @@ def _publication(con: duckdb.DuckDBPyConnection) -> tuple[dict, dict, dt.date]:
 
 def collect(con: duckdb.DuckDBPyConnection, tree: Tree, settings: Settings) -> dict[str, Any]:
     """The board's whole content as plain data (JSON-ready)."""
-    if not _has(con, "main", "publication_log"):
+    if not table_exists(con, "main", "publication_log"):
         raise BoardError("the serving warehouse has no publication log: nothing published yet")
     latest, published, as_of = _publication(con)
-    has_values = _has(con, "kpi_tree", "kpi_values")
-    has_pace = _has(con, "kpi_tree", "kpi_vs_target")
-    has_targets = _has(con, "kpi_tree", "targets_in_force")
+    has_values = table_exists(con, "kpi_tree", "kpi_values")
+    has_pace = table_exists(con, "kpi_tree", "kpi_vs_target")
+    has_targets = table_exists(con, "kpi_tree", "targets_in_force")
 
     # each node's own newest day (its team may be held back at an older publication)
     node_day: dict[str, dt.date] = {}
@@ -214,6 +200,7 @@ def collect(con: duckdb.DuckDBPyConnection, tree: Tree, settings: Settings) -> d
         "thresholds": {"on_track": settings.targets.on_track, "at_risk": settings.targets.at_risk},
         "score_cap": SCORE_CAP,
         "layout": {"node_w": NODE_W, "node_h": NODE_H},
+        "formats": format_rules(),
         "teams": _teams(tree, nodes, latest, published, settings),
         "nodes": nodes,
         "units": unit_targets,
@@ -234,7 +221,7 @@ def _daily(con, has_values: bool, has_targets: bool, since: dt.date) -> dict[str
         "null::double target) t using (kpi_id, period_start)"
     )
     out: dict[str, list[dict]] = defaultdict(list)
-    for row in _rows(
+    for row in records(
         con,
         "select v.kpi_id, v.period_start as day, v.value, v.numerator, v.denominator, "
         "v.is_provisional, t.target from kpi_tree.kpi_values v "
@@ -265,7 +252,7 @@ def _pace(con, has_pace: bool, node_day: dict[str, dt.date]) -> dict[str, dict]:
     if not has_pace:
         return {}
     out: dict[str, dict] = defaultdict(lambda: {"now": {}, "series": defaultdict(list)})
-    for row in _rows(
+    for row in records(
         con,
         "select * from kpi_tree.kpi_vs_target where scope = 'all' "
         "order by kpi_id, period_grain, as_of_day",
@@ -342,7 +329,7 @@ def _breakdowns(con, tree: Tree, has_values: bool, node_day) -> dict[str, dict]:
     if not has_values or not node_day:
         return {}
     days = ", ".join(f"('{k}', DATE '{d.isoformat()}')" for k, d in node_day.items())
-    rows = _rows(
+    rows = records(
         con,
         f"with node_day(kpi_id, d) as (values {days}) "
         "select v.kpi_id, v.grain, v.period_start, v.dimension, v.member, v.numerator, "
@@ -395,7 +382,7 @@ def _unit_targets(con, has_pace, has_targets, node_day, tree) -> list[dict]:
     out: list[dict] = []
     paced_scopes: set[tuple[str, str]] = set()
     if has_pace:
-        for r in _rows(
+        for r in records(
             con,
             "select * from kpi_tree.kpi_vs_target where scope <> 'all' "
             "order by kpi_id, scope, period_grain",
@@ -419,7 +406,7 @@ def _unit_targets(con, has_pace, has_targets, node_day, tree) -> list[dict]:
             )
     # targets only (no dimension to take actuals from): paced by their own day targets
     day_targets: dict = defaultdict(list)
-    for r in _rows(
+    for r in records(
         con,
         "select kpi_id, scope, period_start, target from kpi_tree.targets_in_force "
         "where scope <> 'all' and grain = 'day' order by kpi_id, scope, period_start",
@@ -545,12 +532,12 @@ def _people(tree: Tree, nodes: list[dict], settings: Settings) -> list[dict]:
 
 
 def _alerts(con) -> dict[str, Any]:
-    if not _has(con, "main", "alerts"):
+    if not table_exists(con, "main", "alerts"):
         return {"day": None, "items": []}
     day = con.execute("select max(day) from main.alerts").fetchall()[0][0]
     if day is None:
         return {"day": None, "items": []}
-    rows = _rows(
+    rows = records(
         con,
         "select team, kind, severity, kpi_id, scope, title, text, delivery_status "
         "from main.alerts where day = ? order by "
@@ -561,9 +548,9 @@ def _alerts(con) -> dict[str, Any]:
 
 
 def _plan(con) -> dict[str, Any] | None:
-    if not _has(con, "kpi_tree", "plan_versions"):
+    if not table_exists(con, "kpi_tree", "plan_versions"):
         return None
-    rows = _rows(
+    rows = records(
         con,
         "select version_id, plan_name, author, reason, created_at, effective_from "
         "from kpi_tree.plan_versions order by created_at desc limit 1",

@@ -1,7 +1,8 @@
 """Write the board: one self-contained HTML file next to the serving warehouse.
 
-The page embeds its data (JSON), its styles and its script (``static/``, our own code): it
-opens from disk with no network, and draws every chart as SVG.
+The page embeds its data (JSON, with the number formats of ``kpi_tree/formats.py``), its
+styles and its scripts (``static/``, our own code): it opens from disk with no network, and
+draws every chart as SVG.
 
 The page names the serving file it was drawn from (inode, modification time, size: the file is
 replaced, never written in place). :func:`redraw_if_stale` draws it again only when the serving
@@ -26,6 +27,8 @@ from pipelines.publish.serving import serving_db
 from pipelines.settings import Settings
 
 STATIC = Path(__file__).with_name("static")
+#: the page's script, in this order: the number formats, then the board that uses them
+SCRIPTS = ("format.js", "board.js")
 BOARD_FILE = "board.html"
 
 TEMPLATE = """<!DOCTYPE html>
@@ -93,7 +96,7 @@ def render(data: dict, stamp: str = "") -> str:
         as_of=html.escape(str(data.get("as_of", ""))),
         stamp=html.escape(stamp),
         css=(STATIC / "board.css").read_text(encoding="utf-8"),
-        js=(STATIC / "board.js").read_text(encoding="utf-8"),
+        js="\n".join((STATIC / name).read_text(encoding="utf-8") for name in SCRIPTS),
         data=payload,
     )
 
@@ -142,7 +145,7 @@ def redraw_if_stale(settings: Settings) -> Path | None:
     """Draw the board unless it already shows the current serving file; the page, when drawn.
 
     A night replaces the serving file once per publication and once per team with alerts,
-    seconds apart, and each drawing takes about 0.6 s: the board is drawn once, after the run.
+    seconds apart: the board is drawn once, after the run, not after each.
     Never fatal: a board that cannot be drawn is logged, and the publications stand.
     """
     source = serving_db(settings)

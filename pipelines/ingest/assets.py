@@ -17,7 +17,6 @@ from pipelines.ingest.load import (
     tune_for_loading,
 )
 from pipelines.ingest.validate import SchemaMismatch
-from pipelines.partitions import daily
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
 
 PROGRESS_EVERY_DAYS = 30
@@ -44,13 +43,13 @@ def summarize(results: list[DayResult]) -> dict[str, int]:
     }
 
 
-def build_ingest_asset(source: str) -> dg.AssetsDefinition:
+def build_ingest_asset(source: str, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     contract = SOURCE_SPECS[source].contract
 
     @dg.asset(
         key=["raw", source],
         deps=[landing_spec(source).key],
-        partitions_def=daily,
+        partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=WAREHOUSE_POOL,
         group_name="ingest",
@@ -117,7 +116,11 @@ def build_ingest_asset(source: str) -> dg.AssetsDefinition:
     return ingest
 
 
-ingest_assets = [build_ingest_asset(source) for source in SOURCES]
-landing_specs = [landing_spec(source) for source in SOURCES]
-
-defs = dg.Definitions(assets=[*landing_specs, *ingest_assets])
+def build_defs(partitions: dg.PartitionsDefinition) -> dg.Definitions:
+    """Each source's landing files and its ingestion asset on ``partitions``."""
+    return dg.Definitions(
+        assets=[
+            *(landing_spec(source) for source in SOURCES),
+            *(build_ingest_asset(source, partitions) for source in SOURCES),
+        ]
+    )

@@ -6,16 +6,7 @@ import duckdb
 
 from pipelines.ingest.contracts import SOURCES
 from pipelines.ingest.load import LEDGER, QUARANTINE, RAW_SCHEMA
-
-
-def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchall()[0][0]
-    )
+from pipelines.queries import table_exists
 
 
 def ingest_summary(con: duckdb.DuckDBPyConnection) -> list[dict]:

@@ -8,7 +8,7 @@ import dagster as dg
 
 from kpi_tree.model import default_tree
 from kpi_tree.targets.plan import PlanError
-from pipelines.partitions import daily, run_window
+from pipelines.partitions import run_window
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
 from pipelines.targets.planning import load_into_warehouse, sync_plan_files, version_store
 
@@ -17,33 +17,30 @@ PLAN_VERSIONS = dg.AssetKey(["targets", "plan_versions"])
 TARGETS = dg.AssetKey(["targets", "targets"])
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            PLAN_VERSIONS,
-            deps=UPSTREAM,
-            description=(
-                "targets.plan_versions: every plan version (who, when, why, in force from which "
-                "day), from <data>/targets/versions/. A changed plan file becomes a new version."
-            ),
-            kinds={"duckdb"},
-            group_name="targets",
+SPECS = [
+    dg.AssetSpec(
+        PLAN_VERSIONS,
+        deps=UPSTREAM,
+        description=(
+            "targets.plan_versions: every plan version (who, when, why, in force from which "
+            "day), from <data>/targets/versions/. A changed plan file becomes a new version."
         ),
-        dg.AssetSpec(
-            TARGETS,
-            deps=UPSTREAM,
-            description=(
-                "targets.targets: every target of every version (KPI, grain, period, scope, "
-                "value), the year split over months, weeks and days and down the tree."
-            ),
-            kinds={"duckdb"},
-            group_name="targets",
+        kinds={"duckdb"},
+        group_name="targets",
+    ),
+    dg.AssetSpec(
+        TARGETS,
+        deps=UPSTREAM,
+        description=(
+            "targets.targets: every target of every version (KPI, grain, period, scope, "
+            "value), the year split over months, weeks and days and down the tree."
         ),
-    ],
-    partitions_def=daily,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WAREHOUSE_POOL,
-)
+        kinds={"duckdb"},
+        group_name="targets",
+    ),
+]
+
+
 def targets(context: dg.AssetExecutionContext, warehouse: Warehouse):
     settings = warehouse.settings()
     window = run_window(context.run.tags)
@@ -68,4 +65,12 @@ def targets(context: dg.AssetExecutionContext, warehouse: Warehouse):
     yield dg.MaterializeResult(asset_key=TARGETS, metadata={**meta, "rows": rows})
 
 
-defs = dg.Definitions(assets=[targets])
+def build_defs(partitions: dg.PartitionsDefinition) -> dg.Definitions:
+    """The targets asset on ``partitions``."""
+    asset = dg.multi_asset(
+        specs=SPECS,
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
+    )(targets)
+    return dg.Definitions(assets=[asset])

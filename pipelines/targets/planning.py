@@ -18,10 +18,12 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from kpi_tree.formats import format_money
 from kpi_tree.model import Tree
 from kpi_tree.targets import compute_plan
 from kpi_tree.targets.build import ALL, PlanTargets
 from kpi_tree.targets.plan import Plan, load_plan
+from pipelines.queries import table_exists
 from pipelines.settings import Settings
 from pipelines.targets.store import TARGET_SCHEMA, StoredVersion, VersionStore
 
@@ -33,18 +35,8 @@ def version_store(settings: Settings) -> VersionStore:
     return VersionStore(settings.targets_dir / "versions")
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchall()[0][0]
-    )
-
-
 def newest_day(con: duckdb.DuckDBPyConnection | None) -> dt.date | None:
-    if con is None or not _has_table(con, "kpi", "fct_base_measures"):
+    if con is None or not table_exists(con, "kpi", "fct_base_measures"):
         return None
     return con.execute("select max(date_day) from kpi.fct_base_measures").fetchall()[0][0]
 
@@ -53,7 +45,7 @@ def monthly_history(
     con: duckdb.DuckDBPyConnection | None, kpi: str, until: dt.date | None = None
 ) -> dict[tuple[int, int], float]:
     """(year, month) -> the KPI's total, for the months the warehouse has every day of."""
-    if con is None or not _has_table(con, "kpi", "fct_kpi_values"):
+    if con is None or not table_exists(con, "kpi", "fct_kpi_values"):
         return {}
     rows = con.execute(
         """
@@ -78,7 +70,7 @@ def trailing_totals(
     con: duckdb.DuckDBPyConnection | None, end: dt.date | None, days: int
 ) -> dict[str, float]:
     """measure id -> Σ over the ``days`` days ending at ``end`` (the drivers' trailing history)."""
-    if con is None or end is None or not _has_table(con, "kpi", "fct_base_measures"):
+    if con is None or end is None or not table_exists(con, "kpi", "fct_base_measures"):
         return {}
     rows = con.execute(
         """
@@ -232,7 +224,7 @@ def sync_plan_files(
         )
         log(
             f"plan version {version.version_id} from {path.name}: {plan.top_kpi} "
-            f"¥{version.annual_target:,.2f} for {plan.year}, in force from {effective}"
+            f"{format_money(version.annual_target)} for {plan.year}, in force from {effective}"
         )
         created.append(version)
     return created

@@ -19,6 +19,7 @@ import duckdb
 from kpi_tree.model import Tree
 from kpi_tree.targets.pace import CatchUp, DriverCatchUp, PaceError, catch_up, catch_up_drivers
 from kpi_tree.targets.split import to_cents
+from pipelines.queries import records, table_exists
 
 PERIODS = ("month", "quarter", "year")
 PERIOD_LABELS = {"month": "Month to date", "quarter": "Quarter to date", "year": "Year to date"}
@@ -41,23 +42,8 @@ class PaceTable:
     rows: list[dict[str, Any]]
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict[str, Any]]:
-    cur = con.execute(sql, params)
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-
-
-def _has_pace(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'kpi_tree' and table_name = 'kpi_vs_target'"
-        ).fetchall()[0][0]
-    )
-
-
 def latest_day(con: duckdb.DuckDBPyConnection) -> dt.date | None:
-    if not _has_pace(con):
+    if not table_exists(con, "kpi_tree", "kpi_vs_target"):
         return None
     return con.execute("select max(as_of_day) from kpi_tree.kpi_vs_target").fetchall()[0][0]
 
@@ -78,7 +64,7 @@ def pace_table(
             "<data>/targets/plans/) and run the nightly job"
         )
     as_of = as_of or newest
-    rows = _rows(
+    rows = records(
         con,
         """
         select p.*, n.name_en, n.name_zh, n.unit, n.tree_order
@@ -114,7 +100,7 @@ def pace_table(
 def _pace_row(
     con: duckdb.DuckDBPyConnection, as_of: dt.date, period: str, kpi: str, scope: str
 ) -> dict[str, Any]:
-    rows = _rows(
+    rows = records(
         con,
         "select * from kpi_tree.kpi_vs_target "
         "where as_of_day = ? and period_grain = ? and kpi_id = ? and scope = ?",

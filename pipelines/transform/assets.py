@@ -6,7 +6,7 @@ import os
 import shutil
 import sys
 from collections.abc import Iterator, Mapping, Sequence
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +15,10 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource, 
 from packaging import version
 from pydantic import Field
 
-from pipelines.partitions import daily
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
 from pipelines.settings import Settings
 from pipelines.transform.in_process import dbt_in_this_process, environment_set
-from pipelines.transform.project import dbt_project
+from pipelines.transform.project import dbt_executable, dbt_project
 
 #: dbt's saved parse (dbt reads it from its target folder)
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
@@ -142,7 +141,7 @@ def _keep_partial_parse(target_path: Path) -> None:
     produced = target_path / PARTIAL_PARSE_FILE
     if not produced.exists():
         return
-    kept = Path(dbt_project.project_dir) / "target" / PARTIAL_PARSE_FILE
+    kept = Path(dbt_project().project_dir) / "target" / PARTIAL_PARSE_FILE
     tmp = kept.with_name(f".{PARTIAL_PARSE_FILE}.{os.getpid()}.tmp")
     shutil.copyfile(produced, tmp)
     os.replace(tmp, kept)
@@ -191,38 +190,70 @@ def _build(
     _prune_invocations(invocation.target_path)
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    dagster_dbt_translator=KpiTranslator(),
-    exclude=TARGET_MODELS,
-    partitions_def=daily,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WAREHOUSE_POOL,
-)
-def kpi_tree_dbt(
-    context: dg.AssetExecutionContext, dbt: KpiDbtCliResource, warehouse: Warehouse
-) -> Iterator:
-    yield from _build(context, dbt, warehouse, "the KPI tree")
+#: the two dbt steps, by their names
+DBT_STEPS = ("kpi_tree_dbt", "kpi_targets_dbt")
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    project=dbt_project,
-    dagster_dbt_translator=KpiTranslator(),
-    select=TARGET_MODELS,
-    name="kpi_targets_dbt",
-    partitions_def=daily,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WAREHOUSE_POOL,
-)
-def kpi_targets_dbt(
-    context: dg.AssetExecutionContext, dbt: KpiDbtCliResource, warehouse: Warehouse
-) -> Iterator:
-    yield from _build(context, dbt, warehouse, "targets in force and pace")
+@cache
+def build_dbt_assets(
+    partitions: dg.PartitionsDefinition | None,
+) -> tuple[dg.AssetsDefinition, dg.AssetsDefinition]:
+    """The two dbt steps (:data:`DBT_STEPS`) as assets on ``partitions``, from the prepared
+    project's manifest: the KPI tree, then the targets in force and the pace."""
+    project = dbt_project()
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=KpiTranslator(),
+        exclude=TARGET_MODELS,
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
+    )
+    def kpi_tree_dbt(
+        context: dg.AssetExecutionContext, dbt: KpiDbtCliResource, warehouse: Warehouse
+    ) -> Iterator:
+        yield from _build(context, dbt, warehouse, "the KPI tree")
+
+    @dbt_assets(
+        manifest=project.manifest_path,
+        project=project,
+        dagster_dbt_translator=KpiTranslator(),
+        select=TARGET_MODELS,
+        name="kpi_targets_dbt",
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        pool=WAREHOUSE_POOL,
+    )
+    def kpi_targets_dbt(
+        context: dg.AssetExecutionContext, dbt: KpiDbtCliResource, warehouse: Warehouse
+    ) -> Iterator:
+        yield from _build(context, dbt, warehouse, "targets in force and pace")
+
+    return kpi_tree_dbt, kpi_targets_dbt
 
 
-defs = dg.Definitions(
-    assets=[kpi_tree_dbt, kpi_targets_dbt],
-    resources={"dbt": KpiDbtCliResource(project_dir=dbt_project)},
-)
+def build_defs(partitions: dg.PartitionsDefinition) -> dg.Definitions:
+    """The two dbt steps as assets on ``partitions``, and the dbt resource they run."""
+    project = dbt_project()
+    return dg.Definitions(
+        assets=list(build_dbt_assets(partitions)),
+        resources={"dbt": KpiDbtCliResource(project_dir=project, dbt_executable=dbt_executable())},
+    )
+
+
+def model_test_keys() -> list[dg.AssetCheckKey]:
+    """dbt's tests that fail their step (severity error: blocking checks in Dagster)."""
+    return [
+        spec.key for step in build_dbt_assets(None) for spec in step.check_specs if spec.blocking
+    ]
+
+
+def __getattr__(name: str) -> dg.AssetsDefinition:
+    # `kpi_tree_dbt` and `kpi_targets_dbt`, built (without partitions) when a module asks for
+    # them: pipelines/quality/checks.py reads their checks when it is imported; once it asks
+    # model_test_keys() when a gate runs, this goes
+    if name in DBT_STEPS:
+        return build_dbt_assets(None)[DBT_STEPS.index(name)]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,16 +1,31 @@
-"""The dbt project, loaded once, with its manifest kept in step with the tree."""
+"""The dbt project, prepared on first use: the tree's macro written, the manifest parsed when
+stale.
+
+Nothing happens when this module is imported (dagster-open-platform's pattern: a cached
+function returns the prepared ``DbtProject``). The definitions factory asks for it when it
+builds the dbt assets, `kpi dictionary` when it reads the manifest; whatever asks first
+prepares it, once per process.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
+from functools import cache
 from pathlib import Path
 
 from dagster_dbt import DbtProject
 
 from kpi_tree.dbt_export import DBT_PROJECT_DIR, write_dbt_macro
 from kpi_tree.model import TREE_FILE
+from pipelines.transform.in_process import environment_set
+
+
+def dbt_executable() -> str:
+    """The `dbt` installed beside this interpreter (the one with this project's dbt-duckdb),
+    even when its virtual environment is not activated; else `dbt` from PATH."""
+    beside = Path(sys.executable).with_name("dbt")
+    return str(beside) if beside.exists() else "dbt"
 
 
 def _newest_source_mtime(project_dir: Path) -> float:
@@ -28,20 +43,23 @@ def prepare(project: DbtProject) -> None:
     """
     write_dbt_macro()
     manifest = project.manifest_path
-    if not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime(
+    if manifest.exists() and manifest.stat().st_mtime >= _newest_source_mtime(
         Path(project.project_dir)
     ):
+        return
+    # dagster-dbt's preparer (`dbt parse`, guarded against a second process parsing at the
+    # same time) runs the `dbt` it finds on PATH: for the parse, that is ours
+    search_path = os.environ.get("PATH", "")
+    dbt = Path(dbt_executable())
+    if dbt.is_absolute():
+        search_path = str(dbt.parent) + os.pathsep + search_path
+    with environment_set({"PATH": search_path}):
         project.preparer.prepare(project)
 
 
-def _put_dbt_on_path() -> None:
-    """dagster-dbt calls `dbt` from PATH; when this interpreter's venv is not activated, the
-    `dbt` installed beside it is the one meant."""
-    bin_dir = str(Path(sys.executable).parent)
-    if shutil.which("dbt") is None and (Path(bin_dir) / "dbt").exists():
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
-
-
-_put_dbt_on_path()
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
-prepare(dbt_project)
+@cache
+def dbt_project() -> DbtProject:
+    """The dbt project, prepared (:func:`prepare`) the first time it is asked for."""
+    project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+    prepare(project)
+    return project

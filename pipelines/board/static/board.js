@@ -123,22 +123,11 @@
   function num(value, digits) {
     return value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
   }
-  // the same formats as the CLI (pipelines/targets/cli.py _fmt)
-  function fmt(value, unit) {
-    if (value === null || value === undefined || isNaN(value)) return "–";
-    if (unit === "yuan") return (value < 0 ? "-" : "") + "¥" + num(Math.abs(value), Math.abs(value) >= 100 ? 0 : 2);
-    if (unit === "ratio") return num(value * 100, 2) + " %";
-    if (unit === "count") return num(value, 0);
-    if (unit === "multiple") return num(value, 2) + "×";
-    if (unit === "seconds") return num(value, 1) + " s";
-    if (unit === "minutes") return num(value, 1) + " min";
-    if (unit === "days") return num(value, 2) + " d";
-    return num(value, 2);
-  }
-  function pct(value) {
-    if (value === null || value === undefined || isNaN(value)) return "–";
-    return num(value * 100, 1) + " %";
-  }
+  // KPI values and shares as the CLI writes them: format.js applies the page's rules
+  var formats = kpiFormats(DATA.formats);
+  var fmt = formats.value;
+  var pct = function (value) { return formats.share(value); };
+  var MISSING = DATA.formats.missing;
   function statusOf(st) { return st || "none"; }
   function statusDot(st) {
     return h("span", { "class": "dot bg-" + statusOf(st), title: t(statusOf(st)) });
@@ -479,8 +468,8 @@
         if (total) cells.push(h("td", { text: pct((m[1] || 0) / total) }));
         if (hasTargets) {
           var u = unitRows[m[0]];
-          cells.push(h("td", { text: u ? fmt(u.paced_target, node.unit) : "–" }));
-          cells.push(h("td", null, u ? [statusDot(u.status), pct(u.attainment)] : "–"));
+          cells.push(h("td", { text: u ? fmt(u.paced_target, node.unit) : MISSING }));
+          cells.push(h("td", null, u ? [statusDot(u.status), pct(u.attainment)] : MISSING));
         }
         append(table, h("tr", null, cells));
       });
@@ -508,7 +497,7 @@
         : (team.status === "not_published" ? h("div", { "class": "muted", text: t("notPublished") }) : null);
       append(cards, h("div", { "class": "card" + (team.held_back ? " held" : ""), "data-team": team.id }, [
         h("h3", null, [h("span", { text: label(team) }),
-          h("span", { "class": "score s-" + statusOf(sc.status), title: t("score"), text: sc.score === null ? "–" : pct(sc.score) })]),
+          h("span", { "class": "score s-" + statusOf(sc.status), title: t("score"), text: pct(sc.score) })]),
         status,
         h("div", { "class": "muted", style: "font-size:12px", text: t("lastGood") + ": " + (team.published_as_of || t("never")) }),
         table
@@ -535,7 +524,7 @@
         h("td", { "class": "member", text: label(node) }),
         h("td", { text: fmt(u.target, node.unit) }),
         h("td", { text: fmt(u.paced_target, node.unit) }),
-        h("td", { text: u.actual === null ? "–" : fmt(u.actual, node.unit), title: u.actual === null ? t("targetsOnly") : null }),
+        h("td", { text: fmt(u.actual, node.unit), title: u.actual === null ? t("targetsOnly") : null }),
         h("td", null, u.attainment === null ? h("span", { "class": "muted", text: t("targetsOnly") }) : [statusDot(u.status), pct(u.attainment)])
       ]));
     });
@@ -563,7 +552,7 @@
       var cells = [h("td", { "class": "member", text: person })];
       kpis.forEach(function (k) {
         var p = cell[person + "|" + k];
-        cells.push(h("td", null, p ? [statusDot(p.status), fmt(p.actual, nodesById[k].unit) + " · " + pct(p.attainment)] : "–"));
+        cells.push(h("td", null, p ? [statusDot(p.status), fmt(p.actual, nodesById[k].unit) + " · " + pct(p.attainment)] : MISSING));
       });
       append(table, h("tr", null, cells));
     });

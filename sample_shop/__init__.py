@@ -1,6 +1,6 @@
 """A deterministic sample shop: six daily sources with realistic KPI drivers and faults."""
 
-from pipelines.sample_shop.generator import (
+from sample_shop.generator import (
     DEFAULT_FAULTS,
     FAULT_KINDS,
     MANIFEST_NAME,

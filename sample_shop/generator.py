@@ -14,10 +14,10 @@ Fault placement depends on the range (and the seed), so with faults only the sam
 reproduced.
 
 The shop (numbers for an ordinary weekday early in 2025; the calendar in
-:mod:`pipelines.sample_shop.seasons` moves them: weekends, trend, Spring Festival trough,
+:mod:`sample_shop.seasons` moves them: weekends, trend, Spring Festival trough,
 618, Double 11, Double 12):
 
-Traffic (:mod:`pipelines.sample_shop.model`)
+Traffic (:mod:`sample_shop.model`)
     ``orders_per_day / 2.6 %`` sessions a day, split by channel: paid_search 25 %, feed_ads
     22 %, social 13 %, organic 28 %, direct 12 %. Each paid channel has 11 campaigns with
     stable names (``ps_brand``, ``ps_competitor``, ``ps_shopping``, ``ps_generic_<category>``;
@@ -65,7 +65,7 @@ Shipments (timestamps: UTC)
     (``shipped``, ``signed``/``refused``, ``returned``), in the file of its updated_at
     business day.
 
-Faults: see :mod:`pipelines.sample_shop.faults` (``FAULT_KINDS``, ``DEFAULT_FAULTS``).
+Faults: see :mod:`sample_shop.faults` (``FAULT_KINDS``, ``DEFAULT_FAULTS``).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from pipelines.sample_shop.faults import (
+from sample_shop.faults import (
     DEFAULT_FAULTS,
     FAULT_KINDS,
     ROW_FAULTS,
@@ -90,7 +90,7 @@ from pipelines.sample_shop.faults import (
     inject_rows,
     plan_faults,
 )
-from pipelines.sample_shop.model import (
+from sample_shop.model import (
     CONVERSATION_SCHEMA,
     DAY,
     EPOCH_ORDINAL,
@@ -102,7 +102,7 @@ from pipelines.sample_shop.model import (
     Incident,
     ShopModel,
 )
-from pipelines.sample_shop.output import (
+from sample_shop.output import (
     FORMATS,
     MIXED_FORMATS,
     SOURCES,
@@ -404,7 +404,7 @@ def _manifest(
             }
     quarantined = Counter(e["source"] for e in writer.row_faults)
     return {
-        "generator": "pipelines.sample_shop",
+        "generator": "sample_shop",
         "manifest_version": MANIFEST_VERSION,
         "parameters": {
             "start": start.isoformat(),

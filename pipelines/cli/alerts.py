@@ -8,10 +8,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pipelines.console import console
+from pipelines.alerts.store import read_alerts
+from pipelines.cli.console import console
 from pipelines.settings import Settings, load_settings
 
 SEVERITY_STYLE = {"critical": "red", "warning": "yellow", "info": "cyan"}
+SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
 
 
 def print_alerts(
@@ -21,16 +23,15 @@ def print_alerts(
     limit: int = 20,
 ) -> int:
     """Print the newest alerts (of ``day`` / ``team``); returns how many were shown."""
-    from pipelines.alerts.store import read_alerts
-
     records = [
         r
         for r in read_alerts(settings)
         if (day is None or r["day"] == day.isoformat()) and (team is None or r["team"] == team)
     ]
-    rank = {"critical": 0, "warning": 1, "info": 2}
     records = sorted(records, key=lambda r: r["created_at"], reverse=True)
-    records = sorted(records, key=lambda r: (-_day_number(r["day"]), rank.get(r["severity"], 3)))
+    records = sorted(
+        records, key=lambda r: (-_day_number(r["day"]), SEVERITY_RANK.get(r["severity"], 3))
+    )
     records = records[:limit]
     if not records:
         console.print("No alerts" + (f" for {day}" if day else "") + (f" ({team})" if team else ""))

@@ -6,14 +6,37 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
+import duckdb
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from pipelines.console import console, err_console
+from kpi_tree.formats import format_money, format_share, format_value
+from kpi_tree.model import Tree, default_tree
+from kpi_tree.targets.build import ALL
+from kpi_tree.targets.plan import PlanError
+from pipelines.cli.console import console, err_console
+from pipelines.publish.serving import serving_db
 from pipelines.settings import Settings, load_settings
+from pipelines.targets.planning import (
+    Planned,
+    compute,
+    current_user,
+    default_effective_from,
+    store_version,
+    version_store,
+)
+from pipelines.targets.report import (
+    PERIOD_LABELS,
+    ReportError,
+    day_targets,
+    driver_catch_up,
+    latest_day,
+    overall_catch_up,
+    pace_table,
+)
 
-targets_app = typer.Typer(
+app = typer.Typer(
     help=(
         "Targets: plan a year top-down (`plan`), keep every version (`versions`), pace the "
         "month, quarter and year against them (`show`) and work out what the rest of the period "
@@ -38,31 +61,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "yuan":
-        return f"¥{value:,.0f}" if abs(value) >= 100 else f"¥{value:,.2f}"
-    if unit == "ratio":
-        return f"{value:.2%}"
-    if unit == "count":
-        return f"{value:,.0f}"
-    if unit == "multiple":
-        return f"{value:.2f}×"
-    return f"{value:,.1f} {unit[0] if unit in ('seconds', 'minutes') else unit}"
-
-
-def _pct(value: float | None, signed: bool = False) -> str:
-    if value is None:
-        return "-"
-    return f"{value:+.1%}" if signed else f"{value:.1%}"
-
-
-def _serving(settings: Settings):
-    import duckdb
-
-    from pipelines.publish.serving import serving_db
-
+def _serving(settings: Settings) -> duckdb.DuckDBPyConnection:
     path = serving_db(settings)
     if not path.exists():
         raise _fail("Nothing published yet: run `kpi run` or `kpi demo` first.")
@@ -76,8 +75,6 @@ def print_pace(
     team: str | None = None,
     scope: str | None = "all",
 ) -> None:
-    from pipelines.targets.report import PERIOD_LABELS, ReportError, pace_table
-
     with _serving(settings) as con:
         try:
             pace = pace_table(con, as_of, period, team, scope)
@@ -114,12 +111,12 @@ def print_pace(
             f"{r['name_en']} {r['name_zh']}{mark}",
             r["team"],
             r["scope"],
-            _fmt(r["target"], r["unit"]),
-            _fmt(r["paced_target"], r["unit"]),
-            _fmt(r["actual"], r["unit"]),
-            _pct(r["attainment"]),
-            _pct(r["gap_pct"], signed=True),
-            _fmt(r["projected"], r["unit"]),
+            format_value(r["target"], r["unit"]),
+            format_value(r["paced_target"], r["unit"]),
+            format_value(r["actual"], r["unit"]),
+            format_share(r["attainment"]),
+            format_share(r["gap_pct"], signed=True),
+            format_value(r["projected"], r["unit"]),
             f"[{style}]{STATUS_TEXT.get(status, status or '-')}[/{style}]" if style else "-",
         )
     console.print(table)
@@ -140,16 +137,6 @@ def print_catch_up(
     hold: list[str] | None = None,
     absorb: str | None = None,
 ) -> None:
-    from kpi_tree.model import default_tree
-    from pipelines.targets.report import (
-        PERIOD_LABELS,
-        ReportError,
-        day_targets,
-        driver_catch_up,
-        latest_day,
-        overall_catch_up,
-    )
-
     tree = default_tree()
     with _serving(settings) as con:
         as_of = as_of or latest_day(con)
@@ -169,28 +156,30 @@ def print_catch_up(
         plan_days = day_targets(con, kpi, "all", days[0], days[-1]) if days else {}
     node = tree.nodes[kpi]
     r, c = overall.row, overall.result
+
+    def value(amount: float | None) -> str:
+        return format_value(amount, node.unit)
+
     console.print(
         f"[bold]{PERIOD_LABELS[period]} on {as_of}[/bold]: {node.en} {node.zh} is "
-        f"{_fmt(r['actual'], node.unit)} of a {_fmt(r['target'], node.unit)} target "
-        f"(paced {_fmt(r['paced_target'], node.unit)}, {_pct(r['attainment'])}).",
+        f"{value(r['actual'])} of a {value(r['target'])} target "
+        f"(paced {value(r['paced_target'])}, {format_share(r['attainment'])}).",
         highlight=False,
     )
     if c.needed <= 0:
         console.print("The target is already made: the remaining days need nothing more.")
     else:
-        factor = f"{c.factor:.2f}×" if c.factor is not None else "-"
+        factor = format_value(c.factor, "multiple")
         console.print(
-            f"The remaining {len(days)} days need {_fmt(c.needed / 100, node.unit)} "
-            f"(the plan expected {_fmt(c.planned_remaining / 100, node.unit)}: {factor} as "
-            f"much), {_fmt(c.needed / 100 / max(len(days), 1), node.unit)} a day on average, "
+            f"The remaining {len(days)} days need {value(c.needed / 100)} "
+            f"(the plan expected {value(c.planned_remaining / 100)}: {factor} as "
+            f"much), {value(c.needed / 100 / max(len(days), 1))} a day on average, "
             "split by the target's own day weights:",
             highlight=False,
         )
         table = Table("day", "needed", "planned")
         for d in days[:10]:
-            table.add_row(
-                str(d), _fmt(c.days[d] / 100, node.unit), _fmt(plan_days.get(d), node.unit)
-            )
+            table.add_row(str(d), value(c.days[d] / 100), value(plan_days.get(d)))
         if len(days) > 10:
             table.add_row(f"… {len(days) - 10} more days", "", "")
         console.print(table)
@@ -202,10 +191,10 @@ def print_catch_up(
     table.add_column("held at run rate")
     table.add_column("must reach")
     for d in drivers:
-        held = ", ".join(f"{k} {_fmt(v, tree.nodes[k].unit)}" for k, v in d.held.items())
+        held = ", ".join(f"{k} {format_value(v, tree.nodes[k].unit)}" for k, v in d.held.items())
         required = ", ".join(
-            f"{k} {_fmt(v, tree.nodes[k].unit)}"
-            + (f" ({d.factor[k]:.2f}× plan)" if k in d.factor else "")
+            f"{k} {format_value(v, tree.nodes[k].unit)}"
+            + (f" ({format_value(d.factor[k], 'multiple')} plan)" if k in d.factor else "")
             + (" - not possible" if tree.nodes[k].unit == "ratio" and v > 1 else "")
             for k, v in d.required.items()
         )
@@ -213,7 +202,7 @@ def print_catch_up(
     console.print(table)
 
 
-@targets_app.command("plan")
+@app.command("plan")
 def plan_cmd(
     plan_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A plan YAML.")],
     author: Annotated[str | None, typer.Option(help="Who made it (default: your user).")] = None,
@@ -234,18 +223,6 @@ def plan_cmd(
     ] = False,
 ) -> None:
     """Compute a plan file against the warehouse's history and store it as a new version."""
-    import duckdb
-
-    from kpi_tree.model import default_tree
-    from kpi_tree.targets.plan import PlanError
-    from pipelines.targets.planning import (
-        compute,
-        current_user,
-        default_effective_from,
-        store_version,
-        version_store,
-    )
-
     settings = load_settings()
     tree = default_tree()
     con = None
@@ -303,16 +280,14 @@ def plan_cmd(
     )
 
 
-def _print_plan(planned, tree) -> None:
-    from kpi_tree.targets.build import ALL
-
+def _print_plan(planned: Planned, tree: Tree) -> None:
     c, plan = planned.computed, planned.plan
     top = tree.nodes[plan.top_kpi]
     console.print(
         f"[bold]{plan.raw.get('name', 'Plan')} {plan.year}[/bold]: {top.en} {top.zh} "
-        f"¥{c.annual_cents / 100:,.2f} ({c.annual.explain()}); new business "
-        f"¥{c.new_business_cents / 100:,.2f} kept as upside; the months add up to "
-        f"¥{c.months_total_cents / 100:,.2f} (buffer {plan.buffer:.0%}). History up to "
+        f"{format_money(c.annual_cents / 100)} ({c.annual.explain()}); new business "
+        f"{format_money(c.new_business_cents / 100)} kept as upside; the months add up to "
+        f"{format_money(c.months_total_cents / 100)} (buffer {plan.buffer:.0%}). History up to "
         f"{planned.history_as_of or 'none (a new shop: the plan profile)'}.",
         highlight=False,
     )
@@ -321,8 +296,8 @@ def _print_plan(planned, tree) -> None:
         months.add_row(
             f"{plan.year}-{m:02d}",
             f"{c.month_weights[m]:.2%}",
-            f"¥{cents / 100:,.2f}",
-            f"¥{c.upside_months[m] / 100:,.2f}" if c.upside_months[m] else "",
+            format_money(cents / 100),
+            format_money(c.upside_months[m] / 100) if c.upside_months[m] else "",
         )
     console.print(months)
     year_rows = [
@@ -335,7 +310,7 @@ def _print_plan(planned, tree) -> None:
         nodes.add_row(
             f"{node.en} {node.zh}",
             node.team,
-            _fmt(r["value"], node.unit),
+            format_value(r["value"], node.unit),
             "" if driver is None else f"{driver:.4g}",
         )
     console.print(nodes)
@@ -348,17 +323,15 @@ def _print_plan(planned, tree) -> None:
             table.add_row(
                 r["scope"],
                 r["kpi_id"],
-                _fmt(r["value"], tree.nodes[r["kpi_id"]].unit),
+                format_value(r["value"], tree.nodes[r["kpi_id"]].unit),
                 f"{r['dimension']} = {r['member']}" if r["dimension"] else "(targets only)",
             )
         console.print(table)
 
 
-@targets_app.command("versions")
+@app.command("versions")
 def versions_cmd() -> None:
     """Every plan version: who, when, why, in force from which day."""
-    from pipelines.targets.planning import version_store
-
     store = version_store(load_settings())
     versions = store.versions()
     if not versions:
@@ -381,7 +354,7 @@ def versions_cmd() -> None:
             v.plan_name,
             str(v.plan_year),
             v.top_kpi,
-            f"¥{v.annual_target:,.2f}",
+            format_money(v.annual_target),
             v.author,
             v.created_at[:19],
             v.effective_from,
@@ -390,7 +363,7 @@ def versions_cmd() -> None:
     console.print(table)
 
 
-@targets_app.command("show")
+@app.command("show")
 def show_cmd(
     date: DateOption = None,
     period: PeriodOption = "month",
@@ -409,7 +382,7 @@ def show_cmd(
     )
 
 
-@targets_app.command("catch-up")
+@app.command("catch-up")
 def catch_up_cmd(
     date: DateOption = None,
     period: PeriodOption = "month",

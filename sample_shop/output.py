@@ -22,7 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipelines.sample_shop.model import (
+from sample_shop.model import (
     AGENT_IDS,
     CARRIERS,
     CATALOGUE,

@@ -7,7 +7,7 @@ range it is generated in and whichever other parts are generated.
 
 Times are whole seconds since the Unix epoch (UTC); a business day is a calendar day in
 Asia/Shanghai (UTC+8, no daylight saving time). Money is in integer fen (cents), so sums are
-exact. The parameters are documented in :mod:`pipelines.sample_shop.generator`.
+exact. The parameters are documented in :mod:`sample_shop.generator`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from datetime import date
 import numpy as np
 import polars as pl
 
-from pipelines.sample_shop.seasons import day_factors
+from sample_shop.seasons import day_factors
 
 DAY = 86_400
 HOUR = 3_600

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from pipelines.sample_shop.model import DAY, HOUR
-from pipelines.sample_shop.output import SOURCES, money_text, render_value
+from sample_shop.model import DAY, HOUR
+from sample_shop.output import SOURCES, money_text, render_value
 
 ROW_FAULTS = (
     "missing_value",

@@ -9,8 +9,10 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from pipelines.console import console, err_console
-from pipelines.settings import load_settings
+from pipelines.board.data import BoardError
+from pipelines.board.page import board_path, write_board
+from pipelines.cli.console import console, err_console
+from pipelines.settings import Settings, load_settings
 
 
 def board(
@@ -25,9 +27,6 @@ def board(
     """Draw the board: the KPI tree, every team and person against target, today's alerts.
     One self-contained HTML file (no network needed); it is drawn again after each nightly run
     that publishes."""
-    from pipelines.board.data import BoardError
-    from pipelines.board.page import write_board
-
     try:
         path = write_board(load_settings(), out=out)
     except BoardError as exc:
@@ -39,3 +38,18 @@ def board(
     )
     if open_ and not webbrowser.open(path.resolve().as_uri()):
         err_console.print("No browser found to open it; open the file above by hand.")
+
+
+def print_board_location(settings: Settings) -> None:
+    """Where the nightly run drew the board, or that it did not."""
+    path = board_path(settings)
+    if path.exists():
+        console.print(f"The board: {path}", highlight=False, soft_wrap=True)
+        console.print(
+            f"Open {path.resolve().as_uri()} in a browser (or `kpi board --open`); it is drawn "
+            "again after each nightly run that publishes.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        err_console.print(f"No board at {path}: `kpi board` draws it and says why not.")

@@ -1,0 +1,74 @@
+"""`kpi`: the one documented way in for everything a user runs by hand.
+
+One module per command group; this one only assembles them:
+
+- ``generate``: `kpi generate`, `kpi faults` (the sample shop)
+- ``demo``: `kpi demo`
+- ``run``: `kpi run`
+- ``status``: `kpi status`, `kpi quarantine` (the build warehouse)
+- ``tree``: `kpi tree`
+- ``serving``: `kpi serve-info`, `kpi dictionary` (the published data, for BI)
+- ``targets``: `kpi targets plan|versions|show|catch-up`
+- ``alerts``: `kpi alerts`
+- ``board``: `kpi board`
+- ``dev``: `kpi dev` (the Dagster UI)
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipelines.cli import alerts, board, demo, dev, generate, run, serving, status, targets, tree
+from pipelines.settings import DATA_DIR_ENV
+
+app = typer.Typer(
+    help=(
+        "KPI tree warehouse for e-commerce teams.\n\n"
+        "Landing files -> validated raw tables (polars + pandera) -> KPI tree (dbt on DuckDB), "
+        "orchestrated by Dagster. Start with `kpi demo`."
+    ),
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def main(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            envvar=DATA_DIR_ENV,
+            help="Where landing files, warehouses and Dagster's run history live.",
+            show_default="./data",
+        ),
+    ] = None,
+) -> None:
+    """Global options."""
+    # Dagster's notes that an API we call is in beta are for its developers, not the user
+    warnings.filterwarnings("ignore", message=r".*is currently in beta.*")
+    if data_dir is not None:
+        # one setting for every location: each command reads it when it loads the settings
+        os.environ[DATA_DIR_ENV] = str(data_dir.resolve())
+
+
+app.command("generate")(generate.generate)
+app.command("faults")(generate.faults)
+app.command("run")(run.run)
+app.command("demo")(demo.demo)
+app.command("tree")(tree.tree)
+app.command("serve-info")(serving.serve_info)
+app.command("dictionary")(serving.dictionary)
+app.command("status")(status.status)
+app.command("quarantine")(status.quarantine)
+app.add_typer(targets.app, name="targets")
+app.command("alerts")(alerts.alerts)
+app.command("board")(board.board)
+app.command("dev")(dev.dev)

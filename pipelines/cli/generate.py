@@ -1,0 +1,160 @@
+"""`kpi generate`, `kpi faults`: the sample shop's landing files and the faults it can plant."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from pipelines.cli.console import console
+from pipelines.settings import load_settings
+from sample_shop import DEFAULT_FAULTS, FAULT_KINDS, generate_shop
+from sample_shop.model import Incident
+
+#: the sample shop's default range, 2025-01-01 .. 2026-06-15: a full year of history to plan
+#: 2026 from (kpi_tree/plans/sample_shop_2026.yaml), then five and a half months to pace,
+#: ending on the mid-month check day (月中检)
+SAMPLE_START = dt.date(2025, 1, 1)
+SAMPLE_DAYS = 531
+SAMPLE_ORDERS_PER_DAY = 200
+SAMPLE_SEED = 7
+
+
+def parse_faults(values: list[str]) -> dict[str, int]:
+    """``--fault`` values (NAME, NAME=COUNT, comma-separated, `default`, `none`) as counts."""
+    faults: dict[str, int] = {}
+    for value in values:
+        for item in value.split(","):
+            item = item.strip()
+            if not item or item == "none":
+                continue
+            if item == "default":
+                faults.update(DEFAULT_FAULTS)
+                continue
+            name, _, count = item.partition("=")
+            if name not in FAULT_KINDS:
+                raise typer.BadParameter(
+                    f"unknown fault '{name}'; known: default, none, {', '.join(FAULT_KINDS)}",
+                    param_hint="--fault",
+                )
+            try:
+                faults[name] = int(count) if count else 1
+            except ValueError as err:
+                raise typer.BadParameter(f"'{item}': the count must be a whole number") from err
+    return faults
+
+
+def generate_with_progress(
+    out: Path,
+    start: dt.date,
+    days: int,
+    orders_per_day: int,
+    seed: int,
+    faults: dict[str, int],
+    fmt: str,
+    clean: bool,
+    incidents: tuple[Incident, ...] = (),
+) -> dict:
+    """Write the sample shop's files to ``out`` with a progress bar; its manifest."""
+    if clean and out.exists():
+        shutil.rmtree(out)
+    with Progress(
+        TextColumn("[bold]generating sample shop"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("days"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("generate", total=days)
+        return generate_shop(
+            out,
+            start,
+            days,
+            orders_per_day=orders_per_day,
+            seed=seed,
+            faults=faults,
+            formats=fmt,
+            progress=lambda done, total: progress.update(task, completed=done),
+            incidents=incidents,
+        )
+
+
+def print_faults(manifest: dict) -> None:
+    """The faults a generation planted, from its manifest."""
+    rows = manifest.get("row_faults") or []
+    if not rows and not manifest.get("file_faults"):
+        return
+    counts: dict[tuple[str, str], int] = {}
+    for r in rows:
+        counts[(r["source"], r["fault"])] = counts.get((r["source"], r["fault"]), 0) + 1
+    if counts:
+        console.print(
+            "Injected bad rows: "
+            + ", ".join(f"{s}.{f} x{n}" for (s, f), n in sorted(counts.items()))
+        )
+    file_faults = manifest.get("file_faults") or []
+    for f in file_faults:
+        if f["fault"] == "duplicate_file":
+            console.print(f"Injected file fault: {f['file']} delivered again as {f['copy']}")
+        elif f["fault"] == "missing_day":
+            console.print(f"Injected file fault: no {f['source']} file for {f['date']}")
+    late = [f for f in file_faults if f["fault"] == "late_updates"]
+    if late:
+        console.print(
+            f"Injected file fault: {len(late)} shipment updates delivered "
+            f"{min(f['days_late'] for f in late)}-{max(f['days_late'] for f in late)} days late"
+        )
+    for f in manifest.get("schema_faults") or []:
+        console.print(f"Injected schema fault: {f}")
+
+
+def generate(
+    start: Annotated[
+        dt.datetime, typer.Option(formats=["%Y-%m-%d"], help="First day.")
+    ] = dt.datetime(SAMPLE_START.year, SAMPLE_START.month, SAMPLE_START.day),
+    days: Annotated[int, typer.Option(min=1, help="How many days of files.")] = SAMPLE_DAYS,
+    orders_per_day: Annotated[
+        int,
+        typer.Option(
+            min=1, help="Scale: average orders a day (traffic, service and shipments follow)."
+        ),
+    ] = SAMPLE_ORDERS_PER_DAY,
+    seed: Annotated[int, typer.Option(help="Same seed, same files.")] = SAMPLE_SEED,
+    fault: Annotated[
+        list[str],
+        typer.Option(
+            help="Inject named faults: NAME or NAME=COUNT, repeatable or comma-separated; "
+            "'default' for a few of every kind. See `kpi faults`.",
+        ),
+    ] = [],  # noqa: B006 - typer reads the default
+    fmt: Annotated[
+        str, typer.Option("--format", help="mixed (csv, parquet and jsonl), csv, parquet or jsonl.")
+    ] = "mixed",
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Landing folder to write.", show_default="<data dir>/landing"),
+    ] = None,
+    clean: Annotated[bool, typer.Option(help="Empty the landing folder first.")] = False,
+) -> None:
+    """Generate a realistic sample shop's daily landing files (deterministic for a seed)."""
+    target = out or load_settings().landing_dir
+    manifest = generate_with_progress(
+        target, start.date(), days, orders_per_day, seed, parse_faults(fault), fmt, clean
+    )
+    console.print(f"Wrote {days} days of files to [bold]{target}[/bold].")
+    print_faults(manifest)
+
+
+def faults() -> None:
+    """List the faults the sample generator can inject."""
+    table = Table("fault", "what it does", "in 'default'")
+    for name, text in FAULT_KINDS.items():
+        table.add_row(name, text, str(DEFAULT_FAULTS.get(name, "")))
+    console.print(table)

@@ -1,0 +1,88 @@
+"""`kpi serve-info`, `kpi dictionary`: where BI finds the published data, and what it means."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import duckdb
+import typer
+from rich.table import Table
+
+from kpi_tree.model import default_tree
+from pipelines.cli.console import console
+from pipelines.publish.dictionary import data_dictionary, to_markdown
+from pipelines.publish.serving import published_dir, serving_db
+from pipelines.settings import Settings, load_settings
+from pipelines.transform.project import dbt_project
+
+
+def print_publication_log(settings: Settings, limit: int = 12) -> None:
+    """The newest entries of the publication log: published or held back, and why."""
+    path = serving_db(settings)
+    if not path.exists():
+        console.print("Nothing published yet.")
+        return
+    with duckdb.connect(str(path), read_only=True) as con:
+        rows = con.execute(
+            "select unit, status, data_as_of, published_at, provisional_days, "
+            "failed_expectations, run_id from publication_log "
+            "order by published_at desc, unit limit ?",
+            [limit],
+        ).fetchall()
+    table = Table(title=f"Publication log ({path})")
+    for col in ("unit", "status", "data as of", "at (UTC)", "provisional days", "failed", "run"):
+        table.add_column(col)
+    for unit, status, as_of, at, prov, failed, run_id in rows:
+        colour = "green" if status == "published" else "red"
+        table.add_row(
+            unit,
+            f"[{colour}]{status}[/{colour}]",
+            str(as_of),
+            f"{at:%Y-%m-%d %H:%M}",
+            str(prov),
+            "\n".join(failed or [])[:400],
+            run_id[:8],
+        )
+    console.print(table)
+
+
+def serve_info() -> None:
+    """Where BI tools find the published data, and what each table is."""
+    settings = load_settings()
+    path = serving_db(settings)
+    console.print(f"Serving warehouse (read-only for BI): [bold]{path}[/bold]")
+    console.print(f"Parquet copies: [bold]{published_dir(settings)}/<unit>/<table>.parquet[/bold]")
+    console.print(f"Validation reports: {settings.warehouse_dir / 'quality'}")
+    console.print(f"DuckDB CLI:  duckdb -readonly {path}")
+    console.print(f"SQLAlchemy (Superset): duckdb:///{path}?access_mode=read_only")
+    if not path.exists():
+        console.print("Nothing published yet: run `kpi demo` or `kpi run`.")
+        return
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = con.execute(
+            "select table_schema, table_name, table_type from information_schema.tables "
+            "order by 1, 2"
+        ).fetchall()
+    listing = Table("schema", "table", "type")
+    for row in tables:
+        listing.add_row(*row)
+    console.print(listing)
+    print_publication_log(settings)
+
+
+def dictionary(
+    markdown: Annotated[
+        Path | None, typer.Option(help="Write it as a Markdown table to this file.")
+    ] = None,
+) -> None:
+    """The data dictionary of the published tables (from the tree and the dbt docs)."""
+    rows = data_dictionary(default_tree(), dbt_project().manifest_path)
+    if markdown:
+        markdown.write_text(to_markdown(rows), encoding="utf-8")
+        console.print(f"Wrote {len(rows)} entries to {markdown}")
+        return
+    table = Table("table", "column", "description")
+    for r in rows:
+        table.add_row(f"{r['schema']}.{r['table']}", r["column"], r["description"])
+    console.print(table)

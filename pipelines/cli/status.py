@@ -1,0 +1,77 @@
+"""`kpi status`, `kpi quarantine`: what the build warehouse holds, and the rows it set aside."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import duckdb
+import typer
+from rich.table import Table
+
+from pipelines.cli.console import console, err_console
+from pipelines.ingest.report import ingest_summary, quarantine_reasons, quarantine_rows
+from pipelines.settings import Settings, load_settings
+
+SUMMARY_COLUMNS = (
+    "source",
+    "delivery days",
+    "rows loaded",
+    "rows quarantined",
+    "files loaded",
+    "duplicates skipped",
+    "files rejected",
+)
+
+
+def print_summary(settings: Settings) -> None:
+    """Rows, files and quarantine per source, and the quarantined rows by reason."""
+    if not settings.build_db.exists():
+        console.print("No build warehouse yet.")
+        return
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        summary = ingest_summary(con)
+        reasons = quarantine_reasons(con)
+    table = Table(title=f"Ingestion: {settings.build_db}")
+    for col in SUMMARY_COLUMNS:
+        table.add_column(col, justify="left" if col == "source" else "right")
+    for s in summary:
+        span = f"{s['first_day']} .. {s['last_day']}" if s["first_day"] else "-"
+        table.add_row(
+            s["source"],
+            span,
+            f"{s['rows_loaded']:,}",
+            f"{s['rows_quarantined']:,}",
+            str(s["files_loaded"]),
+            str(s["files_duplicate"]),
+            str(s["files_rejected"]),
+        )
+    console.print(table)
+    if reasons:
+        why = Table(title="Quarantined rows by reason (`kpi quarantine` lists them)")
+        for col in ("source", "column", "rule", "rows"):
+            why.add_column(col, justify="right" if col == "rows" else "left")
+        for source, column, check, count in reasons:
+            why.add_row(source, column or "", check, str(count))
+        console.print(why)
+
+
+def status() -> None:
+    """What the build warehouse holds: rows, files and quarantine per source."""
+    print_summary(load_settings())
+
+
+def quarantine(
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 20,
+) -> None:
+    """List quarantined rows: file, row number, column, rule and the offending value."""
+    settings = load_settings()
+    if not settings.build_db.exists():
+        err_console.print("No build warehouse yet: run `kpi run` or `kpi demo` first.")
+        raise typer.Exit(2)
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        rows = quarantine_rows(con, source, limit)
+    table = Table("source", "file", "row", "column", "rule", "value")
+    for r in rows:
+        table.add_row(*(str(v) if v is not None else "" for v in r))
+    console.print(table)
