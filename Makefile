@@ -3,7 +3,7 @@
 #   make test   - run the whole test suite
 # While working, `make test-fast` runs the tests not marked slow (no nightly job over a
 # generated shop, no browser). The browser tests need Debian's chromium and CJK fonts:
-# `make system-deps` installs them (CI runs it before `make test`). After an intended change
+# `make system-deps` installs them (`make test` runs it first). After an intended change
 # to the Dagster graph, `KPI_UPDATE_SNAPSHOTS=1 make test-fast` rewrites
 # tests/snapshots/definitions.txt.
 PYTHON ?= python3.11
@@ -36,7 +36,8 @@ if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing the suite" >&2;
 exit $$rc
 endef
 
-test: env
+# everything, the browser tests included: the system packages they need are installed first
+test: env system-deps
 	$(call run_pytest,)
 
 # the tests not marked slow (tests/conftest.py marks those of the built shop)

@@ -27,14 +27,14 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 
 #: one GX file context per project folder and process: opening one reads and validates its
-#: YAML and stores (about 0.35 s), and a night's six gates share the same folder
+#: YAML and stores, and a night's six gates share the same folder
 _CONTEXTS: dict[Path, Any] = {}
 
 SITE = "local_site"
 #: results the data-docs index lists, newest first: about ten nights of a night's 30 validated
-#: frames. The index is rendered from every result it lists, read back from the store (at 870
-#: kept results, 1.6 s of a night's gates; at 90 nights kept, three times that); the older
-#: pages stay on disk, linked from their verdicts and the publication log, until pruned.
+#: frames. The index is rendered from every result it lists, read back from the store, so its
+#: cost grows with the results kept; the older pages stay on disk, linked from their verdicts
+#: and the publication log, until pruned.
 INDEX_RESULTS = 300
 
 
@@ -57,7 +57,7 @@ def _drop_empty_config_variables(gx_dir: Path) -> None:
     """Delete GX's scaffolded ``uncommitted/config_variables.yml`` when it defines nothing.
 
     GX reads and parses that file every time it reads one of the context's settings: over a
-    thousand times in a night's gates, about 0.7 s of them. The gates use no config variables;
+    thousand times in a night's gates. The gates use no config variables;
     the scaffold holds only comments and GX's ``instance_id`` (an id for its usage analytics,
     which are off; without the file GX makes one up per process). A file that defines anything
     else is left alone.
@@ -105,8 +105,8 @@ KEEP_RUNS = 90
 def index_rebuilt(unit: str, success: bool) -> bool:
     """Whether a gate rebuilds the data-docs index (the list of every kept run).
 
-    The index is re-rendered from every stored result: about 0.6 s with ten nights kept and
-    growing with them, too much for every gate of every night. It is rebuilt by the shared
+    The index is re-rendered from every stored result, a cost that grows with the nights
+    kept: too much for every gate of every night. It is rebuilt by the shared
     unit's gate, which runs after the team gates (it checks the pace tables, built last), so
     once a night with the night's results in it, and by any failing gate, so a held-back unit's
     report is listed at once. Each verdict links its own page whatever the index holds.

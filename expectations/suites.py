@@ -44,6 +44,7 @@ import pandas as pd
 
 from kpi_tree.model import Tree
 from kpi_tree.units import SHARED_UNIT, mart_table, unit_kpis
+from pipelines.queries import table_exists
 
 TRAILING_DAYS = 28
 VOLUME_BAND = (0.25, 4.0)  # the refreshed day vs the trailing median
@@ -221,13 +222,7 @@ def identity_residuals(
 
 
 def _has_targets(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'targets' and table_name in ('targets', 'plan_versions')"
-        ).fetchall()[0][0]
-        == 2
-    )
+    return table_exists(con, "targets", "targets") and table_exists(con, "targets", "plan_versions")
 
 
 def target_frames(con: duckdb.DuckDBPyConnection, tree: Tree) -> dict[str, pd.DataFrame]:

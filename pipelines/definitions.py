@@ -31,8 +31,8 @@ def build_defs(data_dir: str | Path) -> dg.Definitions:
         ingest.build_defs(partitions),
         transform.build_defs(partitions),
         targets.build_defs(partitions),
-        quality.defs,
-        publish.defs,
+        quality.build_defs(),
+        publish.build_defs(partitions),
         alerts.build_defs(partitions),
         board.defs,
         dg.Definitions(

@@ -12,7 +12,6 @@ import datetime as dt
 import dagster as dg
 
 from pipelines.settings import Settings
-from pipelines.settings import settings as process_settings
 
 
 def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
@@ -21,15 +20,6 @@ def daily_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
         start_date=settings.partitions_start,
         timezone=settings.business_timezone,
     )
-
-
-def __getattr__(name: str) -> dg.DailyPartitionsDefinition:
-    # `daily`, from the process's settings when a module asks for it: pipelines/publish/assets.py
-    # still builds its assets when imported; once it takes the partitions from build_defs as
-    # the other domains do, this goes
-    if name == "daily":
-        return daily_partitions(process_settings())
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run_window(tags: dict[str, str]) -> tuple[dt.date, dt.date] | None:

@@ -1,7 +1,8 @@
 """Run the nightly job in this process, over one day or a range, as one Dagster run.
 
-Used by the CLI (``kpi run``, ``kpi demo``) and the tests. Runs are recorded in the Dagster
-instance at ``$DAGSTER_HOME`` (default ``<data dir>/dagster``), so ``dagster dev`` shows them.
+Used by the CLI (``kpi run``, ``kpi demo``) and the tests, with the Dagster instance the caller
+gives: an ephemeral one (in memory, the CLI's default), or the one at ``$DAGSTER_HOME``
+(``kpi run --record``; :func:`prepare_dagster_home`), whose runs ``dagster dev`` shows.
 When the run is over, whatever its outcome, the board is drawn if the run replaced the
 serving file (after runs the Dagster daemon launches, the board sensor does it).
 """
@@ -16,7 +17,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from kpi_tree.model import default_tree
+from kpi_tree.units import gated_table, publication_units
 from pipelines.board.page import redraw_if_stale
+from pipelines.quality import GATE_CHECK
 from pipelines.settings import Settings
 
 INSTANCE_TEMPLATE = Path(__file__).with_name("dagster.yaml")
@@ -37,9 +41,6 @@ def range_tags(start: dt.date, end: dt.date) -> dict[str, str]:
         "dagster/asset_partition_range_start": start.isoformat(),
         "dagster/asset_partition_range_end": end.isoformat(),
     }
-
-
-GATE_CHECK = "gx_gate"
 
 
 @dataclass
@@ -74,8 +75,9 @@ def run_nightly(
         raise_on_error=False,
     )
     redraw_if_stale(defs.resources["warehouse"].settings())
+    unit_of_gated = {tuple(gated_table(u)): u for u in publication_units(default_tree())}
     held_back = sorted(
-        evaluation.asset_key.path[0] if evaluation.asset_key.path[0] != "kpi" else "kpi_tree"
+        unit_of_gated[tuple(evaluation.asset_key.path)]
         for evaluation in result.get_asset_check_evaluations()
         if evaluation.check_name == GATE_CHECK and not evaluation.passed
     )

@@ -59,7 +59,19 @@ def test_every_command_is_in_the_readme_table_and_answers_its_own_help():
 def test_kpi_runs_as_a_module():
     out = subprocess.run([*KPI, "--help"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    assert "Usage: python -m pipelines.cli" in out.stdout and "Start with `kpi demo`" in out.stdout
+    assert "Usage: kpi " in out.stdout and "Start with `kpi demo`" in out.stdout
+
+
+def test_a_config_that_cannot_be_used_is_reported_by_place_not_by_traceback(tmp_path):
+    config = tmp_path / "kpi.yaml"
+    config.write_text("business_timezone: Asia/Shanghia\nsources:\n  orders:\n    encodin: gbk\n")
+    env = {**os.environ, "KPI_CONFIG": str(config), "KPI_DATA_DIR": str(tmp_path / "data")}
+    out = subprocess.run(
+        [*KPI, "status"], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path
+    )
+    assert out.returncode == 2
+    assert "business_timezone" in out.stderr and "sources.orders.encodin" in out.stderr
+    assert "Traceback" not in out.stderr and "╭" not in out.stderr
 
 
 @pytest.mark.slow  # a real nightly job over ten generated days, through the command

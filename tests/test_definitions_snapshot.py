@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from pipelines.definitions import defs
+from pipelines.definitions import build_defs
 
 SNAPSHOT = Path(__file__).with_name("snapshots") / "definitions.txt"
 #: set to 1 to write the snapshot from the definitions instead of comparing them
@@ -119,8 +119,11 @@ def render(definitions: dg.Definitions) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_the_definitions_match_their_snapshot():
-    rendered = render(defs)
+def test_the_definitions_match_their_snapshot(tmp_path, monkeypatch):
+    # the default settings (no kpi.yaml): the partitions' start and zone come from them
+    monkeypatch.delenv("KPI_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    rendered = render(build_defs(tmp_path / "data"))
     if os.environ.get(UPDATE) == "1":
         SNAPSHOT.parent.mkdir(exist_ok=True)
         SNAPSHOT.write_text(rendered, encoding="utf-8")

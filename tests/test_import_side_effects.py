@@ -25,6 +25,9 @@ QUIET_MODULES = [
     "pipelines.transform.assets",
     "pipelines.targets.assets",
     "pipelines.alerts.assets",
+    "pipelines.quality.checks",
+    "pipelines.publish.assets",
+    "pipelines.definitions",
 ]
 
 #: run in a fresh interpreter: an audit hook records every file opened for writing and every

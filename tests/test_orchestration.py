@@ -60,10 +60,10 @@ def test_dbt_models_are_pooled_partitioned_assets_and_dbt_tests_are_checks(defs)
 def test_dbt_owns_the_models_invariants_and_the_gates_honour_them(defs):
     """Keys and identities are dbt's tests (blocking: a failure stops the dbt step), one
     per mart and per tree table; each unit has one gate, which holds its unit back while
-    any of them stands failed (pipelines/quality/checks.py: MODEL_TESTS)."""
+    any of them stands failed (model_test_keys, read by pipelines/quality/checks.py)."""
     from kpi_tree.model import default_tree
     from kpi_tree.units import gated_table, publication_units, team_units
-    from pipelines.quality.checks import GATE_CHECK, MODEL_TESTS
+    from pipelines.quality.checks import GATE_CHECK
     from pipelines.transform.assets import model_test_keys
 
     graph = defs.resolve_asset_graph()
@@ -80,8 +80,7 @@ def test_dbt_owns_the_models_invariants_and_the_gates_honour_them(defs):
     assert ("kpi/fct_kpi_values", "unique_combination") in owned
     assert ("kpi/fct_kpi_values", "assert_tree_identities_hold") in blocking
     assert ("kpi/dim_kpi_nodes", "unique") in owned
-    assert {(k.asset_key.to_user_string(), k.name) for k in MODEL_TESTS} == blocking
-    assert set(model_test_keys()) == set(MODEL_TESTS)
+    assert {(k.asset_key.to_user_string(), k.name) for k in model_test_keys()} == blocking
     gates = {k.asset_key for k in graph.asset_check_keys if k.name == GATE_CHECK}
     assert gates == {dg.AssetKey(list(gated_table(u))) for u in publication_units(tree)}
 

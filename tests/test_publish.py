@@ -21,7 +21,7 @@ from kpi_tree.model import default_tree
 from kpi_tree.units import publication_units
 from pipelines.alerts.store import read_alerts
 from pipelines.definitions import build_defs
-from pipelines.partitions import daily
+from pipelines.partitions import daily_partitions
 from pipelines.publish.serving import published_dir, serving_db
 from pipelines.runner import range_tags, run_nightly
 
@@ -168,7 +168,7 @@ def test_a_failed_dbt_test_of_the_model_stops_every_publication(published_shop, 
     publication = dg.define_asset_job(
         "publication",
         selection=dg.AssetSelection.checks(*gates) | dg.AssetSelection.groups("publish", "alerts"),
-        partitions_def=daily,
+        partitions_def=daily_partitions(shop.settings),
     )
     defs = dg.Definitions.merge(build_defs(shop.data_dir), dg.Definitions(jobs=[publication]))
     night = defs.resolve_job_def("nightly")

@@ -1,4 +1,5 @@
-"""Across the organisation: seed 000's reps (20M -> 22M) and regions (40 % / 60 %)."""
+"""Across the organisation: seed 000's reps (20M -> 22M) and regions (40 % / 60 %), as
+docs/domain.md tells them."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from kpi_tree.targets.split import (
 )
 
 M = 100 * 1_000_000  # one million yuan in fen
-# last year: 10M in a seasonal shape (seed 002)
+# last year: 10M in a seasonal shape (docs/domain.md, seed 002)
 LAST_YEAR = dict(
     zip(
         range(1, 13),

@@ -235,7 +235,7 @@ def test_a_new_version_leaves_past_days_untouched(shop_copy, monkeypatch):
             d: _pace_row(con, "gmv", as_of=d)["paced_target"]
             for d in (dt.date(2025, 3, 10), dt.date(2025, 3, 20))
         }
-    # a manager raises the year from 16 March on (seed 001: who, when, why)
+    # a manager raises the year from 16 March on (docs/domain.md, seed 001: who, when, why)
     raised = yaml.safe_load(TEST_PLAN.read_text())
     raised["target"]["annual"] = 6_000_000
     raised_file = shop_copy.data_dir / "raised.yaml"

@@ -1,5 +1,5 @@
 """Pace against a target and what it takes to catch up (docs/domain.md: seed 000's 月中检,
-the mid-month check; seed 002's 第五步, one driver making up for another).
+the mid-month check; docs/domain.md, seed 002's 第五步, one driver making up for another).
 
 The paced target to date is the target × (Σ day weights to date / Σ all day weights of the
 period): the target's own daily shape, not a straight line. Pass the period's planned day

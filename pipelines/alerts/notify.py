@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import duckdb
@@ -28,6 +28,7 @@ from pipelines.alerts.detect import (
 )
 from pipelines.alerts.explain import explain_finding
 from pipelines.alerts.store import append_alerts, read_alerts
+from pipelines.queries import records as query_records
 from pipelines.settings import Settings
 
 PERIOD = "month"  # alerts judge the month to date
@@ -95,12 +96,6 @@ def _record(
     }
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> list[dict]:
-    cur = con.execute(sql, list(params))
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-
-
 def _history_for_rules(history: list[dict]) -> list[dict]:
     return [{**h, "kpi": h.get("kpi") or h.get("kpi_id")} for h in history]
 
@@ -111,7 +106,7 @@ def break_findings(
     """Days far outside the KPI's own weekday-adjusted range (same weekday, last weeks)."""
     owned = [n for n in tree.nodes.values() if n.team == team and n.kind in ("sum", "ratio")]
     days = [day - dt.timedelta(weeks=w) for w in range(rules.break_weeks + 1)]
-    values = _rows(
+    values = query_records(
         con,
         f"select kpi_id, period_start, value, is_provisional from {unit}.kpi_values "
         "where grain = 'day' and dimension = 'total' and period_start in "
@@ -157,7 +152,7 @@ def team_alerts(
 ) -> list[dict[str, Any]]:
     """Judge one team's published KPIs on ``day``; deliver and record what is new."""
     rules = Rules(realert_points=settings.alerts.realert_points)
-    rows = _rows(
+    rows = query_records(
         serving,
         f"select * from {unit}.kpi_vs_target where as_of_day = ? and period_grain = ? "
         "and not is_provisional",

@@ -24,7 +24,8 @@ from typing import Annotated
 import typer
 
 from pipelines.cli import alerts, board, demo, dev, generate, run, serving, status, targets, tree
-from pipelines.settings import DATA_DIR_ENV
+from pipelines.cli.console import err_console
+from pipelines.settings import DATA_DIR_ENV, ConfigError
 
 app = typer.Typer(
     help=(
@@ -72,3 +73,13 @@ app.add_typer(targets.app, name="targets")
 app.command("alerts")(alerts.alerts)
 app.command("board")(board.board)
 app.command("dev")(dev.dev)
+
+
+def cli() -> None:
+    """The `kpi` command: the app, with a config file that cannot be used reported as what it
+    is (the file, each key's place, what to do) and exit status 2, not as a traceback."""
+    try:
+        app(prog_name="kpi")
+    except ConfigError as err:
+        err_console.print(f"[red]The config cannot be used.[/red]\n{err}", highlight=False)
+        raise SystemExit(2) from None

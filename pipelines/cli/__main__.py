@@ -1,5 +1,5 @@
 """`python -m pipelines.cli`: the `kpi` command."""
 
-from pipelines.cli import app
+from pipelines.cli import cli
 
-app()
+cli()

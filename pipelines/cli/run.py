@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-import dagster as dg
 import typer
 
 from pipelines.cli.console import console, err_console
@@ -36,10 +35,10 @@ def landed_range(settings: Settings) -> tuple[dt.date, dt.date]:
 def run_range(settings: Settings, start: dt.date, end: dt.date, record: bool = False) -> bool:
     """Run the nightly job over ``start``..``end`` and say how it went; True when it worked
     (held-back units included)."""
-    # imported when a run starts, not with the CLI: pipelines/publish/assets.py still reads
-    # kpi.yaml when it is imported, and `kpi --help` or `kpi generate` must not need a
-    # kpi.yaml that loads (move it to the top once publish takes its partitions from
-    # build_defs)
+    # the definitions load Dagster's assets, dbt and Great Expectations: only the commands
+    # that run the pipeline import them, so `kpi --help` and the reading commands answer at once
+    import dagster as dg
+
     from pipelines.definitions import build_defs
 
     if record:

@@ -14,7 +14,6 @@ from pipelines.cli.console import console
 from pipelines.publish.dictionary import data_dictionary, to_markdown
 from pipelines.publish.serving import published_dir, serving_db
 from pipelines.settings import Settings, load_settings
-from pipelines.transform.project import dbt_project
 
 
 def print_publication_log(settings: Settings, limit: int = 12) -> None:
@@ -77,6 +76,10 @@ def dictionary(
     ] = None,
 ) -> None:
     """The data dictionary of the published tables (from the tree and the dbt docs)."""
+    # dagster-dbt prepares the dbt project: imported by the one command that reads its
+    # manifest, not by every start of `kpi`
+    from pipelines.transform.project import dbt_project
+
     rows = data_dictionary(default_tree(), dbt_project().manifest_path)
     if markdown:
         markdown.write_text(to_markdown(rows), encoding="utf-8")

@@ -1,11 +1,10 @@
 """Load validated files into the build warehouse: raw tables, quarantine, file ledger.
 
-Each business day of a source is replaced whole: its previous rows, quarantine entries and
-ledger entries are deleted and the day's files loaded again, so re-running a day gives the
-same rows (invariant 3). A step commits several days at a time (:class:`DayLoader`); a day
-that fails leaves the days before it committed and nothing of its own changed. A file whose
-content hash was already loaded (under any name or day) is recorded as a duplicate and
-skipped.
+Each business day of a source is replaced whole: its previous rows, quarantine entries and ledger
+entries are deleted and the day's files loaded again, so re-running a day gives the same rows
+(docs/architecture.md, invariant 3). A step commits several days at a time (:class:`DayLoader`); a
+day that fails leaves the days before it committed and nothing of its own changed. A file whose
+content hash was already loaded (under any name or day) is recorded as a duplicate and skipped.
 """
 
 from __future__ import annotations
@@ -59,9 +58,9 @@ LedgerRow = namedtuple("LedgerRow", list(LEDGER_COLUMNS))  # noqa: PYI024
 
 
 #: DuckDB checkpoints (compresses and writes the tables) once its write-ahead log passes this
-#: size, checked at each commit. Its default, 16 MB, is a few days of a 10k-order shop: each
-#: checkpoint compresses again the row groups still filling, and at 10k orders a day commits
-#: took 40 % of loading. A step's connection checkpoints once more when it closes.
+#: size, checked at each commit. DuckDB's default is a few days of a mid-sized shop, and each
+#: checkpoint compresses again the row groups still filling: small commits would recompress
+#: the same rows many times. A step's connection checkpoints once more when it closes.
 LOAD_CHECKPOINT_THRESHOLD = "256MB"
 
 
@@ -233,10 +232,9 @@ class ReadAheadFile:
 
 #: below this median size, a step's files are validated by two threads, not one. A small
 #: file's checks are mostly fixed costs (Python building the queries, each query's start) that
-#: one thread runs one after another: on the 1k and 10k shops (files of 2.5 MB at most) a
-#: second thread cut a step's loop by 10-30 %. A large file's queries already use both
-#: cores: on the 100k shop's conversations and shipments (25 MB a file) and orders (10 MB)
-#: a second thread made it 5-15 % slower, on its order items (6 MB) no faster.
+#: one thread runs one after another, so a second thread overlaps them; a large file's
+#: queries already use both cores, and a second thread only competes with them
+#: (docs/performance.md has the measurements).
 SMALL_FILE_BYTES = 4 << 20
 #: the days whose files' sizes decide the number of threads (the first of the step's)
 SIZE_SAMPLE_DAYS = 7
@@ -345,14 +343,12 @@ def _validate(settings: Settings, source: str, path: Path) -> Validated:
 #: of 122,880 rows), or :data:`COMMIT_DAYS` days, whichever comes first. DuckDB writes each
 #: row group a transaction fills once, compressed, while the transaction runs; rows that do
 #: not fill one go to its write-ahead log at the commit and are compressed again at the next
-#: checkpoint. A day of 100,000 orders (93,000 rows) fills none: committed day by day, its
-#: writes took about 40 % more CPU than committed two days at a time.
+#: checkpoint: committing day by day would pay for a large shop's days twice.
 COMMIT_ROWS = 4 * 122_880
 COMMIT_DAYS = 31
 
 #: days a step's read-ahead validates beyond the one being written: while a transaction's
-#: last day commits, the next days' checks go on (with one day ahead, the writer of 16 days
-#: of the 100k shop's conversations waited 1.5 s for the checks; with three, 1.0 s)
+#: last day commits, the next days' checks go on, so the writer does not wait for them
 READ_AHEAD_DAYS = 3
 
 
@@ -367,9 +363,9 @@ class _LedgerView:
     of its source on record. The ledger's rows of the days written are inserted together,
     before the transaction commits (:meth:`flush`).
 
-    On a small file the two lookups and the insert a file took were most of the cost of
-    writing it; a loader's connection is the warehouse's only writer while it runs (one
-    step at a time holds the warehouse), so what it read stays true.
+    The lookups and the insert are paid once per transaction, not once per file; a loader's
+    connection is the warehouse's only writer while it runs (one step at a time holds the
+    warehouse), so what it read stays true.
     """
 
     def __init__(self, con: duckdb.DuckDBPyConnection, source: str):
@@ -440,11 +436,11 @@ class _DayFile:
 class DayLoader:
     """Replaces the partitions of ``source`` day after day, several days per transaction.
 
-    Each :meth:`load` replaces one day in the open transaction (its raw rows, quarantine and
-    ledger entries deleted, its files loaded again; re-running a day gives the same rows,
-    invariant 3). The transaction commits once it holds :data:`COMMIT_ROWS` raw rows or
-    :data:`COMMIT_DAYS` days, and when the loader closes. A day's files are all hashed and
-    validated before anything of the day is written, so a day that fails fails alone:
+    Each :meth:`load` replaces one day in the open transaction (its raw rows, quarantine and ledger
+    entries deleted, its files loaded again; re-running a day gives the same rows,
+    docs/architecture.md, invariant 3). The transaction commits once it holds :data:`COMMIT_ROWS`
+    raw rows or :data:`COMMIT_DAYS` days, and when the loader closes. A day's files are all hashed
+    and validated before anything of the day is written, so a day that fails fails alone:
 
     - :class:`~pipelines.ingest.validate.SchemaMismatch`: the days before it are committed and
       nothing of the day changes;
@@ -629,7 +625,7 @@ class DayLoader:
         )
         # the frames are found by their variable's name (DuckDB's replacement scan, which
         # looks in this function's frame: call `execute` here, not through a wrapper); a
-        # registered view is a change to the catalog, and cost a small file 40 % more
+        # registered view is a change to the catalog, a cost every small file would pay
         if checked.bad.height:
             _bad_rows = checked.bad.rename({"column": "column_name", "check": "check_name"})
             con.execute(

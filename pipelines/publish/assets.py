@@ -20,7 +20,7 @@ import dagster as dg
 from expectations.verdict import Verdict, read_verdict
 from kpi_tree.model import default_tree
 from kpi_tree.units import PACE_TABLE, gated_table, publication_units
-from pipelines.partitions import daily, run_window
+from pipelines.partitions import run_window
 from pipelines.publish.serving import (
     HELD_BACK,
     PUBLISHED,
@@ -84,13 +84,13 @@ def _hold_back(
     )
 
 
-def build_publish_asset(unit: str) -> dg.AssetsDefinition:
+def build_publish_asset(unit: str, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         key=["publish", unit],
         # after the gated table (so after its gate) and the pace, of which every unit
         # publishes rows
         deps=list(dict.fromkeys([dg.AssetKey(list(gated_table(unit))), PACE_ASSET])),
-        partitions_def=daily,
+        partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=WAREHOUSE_POOL,
         group_name="publish",
@@ -138,5 +138,7 @@ def build_publish_asset(unit: str) -> dg.AssetsDefinition:
     return publish
 
 
-publish_assets = [build_publish_asset(unit) for unit in publication_units(default_tree())]
-defs = dg.Definitions(assets=publish_assets)
+def build_defs(partitions: dg.PartitionsDefinition) -> dg.Definitions:
+    """One publish asset per publication unit on ``partitions``."""
+    units = publication_units(default_tree())
+    return dg.Definitions(assets=[build_publish_asset(unit, partitions) for unit in units])

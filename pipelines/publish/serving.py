@@ -8,7 +8,7 @@
   file (a copy of the live one, with the units whose Parquet changed reloaded, plus the
   publication log) that is checkpointed, closed and moved over the live one
   (``os.replace``). Readers holding the old file keep reading the old
-  snapshot; the build file is never opened by readers (invariant 2).
+  snapshot; the build file is never opened by readers (docs/architecture.md, invariant 2).
 * Every published row carries ``_published_run_id`` and ``_published_at``.
 * The serving file's ``main`` schema holds the publication log (one entry per unit and run:
   published or held back) and any table another step keeps there through
@@ -31,6 +31,7 @@ import duckdb
 
 from kpi_tree.model import Tree, default_tree
 from kpi_tree.units import SHARED_UNIT, mart_table, publication_units, team_units, unit_kpis
+from pipelines.queries import table_exists
 from pipelines.settings import Settings
 
 LOG_FILE = "_publication_log.jsonl"
@@ -160,13 +161,7 @@ def serves(settings: Settings, table: str) -> bool:
         return False
     try:
         with duckdb.connect(str(target), read_only=True) as con:
-            return bool(
-                con.execute(
-                    "select count(*) from information_schema.tables "
-                    "where table_schema = 'main' and table_name = ?",
-                    [table],
-                ).fetchall()[0][0]
-            )
+            return table_exists(con, "main", table)
     except duckdb.Error:
         return False
 
@@ -310,7 +305,7 @@ def _log_table(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list, chunk: int = 500) -> None:
     """Insert rows with one multi-row statement per chunk (DuckDB's executemany runs one
-    statement per row: 0.3 s for the dictionary's 500 rows)."""
+    statement per row)."""
     for i in range(0, len(rows), chunk):
         part = rows[i : i + chunk]
         row = "(" + ", ".join("?" for _ in part[0]) + ")"

@@ -34,22 +34,17 @@ from expectations.verdict import Failure
 from kpi_tree.model import default_tree
 from kpi_tree.units import SHARED_UNIT, gated_table, publication_units
 from pipelines.partitions import run_window
+from pipelines.quality import GATE_CHECK
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
-from pipelines.transform.assets import kpi_targets_dbt, kpi_tree_dbt
-
-GATE_CHECK = "gx_gate"
-
-
-#: dbt's tests that fail their step (severity error: blocking checks in Dagster)
-MODEL_TESTS = [
-    spec.key for dbt in (kpi_tree_dbt, kpi_targets_dbt) for spec in dbt.check_specs if spec.blocking
-]
+from pipelines.transform.assets import model_test_keys
 
 
 def failed_model_tests(instance: dg.DagsterInstance) -> list[Failure]:
     """dbt's tests whose latest result is a failure: as in the night, where a failed one stops
     every publication, each unit is held back while one stands."""
-    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(MODEL_TESTS)
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        list(model_test_keys())
+    )
     failures = []
     for key, record in sorted(latest.items(), key=lambda item: item[0].to_user_string()):
         # (a check only planned so far has no evaluation yet)
@@ -124,6 +119,8 @@ def build_gate_check(unit: str) -> dg.AssetChecksDefinition:
     return gate
 
 
-gate_checks = [build_gate_check(unit) for unit in publication_units(default_tree())]
-
-defs = dg.Definitions(asset_checks=gate_checks)
+def build_defs() -> dg.Definitions:
+    """One gate per publication unit."""
+    return dg.Definitions(
+        asset_checks=[build_gate_check(unit) for unit in publication_units(default_tree())]
+    )

@@ -243,17 +243,9 @@ def build_defs(partitions: dg.PartitionsDefinition) -> dg.Definitions:
     )
 
 
-def model_test_keys() -> list[dg.AssetCheckKey]:
+@cache
+def model_test_keys() -> tuple[dg.AssetCheckKey, ...]:
     """dbt's tests that fail their step (severity error: blocking checks in Dagster)."""
-    return [
+    return tuple(
         spec.key for step in build_dbt_assets(None) for spec in step.check_specs if spec.blocking
-    ]
-
-
-def __getattr__(name: str) -> dg.AssetsDefinition:
-    # `kpi_tree_dbt` and `kpi_targets_dbt`, built (without partitions) when a module asks for
-    # them: pipelines/quality/checks.py reads their checks when it is imported; once it asks
-    # model_test_keys() when a gate runs, this goes
-    if name in DBT_STEPS:
-        return build_dbt_assets(None)[DBT_STEPS.index(name)]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    )
