@@ -19,7 +19,9 @@ build warehouse as small pandas frames, and each frame gets a suite:
 * ``newest``: the refreshed day's totals: one row, each additive KPI within a band of its
   trailing four weeks (volume).
 * ``coverage``: every (KPI, dimension member) seen on nearly every day of the trailing four
-  weeks is present on the refreshed day (presence of members).
+  weeks is present on the refreshed day (presence of members); of the dimensions with a
+  vocabulary (channel, carrier, ...), only the shop's configured members are expected (a
+  member taken out of ``vocabulary:`` is not missing data).
   Volume and coverage skip KPIs built on late-maturing facts (shipment outcomes): the
   refreshed day's order cohort has barely shipped.
 * ``nodes``, ``kpis_present`` (unit ``kpi_tree``): the published tree has every node of
@@ -44,6 +46,7 @@ import pandas as pd
 
 from kpi_tree.model import Tree
 from kpi_tree.units import SHARED_UNIT, mart_table, unit_kpis
+from kpi_tree.vocabulary import DEFAULT_VOCABULARY, DIMENSION_LISTS, Vocabulary
 from pipelines.queries import table_exists
 
 TRAILING_DAYS = 28
@@ -73,7 +76,12 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
 
 
 def team_gate(
-    con: duckdb.DuckDBPyConnection, tree: Tree, unit: str, start: dt.date, end: dt.date
+    con: duckdb.DuckDBPyConnection,
+    tree: Tree,
+    unit: str,
+    start: dt.date,
+    end: dt.date,
+    vocabulary: Vocabulary = DEFAULT_VOCABULARY,
 ) -> Gate:
     owned = unit_kpis(tree, unit)
     table = mart_table(unit)
@@ -148,7 +156,7 @@ def team_gate(
     )
     if len(trailing) >= MIN_HISTORY_DAYS:
         for node in settled:
-            if node.kind != "sum" or node.unit not in ("count", "yuan"):
+            if node.kind != "sum" or node.unit not in ("count", "money"):
                 continue
             median = trailing[node.id].median()
             if pd.notna(median) and median > 0:
@@ -161,18 +169,29 @@ def team_gate(
                 )
     checks["newest"].append(gxe.ExpectTableRowCountToEqual(value=1))
 
-    # completeness: every (KPI, dimension member) of the trailing four weeks is there today
+    # completeness: every (KPI, dimension member) of the trailing four weeks is there today;
+    # of a dimension with a vocabulary, only a member the shop still has
     ids = [n.id for n in settled] or [""]
+    configured = [
+        (dimension, member)
+        for dimension, name in DIMENSION_LISTS.items()
+        for member in vocabulary.members(name)
+    ]
     members = _frame(
         con,
         f"""
-        with seen as (
+        with configured(dimension, member) as (
+            values {", ".join("(?, ?)" for _ in configured)}
+        ),
+        seen as (
             -- the members that are there nearly every day: a small campaign without an
             -- order on some days is normal, a channel or a carrier missing is not
             select kpi_id, dimension, member from kpi.fct_kpi_values
             where grain = 'day' and period_start between ? and ?
               and dimension in ({", ".join(f"'{d}'" for d in COVERAGE_DIMENSIONS)})
               and kpi_id in ({", ".join("?" for _ in ids)})
+              and (dimension not in ({", ".join(f"'{d}'" for d in DIMENSION_LISTS)})
+                   or (dimension, member) in (select (dimension, member) from configured))
             group by all
             having count(distinct period_start) >= {REGULAR_MEMBER_SHARE} * {TRAILING_DAYS}
         ),
@@ -187,7 +206,13 @@ def team_gate(
         from seen
         left join today using (kpi_id, dimension, member)
         """,
-        [end - dt.timedelta(days=TRAILING_DAYS), end - dt.timedelta(days=1), *ids, end],
+        [
+            *(value for pair in configured for value in pair),
+            end - dt.timedelta(days=TRAILING_DAYS),
+            end - dt.timedelta(days=1),
+            *ids,
+            end,
+        ],
     )
     checks["coverage"].append(gxe.ExpectColumnValuesToBeNull(column="missing"))
     frames = {"mart": mart, "totals": totals, "days": days, "newest": newest, "coverage": members}
@@ -304,8 +329,14 @@ def shared_gate(con: duckdb.DuckDBPyConnection, tree: Tree, start: dt.date, end:
 
 
 def build_gate(
-    con: duckdb.DuckDBPyConnection, tree: Tree, unit: str, start: dt.date, end: dt.date
+    con: duckdb.DuckDBPyConnection,
+    tree: Tree,
+    unit: str,
+    start: dt.date,
+    end: dt.date,
+    vocabulary: Vocabulary = DEFAULT_VOCABULARY,
 ) -> Gate:
+    """The gate of ``unit`` over start..end; ``vocabulary``: the shop's members (kpi.yaml)."""
     if unit == SHARED_UNIT:
         return shared_gate(con, tree, start, end)
-    return team_gate(con, tree, unit, start, end)
+    return team_gate(con, tree, unit, start, end, vocabulary)

@@ -21,7 +21,7 @@ import yaml
 TREE_FILE = Path(__file__).with_name("tree.yaml")
 RELATIONS = ("product", "sum", "driver")
 DIRECTIONS = ("higher", "lower")
-UNITS = ("yuan", "count", "ratio", "multiple", "seconds", "minutes", "days")
+UNITS = ("money", "count", "ratio", "multiple", "seconds", "minutes", "days")
 AGGS = ("count", "sum")
 
 

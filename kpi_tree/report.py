@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from kpi_tree.formats import format_value
+from kpi_tree.formats import Formats
 from kpi_tree.model import Node, Tree
 
 RELATION_MARK = {"product": "×", "sum": "+", "driver": "·", None: " "}
@@ -42,7 +42,10 @@ def tree_values(
     return {kpi: (value, provisional) for kpi, value, provisional in rows}
 
 
-def render_tree(tree: Tree, con: duckdb.DuckDBPyConnection, periods: TreePeriods) -> str:
+def render_tree(
+    tree: Tree, con: duckdb.DuckDBPyConnection, periods: TreePeriods, formats: Formats
+) -> str:
+    """The tree, each value written in ``formats`` (the shop's currency and locale)."""
     day = tree_values(con, "day", periods.day)
     month = tree_values(con, "month", periods.month)
     label_width = max(len(_label(depth, n)) + _wide_chars(n.zh) for depth, n in tree.depth_first())
@@ -60,9 +63,10 @@ def render_tree(tree: Tree, con: duckdb.DuckDBPyConnection, periods: TreePeriods
         for values in (day, month):
             value, prov = values.get(node.id, (None, False))
             provisional |= prov
-            cells.append(format_value(value, node.unit) + ("*" if prov else " "))
+            cells.append(formats.value(value, node.unit) + ("*" if prov else " "))
         team = tree.teams[node.team]["en"]
-        lines.append(f"{label}{' ' * pad}  {cells[0]:>14}  {cells[1]:>14}  {team}")
+        day_cell, month_cell = (_right(cell, 14) for cell in cells)
+        lines.append(f"{label}{' ' * pad}  {day_cell}  {month_cell}  {team}")
     lines.append(
         "× product identity, + sum identity, · driver."
         + (
@@ -76,6 +80,11 @@ def render_tree(tree: Tree, con: duckdb.DuckDBPyConnection, periods: TreePeriods
 
 def _label(depth: int, node: Node) -> str:
     return f"{'  ' * depth}{RELATION_MARK[node.relation]} {node.zh} {node.en}"
+
+
+def _right(text: str, width: int) -> str:
+    """``text`` right-aligned in ``width`` terminal columns (a unit may be written in CJK)."""
+    return " " * max(width - len(text) - _wide_chars(text), 0) + text
 
 
 def _wide_chars(text: str) -> int:

@@ -4,8 +4,9 @@ Every location hangs off one setting, the data directory: ``KPI_DATA_DIR`` in th
 or ``--data-dir`` on the CLI (default ``./data``). A project config file (``kpi.yaml`` in the
 working directory, or the file named by ``KPI_CONFIG``) sets the rest: the business time
 zone, the bad-row threshold, the partition start, the nightly time, per-source column
-mappings and time zones, targets and alert channels. Everything has a default, so nothing has
-to be configured for the demo.
+mappings and time zones, targets and alert channels, the currency and display locale, and
+the shop's vocabulary (its channels, carriers, payment methods and topics). Everything has a
+default, so nothing has to be configured for the demo.
 
 The file is read into pydantic models (:func:`config_model` and its sections; their JSON
 schema, for editors, is ``schemas/kpi.schema.json``): an unknown key at any level, a value of the
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import yaml
+from babel.numbers import list_currencies
 from pydantic import (
     AfterValidator,
     BeforeValidator,
@@ -51,6 +53,8 @@ from kpi_tree.config import (
     problem,
     report,
 )
+from kpi_tree.formats import DEFAULT_CURRENCY, DEFAULT_LOCALE, LOCALES, Formats, is_currency
+from kpi_tree.vocabulary import DEFAULT_VOCABULARY, ColumnMembers, Vocabulary
 from pipelines.alerts.delivery import ChannelConfig
 
 if TYPE_CHECKING:
@@ -121,6 +125,16 @@ def _iso_date(value: Any) -> Any:
         except ValueError:
             raise ValueError(f"must be a date YYYY-MM-DD, not {value!r}") from None
     return value
+
+
+def _currency(code: str) -> str:
+    if not is_currency(code):
+        close = difflib.get_close_matches(code.upper(), sorted(list_currencies()), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ValueError(
+            f"unknown currency {code!r}: use an ISO 4217 code such as CNY, USD or EUR{hint}"
+        )
+    return code
 
 
 #: an IANA time zone name (``Asia/Shanghai``, ``UTC``)
@@ -265,6 +279,19 @@ class _KpiConfig(ConfigModel):
         DEFAULT_MEMORY_LIMIT,
         description="DuckDB's cap for the build warehouse; beyond it DuckDB spills to disk",
     )
+    currency: Annotated[str, Strict(), AfterValidator(_currency)] = Field(
+        DEFAULT_CURRENCY, description="the shop's currency, an ISO 4217 code (CNY, USD, EUR)"
+    )
+    locale: Literal[tuple(LOCALES)] = Field(  # type: ignore[valid-type]
+        DEFAULT_LOCALE,
+        description="how numbers are written and the language members are shown in (the "
+        "board starts in it and has both)",
+    )
+    vocabulary: Annotated[Vocabulary, blank({}, Vocabulary)] = Field(
+        DEFAULT_VOCABULARY,
+        description="the members of channels, carriers, payment methods and topics, their "
+        "labels and roles",
+    )
     targets: Annotated[TargetSettings, blank({}, TargetSettings)] = TargetSettings()
     alerts: Annotated[AlertSettings, blank({}, AlertSettings)] = AlertSettings()
 
@@ -307,6 +334,9 @@ class SourceConfig:
     timezone: str | None
     #: their column name -> our column name
     columns: dict[str, str] = field(default_factory=dict)
+    #: the columns whose values are members of the shop's vocabulary, and what an unknown
+    #: value becomes; empty: the contract's own (the default vocabulary's members)
+    members: tuple[ColumnMembers, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -326,6 +356,15 @@ class Settings:
     sources: Mapping[str, SourceConfig]
     targets: TargetSettings
     alerts: AlertSettings
+    #: ISO 4217 code of the shop's currency, and the display locale (zh_CN or en_US)
+    currency: str = DEFAULT_CURRENCY
+    locale: str = DEFAULT_LOCALE
+    vocabulary: Vocabulary = DEFAULT_VOCABULARY
+
+    @property
+    def formats(self) -> Formats:
+        """How numbers are written for this shop (its currency, its locale)."""
+        return Formats(self.currency, self.locale)
 
     @property
     def landing_dir(self) -> Path:
@@ -412,9 +451,16 @@ def load_settings(data_dir: str | Path | None = None) -> Settings:
     config = read_config(config_file)
     chosen = data_dir or os.environ.get(DATA_DIR_ENV) or config.data_dir or "data"
     hour, minute = (int(p) for p in config.nightly_time.split(":"))
+    from pipelines.ingest.contracts import SOURCE_SPECS  # loaded by read_config already
+
     sources = {}
     for name, conf in config.sources:  # type: ignore[attr-defined]
-        sources[name] = SourceConfig(name, getattr(conf, "timezone", None), dict(conf.columns))
+        sources[name] = SourceConfig(
+            name,
+            getattr(conf, "timezone", None),
+            dict(conf.columns),
+            members=config.vocabulary.column_members(SOURCE_SPECS[name].members),
+        )
     return Settings(
         data_dir=Path(chosen).resolve(),
         config_file=config_file,
@@ -427,6 +473,9 @@ def load_settings(data_dir: str | Path | None = None) -> Settings:
         sources=sources,
         targets=config.targets,
         alerts=config.alerts,
+        currency=config.currency,
+        locale=config.locale,
+        vocabulary=config.vocabulary,
     )
 
 

@@ -4,7 +4,9 @@ The numbers come from the serving warehouse (published only): the month-to-date 
 ``kpi_tree.kpi_vs_target`` for the node and its identity children (actual vs paced target),
 decomposed exactly by ``kpi_tree.attribution`` (LMDI for products, plain sums for sums); for
 the child that hurts most, its members (channel, campaign, agent, carrier) this period against
-the four weeks before it, from ``kpi_tree.kpi_values``.
+the four weeks before it, from ``kpi_tree.kpi_values``. Amounts are written in the shop's
+currency and locale, a member by its label in the locale's language (``paid search``, or
+``付费搜索``).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from typing import Any
 import duckdb
 
 from kpi_tree import attribution
-from kpi_tree.formats import format_share, format_value
+from kpi_tree.formats import Formats
 from kpi_tree.model import Tree
+from kpi_tree.vocabulary import Vocabulary
 from pipelines.alerts.detect import BREAK, RECOVERED, Finding
 from pipelines.queries import records
 
@@ -77,8 +80,20 @@ def member_explanation(
     return (dim, worst) if worst is not None else None
 
 
-def explain_finding(con: duckdb.DuckDBPyConnection, tree: Tree, f: Finding) -> tuple[str, str]:
-    """(title, one or two plain sentences) for a finding."""
+def explain_finding(
+    con: duckdb.DuckDBPyConnection,
+    tree: Tree,
+    f: Finding,
+    formats: Formats,
+    vocabulary: Vocabulary,
+) -> tuple[str, str]:
+    """(title, one or two plain sentences) for a finding, its numbers in ``formats`` and its
+    members by their labels in ``formats``' language."""
+    format_value, format_share = formats.value, formats.share
+
+    def label(member: tuple[str, str]) -> str:
+        return vocabulary.label(member[0], member[1], formats.lang)
+
     node = tree.nodes[f.kpi]
     scope = "" if f.scope == "all" else f" [{f.scope}]"
     name = f"{node.en} ({node.zh}){scope}"
@@ -123,7 +138,7 @@ def explain_finding(con: duckdb.DuckDBPyConnection, tree: Tree, f: Finding) -> t
                 text = attribution.explain(
                     tree,
                     decomposition,
-                    member=member[1] if member else None,
+                    member=label(member) if member else None,
                     period=f"{f.period_grain}-to-date",
                 )
         else:
@@ -143,7 +158,7 @@ def explain_finding(con: duckdb.DuckDBPyConnection, tree: Tree, f: Finding) -> t
             member = member_explanation(con, tree, f.kpi, f.period_start, f.day)
             if member is not None:
                 text += (
-                    f" By {member[0]}, {member[1]} explains most of the change against the "
+                    f" By {member[0]}, {label(member)} explains most of the change against the "
                     f"{BASELINE_DAYS} days before the {f.period_grain}."
                 )
     return title, text

@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from kpi_tree.formats import format_rules
+from kpi_tree.formats import board_rules
 from kpi_tree.model import Node, Tree
 from pipelines.queries import records, table_exists
 from pipelines.settings import Settings
@@ -200,7 +200,11 @@ def collect(con: duckdb.DuckDBPyConnection, tree: Tree, settings: Settings) -> d
         "thresholds": {"on_track": settings.targets.on_track, "at_risk": settings.targets.at_risk},
         "score_cap": SCORE_CAP,
         "layout": {"node_w": NODE_W, "node_h": NODE_H},
-        "formats": format_rules(),
+        # the number formats of each of the board's languages, the one it opens in, and the
+        # members' labels (channels, carriers, payment methods, topics) in both
+        "formats": board_rules(settings.currency),
+        "lang": settings.formats.lang,
+        "labels": settings.vocabulary.labels(),
         "teams": _teams(tree, nodes, latest, published, settings),
         "nodes": nodes,
         "units": unit_targets,

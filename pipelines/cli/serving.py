@@ -80,7 +80,7 @@ def dictionary(
     # manifest, not by every start of `kpi`
     from pipelines.transform.project import dbt_project
 
-    rows = data_dictionary(default_tree(), dbt_project().manifest_path)
+    rows = data_dictionary(default_tree(), dbt_project().manifest_path, load_settings().currency)
     if markdown:
         markdown.write_text(to_markdown(rows), encoding="utf-8")
         console.print(f"Wrote {len(rows)} entries to {markdown}")

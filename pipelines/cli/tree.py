@@ -31,7 +31,11 @@ def print_tree(settings: Settings, day: dt.date | None = None) -> None:
             "(totals; `kpi tree --date D` for another day)",
             highlight=False,
         )
-        console.print(render_tree(default_tree(), con, periods), highlight=False, soft_wrap=True)
+        console.print(
+            render_tree(default_tree(), con, periods, settings.formats),
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def tree(

@@ -9,7 +9,10 @@ Pure functions of a file and its source's settings: no warehouse, no Dagster. Th
    row, and a column where no value parses is a retyped column (``SchemaMismatch``);
 4. timestamps are converted to UTC from the source's declared time zone (a text column is
    parsed in its first value's form, then its other values by the general parser);
-5. the pandera model validates the typed rows (``lazy=True``) and its failure cases are joined
+5. a value of a member column (a channel, a carrier...) that is not one of the shop's members
+   becomes the member its list maps unknown values to, where the vocabulary says so
+   (``unknown: map``); otherwise the contract's ``isin`` quarantines its row;
+6. the pandera model validates the typed rows (``lazy=True``) and its failure cases are joined
    back by row index, so exactly the bad rows are quarantined, each with every reason found.
    Its checks are first evaluated all at once (:func:`failing_rules`): a file whose rows all
    pass skips pandera's one query per check.
@@ -33,6 +36,7 @@ from pandera.config import CONFIG, get_config_context
 from pandera.constants import CHECK_OUTPUT_KEY
 from pandera.errors import SchemaErrors
 
+from kpi_tree.vocabulary import ColumnMembers
 from pipelines.ingest.contracts import RULE_COLUMNS, SOURCE_SPECS, Timestamp
 from pipelines.settings import SourceConfig
 
@@ -439,8 +443,22 @@ def failing_rules(
         return None
 
 
-def _pandera_failures(typed: pl.DataFrame, source: str) -> pl.DataFrame:
-    model = SOURCE_SPECS[source].contract
+def map_unknown_members(typed: pl.DataFrame, members: tuple[ColumnMembers, ...]) -> pl.DataFrame:
+    """Each value of a member column that is not a member becomes the member its list maps
+    unknown values to (only the lists that say ``unknown: map``; a null stays null)."""
+    mapped = [
+        pl.when(pl.col(m.column).is_in(list(m.allowed)) | pl.col(m.column).is_null())
+        .then(pl.col(m.column))
+        .otherwise(pl.lit(m.map_to))
+        .alias(m.column)
+        for m in members
+        if m.map_to is not None
+    ]
+    return typed.with_columns(mapped) if mapped else typed
+
+
+def _pandera_failures(typed: pl.DataFrame, source: str, conf: SourceConfig) -> pl.DataFrame:
+    model = SOURCE_SPECS[source].contract_for(conf.members)
     body = typed.drop(ROW)
     if failing_rules(body, model) == set():  # every row passes: nothing for pandera to find
         return pl.DataFrame(schema=QUARANTINE_SCHEMA)
@@ -522,8 +540,9 @@ def validate_file(
     except (pl.exceptions.PolarsError, OSError) as err:
         raise SchemaMismatch(name, "*", f"cannot be read: {err}") from err
     typed, parse_bad = type_frame(raw, source, conf, name)
+    typed = map_unknown_members(typed, conf.members)
     try:
-        rule_bad = _pandera_failures(typed, source)
+        rule_bad = _pandera_failures(typed, source, conf)
     except SchemaMismatch as err:
         raise SchemaMismatch(name, err.column, err.problem) from err
     # a value that did not parse is null now: its "not nullable" failure says nothing new

@@ -221,7 +221,7 @@ def assemble_serving(settings: Settings, tables: Sequence[ServedTable] = ()) -> 
         _log_table(con, settings)
         for table in tables:
             _served_table(con, table)
-        _dictionary_table(con)
+        _dictionary_table(con, settings.currency)
         con.execute("checkpoint")
     finally:
         con.close()
@@ -315,7 +315,7 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list, chunk: int =
         )
 
 
-def _dictionary_table(con: duckdb.DuckDBPyConnection) -> None:
+def _dictionary_table(con: duckdb.DuckDBPyConnection, currency: str) -> None:
     # the tables other steps keep in main describe themselves (their comment)
     kept = [
         {"schema": "main", "table": name, "column": "", "description": comment}
@@ -325,7 +325,7 @@ def _dictionary_table(con: duckdb.DuckDBPyConnection) -> None:
         ).fetchall()
         if name not in OWN_MAIN_TABLES
     ]
-    dictionary = _dictionary_rows() + kept
+    dictionary = _dictionary_rows(currency) + kept
     con.execute(
         f"create or replace table {SHARED_UNIT}.data_dictionary (schema_name varchar, "
         "table_name varchar, column_name varchar, description varchar)"
@@ -378,13 +378,13 @@ def _served_table(con: duckdb.DuckDBPyConnection, table: ServedTable) -> None:
         _insert(con, f"main.{table.name}", list(table.rows))
 
 
-def _dictionary_rows() -> list[dict[str, str]]:
+def _dictionary_rows(currency: str) -> list[dict[str, str]]:
     from kpi_tree.dbt_export import DBT_PROJECT_DIR
     from kpi_tree.model import default_tree
     from pipelines.publish.dictionary import data_dictionary
 
     manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
-    return data_dictionary(default_tree(), manifest) if manifest.exists() else []
+    return data_dictionary(default_tree(), manifest, currency) if manifest.exists() else []
 
 
 def provisional_days(build: duckdb.DuckDBPyConnection, tree: Tree, unit: str) -> int:

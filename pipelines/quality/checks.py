@@ -88,7 +88,9 @@ def build_gate_check(unit: str) -> dg.AssetChecksDefinition:
             raise dg.Failure("the quality gate runs inside a partitioned run (a day or a range)")
         start, end = window
         with warehouse.connect(read_only=True) as con:
-            gate_def = build_gate(con, default_tree(), unit, start, end)
+            gate_def = build_gate(
+                con, default_tree(), unit, start, end, vocabulary=settings.vocabulary
+            )
         verdict = run_gate(
             gate_def,
             settings.warehouse_dir,

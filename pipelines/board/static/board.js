@@ -72,7 +72,7 @@
     }
   };
   var PERIODS = ["day", "month", "quarter", "year"];
-  var state = { lang: "en", period: "month", selected: null };
+  var state = { lang: DATA.lang === "zh" ? "zh" : "en", period: "month", selected: null };
   try {
     var saved = JSON.parse(window.localStorage.getItem("kpi-board") || "{}");
     if (saved.lang === "en" || saved.lang === "zh") state.lang = saved.lang;
@@ -120,14 +120,18 @@
       e.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
     });
   }
-  function num(value, digits) {
-    return value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  // KPI values and shares as the CLI writes them: format.js applies the page's rules of the
+  // language shown (its locale's, in the shop's currency)
+  var formats = {};
+  Object.keys(DATA.formats).forEach(function (lang) { formats[lang] = kpiFormats(DATA.formats[lang]); });
+  function fmt(value, unit) { return formats[state.lang].value(value, unit); }
+  function pct(value) { return formats[state.lang].share(value); }
+  var MISSING = DATA.formats.en.missing;
+  // a member of a dimension with a vocabulary (channel, carrier, ...) by its label
+  function memberLabel(dim, member) {
+    var labels = (DATA.labels[dim] || {})[member];
+    return labels ? labels[state.lang] : member;
   }
-  // KPI values and shares as the CLI writes them: format.js applies the page's rules
-  var formats = kpiFormats(DATA.formats);
-  var fmt = formats.value;
-  var pct = function (value) { return formats.share(value); };
-  var MISSING = DATA.formats.missing;
   function statusOf(st) { return st || "none"; }
   function statusDot(st) {
     return h("span", { "class": "dot bg-" + statusOf(st), title: t(statusOf(st)) });
@@ -461,7 +465,7 @@
       ]);
       members.slice(0, 12).forEach(function (m) {
         var cells = [
-          h("td", { "class": "member", text: m[0] }),
+          h("td", { "class": "member", "data-member": m[0], text: memberLabel(dim, m[0]) }),
           h("td", { text: fmt(m[1], node.unit) }),
           h("td", null, h("span", { "class": "bar", style: "width:" + Math.round(60 * Math.abs(m[1] || 0) / max) + "px" }))
         ];
@@ -489,7 +493,7 @@
       sc.rows.forEach(function (r) {
         append(table, h("tr", null, [
           h("td", { text: label(nodesById[r.kpi]) }),
-          h("td", { text: num(r.weight * 100, 0) + " %" }),
+          h("td", { text: pct(r.weight) }),
           h("td", null, [statusDot(r.status), pct(r.attainment)])
         ]));
       });
@@ -520,7 +524,8 @@
       var parts = u.scope.split(":");
       append(table, h("tr", null, [
         h("td", { text: parts[0] }),
-        h("td", { "class": "member", text: parts.length > 1 ? parts.slice(1).join(":") : (u.member || u.scope) }),
+        h("td", { "class": "member", text: u.dimension && u.member !== null ? memberLabel(u.dimension, u.member)
+          : (parts.length > 1 ? parts.slice(1).join(":") : (u.member || u.scope)) }),
         h("td", { "class": "member", text: label(node) }),
         h("td", { text: fmt(u.target, node.unit) }),
         h("td", { text: fmt(u.paced_target, node.unit) }),
