@@ -104,6 +104,31 @@ def built_shop(tmp_path_factory) -> Shop:
     return shop
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def ensure_chromium() -> Path:
+    """Debian's chromium (with CJK fonts for the Chinese labels), installed by `make
+    system-deps`: Playwright's own browser download does not work here. Missing, the browser
+    tests fail, never skip, so that CI cannot pass without running them."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make system-deps` (chromium and CJK fonts)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium driven by Playwright (the board's tests)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = ensure_chromium()
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(executable), args=BROWSER_ARGS)
+        yield chromium
+        chromium.close()
+
+
 @pytest.fixture
 def shop_copy(built_shop, tmp_path) -> Shop:
     """A private copy of the built shop (landing files and warehouse), for tests that change it."""

@@ -26,30 +26,8 @@ from pipelines.board.page import (
 )
 from pipelines.publish.serving import LogEntry, append_log, assemble_serving, serving_db
 
-CHROMIUM = Path("/usr/bin/chromium")
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 TOP_NODES = ("net_revenue", "gmv", "signoff_rate")  # management and logistics: published
-
-
-def ensure_chromium() -> Path:
-    """Debian's chromium (with CJK fonts for the Chinese labels), installed by `make
-    system-deps`: Playwright's own browser download does not work here. Missing, the browser
-    tests fail, never skip, so that CI cannot pass without running them."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make system-deps` (chromium and CJK fonts)")
-    return CHROMIUM
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    executable = ensure_chromium()
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(executable), args=BROWSER_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _serving(shop) -> duckdb.DuckDBPyConnection:
