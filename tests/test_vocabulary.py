@@ -200,3 +200,26 @@ def test_the_contract_of_the_default_vocabulary_is_the_contract_itself():
     again = spec.contract_for((ColumnMembers("channel", "paid_channels", ("tv",)),))
     assert first is again and first is not spec.contract
     assert issubclass(first, spec.contract)
+
+
+def test_the_gate_expects_only_the_members_the_shop_has(built_shop):
+    """Every regular member must be there on the refreshed day: of a list of the vocabulary,
+    only a configured one (a channel taken out of kpi.yaml is not missing data)."""
+    from expectations.suites import build_gate
+    from kpi_tree.model import default_tree
+    from kpi_tree.vocabulary import Vocabulary
+
+    channels = {name: {} for name in ("paid_search", "feed_ads", "social", "organic")}
+    without_direct = Vocabulary.model_validate({"channels": {"members": channels}})
+    with built_shop.connect() as con:
+        expected = {
+            name: set(
+                build_gate(
+                    con, default_tree(), "operations", built_shop.end, built_shop.end, v
+                ).frames["coverage"]["expected"]
+            )
+            for name, v in (("default", DEFAULT_VOCABULARY), ("without direct", without_direct))
+        }
+    direct = {e for e in expected["default"] if e.endswith("by channel = direct")}
+    assert direct  # a regular channel of the sample shop
+    assert expected["without direct"] == expected["default"] - direct
