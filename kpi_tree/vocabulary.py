@@ -224,6 +224,7 @@ class Vocabulary(ConfigModel):
                     vocabulary=name,
                     allowed=self.members(name),
                     map_to=source.map_to if source.unknown == "map" else None,
+                    known=source.names,
                 )
             )
         return tuple(out)
@@ -244,12 +245,15 @@ class Vocabulary(ConfigModel):
 @dataclass(frozen=True)
 class ColumnMembers:
     """The values a source's column may take: ``allowed`` (the list ``vocabulary``); a value
-    not among them becomes ``map_to``, or (None) its row is quarantined."""
+    that is not a member of the list at all (``known``: for the paid channels, every channel)
+    becomes ``map_to``, or (None) its row is quarantined, as is a known value not allowed (an
+    ad spend report naming an organic channel)."""
 
     column: str
     vocabulary: str
     allowed: tuple[str, ...]
     map_to: str | None = None
+    known: tuple[str, ...] = ()
 
 
 #: the sample shop's vocabulary, the default of every shop

@@ -189,6 +189,36 @@ bad_row_threshold: 0.5
     ]
 
 
+def test_an_ad_spend_report_maps_an_unknown_channel_but_refuses_an_unpaid_one(
+    tmp_path, monkeypatch
+):
+    """In an ad spend report (paid channels only) a channel the shop does not have is mapped,
+    and a channel it has but does not pay for is refused as itself."""
+    config = """
+vocabulary:
+  channels:
+    members: {paid_search: {paid: true}, organic: {}, other: {paid: true}}
+    unknown: map
+    map_to: other
+bad_row_threshold: 0.5
+"""
+    settings = _settings(tmp_path, monkeypatch, config)
+    rows = (
+        "2025-03-01,paid_search,brand,1000,40,64.00\n"
+        "2025-03-01,tiktok,spring,5000,90,120.00\n"
+        "2025-03-01,organic,seo,0,0,0\n"
+    )
+    with _load(settings, "ad_spend", AD_SPEND + rows) as con:
+        loaded = con.execute(
+            f"select channel, spend from {RAW_SCHEMA}.ad_spend order by _row"
+        ).fetchall()
+        quarantined = _quarantined(con)
+    assert loaded == [("paid_search", 64.0), ("other", 120.0)]
+    assert quarantined == [
+        (f"ad_spend/ad_spend_{DAY}.csv", 3, "channel", "isin(['paid_search', 'other'])", "organic")
+    ]
+
+
 def test_the_contract_of_the_default_vocabulary_is_the_contract_itself():
     """A shop with the default vocabulary validates with the contracts as they are (one class
     per list of members, made once)."""

@@ -444,10 +444,11 @@ def failing_rules(
 
 
 def map_unknown_members(typed: pl.DataFrame, members: tuple[ColumnMembers, ...]) -> pl.DataFrame:
-    """Each value of a member column that is not a member becomes the member its list maps
-    unknown values to (only the lists that say ``unknown: map``; a null stays null)."""
+    """Each value of a member column that is not a member of its list becomes the member the
+    list maps unknown values to (only the lists that say ``unknown: map``; a null stays null,
+    and a member the column does not allow stays itself, for the contract to refuse)."""
     mapped = [
-        pl.when(pl.col(m.column).is_in(list(m.allowed)) | pl.col(m.column).is_null())
+        pl.when(pl.col(m.column).is_in(list(m.known or m.allowed)) | pl.col(m.column).is_null())
         .then(pl.col(m.column))
         .otherwise(pl.lit(m.map_to))
         .alias(m.column)
