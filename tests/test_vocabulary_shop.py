@@ -19,6 +19,9 @@ from pipelines.board.page import board_path
 from pipelines.cli import app
 from pipelines.publish.serving import serving_db
 
+#: every test here runs the nightly job over a generated shop (tests/conftest.py: slow)
+pytestmark = pytest.mark.slow
+
 START = dt.date(2025, 3, 1)
 DAYS = 12
 USD = Formats("USD", "en_US")
