@@ -23,8 +23,10 @@ import duckdb
 import polars as pl
 
 from pipelines.ingest.contracts import SOURCE_SPECS, Timestamp
+from pipelines.ingest.mapping import SPREAD_FROM, spreadable
 from pipelines.ingest.validate import (
     DATE_IN_NAME,
+    FILE_COLUMN,
     READERS,
     SchemaMismatch,
     Validated,
@@ -86,8 +88,11 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, sources: list[str]) -> None:
         f"""create table if not exists {QUARANTINE} (
             source varchar not null, partition_date date not null, file varchar not null,
             row_number bigint not null, column_name varchar, check_name varchar not null,
-            value varchar, loaded_at timestamp not null, run_id varchar)"""
+            value varchar, loaded_at timestamp not null, run_id varchar,
+            {FILE_COLUMN} varchar)"""
     )
+    # columns added since a warehouse may have been built: added, nothing to load again
+    con.execute(f"alter table {QUARANTINE} add column if not exists {FILE_COLUMN} varchar")
     ledger = ", ".join(
         f"{name} {_sql_type(dtype)}" + (" not null" if name in LEDGER_REQUIRED else "")
         for name, dtype in LEDGER_COLUMNS.items()
@@ -104,7 +109,14 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, sources: list[str]) -> None:
             "_loaded_at timestamp not null",
             "_run_id varchar",
         ]
+        spread_column = f"{SPREAD_FROM} varchar"  # a weekly or monthly row's days: week, month
+        if spreadable(SOURCE_SPECS[source]):
+            cols.append(spread_column)
         con.execute(f"create table if not exists {RAW_SCHEMA}.{source} ({', '.join(cols)})")
+        if spreadable(SOURCE_SPECS[source]):
+            con.execute(
+                f"alter table {RAW_SCHEMA}.{source} add column if not exists {spread_column}"
+            )
         have = [
             r[0]
             for r in con.execute(
@@ -281,7 +293,7 @@ class ReadAhead:
         self._days = sorted(set(days))
         self._submitted = 0  # days[:_submitted] are submitted
         self._pending: dict[Path, Future[ReadAheadFile]] = {}
-        self._landed = landed_by_day(settings.landing_dir, source)
+        self._landed = landed_by_day(settings.landing_dir, settings.source(source).folder)
         #: threads validating files (see :func:`read_ahead_workers`)
         self.workers = workers or read_ahead_workers(
             [path for day in self._days[:SIZE_SAMPLE_DAYS] for path in self.files(day)]
@@ -374,15 +386,16 @@ class _LedgerView:
         self._loaded: dict[str, list[tuple[str, dt.date, str]]] = {}
         #: the source's days on record -> the content hashes of their loaded files
         self._days: dict[dt.date, set[str]] = {}
+        # a file loaded by another source is not a copy: one export may feed two sources
         for digest, src, day, file, status in con.execute(
-            f"select sha256, source, partition_date, file, status from {LEDGER}"
+            f"select sha256, source, partition_date, file, status from {LEDGER} where source = ?",
+            [source],
         ).fetchall():
             if status == "loaded":
                 self._loaded.setdefault(digest, []).append((src, day, file))
-            if src == source:
-                self._days.setdefault(day, set())
-                if status == "loaded":
-                    self._days[day].add(digest)
+            self._days.setdefault(day, set())
+            if status == "loaded":
+                self._days[day].add(digest)
         self._pending: list[LedgerRow] = []
 
     def duplicate_of(self, digest: str, day: dt.date) -> str | None:
@@ -548,7 +561,8 @@ class DayLoader:
         if ahead:
             ahead.start(day)
         taken = []
-        for path in ahead.files(day) if ahead else files_for_day(landing, source, day):
+        folder = settings.source(source).folder
+        for path in ahead.files(day) if ahead else files_for_day(landing, folder, day):
             digest, read = ahead.take(path) if ahead else (sha256_of(path), None)
             taken.append((path, digest, read))
         assert self._ledger is not None
@@ -631,8 +645,8 @@ class DayLoader:
             con.execute(
                 f"insert into {QUARANTINE} by name "
                 "select ? as source, ?::date as partition_date, ? as file, row_number, "
-                "column_name, check_name, value, ?::timestamp as loaded_at, ? as run_id "
-                "from _bad_rows",
+                f"column_name, check_name, value, ?::timestamp as loaded_at, ? as run_id, "
+                f"{FILE_COLUMN} from _bad_rows",
                 [source, day, f.rel, loaded_at, run_id],
             )
         if f.status == "loaded" and checked.good.height:
