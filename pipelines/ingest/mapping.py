@@ -42,7 +42,7 @@ from typing import Annotated, Any, Literal
 
 import polars as pl
 import yaml
-from pydantic import AfterValidator, Field, create_model, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, create_model, model_validator
 
 from kpi_tree.config import ConfigModel, Integer, Text, blank, problem
 from kpi_tree.targets.split import split_exact, to_cents
@@ -165,8 +165,28 @@ def _one_char(value: str) -> str:
 
 #: a value written in the config: text or a number
 Scalar = Annotated[str | int | float, Field(union_mode="left_to_right")]
+
+
+def _id_rule(value: Any) -> Any:
+    """One message for an id rule of the wrong shape, not one per shape it could have had."""
+    fits = (
+        value == "row"
+        or (isinstance(value, list) and value and all(isinstance(v, str) and v for v in value))
+        or (isinstance(value, Mapping) and set(value) == {"number_within"})
+    )
+    if not fits:
+        raise ValueError(
+            "must be row (made from the row's content), a list of the columns it is made of, "
+            "or {number_within: column} (rows numbered 1, 2, 3 within each value)"
+        )
+    return value
+
+
 #: an id rule: the columns it is made of, "row" (the row's content), or a number within a group
-IdRule = list[Text] | Literal["row"] | NumberWithin
+IdRule = Annotated[
+    list[Text] | Literal["row"] | NumberWithin,
+    BeforeValidator(_id_rule, json_schema_input_type=list[str] | Literal["row"] | NumberWithin),
+]
 
 
 class SourceMapping(ConfigModel):
@@ -451,14 +471,22 @@ class EncodingMismatch(ValueError):
         super().__init__(f"is not {declared} text ({error}); {hint}")
 
 
+#: encodings a shop's exports are likely in, first: where the detector finds several about
+#: as likely (a short file of Chinese text reads as Korean or Japanese too), these win
+LIKELY_FIRST = ("utf_8", "gb18030", "gbk", "gb2312", "big5", "utf_16")
+
+
 def detect_encoding(data: bytes) -> str | None:
     """The likely encoding of ``data`` (charset-normalizer), as a name Python knows."""
     from charset_normalizer import from_bytes  # only when a file did not decode
 
-    best = from_bytes(data[: 1 << 20]).best()
-    if best is None:
+    found = list(from_bytes(data[: 1 << 20]))
+    if not found:
         return None
-    name = codecs.lookup(best.encoding).name
+    best = min(m.chaos for m in found)
+    close = [m.encoding for m in found if m.chaos <= best + 0.05]
+    name = next((e for e in LIKELY_FIRST if e in close), close[0])
+    name = codecs.lookup(name).name
     # GBK is a subset of GB18030: the larger one reads every file the smaller one does
     return "gb18030" if name in ("gbk", "gb2312", "hz") else name
 
@@ -605,8 +633,12 @@ def prepare(
     origin.update({c: c for c in dtypes if c in df.columns and c not in origin})
     content = list(current.values())  # the row as the file has it, for ids made from it
 
+    def named(column: str) -> str:
+        """A column by our name, or by the file's when it was renamed to one of ours."""
+        return column if column in df.columns else current.get(column, column)
+
     def need(column: str, why: str) -> bool:
-        if column in df.columns:
+        if named(column) in df.columns:
             return True
         found = MappingProblem(
             column, f"{why} '{column}', which the file does not have; it has {_names(file_columns)}"
@@ -617,9 +649,9 @@ def prepare(
         return False
 
     # only the columns used are cleaned of Excel's text guards
-    used = {c for c in dtypes if c in df.columns} | set(mapping.skip)
+    used = {c for c in dtypes if c in df.columns} | {named(c) for c in mapping.skip}
     for rule in mapping.ids.values():
-        used |= set(rule) if isinstance(rule, list) else set()
+        used |= {named(c) for c in rule} if isinstance(rule, list) else set()
     if mapping.unpivot is not None:
         for cells in mapping.unpivot.columns.values():
             used |= {cells} if isinstance(cells, str) else set(cells.values())
@@ -632,7 +664,7 @@ def prepare(
         if isinstance(rule, NumberWithin) and need(
             rule.number_within, f"ids.{ours} numbers rows within"
         ):
-            within = pl.int_range(1, pl.len() + 1).over(rule.number_within)
+            within = pl.int_range(1, pl.len() + 1).over(named(rule.number_within))
             numbered[ours] = within.cast(pl.String)
             origin[ours] = f"number within {rule.number_within}"
     if numbered:
@@ -640,7 +672,7 @@ def prepare(
     repeated = 0
     if mapping.first_row_per is not None and need(mapping.first_row_per, "first_row_per names"):
         before = df.height
-        df = df.filter(pl.col(mapping.first_row_per).is_first_distinct())
+        df = df.filter(pl.col(named(mapping.first_row_per)).is_first_distinct())
         repeated = before - df.height
     skipped = 0
     if mapping.skip:
@@ -648,7 +680,7 @@ def prepare(
         for column, values in mapping.skip.items():
             if not need(column, "skip names"):
                 continue
-            value = pl.col(column).cast(pl.String).str.strip_chars()
+            value = pl.col(named(column)).cast(pl.String).str.strip_chars()
             hit = value.is_in([_text(v) for v in values if v is not None])
             if any(v is None for v in values):
                 hit = hit | value.is_null() | (value == "")
@@ -660,7 +692,8 @@ def prepare(
     made: dict[str, pl.Expr] = {}
     for ours, rule in mapping.ids.items():
         if isinstance(rule, list) and all([need(c, f"ids.{ours} is made of") for c in rule]):
-            made[ours] = pl.concat_str([pl.col(c).cast(pl.String) for c in rule], separator="|")
+            parts = [pl.col(named(c)).cast(pl.String) for c in rule]
+            made[ours] = pl.concat_str(parts, separator="|")
             origin[ours] = "+".join(rule)
     if made:
         df = df.with_columns(**made)

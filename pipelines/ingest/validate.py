@@ -893,7 +893,15 @@ def _spread(good: pl.DataFrame, source: str, grain: str) -> tuple[pl.DataFrame, 
     row of the file already covers are quarantined, not loaded twice."""
     days = spread(good, source, grain)
     key = list(SOURCE_SPECS[source].key)
-    overlapping = days.filter(~pl.struct(key).is_first_distinct())[ROW].unique().sort()
+    taken: set[tuple] = set()  # the days of the rows kept so far, in the file's order
+    dropped = []
+    for (row,), part in days.group_by(ROW, maintain_order=True):
+        keys = set(part.select(key).iter_rows())
+        if keys & taken:
+            dropped.append(row)
+        else:
+            taken |= keys
+    overlapping = pl.Series(ROW, dropped, dtype=pl.Int64)
     if not overlapping.len():
         return days, pl.DataFrame(schema=QUARANTINE_SCHEMA)
     bad = pl.DataFrame(
