@@ -648,3 +648,70 @@ def test_a_loader_of_a_source_reads_the_folder_its_mapping_names(tmp_path, monke
         with DayLoader(con, settings, "order_items") as loader:
             result = loader.load(dt.date(2025, 3, 14))
     assert [f.file for f in result.files] == [f"orders/{SHOPIFY.name}"]
+
+
+# ---- a real run ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow  # a real Dagster run: ingestion and dbt's staging models
+def test_a_run_takes_the_exports_through_ingestion_to_staging(tmp_path, monkeypatch):
+    """One Shopify export feeding orders and their lines, and a weekly Meta report spread over
+    its days, through a real Dagster run of ingestion and dbt staging: the staging models hold
+    the orders and lines of the export and each week's days, flagged, adding up to the week."""
+    import dagster as dg
+
+    from pipelines.definitions import build_defs
+    from pipelines.runner import run_nightly
+
+    data = configure(
+        tmp_path,
+        monkeypatch,
+        "business_timezone: America/New_York\npartitions_start: '2025-03-01'\n"
+        "sources:\n  orders: {preset: shopify}\n  order_items: {preset: shopify}\n"
+        "  ad_spend: {preset: meta_ads, grain: week}\n",
+    )
+    land(data, "orders", SHOPIFY)
+    land(data, "ad_spend", META_WEEKLY)
+    selection = [
+        dg.AssetKey(["raw", source]) for source in ("orders", "order_items", "ad_spend")
+    ] + [
+        dg.AssetKey(["staging", f"stg_shop__{source}"])
+        for source in ("orders", "order_items", "ad_spend")
+    ]
+    with dg.DagsterInstance.ephemeral() as instance:
+        outcome = run_nightly(
+            build_defs(data),
+            dt.date(2025, 3, 14),
+            dt.date(2025, 3, 17),
+            instance,
+            log_level="WARNING",
+            asset_selection=selection,
+        )
+    assert outcome.success, outcome.error
+    with duckdb.connect(str(load_settings().build_db), read_only=True) as con:
+        assert rows(
+            con,
+            "select count(*), sum(amount), min(business_date), max(business_date) "
+            "from staging.stg_shop__orders",
+        ) == [(6, Decimal("272.55"), dt.date(2025, 3, 13), dt.date(2025, 3, 14))]
+        assert rows(
+            con, "select count(*), sum(line_amount) from staging.stg_shop__order_items"
+        ) == [
+            (12, Decimal("302.55"))
+        ]  # 32 + 20 + 25 + 34.90 + 29.85 + 25 + 20 + 25 + 19.90 + 16 + 34.90 + 20
+        weeks = rows(
+            con,
+            "select date_trunc('week', business_date)::date, count(*), sum(spend), "
+            "sum(impressions), count(*) filter (where spread_from = 'week') "
+            "from staging.stg_shop__ad_spend group by 1 order by 1",
+        )
+    by_week: dict[dt.date, list] = {}
+    for (_, start), (impressions, _, spend) in META_WEEKS.items():
+        total = by_week.setdefault(start, [0, Decimal(0)])
+        total[0] += impressions
+        total[1] += Decimal(spend)
+    assert weeks == [
+        (start, 7 * sum(1 for _, s in META_WEEKS if s == start), spend, impressions,
+         7 * sum(1 for _, s in META_WEEKS if s == start))
+        for start, (impressions, spend) in sorted(by_week.items())
+    ]  # fmt: skip

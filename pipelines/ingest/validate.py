@@ -549,15 +549,27 @@ def formats_that_parse(values: pl.Series, target: pl.DataType) -> list[tuple[str
     return sorted(found, key=lambda fn: -fn[1])
 
 
+def _kind(target: pl.DataType) -> str:
+    """A contract dtype in words."""
+    if target == Timestamp:
+        return "a timestamp"
+    if target == pl.Date:
+        return "a date"
+    if target.is_integer():
+        return "a whole number"
+    return "a number" if target.is_numeric() else f"{target}"
+
+
 def _retyped(
     original: pl.Series, target: pl.DataType, fmt: str | None, source: str, name: str
 ) -> str:
     """What to say of a column none of whose values parse."""
     example = original.drop_nulls()[0]
-    what = f"in the format {fmt}" if fmt else f"as {target}"
+    what = f"in the format {fmt}" if fmt else f"as {_kind(target)}"
+    given = "text" if original.dtype == pl.String else f"of type {original.dtype}"
     text = (
-        f"has type {original.dtype} and none of its {original.is_not_null().sum()} values "
-        f"parse {what} (e.g. {example!r})"
+        f"is {given} and none of its {original.is_not_null().sum()} values parse {what} "
+        f"(e.g. {example!r})"
     )
     if target in (Timestamp, pl.Date) and original.dtype == pl.String:
         fits = formats_that_parse(original, target)
