@@ -20,6 +20,7 @@ from polars.testing import assert_frame_equal
 from pipelines.ingest.contracts import SOURCES
 from pipelines.ingest.load import LEDGER, QUARANTINE, DayLoader, ensure_tables, load_day
 from pipelines.ingest.mapping import merge_preset, presets, spread
+from pipelines.ingest.report import quarantine_rows
 from pipelines.ingest.validate import SchemaMismatch, validate_file
 from pipelines.settings import ConfigError, SourceConfig, load_settings, source_config
 from sample_shop.generator import generate_shop
@@ -388,6 +389,13 @@ def test_the_quarantine_names_the_file_the_row_the_column_both_ways_and_the_rule
         ("orders/orders_2025-03-05.csv", 12, "amount", "金额", "dtype(Float64)", "五毛"),
     ]  # fmt: skip
     assert rows(con, "select count(*) from raw.orders") == [(9,)]
+    # and `kpi quarantine` says both names
+    listed = quarantine_rows(con, "orders")
+    assert [r[3] for r in listed] == [
+        "payment_method (支付方式)",
+        "created_at (下单日期)",
+        "amount (金额)",
+    ]
 
 
 # ---- amounts, dates, encodings, wide files -----------------------------------------------

@@ -208,10 +208,11 @@ def config_text(guesses: list[SourceGuess], landing: Path | None) -> str:
                 ),
                 4,
             )
+            dtypes = SOURCE_SPECS[source].dtypes
             for column in guess.missing:
                 if column == key[0]:
                     lines.append(f"    # ids: {{{column}: row}}  # from each row's content")
-                else:
+                elif dtypes[column] == pl.String:  # a member every row has, e.g. one channel
                     lines.append(f"    # constants: {{{column}: ...}}")
     return "\n".join(lines) + "\n"
 

@@ -108,14 +108,25 @@ def preset_fits(headers: list[str], sources: list[str] | None = None) -> list[Pr
 
 
 def _norm(name: str) -> str:
-    return re.sub(r"[^0-9a-z\u4e00-\u9fff]+", "_", name.lower()).strip("_")
+    """A column name compared: words split (``InvoiceDate`` is ``invoice_date``), lower case,
+    any punctuation one ``_``."""
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name.strip())
+    return re.sub(r"[^0-9a-z\u4e00-\u9fff]+", "_", words.lower()).strip("_")
 
 
 #: other names shops' exports give our columns (English and Chinese), besides our own
 ALSO_CALLED: dict[str, tuple[str, ...]] = {
-    "order_id": ("order", "order_no", "order_number", "订单编号", "订单号", "主订单编号"),
+    "order_id": (
+        "order",
+        "order_no",
+        "order_number",
+        "invoice",
+        "invoice_no",
+        "订单编号",
+        "订单号",
+    ),
     "customer_id": ("customer", "buyer", "buyer_id", "email", "客户编号", "客户", "买家会员名"),
-    "created_at": ("date", "order_date", "created", "下单日期", "下单时间", "订单创建时间"),
+    "created_at": ("date", "order_date", "invoice_date", "created", "下单日期", "下单时间"),
     "amount": ("total", "subtotal", "order_amount", "金额", "订单金额", "实付金额"),
     "payment_method": ("payment", "payment_type", "支付方式", "付款方式"),
     "channel": ("source", "medium", "渠道", "来源"),

@@ -36,7 +36,7 @@ import re
 from collections.abc import Iterable, Mapping
 from copy import deepcopy
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -211,7 +211,7 @@ class SourceMapping(ConfigModel):
     first_row_per: str | None = None
     unpivot: Unpivot | None = None
 
-    @property
+    @cached_property
     def needs_mapping(self) -> bool:
         """Whether the file needs more than renames: then it is read and prepared by this
         module; otherwise exactly as a file without a mapping is."""
