@@ -723,3 +723,22 @@ def test_a_run_takes_the_exports_through_ingestion_to_staging(tmp_path, monkeypa
          7 * sum(1 for _, s in META_WEEKS if s == start))
         for start, (impressions, spend) in sorted(by_week.items())
     ]  # fmt: skip
+
+
+def test_a_warehouse_built_before_the_mapping_gets_its_new_columns_and_keeps_its_rows(tmp_path):
+    con = duckdb.connect(str(tmp_path / "build.duckdb"))
+    ensure_tables(con, SOURCES)
+    # as a warehouse of the previous release: no spread_from, no file_column
+    con.execute("alter table raw.ad_spend drop column spread_from")
+    con.execute(f"alter table {QUARANTINE} drop column file_column")
+    con.execute(
+        "insert into raw.ad_spend values ('2025-03-01', 'social', 'c', 10, 1, 2.5, "
+        "'2025-03-01', '2025-03-01', 'ad_spend/a.csv', 1, now(), null)"
+    )
+    ensure_tables(con, SOURCES)
+    assert rows(con, "select campaign, spread_from from raw.ad_spend") == [("c", None)]
+    assert rows(
+        con,
+        "select column_name from information_schema.columns where table_name = '_quarantine' "
+        "order by ordinal_position desc limit 1",
+    ) == [("file_column",)]

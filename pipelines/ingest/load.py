@@ -82,6 +82,26 @@ def _sql_type(dtype: pl.DataType) -> str:
     return "VARCHAR"
 
 
+def _columns_of(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    schema, name = table.split(".")
+    return [
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            [schema, name],
+        ).fetchall()
+    ]
+
+
+def _add_if_missing(con: duckdb.DuckDBPyConnection, table: str, have: list[str], column: str):
+    """A column added to a table since a warehouse may have been built: added at its end,
+    null in the rows loaded before (nothing to load again)."""
+    if column.split(" ")[0] not in have:
+        con.execute(f"alter table {table} add column {column}")
+        have.append(column.split(" ")[0])
+
+
 def ensure_tables(con: duckdb.DuckDBPyConnection, sources: list[str]) -> None:
     con.execute(f"create schema if not exists {RAW_SCHEMA}")
     con.execute(
@@ -91,8 +111,7 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, sources: list[str]) -> None:
             value varchar, loaded_at timestamp not null, run_id varchar,
             {FILE_COLUMN} varchar)"""
     )
-    # columns added since a warehouse may have been built: added, nothing to load again
-    con.execute(f"alter table {QUARANTINE} add column if not exists {FILE_COLUMN} varchar")
+    _add_if_missing(con, QUARANTINE, _columns_of(con, QUARANTINE), f"{FILE_COLUMN} varchar")
     ledger = ", ".join(
         f"{name} {_sql_type(dtype)}" + (" not null" if name in LEDGER_REQUIRED else "")
         for name, dtype in LEDGER_COLUMNS.items()
@@ -109,26 +128,17 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, sources: list[str]) -> None:
             "_loaded_at timestamp not null",
             "_run_id varchar",
         ]
-        spread_column = f"{SPREAD_FROM} varchar"  # a weekly or monthly row's days: week, month
+        if spreadable(SOURCE_SPECS[source]):  # a weekly or monthly row's days: week, month
+            cols.append(f"{SPREAD_FROM} varchar")
+        table = f"{RAW_SCHEMA}.{source}"
+        con.execute(f"create table if not exists {table} ({', '.join(cols)})")
+        have = _columns_of(con, table)
         if spreadable(SOURCE_SPECS[source]):
-            cols.append(spread_column)
-        con.execute(f"create table if not exists {RAW_SCHEMA}.{source} ({', '.join(cols)})")
-        if spreadable(SOURCE_SPECS[source]):
-            con.execute(
-                f"alter table {RAW_SCHEMA}.{source} add column if not exists {spread_column}"
-            )
-        have = [
-            r[0]
-            for r in con.execute(
-                "select column_name from information_schema.columns "
-                "where table_schema = ? and table_name = ? order by ordinal_position",
-                [RAW_SCHEMA, source],
-            ).fetchall()
-        ]
+            _add_if_missing(con, table, have, f"{SPREAD_FROM} varchar")
         want = [c.split(" ")[0].strip('"') for c in cols]
         if have != want:
             raise RuntimeError(
-                f"{RAW_SCHEMA}.{source} in the build warehouse has the columns {have}, but the "
+                f"{table} in the build warehouse has the columns {have}, but the "
                 f"contract now gives {want}. The warehouse predates a contract change: move "
                 "data/warehouse/build.duckdb aside and run the range again (`kpi run`)."
             )
