@@ -500,6 +500,17 @@ def test_a_file_in_another_encoding_names_the_likely_one(tmp_path):
     assert "is not utf-8 text" in str(err.value) and "encoding: gb18030" in str(err.value)
     conf = source_config("orders", {"encoding": "gb18030"})
     assert validate_file(f, "orders", conf, "Asia/Shanghai").good["customer_id"][0] == "客户甲"
+    # a UTF-8 file that GB18030 reads without an error, as nonsense ("José" as "Jos茅"): said
+    f.write_text(
+        "order_id,customer_id,created_at,channel,payment_method,amount\n"
+        "o1,José,2025-03-15T01:00:00Z,direct,prepaid,1\n",
+        encoding="utf-8",
+    )
+    assert "José".encode().decode("gb18030") != "José"
+    with pytest.raises(SchemaMismatch) as err:
+        validate_file(f, "orders", conf, "Asia/Shanghai", "x.csv")
+    assert "is not gb18030 text (it is UTF-8 text)" in str(err.value)
+    assert "encoding: utf-8" in str(err.value)
 
 
 def test_a_wide_report_is_made_long_one_row_per_channel(tmp_path):

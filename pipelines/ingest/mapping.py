@@ -3,24 +3,28 @@
 as polars expressions before the contract types and validates the rows.
 
 A file is read as text (in its declared ``encoding``, ``delimiter``, after ``skip_lines``) and
-then, in this order:
+then, in this order (:func:`prepare`):
 
 1. its headers are stripped of surrounding spaces, its columns renamed (``columns``; a name
-   may hold ``*``, e.g. ``Amount spent (*)``), its rows numbered as they are in the file;
-2. ``skip`` leaves out rows that are not facts of the source (an unpaid order), and
-   ``first_row_per`` keeps one row per key where the export repeats a key (a line-item
-   export read as orders);
-3. ``unpivot`` turns a wide report (one spend column per channel) into long rows;
-4. columns the file does not have are made: a constant (``constants``), an id from other
-   columns or from the row itself (``ids``); an optional column of the contract the file
-   lacks is null, a missing required one is an error naming the file and the column;
-5. values are cleaned (Excel's text guards ``="…"`` and ``'0123``), mapped (``values``:
-   the platform's words to ours) and blanks filled where the export means a value by them
-   (``blanks``);
-6. the contract types each column, with a declared format for dates (``dates``) and the
+   may hold ``*``, e.g. ``Amount spent (*)``), its rows numbered as they are in the file, and
+   the columns used cleaned of Excel's text guards (``="0123"``, ``'0123``);
+2. rows numbered within a group (``ids: {line_no: {number_within: order_id}}``), then
+   ``first_row_per`` keeps one row per key where the export repeats it (a line-item export
+   read as orders) and ``skip`` leaves out rows that are not facts of the source (an unpaid
+   order);
+3. ids are made from columns or from the row's content (``ids``), then ``unpivot`` turns a
+   wide report (one spend column per channel) into long rows and ``constants`` give the
+   columns the shop does not have; an optional column of the contract the file lacks is
+   null, a required one is named as missing;
+4. values are mapped (``values``: the platform's words to ours) and blanks filled where the
+   export means a value by them (``blanks``);
+5. the contract types each column, with a declared format for dates (``dates``) and the
    declared decimal mark for amounts (``decimal``); ``computed`` columns are then derived
-   from the typed ones;
-7. after validation, a ``grain: week | month`` report's rows are spread over their days.
+   from the typed ones (``pipelines/ingest/validate.py``);
+6. after validation, a ``grain: week | month`` report's rows are spread over their days
+   (:func:`spread`).
+
+Columns are named by ours once renamed, or by the file's own names.
 
 A mapping that only renames (or nothing at all) is not applied here: the file is read and
 typed exactly as before (:func:`SourceMapping.needs_mapping`), so it costs what it did.
@@ -522,7 +526,19 @@ def read_csv_text(
     except UnicodeDecodeError as err:
         detected = detect_encoding(data)
         raise EncodingMismatch(encoding, detected, f"byte {err.start}: {err.reason}") from None
+    if not data.isascii() and name not in ("utf-16", "utf-32") and _is_utf8(data):
+        # GB18030 decodes nearly any bytes, into nonsense where they were UTF-8: a file saved
+        # again as UTF-8 would lose its headers without a word
+        raise EncodingMismatch(encoding, "utf-8", "it is UTF-8 text")
     return pl.read_csv(text.encode("utf-8"), **options)
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 # ---- preparing -------------------------------------------------------------------------
@@ -614,7 +630,7 @@ def prepare(
     mapping: SourceMapping,
     problems: list[MappingProblem] | None = None,
 ) -> Prepared:
-    """The file ``raw`` (as read) made into ``source``'s columns by ``mapping`` (steps 1 to 5
+    """The file ``raw`` (as read) made into ``source``'s columns by ``mapping`` (steps 1 to 4
     of the module's doc). A column the mapping names and the file does not have is a
     :class:`MappingProblem`: raised, or with ``problems`` added to it and its step left out.
     A required column neither the file nor the mapping gives is left out of the frame and
