@@ -59,6 +59,7 @@ from pipelines.alerts.delivery import ChannelConfig
 
 if TYPE_CHECKING:
     from pipelines.ingest.contracts import SourceSpec
+    from pipelines.ingest.mapping import SourceMapping
 
 DATA_DIR_ENV = "KPI_DATA_DIR"
 CONFIG_ENV = "KPI_CONFIG"
@@ -146,56 +147,21 @@ NonNegative = Annotated[Number, Field(ge=0)]
 # ---- the file's sections -------------------------------------------------------------------
 
 
-class SourceSettings(ConfigModel):
-    """How a shop's files of one source differ from its contract (one model per source is
-    made from this, see :func:`_source_settings`)."""
+def _source_settings(spec: SourceSpec) -> type[SourceMapping]:
+    """The ``sources.<name>`` section of one source: how its files map onto its contract
+    (``pipelines/ingest/mapping.py``), and its time zone when it has timestamps."""
+    from pipelines.ingest.mapping import source_model
 
-    columns: dict[str, str] = {}
-
-    @model_validator(mode="after")
-    def _one_each(self) -> SourceSettings:
-        mapped: dict[str, str] = {}
-        for theirs, ours in self.columns.items():
-            if ours in mapped:
-                raise problem(
-                    ("columns", theirs),
-                    f"maps to '{ours}' as '{mapped[ours]}' does: map one column of the file "
-                    "to each of ours",
-                )
-            mapped[ours] = theirs
-        return self
-
-
-def _source_settings(spec: SourceSpec) -> type[SourceSettings]:
-    """The ``sources.<name>`` section of one source: its own column names, and its time zone
-    when it has timestamps."""
-    ours = Literal[tuple(spec.dtypes)]  # type: ignore[valid-type]
-    fields: dict[str, Any] = {
-        "columns": (
-            Annotated[dict[Text, ours], blank({}, dict[str, ours])],  # type: ignore[valid-type]
-            Field({}, description=f"the shop's column name -> the {spec.name} contract's"),
-        )
-    }
+    extra: dict[str, Any] = {}
     if spec.timezone is not None:
-        fields["timezone"] = (
+        extra["timezone"] = (
             TimeZoneName,
             Field(
                 spec.timezone,
                 description="the zone of timestamps written without an offset",
             ),
         )
-    return create_model(
-        f"{spec.name.title().replace('_', '')}Source",
-        __base__=SourceSettings,
-        __doc__=f"The {spec.name} files: {_source_text(spec)}.",
-        **fields,
-    )
-
-
-def _source_text(spec: SourceSpec) -> str:
-    if spec.timezone is None:
-        return "no timestamps (no timezone to set)"
-    return f"timestamps in {spec.timezone} unless timezone says otherwise"
+    return source_model(spec, extra)
 
 
 def _one_or_more(value: Any) -> Any:
@@ -308,7 +274,8 @@ def config_model() -> type[_KpiConfig]:
     sources = create_model(
         "SourcesSettings",
         __base__=ConfigModel,
-        __doc__="Per source: the shop's column names and the time zone of its timestamps.",
+        __doc__="Per source: how the shop's files map onto its contract (a preset, column "
+        "names, constants, ids, formats, value maps, ...) and the time zone of its timestamps.",
         **{
             name: (Annotated[model, blank({}, model)], model())  # type: ignore[valid-type]
             for name, model in sections.items()
@@ -337,6 +304,14 @@ class SourceConfig:
     #: the columns whose values are members of the shop's vocabulary, and what an unknown
     #: value becomes; empty: the contract's own (the default vocabulary's members)
     members: tuple[ColumnMembers, ...] = ()
+    #: how the shop's files map onto the contract (``sources.<name>`` of kpi.yaml, a preset
+    #: merged in); None: as the contract has them
+    mapping: SourceMapping | None = None
+
+    @property
+    def folder(self) -> str:
+        """The landing folder its files are read from: its own, or another source's."""
+        return (self.mapping.folder if self.mapping else None) or self.name
 
 
 @dataclass(frozen=True)
@@ -411,6 +386,18 @@ class Settings:
         return found
 
 
+def source_config(name: str, section: Mapping[str, Any]) -> SourceConfig:
+    """One source as a ``sources.<name>`` section of kpi.yaml describes it (e.g. ``{"preset":
+    "shopify"}``, for `kpi check --preset`); :class:`ConfigError` says what is wrong."""
+    model = config_model()
+    try:
+        config = model.model_validate({"sources": {name: dict(section)}})
+    except ValidationError as err:
+        raise ConfigError("; ".join(describe(model, err))) from None
+    conf = getattr(config.sources, name)  # type: ignore[attr-defined]
+    return SourceConfig(name, getattr(conf, "timezone", None), dict(conf.columns), mapping=conf)
+
+
 def _config_path() -> Path | None:
     explicit = os.environ.get(CONFIG_ENV)
     if explicit:
@@ -460,6 +447,7 @@ def load_settings(data_dir: str | Path | None = None) -> Settings:
             getattr(conf, "timezone", None),
             dict(conf.columns),
             members=config.vocabulary.column_members(SOURCE_SPECS[name].members),
+            mapping=conf,
         )
     return Settings(
         data_dir=Path(chosen).resolve(),
