@@ -18,7 +18,7 @@ from kpi_tree import attribution
 from kpi_tree.formats import format_share, format_value
 from kpi_tree.model import Tree
 from pipelines.alerts.detect import BREAK, RECOVERED, Finding
-from pipelines.queries import records
+from pipelines.queries import kpi_availability, records
 
 MEMBER_DIMENSIONS = ("channel", "carrier", "agent", "payment_method", "campaign", "topic")
 BASELINE_DAYS = 28  # members are compared with the four weeks before the period
@@ -128,9 +128,23 @@ def explain_finding(con: duckdb.DuckDBPyConnection, tree: Tree, f: Finding) -> t
                 )
         else:
             missing = [k for k in kids if k not in rows]
+            # a driver the shop cannot compute has no pace, by design; others were held back
+            availability = kpi_availability(con, "kpi_tree", "kpi_availability")
+            cannot = [k for k in missing if k in availability and not availability[k].available]
+            held = [k for k in missing if k not in cannot]
+            parts = []
+            if cannot:
+                parts.append(
+                    ", ".join(f"{k} ({availability[k].reason()})" for k in cannot)
+                    + " cannot be computed from the sources the shop delivers"
+                )
+            if held:
+                parts.append(f"{', '.join(held)} are not published for {f.day} (data held back)")
             text = (
-                f"{node.en} {f.period_grain}-to-date is {gap} below pace; its drivers "
-                f"{', '.join(missing)} are not published for {f.day} (data held back)."
+                f"{node.en} {f.period_grain}-to-date is {gap} below pace; of its drivers, "
+                f"{'; '.join(parts)}."
+                if parts
+                else None
             )
     if text is None:
         v = {k: format_value(f.row[k], node.unit) for k in PACE_VALUES}
