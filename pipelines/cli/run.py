@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from kpi_tree.availability import summary
+from kpi_tree.units import SHARED_UNIT
 from pipelines.cli.console import console, err_console
 from pipelines.cli.status import print_summary
 from pipelines.runner import RunOutcome, prepare_dagster_home, run_nightly
@@ -78,8 +79,9 @@ def print_units(outcome: RunOutcome) -> None:
     """What the run published, held back and skipped, and the KPIs it could not compute."""
     if outcome.published:
         console.print(f"[green]Published:[/green] {', '.join(outcome.published)}.")
+        # per team (the shared unit's list is every team's together)
         for unit in outcome.published:
-            if missing := outcome.not_available.get(unit):
+            if unit != SHARED_UNIT and (missing := outcome.not_available.get(unit)):
                 console.print(f"  {unit}, not available: {summary(missing)}.", highlight=False)
     for unit in outcome.skipped:
         console.print(
