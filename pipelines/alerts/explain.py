@@ -105,6 +105,7 @@ def explain_finding(con: duckdb.DuckDBPyConnection, tree: Tree, f: Finding) -> t
     gap = format_share(f.shortfall or 0)
     title = f"{name} {f.period_grain}-to-date {gap} {what} pace ({f.status})"
     text = None
+    note = ""
     kids = [k.id for p, _, ks in tree.identities() if p.id == f.kpi for k in ks]
     if kids and f.scope == "all":
         rows = _pace_rows(con, [f.kpi, *kids], f.day, f.period_grain)
@@ -140,12 +141,13 @@ def explain_finding(con: duckdb.DuckDBPyConnection, tree: Tree, f: Finding) -> t
                 )
             if held:
                 parts.append(f"{', '.join(held)} are not published for {f.day} (data held back)")
-            text = (
-                f"{node.en} {f.period_grain}-to-date is {gap} below pace; of its drivers, "
-                f"{'; '.join(parts)}."
-                if parts
-                else None
-            )
+            if held:
+                text = (
+                    f"{node.en} {f.period_grain}-to-date is {gap} below pace; of its drivers, "
+                    f"{'; '.join(parts)}."
+                )
+            elif parts:  # explained below by its own numbers, without those drivers
+                note = f" Its drivers {parts[0]}."
     if text is None:
         v = {k: format_value(f.row[k], node.unit) for k in PACE_VALUES}
         text = (
@@ -160,4 +162,5 @@ def explain_finding(con: duckdb.DuckDBPyConnection, tree: Tree, f: Finding) -> t
                     f" By {member[0]}, {member[1]} explains most of the change against the "
                     f"{BASELINE_DAYS} days before the {f.period_grain}."
                 )
+        text += note
     return title, text
