@@ -27,8 +27,6 @@ from kpi_tree.units import SHARED_UNIT, Table, unit_kpis
 
 #: each KPI's availability, built by dbt (one row per node)
 AVAILABILITY_TABLE = Table("kpi", "fct_kpi_availability")
-#: the shop's coverage: one row per source and delivery day with rows of it
-SOURCE_DAYS_TABLE = Table("staging", "stg_shop__source_days")
 #: the columns :func:`from_rows` reads, in order
 COLUMNS = ("kpi_id", "sources", "missing_sources", "reason_en", "reason_zh")
 
@@ -64,11 +62,6 @@ def from_rows(rows: Iterable[tuple]) -> dict[str, Availability]:
     }
 
 
-def all_available(tree: Tree) -> dict[str, Availability]:
-    """Every KPI available (a warehouse built before availability was, or a test's tree)."""
-    return {n.id: Availability(n.id, tree.node_sources(n)) for n in tree.nodes.values()}
-
-
 def is_available(by_kpi: Mapping[str, Availability], kpi: str) -> bool:
     """Whether ``kpi`` can be computed; a KPI the mapping does not know is."""
     found = by_kpi.get(kpi)
@@ -84,11 +77,6 @@ def unit_split(
     available = [n for n in nodes if is_available(by_kpi, n.id)]
     missing = {n.id: by_kpi[n.id] for n in nodes if not is_available(by_kpi, n.id)}
     return available, missing
-
-
-def describe(by_kpi: Mapping[str, Availability], lang: str = "en") -> list[str]:
-    """One line per KPI not available, in the order given: "conversion_rate: needs sessions"."""
-    return [f"{kpi}: {a.reason(lang)}" for kpi, a in by_kpi.items() if not a.available]
 
 
 def by_reason(not_available: Mapping[str, str]) -> dict[str, list[str]]:

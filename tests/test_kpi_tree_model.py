@@ -133,3 +133,25 @@ def test_the_dbt_payload_carries_what_each_node_reads():
     assert all(nodes[n.id]["sources"] == list(tree.node_sources(n)) for n in tree.nodes.values())
     assert payload["measures"]["multi_item_orders"]["extra_sources"] == ["order_items"]
     assert payload["measures"]["gmv"]["extra_sources"] == []
+
+
+def test_a_units_kpis_split_into_what_can_and_cannot_be_computed():
+    from kpi_tree.availability import from_rows, summary, unit_split
+
+    tree = load_tree()
+    by_kpi = from_rows(
+        [
+            ("gmv", "orders", None, None, None),
+            ("net_revenue", "orders,shipments", "shipments", "needs shipments", "需要物流数据"),
+        ]
+    )
+    assert by_kpi["net_revenue"].missing == ("shipments",)
+    assert by_kpi["net_revenue"].reason("zh") == "需要物流数据" and by_kpi["gmv"].available
+    available, missing = unit_split(tree, "management", by_kpi)
+    assert [n.id for n in available] == ["gmv"] and list(missing) == ["net_revenue"]
+    # a KPI the rows do not name counts as computable (a warehouse built before they were)
+    available, missing = unit_split(tree, "logistics", by_kpi)
+    assert missing == {} and {n.team for n in available} == {"logistics"}
+    assert summary({"a": "needs x", "b": "needs y", "c": "needs x"}) == (
+        "needs x (a, c); needs y (b)"
+    )
