@@ -31,6 +31,13 @@ build warehouse as small pandas frames, and each frame gets a suite:
   to, and its day targets satisfy the tree's identities (the targets are loaded by Python,
   not built by dbt, so no dbt test covers them).
 
+The suites judge only the KPIs the shop can compute (``kpi_tree/availability.py``): a KPI
+that reads a source the shop has never delivered is null by design, so none of its
+expectations is set (no range, completeness, freshness, volume or members). A unit none of
+whose KPIs can be computed gets no suite at all: its gate is *skipped*, which is neither a
+pass to publish nor a failure to hold back. The gate records which KPIs were not available
+and why, so that the publication says so.
+
 Numbers the suites need (the window, trailing medians) are computed here from the build
 warehouse, so a suite is always about the data the run just built.
 """
@@ -44,10 +51,11 @@ import duckdb
 import great_expectations.expectations as gxe
 import pandas as pd
 
+from kpi_tree.availability import Availability, unit_split
 from kpi_tree.model import Tree
-from kpi_tree.units import SHARED_UNIT, mart_table, unit_kpis
+from kpi_tree.units import SHARED_UNIT, mart_table
 from kpi_tree.vocabulary import DEFAULT_VOCABULARY, DIMENSION_LISTS, Vocabulary
-from pipelines.queries import table_exists
+from pipelines.queries import kpi_availability, table_exists
 
 TRAILING_DAYS = 28
 VOLUME_BAND = (0.25, 4.0)  # the refreshed day vs the trailing median
@@ -69,6 +77,10 @@ class Gate:
     unit: str
     frames: dict[str, pd.DataFrame]
     expectations: dict[str, list] = field(default_factory=dict)
+    #: the unit's KPIs the shop cannot compute (not judged), id -> why
+    not_available: dict[str, Availability] = field(default_factory=dict)
+    #: nothing of the unit can be computed: no suite, the unit is skipped
+    skipped: bool = False
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:
@@ -82,8 +94,11 @@ def team_gate(
     start: dt.date,
     end: dt.date,
     vocabulary: Vocabulary = DEFAULT_VOCABULARY,
+    availability: dict[str, Availability] | None = None,
 ) -> Gate:
-    owned = unit_kpis(tree, unit)
+    owned, not_available = unit_split(tree, unit, availability or {})
+    if not owned:
+        return Gate(unit, {}, {}, not_available, skipped=True)
     table = mart_table(unit)
     mart = _frame(
         con,
@@ -216,7 +231,7 @@ def team_gate(
     )
     checks["coverage"].append(gxe.ExpectColumnValuesToBeNull(column="missing"))
     frames = {"mart": mart, "totals": totals, "days": days, "newest": newest, "coverage": members}
-    return Gate(unit, frames, checks)
+    return Gate(unit, frames, checks, not_available)
 
 
 def identity_residuals(
@@ -299,11 +314,22 @@ def target_frames(con: duckdb.DuckDBPyConnection, tree: Tree) -> dict[str, pd.Da
     return {"target_splits": splits, "target_totals": totals, "target_identities": identities}
 
 
-def shared_gate(con: duckdb.DuckDBPyConnection, tree: Tree, start: dt.date, end: dt.date) -> Gate:
+def shared_gate(
+    con: duckdb.DuckDBPyConnection,
+    tree: Tree,
+    start: dt.date,
+    end: dt.date,
+    availability: dict[str, Availability] | None = None,
+) -> Gate:
+    computable, not_available = unit_split(tree, SHARED_UNIT, availability or {})
+    if not computable:
+        return Gate(SHARED_UNIT, {}, {}, not_available, skipped=True)
     nodes = _frame(con, "select kpi_id from kpi.dim_kpi_nodes")
+    # a KPI is there when it has a value or its parts (one it cannot compute has neither)
     present = _frame(
         con,
-        "select distinct kpi_id from kpi.fct_kpi_values where grain = 'day' and period_start = ?",
+        "select distinct kpi_id from kpi.fct_kpi_values where grain = 'day' and period_start = ? "
+        "and (value is not null or numerator is not null or denominator is not null)",
         [end],
     )
     checks = {
@@ -312,7 +338,9 @@ def shared_gate(con: duckdb.DuckDBPyConnection, tree: Tree, start: dt.date, end:
             gxe.ExpectColumnDistinctValuesToEqualSet(column="kpi_id", value_set=list(tree.nodes)),
         ],
         "kpis_present": [
-            gxe.ExpectColumnDistinctValuesToContainSet(column="kpi_id", value_set=list(tree.nodes))
+            gxe.ExpectColumnDistinctValuesToContainSet(
+                column="kpi_id", value_set=[n.id for n in computable]
+            )
         ],
     }
     targets = target_frames(con, tree)
@@ -325,7 +353,7 @@ def shared_gate(con: duckdb.DuckDBPyConnection, tree: Tree, start: dt.date, end:
             )
         ]
     frames = {"nodes": nodes, "kpis_present": present, **targets}
-    return Gate(SHARED_UNIT, frames, checks)
+    return Gate(SHARED_UNIT, frames, checks, not_available)
 
 
 def build_gate(
@@ -336,7 +364,9 @@ def build_gate(
     end: dt.date,
     vocabulary: Vocabulary = DEFAULT_VOCABULARY,
 ) -> Gate:
-    """The gate of ``unit`` over start..end; ``vocabulary``: the shop's members (kpi.yaml)."""
+    """The unit's suites over the run's window, for the KPIs the build found computable;
+    ``vocabulary``: the shop's members (kpi.yaml)."""
+    availability = kpi_availability(con)
     if unit == SHARED_UNIT:
-        return shared_gate(con, tree, start, end)
-    return team_gate(con, tree, unit, start, end, vocabulary)
+        return shared_gate(con, tree, start, end, availability)
+    return team_gate(con, tree, unit, start, end, vocabulary, availability)

@@ -28,12 +28,28 @@ def tree_payload(tree: Tree) -> dict:
     return {
         "maturity_days": tree.maturity_days,
         "teams": tree.teams,
+        # the sources in the tree's order, with the names a reason gives them
+        "sources": [{"id": sid, **names} for sid, names in tree.sources.items()],
         "facts": {
-            f.id: {"model": f.model, "date": f.date, "dimensions": f.dimensions}
+            f.id: {
+                "model": f.model,
+                "date": f.date,
+                "dimensions": f.dimensions,
+                "sources": list(f.sources),
+            }
             for f in tree.facts.values()
         },
         "measures": {
-            m.id: {"fact": m.fact, "sql": m.sql, "parts": list(m.parts)}
+            m.id: {
+                "fact": m.fact,
+                "sql": m.sql,
+                "parts": list(m.parts),
+                "sources": list(tree.measure_sources(m.id)),
+                # what it reads beyond its fact's sources: its value is unknown without them
+                "extra_sources": [
+                    s for s in tree.measure_sources(m.id) if s not in tree.facts[m.fact].sources
+                ],
+            }
             for m in tree.measures.values()
         },
         "nodes": [
@@ -55,6 +71,7 @@ def tree_payload(tree: Tree) -> dict:
                 "parent": n.parent,
                 "relation": n.relation,
                 "facts": sorted(tree.node_facts(n)),
+                "sources": list(tree.node_sources(n)),
             }
             for _, n in tree.depth_first()
         ],

@@ -407,3 +407,61 @@ def test_the_board_writes_values_as_the_python_formatter(
         assert differ == [], lang
         assert len(set(want)) > 100  # the cases are not all written alike
     page.close()
+
+
+# ---- a shop that delivers some of the sources ---------------------------------------------
+
+
+def test_an_orders_only_board_greys_what_the_shop_cannot_compute(orders_only_shop, browser):
+    """The nodes the shop cannot compute are drawn greyed with what they need, in both
+    languages, with no number, target or score; the others show their published values."""
+    shop = orders_only_shop
+    with _serving(shop) as con:
+        data = collect(con, default_tree(), shop.settings)
+        reasons = {
+            kpi: (en, zh)
+            for kpi, en, zh in con.execute(
+                "select kpi_id, reason_en, reason_zh from kpi_tree.kpi_availability "
+                "where not is_available"
+            ).fetchall()
+        }
+        gmv = _pace_row(con, "gmv")
+    assert reasons and "gmv" not in reasons and "conversion_rate" in reasons
+    nodes = {n["id"]: n for n in data["nodes"]}
+    for kpi, (en, zh) in reasons.items():
+        node = nodes[kpi]
+        assert not node["available"] and node["needs"] == {"en": en, "zh": zh}
+        assert node["daily"] == [] and all(p["actual"] is None for p in node["periods"].values())
+    teams = {t["id"]: t for t in data["teams"]}
+    assert teams["marketing"]["skipped"] and not teams["marketing"]["held_back"]
+    # the operations scorecard scores what it can: conversion rate is listed, not scored
+    rows = {r["kpi"]: r for r in teams["operations"]["scorecard"]["month"]["rows"]}
+    assert rows["conversion_rate"]["needs"]["en"] == "needs sessions"
+    assert rows["conversion_rate"]["attainment"] is None
+
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    problems: list[str] = []
+    page.on(
+        "console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None
+    )
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(board_path(shop.settings).resolve().as_uri())
+    page.wait_for_selector("body[data-ready=true]")
+    greyed = page.locator("g.node.unavailable")
+    assert {greyed.nth(i).get_attribute("data-kpi") for i in range(greyed.count())} == set(reasons)
+    cvr = page.locator("g.node[data-kpi=conversion_rate]")
+    assert cvr.locator(".node-value").get_attribute("data-value") == ""
+    assert cvr.locator(".node-needs").get_attribute("data-needs") == "needs sessions"
+    assert cvr.locator(".stripe, .node-attainment, .sparkline").count() == 0
+    value = page.locator("g.node[data-kpi=gmv] .node-value")
+    assert float(value.get_attribute("data-value")) == pytest.approx(gmv["actual"], rel=1e-12)
+    page.click("g.node[data-kpi=conversion_rate]")
+    assert "needs sessions" in page.locator("#detail-needs").text_content()
+    assert page.locator("#detail svg.chart").count() == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "board-orders-only.png"))
+    page.click("#lang-toggle")
+    assert cvr.locator(".node-needs").get_attribute("data-needs") == "需要流量数据"
+    assert "需要流量数据" in page.locator("#detail-needs").text_content()
+    page.close()
+    assert problems == []

@@ -21,7 +21,7 @@ from kpi_tree.formats import Formats
 from kpi_tree.model import Tree
 from kpi_tree.vocabulary import Vocabulary
 from pipelines.alerts.detect import BREAK, RECOVERED, Finding
-from pipelines.queries import records
+from pipelines.queries import kpi_availability, records
 
 MEMBER_DIMENSIONS = ("channel", "carrier", "agent", "payment_method", "campaign", "topic")
 BASELINE_DAYS = 28  # members are compared with the four weeks before the period
@@ -120,6 +120,7 @@ def explain_finding(
     gap = format_share(f.shortfall or 0)
     title = f"{name} {f.period_grain}-to-date {gap} {what} pace ({f.status})"
     text = None
+    note = ""
     kids = [k.id for p, _, ks in tree.identities() if p.id == f.kpi for k in ks]
     if kids and f.scope == "all":
         rows = _pace_rows(con, [f.kpi, *kids], f.day, f.period_grain)
@@ -143,10 +144,25 @@ def explain_finding(
                 )
         else:
             missing = [k for k in kids if k not in rows]
-            text = (
-                f"{node.en} {f.period_grain}-to-date is {gap} below pace; its drivers "
-                f"{', '.join(missing)} are not published for {f.day} (data held back)."
-            )
+            # a driver the shop cannot compute has no pace, by design; others were held back
+            availability = kpi_availability(con, "kpi_tree", "kpi_availability")
+            cannot = [k for k in missing if k in availability and not availability[k].available]
+            held = [k for k in missing if k not in cannot]
+            parts = []
+            if cannot:
+                parts.append(
+                    ", ".join(f"{k} ({availability[k].reason()})" for k in cannot)
+                    + " cannot be computed from the sources the shop delivers"
+                )
+            if held:
+                parts.append(f"{', '.join(held)} are not published for {f.day} (data held back)")
+            if held:
+                text = (
+                    f"{node.en} {f.period_grain}-to-date is {gap} below pace; of its drivers, "
+                    f"{'; '.join(parts)}."
+                )
+            elif parts:  # explained below by its own numbers, without those drivers
+                note = f" Its drivers {parts[0]}."
     if text is None:
         v = {k: format_value(f.row[k], node.unit) for k in PACE_VALUES}
         text = (
@@ -161,4 +177,5 @@ def explain_finding(
                     f" By {member[0]}, {label(member)} explains most of the change against the "
                     f"{BASELINE_DAYS} days before the {f.period_grain}."
                 )
+        text += note
     return title, text

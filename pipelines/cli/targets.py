@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from kpi_tree.availability import summary
 from kpi_tree.formats import Formats
 from kpi_tree.model import Tree, default_tree
 from kpi_tree.targets.build import ALL
@@ -129,6 +130,8 @@ def print_pace(
         + ", ".join(f"{STATUS_TEXT.get(k, k)}: {v}" for k, v in sorted(counts.items()) if k),
         highlight=False,
     )
+    if pace.not_paced:
+        console.print(f"Not paced, not available: {summary(pace.not_paced)}.", highlight=False)
 
 
 def scope_text(settings: Settings, row: dict) -> str:

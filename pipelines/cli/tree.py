@@ -11,6 +11,7 @@ import typer
 from kpi_tree.model import default_tree
 from kpi_tree.report import TreePeriods, render_tree
 from pipelines.cli.console import console
+from pipelines.queries import kpi_availability
 from pipelines.settings import Settings, load_settings
 
 
@@ -32,7 +33,7 @@ def print_tree(settings: Settings, day: dt.date | None = None) -> None:
             highlight=False,
         )
         console.print(
-            render_tree(default_tree(), con, periods, settings.formats),
+            render_tree(default_tree(), con, periods, settings.formats, kpi_availability(con)),
             highlight=False,
             soft_wrap=True,
         )

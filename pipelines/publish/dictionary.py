@@ -22,6 +22,7 @@ PUBLISHED_FROM = {
     "plan_versions": "stg_targets__plan_versions",
     "targets": "stg_targets__targets",
     "targets_in_force": "fct_targets",
+    "kpi_availability": "fct_kpi_availability",
 }
 #: published by every team (its own KPIs' rows) and unioned in a shared view
 PER_TEAM = ("kpi_values", "kpi_vs_target")
@@ -128,8 +129,10 @@ def data_dictionary(tree: Tree, manifest_path: Path, currency: str) -> list[dict
         "main",
         "publication_log",
         "",
-        "One row per unit and run: published or held back, the data's as-of day, the failed "
-        "expectations, how many days are still provisional, the validation report.",
+        "One row per unit and run: published, held back or skipped (none of its KPIs can be "
+        "computed from the sources delivered), the data's as-of day, the failed expectations, "
+        "how many days are still provisional, the validation report, the KPIs not available "
+        "and why.",
     )
     return rows
 

@@ -11,9 +11,11 @@
   snapshot; the build file is never opened by readers (docs/architecture.md, invariant 2).
 * Every published row carries ``_published_run_id`` and ``_published_at``.
 * The serving file's ``main`` schema holds the publication log (one entry per unit and run:
-  published or held back) and any table another step keeps there through
-  :func:`assemble_serving`'s ``tables`` (the alerts step keeps the alert history). A rebuild
-  carries over the tables it does not own: the new file starts as a copy of the live one.
+  published, held back, or skipped when the shop delivers nothing the unit can compute; each
+  entry names the unit's KPIs that are not available and why) and any table another step
+  keeps there through :func:`assemble_serving`'s ``tables`` (the alerts step keeps the alert
+  history). A rebuild carries over the tables it does not own: the new file starts as a copy
+  of the live one.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ LOG_FILE = "_publication_log.jsonl"
 #: a unit's status in the publication log
 PUBLISHED = "published"
 HELD_BACK = "held_back"  # its gate failed: its last good publication stays
+SKIPPED = (
+    "skipped"  # none of its KPIs can be computed (their sources never came): nothing to publish
+)
 KEEP_VERSIONS = 3
 
 
@@ -45,13 +50,15 @@ KEEP_VERSIONS = 3
 class LogEntry:
     unit: str
     run_id: str
-    status: str  # PUBLISHED | HELD_BACK
+    status: str  # PUBLISHED | HELD_BACK | SKIPPED
     published_at: str
     data_as_of: str
     window_start: str
     failed_expectations: list[str] = field(default_factory=list)
     provisional_days: int = 0
     report: str | None = None
+    #: the unit's KPIs the shop cannot compute: "conversion_rate: needs sessions"
+    not_available: list[str] = field(default_factory=list)
 
 
 def published_dir(settings: Settings) -> Path:
@@ -73,6 +80,8 @@ def unit_tables(tree: Tree, unit: str) -> dict[str, str]:
             "targets": "select * from staging.stg_targets__targets",
             # the targets in force, stitched across versions, at every grain
             "targets_in_force": "select * from kpi.fct_targets",
+            # which KPIs the shop can compute, and why not
+            "kpi_availability": "select * from kpi.fct_kpi_availability",
         }
     ids = ", ".join(f"'{n.id}'" for n in unit_kpis(tree, unit))
     return {
@@ -296,11 +305,17 @@ def _log_table(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     con.execute(
         "create or replace table main.publication_log (unit varchar, run_id varchar, "
         "status varchar, published_at timestamp, data_as_of date, window_start date, "
-        "failed_expectations varchar[], provisional_days bigint, report varchar)"
+        "failed_expectations varchar[], provisional_days bigint, report varchar, "
+        "not_available varchar[])"
     )
     log = read_log(settings)
-    if log:  # the table's columns are LogEntry's fields, in order
-        _insert(con, "main.publication_log", [[e[f.name] for f in fields(LogEntry)] for e in log])
+    if log:  # the table's columns are LogEntry's fields, in order (older entries lack some)
+        defaults = asdict(LogEntry("", "", "", "", "", ""))
+        _insert(
+            con,
+            "main.publication_log",
+            [[e.get(f.name, defaults[f.name]) for f in fields(LogEntry)] for e in log],
+        )
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list, chunk: int = 500) -> None:
