@@ -2,10 +2,11 @@
 ``kpi_default_vocabulary()``, the default vocabulary's lists (kpi_tree/vocabulary.py).
 
 dbt's Jinja cannot read files, so every entry point that runs dbt (the Dagster assets, the
-CLI, the tests) first calls :func:`write_dbt_macro`. The dbt models loop over ``kpi_tree()``
+CLI, the tests) first calls :func:`write_dbt_macro`, which also writes the tree's MetricFlow
+semantic layer (:mod:`kpi_tree.semantic_layer`). The dbt models loop over ``kpi_tree()``
 to build base measures, KPI values and the tree's tables, so a formula changed in
 ``tree.yaml`` changes the built numbers without any SQL being edited. The generated file is
-git-ignored.
+git-ignored, and so are the semantic layer's.
 
 The shop's own vocabulary reaches dbt as the var ``kpi_vocabulary`` (the Dagster steps pass
 it); the generated default is what a ``dbt build`` by hand, without it, uses
@@ -18,6 +19,7 @@ import json
 from pathlib import Path
 
 from kpi_tree.model import Tree, default_tree
+from kpi_tree.semantic_layer import write_semantic_layer
 from kpi_tree.vocabulary import DEFAULT_VOCABULARY
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
@@ -94,10 +96,13 @@ def render_macro(tree: Tree) -> str:
 
 
 def write_dbt_macro(tree: Tree | None = None, path: Path = MACRO_FILE) -> bool:
-    """Write the macro if its content changed. Returns True when the file was (re)written."""
-    text = render_macro(tree or default_tree())
+    """Write the macro, and the semantic layer beside the models, where their content changed.
+    Returns True when a file was (re)written."""
+    tree = tree or default_tree()
+    changed = write_semantic_layer(tree, path.parents[2] / "models" / "semantic")
+    text = render_macro(tree)
     if path.exists() and path.read_text(encoding="utf-8") == text:
-        return False
+        return changed
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return True
