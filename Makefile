@@ -3,7 +3,8 @@
 #   make test   - run the whole test suite
 # While working, `make test-fast` runs the tests not marked slow (no nightly job over a
 # generated shop, no browser). The browser tests need Debian's chromium and CJK fonts:
-# `make system-deps` installs them (`make test` runs it first). After an intended change
+# `make system-deps` installs them (`make test` runs it first), and the BI test runs Apache
+# Superset from its own environment, `make superset-env` (also run by `make test`). After an intended change
 # to the Dagster graph, `KPI_UPDATE_SNAPSHOTS=1 make test-fast` rewrites
 # tests/snapshots/definitions.txt.
 PYTHON ?= python3.11
@@ -13,7 +14,7 @@ UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: demo test test-fast system-deps env lint bench clean
+.PHONY: demo test test-fast system-deps env superset-env lint bench clean
 
 $(UV):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -26,6 +27,20 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 env: $(VENV)/.synced
 
+# Apache Superset for the BI test (tests/test_superset.py), in its own environment: its pins
+# (SQLAlchemy 1.4, pandas 2.1) cannot live in the project's. Made once, remade when its
+# requirements change; the test fails, never skips, without it.
+SUPERSET_ENV := $(TOOLS)/superset
+SUPERSET_REQUIREMENTS := tests/superset/requirements.txt
+
+$(SUPERSET_ENV)/.synced: $(UV) $(SUPERSET_REQUIREMENTS)
+	$(UV) venv --quiet --allow-existing --python $(PYTHON) $(SUPERSET_ENV)
+	VIRTUAL_ENV=$(SUPERSET_ENV) $(UV) pip sync --quiet --python $(SUPERSET_ENV)/bin/python \
+		$(SUPERSET_REQUIREMENTS)
+	@touch $@
+
+superset-env: $(SUPERSET_ENV)/.synced
+
 demo: env
 	$(VENV)/bin/kpi demo
 
@@ -37,7 +52,7 @@ exit $$rc
 endef
 
 # everything, the browser tests included: the system packages they need are installed first
-test: env system-deps
+test: env system-deps superset-env
 	$(call run_pytest,)
 
 # the tests not marked slow (tests/conftest.py marks those of the built shop)
