@@ -4,8 +4,8 @@
 # While working, `make test-fast` runs the tests not marked slow (no nightly job over a
 # generated shop, no browser). The browser tests need Debian's chromium and CJK fonts:
 # `make system-deps` installs them (`make test` runs it first), and the BI test runs Apache
-# Superset from its own environment, `make superset-env` (also run by `make test`). After an intended change
-# to the Dagster graph, `KPI_UPDATE_SNAPSHOTS=1 make test-fast` rewrites
+# Superset from its own environment, `make superset-env` (also run by `make test`). After an
+# intended change to the Dagster graph, `KPI_UPDATE_SNAPSHOTS=1 make test-fast` rewrites
 # tests/snapshots/definitions.txt.
 PYTHON ?= python3.11
 TOOLS := .tools
