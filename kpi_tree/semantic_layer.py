@@ -12,7 +12,9 @@ measures, and ``metrics:``):
   each dimension of the tree as an *entity*, so that a metric whose parts come from two facts
   (orders / sessions) can be grouped by a dimension both share; a measure per tree measure;
 - a simple metric per measure and per additive node, a ratio metric per ratio node (a
-  derived one when it has a scale), a percentile metric per percentile node;
+  derived one when it has a scale, or when its parts come from two facts: then the
+  numerator of a slice without its own rows is 0 if the shop delivers what it reads, else
+  unknown, as the denominator's view says), a percentile metric per percentile node;
 - a derived metric ``<parent>_identity`` per identity of the tree (GMV = sessions ×
   conversion rate × AOV), computed from the children;
 - month to date, ``<node>_mtd``: cumulative metrics of the measures, and a ratio of them for
@@ -124,14 +126,25 @@ def omissions(tree: Tree) -> list[Omission]:
     ]
 
 
-def _measure_input(tree: Tree, measure_id: str) -> dict[str, Any]:
-    measure = tree.measures[measure_id]
-    if measure.needs:
-        # unknown stays unknown: no 0 for a measure whose extra source was never delivered
-        return {"name": measure_id}
-    # a part with no row in a slice (no orders in a channel with sessions) is 0 there, as in
-    # fct_kpi_values, so a ratio of two facts is 0 / n, not unknown
-    return {"name": measure_id, "fill_nulls_with": 0}
+def cross_fact_ratios(tree: Tree) -> list[Node]:
+    """The ratio nodes whose numerator and denominator come from two facts (orders /
+    sessions). Where a slice has rows of the denominator's fact but none of the numerator's,
+    the numerator is 0 if the shop delivers what it reads, else unknown; MetricFlow cannot
+    tell the two apart from the numerator's own rows (there are none), so the denominator's
+    view says which (:func:`zero_on`)."""
+    return [
+        n
+        for n in tree.nodes.values()
+        if n.kind == "ratio"
+        and tree.measures[str(n.numerator)].fact != tree.measures[str(n.denominator)].fact
+    ]
+
+
+def zero_on(node: Node, tree: Tree) -> tuple[str, str]:
+    """(the denominator's fact, the measure on it) that is 0 on its rows when the sources of
+    a cross-fact ratio's numerator are delivered, and unknown when they are not."""
+    fact = tree.measures[str(node.denominator)].fact
+    return fact, f"{node.numerator}_zero_on_{fact}"
 
 
 def semantic_models(tree: Tree) -> list[dict[str, Any]]:
@@ -141,6 +154,11 @@ def semantic_models(tree: Tree) -> list[dict[str, Any]]:
         quantiles = [
             n for n in tree.nodes.values() if n.kind == "quantile" and n.quantile_fact == fact.id
         ]
+        zeros = {
+            zero_on(n, tree)[1]: n
+            for n in cross_fact_ratios(tree)
+            if zero_on(n, tree)[0] == fact.id
+        }.values()
         if not measures and not quantiles:
             continue
         model: dict[str, Any] = {
@@ -187,6 +205,18 @@ def semantic_models(tree: Tree) -> list[dict[str, Any]]:
                     },
                 }
                 for n in quantiles
+            ]
+            + [
+                {
+                    "name": name,
+                    "description": f"0 on these rows when the shop delivers what "
+                    f"{node.numerator} reads, else unknown ({node.id}'s numerator where a "
+                    "slice has none of its own rows)",
+                    "agg": "sum",
+                    "expr": f"z_{node.numerator}",
+                }
+                for node in zeros
+                for _, name in [zero_on(node, tree)]
             ],
         }
         models.append(model)
@@ -232,15 +262,24 @@ def _target_filter(node: Node) -> str:
     )
 
 
-def _scaled_ratio(scale: float, numerator: str, denominator: str) -> dict[str, Any]:
-    # a ratio metric cannot scale (CPM is 1000 × spend / impressions): a derived metric that
-    # divides as the ratio metric does, in double precision and unknown over 0
+def _ratio(scale: float, numerator: str, denominator: str, zero: str | None) -> dict[str, Any]:
+    """scale × Σ numerator / Σ denominator as MetricFlow's ratio metric divides (in double
+    precision, unknown over 0). A ratio metric can neither scale (CPM is 1000 × spend /
+    impressions) nor count a numerator without rows in a slice as 0; a derived metric does
+    both: ``zero`` is 0 where the numerator's sources are delivered, else unknown."""
+    if scale == 1 and zero is None:
+        return {
+            "type": "ratio",
+            "type_params": {"numerator": numerator, "denominator": denominator},
+        }
+    part = f"coalesce({numerator}, {zero})" if zero else numerator
+    inputs = [numerator, denominator, *([zero] if zero else [])]
     return {
         "type": "derived",
         "type_params": {
-            "expr": f"{scale:g} * cast({numerator} as double) "
-            f"/ nullif(cast({denominator} as double), 0)",
-            "metrics": [{"name": numerator}, {"name": denominator}],
+            "expr": ("" if scale == 1 else f"{scale:g} * ")
+            + f"cast({part} as double) / nullif(cast({denominator} as double), 0)",
+            "metrics": [{"name": name} for name in inputs],
         },
     }
 
@@ -262,6 +301,8 @@ def metrics(tree: Tree) -> list[dict[str, Any]]:
     sum_nodes = {n.id: n for n in nodes if n.kind == "sum"}
     used = {m for n in nodes for m in n.measures}
 
+    zeros = {n.id: zero_on(n, tree)[1] for n in cross_fact_ratios(tree)}
+
     # base measures, and the additive nodes (a node that sums a measure of its own name is
     # that measure's metric)
     for m in tree.measures.values():
@@ -275,25 +316,34 @@ def metrics(tree: Tree) -> list[dict[str, Any]]:
                 "description": f"Base measure: {m.en} ({m.zh}), Σ over the {m.fact} fact. "
                 + GENERATED,
                 "type": "simple",
-                "type_params": {"measure": _measure_input(tree, m.id)},
+                "type_params": {"measure": {"name": m.id}},
                 "config": {"meta": {"measure_id": m.id, "zh": m.zh}},
             },
             f"measure {m.id}",
+        )
+    for zero, node_id in {z: n for n, z in reversed(zeros.items())}.items():
+        add(
+            {
+                "name": zero,
+                "label": _label(zero.replace("_", " ")),
+                "description": f"A part of {node_id}: 0 in a slice of the denominator's rows "
+                "when the shop delivers what the numerator reads, else unknown. " + GENERATED,
+                "type": "simple",
+                "type_params": {"measure": {"name": zero}},
+            },
+            f"the zero of {node_id}'s numerator",
         )
     for node in nodes:
         meta = _meta(node)
         if node.kind == "sum":
             metric = {
                 "type": "simple",
-                "type_params": {"measure": _measure_input(tree, str(node.numerator))},
-            }
-        elif node.kind == "ratio" and node.scale == 1:
-            metric = {
-                "type": "ratio",
-                "type_params": {"numerator": node.numerator, "denominator": node.denominator},
+                "type_params": {"measure": {"name": str(node.numerator)}},
             }
         elif node.kind == "ratio":
-            metric = _scaled_ratio(node.scale, str(node.numerator), str(node.denominator))
+            metric = _ratio(
+                node.scale, str(node.numerator), str(node.denominator), zeros.get(node.id)
+            )
         else:
             metric = {"type": "simple", "type_params": {"measure": {"name": node.id}}}
         add(
@@ -334,22 +384,24 @@ def metrics(tree: Tree) -> list[dict[str, Any]]:
     def mtd(measure_id: str) -> str:
         return f"{measure_id}_mtd"
 
-    for m in tree.measures.values():
-        if m.id not in used:
-            continue
+    running = [(m.id, f"Σ {m.en}", _label(m.en)) for m in tree.measures.values() if m.id in used]
+    running += [
+        (z, f"the zero of {n}'s numerator", _label(z.replace("_", " ")))
+        for z, n in {z: n for n, z in reversed(zeros.items())}.items()
+    ]
+    for measure_id, what, label in running:
         add(
             {
-                "name": mtd(m.id),
-                "label": f"{_label(m.en)}, month to date",
-                "description": f"Σ {m.en} from the first of the month to the day. " + GENERATED,
+                "name": mtd(measure_id),
+                "label": f"{label}, month to date",
+                "description": f"{what} from the first of the month to the day. " + GENERATED,
                 "type": "cumulative",
                 "type_params": {
-                    "measure": {"name": m.id},
+                    "measure": {"name": measure_id},
                     "cumulative_type_params": {"grain_to_date": "month"},
                 },
-                "config": {"meta": {"measure_id": m.id, "zh": m.zh}},
             },
-            f"the month to date of measure {m.id}",
+            f"the month to date of {measure_id}",
         )
     for node in nodes:
         if node.kind == "quantile":
@@ -364,16 +416,14 @@ def metrics(tree: Tree) -> list[dict[str, Any]]:
                     "metrics": [{"name": mtd(str(node.numerator))}],
                 },
             }
-        elif node.scale == 1:
-            metric = {
-                "type": "ratio",
-                "type_params": {
-                    "numerator": mtd(str(node.numerator)),
-                    "denominator": mtd(str(node.denominator)),
-                },
-            }
         else:
-            metric = _scaled_ratio(node.scale, mtd(str(node.numerator)), mtd(str(node.denominator)))
+            zero = zeros.get(node.id)
+            metric = _ratio(
+                node.scale,
+                mtd(str(node.numerator)),
+                mtd(str(node.denominator)),
+                mtd(zero) if zero else None,
+            )
         add(
             {
                 "name": mtd(node.id),

@@ -20,11 +20,13 @@ from kpi_tree.dbt_export import DBT_PROJECT_DIR
 from kpi_tree.model import TREE_FILE, default_tree, parse_tree
 from kpi_tree.semantic_layer import (
     SemanticLayerError,
+    cross_fact_ratios,
     metrics,
     omissions,
     render_files,
     semantic_models,
     write_semantic_layer,
+    zero_on,
 )
 
 REL = 1e-9
@@ -54,6 +56,17 @@ def test_every_node_is_a_metric_with_its_month_to_date_and_target_or_a_stated_om
         if node.kind == "sum":
             assert metric["type"] == "simple"
             assert metric["type_params"]["measure"]["name"] == node.numerator
+        elif node in cross_fact_ratios(tree):
+            # orders / sessions: a derived metric whose numerator is 0 where the slice has
+            # sessions but no orders, if the shop delivers orders (else unknown)
+            fact, zero = zero_on(node, tree)
+            assert fact == tree.measures[str(node.denominator)].fact
+            assert metric["type"] == "derived"
+            assert {m["name"] for m in metric["type_params"]["metrics"]} == {
+                node.numerator,
+                node.denominator,
+                zero,
+            }
         elif node.kind == "ratio" and node.scale == 1:
             assert metric["type"] == "ratio"
             assert (metric["type_params"]["numerator"], metric["type_params"]["denominator"]) == (
@@ -96,14 +109,15 @@ def test_a_formula_changed_in_the_yaml_changes_the_generated_metrics():
     assert by_name(default_tree())["cross_sell_rate"]["type"] == "ratio"
 
 
-def test_unknown_stays_unknown_only_where_a_measure_reads_beyond_its_fact():
+def test_no_metric_fills_an_unknown_with_zero():
     tree = default_tree()
-    named = by_name(tree)
-    for measure in tree.measures.values():
-        fill = named[measure.id]["type_params"]["measure"].get("fill_nulls_with")
-        # a slice without rows counts 0 (as in fct_kpi_values), but a measure that needs a
-        # source beyond its fact's (the baskets need the order lines) is never filled with 0
-        assert fill == (None if measure.needs else 0), measure.id
+    # MetricFlow's fill_nulls_with would turn a source never delivered into 0 (sign-off rate
+    # 0 % for a shop without shipments): the zeros come from the views, where the shop's
+    # deliveries are known
+    assert not [m["name"] for m in metrics(tree) if "fill_nulls_with" in json.dumps(m)]
+    assert {n.id for n in cross_fact_ratios(tree)} == {
+        "signoff_rate", "conversion_rate", "click_to_session_rate", "roas", "inquiry_rate",
+    }  # fmt: skip
 
 
 def test_a_metric_name_two_things_would_share_is_refused_naming_the_tree():
@@ -172,6 +186,25 @@ def test_mf_query_gives_month_gmv_by_channel_as_the_kpi_values(built_shop, tmp_p
     assert all(close(got[k], want[k]) for k in want)
 
 
+def ask(shop, requests: dict[tuple, dict]) -> dict[tuple, dict]:
+    """MetricFlow's answers to many questions, through tests/mf_batch.py."""
+    keys = list(requests)
+    out = subprocess.run(
+        [sys.executable, str(BATCH)],
+        input=json.dumps([requests[k] for k in keys]),
+        cwd=DBT_PROJECT_DIR,
+        env=mf_env(shop),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert out.returncode == 0, out.stderr[-4000:]
+    results = dict(zip(keys, json.loads(out.stdout), strict=True))
+    errors = {k: r["error"] for k, r in results.items() if "error" in r}
+    assert not errors, errors
+    return results
+
+
 @pytest.fixture(scope="module")
 def answers(built_shop):
     """Every question of the tests below, asked through MetricFlow's engine in one process
@@ -199,20 +232,7 @@ def answers(built_shop):
                 "metrics": [parent.id, f"{parent.id}_identity", *(k.id for k in kids)],
                 "group_by": group,
             }
-    keys = list(requests)
-    out = subprocess.run(
-        [sys.executable, str(BATCH)],
-        input=json.dumps([requests[k] for k in keys]),
-        cwd=DBT_PROJECT_DIR,
-        env=mf_env(built_shop),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert out.returncode == 0, out.stderr[-4000:]
-    results = dict(zip(keys, json.loads(out.stdout), strict=True))
-    errors = {k: r["error"] for k, r in results.items() if "error" in r}
-    assert not errors, errors
+    results = ask(built_shop, requests)
     with built_shop.connect() as con:
         values = con.execute(
             "select grain, period_start, kpi_id, dimension, member, numerator, denominator, value "
@@ -323,3 +343,46 @@ def test_targets_by_month_and_quarter_equal_the_targets_in_force(answers):
             assert all(close(got[k], v) for k, v in want[(node.id, grain)].items()), node.id
             checked += len(got)
     assert checked > 50
+
+
+def test_a_kpi_whose_sources_were_never_delivered_is_unknown_never_zero(orders_only_shop):
+    """The shop that delivers orders and their lines only: the KPIs of orders equal the
+    published values; those that read sessions, ads, conversations or shipments have no
+    value at all, by month and by channel (not a sign-off rate of 0 over its GMV)."""
+    assert orders_only_shop.exit_code == 0, orders_only_shop.output
+    tree = default_tree()
+    requests = {
+        (node.id, dim): {
+            "metrics": [node.id],
+            "group_by": ["metric_time__month"] + ([] if dim == "total" else [dim]),
+        }
+        for node in tree.nodes.values()
+        for dim in ("total", *node.dimensions[:1])
+    }
+    for parent, _relation, _kids in tree.identities():
+        requests[(f"{parent.id}_identity", "total")] = {
+            "metrics": [f"{parent.id}_identity"], "group_by": ["metric_time__month"],
+        }  # fmt: skip
+    results = ask(orders_only_shop, requests)
+    with orders_only_shop.connect() as con:
+        rows = con.execute(
+            "select kpi_id, dimension, period_start, member, value, is_available "
+            "from kpi.fct_kpi_values join kpi.fct_kpi_availability using (kpi_id) "
+            "where grain = 'month'"
+        ).fetchall()
+    available = {kpi for kpi, *_, ok in rows if ok}
+    assert available == {
+        "orders", "gmv", "aov", "repeat_customer_rate", "cod_review_delay", "cross_sell_rate",
+    }  # fmt: skip
+    want: dict[tuple, dict] = defaultdict(dict)
+    for kpi, dim, start, member, value, _ok in rows:
+        if value is not None:
+            want[(kpi, dim)][(str(start),) if dim == "total" else (str(start), member)] = value
+    for (metric, dim), result in results.items():
+        got = table(result, metric)
+        if metric in available:
+            assert got.keys() == want[(metric, dim)].keys(), (metric, dim)
+            assert all(close(got[k], v) for k, v in want[(metric, dim)].items()), metric
+        else:  # signoff_rate: signed GMV without shipments is unknown, not 0 of the GMV
+            assert got == {}, (metric, dim, list(got.items())[:3])
+    assert results[("signoff_rate", "channel")]["rows"] != []  # rows there, with no value

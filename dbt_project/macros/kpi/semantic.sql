@@ -3,9 +3,10 @@
   kpi_tree/semantic_layer.py): one row per row of a fact of the tree, with its business date,
   a column per dimension of the fact (its member, '(none)' when the source left it empty, as
   in fct_base_measures) and a column m_<measure> per measure of the fact: the measure's
-  per-row expression from tree.yaml, exact, and unknown (null), not 0, while the shop has not
-  delivered a source the measure reads beyond its fact's. A percentile node's column is there
-  as it is. So the semantic layer aggregates the very rows the KPI values are built from.
+  per-row expression from tree.yaml, exact, 0 where it is empty (a slice's sum is then 0, as
+  fct_kpi_values counts it), and unknown (null), not 0, while the shop has not delivered a
+  source the measure reads beyond its fact's. A percentile node's column is there as it is.
+  So the semantic layer aggregates the very rows the KPI values are built from.
 #}
 {% macro kpi_semantic_fact(fact_id) -%}
 {%- set tree = kpi_tree() -%}
@@ -29,11 +30,22 @@ facts as (
     {%- do columns.append("cast(" ~ column ~ " as " ~ kpi_double() ~ ") as " ~ column) -%}
 {%- endfor -%}
 {%- for measure_id, measure in tree['measures'].items() if measure['fact'] == fact_id -%}
-    {%- set value = "cast(" ~ measure['sql'] ~ " as " ~ kpi_exact() ~ ")" -%}
+    {%- set value = "coalesce(cast(" ~ measure['sql'] ~ " as " ~ kpi_exact() ~ "), 0)" -%}
     {%- if measure['extra_sources'] -%}
         {%- set value = "case when " ~ kpi_sources_delivered(measure['extra_sources']) ~ " then " ~ value ~ " end" -%}
     {%- endif -%}
     {%- do columns.append(value ~ " as m_" ~ measure_id) -%}
+{%- endfor -%}
+{#- a ratio of two facts whose denominator is this one: its numerator's 0 on these rows, or
+    unknown when the shop has not delivered what the numerator reads -#}
+{%- set zeros = [] -%}
+{%- for node in tree['nodes'] if node['kind'] == 'ratio' and node['numerator'] not in zeros -%}
+    {%- set numerator = tree['measures'][node['numerator']] -%}
+    {%- if tree['measures'][node['denominator']]['fact'] == fact_id and numerator['fact'] != fact_id -%}
+        {%- do zeros.append(node['numerator']) -%}
+        {%- do columns.append("case when " ~ kpi_sources_delivered(numerator['sources'])
+            ~ " then cast(0 as " ~ kpi_exact() ~ ") end as z_" ~ node['numerator']) -%}
+    {%- endif -%}
 {%- endfor %}
 final as (
     select
