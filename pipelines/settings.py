@@ -162,12 +162,13 @@ def _source_settings(spec: SourceSpec) -> type[SourceSettings]:
             Field({}, description=f"the shop's column name -> the {spec.name} contract's"),
         )
     }
-    if spec.timezone is not None:
+    if spec.timestamp_columns:
         fields["timezone"] = (
-            TimeZoneName,
+            TimeZoneName | None,
             Field(
-                spec.timezone,
-                description="the zone of timestamps written without an offset",
+                None,
+                description="the zone of timestamps written without an offset (default: "
+                "business_timezone)",
             ),
         )
     return create_model(
@@ -179,9 +180,9 @@ def _source_settings(spec: SourceSpec) -> type[SourceSettings]:
 
 
 def _source_text(spec: SourceSpec) -> str:
-    if spec.timezone is None:
+    if not spec.timestamp_columns:
         return "no timestamps (no timezone to set)"
-    return f"timestamps in {spec.timezone} unless timezone says otherwise"
+    return "timestamps without an offset in business_timezone unless timezone says otherwise"
 
 
 def _one_or_more(value: Any) -> Any:
@@ -303,10 +304,17 @@ class SourceConfig:
     """One source as the shop delivers it."""
 
     name: str
-    #: the zone of timestamps written without an offset; None: the source has none
+    #: the zone of timestamps written without an offset: the one kpi.yaml declares, else the
+    #: business zone; None: the source has no timestamps
     timezone: str | None
     #: their column name -> our column name
     columns: dict[str, str] = field(default_factory=dict)
+    #: whether kpi.yaml declares ``timezone``; when it does not, the run says once which
+    #: zone it assumed (docs/sources.md, "Dates and time zones")
+    timezone_declared: bool = True
+    #: the business zone: a date without a time (``2025-03-14``) is that day in it, whatever
+    #: zone the source's timestamps are in
+    business_timezone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -414,7 +422,15 @@ def load_settings(data_dir: str | Path | None = None) -> Settings:
     hour, minute = (int(p) for p in config.nightly_time.split(":"))
     sources = {}
     for name, conf in config.sources:  # type: ignore[attr-defined]
-        sources[name] = SourceConfig(name, getattr(conf, "timezone", None), dict(conf.columns))
+        has_timestamps = "timezone" in type(conf).model_fields
+        declared = getattr(conf, "timezone", None)
+        sources[name] = SourceConfig(
+            name,
+            declared or (config.business_timezone if has_timestamps else None),
+            dict(conf.columns),
+            timezone_declared=declared is not None or not has_timestamps,
+            business_timezone=config.business_timezone,
+        )
     return Settings(
         data_dir=Path(chosen).resolve(),
         config_file=config_file,

@@ -237,17 +237,20 @@ class Shipments(pa.DataFrameModel):
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """One source: its name, its contract, the column that dates its rows and the time zone its
-    timestamps are written in unless ``kpi.yaml`` says otherwise."""
+    """One source: its name, its contract and the column that dates its rows.
+
+    No source has a zone of its own: a timestamp written without an offset is read in the
+    zone ``kpi.yaml`` declares for the source (``sources.<name>.timezone``), else in the
+    business zone, and the run says so (docs/sources.md, "Dates and time zones")."""
 
     name: str
     contract: type[pa.DataFrameModel]
     #: the column that gives a row its business date; None: its rows have none of their own
     #: (an order's items are dated by their order)
     business_date: str | None
-    #: the declared zone of its timestamps (a timestamp with an explicit offset is taken as
-    #: written); None: the source has no timestamps
-    timezone: str | None
+    #: for a source without dates of its own: the source whose rows date its rows, and the
+    #: column they share (an order line falls on its order's business date)
+    dated_by: tuple[str, str] | None = None
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -269,14 +272,12 @@ class SourceSpec:
 SOURCE_SPECS: dict[str, SourceSpec] = {
     spec.name: spec
     for spec in (
-        SourceSpec("orders", Orders, business_date="created_at", timezone="UTC"),
-        SourceSpec("order_items", OrderItems, business_date=None, timezone=None),
-        SourceSpec("sessions", Sessions, business_date="hour_start", timezone="UTC"),
-        SourceSpec("ad_spend", AdSpend, business_date="date", timezone=None),
-        SourceSpec(
-            "conversations", Conversations, business_date="started_at", timezone="Asia/Shanghai"
-        ),
-        SourceSpec("shipments", Shipments, business_date="updated_at", timezone="UTC"),
+        SourceSpec("orders", Orders, business_date="created_at"),
+        SourceSpec("order_items", OrderItems, business_date=None, dated_by=("orders", "order_id")),
+        SourceSpec("sessions", Sessions, business_date="hour_start"),
+        SourceSpec("ad_spend", AdSpend, business_date="date"),
+        SourceSpec("conversations", Conversations, business_date="started_at"),
+        SourceSpec("shipments", Shipments, business_date="updated_at"),
     )
 }
 

@@ -61,6 +61,9 @@ class Validated:
     good: pl.DataFrame  # contract columns (typed) + business_date + _row
     bad: pl.DataFrame  # one row per (row, column, check): QUARANTINE_SCHEMA
     rows_in: int
+    #: the timestamp columns written without an offset and read in a zone the shop did not
+    #: declare (the business zone): the run says so once (pipelines/ingest/assets.py)
+    zone_assumed: tuple[str, ...] = ()
 
     @property
     def bad_rows(self) -> int:
@@ -114,8 +117,10 @@ def _read_jsonl(path: Path, expected: Collection[str]) -> pl.DataFrame:
         return pl.read_ndjson(path, infer_schema_length=None)  # let it say what is wrong
 
 
-def _parse_text_timestamp(col: pl.Expr, tz: str) -> pl.Expr:
-    """ISO 8601 text -> UTC. An explicit offset wins; otherwise the declared zone applies."""
+def _parse_text_timestamp(col: pl.Expr, tz: str, date_tz: str | None = None) -> pl.Expr:
+    """ISO 8601 text -> UTC. An explicit offset wins; otherwise the source's zone ``tz``
+    applies, but a date without a time is the start of that day in the business zone
+    ``date_tz`` (a day is a business day, whatever zone the source's clocks are in)."""
     norm = col.str.strip_chars().str.replace(" ", "T", literal=True).str.replace(r"Z$", "+00:00")
     with_offset = norm.str.to_datetime(
         "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us", time_zone="UTC"
@@ -123,9 +128,13 @@ def _parse_text_timestamp(col: pl.Expr, tz: str) -> pl.Expr:
     naive = pl.coalesce(
         norm.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us"),
         norm.str.to_datetime("%Y-%m-%dT%H:%M", strict=False, time_unit="us"),
-        norm.str.to_datetime("%Y-%m-%d", strict=False, time_unit="us"),
     )
-    return pl.coalesce(with_offset.dt.replace_time_zone(None), _local_to_utc(naive, tz))
+    date_only = norm.str.to_datetime("%Y-%m-%d", strict=False, time_unit="us")
+    return pl.coalesce(
+        with_offset.dt.replace_time_zone(None),
+        _local_to_utc(naive, tz),
+        _local_to_utc(date_only, date_tz or tz),
+    )
 
 
 def _local_to_utc(naive: pl.Expr, tz: str) -> pl.Expr:
@@ -195,15 +204,17 @@ def _parse(
     target: pl.DataType,
     tz: str | None,
     form: tuple[str, bool] | None = None,
+    date_tz: str | None = None,
 ) -> pl.Expr:
     """The expression parsing column ``name`` (of dtype ``source``) into its contract dtype;
-    unparseable values become null. ``form``: parse text timestamps in this form only."""
+    unparseable values become null. ``form``: parse text timestamps in this form only;
+    ``date_tz``: the zone of a date without a time (the business zone)."""
     col = pl.col(name)
     if target == Timestamp:
         if source == pl.String and form is not None:
             return _timestamp_in_form(col, form, tz or "UTC")
         if source == pl.String:
-            return _parse_text_timestamp(col, tz or "UTC")
+            return _parse_text_timestamp(col, tz or "UTC", date_tz)
         if isinstance(source, pl.Datetime):
             expr = (
                 col.dt.replace_time_zone(tz or "UTC", ambiguous="earliest")
@@ -276,7 +287,14 @@ def type_frame(
         .select(
             pl.col(ROW).cast(pl.Int64),
             *(
-                _parse(name, df.schema[name], target, conf.timezone, forms.get(name)).alias(name)
+                _parse(
+                    name,
+                    df.schema[name],
+                    target,
+                    conf.timezone,
+                    forms.get(name),
+                    conf.business_timezone,
+                ).alias(name)
                 for name, target in dtypes.items()
             ),
         )
@@ -299,7 +317,9 @@ def type_frame(
             given[name]
             .filter(missed)
             .to_frame()
-            .select(_parse_text_timestamp(pl.col(name), conf.timezone or "UTC"))
+            .select(
+                _parse_text_timestamp(pl.col(name), conf.timezone or "UTC", conf.business_timezone)
+            )
         )
         typed = typed.with_columns(typed[name].scatter(missed.arg_true(), again.to_series()))
     failures = []
@@ -512,6 +532,30 @@ def add_business_date(df: pl.DataFrame, source: str, business_tz: str) -> pl.Dat
     return df.with_columns(local.dt.date().alias("business_date"))
 
 
+_WITH_OFFSET = re.compile(r"(Z|[+-]\d{2}(:?\d{2})?)$", re.IGNORECASE)
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def written_without_offset(raw: pl.DataFrame, source: str, conf: SourceConfig) -> list[str]:
+    """The contract's timestamp columns whose values ``raw`` (the file as read) writes without
+    a UTC offset, judged by the column's first written value: they are read in
+    ``conf.timezone``. A date without a time is a business day, not a timestamp: not one."""
+    spec = SOURCE_SPECS[source]
+    theirs = dict(zip(contract_dtypes(source), file_columns(source, conf), strict=True))
+    naive = []
+    for name in spec.timestamp_columns:
+        dtype = raw.schema.get(theirs[name])
+        if isinstance(dtype, pl.Datetime):
+            if dtype.time_zone is None:
+                naive.append(name)
+        elif dtype == pl.String:
+            written = raw[theirs[name]].drop_nulls().head(FORM_SAMPLE).str.strip_chars()
+            first = next((v for v in written if v), None)
+            if first and not _DATE_ONLY.match(first) and not _WITH_OFFSET.search(first):
+                naive.append(name)
+    return naive
+
+
 def validate_file(
     path: Path, source: str, conf: SourceConfig, business_tz: str, display_name: str | None = None
 ) -> Validated:
@@ -531,4 +575,5 @@ def validate_file(
     bad = pl.concat([parse_bad, rule_bad]).sort("row_number", "column")
     good = typed.filter(~pl.col(ROW).is_in(bad["row_number"].unique().implode()))
     good = add_business_date(good, source, business_tz)
-    return Validated(good=good, bad=bad, rows_in=typed.height)
+    assumed = () if conf.timezone_declared else tuple(written_without_offset(raw, source, conf))
+    return Validated(good=good, bad=bad, rows_in=typed.height, zone_assumed=assumed)
