@@ -20,6 +20,7 @@ import dagster as dg
 from kpi_tree.model import default_tree
 from kpi_tree.units import gated_table, publication_units
 from pipelines.board.page import redraw_if_stale
+from pipelines.partitions import check_days
 from pipelines.quality import GATE_CHECK
 from pipelines.settings import Settings
 
@@ -65,7 +66,10 @@ def run_nightly(
     log_level: str = "INFO",
     asset_selection: list[dg.AssetKey] | None = None,
 ) -> RunOutcome:
-    """Execute the nightly job over ``start``..``end`` (inclusive) as a single run."""
+    """Execute the nightly job over ``start``..``end`` (inclusive) as a single run. Days that
+    are not partitions raise :class:`~pipelines.partitions.OutsidePartitions` before any run
+    starts (Dagster would fail every step on them, and retry)."""
+    check_days(defs.resources["warehouse"].settings(), start, end)
     job = defs.resolve_job_def("nightly")
     result = job.execute_in_process(
         instance=instance,
