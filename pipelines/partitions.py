@@ -81,17 +81,14 @@ def delivered_business_dates(
 ) -> tuple[dt.date, dt.date] | None:
     """The first and last business date of the rows loaded from the files delivered
     start..end, every source's (None: none recorded, or no ledger yet)."""
-    exists = con.execute(
-        "select count(*) from information_schema.columns where table_schema = 'raw' "
-        "and table_name = '_file_ledger' and column_name = 'first_business_date'"
-    ).fetchone()[0]
-    if not exists:
+    try:
+        first, last = con.execute(
+            f"select min(first_business_date), max(last_business_date) from {LEDGER} "
+            "where partition_date between ? and ? and status = 'loaded'",
+            [start, end],
+        ).fetchone()
+    except (duckdb.CatalogException, duckdb.BinderException):  # no ledger (of these) yet
         return None
-    first, last = con.execute(
-        f"select min(first_business_date), max(last_business_date) from {LEDGER} "
-        "where partition_date between ? and ? and status = 'loaded'",
-        [start, end],
-    ).fetchone()
     return (first, last) if first is not None else None
 
 
@@ -153,15 +150,26 @@ def window_of(
     )
 
 
-def run_window(context: dg.OpExecutionContext | dg.AssetCheckExecutionContext, warehouse):
+#: the windows of the runs this process served, by run and warehouse: each step after
+#: ingestion asks for its run's, and the ledger of its delivery dates no longer changes
+_WINDOWS: dict[tuple[str, str], RunWindow] = {}
+
+
+def run_window(
+    context: dg.OpExecutionContext | dg.AssetCheckExecutionContext, warehouse
+) -> RunWindow | None:
     """**The run's business window**: what dbt rebuilds, the gates judge and publication and
     alerts report (None outside a partitioned run). ``warehouse`` is the
-    :class:`~pipelines.resources.Warehouse` resource."""
+    :class:`~pipelines.resources.Warehouse` resource. Asked by the steps after ingestion
+    (every caller is downstream of the ingest assets)."""
     delivered = delivery_window(context.run.tags)
     if delivered is None:
         return None
     settings = warehouse.settings()
-    if not settings.build_db.exists():
-        return window_of(None, settings, delivered)
-    with warehouse.connect(read_only=True) as con:
-        return window_of(con, settings, delivered)
+    key = (context.run.run_id, str(settings.build_db))
+    if key not in _WINDOWS:
+        if not settings.build_db.exists():
+            return window_of(None, settings, delivered)
+        with warehouse.connect(read_only=True) as con:
+            _WINDOWS[key] = window_of(con, settings, delivered)
+    return _WINDOWS[key]

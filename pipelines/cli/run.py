@@ -88,8 +88,8 @@ def run_range(settings: Settings, start: dt.date, end: dt.date, record: bool = F
         prepare_dagster_home(settings)
     n = (end - start).days + 1
     console.print(
-        f"Running the nightly job over the files delivered {start} .. {end} ({n} days) as "
-        "one Dagster run."
+        f"Running the nightly job over the files delivered {start} .. {end} "
+        f"({n} day{'' if n == 1 else 's'}) as one Dagster run."
     )
     instance = dg.DagsterInstance.get() if record else dg.DagsterInstance.ephemeral()
     with instance:

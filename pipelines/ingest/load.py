@@ -1,10 +1,12 @@
 """Load validated files into the build warehouse: raw tables, quarantine, file ledger.
 
-Each business day of a source is replaced whole: its previous rows, quarantine entries and ledger
-entries are deleted and the day's files loaded again, so re-running a day gives the same rows
-(docs/architecture.md, invariant 3). A step commits several days at a time (:class:`DayLoader`); a
-day that fails leaves the days before it committed and nothing of its own changed. A file whose
-content hash was already loaded (under any name or day) is recorded as a duplicate and skipped.
+Each delivery day (partition) of a source is replaced whole: its previous rows, quarantine entries
+and ledger entries are deleted and the day's files loaded again, so re-running a day gives the
+same rows (docs/architecture.md, invariant 3). The ledger records the business dates each file's
+rows fall on, which a run then covers (pipelines/partitions.py). A step commits several days at
+a time (:class:`DayLoader`); a day that fails leaves the days before it committed and nothing of
+its own changed. A file whose content hash was already loaded (under any name or day) is
+recorded as a duplicate and skipped.
 """
 
 from __future__ import annotations
