@@ -19,7 +19,9 @@ build warehouse as small pandas frames, and each frame gets a suite:
 * ``newest``: the refreshed day's totals: one row, each additive KPI within a band of its
   trailing four weeks (volume).
 * ``coverage``: every (KPI, dimension member) seen on nearly every day of the trailing four
-  weeks is present on the refreshed day (presence of members).
+  weeks is present on the refreshed day (presence of members); of the dimensions with a
+  vocabulary (channel, carrier, ...), only the shop's configured members are expected (a
+  member taken out of ``vocabulary:`` is not missing data).
   Volume and coverage skip KPIs built on late-maturing facts (shipment outcomes): the
   refreshed day's order cohort has barely shipped.
 * ``nodes``, ``kpis_present`` (unit ``kpi_tree``): the published tree has every node of
@@ -28,6 +30,13 @@ build warehouse as small pandas frames, and each frame gets a suite:
   version's periods add up exactly from their days, its year to what the plan's months add up
   to, and its day targets satisfy the tree's identities (the targets are loaded by Python,
   not built by dbt, so no dbt test covers them).
+
+The suites judge only the KPIs the shop can compute (``kpi_tree/availability.py``): a KPI
+that reads a source the shop has never delivered is null by design, so none of its
+expectations is set (no range, completeness, freshness, volume or members). A unit none of
+whose KPIs can be computed gets no suite at all: its gate is *skipped*, which is neither a
+pass to publish nor a failure to hold back. The gate records which KPIs were not available
+and why, so that the publication says so.
 
 Numbers the suites need (the window, trailing medians) are computed here from the build
 warehouse, so a suite is always about the data the run just built.
@@ -42,9 +51,11 @@ import duckdb
 import great_expectations.expectations as gxe
 import pandas as pd
 
+from kpi_tree.availability import Availability, unit_split
 from kpi_tree.model import Tree
-from kpi_tree.units import SHARED_UNIT, mart_table, unit_kpis
-from pipelines.queries import table_exists
+from kpi_tree.units import SHARED_UNIT, mart_table
+from kpi_tree.vocabulary import DEFAULT_VOCABULARY, DIMENSION_LISTS, Vocabulary
+from pipelines.queries import kpi_availability, table_exists
 
 TRAILING_DAYS = 28
 VOLUME_BAND = (0.25, 4.0)  # the refreshed day vs the trailing median
@@ -66,6 +77,10 @@ class Gate:
     unit: str
     frames: dict[str, pd.DataFrame]
     expectations: dict[str, list] = field(default_factory=dict)
+    #: the unit's KPIs the shop cannot compute (not judged), id -> why
+    not_available: dict[str, Availability] = field(default_factory=dict)
+    #: nothing of the unit can be computed: no suite, the unit is skipped
+    skipped: bool = False
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:
@@ -73,9 +88,17 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
 
 
 def team_gate(
-    con: duckdb.DuckDBPyConnection, tree: Tree, unit: str, start: dt.date, end: dt.date
+    con: duckdb.DuckDBPyConnection,
+    tree: Tree,
+    unit: str,
+    start: dt.date,
+    end: dt.date,
+    vocabulary: Vocabulary = DEFAULT_VOCABULARY,
+    availability: dict[str, Availability] | None = None,
 ) -> Gate:
-    owned = unit_kpis(tree, unit)
+    owned, not_available = unit_split(tree, unit, availability or {})
+    if not owned:
+        return Gate(unit, {}, {}, not_available, skipped=True)
     table = mart_table(unit)
     mart = _frame(
         con,
@@ -148,7 +171,7 @@ def team_gate(
     )
     if len(trailing) >= MIN_HISTORY_DAYS:
         for node in settled:
-            if node.kind != "sum" or node.unit not in ("count", "yuan"):
+            if node.kind != "sum" or node.unit not in ("count", "money"):
                 continue
             median = trailing[node.id].median()
             if pd.notna(median) and median > 0:
@@ -161,18 +184,29 @@ def team_gate(
                 )
     checks["newest"].append(gxe.ExpectTableRowCountToEqual(value=1))
 
-    # completeness: every (KPI, dimension member) of the trailing four weeks is there today
+    # completeness: every (KPI, dimension member) of the trailing four weeks is there today;
+    # of a dimension with a vocabulary, only a member the shop still has
     ids = [n.id for n in settled] or [""]
+    configured = [
+        (dimension, member)
+        for dimension, name in DIMENSION_LISTS.items()
+        for member in vocabulary.members(name)
+    ]
     members = _frame(
         con,
         f"""
-        with seen as (
+        with configured(dimension, member) as (
+            values {", ".join("(?, ?)" for _ in configured)}
+        ),
+        seen as (
             -- the members that are there nearly every day: a small campaign without an
             -- order on some days is normal, a channel or a carrier missing is not
             select kpi_id, dimension, member from kpi.fct_kpi_values
             where grain = 'day' and period_start between ? and ?
               and dimension in ({", ".join(f"'{d}'" for d in COVERAGE_DIMENSIONS)})
               and kpi_id in ({", ".join("?" for _ in ids)})
+              and (dimension not in ({", ".join(f"'{d}'" for d in DIMENSION_LISTS)})
+                   or (dimension, member) in (select (dimension, member) from configured))
             group by all
             having count(distinct period_start) >= {REGULAR_MEMBER_SHARE} * {TRAILING_DAYS}
         ),
@@ -187,11 +221,17 @@ def team_gate(
         from seen
         left join today using (kpi_id, dimension, member)
         """,
-        [end - dt.timedelta(days=TRAILING_DAYS), end - dt.timedelta(days=1), *ids, end],
+        [
+            *(value for pair in configured for value in pair),
+            end - dt.timedelta(days=TRAILING_DAYS),
+            end - dt.timedelta(days=1),
+            *ids,
+            end,
+        ],
     )
     checks["coverage"].append(gxe.ExpectColumnValuesToBeNull(column="missing"))
     frames = {"mart": mart, "totals": totals, "days": days, "newest": newest, "coverage": members}
-    return Gate(unit, frames, checks)
+    return Gate(unit, frames, checks, not_available)
 
 
 def identity_residuals(
@@ -274,11 +314,22 @@ def target_frames(con: duckdb.DuckDBPyConnection, tree: Tree) -> dict[str, pd.Da
     return {"target_splits": splits, "target_totals": totals, "target_identities": identities}
 
 
-def shared_gate(con: duckdb.DuckDBPyConnection, tree: Tree, start: dt.date, end: dt.date) -> Gate:
+def shared_gate(
+    con: duckdb.DuckDBPyConnection,
+    tree: Tree,
+    start: dt.date,
+    end: dt.date,
+    availability: dict[str, Availability] | None = None,
+) -> Gate:
+    computable, not_available = unit_split(tree, SHARED_UNIT, availability or {})
+    if not computable:
+        return Gate(SHARED_UNIT, {}, {}, not_available, skipped=True)
     nodes = _frame(con, "select kpi_id from kpi.dim_kpi_nodes")
+    # a KPI is there when it has a value or its parts (one it cannot compute has neither)
     present = _frame(
         con,
-        "select distinct kpi_id from kpi.fct_kpi_values where grain = 'day' and period_start = ?",
+        "select distinct kpi_id from kpi.fct_kpi_values where grain = 'day' and period_start = ? "
+        "and (value is not null or numerator is not null or denominator is not null)",
         [end],
     )
     checks = {
@@ -287,7 +338,9 @@ def shared_gate(con: duckdb.DuckDBPyConnection, tree: Tree, start: dt.date, end:
             gxe.ExpectColumnDistinctValuesToEqualSet(column="kpi_id", value_set=list(tree.nodes)),
         ],
         "kpis_present": [
-            gxe.ExpectColumnDistinctValuesToContainSet(column="kpi_id", value_set=list(tree.nodes))
+            gxe.ExpectColumnDistinctValuesToContainSet(
+                column="kpi_id", value_set=[n.id for n in computable]
+            )
         ],
     }
     targets = target_frames(con, tree)
@@ -300,12 +353,20 @@ def shared_gate(con: duckdb.DuckDBPyConnection, tree: Tree, start: dt.date, end:
             )
         ]
     frames = {"nodes": nodes, "kpis_present": present, **targets}
-    return Gate(SHARED_UNIT, frames, checks)
+    return Gate(SHARED_UNIT, frames, checks, not_available)
 
 
 def build_gate(
-    con: duckdb.DuckDBPyConnection, tree: Tree, unit: str, start: dt.date, end: dt.date
+    con: duckdb.DuckDBPyConnection,
+    tree: Tree,
+    unit: str,
+    start: dt.date,
+    end: dt.date,
+    vocabulary: Vocabulary = DEFAULT_VOCABULARY,
 ) -> Gate:
+    """The unit's suites over the run's window, for the KPIs the build found computable;
+    ``vocabulary``: the shop's members (kpi.yaml)."""
+    availability = kpi_availability(con)
     if unit == SHARED_UNIT:
-        return shared_gate(con, tree, start, end)
-    return team_gate(con, tree, unit, start, end)
+        return shared_gate(con, tree, start, end, availability)
+    return team_gate(con, tree, unit, start, end, vocabulary, availability)

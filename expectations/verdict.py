@@ -2,9 +2,11 @@
 
 One JSON file per publication unit (``<warehouse>/quality/results/<unit>.json``), replaced
 atomically by each run of the unit's gate. It names the run that judged, the window, whether
-every expectation passed and which failed (with failing rows). The publish step acts on it:
-it publishes a passing verdict of its own run, records a failing one as held back, and refuses
-any other. Plain data (no Great Expectations here), so readers do not load GX.
+every expectation passed and which failed (with failing rows), and the unit's KPIs the shop
+cannot compute (not judged; ``skipped`` when that is all of them). The publish step acts on
+it: it publishes a passing verdict of its own run, records a failing one as held back and a
+skipped one as skipped, and refuses any other. Plain data (no Great Expectations here), so
+readers do not load GX.
 """
 
 from __future__ import annotations
@@ -42,6 +44,10 @@ class Verdict:
     failures: list[Failure]
     report: str | None
     checked_at: str
+    #: the unit's KPIs the shop cannot compute, id -> why ("needs sessions"); not judged
+    not_available: dict[str, str] = field(default_factory=dict)
+    #: none of the unit's KPIs can be computed: nothing was judged, nothing is published
+    skipped: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=str, indent=2)
@@ -54,6 +60,10 @@ class Verdict:
 
     def describe_failures(self) -> list[str]:
         return [f.describe() for f in self.failures]
+
+    def describe_not_available(self) -> list[str]:
+        """One line per KPI not computed: "conversion_rate: needs sessions"."""
+        return [f"{kpi}: {why}" for kpi, why in self.not_available.items()]
 
 
 def quality_dir(warehouse_dir: Path) -> Path:

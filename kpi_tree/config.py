@@ -196,14 +196,14 @@ class _Where:
                 tp = _tags(members)[item]  # the member chosen by its tag: not a key of the file
                 continue
             self.field, self.tags = None, _union_tags(tp)
-            if isinstance(tp, type) and issubclass(tp, BaseModel):
+            if item == "[key]":  # the key itself is wrong: the place is the key
+                tp = Any
+            elif isinstance(tp, type) and issubclass(tp, BaseModel):
                 self.parent = tp
                 self.field = _field(tp, item)
                 tp = self.field.annotation if self.field else Any
                 self.tags = _union_tags(_unwrap(tp))
                 self.place.append(item)
-            elif item == "[key]":  # the key itself is wrong: the place is the key
-                tp = Any
             elif get_origin(tp) in (dict, Mapping):
                 tp = get_args(tp)[1] if get_args(tp) else Any
                 self.place.append(item)

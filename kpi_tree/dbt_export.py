@@ -1,10 +1,15 @@
-"""Hand the tree to dbt: a generated macro ``kpi_tree()`` that returns the tree as data.
+"""Hand the tree to dbt: a generated macro ``kpi_tree()`` that returns the tree as data, and
+``kpi_default_vocabulary()``, the default vocabulary's lists (kpi_tree/vocabulary.py).
 
 dbt's Jinja cannot read files, so every entry point that runs dbt (the Dagster assets, the
 CLI, the tests) first calls :func:`write_dbt_macro`. The dbt models loop over ``kpi_tree()``
 to build base measures, KPI values and the tree's tables, so a formula changed in
 ``tree.yaml`` changes the built numbers without any SQL being edited. The generated file is
 git-ignored.
+
+The shop's own vocabulary reaches dbt as the var ``kpi_vocabulary`` (the Dagster steps pass
+it); the generated default is what a ``dbt build`` by hand, without it, uses
+(``macros/kpi/vocabulary.sql``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import json
 from pathlib import Path
 
 from kpi_tree.model import Tree, default_tree
+from kpi_tree.vocabulary import DEFAULT_VOCABULARY
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 MACRO_FILE = DBT_PROJECT_DIR / "macros" / "generated" / "kpi_tree_definition.sql"
@@ -22,12 +28,28 @@ def tree_payload(tree: Tree) -> dict:
     return {
         "maturity_days": tree.maturity_days,
         "teams": tree.teams,
+        # the sources in the tree's order, with the names a reason gives them
+        "sources": [{"id": sid, **names} for sid, names in tree.sources.items()],
         "facts": {
-            f.id: {"model": f.model, "date": f.date, "dimensions": f.dimensions}
+            f.id: {
+                "model": f.model,
+                "date": f.date,
+                "dimensions": f.dimensions,
+                "sources": list(f.sources),
+            }
             for f in tree.facts.values()
         },
         "measures": {
-            m.id: {"fact": m.fact, "sql": m.sql, "parts": list(m.parts)}
+            m.id: {
+                "fact": m.fact,
+                "sql": m.sql,
+                "parts": list(m.parts),
+                "sources": list(tree.measure_sources(m.id)),
+                # what it reads beyond its fact's sources: its value is unknown without them
+                "extra_sources": [
+                    s for s in tree.measure_sources(m.id) if s not in tree.facts[m.fact].sources
+                ],
+            }
             for m in tree.measures.values()
         },
         "nodes": [
@@ -49,20 +71,25 @@ def tree_payload(tree: Tree) -> dict:
                 "parent": n.parent,
                 "relation": n.relation,
                 "facts": sorted(tree.node_facts(n)),
+                "sources": list(tree.node_sources(n)),
             }
             for _, n in tree.depth_first()
         ],
     }
 
 
-def render_macro(tree: Tree) -> str:
-    payload = json.dumps(tree_payload(tree), ensure_ascii=False, sort_keys=True)
+def _returning(name: str, data: dict) -> str:
+    payload = json.dumps(data, ensure_ascii=False, sort_keys=True)
     escaped = payload.replace("\\", "\\\\").replace("'", "\\'")
+    return f"{{% macro {name}() %}}\n{{{{ return(fromjson('{escaped}')) }}}}\n{{% endmacro %}}\n"
+
+
+def render_macro(tree: Tree) -> str:
     return (
-        "{# GENERATED from kpi_tree/tree.yaml by kpi_tree.dbt_export - do not edit. #}\n"
-        "{% macro kpi_tree() %}\n"
-        f"{{{{ return(fromjson('{escaped}')) }}}}\n"
-        "{% endmacro %}\n"
+        "{# GENERATED from kpi_tree/tree.yaml and kpi_tree/vocabulary.py by "
+        "kpi_tree.dbt_export - do not edit. #}\n"
+        + _returning("kpi_tree", tree_payload(tree))
+        + _returning("kpi_default_vocabulary", DEFAULT_VOCABULARY.dbt_vars())
     )
 
 

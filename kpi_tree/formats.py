@@ -1,84 +1,235 @@
-"""How a KPI value is written: one rule per unit, for the CLI, the alerts, the reports and the
-board.
+"""How a KPI value is written, in the shop's currency and display locale, for the CLI, the
+alerts, the reports, the data dictionary and the board.
 
-The board does not keep rules of its own: the page embeds :func:`format_rules` and its script
-only applies them (``pipelines/board/static/format.js``). So that both write the same digits,
-a number is rounded as it is written in the shortest form that reads back as the same float
-(1.005 is "1.005", so 1.01), half away from zero: what the browser's ``Intl.NumberFormat``
-does. Python's own ``format`` rounds the binary value instead (1.005 → 1.00).
+Every number is written by Babel (CLDR's patterns and symbols for the locale: the currency's
+symbol and where it goes, grouping, the percent sign, the units of time); this module only
+chooses each unit's precision. :class:`Formats` is the formatter of one currency and locale
+(``currency`` and ``locale`` in kpi.yaml).
+
+The board does not keep rules of its own: its page embeds :meth:`Formats.rules` (for each of
+its languages, :func:`board_rules`), made from the same Babel patterns, and its script only
+applies them (``pipelines/board/static/format.js``). So that both write the same digits, a
+number is rounded as it is written in the shortest form that reads back as the same float
+(1.005 is "1.005", so 1.01), half away from zero, before Babel writes it: what the browser's
+``Intl.NumberFormat`` does. (Python's own ``format`` rounds the binary value instead, 1.005 →
+1.00, and Babel rounds half to even.)
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+import re
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cached_property
+from typing import Any
 
-#: the shop's currency; another issue makes it configurable: this is its one place
-CURRENCY = "¥"
+from babel import Locale
+from babel.numbers import (
+    format_currency,
+    format_decimal,
+    format_percent,
+    get_currency_precision,
+    get_decimal_symbol,
+    get_group_symbol,
+    get_plus_sign_symbol,
+    list_currencies,
+    parse_pattern,
+)
+from babel.units import format_unit
+
+#: the shop's currency (ISO 4217) and display locale when kpi.yaml names none
+DEFAULT_CURRENCY = "CNY"
+DEFAULT_LOCALE = "zh_CN"
+#: the display locales, and the board's language for each
+LOCALES = {"zh_CN": "zh", "en_US": "en"}
 #: what a missing value (no data, not arrived, held back) is written as
 MISSING = "–"
 
 
+def is_currency(code: str) -> bool:
+    """Whether ``code`` is an ISO 4217 currency Babel knows (``CNY``, ``USD``, ``EUR``)."""
+    return code in list_currencies()
+
+
 @dataclass(frozen=True)
 class NumberFormat:
-    """``prefix`` + the number (times ``scale``) with ``decimals`` digits + ``suffix``; a
-    number smaller than ``small_below`` (in absolute value) gets ``small_decimals``."""
+    """How many decimals a unit's numbers get: ``decimals``, or ``small_decimals`` for a
+    number smaller than ``small_below`` in absolute value (``None``: the currency's own
+    precision). ``kind`` is what Babel writes it as: ``currency``, ``percent`` (the number
+    times 100), ``decimal``, or a CLDR unit of time (``duration-second``); ``suffix`` follows
+    a decimal (CLDR has no unit for "times")."""
 
-    decimals: int
-    prefix: str = ""
-    suffix: str = ""
-    scale: float = 1
+    kind: str
+    decimals: int | None
     small_below: float = 0
-    small_decimals: int = 0
+    small_decimals: int | None = 0
+    suffix: str = ""
+
+    @property
+    def scale(self) -> int:
+        return 100 if self.kind == "percent" else 1
 
 
 #: one rule per unit of the tree (kpi_tree.model.UNITS)
 UNIT_FORMATS: dict[str, NumberFormat] = {
-    "yuan": NumberFormat(decimals=0, prefix=CURRENCY, small_below=100, small_decimals=2),
-    "count": NumberFormat(decimals=0),
-    "ratio": NumberFormat(decimals=2, scale=100, suffix=" %"),
-    "multiple": NumberFormat(decimals=2, suffix="×"),
-    "seconds": NumberFormat(decimals=1, suffix=" s"),
-    "minutes": NumberFormat(decimals=1, suffix=" min"),
-    "days": NumberFormat(decimals=1, suffix=" d"),
+    "money": NumberFormat("currency", decimals=0, small_below=100, small_decimals=None),
+    "count": NumberFormat("decimal", decimals=0),
+    "ratio": NumberFormat("percent", decimals=2),
+    "multiple": NumberFormat("decimal", decimals=2, suffix="×"),
+    "seconds": NumberFormat("duration-second", decimals=1),
+    "minutes": NumberFormat("duration-minute", decimals=1),
+    "days": NumberFormat("duration-day", decimals=1),
 }
 #: a share of something: attainment of a target, a gap to it, a member's share of a total
-SHARE_FORMAT = NumberFormat(decimals=1, scale=100, suffix=" %")
+SHARE_FORMAT = NumberFormat("percent", decimals=1)
 #: an amount of money to the cent (a plan's annual target, its months)
-MONEY_FORMAT = NumberFormat(decimals=2, prefix=CURRENCY)
+MONEY_FORMAT = NumberFormat("currency", decimals=None)
+
+_NUMBER = re.compile(r"[#0,]*0(?:\.[0#]*)?")
 
 
-def format_number(value: float | None, rule: NumberFormat, signed: bool = False) -> str:
-    """``value`` by ``rule``; ``signed`` writes a plus sign before a positive number."""
-    if value is None or not math.isfinite(value):
-        return MISSING
-    shown = value * rule.scale
-    digits = rule.decimals if abs(shown) >= rule.small_below else rule.small_decimals
-    magnitude = Decimal(repr(abs(shown))).quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP)
-    sign = "" if magnitude == 0 else "-" if shown < 0 else "+" if signed else ""
-    return f"{sign}{rule.prefix}{magnitude:,.{digits}f}{rule.suffix}"
+def _with_decimals(pattern: str, digits: int) -> str:
+    """A CLDR number pattern (``¤#,##0.00``) with exactly ``digits`` decimals."""
+
+    def fixed(match: re.Match) -> str:
+        integer = match[0].split(".")[0]
+        return integer + ("." + "0" * digits if digits else "")
+
+    return _NUMBER.sub(fixed, pattern)
 
 
-def format_value(value: float | None, unit: str) -> str:
-    """A KPI value in its unit: ¥1,234 (¥12.50 under ¥100), 1,234, 12.34 %, 1.50×, 12.5 s."""
-    return format_number(value, UNIT_FORMATS[unit])
+@dataclass(frozen=True)
+class Formats:
+    """The writer of numbers in one currency and locale."""
+
+    currency: str = DEFAULT_CURRENCY
+    locale: str = DEFAULT_LOCALE
+
+    def __post_init__(self) -> None:
+        if not is_currency(self.currency):
+            raise ValueError(f"unknown currency {self.currency!r}: use an ISO 4217 code (CNY)")
+        if self.locale not in LOCALES:
+            raise ValueError(f"unknown locale {self.locale!r}: one of {', '.join(LOCALES)}")
+
+    @property
+    def lang(self) -> str:
+        """The language members and labels are shown in: ``en`` or ``zh``."""
+        return LOCALES[self.locale]
+
+    @cached_property
+    def _locale(self) -> Locale:
+        return Locale.parse(self.locale)
+
+    def _digits(self, rule: NumberFormat, small: bool) -> int:
+        digits = rule.small_decimals if small else rule.decimals
+        return get_currency_precision(self.currency) if digits is None else digits
+
+    def _pattern(self, rule: NumberFormat, digits: int) -> str:
+        loc = self._locale
+        if rule.kind == "currency":
+            base = loc.currency_formats["standard"].pattern
+        elif rule.kind == "percent":
+            base = loc.percent_formats[None].pattern
+        else:
+            base = loc.decimal_formats[None].pattern
+        return _with_decimals(base, digits)
+
+    def _write(self, number: Decimal, rule: NumberFormat, digits: int) -> str:
+        """``number`` (already rounded to ``digits``) written by Babel."""
+        pattern, loc = self._pattern(rule, digits), self._locale
+        if rule.kind == "currency":
+            return format_currency(
+                number, self.currency, format=pattern, locale=loc, currency_digits=False
+            )
+        if rule.kind == "percent":
+            return format_percent(number / 100, format=pattern, locale=loc)
+        if rule.kind == "decimal":
+            return format_decimal(number, format=pattern, locale=loc) + rule.suffix
+        return format_unit(number, rule.kind, length="short", format=pattern, locale=loc)
+
+    def number(self, value: float | None, rule: NumberFormat, signed: bool = False) -> str:
+        """``value`` by ``rule``; ``signed`` writes a plus sign before a positive number."""
+        if value is None or not math.isfinite(value):
+            return MISSING
+        shown = value * rule.scale
+        digits = self._digits(rule, abs(shown) < rule.small_below)
+        magnitude = Decimal(repr(abs(shown))).quantize(Decimal(1).scaleb(-digits), ROUND_HALF_UP)
+        negative = shown < 0 and magnitude != 0  # no sign on a value that rounds to nothing
+        text = self._write(-magnitude if negative else magnitude, rule, digits)
+        if signed and not negative and magnitude != 0:
+            text = get_plus_sign_symbol(self._locale) + text
+        return text
+
+    def value(self, value: float | None, unit: str) -> str:
+        """A KPI value in its unit: ¥1,234 (¥12.50 under 100), 1,234, 12.34%, 1.50×, 12.5秒."""
+        return self.number(value, UNIT_FORMATS[unit])
+
+    def share(self, value: float | None, signed: bool = False) -> str:
+        """A share as a percentage with one decimal: 95.3%, or +4.7% when ``signed``."""
+        return self.number(value, SHARE_FORMAT, signed)
+
+    def money(self, value: float | None) -> str:
+        """An amount of money to the currency's minor unit: ¥1,234,567.89."""
+        return self.number(value, MONEY_FORMAT)
+
+    # ---- the rules, for the board's script ------------------------------------------------
+
+    def _affixes(self, rule: NumberFormat, digits: int) -> tuple[list[str], list[str]]:
+        """What Babel writes before and after a positive and a negative number of ``rule``:
+        ([before positive, before negative], [after positive, after negative])."""
+        before: list[str] = []
+        after: list[str] = []
+        for sign in (1, -1):
+            seen = set()
+            # the same for a number that is one and one that is not: a plural form of a unit
+            # (1 day, 2 days) would need the plural rules in the page, which it does not have
+            for sample in (1, 7):
+                number = Decimal(sign * sample).quantize(Decimal(1).scaleb(-digits))
+                text = self._write(number, rule, digits)
+                written = format_decimal(
+                    abs(number), format=_with_decimals("0", digits), locale=self._locale
+                )
+                head, found, tail = text.partition(written)
+                if not found:
+                    raise ValueError(f"{self.locale}: cannot find {written!r} in {text!r}")
+                seen.add((head, tail))
+            if len(seen) != 1:
+                raise ValueError(f"{self.locale}: {rule.kind} has plural forms the board lacks")
+            ((head, tail),) = seen
+            before.append(head)
+            after.append(tail)
+        return before, after
+
+    def _rule(self, rule: NumberFormat) -> dict[str, Any]:
+        big, small = self._digits(rule, False), self._digits(rule, True)
+        prefix, suffix = self._affixes(rule, big)
+        if rule.small_below and self._affixes(rule, small) != (prefix, suffix):
+            raise ValueError(f"{self.locale}: {rule.kind} is written otherwise when small")
+        return {
+            "decimals": big,
+            "small_below": rule.small_below,
+            "small_decimals": small,
+            "scale": rule.scale,
+            "prefix": prefix,
+            "suffix": suffix,
+            "grouping": list(parse_pattern(self._pattern(rule, big)).grouping),
+        }
+
+    def rules(self) -> dict[str, Any]:
+        """This currency's and locale's rules as data, for ``format.js`` to apply."""
+        loc = self._locale
+        return {
+            "locale": self.locale,
+            "missing": MISSING,
+            "group": get_group_symbol(loc),
+            "decimal": get_decimal_symbol(loc),
+            "plus": get_plus_sign_symbol(loc),
+            "units": {unit: self._rule(rule) for unit, rule in UNIT_FORMATS.items()},
+            "share": self._rule(SHARE_FORMAT),
+        }
 
 
-def format_share(value: float | None, signed: bool = False) -> str:
-    """A share as a percentage with one decimal: 95.3 %, or +4.7 % when ``signed``."""
-    return format_number(value, SHARE_FORMAT, signed)
-
-
-def format_money(value: float | None) -> str:
-    """An amount of money to the cent: ¥1,234,567.89."""
-    return format_number(value, MONEY_FORMAT)
-
-
-def format_rules() -> dict:
-    """The rules as data, for the board's page to embed and its script to apply."""
-    return {
-        "missing": MISSING,
-        "units": {unit: asdict(rule) for unit, rule in UNIT_FORMATS.items()},
-        "share": asdict(SHARE_FORMAT),
-    }
+def board_rules(currency: str) -> dict[str, dict[str, Any]]:
+    """The rules of each of the board's languages (en, zh) for ``currency``."""
+    return {lang: Formats(currency, locale).rules() for locale, lang in LOCALES.items()}

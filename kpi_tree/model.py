@@ -1,10 +1,14 @@
 """Read and check the KPI tree (``kpi_tree/tree.yaml``).
 
 The loader refuses a tree that cannot be right, with an error naming the node: an unknown
-measure, fact, team or dimension; a cycle; a node without an owner; an identity whose
-children cannot produce the parent (checked symbolically: a product's children must multiply
-back to the parent's formula, a sum's children must be the declared parts of the parent's
-measure).
+measure, fact, team, dimension or source; a fact made of no source; a cycle; a node without
+an owner; an identity whose children cannot produce the parent (checked symbolically: a
+product's children must multiply back to the parent's formula, a sum's children must be the
+declared parts of the parent's measure).
+
+What each node reads is derived here too (:meth:`Tree.node_sources`): the sources of its
+measures' facts and the measures' own ``needs``. A shop that has not delivered one of them
+cannot compute the node (``kpi_tree/availability.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import yaml
 TREE_FILE = Path(__file__).with_name("tree.yaml")
 RELATIONS = ("product", "sum", "driver")
 DIRECTIONS = ("higher", "lower")
-UNITS = ("yuan", "count", "ratio", "multiple", "seconds", "minutes", "days")
+UNITS = ("money", "count", "ratio", "multiple", "seconds", "minutes", "days")
 AGGS = ("count", "sum")
 
 
@@ -35,6 +39,7 @@ class Fact:
     model: str
     date: str
     dimensions: dict[str, str]  # dimension -> column
+    sources: tuple[str, ...] = ()  # the sources its rows are made of
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,7 @@ class Measure:
     en: str
     zh: str
     parts: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()  # sources it reads beyond its fact's
 
     @property
     def sql(self) -> str:
@@ -95,6 +101,8 @@ class Tree:
     maturity_days: int
     cohort_rules: str
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    #: source id -> how a reason names it ({en, zh}), in the order the tree lists them
+    sources: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def root(self) -> Node:
@@ -122,6 +130,23 @@ class Tree:
         if node.kind == "quantile":
             return {str(node.quantile_fact)}
         return {self.measures[m].fact for m in node.measures}
+
+    def measure_sources(self, measure_id: str) -> tuple[str, ...]:
+        """The sources a measure reads: its fact's and its own ``needs``, in the tree's
+        order of sources."""
+        measure = self.measures[measure_id]
+        wanted = {*self.facts[measure.fact].sources, *measure.needs}
+        return tuple(s for s in self.sources if s in wanted)
+
+    def node_sources(self, node: Node) -> tuple[str, ...]:
+        """The sources a node reads (its measures', or its quantile fact's), in the tree's
+        order of sources: a shop must deliver every one of them to compute it."""
+        wanted: set[str] = set()
+        if node.kind == "quantile":
+            wanted.update(self.facts[str(node.quantile_fact)].sources)
+        for m in node.measures:
+            wanted.update(self.measure_sources(m))
+        return tuple(s for s in self.sources if s in wanted)
 
     def identities(self) -> list[tuple[Node, str, list[Node]]]:
         """(parent, relation, children) for every exact identity in the tree."""
@@ -200,17 +225,38 @@ def _check_team_board(tid: str, team: dict[str, Any], nodes: dict[str, Node]) ->
         raise TreeError(f"{where}: people dimension '{people}' is not a dimension of its KPIs")
 
 
+def _source_list(value: Any, where: str, sources: dict[str, Any], key: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(s, str) for s in value):
+        raise TreeError(f"{where}: '{key}' must be a list of source ids, got {value!r}")
+    for s in value:
+        if s not in sources:
+            raise TreeError(f"{where}: unknown source '{s}' (sources: {sorted(sources)})")
+    return tuple(value)
+
+
 def parse_tree(data: dict[str, Any]) -> Tree:
     teams = data.get("teams") or {}
-    facts = {
-        fid: Fact(
+    sources = {}
+    for sid, s in (data.get("sources") or {}).items():
+        where = f"source '{sid}'"
+        if not isinstance(s, dict):
+            raise TreeError(f"{where}: give its names as {{en: ..., zh: ...}}, got {s!r}")
+        sources[sid] = {"en": str(_need(s, "en", where)), "zh": str(_need(s, "zh", where))}
+    facts = {}
+    for fid, f in (data.get("facts") or {}).items():
+        where = f"fact '{fid}'"
+        fact_sources = _source_list(f.get("sources"), where, sources, "sources")
+        if not fact_sources:
+            raise TreeError(f"{where}: 'sources' is required (the sources its rows are made of)")
+        facts[fid] = Fact(
             fid,
-            _need(f, "model", f"fact '{fid}'"),
-            _need(f, "date", f"fact '{fid}'"),
+            _need(f, "model", where),
+            _need(f, "date", where),
             dict(f.get("dimensions") or {}),
+            fact_sources,
         )
-        for fid, f in (data.get("facts") or {}).items()
-    }
     measures = {}
     for mid, m in (data.get("measures") or {}).items():
         where = f"measure '{mid}'"
@@ -229,6 +275,7 @@ def parse_tree(data: dict[str, Any]) -> Tree:
             m.get("en", mid),
             m.get("zh", mid),
             tuple(m.get("parts") or ()),
+            _source_list(m.get("needs"), where, sources, "needs"),
         )
     for m in measures.values():
         for part in m.parts:
@@ -285,6 +332,7 @@ def parse_tree(data: dict[str, Any]) -> Tree:
         int(business.get("maturity_days", 14)),
         str(business.get("cohort_rules", "")),
         data,
+        sources,
     )
     check_tree(tree)
     return tree

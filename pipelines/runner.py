@@ -4,7 +4,9 @@ Used by the CLI (``kpi run``, ``kpi demo``) and the tests, with the Dagster inst
 gives: an ephemeral one (in memory, the CLI's default), or the one at ``$DAGSTER_HOME``
 (``kpi run --record``; :func:`prepare_dagster_home`), whose runs ``dagster dev`` shows.
 When the run is over, whatever its outcome, the board is drawn if the run replaced the
-serving file (after runs the Dagster daemon launches, the board sensor does it).
+serving file (after runs the Dagster daemon launches, the board sensor does it). The outcome
+says what became of each publication unit: published, held back by its gate (a data
+failure), or skipped (the shop delivers nothing the unit can compute: not a failure).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from kpi_tree.model import default_tree
 from kpi_tree.units import gated_table, publication_units
 from pipelines.board.page import redraw_if_stale
 from pipelines.partitions import check_days
+from pipelines.publish.serving import HELD_BACK, PUBLISHED, SKIPPED, read_log
 from pipelines.quality import GATE_CHECK
 from pipelines.settings import Settings
 
@@ -51,11 +54,34 @@ class RunOutcome:
     error: str | None
     #: publication units whose quality gate failed (their last good publication stays)
     held_back: list[str] = field(default_factory=list)
+    #: units published by the run
+    published: list[str] = field(default_factory=list)
+    #: units with nothing to publish: none of their KPIs can be computed from the sources
+    #: the shop delivers (not a failure)
+    skipped: list[str] = field(default_factory=list)
+    #: per unit the run published or skipped, its KPIs not available: KPI id -> why
+    not_available: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         """The pipeline worked: it succeeded, or only quality gates held units back."""
         return self.success or (self.error is None and bool(self.held_back))
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every unit was published or skipped for lack of sources; 1 when the run
+        failed or a unit was held back (a data failure someone must look at)."""
+        return 0 if self.success else 1
+
+
+def publications(settings: Settings, run_id: str) -> dict[str, dict]:
+    """What the run did with each unit: its newest publication log entry of the run."""
+    return {e["unit"]: e for e in read_log(settings) if e["run_id"] == run_id}
+
+
+def _why(lines: list[str]) -> dict[str, str]:
+    """ "conversion_rate: needs sessions" lines back into KPI id -> why."""
+    return dict(line.split(": ", 1) for line in lines if ": " in line)
 
 
 def run_nightly(
@@ -69,7 +95,8 @@ def run_nightly(
     """Execute the nightly job over ``start``..``end`` (inclusive) as a single run. Days that
     are not partitions raise :class:`~pipelines.partitions.OutsidePartitions` before any run
     starts (Dagster would fail every step on them, and retry)."""
-    check_days(defs.resources["warehouse"].settings(), start, end)
+    settings = defs.resources["warehouse"].settings()
+    check_days(settings, start, end)
     job = defs.resolve_job_def("nightly")
     result = job.execute_in_process(
         instance=instance,
@@ -78,7 +105,7 @@ def run_nightly(
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
     )
-    redraw_if_stale(defs.resources["warehouse"].settings())
+    redraw_if_stale(settings)
     unit_of_gated = {tuple(gated_table(u)): u for u in publication_units(default_tree())}
     held_back = sorted(
         unit_of_gated[tuple(evaluation.asset_key.path)]
@@ -98,6 +125,20 @@ def run_nightly(
             error = error or data.error.message
         elif not held_back:
             error = "the run failed"
+    entries = publications(settings, result.run_id)
+    units = publication_units(default_tree())
     # a held-back unit does not fail the run (its publish step records it), but the run did
-    # not publish everything it was asked to
-    return RunOutcome(result.run_id, result.success and not held_back, error, held_back)
+    # not publish everything it was asked to; a skipped one had nothing to publish
+    return RunOutcome(
+        result.run_id,
+        result.success and not held_back,
+        error,
+        held_back,
+        published=[u for u in units if entries.get(u, {}).get("status") == PUBLISHED],
+        skipped=[u for u in units if entries.get(u, {}).get("status") == SKIPPED],
+        not_available={
+            u: _why(e.get("not_available") or [])
+            for u, e in entries.items()
+            if e["status"] != HELD_BACK and e.get("not_available")
+        },
+    )

@@ -4,8 +4,9 @@ Every location hangs off one setting, the data directory: ``KPI_DATA_DIR`` in th
 or ``--data-dir`` on the CLI (default ``./data``). A project config file (``kpi.yaml`` in the
 working directory, or the file named by ``KPI_CONFIG``) sets the rest: the business time
 zone, the bad-row threshold, the partition start, the nightly time, per-source column
-mappings and time zones, targets and alert channels. Everything has a default, so nothing has
-to be configured for the demo.
+mappings and time zones, targets and alert channels, the currency and display locale, and
+the shop's vocabulary (its channels, carriers, payment methods and topics). Everything has a
+default, so nothing has to be configured for the demo.
 
 The file is read into pydantic models (:func:`config_model` and its sections; their JSON
 schema, for editors, is ``schemas/kpi.schema.json``): an unknown key at any level, a value of the
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import yaml
+from babel.numbers import list_currencies
 from pydantic import (
     AfterValidator,
     BeforeValidator,
@@ -51,10 +53,13 @@ from kpi_tree.config import (
     problem,
     report,
 )
+from kpi_tree.formats import DEFAULT_CURRENCY, DEFAULT_LOCALE, LOCALES, Formats, is_currency
+from kpi_tree.vocabulary import DEFAULT_VOCABULARY, ColumnMembers, Vocabulary
 from pipelines.alerts.delivery import ChannelConfig
 
 if TYPE_CHECKING:
     from pipelines.ingest.contracts import SourceSpec
+    from pipelines.ingest.mapping import SourceMapping
 
 DATA_DIR_ENV = "KPI_DATA_DIR"
 CONFIG_ENV = "KPI_CONFIG"
@@ -123,6 +128,16 @@ def _iso_date(value: Any) -> Any:
     return value
 
 
+def _currency(code: str) -> str:
+    if not is_currency(code):
+        close = difflib.get_close_matches(code.upper(), sorted(list_currencies()), n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise ValueError(
+            f"unknown currency {code!r}: use an ISO 4217 code such as CNY, USD or EUR{hint}"
+        )
+    return code
+
+
 #: an IANA time zone name (``Asia/Shanghai``, ``UTC``)
 TimeZoneName = Annotated[str, Strict(), AfterValidator(_zone)]
 Share = Annotated[Number, Field(ge=0, le=1)]
@@ -132,38 +147,14 @@ NonNegative = Annotated[Number, Field(ge=0)]
 # ---- the file's sections -------------------------------------------------------------------
 
 
-class SourceSettings(ConfigModel):
-    """How a shop's files of one source differ from its contract (one model per source is
-    made from this, see :func:`_source_settings`)."""
+def _source_settings(spec: SourceSpec) -> type[SourceMapping]:
+    """The ``sources.<name>`` section of one source: how its files map onto its contract
+    (``pipelines/ingest/mapping.py``), and its time zone when it has timestamps."""
+    from pipelines.ingest.mapping import source_model
 
-    columns: dict[str, str] = {}
-
-    @model_validator(mode="after")
-    def _one_each(self) -> SourceSettings:
-        mapped: dict[str, str] = {}
-        for theirs, ours in self.columns.items():
-            if ours in mapped:
-                raise problem(
-                    ("columns", theirs),
-                    f"maps to '{ours}' as '{mapped[ours]}' does: map one column of the file "
-                    "to each of ours",
-                )
-            mapped[ours] = theirs
-        return self
-
-
-def _source_settings(spec: SourceSpec) -> type[SourceSettings]:
-    """The ``sources.<name>`` section of one source: its own column names, and its time zone
-    when it has timestamps."""
-    ours = Literal[tuple(spec.dtypes)]  # type: ignore[valid-type]
-    fields: dict[str, Any] = {
-        "columns": (
-            Annotated[dict[Text, ours], blank({}, dict[str, ours])],  # type: ignore[valid-type]
-            Field({}, description=f"the shop's column name -> the {spec.name} contract's"),
-        )
-    }
+    extra: dict[str, Any] = {}
     if spec.timestamp_columns:
-        fields["timezone"] = (
+        extra["timezone"] = (
             TimeZoneName | None,
             Field(
                 None,
@@ -171,18 +162,7 @@ def _source_settings(spec: SourceSpec) -> type[SourceSettings]:
                 "business_timezone)",
             ),
         )
-    return create_model(
-        f"{spec.name.title().replace('_', '')}Source",
-        __base__=SourceSettings,
-        __doc__=f"The {spec.name} files: {_source_text(spec)}.",
-        **fields,
-    )
-
-
-def _source_text(spec: SourceSpec) -> str:
-    if not spec.timestamp_columns:
-        return "no timestamps (no timezone to set)"
-    return "timestamps without an offset in business_timezone unless timezone says otherwise"
+    return source_model(spec, extra)
 
 
 def _one_or_more(value: Any) -> Any:
@@ -266,6 +246,19 @@ class _KpiConfig(ConfigModel):
         DEFAULT_MEMORY_LIMIT,
         description="DuckDB's cap for the build warehouse; beyond it DuckDB spills to disk",
     )
+    currency: Annotated[str, Strict(), AfterValidator(_currency)] = Field(
+        DEFAULT_CURRENCY, description="the shop's currency, an ISO 4217 code (CNY, USD, EUR)"
+    )
+    locale: Literal[tuple(LOCALES)] = Field(  # type: ignore[valid-type]
+        DEFAULT_LOCALE,
+        description="how numbers are written and the language members are shown in (the "
+        "board starts in it and has both)",
+    )
+    vocabulary: Annotated[Vocabulary, blank({}, Vocabulary)] = Field(
+        DEFAULT_VOCABULARY,
+        description="the members of channels, carriers, payment methods and topics, their "
+        "labels and roles",
+    )
     targets: Annotated[TargetSettings, blank({}, TargetSettings)] = TargetSettings()
     alerts: Annotated[AlertSettings, blank({}, AlertSettings)] = AlertSettings()
 
@@ -282,7 +275,8 @@ def config_model() -> type[_KpiConfig]:
     sources = create_model(
         "SourcesSettings",
         __base__=ConfigModel,
-        __doc__="Per source: the shop's column names and the time zone of its timestamps.",
+        __doc__="Per source: how the shop's files map onto its contract (a preset, column "
+        "names, constants, ids, formats, value maps, ...) and the time zone of its timestamps.",
         **{
             name: (Annotated[model, blank({}, model)], model())  # type: ignore[valid-type]
             for name, model in sections.items()
@@ -315,6 +309,17 @@ class SourceConfig:
     #: the business zone: a date without a time (``2025-03-14``) is that day in it, whatever
     #: zone the source's timestamps are in
     business_timezone: str | None = None
+    #: the columns whose values are members of the shop's vocabulary, and what an unknown
+    #: value becomes; empty: the contract's own (the default vocabulary's members)
+    members: tuple[ColumnMembers, ...] = ()
+    #: how the shop's files map onto the contract (``sources.<name>`` of kpi.yaml, a preset
+    #: merged in); None: as the contract has them
+    mapping: SourceMapping | None = None
+
+    @property
+    def folder(self) -> str:
+        """The landing folder its files are read from: its own, or another source's."""
+        return (self.mapping.folder if self.mapping else None) or self.name
 
 
 @dataclass(frozen=True)
@@ -334,6 +339,15 @@ class Settings:
     sources: Mapping[str, SourceConfig]
     targets: TargetSettings
     alerts: AlertSettings
+    #: ISO 4217 code of the shop's currency, and the display locale (zh_CN or en_US)
+    currency: str = DEFAULT_CURRENCY
+    locale: str = DEFAULT_LOCALE
+    vocabulary: Vocabulary = DEFAULT_VOCABULARY
+
+    @property
+    def formats(self) -> Formats:
+        """How numbers are written for this shop (its currency, its locale)."""
+        return Formats(self.currency, self.locale)
 
     @property
     def landing_dir(self) -> Path:
@@ -380,6 +394,48 @@ class Settings:
         return found
 
 
+def _source_config(
+    name: str, conf: SourceMapping, business_timezone: str, vocabulary: Vocabulary
+) -> SourceConfig:
+    """One source's :class:`SourceConfig` from its ``sources.<name>`` section: the zone of its
+    timestamps without an offset is the one the section declares, else the business zone
+    (and the run says so once); its members are the shop's vocabulary's."""
+    from pipelines.ingest.contracts import SOURCE_SPECS  # loaded by config_model already
+
+    has_timestamps = "timezone" in type(conf).model_fields
+    declared = getattr(conf, "timezone", None)
+    return SourceConfig(
+        name,
+        declared or (business_timezone if has_timestamps else None),
+        dict(conf.columns),
+        timezone_declared=declared is not None or not has_timestamps,
+        business_timezone=business_timezone,
+        members=vocabulary.column_members(SOURCE_SPECS[name].members),
+        mapping=conf,
+    )
+
+
+def source_config(
+    name: str,
+    section: Mapping[str, Any],
+    business_timezone: str | None = None,
+    vocabulary: Vocabulary | None = None,
+) -> SourceConfig:
+    """One source as a ``sources.<name>`` section of kpi.yaml describes it (e.g. ``{"preset":
+    "shopify"}``, for `kpi check --preset`), in a shop whose business zone and vocabulary
+    are given (default: the defaults); :class:`ConfigError` says what is wrong."""
+    model = config_model()
+    data: dict[str, Any] = {"sources": {name: dict(section)}}
+    if business_timezone is not None:
+        data["business_timezone"] = business_timezone
+    try:
+        config = model.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError("; ".join(describe(model, err))) from None
+    conf = getattr(config.sources, name)  # type: ignore[attr-defined]
+    return _source_config(name, conf, config.business_timezone, vocabulary or config.vocabulary)
+
+
 def _config_path() -> Path | None:
     explicit = os.environ.get(CONFIG_ENV)
     if explicit:
@@ -422,15 +478,7 @@ def load_settings(data_dir: str | Path | None = None) -> Settings:
     hour, minute = (int(p) for p in config.nightly_time.split(":"))
     sources = {}
     for name, conf in config.sources:  # type: ignore[attr-defined]
-        has_timestamps = "timezone" in type(conf).model_fields
-        declared = getattr(conf, "timezone", None)
-        sources[name] = SourceConfig(
-            name,
-            declared or (config.business_timezone if has_timestamps else None),
-            dict(conf.columns),
-            timezone_declared=declared is not None or not has_timestamps,
-            business_timezone=config.business_timezone,
-        )
+        sources[name] = _source_config(name, conf, config.business_timezone, config.vocabulary)
     return Settings(
         data_dir=Path(chosen).resolve(),
         config_file=config_file,
@@ -443,6 +491,9 @@ def load_settings(data_dir: str | Path | None = None) -> Settings:
         sources=sources,
         targets=config.targets,
         alerts=config.alerts,
+        currency=config.currency,
+        locale=config.locale,
+        vocabulary=config.vocabulary,
     )
 
 

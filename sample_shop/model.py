@@ -19,6 +19,7 @@ from datetime import date
 import numpy as np
 import polars as pl
 
+from kpi_tree.vocabulary import DEFAULT_VOCABULARY
 from sample_shop.seasons import day_factors
 
 DAY = 86_400
@@ -39,8 +40,10 @@ STREAM_SESSIONS, STREAM_PRESALE, STREAM_FAULT_ROWS = 5, 6, 7
 # Traffic sources: channels and campaigns
 # ---------------------------------------------------------------------------------------------
 
-CHANNELS = ("paid_search", "feed_ads", "social", "organic", "direct")
-PAID_CHANNELS = ("paid_search", "feed_ads", "social")
+#: the default vocabulary's (kpi_tree/vocabulary.py), in its order: a member's index is its
+#: code in the generated arrays
+CHANNELS = DEFAULT_VOCABULARY.channels.names
+PAID_CHANNELS = DEFAULT_VOCABULARY.paid_channels
 LANDING_PAGES = ("home", "category", "product", "promo")
 
 
@@ -230,14 +233,16 @@ PRESALE_CONVERSION_FLOOR = 0.05
 PRESALE_CONVERSION_FAST = 0.55  # + this x exp(-first response / 240 s)
 PRESALE_CONVERSION_SCALE = 240.0
 UNANSWERED_CONVERSION = 0.03
-TOPICS = ("presale", "aftersale", "order_review")
+TOPICS = tuple(
+    DEFAULT_VOCABULARY.topics_in_role(role)[0] for role in ("presale", "aftersale", "order_review")
+)
 TOPIC_LETTER = ("p", "a", "r")
 
 # ---------------------------------------------------------------------------------------------
 # Logistics
 # ---------------------------------------------------------------------------------------------
 
-CARRIERS = ("sf_express", "zto", "yto", "jd_logistics", "ems")
+CARRIERS = DEFAULT_VOCABULARY.carriers.names
 CARRIER_P = np.array([0.20, 0.30, 0.22, 0.16, 0.12])
 TRANSIT_MIN = np.array([1, 2, 2, 1, 3])  # days
 TRANSIT_MAX = np.array([2, 4, 4, 2, 6])

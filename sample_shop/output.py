@@ -22,6 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
+from kpi_tree.vocabulary import DEFAULT_VOCABULARY
 from sample_shop.model import (
     AGENT_IDS,
     CARRIERS,
@@ -85,7 +86,12 @@ SCHEMAS: dict[str, dict[str, str]] = {
 LOCAL_TIME_SOURCES = {"conversations"}
 UTC_TEXT = "%Y-%m-%dT%H:%M:%SZ"
 LOCAL_TEXT = "%Y-%m-%d %H:%M:%S"
-PAYMENT_METHODS = ("prepaid", "cod")
+_COD = DEFAULT_VOCABULARY.cod_payment_methods
+#: the default vocabulary's payment methods by the generator's `cod` flag: 0 prepaid, 1 COD
+PAYMENT_METHODS = (
+    next(m for m in DEFAULT_VOCABULARY.payment_methods.names if m not in _COD),
+    _COD[0],
+)
 
 
 def polars_dtype(kind: str) -> pl.DataType:

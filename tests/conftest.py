@@ -22,13 +22,20 @@ warnings.filterwarnings("ignore", message=r".*is currently in beta.*")
 
 #: fixtures that run the real nightly job (or a browser) over a generated shop: a test that uses
 #: one, directly or through another fixture, is marked slow and left out of `make test-fast`
-SLOW_FIXTURES = frozenset({"built_shop", "shop_copy", "published_shop", "browser"})
+SLOW_FIXTURES = frozenset(
+    {"built_shop", "shop_copy", "published_shop", "browser", "orders_only_shop"}
+)
 
 SHOP_START = dt.date(2025, 1, 20)  # covers the 2025 Spring Festival (Jan 29), all of Feb and March
 SHOP_DAYS = 75
 SHOP_ORDERS_PER_DAY = 60
 #: the test shop's target plan: the nightly run versions it from the drop folder
 TEST_PLAN = Path(__file__).with_name("plans") / "shop_2025.yaml"
+#: the orders-only shop (the sample shop without traffic, ads, service and shipments)
+SUBSET_START = dt.date(2025, 1, 20)
+SUBSET_DAYS = 40
+SUBSET_SOURCES = ("orders", "order_items")
+SUBSET_PLAN = Path(__file__).with_name("plans") / "orders_only_2025.yaml"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -104,6 +111,31 @@ def built_shop(tmp_path_factory) -> Shop:
     return shop
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def ensure_chromium() -> Path:
+    """Debian's chromium (with CJK fonts for the Chinese labels), installed by `make
+    system-deps`: Playwright's own browser download does not work here. Missing, the browser
+    tests fail, never skip, so that CI cannot pass without running them."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make system-deps` (chromium and CJK fonts)")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Chromium driven by Playwright (the board's tests)."""
+    from playwright.sync_api import sync_playwright
+
+    executable = ensure_chromium()
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(executable), args=BROWSER_ARGS)
+        yield chromium
+        chromium.close()
+
+
 @pytest.fixture
 def shop_copy(built_shop, tmp_path) -> Shop:
     """A private copy of the built shop (landing files and warehouse), for tests that change it."""
@@ -112,3 +144,49 @@ def shop_copy(built_shop, tmp_path) -> Shop:
     return Shop(
         target, json.loads(json.dumps(built_shop.manifest)), built_shop.start, built_shop.end
     )
+
+
+@dataclass
+class SubsetShop(Shop):
+    """A shop that delivers some of the sources: the others' files wait in ``withheld``."""
+
+    withheld: Path = Path()
+    #: what `kpi run` over the whole range exited with, and said
+    exit_code: int = 0
+    output: str = ""
+
+
+def kpi(data_dir: Path, *args: str) -> tuple[int, str]:
+    """Run a `kpi` command on ``data_dir`` in this process: (exit code, its output)."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KPI_DATA_DIR", str(data_dir))
+        result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="session")
+def orders_only_shop(tmp_path_factory) -> SubsetShop:
+    """40 days of a shop that delivers only its orders and their lines (the sample shop, no
+    faults, CSV, its other sources withheld), with a plan of the whole tree, through `kpi
+    run` once."""
+    root = tmp_path_factory.mktemp("orders_only")
+    data_dir = root / "data"
+    manifest = generate_shop(
+        data_dir / "landing", SUBSET_START, SUBSET_DAYS, orders_per_day=60, seed=5,
+        faults={}, formats="csv",
+    )  # fmt: skip
+    withheld = root / "withheld"
+    withheld.mkdir()
+    for folder in (data_dir / "landing").iterdir():
+        if folder.is_dir() and folder.name not in SUBSET_SOURCES:
+            shutil.move(folder, withheld / folder.name)
+    plans = data_dir / "targets" / "plans"
+    plans.mkdir(parents=True)
+    shutil.copyfile(SUBSET_PLAN, plans / SUBSET_PLAN.name)
+    code, output = kpi(data_dir, "run")
+    end = SUBSET_START + dt.timedelta(days=SUBSET_DAYS - 1)
+    return SubsetShop(data_dir, manifest, SUBSET_START, end, withheld, code, output)

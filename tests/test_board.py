@@ -3,6 +3,7 @@ browser (Playwright driving Debian's Chromium, installed by `make system-deps`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -12,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from kpi_tree.formats import format_rules, format_share, format_value
+from kpi_tree.formats import LOCALES, Formats, board_rules
 from kpi_tree.model import UNITS, default_tree
 from pipelines.board.data import SCORE_CAP, BoardError, collect
 from pipelines.board.page import (
@@ -25,30 +26,8 @@ from pipelines.board.page import (
 )
 from pipelines.publish.serving import LogEntry, append_log, assemble_serving, serving_db
 
-CHROMIUM = Path("/usr/bin/chromium")
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 TOP_NODES = ("net_revenue", "gmv", "signoff_rate")  # management and logistics: published
-
-
-def ensure_chromium() -> Path:
-    """Debian's chromium (with CJK fonts for the Chinese labels), installed by `make
-    system-deps`: Playwright's own browser download does not work here. Missing, the browser
-    tests fail, never skip, so that CI cannot pass without running them."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run `make system-deps` (chromium and CJK fonts)")
-    return CHROMIUM
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    executable = ensure_chromium()
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(executable), args=BROWSER_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _serving(shop) -> duckdb.DuckDBPyConnection:
@@ -88,7 +67,10 @@ def test_the_nightly_job_draws_a_self_contained_board(built_shop):
     assert text.count("<script") == 2  # the data, and our own inline script
     data = _page_data(page)
     assert data["as_of"] == built_shop.end.isoformat()
-    assert data["formats"] == format_rules()  # the page's script applies the Python rules
+    # the page's script applies the Python rules, of each language, in the shop's currency
+    assert data["formats"] == board_rules(built_shop.settings.currency)
+    assert data["lang"] == "zh"  # the default locale, zh_CN: the board opens in Chinese
+    assert data["labels"]["channel"]["paid_search"] == {"en": "paid search", "zh": "付费搜索"}
     assert {n["id"] for n in data["nodes"]} == set(default_tree().nodes)
 
 
@@ -285,6 +267,8 @@ def test_board_in_a_browser(built_shop, browser):
     page.goto(page_file.resolve().as_uri())
     page.wait_for_selector("body[data-ready=true]")
     tree = default_tree()
+    currency = built_shop.settings.currency
+    zh, en = Formats(currency, "zh_CN"), Formats(currency, "en_US")
 
     # the top nodes show the serving warehouse's month-to-date values
     with _serving(built_shop) as con:
@@ -297,12 +281,22 @@ def test_board_in_a_browser(built_shop, browser):
             ).fetchall()[0][0]
             for kpi in TOP_NODES
         }
+    # it opens in the shop's locale (zh_CN), its numbers written as zh_CN writes them
+    assert page.locator("#title").text_content() == "KPI 看板"
+    for kpi, row in expected.items():
+        node = page.locator(f"g.node[data-kpi={kpi}]")
+        assert node.locator(".node-value").text_content() == zh.value(
+            row["actual"], tree.nodes[kpi].unit
+        )
+        assert node.locator(".node-attainment").text_content() == zh.share(row["attainment"])
+    page.click("#lang-toggle")
+    assert page.locator("#title").text_content() == "KPI board"
     for kpi, row in expected.items():
         node = page.locator(f"g.node[data-kpi={kpi}]")
         value = node.locator(".node-value")
         assert float(value.get_attribute("data-value")) == pytest.approx(row["actual"], rel=1e-12)
-        assert value.text_content() == format_value(row["actual"], tree.nodes[kpi].unit)
-        assert node.locator(".node-attainment").text_content() == format_share(row["attainment"])
+        assert value.text_content() == en.value(row["actual"], tree.nodes[kpi].unit)
+        assert node.locator(".node-attainment").text_content() == en.share(row["attainment"])
         target = node.locator(".node-target")
         assert float(target.get_attribute("data-value")) == pytest.approx(row["paced_target"])
     # a held-back team is named with its failed checks; its nodes show no number
@@ -324,7 +318,13 @@ def test_board_in_a_browser(built_shop, browser):
     month_start = expected["gmv"]["as_of_day"].replace(day=1)
     assert points == (expected["gmv"]["as_of_day"] - month_start).days + 1
     assert page.locator("#detail svg.trend-cumulative path.series-target").count() == 1
-    assert page.locator("#detail table.breakdown[data-dimension=channel] tr").count() == 6
+    channels = page.locator("#detail table.breakdown[data-dimension=channel] td.member")
+    assert channels.count() == 5
+    vocabulary = built_shop.settings.vocabulary
+    shown = {  # each channel by its label in the language shown
+        cell.get_attribute("data-member"): cell.text_content() for cell in channels.all()
+    }
+    assert shown == {m: vocabulary.label("channel", m, "en") for m in vocabulary.channels.names}
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "board.png"))
 
@@ -334,13 +334,15 @@ def test_board_in_a_browser(built_shop, browser):
     assert float(value.get_attribute("data-value")) == pytest.approx(day_values["gmv"])
     page.click("button[data-period=month]")
 
-    # switching language changes the labels
+    # switching language changes the labels, the members' too
     assert page.locator("#title").text_content() == "KPI board"
     page.click("#lang-toggle")
     assert page.locator("#title").text_content() == "KPI 看板"
     assert page.locator("g.node[data-kpi=gmv] .name").text_content() == tree.nodes["gmv"].zh
     assert page.locator("button[data-period=month]").text_content() == "月累计"
     assert page.locator("#detail .owner").text_content().startswith("负责部门")
+    paid = "#detail table.breakdown[data-dimension=channel] td[data-member=paid_search]"
+    assert page.locator(paid).text_content() == "付费搜索"
     page.screenshot(path=str(ARTIFACTS / "board-zh.png"), full_page=True)
     page.close()
     assert problems == []
@@ -369,22 +371,97 @@ FORMAT_VALUES = [0, 0.5, 2.5, -2.5, 0.125, 1.005, 2.675, 0.0049, 99.994, 99.995,
                  12345.675, 1234567.5, -98765.4321, 3e9, None, math.nan, math.inf]  # fmt: skip
 
 
-def test_the_board_writes_values_as_the_python_formatter(built_shop, browser):
+@pytest.mark.parametrize(("currency", "locale"), [("CNY", "zh_CN"), ("USD", "en_US")])
+def test_the_board_writes_values_as_the_python_formatter(
+    built_shop, browser, tmp_path, currency, locale
+):
+    """The page of a CNY shop (the built one) and of a USD one (its serving warehouse drawn
+    for a shop whose kpi.yaml says USD, en_US): in each of the board's languages, every value
+    written as Babel writes it in that language's locale."""
+    settings = dataclasses.replace(built_shop.settings, currency=currency, locale=locale)
+    page_file = write_board(settings, out=tmp_path / "board.html")
     page = browser.new_page()
-    page.goto(board_path(built_shop.settings).resolve().as_uri())
+    page.goto(page_file.resolve().as_uri())
     page.wait_for_selector("body[data-ready=true]")
+    # the board opens in the shop's locale: a USD shop in en_US reads $76,109-style amounts
+    gmv = page.locator("g.node[data-kpi=gmv] .node-value")
+    shop = Formats(currency, locale)
+    assert gmv.text_content() == shop.value(float(gmv.get_attribute("data-value")), "money")
+    assert gmv.text_content().startswith("$" if currency == "USD" else "¥")
     cases = [[v, unit] for unit in [*UNITS, None] for v in FORMAT_VALUES]
-    got = page.evaluate(
-        """(cases) => {
-            const rules = JSON.parse(document.getElementById("board-data").textContent).formats;
-            const formats = kpiFormats(rules);
-            return cases.map(([v, unit]) => (unit === null ? formats.share(v)
-                                                            : formats.value(v, unit)));
-        }""",
-        cases,
-    )
+    for lang_locale, lang in LOCALES.items():
+        got = page.evaluate(
+            """([lang, cases]) => {
+                const rules = JSON.parse(document.getElementById("board-data").textContent);
+                const formats = kpiFormats(rules.formats[lang]);
+                return cases.map(([v, unit]) => (unit === null ? formats.share(v)
+                                                                : formats.value(v, unit)));
+            }""",
+            [lang, cases],
+        )
+        python = Formats(currency, lang_locale)
+        want = [python.share(v) if unit is None else python.value(v, unit) for v, unit in cases]
+        differ = [
+            (v, unit, g, w) for (v, unit), g, w in zip(cases, got, want, strict=True) if g != w
+        ]
+        assert differ == [], lang
+        assert len(set(want)) > 100  # the cases are not all written alike
     page.close()
-    want = [format_share(v) if unit is None else format_value(v, unit) for v, unit in cases]
-    differ = [(v, unit, g, w) for (v, unit), g, w in zip(cases, got, want, strict=True) if g != w]
-    assert differ == []
-    assert len(set(want)) > 100  # the cases are not all written alike
+
+
+# ---- a shop that delivers some of the sources ---------------------------------------------
+
+
+def test_an_orders_only_board_greys_what_the_shop_cannot_compute(orders_only_shop, browser):
+    """The nodes the shop cannot compute are drawn greyed with what they need, in both
+    languages, with no number, target or score; the others show their published values."""
+    shop = orders_only_shop
+    with _serving(shop) as con:
+        data = collect(con, default_tree(), shop.settings)
+        reasons = {
+            kpi: (en, zh)
+            for kpi, en, zh in con.execute(
+                "select kpi_id, reason_en, reason_zh from kpi_tree.kpi_availability "
+                "where not is_available"
+            ).fetchall()
+        }
+        gmv = _pace_row(con, "gmv")
+    assert reasons and "gmv" not in reasons and "conversion_rate" in reasons
+    nodes = {n["id"]: n for n in data["nodes"]}
+    for kpi, (en, zh) in reasons.items():
+        node = nodes[kpi]
+        assert not node["available"] and node["needs"] == {"en": en, "zh": zh}
+        assert node["daily"] == [] and all(p["actual"] is None for p in node["periods"].values())
+    teams = {t["id"]: t for t in data["teams"]}
+    assert teams["marketing"]["skipped"] and not teams["marketing"]["held_back"]
+    # the operations scorecard scores what it can: conversion rate is listed, not scored
+    rows = {r["kpi"]: r for r in teams["operations"]["scorecard"]["month"]["rows"]}
+    assert rows["conversion_rate"]["needs"]["en"] == "needs sessions"
+    assert rows["conversion_rate"]["attainment"] is None
+
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    problems: list[str] = []
+    page.on(
+        "console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None
+    )
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(board_path(shop.settings).resolve().as_uri())
+    page.wait_for_selector("body[data-ready=true]")
+    greyed = page.locator("g.node.unavailable")
+    assert {greyed.nth(i).get_attribute("data-kpi") for i in range(greyed.count())} == set(reasons)
+    cvr = page.locator("g.node[data-kpi=conversion_rate]")
+    assert cvr.locator(".node-value").get_attribute("data-value") == ""
+    assert cvr.locator(".node-needs").get_attribute("data-needs") == "needs sessions"
+    assert cvr.locator(".stripe, .node-attainment, .sparkline").count() == 0
+    value = page.locator("g.node[data-kpi=gmv] .node-value")
+    assert float(value.get_attribute("data-value")) == pytest.approx(gmv["actual"], rel=1e-12)
+    page.click("g.node[data-kpi=conversion_rate]")
+    assert "needs sessions" in page.locator("#detail-needs").text_content()
+    assert page.locator("#detail svg.chart").count() == 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "board-orders-only.png"))
+    page.click("#lang-toggle")
+    assert cvr.locator(".node-needs").get_attribute("data-needs") == "需要流量数据"
+    assert "需要流量数据" in page.locator("#detail-needs").text_content()
+    page.close()
+    assert problems == []

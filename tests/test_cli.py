@@ -15,7 +15,7 @@ from typer.core import TyperGroup
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from kpi_tree.formats import format_value
+from kpi_tree.formats import Formats
 from pipelines.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,7 +109,7 @@ def test_generate_run_and_inspect_a_small_shop(tmp_path):
 
     tree = kpi(data, "tree", "--date", "2025-03-10")
     gmv_line = next(line for line in tree.stdout.splitlines() if "交易额 GMV" in line)
-    assert format_value(gmv, "yuan") in gmv_line
+    assert Formats().value(gmv, "money") in gmv_line  # the default: CNY, zh_CN
 
     info = kpi(data, "serve-info")
     assert "kpi.duckdb" in info.stdout and "publication_log" in info.stdout

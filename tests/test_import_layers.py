@@ -42,8 +42,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 
 
 #: package -> what it may import all the same: the warehouse's shared queries
-#: (pipelines/queries.py) import only duckdb, so the suites can use them and stay below the
-#: pipelines
+#: (pipelines/queries.py) import only duckdb and the tree, so the suites can use them and stay
+#: below the pipelines
 ALLOWED: dict[str, tuple[str, ...]] = {"expectations": ("pipelines.queries",)}
 
 

@@ -123,3 +123,32 @@ def test_the_index_lists_the_newest_results_and_older_pages_stay_linked(tmp_path
     # parsed it on every read of a setting
     scaffold = tmp_path / "quality" / "gx" / "gx" / "uncommitted" / "config_variables.yml"
     assert not scaffold.exists()
+
+
+def test_a_unit_with_nothing_computable_is_skipped_not_passed_or_held_back(tmp_path):
+    """The suites of a unit none of whose KPIs the shop can compute: no expectation at all; the
+    verdict says skipped (neither a failure nor something to publish) and why."""
+    from expectations.suites import team_gate
+    from expectations.verdict import Failure, read_verdict
+    from kpi_tree.availability import Availability
+    from kpi_tree.model import default_tree
+
+    tree = default_tree()
+    logistics = [n.id for n in tree.nodes.values() if n.team == "logistics"]
+    missing = {
+        k: Availability(
+            k, ("orders", "shipments"), ("shipments",), "needs shipments", "需要物流数据"
+        )
+        for k in logistics
+    }
+    # reads nothing: none to judge
+    gate = team_gate(None, tree, "logistics", DAY, DAY, availability=missing)
+    assert gate.skipped and gate.frames == {} and set(gate.not_available) == set(logistics)
+    verdict = runner.run_gate(gate, tmp_path, "run-1", DAY, DAY)
+    assert verdict.success and verdict.skipped and verdict.evaluated == 0
+    assert verdict.not_available == dict.fromkeys(logistics, "needs shipments")
+    assert read_verdict(tmp_path, "logistics").skipped
+    # a standing dbt test failure still holds it back: the model it would publish is wrong
+    failure = Failure("kpi/fct_kpi_values", "dbt test x", None, 1)
+    held = runner.run_gate(gate, tmp_path, "run-2", DAY, DAY, known_failures=[failure])
+    assert not held.success and not held.skipped

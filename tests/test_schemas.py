@@ -94,7 +94,7 @@ def test_a_full_config_passes_the_schema_and_the_model(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     "change",
     [
-        lambda d: d["sources"]["orders"].update(encoding="gbk"),
+        lambda d: d["sources"]["orders"].update(encodng="gbk"),
         lambda d: d["sources"]["ad_spend"].update(timezone="UTC"),
         lambda d: d["sources"]["orders"]["columns"].update(Amount="amout"),
         lambda d: d["alerts"]["channels"]["marketing"][0].update(url="https://hooks.slack.com/x"),

@@ -132,7 +132,8 @@ alerts:
     [
         # unknown keys, at every level
         ("nightly: '02:30'\n", "nightly"),
-        ("sources:\n  orders:\n    encoding: gbk\n", "sources.orders.encoding"),
+        ("sources:\n  orders:\n    encodng: gbk\n", "sources.orders.encodng"),
+        ("sources:\n  orders:\n    encoding: klingon\n", "sources.orders.encoding"),
         ("sources:\n  orders:\n    date_format: '%d/%m'\n", "sources.orders.date_format"),
         ("sources:\n  ordres: {}\n", "sources.ordres"),
         ("sources:\n  ad_spend:\n    timezone: UTC\n", "sources.ad_spend.timezone"),

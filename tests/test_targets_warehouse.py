@@ -18,7 +18,6 @@ import polars as pl
 import pytest
 import yaml
 
-from kpi_tree.formats import format_value
 from kpi_tree.model import default_tree
 from kpi_tree.targets.derive import identity_violations
 from kpi_tree.targets.pace import Thresholds, pace
@@ -356,7 +355,10 @@ def test_show_and_catch_up_print_the_published_pace(built_shop, monkeypatch):
     assert show.exit_code == 0, show.output
     assert "Month to date on 2025-03-15: 2025-03-01 .. 2025-03-31, day 15 of 31" in show.output
     gmv_line = next(line for line in show.output.splitlines() if "GMV 交易额" in line)
-    assert format_value(gmv, "yuan") in gmv_line and status.replace("_", " ") in gmv_line
+    assert (
+        built_shop.settings.formats.value(gmv, "money") in gmv_line
+        and status.replace("_", " ") in gmv_line
+    )
     catch = runner.invoke(app, ["targets", "catch-up", "--date", AS_OF.isoformat()])
     assert catch.exit_code == 0, catch.output
     assert "The remaining 16 days need" in catch.output

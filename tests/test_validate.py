@@ -490,7 +490,8 @@ def test_reading_ahead_loads_the_same_rows_and_fails_at_the_same_day(tmp_path, m
         == (
             dt.date(2025, 3, 17),
             "orders/orders_2025-03-17.csv: column 'customer_id' is missing; the file has "
-            "['order_id', 'customer']",
+            "['order_id', 'customer']: map one of them to it (sources.orders.columns), or "
+            "give every row a value (sources.orders.constants) in kpi.yaml",
         )
     )
     assert done == want_done
@@ -553,7 +554,8 @@ def test_a_step_commits_several_days_at_once_and_a_failing_day_fails_alone(tmp_p
         == str(want_err.value)
         == (
             "orders/orders_2025-03-18.csv: column 'customer_id' is missing; the file has "
-            "['order_id', 'customer']"
+            "['order_id', 'customer']: map one of them to it (sources.orders.columns), or "
+            "give every row a value (sources.orders.constants) in kpi.yaml"
         )
     )
     assert loader.commits == 1  # the four days before the failing one, in one transaction

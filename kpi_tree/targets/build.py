@@ -81,7 +81,7 @@ class PlanTargets:
         return sum(self.months.values())
 
     def tree_targets(self, tree: Tree, top_value: float) -> dict[str, float]:
-        """Every node's target for a period whose top target is ``top_value`` (yuan)."""
+        """Every node's target for a period whose top target is ``top_value`` (money)."""
         return derive_targets(tree, self.plan.top_kpi, top_value, self.drivers, self.shares)
 
     def rows(self, tree: Tree) -> list[TargetRow]:
@@ -155,7 +155,7 @@ def compute_plan(
 ) -> PlanTargets:
     """Compute every target of a plan.
 
-    ``history``: the top KPI's monthly actuals, (year, month) -> yuan (forward methods use
+    ``history``: the top KPI's monthly actuals, (year, month) -> amount (forward methods use
     the full years; the monthly shape comes from the year before the plan year when all 12
     months are there, else from the plan's ``monthly_profile``). ``trailing_totals``: measure
     id -> Σ over a trailing window, for drivers and shares planned as null.

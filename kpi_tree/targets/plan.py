@@ -219,10 +219,12 @@ class BackwardFile(ConfigModel):
     """倒推法 (以终定始): the revenue R such that
     R × gross_margin − R × variable_cost_rate − fixed_costs = net_profit."""
 
-    net_profit: Number = Field(description="the year's required net profit, yuan")
+    net_profit: Number = Field(description="the year's required net profit, in the shop's currency")
     gross_margin: Annotated[Number, Field(gt=0, le=1)] = Field(description="e.g. 0.40")
-    fixed_costs: NonNegative = Field(0.0, description="the year's fixed costs, yuan")
-    variable_cost_rate: Share = Field(0.0, description="costs per yuan of revenue, e.g. 0.15")
+    fixed_costs: NonNegative = Field(
+        0.0, description="the year's fixed costs, in the shop's currency"
+    )
+    variable_cost_rate: Share = Field(0.0, description="costs per unit of revenue, e.g. 0.15")
 
     @model_validator(mode="after")
     def _reachable(self) -> BackwardFile:
@@ -246,7 +248,7 @@ class TargetFile(ConfigModel):
 
     method: Literal["annual", "forward", "backward", "combined"] = "annual"
     annual: Annotated[Number, Field(gt=0)] | None = Field(
-        None, description="method annual: the year's target, yuan"
+        None, description="method annual: the year's target, in the shop's currency"
     )
     forward: ForwardFile | None = None
     backward: BackwardFile | None = None
@@ -295,7 +297,7 @@ class TargetFile(ConfigModel):
 class NewBusinessFile(ConfigModel):
     """New business carved out of the year and kept as upside."""
 
-    amount: NonNegative = Field(0.0, description="yuan")
+    amount: NonNegative = Field(0.0, description="in the shop's currency")
     from_month: Annotated[Integer, Field(ge=1, le=12)] = Field(
         1, description="the upside is tracked from this month on"
     )
@@ -570,7 +572,7 @@ def check_plan_against_tree(plan: Plan, tree: Any) -> None:
     top = nodes.get(plan.top_kpi)
     if top is None:
         raise PlanError(f"top_kpi: unknown node '{plan.top_kpi}'")
-    if top.kind != "sum" or top.unit != "yuan":
+    if top.kind != "sum" or top.unit != "money":
         raise PlanError(f"top_kpi: '{plan.top_kpi}' must be an additive money KPI")
     for key in plan.drivers:
         if key not in nodes:
@@ -613,7 +615,7 @@ def load_plan(path: Path | str = EXAMPLE_PLAN, tree: Any | None = None) -> Plan:
 
 @dataclass(frozen=True)
 class AnnualTarget:
-    """The year's target for the top KPI (yuan) and how it was reached."""
+    """The year's target for the top KPI (in the shop's currency) and how it was reached."""
 
     value: float
     method: str
@@ -671,7 +673,7 @@ def forward_target(
 def annual_target(
     plan: Plan, history: Mapping[tuple[int, int], float] | None = None
 ) -> AnnualTarget:
-    """The year's target for the top KPI (yuan).
+    """The year's target for the top KPI (in the shop's currency).
 
     combined: ``max`` (the default: the more demanding of what the trend promises and what
     the required result needs), ``min``, or ``blend`` = w × forward + (1 − w) × backward.

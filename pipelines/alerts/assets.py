@@ -6,7 +6,10 @@
 * ``published``: the team's published KPIs (the serving file: checked data only) are judged
   against their paced targets and their own recent range, and what is new is delivered;
 * ``held_back`` (the unit's quality gate failed): the team gets the "data held back" notice,
-  naming the failed checks, and no metric alerts (nothing unchecked is judged).
+  naming the failed checks, and no metric alerts (nothing unchecked is judged);
+* ``skipped`` (the shop delivers nothing the team's KPIs can be computed from): nothing to
+  judge and nothing to notify. A published team's KPIs that are not available have no pace
+  row and no value, so no alert judges them either.
 
 The alert history is then written into the serving file (``main.alerts``) through the publish
 step's API. The shared unit (``kpi_tree``) has no team and no alerts.
@@ -22,6 +25,7 @@ from pipelines.alerts.store import SERVED_AS, served_table
 from pipelines.partitions import run_window
 from pipelines.publish.serving import (
     HELD_BACK,
+    SKIPPED,
     assemble_serving,
     run_entry,
     serves,
@@ -64,7 +68,10 @@ def build_alerts_asset(
                 allow_retries=False,
             )
         tree = default_tree()
-        if publication["status"] == HELD_BACK:
+        if publication["status"] == SKIPPED:
+            records = []
+            context.log.info(f"no alerts for {unit}: skipped, none of its KPIs can be computed")
+        elif publication["status"] == HELD_BACK:
             failed = publication["failed_expectations"]
             records = [held_back_notice(settings, tree, unit, failed, run_id, start, day)]
             context.log.error(

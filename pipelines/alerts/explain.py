@@ -4,7 +4,9 @@ The numbers come from the serving warehouse (published only): the month-to-date 
 ``kpi_tree.kpi_vs_target`` for the node and its identity children (actual vs paced target),
 decomposed exactly by ``kpi_tree.attribution`` (LMDI for products, plain sums for sums); for
 the child that hurts most, its members (channel, campaign, agent, carrier) this period against
-the four weeks before it, from ``kpi_tree.kpi_values``.
+the four weeks before it, from ``kpi_tree.kpi_values``. Amounts are written in the shop's
+currency and locale, a member by its label in the locale's language (``paid search``, or
+``付费搜索``).
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from typing import Any
 import duckdb
 
 from kpi_tree import attribution
-from kpi_tree.formats import format_share, format_value
+from kpi_tree.formats import Formats
 from kpi_tree.model import Tree
+from kpi_tree.vocabulary import Vocabulary
 from pipelines.alerts.detect import BREAK, RECOVERED, Finding
-from pipelines.queries import records
+from pipelines.queries import kpi_availability, records
 
 MEMBER_DIMENSIONS = ("channel", "carrier", "agent", "payment_method", "campaign", "topic")
 BASELINE_DAYS = 28  # members are compared with the four weeks before the period
@@ -77,8 +80,20 @@ def member_explanation(
     return (dim, worst) if worst is not None else None
 
 
-def explain_finding(con: duckdb.DuckDBPyConnection, tree: Tree, f: Finding) -> tuple[str, str]:
-    """(title, one or two plain sentences) for a finding."""
+def explain_finding(
+    con: duckdb.DuckDBPyConnection,
+    tree: Tree,
+    f: Finding,
+    formats: Formats,
+    vocabulary: Vocabulary,
+) -> tuple[str, str]:
+    """(title, one or two plain sentences) for a finding, its numbers in ``formats`` and its
+    members by their labels in ``formats``' language."""
+    format_value, format_share = formats.value, formats.share
+
+    def label(member: tuple[str, str]) -> str:
+        return vocabulary.label(member[0], member[1], formats.lang)
+
     node = tree.nodes[f.kpi]
     scope = "" if f.scope == "all" else f" [{f.scope}]"
     name = f"{node.en} ({node.zh}){scope}"
@@ -105,6 +120,7 @@ def explain_finding(con: duckdb.DuckDBPyConnection, tree: Tree, f: Finding) -> t
     gap = format_share(f.shortfall or 0)
     title = f"{name} {f.period_grain}-to-date {gap} {what} pace ({f.status})"
     text = None
+    note = ""
     kids = [k.id for p, _, ks in tree.identities() if p.id == f.kpi for k in ks]
     if kids and f.scope == "all":
         rows = _pace_rows(con, [f.kpi, *kids], f.day, f.period_grain)
@@ -123,15 +139,30 @@ def explain_finding(con: duckdb.DuckDBPyConnection, tree: Tree, f: Finding) -> t
                 text = attribution.explain(
                     tree,
                     decomposition,
-                    member=member[1] if member else None,
+                    member=label(member) if member else None,
                     period=f"{f.period_grain}-to-date",
                 )
         else:
             missing = [k for k in kids if k not in rows]
-            text = (
-                f"{node.en} {f.period_grain}-to-date is {gap} below pace; its drivers "
-                f"{', '.join(missing)} are not published for {f.day} (data held back)."
-            )
+            # a driver the shop cannot compute has no pace, by design; others were held back
+            availability = kpi_availability(con, "kpi_tree", "kpi_availability")
+            cannot = [k for k in missing if k in availability and not availability[k].available]
+            held = [k for k in missing if k not in cannot]
+            parts = []
+            if cannot:
+                parts.append(
+                    ", ".join(f"{k} ({availability[k].reason()})" for k in cannot)
+                    + " cannot be computed from the sources the shop delivers"
+                )
+            if held:
+                parts.append(f"{', '.join(held)} are not published for {f.day} (data held back)")
+            if held:
+                text = (
+                    f"{node.en} {f.period_grain}-to-date is {gap} below pace; of its drivers, "
+                    f"{'; '.join(parts)}."
+                )
+            elif parts:  # explained below by its own numbers, without those drivers
+                note = f" Its drivers {parts[0]}."
     if text is None:
         v = {k: format_value(f.row[k], node.unit) for k in PACE_VALUES}
         text = (
@@ -143,7 +174,8 @@ def explain_finding(con: duckdb.DuckDBPyConnection, tree: Tree, f: Finding) -> t
             member = member_explanation(con, tree, f.kpi, f.period_start, f.day)
             if member is not None:
                 text += (
-                    f" By {member[0]}, {member[1]} explains most of the change against the "
+                    f" By {member[0]}, {label(member)} explains most of the change against the "
                     f"{BASELINE_DAYS} days before the {f.period_grain}."
                 )
+        text += note
     return title, text

@@ -15,6 +15,7 @@ from typing import Any
 
 import duckdb
 
+from kpi_tree.formats import Formats
 from kpi_tree.model import Tree
 from pipelines.alerts.delivery import Channel, FileChannel, Message, deliver_all
 from pipelines.alerts.detect import (
@@ -170,7 +171,7 @@ def team_alerts(
     ]
     records = []
     for f in findings:
-        title, text = explain_finding(serving, tree, f)
+        title, text = explain_finding(serving, tree, f, settings.formats, settings.vocabulary)
         message = Message(
             alert_id=_alert_id(f.day, f.team, f.kpi, f.scope, f.kind),
             kind=f.kind,
@@ -180,7 +181,7 @@ def team_alerts(
             text=text,
             day=f.day.isoformat(),
             kpi=f.kpi,
-            fields=_fields(f),
+            fields=_fields(f, tree, settings.formats),
         )
         deliveries, status = _deliver(settings, team, message)
         records.append(_record(message, run_id, f, deliveries, status))
@@ -189,14 +190,14 @@ def team_alerts(
     return records
 
 
-def _fields(f: Finding) -> dict[str, str]:
+def _fields(f: Finding, tree: Tree, formats: Formats) -> dict[str, str]:
     out = {"scope": f.scope, "period": f"{f.period_grain} from {f.period_start}"}
     if f.attainment is not None:
-        out["attainment"] = f"{f.attainment:.1%}"
+        out["attainment"] = formats.share(f.attainment)
     r: Mapping[str, Any] = f.row
     for key in ("actual", "paced_target", "target", "projected"):
         if r.get(key) is not None:
-            out[key] = f"{r[key]:,.4g}"
+            out[key] = formats.value(r[key], tree.nodes[f.kpi].unit)
     if f.kind == RECOVERED:
         out["note"] = "back on track"
     return out

@@ -2,7 +2,9 @@
 
 Everything here is a plain query over ``kpi_tree.*`` and ``main.*`` of ``kpi.duckdb``, so the
 page shows exactly the published numbers: each node at its own team's newest published day,
-for the day, month to date, quarter to date and year to date.
+for the day, month to date, quarter to date and year to date. A node the shop cannot compute
+(``kpi_tree.kpi_availability``: a source it reads was never delivered) carries no number and
+says what it needs; no target, pace or scorecard judges it.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ from typing import Any
 
 import duckdb
 
-from kpi_tree.formats import format_rules
+from kpi_tree.availability import is_available
+from kpi_tree.formats import board_rules
 from kpi_tree.model import Node, Tree
-from pipelines.queries import records, table_exists
+from pipelines.queries import kpi_availability, records, table_exists
 from pipelines.settings import Settings
 
 PERIODS = ("day", "month", "quarter", "year")
@@ -124,15 +127,18 @@ def collect(con: duckdb.DuckDBPyConnection, tree: Tree, settings: Settings) -> d
     has_values = table_exists(con, "kpi_tree", "kpi_values")
     has_pace = table_exists(con, "kpi_tree", "kpi_vs_target")
     has_targets = table_exists(con, "kpi_tree", "targets_in_force")
+    availability = kpi_availability(con, "kpi_tree", "kpi_availability")
 
-    # each node's own newest day (its team may be held back at an older publication)
+    # each node's own newest day (its team may be held back at an older publication); none
+    # for a node the shop cannot compute, which has no number to show
     node_day: dict[str, dt.date] = {}
     if has_values:
         for kpi, day in con.execute(
             "select kpi_id, max(period_start) from kpi_tree.kpi_values "
             "where grain = 'day' and dimension = 'total' group by kpi_id"
         ).fetchall():
-            node_day[kpi] = day
+            if is_available(availability, kpi):
+                node_day[kpi] = day
     year_start = dt.date(as_of.year, 1, 1)
 
     daily = _daily(con, has_values, has_targets, year_start)
@@ -149,6 +155,8 @@ def collect(con: duckdb.DuckDBPyConnection, tree: Tree, settings: Settings) -> d
     pos = layout(tree)
     for depth, node in tree.depth_first():
         day = node_day.get(node.id)
+        cannot = availability.get(node.id)
+        available = cannot is None or cannot.available
         periods: dict[str, Any] = {}
         for period in PERIODS:
             periods[period] = _period_value(node, period, day, daily, pace, settings)
@@ -172,6 +180,11 @@ def collect(con: duckdb.DuckDBPyConnection, tree: Tree, settings: Settings) -> d
                 "y": pos[node.id]["y"],
                 "dimensions": list(node.dimensions),
                 "as_of": _iso(day),
+                "available": available,
+                # what the shop must deliver to compute it: {"en": "needs sessions", "zh": …}
+                "needs": None
+                if available
+                else {"en": cannot.reason("en"), "zh": cannot.reason("zh")},
                 "held_back": held_back(node.team),
                 "stale": held_back(node.team) or (day is not None and day < as_of),
                 "periods": periods,
@@ -184,7 +197,7 @@ def collect(con: duckdb.DuckDBPyConnection, tree: Tree, settings: Settings) -> d
                         d["is_provisional"],
                         d["target"],
                     ]
-                    for d in daily.get(node.id, [])
+                    for d in (daily.get(node.id, []) if available else [])
                 ],
                 "cumulative": {
                     grain: [[_iso(r["as_of_day"]), r["actual"], r["paced_target"]] for r in rows]
@@ -200,7 +213,11 @@ def collect(con: duckdb.DuckDBPyConnection, tree: Tree, settings: Settings) -> d
         "thresholds": {"on_track": settings.targets.on_track, "at_risk": settings.targets.at_risk},
         "score_cap": SCORE_CAP,
         "layout": {"node_w": NODE_W, "node_h": NODE_H},
-        "formats": format_rules(),
+        # the number formats of each of the board's languages, the one it opens in, and the
+        # members' labels (channels, carriers, payment methods, topics) in both
+        "formats": board_rules(settings.currency),
+        "lang": settings.formats.lang,
+        "labels": settings.vocabulary.labels(),
         "teams": _teams(tree, nodes, latest, published, settings),
         "nodes": nodes,
         "units": unit_targets,
@@ -466,6 +483,8 @@ def _teams(tree: Tree, nodes: list[dict], latest, published, settings) -> list[d
                         "weight": weight,
                         "attainment": value.get("attainment"),
                         "status": value.get("status"),
+                        # not computable: listed with what it needs, not scored
+                        "needs": by_id[kpi]["needs"],
                     }
                 )
             scored = [r for r in rows if r["attainment"] is not None]
@@ -477,6 +496,7 @@ def _teams(tree: Tree, nodes: list[dict], latest, published, settings) -> list[d
             )
             scores[period] = {"score": score, "status": status_of(score, settings), "rows": rows}
         held = entry is not None and entry["status"] == "held_back"
+        not_available = [n for n in nodes if n["team"] == tid and not n["available"]]
         out.append(
             {
                 "id": tid,
@@ -487,6 +507,9 @@ def _teams(tree: Tree, nodes: list[dict], latest, published, settings) -> list[d
                 "people": team.get("people"),
                 "status": entry["status"] if entry else "not_published",
                 "held_back": held,
+                # nothing of the team can be computed from the sources the shop delivers
+                "skipped": entry is not None and entry["status"] == "skipped",
+                "not_available": [n["id"] for n in not_available],
                 "failed_checks": list(entry["failed_expectations"] or []) if held else [],
                 "held_back_day": _iso(entry["data_as_of"]) if held else None,
                 "published_as_of": _iso(published.get(unit)),

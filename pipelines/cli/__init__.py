@@ -6,6 +6,8 @@ One module per command group; this one only assembles them:
 - ``demo``: `kpi demo`
 - ``run``: `kpi run`
 - ``status``: `kpi status`, `kpi quarantine` (the build warehouse)
+- ``check``: `kpi check` (one export file against its mapping, writing nothing)
+- ``init``: `kpi init` (a first kpi.yaml from the shop's exports)
 - ``tree``: `kpi tree`
 - ``serving``: `kpi serve-info`, `kpi dictionary` (the published data, for BI)
 - ``targets``: `kpi targets plan|versions|show|catch-up`
@@ -23,7 +25,20 @@ from typing import Annotated
 
 import typer
 
-from pipelines.cli import alerts, board, demo, dev, generate, run, serving, status, targets, tree
+from pipelines.cli import (
+    alerts,
+    board,
+    check,
+    demo,
+    dev,
+    generate,
+    init,
+    run,
+    serving,
+    status,
+    targets,
+    tree,
+)
 from pipelines.cli.console import err_console
 from pipelines.settings import DATA_DIR_ENV, ConfigError
 
@@ -69,6 +84,8 @@ app.command("serve-info")(serving.serve_info)
 app.command("dictionary")(serving.dictionary)
 app.command("status")(status.status)
 app.command("quarantine")(status.quarantine)
+app.command("check")(check.check)
+app.command("init")(init.init)
 app.add_typer(targets.app, name="targets")
 app.command("alerts")(alerts.alerts)
 app.command("board")(board.board)

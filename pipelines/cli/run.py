@@ -1,4 +1,9 @@
-"""`kpi run`: the nightly job over a day or a range of days, as one Dagster run."""
+"""`kpi run`: the nightly job over a day or a range of days, as one Dagster run.
+
+It ends by saying what became of each publication unit, and exits 0 when every unit was
+published or skipped (the shop delivers nothing the unit can compute), 1 when the run failed
+or a unit was held back by its quality gate (a data failure: the message says what to do).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from kpi_tree.availability import summary
+from kpi_tree.units import SHARED_UNIT
 from pipelines.cli.console import console, err_console
 from pipelines.cli.status import print_summary
 from pipelines.partitions import (
@@ -16,7 +23,7 @@ from pipelines.partitions import (
     last_complete_day,
     window_of,
 )
-from pipelines.runner import prepare_dagster_home, run_nightly
+from pipelines.runner import RunOutcome, prepare_dagster_home, run_nightly
 from pipelines.sensors import landed_files
 from pipelines.settings import Settings, load_settings
 
@@ -78,6 +85,13 @@ def covered_window(settings: Settings, start: dt.date, end: dt.date) -> RunWindo
 def run_range(settings: Settings, start: dt.date, end: dt.date, record: bool = False) -> bool:
     """Run the nightly job over ``start``..``end`` and say how it went; True when it worked
     (held-back units included)."""
+    return run_and_report(settings, start, end, record).ok
+
+
+def run_and_report(
+    settings: Settings, start: dt.date, end: dt.date, record: bool = False
+) -> RunOutcome:
+    """Run the nightly job over ``start``..``end``, say how it went, return the outcome."""
     # the definitions load Dagster's assets, dbt and Great Expectations: only the commands
     # that run the pipeline import them, so `kpi --help` and the reading commands answer at once
     import dagster as dg
@@ -110,7 +124,33 @@ def run_range(settings: Settings, start: dt.date, end: dt.date, record: bool = F
         )
     else:
         err_console.print(f"[red]Run {outcome.run_id} failed:[/red] {outcome.error}")
-    return outcome.ok
+    return outcome
+
+
+def print_units(outcome: RunOutcome) -> None:
+    """What the run published, held back and skipped, and the KPIs it could not compute."""
+    if outcome.published:
+        console.print(f"[green]Published:[/green] {', '.join(outcome.published)}.")
+        # per team (the shared unit's list is every team's together)
+        for unit in outcome.published:
+            if unit != SHARED_UNIT and (missing := outcome.not_available.get(unit)):
+                console.print(f"  {unit}, not available: {summary(missing)}.", highlight=False)
+    for unit in outcome.skipped:
+        console.print(
+            f"[yellow]Skipped:[/yellow] {unit}: none of its KPIs can be computed from the "
+            f"sources delivered: {summary(outcome.not_available.get(unit, {}))}. Deliver "
+            "them to publish it (docs/sources.md).",
+            highlight=False,
+        )
+    if outcome.held_back:
+        err_console.print(
+            f"[red]Held back:[/red] {', '.join(outcome.held_back)}: a data failure: "
+            "their quality checks failed and their last good publication stays. "
+            "`kpi serve-info` names the failed checks (and their report); repair or "
+            "re-deliver the files of the days they name, then run those days again "
+            "(`kpi run --start D --end D`).",
+            highlight=False,
+        )
 
 
 def run(
@@ -145,6 +185,7 @@ def run(
     if last < first:
         raise typer.BadParameter(f"--end {last} is before --start {first}")
     _check(settings, first, last)
-    ok = run_range(settings, first, last, record)
+    outcome = run_and_report(settings, first, last, record)
     print_summary(settings)
-    raise typer.Exit(0 if ok else 1)
+    print_units(outcome)
+    raise typer.Exit(outcome.exit_code)

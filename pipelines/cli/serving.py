@@ -9,6 +9,7 @@ import duckdb
 import typer
 from rich.table import Table
 
+from kpi_tree.availability import summary
 from kpi_tree.model import default_tree
 from pipelines.cli.console import console
 from pipelines.publish.dictionary import data_dictionary, to_markdown
@@ -17,7 +18,7 @@ from pipelines.settings import Settings, load_settings
 
 
 def print_publication_log(settings: Settings, limit: int = 12) -> None:
-    """The newest entries of the publication log: published or held back, and why."""
+    """The newest entries of the publication log: published, held back or skipped, and why."""
     path = serving_db(settings)
     if not path.exists():
         console.print("Nothing published yet.")
@@ -25,15 +26,19 @@ def print_publication_log(settings: Settings, limit: int = 12) -> None:
     with duckdb.connect(str(path), read_only=True) as con:
         rows = con.execute(
             "select unit, status, data_as_of, published_at, provisional_days, "
-            "failed_expectations, run_id from publication_log "
+            "failed_expectations, not_available, run_id from publication_log "
             "order by published_at desc, unit limit ?",
             [limit],
         ).fetchall()
     table = Table(title=f"Publication log ({path})")
-    for col in ("unit", "status", "data as of", "at (UTC)", "provisional days", "failed", "run"):
+    columns = (
+        "unit", "status", "data as of", "at (UTC)", "provisional days", "failed",
+        "not available", "run",
+    )  # fmt: skip
+    for col in columns:
         table.add_column(col)
-    for unit, status, as_of, at, prov, failed, run_id in rows:
-        colour = "green" if status == "published" else "red"
+    for unit, status, as_of, at, prov, failed, missing, run_id in rows:
+        colour = {"published": "green", "skipped": "yellow"}.get(status, "red")
         table.add_row(
             unit,
             f"[{colour}]{status}[/{colour}]",
@@ -41,6 +46,7 @@ def print_publication_log(settings: Settings, limit: int = 12) -> None:
             f"{at:%Y-%m-%d %H:%M}",
             str(prov),
             "\n".join(failed or [])[:400],
+            summary(dict(m.split(": ", 1) for m in missing or [] if ": " in m))[:300],
             run_id[:8],
         )
     console.print(table)
@@ -80,7 +86,7 @@ def dictionary(
     # manifest, not by every start of `kpi`
     from pipelines.transform.project import dbt_project
 
-    rows = data_dictionary(default_tree(), dbt_project().manifest_path)
+    rows = data_dictionary(default_tree(), dbt_project().manifest_path, load_settings().currency)
     if markdown:
         markdown.write_text(to_markdown(rows), encoding="utf-8")
         console.print(f"Wrote {len(rows)} entries to {markdown}")

@@ -11,7 +11,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from kpi_tree.formats import format_money, format_share, format_value
+from kpi_tree.availability import summary
+from kpi_tree.formats import Formats
 from kpi_tree.model import Tree, default_tree
 from kpi_tree.targets.build import ALL
 from kpi_tree.targets.plan import PlanError
@@ -80,6 +81,8 @@ def print_pace(
             pace = pace_table(con, as_of, period, team, scope)
         except ReportError as err:
             raise _fail(str(err)) from err
+    formats = settings.formats
+    format_value, format_share = formats.value, formats.share
     title = (
         f"{PERIOD_LABELS[period]} on {pace.as_of_day}: {pace.period_start} .. {pace.period_end}, "
         f"day {pace.days_elapsed} of {pace.days_elapsed + pace.days_left} "
@@ -110,7 +113,7 @@ def print_pace(
         table.add_row(
             f"{r['name_en']} {r['name_zh']}{mark}",
             r["team"],
-            r["scope"],
+            scope_text(settings, r),
             format_value(r["target"], r["unit"]),
             format_value(r["paced_target"], r["unit"]),
             format_value(r["actual"], r["unit"]),
@@ -127,6 +130,17 @@ def print_pace(
         + ", ".join(f"{STATUS_TEXT.get(k, k)}: {v}" for k, v in sorted(counts.items()) if k),
         highlight=False,
     )
+    if pace.not_paced:
+        console.print(f"Not paced, not available: {summary(pace.not_paced)}.", highlight=False)
+
+
+def scope_text(settings: Settings, row: dict) -> str:
+    """A pace row's scope, its member by its label (``channels:paid search``)."""
+    if not row.get("dimension") or row.get("member") is None or ":" not in row["scope"]:
+        return row["scope"]
+    allocation = row["scope"].split(":", 1)[0]
+    label = settings.vocabulary.label(row["dimension"], row["member"], settings.formats.lang)
+    return f"{allocation}:{label}"
 
 
 def print_catch_up(
@@ -156,6 +170,7 @@ def print_catch_up(
         plan_days = day_targets(con, kpi, "all", days[0], days[-1]) if days else {}
     node = tree.nodes[kpi]
     r, c = overall.row, overall.result
+    format_value, format_share = settings.formats.value, settings.formats.share
 
     def value(amount: float | None) -> str:
         return format_value(amount, node.unit)
@@ -243,7 +258,7 @@ def plan_cmd(
     finally:
         if con is not None:
             con.close()
-    _print_plan(planned, tree)
+    _print_plan(planned, tree, settings.formats)
     store = version_store(settings)
     same = store.with_hash(planned.plan.hash)
     if dry_run:
@@ -280,8 +295,9 @@ def plan_cmd(
     )
 
 
-def _print_plan(planned: Planned, tree: Tree) -> None:
+def _print_plan(planned: Planned, tree: Tree, formats: Formats) -> None:
     c, plan = planned.computed, planned.plan
+    format_money, format_value = formats.money, formats.value
     top = tree.nodes[plan.top_kpi]
     console.print(
         f"[bold]{plan.raw.get('name', 'Plan')} {plan.year}[/bold]: {top.en} {top.zh} "
@@ -332,7 +348,8 @@ def _print_plan(planned: Planned, tree: Tree) -> None:
 @app.command("versions")
 def versions_cmd() -> None:
     """Every plan version: who, when, why, in force from which day."""
-    store = version_store(load_settings())
+    settings = load_settings()
+    store = version_store(settings)
     versions = store.versions()
     if not versions:
         console.print(f"No plan versions yet ({store.root}).")
@@ -354,7 +371,7 @@ def versions_cmd() -> None:
             v.plan_name,
             str(v.plan_year),
             v.top_kpi,
-            format_money(v.annual_target),
+            settings.formats.money(v.annual_target),
             v.author,
             v.created_at[:19],
             v.effective_from,

@@ -11,6 +11,7 @@ import typer
 from kpi_tree.model import default_tree
 from kpi_tree.report import TreePeriods, render_tree
 from pipelines.cli.console import console
+from pipelines.queries import kpi_availability
 from pipelines.settings import Settings, load_settings
 
 
@@ -31,7 +32,11 @@ def print_tree(settings: Settings, day: dt.date | None = None) -> None:
             "(totals; `kpi tree --date D` for another day)",
             highlight=False,
         )
-        console.print(render_tree(default_tree(), con, periods), highlight=False, soft_wrap=True)
+        console.print(
+            render_tree(default_tree(), con, periods, settings.formats, kpi_availability(con)),
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def tree(

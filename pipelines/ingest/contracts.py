@@ -7,6 +7,12 @@ rules here are about values, not types. Row rules that involve several columns a
 ``dataframe_check``s returning one boolean per row, so every failure carries a row index; the
 column each one is reported under is in :data:`RULE_COLUMNS`.
 
+The members of channels, payment methods, carriers and topics are the shop's (its vocabulary,
+``kpi_tree/vocabulary.py``): the models below take the default vocabulary's, and
+:meth:`SourceSpec.contract_for` gives a source's contract with the shop's own
+(:attr:`SourceSpec.members` names the list each such column takes), one class per list of
+members, made once.
+
 Keys are checked "first one wins": the first row with a key is kept and every later copy is
 quarantined (pandera's own ``unique=True`` would flag the first copy too). A contract names
 its key in ``_key`` (private: pandera takes a public class attribute for a column), which its
@@ -15,18 +21,22 @@ key rule checks and its :class:`SourceSpec` reports.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from functools import cached_property
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache, cached_property
 
 import pandera.polars as pa
 import polars as pl
 
-CHANNELS = ["paid_search", "feed_ads", "social", "organic", "direct"]
-PAID_CHANNELS = ["paid_search", "feed_ads", "social"]
-PAYMENT_METHODS = ["prepaid", "cod"]
-CARRIERS = ["sf_express", "zto", "yto", "jd_logistics", "ems"]
-TOPICS = ["presale", "aftersale", "order_review"]
+from kpi_tree.vocabulary import DEFAULT_VOCABULARY, ColumnMembers
+
+#: the statuses the models give a meaning to (signed, refused, returned): not the shop's to set
 SHIPMENT_STATUSES = ["shipped", "signed", "refused", "returned"]
+
+
+def _default(vocabulary: str) -> list[str]:
+    return list(DEFAULT_VOCABULARY.members(vocabulary))
+
 
 Timestamp = pl.Datetime("us")  # naive, UTC by convention once ingested
 
@@ -58,9 +68,9 @@ class Orders(pa.DataFrameModel):
     order_id: str = pa.Field(str_length={"min_value": 1})
     customer_id: str = pa.Field(str_length={"min_value": 1})
     created_at: Timestamp
-    channel: str = pa.Field(isin=CHANNELS)
+    channel: str = pa.Field(isin=_default("channels"))
     campaign: str = pa.Field(nullable=True)
-    payment_method: str = pa.Field(isin=PAYMENT_METHODS)
+    payment_method: str = pa.Field(isin=_default("payment_methods"))
     amount: float = pa.Field(ge=0)
     reviewed_at: Timestamp = pa.Field(nullable=True)
 
@@ -102,7 +112,7 @@ class Sessions(pa.DataFrameModel):
     _key = ("hour_start", "channel", "campaign", "landing_page")
 
     hour_start: Timestamp
-    channel: str = pa.Field(isin=CHANNELS)
+    channel: str = pa.Field(isin=_default("channels"))
     campaign: str = pa.Field(nullable=True)
     landing_page: str = pa.Field(str_length={"min_value": 1})
     sessions: int = pa.Field(ge=0)
@@ -135,7 +145,7 @@ class AdSpend(pa.DataFrameModel):
     _key = ("date", "channel", "campaign")
 
     date: pl.Date
-    channel: str = pa.Field(isin=PAID_CHANNELS)
+    channel: str = pa.Field(isin=_default("paid_channels"))
     campaign: str = pa.Field(str_length={"min_value": 1})
     impressions: int = pa.Field(ge=0)
     clicks: int = pa.Field(ge=0)
@@ -158,7 +168,7 @@ class Conversations(pa.DataFrameModel):
     conversation_id: str = pa.Field(str_length={"min_value": 1})
     customer_id: str = pa.Field(str_length={"min_value": 1})
     agent_id: str = pa.Field(str_length={"min_value": 1})
-    topic: str = pa.Field(isin=TOPICS)
+    topic: str = pa.Field(isin=_default("topics"))
     started_at: Timestamp
     first_response_at: Timestamp = pa.Field(nullable=True)
     ended_at: Timestamp
@@ -189,8 +199,8 @@ class Shipments(pa.DataFrameModel):
 
     shipment_id: str = pa.Field(str_length={"min_value": 1})
     order_id: str = pa.Field(str_length={"min_value": 1})
-    carrier: str = pa.Field(isin=CARRIERS)
-    payment_method: str = pa.Field(isin=PAYMENT_METHODS)
+    carrier: str = pa.Field(isin=_default("carriers"))
+    payment_method: str = pa.Field(isin=_default("payment_methods"))
     status: str = pa.Field(isin=SHIPMENT_STATUSES)
     shipped_at: Timestamp
     delivered_at: Timestamp = pa.Field(nullable=True)
@@ -251,6 +261,9 @@ class SourceSpec:
     #: for a source without dates of its own: the source whose rows date its rows, and the
     #: column they share (an order line falls on its order's business date)
     dated_by: tuple[str, str] | None = None
+    #: column -> the list of the shop's vocabulary its values are members of
+    #: (kpi_tree.vocabulary: channels, paid_channels, carriers, payment_methods, topics)
+    members: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, ...]:
@@ -267,17 +280,62 @@ class SourceSpec:
     def timestamp_columns(self) -> list[str]:
         return [name for name, dtype in self.dtypes.items() if dtype == Timestamp]
 
+    def contract_for(self, members: tuple[ColumnMembers, ...]) -> type[pa.DataFrameModel]:
+        """The contract with the shop's ``members`` (from its settings, ``SourceConfig``):
+        :attr:`contract` itself when they are its own (or none are given)."""
+        allowed = tuple((m.column, m.allowed) for m in members)
+        return _with_members(self.contract, allowed)
+
+
+@cache
+def _with_members(
+    model: type[pa.DataFrameModel], allowed: tuple[tuple[str, tuple[str, ...]], ...]
+) -> type[pa.DataFrameModel]:
+    """``model`` with each of its member columns checked against the shop's own list, as a
+    subclass (its rules and key are the model's). Made once per list of members: the contract
+    is a class, as pandera's models are, not a global a process changes."""
+    columns = model.to_schema().columns
+    changed = {
+        column: values
+        for column, values in allowed
+        if [check.statistics.get("allowed_values") for check in columns[column].checks]
+        != [list(values)]
+    }
+    if not changed:
+        return model
+    body = {
+        "__module__": model.__module__,
+        "__doc__": model.__doc__,
+        "__annotations__": dict.fromkeys(changed, str),
+        **{column: pa.Field(isin=list(values)) for column, values in changed.items()},
+    }
+    return type(model.__name__, (model,), body)
+
 
 #: source name -> its spec, in the order the sources are loaded and shown
 SOURCE_SPECS: dict[str, SourceSpec] = {
     spec.name: spec
     for spec in (
-        SourceSpec("orders", Orders, business_date="created_at"),
+        SourceSpec(
+            "orders",
+            Orders,
+            business_date="created_at",
+            members={"channel": "channels", "payment_method": "payment_methods"},
+        ),
         SourceSpec("order_items", OrderItems, business_date=None, dated_by=("orders", "order_id")),
-        SourceSpec("sessions", Sessions, business_date="hour_start"),
-        SourceSpec("ad_spend", AdSpend, business_date="date"),
-        SourceSpec("conversations", Conversations, business_date="started_at"),
-        SourceSpec("shipments", Shipments, business_date="updated_at"),
+        SourceSpec(
+            "sessions", Sessions, business_date="hour_start", members={"channel": "channels"}
+        ),
+        SourceSpec("ad_spend", AdSpend, business_date="date", members={"channel": "paid_channels"}),
+        SourceSpec(
+            "conversations", Conversations, business_date="started_at", members={"topic": "topics"}
+        ),
+        SourceSpec(
+            "shipments",
+            Shipments,
+            business_date="updated_at",
+            members={"carrier": "carriers", "payment_method": "payment_methods"},
+        ),
     )
 }
 

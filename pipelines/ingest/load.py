@@ -26,8 +26,10 @@ import duckdb
 import polars as pl
 
 from pipelines.ingest.contracts import SOURCE_SPECS, Timestamp
+from pipelines.ingest.mapping import SPREAD_FROM, spreadable
 from pipelines.ingest.validate import (
     DATE_IN_NAME,
+    FILE_COLUMN,
     READERS,
     SchemaMismatch,
     Validated,
@@ -101,14 +103,36 @@ def _sql_type(dtype: pl.DataType) -> str:
     return "VARCHAR"
 
 
+def _columns_of(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    schema, name = table.split(".")
+    return [
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position",
+            [schema, name],
+        ).fetchall()
+    ]
+
+
+def _add_if_missing(con: duckdb.DuckDBPyConnection, table: str, have: list[str], column: str):
+    """A column added to a table since a warehouse may have been built: added at its end,
+    null in the rows loaded before (nothing to load again)."""
+    if column.split(" ")[0] not in have:
+        con.execute(f"alter table {table} add column {column}")
+        have.append(column.split(" ")[0])
+
+
 def ensure_tables(con: duckdb.DuckDBPyConnection, sources: list[str]) -> None:
     con.execute(f"create schema if not exists {RAW_SCHEMA}")
     con.execute(
         f"""create table if not exists {QUARANTINE} (
             source varchar not null, partition_date date not null, file varchar not null,
             row_number bigint not null, column_name varchar, check_name varchar not null,
-            value varchar, loaded_at timestamp not null, run_id varchar)"""
+            value varchar, loaded_at timestamp not null, run_id varchar,
+            {FILE_COLUMN} varchar)"""
     )
+    _add_if_missing(con, QUARANTINE, _columns_of(con, QUARANTINE), f"{FILE_COLUMN} varchar")
     ledger = ", ".join(
         f"{name} {_sql_type(dtype)}" + (" not null" if name in LEDGER_REQUIRED else "")
         for name, dtype in LEDGER_COLUMNS.items()
@@ -127,19 +151,17 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, sources: list[str]) -> None:
             "_loaded_at timestamp not null",
             "_run_id varchar",
         ]
-        con.execute(f"create table if not exists {RAW_SCHEMA}.{source} ({', '.join(cols)})")
-        have = [
-            r[0]
-            for r in con.execute(
-                "select column_name from information_schema.columns "
-                "where table_schema = ? and table_name = ? order by ordinal_position",
-                [RAW_SCHEMA, source],
-            ).fetchall()
-        ]
+        if spreadable(SOURCE_SPECS[source]):  # a weekly or monthly row's days: week, month
+            cols.append(f"{SPREAD_FROM} varchar")
+        table = f"{RAW_SCHEMA}.{source}"
+        con.execute(f"create table if not exists {table} ({', '.join(cols)})")
+        have = _columns_of(con, table)
+        if spreadable(SOURCE_SPECS[source]):
+            _add_if_missing(con, table, have, f"{SPREAD_FROM} varchar")
         want = [c.split(" ")[0].strip('"') for c in cols]
         if have != want:
             raise RuntimeError(
-                f"{RAW_SCHEMA}.{source} in the build warehouse has the columns {have}, but the "
+                f"{table} in the build warehouse has the columns {have}, but the "
                 f"contract now gives {want}. The warehouse predates a contract change: move "
                 "data/warehouse/build.duckdb aside and run the range again (`kpi run`)."
             )
@@ -320,7 +342,9 @@ class ReadAhead:
         self._days = sorted(set(days))
         self._submitted = 0  # days[:_submitted] are submitted
         self._pending: dict[Path, Future[ReadAheadFile]] = {}
-        self._landed = landed_by_day(settings.landing_dir, source, settings.business_timezone)
+        self._landed = landed_by_day(
+            settings.landing_dir, settings.source(source).folder, settings.business_timezone
+        )
         #: threads validating files (see :func:`read_ahead_workers`)
         self.workers = workers or read_ahead_workers(
             [path for day in self._days[:SIZE_SAMPLE_DAYS] for path in self.files(day)]
@@ -413,15 +437,16 @@ class _LedgerView:
         self._loaded: dict[str, list[tuple[str, dt.date, str]]] = {}
         #: the source's days on record -> the content hashes of their loaded files
         self._days: dict[dt.date, set[str]] = {}
+        # a file loaded by another source is not a copy: one export may feed two sources
         for digest, src, day, file, status in con.execute(
-            f"select sha256, source, partition_date, file, status from {LEDGER}"
+            f"select sha256, source, partition_date, file, status from {LEDGER} where source = ?",
+            [source],
         ).fetchall():
             if status == "loaded":
                 self._loaded.setdefault(digest, []).append((src, day, file))
-            if src == source:
-                self._days.setdefault(day, set())
-                if status == "loaded":
-                    self._days[day].add(digest)
+            self._days.setdefault(day, set())
+            if status == "loaded":
+                self._days[day].add(digest)
         self._pending: list[LedgerRow] = []
 
     def duplicate_of(self, digest: str, day: dt.date) -> str | None:
@@ -587,8 +612,8 @@ class DayLoader:
         if ahead:
             ahead.start(day)
         taken = []
-        zone = settings.business_timezone
-        for path in ahead.files(day) if ahead else files_for_day(landing, source, day, zone):
+        folder, zone = settings.source(source).folder, settings.business_timezone
+        for path in ahead.files(day) if ahead else files_for_day(landing, folder, day, zone):
             digest, read = ahead.take(path) if ahead else (sha256_of(path), None)
             taken.append((path, digest, read))
         assert self._ledger is not None
@@ -675,8 +700,8 @@ class DayLoader:
             con.execute(
                 f"insert into {QUARANTINE} by name "
                 "select ? as source, ?::date as partition_date, ? as file, row_number, "
-                "column_name, check_name, value, ?::timestamp as loaded_at, ? as run_id "
-                "from _bad_rows",
+                f"column_name, check_name, value, ?::timestamp as loaded_at, ? as run_id, "
+                f"{FILE_COLUMN} from _bad_rows",
                 [source, day, f.rel, loaded_at, run_id],
             )
         if f.status == "loaded" and checked.good.height:

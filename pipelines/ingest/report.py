@@ -6,6 +6,7 @@ import duckdb
 
 from pipelines.ingest.contracts import SOURCES
 from pipelines.ingest.load import LEDGER, QUARANTINE, RAW_SCHEMA
+from pipelines.ingest.validate import FILE_COLUMN
 from pipelines.queries import table_exists
 
 
@@ -56,9 +57,24 @@ def quarantine_reasons(con: duckdb.DuckDBPyConnection) -> list[tuple]:
 def quarantine_rows(
     con: duckdb.DuckDBPyConnection, source: str | None = None, limit: int = 20
 ) -> list[tuple]:
+    """(source, file, row, column, check, value) of the first ``limit`` quarantined rows; the
+    column is ours, with the file's own name for it after it where the file has another
+    (``amount (金额)``)."""
     where, params = ("where source = ?", [source]) if source else ("", [])
+    has_file_column = con.execute(
+        "select count(*) from information_schema.columns "
+        "where table_schema = ? and table_name = ? and column_name = ?",
+        [RAW_SCHEMA, QUARANTINE.split(".")[1], FILE_COLUMN],
+    ).fetchall()[0][0]
+    # a warehouse built before the file's names were kept has no such column until its next load
+    column = (
+        f"case when {FILE_COLUMN} is null then column_name "
+        f"else column_name || ' (' || {FILE_COLUMN} || ')' end"
+        if has_file_column
+        else "column_name"
+    )
     return con.execute(
-        f"select source, file, row_number, column_name, check_name, value from {QUARANTINE} "
+        f"select source, file, row_number, {column}, check_name, value from {QUARANTINE} "
         f"{where} order by partition_date, file, row_number limit ?",
         [*params, limit],
     ).fetchall()

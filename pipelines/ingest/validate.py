@@ -3,24 +3,40 @@
 Pure functions of a file and its source's settings: no warehouse, no Dagster. The order:
 
 1. polars reads the file (CSV and JSON Lines as text, Parquet as written);
-2. the shop's column mapping renames its columns to ours; a missing column is a
-   :class:`SchemaMismatch` naming the file and column;
-3. each column is parsed into its contract dtype; a value that does not parse quarantines its
-   row, and a column where no value parses is a retyped column (``SchemaMismatch``);
-4. timestamps are converted to UTC from the source's declared time zone (a text column is
-   parsed in its first value's form, then its other values by the general parser);
-5. the pandera model validates the typed rows (``lazy=True``) and its failure cases are joined
+2. the shop's column mapping renames its columns to ours; a missing required column is a
+   :class:`SchemaMismatch` naming the file and column, a missing optional one is null. A
+   source whose mapping does more than rename (``pipelines/ingest/mapping.py``) is read and
+   prepared there instead: encoding, constants, ids, value maps, a wide file made long;
+3. each column is parsed into its contract dtype (a date in its declared format; an amount
+   written with a currency sign or thousands separators is read again without them); a
+   value that does not parse quarantines its row, and a column where no value parses is a
+   retyped column (``SchemaMismatch``, with the date formats that would parse it);
+4. timestamps are converted to UTC from the source's zone: the one kpi.yaml declares, else
+   the business zone, and the columns read so are reported (a text column is parsed in its
+   first value's form, then its other values by the general parser); a date without a time
+   (``2025-03-14``, or a declared format without one, ``%Y%m%d``) is the start of that day
+   in the business zone;
+5. a value of a member column (a channel, a carrier...) that is not one of the shop's members
+   becomes the member its list maps unknown values to, where the vocabulary says so
+   (``unknown: map``); otherwise the contract's ``isin`` quarantines its row;
+6. the pandera model validates the typed rows (``lazy=True``) and its failure cases are joined
    back by row index, so exactly the bad rows are quarantined, each with every reason found.
    Its checks are first evaluated all at once (:func:`failing_rules`): a file whose rows all
-   pass skips pandera's one query per check.
+   pass skips pandera's one query per check;
+7. a weekly or monthly report's good rows are spread over their days.
+
+With ``problems`` (`kpi check`), a problem that would stop the file (a missing column, a
+column that does not parse, the encoding) is added to the list instead, and the rest of the
+file is still checked.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -33,7 +49,19 @@ from pandera.config import CONFIG, get_config_context
 from pandera.constants import CHECK_OUTPUT_KEY
 from pandera.errors import SchemaErrors
 
+from kpi_tree.vocabulary import ColumnMembers
 from pipelines.ingest.contracts import RULE_COLUMNS, SOURCE_SPECS, Timestamp
+from pipelines.ingest.mapping import (
+    EncodingMismatch,
+    MappingProblem,
+    Prepared,
+    computed_columns,
+    detect_encoding,
+    grain_of,
+    prepare,
+    read_csv_text,
+    spread,
+)
 from pipelines.settings import SourceConfig
 
 ROW = "_row"
@@ -48,19 +76,38 @@ DATE_IN_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 JSONL_KEYS_FROM_LINES = 1000
 
 
+#: the quarantine's column for the file's own name of a column, where it has another
+FILE_COLUMN = "file_column"
+
+
 class SchemaMismatch(ValueError):
     """The file's columns do not fit the contract: nothing of it can be loaded."""
 
     def __init__(self, file: str, column: str, problem: str):
         self.file, self.column, self.problem = file, column, problem
-        super().__init__(f"{file}: column '{column}' {problem}")
+        where = "the file" if column == "*" else f"column '{column}'"
+        super().__init__(f"{file}: {where} {problem}")
+
+
+@dataclass(frozen=True)
+class FileProblem:
+    """A problem that keeps a file from loading, found by `kpi check` with the others:
+    ``column`` is ours (``*``: the file), ``problem`` what is wrong and what to do, ``kind``
+    one of encoding, mapping (the mapping names what the file lacks), missing, unparsed."""
+
+    column: str
+    problem: str
+    file_column: str | None = None
+    kind: str = "unparsed"
 
 
 @dataclass
 class Validated:
     good: pl.DataFrame  # contract columns (typed) + business_date + _row
-    bad: pl.DataFrame  # one row per (row, column, check): QUARANTINE_SCHEMA
+    bad: pl.DataFrame  # one row per (row, column, check): QUARANTINE_SCHEMA + file_column
     rows_in: int
+    #: what the mapping made of the file (None: the file needed no mapping)
+    prepared: Prepared | None = None
     #: the timestamp columns written without an offset and read in a zone the shop did not
     #: declare (the business zone): the run says so once (pipelines/ingest/assets.py)
     zone_assumed: tuple[str, ...] = ()
@@ -204,12 +251,18 @@ def _parse(
     target: pl.DataType,
     tz: str | None,
     form: tuple[str, bool] | None = None,
+    fmt: str | None = None,
+    decimal: str = ".",
     date_tz: str | None = None,
 ) -> pl.Expr:
     """The expression parsing column ``name`` (of dtype ``source``) into its contract dtype;
     unparseable values become null. ``form``: parse text timestamps in this form only;
+    ``fmt``: a date or timestamp written in this declared format; ``decimal``: the decimal
+    mark of numbers (a ',' one reads every number as :func:`_parse_number` does);
     ``date_tz``: the zone of a date without a time (the business zone)."""
     col = pl.col(name)
+    if fmt is not None and source == pl.String and target in (Timestamp, pl.Date):
+        return _parse_declared(col, target, fmt, tz or "UTC", date_tz)
     if target == Timestamp:
         if source == pl.String and form is not None:
             return _timestamp_in_form(col, form, tz or "UTC")
@@ -233,6 +286,8 @@ def _parse(
         return col.cast(pl.Date, strict=False)
     if source == pl.String and target == pl.String:
         return _blank_to_null(col)
+    if source == pl.String and decimal != "." and target.is_numeric():
+        return _parse_number(col, target, decimal)
     if source == pl.String:  # a blank value parses as no value
         stripped = col.str.strip_chars()
         if target.is_integer():
@@ -247,6 +302,71 @@ def _parse(
     return col.cast(target, strict=False)
 
 
+def _has_offset(fmt: str) -> bool:
+    return any(d in fmt for d in ("%z", "%:z", "%#z", "%::z"))
+
+
+#: a strftime directive of a time of day (an hour, minutes, seconds, a fraction, AM/PM, a
+#: whole time, seconds since the epoch) or of an offset
+_TIME_DIRECTIVE = re.compile(r"%[-_0^#]?[.:\d]*[HkIlMSfpPTRXrcsz]")
+
+
+def has_time(fmt: str) -> bool:
+    """Whether a declared date or timestamp format writes a time of day: one that does not
+    (``%Y%m%d``) writes dates, and a date is a business day."""
+    return bool(_TIME_DIRECTIVE.search(fmt))
+
+
+def _parse_declared(
+    col: pl.Expr, target: pl.DataType, fmt: str, tz: str, date_tz: str | None = None
+) -> pl.Expr:
+    """A date or timestamp written in the format the source declares: a timestamp with an
+    offset in its format is taken as written, one without is in the source's zone ``tz``,
+    and a date-only format gives the start of that business day (midnight in the business
+    zone ``date_tz``, whatever zone the source's clocks are in)."""
+    text = col.str.strip_chars()
+    if target == pl.Date:
+        return text.str.to_date(fmt, strict=False)
+    if _has_offset(fmt):
+        parsed = text.str.to_datetime(fmt, strict=False, time_unit="us", time_zone="UTC")
+        return parsed.dt.replace_time_zone(None)
+    if not has_time(fmt):
+        parsed = text.str.to_date(fmt, strict=False).cast(Timestamp)
+        return _local_to_utc(parsed, date_tz or tz)
+    parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
+    return _local_to_utc(parsed, tz)
+
+
+#: a number as shops write it: an optional currency (a sign such as $ ¥ €, or a code such
+#: as USD, RMB), an optional sign, digits with thousands separators, a decimal part, 元.
+#: By decimal mark: with ".", thousands are separated by ","; with ",", by ".", a space
+#: (also a no-break one) or an apostrophe.
+_NUMBER = {
+    ".": r"(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)",
+    ",": r"(\d{1,3}(?:[.\s'\u00a0\u202f]\d{3})+(?:,\d+)?|\d+(?:,\d+)?|,\d+)",
+}
+_AMOUNT = (
+    r"^(?:[A-Z]{{1,3}})?\s*([-+])?\s*\p{{Sc}}?\s*([-+])?\s*{number}\s*\p{{Sc}}?\s*"
+    r"(?:元|圆|円)?\s*(?:[A-Z]{{3}})?$"
+)
+
+
+def _parse_number(col: pl.Expr, target: pl.DataType, decimal: str = ".") -> pl.Expr:
+    """Text such as ``$1,234.50``, ``¥1,234.50``, ``1,234.50``, ``-$3.00``, ``1.234,50 €``
+    (with ``decimal=","``) as a number of ``target``; anything else (``12x``) as null."""
+    parts = col.str.strip_chars().str.extract_groups(_AMOUNT.format(number=_NUMBER[decimal]))
+    digits = parts.struct.field("3")
+    if decimal == ",":
+        digits = digits.str.replace_all(r"[.\s'\u00a0\u202f]", "").str.replace(",", ".")
+    else:
+        digits = digits.str.replace_all(",", "")
+    sign = pl.coalesce(parts.struct.field("1"), parts.struct.field("2"), pl.lit("+"))
+    value = pl.when(sign == "-").then(-digits.cast(pl.Float64)).otherwise(digits.cast(pl.Float64))
+    if target.is_integer():
+        return pl.when(value == value.round(0)).then(value).cast(target, strict=False)
+    return value.cast(target, strict=False)
+
+
 def _blank_to_null(col: pl.Expr) -> pl.Expr:
     """Text with a value of only white space as no value."""
     return pl.when(col.str.strip_chars() != "").then(col)
@@ -259,47 +379,103 @@ def _as_given(values: pl.Series) -> pl.Series:
     return values.to_frame().select(_blank_to_null(pl.col(values.name))).to_series()
 
 
+@cache
+def optional_columns(source: str) -> frozenset[str]:
+    """The contract's columns that may be null: a file without one of them is read as if
+    every row left it blank."""
+    schema = SOURCE_SPECS[source].contract.to_schema()
+    return frozenset(name for name, col in schema.columns.items() if col.nullable)
+
+
 def type_frame(
-    raw: pl.DataFrame, source: str, conf: SourceConfig, file: str
+    raw: pl.DataFrame,
+    source: str,
+    conf: SourceConfig,
+    file: str,
+    problems: list[FileProblem] | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Rename and parse ``raw`` into contract dtypes. Returns (typed, parse failures)."""
     dtypes = contract_dtypes(source)
     if raw.width == 0 and raw.height == 0:  # an empty file (e.g. JSON Lines with no lines)
         raw = pl.DataFrame(schema={name: pl.String for name in dtypes})
     renamed = raw.rename({k: v for k, v in conf.columns.items() if k in raw.columns})
-    for name in dtypes:
-        if name not in renamed.columns:
+    lacking = [name for name in dtypes if name not in renamed.columns]
+    if lacking:
+        for name in lacking:
+            if name in optional_columns(source):
+                continue
             mapped_from = [k for k, v in conf.columns.items() if v == name]
             hint = f" (mapped from '{mapped_from[0]}')" if mapped_from else ""
-            raise SchemaMismatch(file, name, f"is missing{hint}; the file has {raw.columns}")
+            text = (
+                f"is missing{hint}; the file has {raw.columns}: map one of them to it "
+                f"(sources.{source}.columns), or give every row a value "
+                f"(sources.{source}.constants) in kpi.yaml"
+            )
+            if problems is None:
+                raise SchemaMismatch(file, name, text)
+            problems.append(
+                FileProblem(name, text, mapped_from[0] if mapped_from else None, "missing")
+            )
+        # an optional column the file lacks is null in every row (and, for `kpi check`, a
+        # missing required one too: its rows' other problems are still worth knowing)
+        renamed = renamed.with_columns(pl.lit(None, dtype=pl.String).alias(n) for n in lacking)
+    df = renamed.select(list(dtypes))
+    return parse_frame(
+        df, source, conf.timezone, file, problems=problems, date_tz=conf.business_timezone
+    )
+
+
+def parse_frame(
+    df: pl.DataFrame,
+    source: str,
+    tz: str | None,
+    file: str,
+    formats: Mapping[str, str] | None = None,
+    decimal: str = ".",
+    problems: list[FileProblem] | None = None,
+    origin: Mapping[str, str] | None = None,
+    date_tz: str | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Parse ``df`` (the contract's columns, as read, and perhaps :data:`ROW`) into contract
+    dtypes. Returns (typed, parse failures). ``tz``: the zone of timestamps without an
+    offset; ``date_tz``: the business zone, where a date without a time falls (default
+    ``tz``); ``formats``: declared date formats by column; ``origin``: the file's name of
+    each column, for messages."""
+    dtypes = contract_dtypes(source)
+    formats = formats or {}
     # a few queries a file, whatever its columns: each eager polars operation is a query of
     # its own, and on a small file their fixed cost was most of the typing
-    df = renamed.select(list(dtypes))
     forms = _forms_of(
         df,
-        [n for n, t in dtypes.items() if t == Timestamp and df.schema[n] == pl.String],
+        [
+            n
+            for n, t in dtypes.items()
+            if t == Timestamp and df.schema[n] == pl.String and n not in formats
+        ],
+    )
+    numbered = (
+        df.lazy().with_columns(pl.col(ROW).cast(pl.Int64))
+        if ROW in df.columns
+        else df.lazy().with_row_index(ROW, offset=1)
     )
     # every column parsed in one pass (one collect, not one per column); a blank value parses
     # as no value
-    typed = (
-        df.lazy()
-        .with_row_index(ROW, offset=1)
-        .select(
-            pl.col(ROW).cast(pl.Int64),
-            *(
-                _parse(
-                    name,
-                    df.schema[name],
-                    target,
-                    conf.timezone,
-                    forms.get(name),
-                    conf.business_timezone,
-                ).alias(name)
-                for name, target in dtypes.items()
-            ),
-        )
-        .collect(engine="in-memory")
-    )
+    typed = numbered.select(
+        pl.col(ROW).cast(pl.Int64),
+        *(
+            _parse(
+                name,
+                df.schema[name],
+                target,
+                tz,
+                forms.get(name),
+                formats.get(name),
+                decimal,
+                date_tz,
+            ).alias(name)
+            for name, target in dtypes.items()
+        ),
+    ).collect(engine="in-memory")
     # the columns with values that did not parse, or blank ones: a missing value parses as
     # missing, and a value that parses was present, so they are the columns to whose nulls
     # parsing added (polars keeps a column's null count: no query). Only these are looked at
@@ -317,10 +493,16 @@ def type_frame(
             given[name]
             .filter(missed)
             .to_frame()
-            .select(
-                _parse_text_timestamp(pl.col(name), conf.timezone or "UTC", conf.business_timezone)
-            )
+            .select(_parse_text_timestamp(pl.col(name), tz or "UTC", date_tz))
         )
+        typed = typed.with_columns(typed[name].scatter(missed.arg_true(), again.to_series()))
+    for name, target in dtypes.items():  # numbers with a currency sign, thousands separators
+        if not broken_in[name] or not target.is_numeric() or given[name].dtype != pl.String:
+            continue
+        if decimal != ".":  # read so already
+            continue
+        missed = given[name].is_not_null() & typed[name].is_null()
+        again = given[name].filter(missed).to_frame().select(_parse_number(pl.col(name), target))
         typed = typed.with_columns(typed[name].scatter(missed.arg_true(), again.to_series()))
     failures = []
     for name, target in dtypes.items():
@@ -333,24 +515,113 @@ def type_frame(
             continue
         n_present = int(original.is_not_null().sum())
         if n_broken == n_present and n_present >= 3:
-            raise SchemaMismatch(
-                file,
-                name,
-                f"has type {original.dtype} and none of its {n_present} values parse as "
-                f"{target} (e.g. {original.drop_nulls()[0]!r}): was the column retyped?",
-            )
+            text = _retyped(original, target, formats.get(name), source, name)
+            if problems is None:
+                raise SchemaMismatch(file, name, text)
+            theirs = (origin or {}).get(name)
+            problems.append(FileProblem(name, text, theirs if theirs != name else None))
+            continue
         failures.append(
             pl.DataFrame(
                 {
                     "row_number": typed[ROW].filter(broken),
                     "column": name,
-                    "check": f"dtype({target})",
+                    "check": _dtype_rule(target, formats.get(name)),
                     "value": original.filter(broken).cast(pl.String),
                 }
             )
         )
     bad = pl.concat(failures) if failures else pl.DataFrame(schema=QUARANTINE_SCHEMA)
     return typed, bad
+
+
+def _dtype_rule(target: pl.DataType, fmt: str | None) -> str:
+    return f"dtype({target})" if fmt is None else f"dtype({target}) in format {fmt}"
+
+
+#: date and timestamp formats shops' exports use, tried on a column none of whose values
+#: parse, to say which one would
+DATE_FORMATS = (
+    "%Y%m%d",
+    "%Y/%m/%d",
+    "%Y.%m.%d",
+    "%d/%m/%Y",
+    "%m/%d/%Y",
+    "%d.%m.%Y",
+    "%Y年%m月%d日",
+    "%Y%m%d%H%M%S",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y-%m-%d %H:%M",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y %I:%M %p",
+    "%d.%m.%Y %H:%M",
+    "%Y-%m-%d %H:%M:%S %z",
+    "%Y-%m-%dT%H:%M:%S%z",
+    "%Y年%m月%d日 %H:%M:%S",
+    "%b %d, %Y",
+    "%d %b %Y",
+)
+
+
+def formats_that_parse(values: pl.Series, target: pl.DataType) -> list[tuple[str, int]]:
+    """The formats of :data:`DATE_FORMATS` that parse some of ``values`` (text), with how many
+    they parse, the most first; a date-only format fits a timestamp column too."""
+    text = values.drop_nulls().cast(pl.String).str.strip_chars().to_frame("v")
+    if not text.height:
+        return []
+    date_only = [f for f in DATE_FORMATS if not any(c in f for c in "HIMSz")]
+    tried = list(DATE_FORMATS) if target == Timestamp else date_only
+    counts = text.select(
+        (
+            pl.col("v").str.to_date(f, strict=False)
+            if f in date_only
+            else pl.col("v").str.to_datetime(f, strict=False, time_unit="us")
+        )
+        .is_not_null()
+        .sum()
+        .alias(str(i))
+        for i, f in enumerate(tried)
+    ).row(0)
+    found = [(f, int(n)) for f, n in zip(tried, counts, strict=True) if n]
+    return sorted(found, key=lambda fn: -fn[1])
+
+
+def _kind(target: pl.DataType) -> str:
+    """A contract dtype in words."""
+    if target == Timestamp:
+        return "a timestamp"
+    if target == pl.Date:
+        return "a date"
+    if target.is_integer():
+        return "a whole number"
+    return "a number" if target.is_numeric() else f"{target}"
+
+
+def _retyped(
+    original: pl.Series, target: pl.DataType, fmt: str | None, source: str, name: str
+) -> str:
+    """What to say of a column none of whose values parse."""
+    example = original.drop_nulls()[0]
+    what = f"in the format {fmt}" if fmt else f"as {_kind(target)}"
+    given = "text" if original.dtype == pl.String else f"of type {original.dtype}"
+    text = (
+        f"is {given} and none of its {original.is_not_null().sum()} values parse {what} "
+        f"(e.g. {example!r})"
+    )
+    if target in (Timestamp, pl.Date) and original.dtype == pl.String:
+        fits = formats_that_parse(original, target)
+        if fits:
+            best, n = fits[0]
+            return (
+                f"{text}; {n} of them parse with the format {best}: set "
+                f"`dates: {{{name}: '{best}'}}` under sources.{source} in kpi.yaml"
+            )
+        return f"{text}; give its format under sources.{source}.dates in kpi.yaml"
+    return f"{text}: was the column retyped?"
 
 
 def _screen_parts(
@@ -459,8 +730,23 @@ def failing_rules(
         return None
 
 
-def _pandera_failures(typed: pl.DataFrame, source: str) -> pl.DataFrame:
-    model = SOURCE_SPECS[source].contract
+def map_unknown_members(typed: pl.DataFrame, members: tuple[ColumnMembers, ...]) -> pl.DataFrame:
+    """Each value of a member column that is not a member of its list becomes the member the
+    list maps unknown values to (only the lists that say ``unknown: map``; a null stays null,
+    and a member the column does not allow stays itself, for the contract to refuse)."""
+    mapped = [
+        pl.when(pl.col(m.column).is_in(list(m.known or m.allowed)) | pl.col(m.column).is_null())
+        .then(pl.col(m.column))
+        .otherwise(pl.lit(m.map_to))
+        .alias(m.column)
+        for m in members
+        if m.map_to is not None
+    ]
+    return typed.with_columns(mapped) if mapped else typed
+
+
+def _pandera_failures(typed: pl.DataFrame, source: str, conf: SourceConfig) -> pl.DataFrame:
+    model = SOURCE_SPECS[source].contract_for(conf.members)
     body = typed.drop(ROW)
     if failing_rules(body, model) == set():  # every row passes: nothing for pandera to find
         return pl.DataFrame(schema=QUARANTINE_SCHEMA)
@@ -536,44 +822,223 @@ _WITH_OFFSET = re.compile(r"(Z|[+-]\d{2}(:?\d{2})?)$", re.IGNORECASE)
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-def written_without_offset(raw: pl.DataFrame, source: str, conf: SourceConfig) -> list[str]:
-    """The contract's timestamp columns whose values ``raw`` (the file as read) writes without
-    a UTC offset, judged by the column's first written value: they are read in
-    ``conf.timezone``. A date without a time is a business day, not a timestamp: not one."""
-    spec = SOURCE_SPECS[source]
-    theirs = dict(zip(contract_dtypes(source), file_columns(source, conf), strict=True))
+def written_without_offset(
+    frame: pl.DataFrame, source: str, formats: Mapping[str, str] | None = None
+) -> list[str]:
+    """The contract's timestamp columns of ``frame`` (the file as read, under our column
+    names) whose values are written without a UTC offset: they are read in the source's zone.
+    A column with a declared format (``formats``) is judged by it, one without by its first
+    written value. A date without a time (``2025-03-14``, or a format such as ``%Y%m%d``) is
+    a business day, not a timestamp: not one."""
+    formats = formats or {}
     naive = []
-    for name in spec.timestamp_columns:
-        dtype = raw.schema.get(theirs[name])
+    for name in SOURCE_SPECS[source].timestamp_columns:
+        dtype = frame.schema.get(name)
         if isinstance(dtype, pl.Datetime):
             if dtype.time_zone is None:
                 naive.append(name)
+        elif dtype == pl.String and name in formats:
+            fmt = formats[name]
+            if has_time(fmt) and not _has_offset(fmt):
+                naive.append(name)
         elif dtype == pl.String:
-            written = raw[theirs[name]].drop_nulls().head(FORM_SAMPLE).str.strip_chars()
+            written = frame[name].drop_nulls().head(FORM_SAMPLE).str.strip_chars()
             first = next((v for v in written if v), None)
             if first and not _DATE_ONLY.match(first) and not _WITH_OFFSET.search(first):
                 naive.append(name)
     return naive
 
 
-def validate_file(
-    path: Path, source: str, conf: SourceConfig, business_tz: str, display_name: str | None = None
-) -> Validated:
-    """Read, type and validate one file. Raises :class:`SchemaMismatch` for column problems."""
-    name = display_name or str(path)
+def _read(
+    path: Path,
+    source: str,
+    conf: SourceConfig,
+    file: str,
+    problems: list[FileProblem] | None,
+) -> pl.DataFrame:
+    """The file as :func:`read_raw` reads it, or as its mapping says (encoding, delimiter,
+    lines before the header). A file that is not text in its encoding is a
+    :class:`SchemaMismatch` that names the likely one; with ``problems``, a problem, and the
+    file is read in the likely encoding to find the others."""
+    mapping = conf.mapping
+    mapped = mapping is not None and mapping.needs_mapping
     try:
-        raw = read_raw(path, file_columns(source, conf))
+        if mapped and path.suffix.lower() == ".csv":
+            assert mapping is not None
+            return read_csv_text(
+                path, mapping.encoding, mapping.delimiter, mapping.skip_lines, ragged=True
+            )
+        return read_raw(
+            path, mapping_columns(source, conf) if mapped else file_columns(source, conf)
+        )
+    except EncodingMismatch as err:
+        mismatch = err
     except (pl.exceptions.PolarsError, OSError) as err:
-        raise SchemaMismatch(name, "*", f"cannot be read: {err}") from err
-    typed, parse_bad = type_frame(raw, source, conf, name)
+        if "utf-8" not in str(err).lower() or path.suffix.lower() != ".csv":
+            raise SchemaMismatch(file, "*", f"cannot be read: {err}") from err
+        mismatch = EncodingMismatch("utf-8", detect_encoding(path.read_bytes()), "invalid utf-8")
+    if problems is None or mismatch.detected is None:
+        raise SchemaMismatch(file, "*", str(mismatch)) from None
+    problems.append(FileProblem("*", str(mismatch), kind="encoding"))
+    options = (mapping.delimiter, mapping.skip_lines) if mapped and mapping else (",", 0)
+    return read_csv_text(path, mismatch.detected, *options, ragged=mapped)
+
+
+def mapping_columns(source: str, conf: SourceConfig) -> list[str]:
+    """The columns a mapped file is read for (JSON Lines): those its mapping names."""
+    mapping = conf.mapping
+    assert mapping is not None
+    named = [theirs for theirs in mapping.columns if "*" not in theirs]
+    named += [c for c in mapping.skip if c not in named]
+    return named
+
+
+def validate_file(
+    path: Path,
+    source: str,
+    conf: SourceConfig,
+    business_tz: str,
+    display_name: str | None = None,
+    problems: list[FileProblem] | None = None,
+) -> Validated:
+    """Read, type and validate one file. Raises :class:`SchemaMismatch` for column problems;
+    with ``problems``, adds them to it and checks the rest of the file (`kpi check`)."""
+    name = display_name or str(path)
+    mapping = conf.mapping
+    raw = _read(path, source, conf, name, problems)
+    prepared = None
+    if mapping is None or not mapping.needs_mapping:
+        typed, parse_bad = type_frame(raw, source, conf, name, problems)
+        origin = {ours: theirs for theirs, ours in conf.columns.items()}
+        read_as = raw.rename({k: v for k, v in conf.columns.items() if k in raw.columns})
+        formats: Mapping[str, str] = {}
+    else:
+        typed, parse_bad, prepared = _mapped(raw, source, conf, name, problems)
+        origin = {ours: theirs for ours, theirs in prepared.origin.items() if ours != theirs}
+        read_as, formats = prepared.frame, mapping.dates
+    # the columns read in the business zone for want of a declared one (said once a run)
+    assumed = (
+        () if conf.timezone_declared else tuple(written_without_offset(read_as, source, formats))
+    )
+    typed = map_unknown_members(typed, conf.members)
     try:
-        rule_bad = _pandera_failures(typed, source)
+        rule_bad = _pandera_failures(typed, source, conf)
     except SchemaMismatch as err:
         raise SchemaMismatch(name, err.column, err.problem) from err
     # a value that did not parse is null now: its "not nullable" failure says nothing new
     rule_bad = rule_bad.join(parse_bad, on=["row_number", "column"], how="anti")
-    bad = pl.concat([parse_bad, rule_bad]).sort("row_number", "column")
+    bad = pl.concat([parse_bad, rule_bad])
+    if problems:  # a column that is wrong as a whole is reported once, not row by row
+        bad = bad.filter(~pl.col("column").is_in([p.column for p in problems]))
+    bad = bad.sort("row_number", "column")
     good = typed.filter(~pl.col(ROW).is_in(bad["row_number"].unique().implode()))
+    grain = grain_of(mapping)
+    if grain != "day":
+        good, overlaps = _spread(good, source, grain)
+        bad = pl.concat([bad, overlaps]).sort("row_number", "column")
     good = add_business_date(good, source, business_tz)
-    assumed = () if conf.timezone_declared else tuple(written_without_offset(raw, source, conf))
-    return Validated(good=good, bad=bad, rows_in=typed.height, zone_assumed=assumed)
+    rows_in = typed.height
+    if mapping is not None and mapping.unpivot is not None:  # rows of the file, not cells
+        rows_in = typed[ROW].n_unique()
+    return Validated(
+        good=good,
+        bad=_with_file_columns(bad, origin),
+        rows_in=rows_in,
+        prepared=prepared,
+        zone_assumed=assumed,
+    )
+
+
+def _mapped(
+    raw: pl.DataFrame,
+    source: str,
+    conf: SourceConfig,
+    file: str,
+    problems: list[FileProblem] | None,
+) -> tuple[pl.DataFrame, pl.DataFrame, Prepared]:
+    """A file whose source's mapping does more than rename: prepared by the mapping, then
+    typed, its ``computed`` columns derived from the typed ones."""
+    mapping = conf.mapping
+    assert mapping is not None
+    found: list[MappingProblem] | None = [] if problems is not None else None
+    try:
+        prepared = prepare(raw, source, mapping, found)
+    except MappingProblem as err:
+        raise SchemaMismatch(file, err.column, err.problem) from err
+    if problems is not None:
+        problems += [FileProblem("*", p.problem, kind="mapping") for p in found or ()]
+    frame = prepared.frame
+    for ours in prepared.missing:
+        text = f"is missing: {_missing_text(source, ours, prepared)}"
+        if problems is None:
+            raise SchemaMismatch(file, ours, text)
+        problems.append(FileProblem(ours, text, kind="missing"))
+    if prepared.missing:
+        frame = frame.with_columns(pl.lit(None, pl.String).alias(c) for c in prepared.missing)
+        frame = frame.select(ROW, *contract_dtypes(source))
+    typed, parse_bad = parse_frame(
+        frame,
+        source,
+        conf.timezone,
+        file,
+        formats=mapping.dates,
+        decimal=mapping.decimal,
+        problems=problems,
+        origin=prepared.origin,
+        date_tz=conf.business_timezone,
+    )
+    return computed_columns(typed, source, mapping), parse_bad, prepared
+
+
+def _missing_text(source: str, column: str, prepared: Prepared) -> str:
+    names = ", ".join(f"'{c}'" for c in prepared.file_columns[:12])
+    more = ", …" if len(prepared.file_columns) > 12 else ""
+    make = " (or make one: ids)" if column in SOURCE_SPECS[source].key else ""
+    return (
+        f"the file has [{names}{more}] and the mapping gives no '{column}': map a column to "
+        f"it (sources.{source}.columns) or give it a value (sources.{source}.constants){make}"
+    )
+
+
+def _spread(good: pl.DataFrame, source: str, grain: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A weekly or monthly report's rows spread over their days; the rows whose days another
+    row of the file already covers are quarantined, not loaded twice."""
+    days = spread(good, source, grain)
+    key = list(SOURCE_SPECS[source].key)
+    taken: set[tuple] = set()  # the days of the rows kept so far, in the file's order
+    dropped = []
+    for (row,), part in days.group_by(ROW, maintain_order=True):
+        keys = set(part.select(key).iter_rows())
+        if keys & taken:
+            dropped.append(row)
+        else:
+            taken |= keys
+    overlapping = pl.Series(ROW, dropped, dtype=pl.Int64)
+    if not overlapping.len():
+        return days, pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    bad = pl.DataFrame(
+        {
+            "row_number": overlapping,
+            "column": key[0],
+            "check": f"({', '.join(key)}) is unique once each {grain} is spread over its days",
+            "value": None,
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
+    return days.filter(~pl.col(ROW).is_in(overlapping.implode())), bad
+
+
+#: the quarantine of a file without bad rows (one frame for all: each new one is a query)
+_NO_BAD_ROWS = pl.DataFrame(schema={**QUARANTINE_SCHEMA, FILE_COLUMN: pl.String})
+
+
+def _with_file_columns(bad: pl.DataFrame, origin: Mapping[str, str]) -> pl.DataFrame:
+    """The quarantine's rows with the file's name of each column, where it has another."""
+    if not bad.height:
+        return _NO_BAD_ROWS
+    names = {ours: theirs for ours, theirs in origin.items() if ours != theirs}
+    return bad.with_columns(
+        pl.col("column")
+        .replace_strict(names, default=None, return_dtype=pl.String)
+        .alias(FILE_COLUMN)
+    )

@@ -11,6 +11,9 @@ itself (``expectations/verdict.py``):
   is rebuilt so that its ``main.publication_log`` shows it. The step still materializes: what
   it publishes is the unit's state (published, or held back), and the alerts step after it
   reads that state to send the team the held-back notice instead of metric alerts;
+* a skipped verdict of this run (the shop delivers nothing the unit can compute): nothing is
+  exported, the log records ``skipped`` with what the unit's KPIs need, in one line of the
+  run's log; not a failure, and no notice: there is no data to hold back;
 * no verdict, or one from another run (the gate did not run in this run): the step fails and
   publishes nothing.
 """
@@ -18,12 +21,14 @@ itself (``expectations/verdict.py``):
 import dagster as dg
 
 from expectations.verdict import Verdict, read_verdict
+from kpi_tree.availability import summary
 from kpi_tree.model import default_tree
 from kpi_tree.units import PACE_TABLE, gated_table, publication_units
 from pipelines.partitions import run_window
 from pipelines.publish.serving import (
     HELD_BACK,
     PUBLISHED,
+    SKIPPED,
     LogEntry,
     append_log,
     assemble_serving,
@@ -66,6 +71,7 @@ def _hold_back(
             window_start=verdict.start,
             failed_expectations=failed,
             report=verdict.report,
+            not_available=verdict.describe_not_available(),
         ),
     )
     path = assemble_serving(settings)
@@ -80,6 +86,37 @@ def _hold_back(
             "failed_expectations": dg.MetadataValue.md("\n".join(f"- {f}" for f in failed)),
             "serving_warehouse": dg.MetadataValue.path(str(path)),
             "validation_report": dg.MetadataValue.url(verdict.report or ""),
+        }
+    )
+
+
+def _skip(
+    context: dg.AssetExecutionContext, settings: Settings, unit: str, verdict: Verdict
+) -> dg.MaterializeResult:
+    append_log(
+        settings,
+        LogEntry(
+            unit=unit,
+            run_id=context.run.run_id,
+            status=SKIPPED,
+            published_at=verdict.checked_at,
+            data_as_of=verdict.end,
+            window_start=verdict.start,
+            not_available=verdict.describe_not_available(),
+        ),
+    )
+    path = assemble_serving(settings)
+    context.log.info(
+        f"{unit} skipped: none of its KPIs can be computed from the sources delivered: "
+        f"{summary(verdict.not_available)}. Nothing published, nothing held back."
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "status": SKIPPED,
+            "not_available": dg.MetadataValue.md(
+                "\n".join(f"- {k}" for k in verdict.describe_not_available())
+            ),
+            "serving_warehouse": dg.MetadataValue.path(str(path)),
         }
     )
 
@@ -108,6 +145,8 @@ def build_publish_asset(unit: str, partitions: dg.PartitionsDefinition) -> dg.As
         verdict = _verdict_of_this_run(settings, unit, context.run.run_id)
         if not verdict.success:
             return _hold_back(context, settings, unit, verdict)
+        if verdict.skipped:
+            return _skip(context, settings, unit, verdict)
         tree = default_tree()
         with warehouse.connect(read_only=True) as con:
             rows = export_unit(con, settings, tree, unit, context.run.run_id)
@@ -123,12 +162,16 @@ def build_publish_asset(unit: str, partitions: dg.PartitionsDefinition) -> dg.As
                 window_start=str(start),
                 provisional_days=provisional,
                 report=verdict.report,
+                not_available=verdict.describe_not_available(),
             ),
         )
         path = assemble_serving(settings)
+        if verdict.not_available:
+            context.log.info(f"{unit} published; not available: {summary(verdict.not_available)}")
         return dg.MaterializeResult(
             metadata={
                 "status": PUBLISHED,
+                "not_available": len(verdict.not_available),
                 **{f"rows_{t}": dg.MetadataValue.int(n) for t, n in rows.items()},
                 "provisional_days": provisional,
                 "serving_warehouse": dg.MetadataValue.path(str(path)),

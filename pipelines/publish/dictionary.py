@@ -1,7 +1,8 @@
 """The data dictionary of the serving warehouse, generated from the tree and the dbt docs.
 
 Nothing here is typed twice: table descriptions and the KPI tables' key columns come from
-the dbt models' YAML (through the manifest), KPI columns from ``kpi_tree/tree.yaml``. Tables
+the dbt models' YAML (through the manifest), KPI columns from ``kpi_tree/tree.yaml``; an
+amount of money is said to be in the shop's currency (kpi.yaml ``currency``). Tables
 other steps keep in the serving file describe themselves (``ServedTable.description``).
 """
 
@@ -21,6 +22,7 @@ PUBLISHED_FROM = {
     "plan_versions": "stg_targets__plan_versions",
     "targets": "stg_targets__targets",
     "targets_in_force": "fct_targets",
+    "kpi_availability": "fct_kpi_availability",
 }
 #: published by every team (its own KPIs' rows) and unioned in a shared view
 PER_TEAM = ("kpi_values", "kpi_vs_target")
@@ -42,16 +44,23 @@ def _formula(tree: Tree, node: Node) -> str:
     return f"P{node.quantile * 100:g} of {node.quantile_of}"
 
 
-def kpi_column(tree: Tree, node: Node) -> str:
+def unit_text(node: Node, currency: str) -> str:
+    """A node's unit as the dictionary says it: money in the shop's currency (``USD``)."""
+    return currency if node.unit == "money" else node.unit
+
+
+def kpi_column(tree: Tree, node: Node, currency: str) -> str:
     team = tree.teams[node.team]["en"]
     return (
-        f"{node.en} ({node.zh}), {node.unit}, owned by {team}, {node.direction} is better: "
+        f"{node.en} ({node.zh}), {unit_text(node, currency)}, owned by {team}, "
+        f"{node.direction} is better: "
         f"{_formula(tree, node)}."
     )
 
 
-def data_dictionary(tree: Tree, manifest_path: Path) -> list[dict[str, str]]:
-    """Rows of (schema, table, column, description) for every published table."""
+def data_dictionary(tree: Tree, manifest_path: Path, currency: str) -> list[dict[str, str]]:
+    """Rows of (schema, table, column, description) for every published table; amounts in
+    ``currency`` (ISO 4217)."""
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
     values_cols = {c: d["description"] for c, d in models["fct_kpi_values"]["columns"].items()}
@@ -67,7 +76,7 @@ def data_dictionary(tree: Tree, manifest_path: Path) -> list[dict[str, str]]:
         for col in ("grain", "period_start", "period_end", "dimension", "member"):
             add(unit, mart, col, values_cols[col])
         for node in (n for n in tree.nodes.values() if n.team == team):
-            add(unit, mart, node.id, kpi_column(tree, node))
+            add(unit, mart, node.id, kpi_column(tree, node, currency))
             if node.kind == "ratio":
                 add(unit, mart, f"{node.id}__numerator", f"Σ {tree.measures[node.numerator].en}")
                 add(
@@ -113,15 +122,17 @@ def data_dictionary(tree: Tree, manifest_path: Path) -> list[dict[str, str]]:
     for col, text in models["fct_kpi_vs_target"]["columns"].items():
         add(SHARED_UNIT, "mid_month_check", col, text["description"] or "")
     for node in tree.nodes.values():
-        add(SHARED_UNIT, "kpi_nodes", f"kpi_id = {node.id}", kpi_column(tree, node))
+        add(SHARED_UNIT, "kpi_nodes", f"kpi_id = {node.id}", kpi_column(tree, node, currency))
     for col, text in TRACE_COLUMNS.items():
         add("*", "*", col, text)
     add(
         "main",
         "publication_log",
         "",
-        "One row per unit and run: published or held back, the data's as-of day, the failed "
-        "expectations, how many days are still provisional, the validation report.",
+        "One row per unit and run: published, held back or skipped (none of its KPIs can be "
+        "computed from the sources delivered), the data's as-of day, the failed expectations, "
+        "how many days are still provisional, the validation report, the KPIs not available "
+        "and why.",
     )
     return rows
 

@@ -11,9 +11,11 @@
   snapshot; the build file is never opened by readers (docs/architecture.md, invariant 2).
 * Every published row carries ``_published_run_id`` and ``_published_at``.
 * The serving file's ``main`` schema holds the publication log (one entry per unit and run:
-  published or held back) and any table another step keeps there through
-  :func:`assemble_serving`'s ``tables`` (the alerts step keeps the alert history). A rebuild
-  carries over the tables it does not own: the new file starts as a copy of the live one.
+  published, held back, or skipped when the shop delivers nothing the unit can compute; each
+  entry names the unit's KPIs that are not available and why) and any table another step
+  keeps there through :func:`assemble_serving`'s ``tables`` (the alerts step keeps the alert
+  history). A rebuild carries over the tables it does not own: the new file starts as a copy
+  of the live one.
 """
 
 from __future__ import annotations
@@ -38,6 +40,9 @@ LOG_FILE = "_publication_log.jsonl"
 #: a unit's status in the publication log
 PUBLISHED = "published"
 HELD_BACK = "held_back"  # its gate failed: its last good publication stays
+SKIPPED = (
+    "skipped"  # none of its KPIs can be computed (their sources never came): nothing to publish
+)
 KEEP_VERSIONS = 3
 
 
@@ -45,13 +50,15 @@ KEEP_VERSIONS = 3
 class LogEntry:
     unit: str
     run_id: str
-    status: str  # PUBLISHED | HELD_BACK
+    status: str  # PUBLISHED | HELD_BACK | SKIPPED
     published_at: str
     data_as_of: str
     window_start: str
     failed_expectations: list[str] = field(default_factory=list)
     provisional_days: int = 0
     report: str | None = None
+    #: the unit's KPIs the shop cannot compute: "conversion_rate: needs sessions"
+    not_available: list[str] = field(default_factory=list)
 
 
 def published_dir(settings: Settings) -> Path:
@@ -73,6 +80,8 @@ def unit_tables(tree: Tree, unit: str) -> dict[str, str]:
             "targets": "select * from staging.stg_targets__targets",
             # the targets in force, stitched across versions, at every grain
             "targets_in_force": "select * from kpi.fct_targets",
+            # which KPIs the shop can compute, and why not
+            "kpi_availability": "select * from kpi.fct_kpi_availability",
         }
     ids = ", ".join(f"'{n.id}'" for n in unit_kpis(tree, unit))
     return {
@@ -221,7 +230,7 @@ def assemble_serving(settings: Settings, tables: Sequence[ServedTable] = ()) -> 
         _log_table(con, settings)
         for table in tables:
             _served_table(con, table)
-        _dictionary_table(con)
+        _dictionary_table(con, settings.currency)
         con.execute("checkpoint")
     finally:
         con.close()
@@ -296,11 +305,17 @@ def _log_table(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     con.execute(
         "create or replace table main.publication_log (unit varchar, run_id varchar, "
         "status varchar, published_at timestamp, data_as_of date, window_start date, "
-        "failed_expectations varchar[], provisional_days bigint, report varchar)"
+        "failed_expectations varchar[], provisional_days bigint, report varchar, "
+        "not_available varchar[])"
     )
     log = read_log(settings)
-    if log:  # the table's columns are LogEntry's fields, in order
-        _insert(con, "main.publication_log", [[e[f.name] for f in fields(LogEntry)] for e in log])
+    if log:  # the table's columns are LogEntry's fields, in order (older entries lack some)
+        defaults = asdict(LogEntry("", "", "", "", "", ""))
+        _insert(
+            con,
+            "main.publication_log",
+            [[e.get(f.name, defaults[f.name]) for f in fields(LogEntry)] for e in log],
+        )
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list, chunk: int = 500) -> None:
@@ -315,7 +330,7 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, rows: list, chunk: int =
         )
 
 
-def _dictionary_table(con: duckdb.DuckDBPyConnection) -> None:
+def _dictionary_table(con: duckdb.DuckDBPyConnection, currency: str) -> None:
     # the tables other steps keep in main describe themselves (their comment)
     kept = [
         {"schema": "main", "table": name, "column": "", "description": comment}
@@ -325,7 +340,7 @@ def _dictionary_table(con: duckdb.DuckDBPyConnection) -> None:
         ).fetchall()
         if name not in OWN_MAIN_TABLES
     ]
-    dictionary = _dictionary_rows() + kept
+    dictionary = _dictionary_rows(currency) + kept
     con.execute(
         f"create or replace table {SHARED_UNIT}.data_dictionary (schema_name varchar, "
         "table_name varchar, column_name varchar, description varchar)"
@@ -378,13 +393,13 @@ def _served_table(con: duckdb.DuckDBPyConnection, table: ServedTable) -> None:
         _insert(con, f"main.{table.name}", list(table.rows))
 
 
-def _dictionary_rows() -> list[dict[str, str]]:
+def _dictionary_rows(currency: str) -> list[dict[str, str]]:
     from kpi_tree.dbt_export import DBT_PROJECT_DIR
     from kpi_tree.model import default_tree
     from pipelines.publish.dictionary import data_dictionary
 
     manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
-    return data_dictionary(default_tree(), manifest) if manifest.exists() else []
+    return data_dictionary(default_tree(), manifest, currency) if manifest.exists() else []
 
 
 def provisional_days(build: duckdb.DuckDBPyConnection, tree: Tree, unit: str) -> int:

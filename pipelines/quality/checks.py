@@ -10,7 +10,9 @@ The night's flow, one unit at a time (``kpi_tree/units.py`` names the units)::
          "data held back" notice to the team
 
 The gate validates the unit's tables for the run's window (the suites are in
-``expectations/``), writes the verdict where the publish step reads it
+``expectations/``: they judge only the KPIs the shop can compute, and a unit with none is
+skipped, which passes the check without judging anything), writes the verdict where the
+publish step reads it
 (``expectations/verdict.py``) and returns it as the check's result. It writes nothing else:
 the publication log, the held-back notice and the serving file belong to the steps after it.
 
@@ -88,7 +90,9 @@ def build_gate_check(unit: str) -> dg.AssetChecksDefinition:
             raise dg.Failure("the quality gate runs inside a partitioned run (a day or a range)")
         start, end = window.start, window.end
         with warehouse.connect(read_only=True) as con:
-            gate_def = build_gate(con, default_tree(), unit, start, end)
+            gate_def = build_gate(
+                con, default_tree(), unit, start, end, vocabulary=settings.vocabulary
+            )
         verdict = run_gate(
             gate_def,
             settings.warehouse_dir,
@@ -106,7 +110,16 @@ def build_gate_check(unit: str) -> dg.AssetChecksDefinition:
                 "\n".join(f"- {f}" for f in failed) or "none"
             ),
             "rows_checked": sum(len(f) for f in gate_def.frames.values()),
+            "skipped": verdict.skipped,
+            "not_available": dg.MetadataValue.md(
+                "\n".join(f"- {k}" for k in verdict.describe_not_available()) or "none"
+            ),
         }
+        if verdict.skipped:
+            context.log.info(
+                f"{unit}: nothing to judge, none of its KPIs can be computed "
+                f"({'; '.join(verdict.describe_not_available())})"
+            )
         if verdict.report:
             metadata["validation_report"] = dg.MetadataValue.url(verdict.report)
         return dg.AssetCheckResult(

@@ -18,7 +18,6 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from kpi_tree.formats import format_money
 from kpi_tree.model import Tree
 from kpi_tree.targets import compute_plan
 from kpi_tree.targets.build import ALL, PlanTargets
@@ -224,7 +223,8 @@ def sync_plan_files(
         )
         log(
             f"plan version {version.version_id} from {path.name}: {plan.top_kpi} "
-            f"{format_money(version.annual_target)} for {plan.year}, in force from {effective}"
+            f"{settings.formats.money(version.annual_target)} for {plan.year}, in force from "
+            f"{effective}"
         )
         created.append(version)
     return created

@@ -1,17 +1,18 @@
 """Pace and catch-up as people read them, from the serving warehouse (published data only).
 
 ``pace_table`` is one day's rows of ``kpi_tree.kpi_vs_target`` for a period (month, quarter or
-year to date). ``overall_catch_up`` splits what the rest of the period needs over its days by
-the target's own day weights (``kpi_tree.targets_in_force``), exactly: actual + the days ==
-the target. ``driver_catch_up`` answers 一个达不成, 另一个必须补上 (docs/domain.md, seed 002):
-if one child of an identity stays at its run rate, what must the others reach for the rest of
-the period.
+year to date): the KPIs the shop can compute; those it cannot (a source never delivered) have
+no pace and are named with what they need. ``overall_catch_up`` splits what the rest of the
+period needs over its days by the target's own day weights (``kpi_tree.targets_in_force``),
+exactly: actual + the days == the target. ``driver_catch_up`` answers 一个达不成, 另一个必须补上
+(docs/domain.md, seed 002): if one child of an identity stays at its run rate, what must the
+others reach for the rest of the period.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
@@ -19,7 +20,7 @@ import duckdb
 from kpi_tree.model import Tree
 from kpi_tree.targets.pace import CatchUp, DriverCatchUp, PaceError, catch_up, catch_up_drivers
 from kpi_tree.targets.split import to_cents
-from pipelines.queries import records, table_exists
+from pipelines.queries import kpi_availability, records, table_exists
 
 PERIODS = ("month", "quarter", "year")
 PERIOD_LABELS = {"month": "Month to date", "quarter": "Quarter to date", "year": "Year to date"}
@@ -40,6 +41,8 @@ class PaceTable:
     data_as_of: dt.date
     versions: tuple[str, ...]
     rows: list[dict[str, Any]]
+    #: the KPIs (of the team asked for) not paced because the shop cannot compute them: id -> why
+    not_paced: dict[str, str] = field(default_factory=dict)
 
 
 def latest_day(con: duckdb.DuckDBPyConnection) -> dt.date | None:
@@ -84,6 +87,11 @@ def pace_table(
             + f"); the published pace runs to {newest}"
         )
     first = rows[0]
+    not_paced = {
+        kpi: a.reason() or ""
+        for kpi, a in kpi_availability(con, "kpi_tree", "kpi_availability").items()
+        if not a.available and (team is None or team == _team_of(con, kpi))
+    }
     return PaceTable(
         as_of_day=as_of,
         period=period,
@@ -94,7 +102,13 @@ def pace_table(
         data_as_of=first["as_of_date"],
         versions=tuple(sorted({r["version_id"] for r in rows})),
         rows=rows,
+        not_paced=not_paced,
     )
+
+
+def _team_of(con: duckdb.DuckDBPyConnection, kpi: str) -> str | None:
+    found = con.execute("select team from kpi_tree.kpi_nodes where kpi_id = ?", [kpi]).fetchall()
+    return found[0][0] if found else None
 
 
 def _pace_row(
@@ -107,6 +121,9 @@ def _pace_row(
         [as_of, period, kpi, scope],
     )
     if not rows:
+        cannot = kpi_availability(con, "kpi_tree", "kpi_availability").get(kpi)
+        if cannot is not None and not cannot.available:
+            raise ReportError(f"{kpi} is not paced: not available, {cannot.reason()}")
         raise ReportError(f"no published pace for {kpi} ({scope}) on {as_of} ({period})")
     return rows[0]
 

@@ -114,13 +114,15 @@ def dbt_window_env(start: dt.date, end: dt.date) -> dict[str, str]:
     }
 
 
-def pace_vars(settings: Settings) -> dict[str, float | int]:
-    """The pace thresholds and the mid-month check day (kpi.yaml `targets:`) as dbt vars."""
+def dbt_vars(settings: Settings) -> dict[str, Any]:
+    """The pace thresholds and the mid-month check day (kpi.yaml `targets:`) and the shop's
+    vocabulary (`vocabulary:`, macros/kpi/vocabulary.sql) as dbt vars."""
     t = settings.targets
     return {
         "pace_on_track": t.on_track,
         "pace_at_risk": t.at_risk,
         "mid_month_day": t.mid_month_day,
+        "kpi_vocabulary": settings.vocabulary.dbt_vars(),
     }
 
 
@@ -189,7 +191,7 @@ def _build(
     # dbt reads its environment when it starts; in this process it starts in a thread while
     # the stream is read, so the environment stays set until dbt is done
     with environment_set(environment):
-        invocation = dbt.cli(["build", "--vars", json.dumps(pace_vars(settings))], context=context)
+        invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars(settings))], context=context)
         yield from invocation.stream()
     _keep_partial_parse(invocation.target_path)
     _prune_invocations(invocation.target_path)

@@ -1,9 +1,10 @@
 {{ kpi_incremental_by_key(['conversation_id'], [
     {'ref': 'stg_shop__conversations', 'keys': ['conversation_id']},
 ]) }}
--- Conversations with whether a presale inquiry led to an order that exists. `delivered_on`
--- is the latest delivery among the conversation and its order. A windowed run reads the
--- window's conversations from staging and takes the others it rebuilds from the rows it kept.
+-- Conversations with their topic's role and whether a presale inquiry led to an order that
+-- exists. `delivered_on` is the latest delivery among the conversation and its order. A
+-- windowed run reads the window's conversations from staging and takes the others it
+-- rebuilds from the rows it kept.
 with
 
 {% if is_incremental() -%}
@@ -84,6 +85,8 @@ final as (
         conversations.customer_id,
         conversations.agent_id,
         conversations.topic,
+        -- the topic's role (presale, aftersale, order_review) in the shop's vocabulary
+        {{ kpi_topic_role('conversations.topic') }} as topic_role,
         conversations.started_at,
         conversations.business_date,
         conversations.first_response_seconds,

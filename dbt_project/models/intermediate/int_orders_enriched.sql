@@ -1,6 +1,7 @@
 {{ kpi_incremental_by_key(['order_id'], [{'ref': 'stg_shop__orders', 'keys': ['order_id']}]) }}
 -- One row per order with its basket (lines, products, units), whether the customer had
--- ordered before (new / returning) and how long its review took. `delivered_on` is the
+-- ordered before (new / returning), whether it is cash on delivery and how long its review
+-- took. `delivered_on` is the
 -- latest delivery among the order, its lines and its customer's first order.
 -- Every CTE used more than once is materialized by DuckDB: never read the whole order
 -- history as a CTE of its own, which would hold every order in memory and, on a large
@@ -108,6 +109,8 @@ final as (
         orders.channel,
         orders.campaign,
         orders.payment_method,
+        -- cash on delivery: the shop's COD payment methods (kpi.yaml vocabulary)
+        {{ kpi_is_member('orders.payment_method', 'cod_payment_methods') }} as is_cod,
         orders.amount,
         coalesce(baskets.line_count, 0) as line_count,
         coalesce(baskets.distinct_products, 0) as distinct_products,

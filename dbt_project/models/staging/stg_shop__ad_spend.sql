@@ -1,4 +1,7 @@
 -- Ad platform reports per day x paid channel x campaign (dates already in business time).
+-- spread_from: 'week' or 'month' where the row is a day's share of a weekly or monthly row,
+-- spread evenly over its days at ingestion (kpi.yaml: sources.ad_spend.grain); null for a
+-- row the report gave for its day.
 with
 
 source as (
@@ -13,6 +16,7 @@ renamed as (
         impressions,
         clicks,
         {{ dbt.safe_cast('spend', api.Column.translate_type('decimal(18,2)')) }} as spend,
+        spread_from,
         row_number() over (
             partition by date, channel, campaign order by _partition_date desc, _file desc, _row desc
         ) as delivery_rank
@@ -26,7 +30,8 @@ final as (
         campaign,
         impressions,
         clicks,
-        spend
+        spend,
+        spread_from
     from renamed
     where delivery_rank = 1
 )

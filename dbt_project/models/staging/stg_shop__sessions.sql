@@ -12,7 +12,7 @@ renamed as (
         channel,
         campaign,
         landing_page,
-        channel in ('paid_search', 'feed_ads', 'social') as is_paid,
+        {{ kpi_is_member('channel', 'paid_channels') }} as is_paid,
         sessions,
         product_detail_sessions,
         product_views,

@@ -38,7 +38,9 @@
       payment_method: "Payment method", customer_type: "Customer type", topic: "Topic",
       landing_page: "Landing page", held_back: "held back", break: "break",
       recovered: "recovered", person: "Person", allocation: "Allocation", unit: "Unit",
-      dimensionNone: "No dimension breakdown for this KPI and period.", close: "Close", pacedShort: "Pace"
+      dimensionNone: "No dimension breakdown for this KPI and period.", close: "Close", pacedShort: "Pace",
+      notAvailable: "not available", unavailable: "not available: the shop does not deliver a source it reads",
+      skipped: "skipped: none of its KPIs can be computed from the sources delivered"
     },
     zh: {
       title: "KPI 看板", asOf: "数据截至", generated: "生成于", plan: "目标版本",
@@ -68,11 +70,13 @@
       payment_method: "支付方式", customer_type: "客户类型", topic: "咨询主题",
       landing_page: "落地页", held_back: "数据拦截", break: "异常波动",
       recovered: "已恢复", person: "人员", allocation: "分配", unit: "单元",
-      dimensionNone: "该指标在此周期没有维度拆解。", close: "关闭", pacedShort: "进度"
+      dimensionNone: "该指标在此周期没有维度拆解。", close: "关闭", pacedShort: "进度",
+      notAvailable: "无法计算", unavailable: "无法计算：店铺未提供该指标所需的数据源",
+      skipped: "已跳过：现有数据源无法计算该部门的任何指标"
     }
   };
   var PERIODS = ["day", "month", "quarter", "year"];
-  var state = { lang: "en", period: "month", selected: null };
+  var state = { lang: DATA.lang === "zh" ? "zh" : "en", period: "month", selected: null };
   try {
     var saved = JSON.parse(window.localStorage.getItem("kpi-board") || "{}");
     if (saved.lang === "en" || saved.lang === "zh") state.lang = saved.lang;
@@ -120,14 +124,18 @@
       e.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
     });
   }
-  function num(value, digits) {
-    return value.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  // KPI values and shares as the CLI writes them: format.js applies the page's rules of the
+  // language shown (its locale's, in the shop's currency)
+  var formats = {};
+  Object.keys(DATA.formats).forEach(function (lang) { formats[lang] = kpiFormats(DATA.formats[lang]); });
+  function fmt(value, unit) { return formats[state.lang].value(value, unit); }
+  function pct(value) { return formats[state.lang].share(value); }
+  var MISSING = DATA.formats.en.missing;
+  // a member of a dimension with a vocabulary (channel, carrier, ...) by its label
+  function memberLabel(dim, member) {
+    var labels = (DATA.labels[dim] || {})[member];
+    return labels ? labels[state.lang] : member;
   }
-  // KPI values and shares as the CLI writes them: format.js applies the page's rules
-  var formats = kpiFormats(DATA.formats);
-  var fmt = formats.value;
-  var pct = function (value) { return formats.share(value); };
-  var MISSING = DATA.formats.missing;
   function statusOf(st) { return st || "none"; }
   function statusDot(st) {
     return h("span", { "class": "dot bg-" + statusOf(st), title: t(statusOf(st)) });
@@ -136,6 +144,8 @@
     return h("span", { "class": "s-" + statusOf(st), text: t(statusOf(st)) });
   }
   function dimName(d) { return t(d); }
+  // what a node the shop cannot compute needs, in the page's language ("needs sessions")
+  function needsText(needs) { return needs ? (state.lang === "zh" ? needs.zh : needs.en) : ""; }
   function periodOf(node) { return node.periods[state.period] || {}; }
   function persist() {
     try { window.localStorage.setItem("kpi-board", JSON.stringify({ lang: state.lang, period: state.period })); }
@@ -244,7 +254,8 @@
       var v = periodOf(n);
       var st = statusOf(v.status);
       var g = s("g", {
-        "class": "node" + (n.stale ? " stale" : "") + (state.selected === n.id ? " selected" : ""),
+        "class": "node" + (n.available ? "" : " unavailable") + (n.stale ? " stale" : "") +
+          (state.selected === n.id ? " selected" : ""),
         "data-kpi": n.id, transform: "translate(" + n.x + "," + n.y + ")", tabindex: "0",
         role: "button", "aria-label": label(n)
       });
@@ -253,6 +264,19 @@
       var name = label(n);
       var room = v.provisional ? 22 : 27;
       if (name.length > room) name = name.slice(0, room - 1) + "…";
+      if (!n.available) {
+        // greyed: no number, no target, no status; what it needs instead
+        append(g, [
+          s("title", { text: label(n) + " — " + needsText(n.needs) }),
+          s("rect", { "class": "box", width: W, height: H, rx: 6 }),
+          s("text", { "class": "name", x: 12, y: 16, text: name }),
+          s("text", { "class": "value node-value", x: 12, y: 35, "data-value": "", text: t("notAvailable") }),
+          s("text", { "class": "sub node-needs", x: 12, y: 53, "data-needs": needsText(n.needs),
+            text: needsText(n.needs).length > 34 ? needsText(n.needs).slice(0, 33) + "…" : needsText(n.needs) })
+        ]);
+        append(svg, g);
+        return;
+      }
       append(g, [
         s("title", { text: label(n) + " — " + label(teamsById[n.team]) }),
         s("rect", { "class": "box", width: W, height: H, rx: 6 }),
@@ -281,7 +305,8 @@
       h("span", null, [legendLine("identity"), " " + t("identity")]),
       h("span", null, [legendLine("driver"), " " + t("driver")]),
       h("span", null, [h("span", { "class": "prov-mark", text: "≈ " }), t("provisional")]),
-      h("span", { text: "▭ ┄ " + t("stale") })
+      h("span", { text: "▭ ┄ " + t("stale") }),
+      h("span", null, [h("span", { "class": "sw unavailable-sw" }), t("unavailable")])
     ]);
   }
   function statusColor(st) {
@@ -398,6 +423,10 @@
         (v.start || "") + (v.end && v.end !== v.start ? " … " + v.end : "") }),
       node.stale ? h("div", { "class": "notice", text: t("stale") + " (" + (node.as_of || t("never")) + ")" }) : null
     ]);
+    if (!node.available) {
+      append(root, h("div", { "class": "notice info", id: "detail-needs", text: t("notAvailable") + ": " + needsText(node.needs) }));
+      return;
+    }
     var kv = h("dl", { "class": "kv" });
     function row(k, val) { append(kv, [h("dt", { text: k }), h("dd", null, val)]); }
     row(t("actual"), fmt(v.actual, node.unit) + (v.provisional ? " ≈" : ""));
@@ -461,7 +490,7 @@
       ]);
       members.slice(0, 12).forEach(function (m) {
         var cells = [
-          h("td", { "class": "member", text: m[0] }),
+          h("td", { "class": "member", "data-member": m[0], text: memberLabel(dim, m[0]) }),
           h("td", { text: fmt(m[1], node.unit) }),
           h("td", null, h("span", { "class": "bar", style: "width:" + Math.round(60 * Math.abs(m[1] || 0) / max) + "px" }))
         ];
@@ -487,13 +516,15 @@
       var sc = team.scorecard[state.period];
       var table = h("table", null, h("tr", null, [t("kpi"), t("weight"), t("attainment")].map(function (x) { return h("th", { text: x }); })));
       sc.rows.forEach(function (r) {
-        append(table, h("tr", null, [
+        append(table, h("tr", { "data-kpi": r.kpi }, [
           h("td", { text: label(nodesById[r.kpi]) }),
-          h("td", { text: num(r.weight * 100, 0) + " %" }),
-          h("td", null, [statusDot(r.status), pct(r.attainment)])
+          h("td", { text: pct(r.weight) }),
+          r.needs ? h("td", { "class": "muted needs", text: needsText(r.needs) })
+            : h("td", null, [statusDot(r.status), pct(r.attainment)])
         ]));
       });
       var status = team.held_back ? h("div", { "class": "notice", text: t("heldBack") + " (" + team.held_back_day + "): " + team.failed_checks.length + " " + t("heldBackText") })
+        : team.skipped ? h("div", { "class": "muted team-skipped", text: t("skipped") })
         : (team.status === "not_published" ? h("div", { "class": "muted", text: t("notPublished") }) : null);
       append(cards, h("div", { "class": "card" + (team.held_back ? " held" : ""), "data-team": team.id }, [
         h("h3", null, [h("span", { text: label(team) }),
@@ -520,7 +551,8 @@
       var parts = u.scope.split(":");
       append(table, h("tr", null, [
         h("td", { text: parts[0] }),
-        h("td", { "class": "member", text: parts.length > 1 ? parts.slice(1).join(":") : (u.member || u.scope) }),
+        h("td", { "class": "member", text: u.dimension && u.member !== null ? memberLabel(u.dimension, u.member)
+          : (parts.length > 1 ? parts.slice(1).join(":") : (u.member || u.scope)) }),
         h("td", { "class": "member", text: label(node) }),
         h("td", { text: fmt(u.target, node.unit) }),
         h("td", { text: fmt(u.paced_target, node.unit) }),

@@ -1,19 +1,34 @@
-/* KPI values written by the rules the page embeds (DATA.formats, from kpi_tree/formats.py):
- * this file applies them and has none of its own, so the board writes what the CLI writes.
- * toLocaleString rounds the number as written, half away from zero, as the Python side does.
+/* KPI values written by the rules the page embeds for a language (DATA.formats.en / .zh, from
+ * kpi_tree/formats.py, made from Babel's patterns for the shop's currency and that language's
+ * locale): this file applies them and has none of its own, so the board writes what the CLI
+ * writes. toLocaleString only rounds (half away from zero, the number as written, as the
+ * Python side does); the symbols, the grouping and what goes before and after are the rules'.
  */
 function kpiFormats(rules) {
   "use strict";
+  function group(digits, sizes) {
+    // as Babel groups: the first group from the right has sizes[0] digits, the others sizes[1]
+    var out = "", size = sizes[0];
+    while (digits.length > size) {
+      out = rules.group + digits.slice(digits.length - size) + out;
+      digits = digits.slice(0, digits.length - size);
+      size = sizes[1];
+    }
+    return digits + out;
+  }
   function number(value, rule, signed) {
     if (value === null || value === undefined || !isFinite(value)) return rules.missing;
     var shown = value * rule.scale;
     var digits = Math.abs(shown) >= rule.small_below ? rule.decimals : rule.small_decimals;
     var text = Math.abs(shown).toLocaleString("en-US", {
-      minimumFractionDigits: digits, maximumFractionDigits: digits
+      minimumFractionDigits: digits, maximumFractionDigits: digits, useGrouping: false
     });
-    var zero = /^[0.,]*$/.test(text);
-    var sign = zero ? "" : shown < 0 ? "-" : signed ? "+" : "";
-    return sign + rule.prefix + text + rule.suffix;
+    var zero = /^[0.]*$/.test(text);
+    var negative = !zero && shown < 0 ? 1 : 0;
+    var parts = text.split(".");
+    var body = group(parts[0], rule.grouping) + (parts.length > 1 ? rules.decimal + parts[1] : "");
+    var sign = !zero && !negative && signed ? rules.plus : "";
+    return sign + rule.prefix[negative] + body + rule.suffix[negative];
   }
   return {
     value: function (value, unit) { return number(value, rules.units[unit], false); },

@@ -2,7 +2,8 @@
   Daily base measures, long: one row per business day x dimension x member x measure, for
   the total (dimension 'total', member '(all)') and for every dimension of the measure's
   fact. Generated from kpi_tree/tree.yaml (facts and measures); incremental by date: a run
-  replaces its window's days, reaching maturity_days back for late-maturing facts.
+  replaces its window's days, reaching maturity_days back for late-maturing facts. A measure
+  that reads a source beyond its fact's (`needs`) is null while the shop has not delivered it.
 #}
 {%- set tree = kpi_tree() -%}
 {%- set lookback = tree['maturity_days'] -%}
@@ -21,7 +22,14 @@ with
         coalesce(cast({{ column }} as {{ dbt.type_string() }}), '(none)') as dim_{{ dim }},
         {%- endfor %}
         {%- for measure_id in fact_measures %}
-        cast({{ tree['measures'][measure_id]['sql'] }} as {{ kpi_exact() }}) as m_{{ measure_id }}{{ ',' if not loop.last }}
+        {%- set measure = tree['measures'][measure_id] %}
+        {%- if measure['extra_sources'] %}
+        -- unknown (null), not 0, while the shop has not delivered what it reads beyond its fact
+        case when {{ kpi_sources_delivered(measure['extra_sources']) }}
+            then cast({{ measure['sql'] }} as {{ kpi_exact() }}) end as m_{{ measure_id }}{{ ',' if not loop.last }}
+        {%- else %}
+        cast({{ measure['sql'] }} as {{ kpi_exact() }}) as m_{{ measure_id }}{{ ',' if not loop.last }}
+        {%- endif %}
         {%- endfor %}
     from {{ ref(fact['model']) }}
     where {{ fact['date'] }} is not null

@@ -6,6 +6,9 @@
   the fact rows of the period. Rows of nodes that depend on late-maturing facts are
   provisional while their period ends within maturity_days of the newest day; rows outside
   a run's window are cleared by the post-hook once they mature.
+
+  A KPI the shop cannot compute (a source it reads was never delivered: fct_kpi_availability)
+  has one total row a period, with no numbers and the sources it misses, never a 0.
 #}
 {%- set tree = kpi_tree() -%}
 {%- set lookback = tree['maturity_days'] -%}
@@ -163,10 +166,35 @@ quantile_nodes as (
 ),
 {%- endif %}
 
+availability as (
+    select kpi_id, is_available, missing_sources from {{ ref('fct_kpi_availability') }}
+),
+
+-- the KPIs the shop cannot compute: a total row for every period, with no numbers
+unavailable_nodes as (
+    select
+        computed_periods.grain,
+        computed_periods.period_start,
+        availability.kpi_id,
+        cast('total' as {{ dbt.type_string() }}) as dimension,
+        cast('(all)' as {{ dbt.type_string() }}) as member,
+        cast(null as {{ kpi_double() }}) as numerator,
+        cast(null as {{ kpi_double() }}) as denominator,
+        cast(null as {{ kpi_double() }}) as value
+    from (select distinct grain, period_start from periods) as computed_periods
+    cross join availability
+    where not availability.is_available
+),
+
 nodes as (
-    select * from additive_nodes
+    select * from (
+        select * from additive_nodes
+        union all
+        select * from quantile_nodes
+    ) as computed
+    where kpi_id in (select kpi_id from availability where is_available)
     union all
-    select * from quantile_nodes
+    select * from unavailable_nodes
 ),
 
 late_nodes as (
@@ -197,10 +225,13 @@ final as (
                 when '{{ grain }}' then {{ kpi_period_end(grain, 'nodes.period_start') }}
                 {%- endfor %}
             end > {{ dbt.dateadd('day', -1 * lookback, 'as_of.as_of_date') }}
+            and availability.is_available
             as is_provisional,
-        as_of.as_of_date
+        as_of.as_of_date,
+        availability.missing_sources
     from nodes
     inner join late_nodes on nodes.kpi_id = late_nodes.kpi_id
+    inner join availability on nodes.kpi_id = availability.kpi_id
     cross join as_of
     where {{ kpi_periods_in_window('nodes.grain', 'nodes.period_start', lookback) }}
 )

@@ -11,8 +11,9 @@
   - projected: the period's end at the current run rate, actual / elapsed_share (a rate: its
     value to date); needed_remaining / planned_remaining: what the rest of the period must
     bring against what the plan expected of it (catch_up_factor = their ratio).
-  Percentile KPIs are not paced (they have no period-to-date parts). Scopes without actuals in
-  the warehouse (new business, regions, people) are in fct_targets only.
+  Percentile KPIs are not paced (they have no period-to-date parts), nor are KPIs the shop
+  cannot compute (fct_kpi_availability). Scopes without actuals in the warehouse (new
+  business, regions, people) are in fct_targets only.
 #}
 {%- set grains = ['month', 'quarter', 'year'] %}
 {%- set partition = 'partition by period_grain, period_start, kpi_id, scope' %}
@@ -25,10 +26,13 @@ targets as (
     where dimension is not null
 ),
 
+-- only the KPIs the shop can compute are paced: one whose source never came has no
+-- actual to judge (its targets stay in fct_targets)
 nodes as (
     select kpi_id, team, direction, formula_kind, scale
     from {{ ref('dim_kpi_nodes') }}
     where formula_kind in ('sum', 'ratio')
+      and kpi_id in (select kpi_id from {{ ref('fct_kpi_availability') }} where is_available)
 ),
 
 actuals as (

@@ -1,0 +1,304 @@
+"""`kpi init [FILES]`: a first, commented kpi.yaml from the shop's own exports.
+
+It looks at the newest file of each landing folder (or at the files given), guesses which
+platform's export each one is (the preset whose columns it has, :mod:`pipelines.ingest.guess`)
+or else which source it is and which of its columns are ours, says what it guessed and why,
+and writes a kpi.yaml to edit. An existing file is replaced only with ``--force``; the file
+written is checked as `kpi` reads it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from pipelines.cli.console import console, err_console
+from pipelines.settings import (
+    DEFAULT_CONFIG_FILE,
+    ConfigError,
+    load_settings,
+    read_config,
+    source_config,
+)
+
+
+@dataclass
+class SourceGuess:
+    """What one source's section of the kpi.yaml written will say, and why."""
+
+    source: str
+    file: Path
+    preset: str | None = None
+    why: str = ""
+    #: without a preset: the file's columns by ours, and the file's other names
+    columns: dict[str, str] = field(default_factory=dict)
+    unmatched: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    encoding: str = "utf-8"
+    folder: str | None = None  # read from another source's folder
+    grain: str = "day"
+    dates: dict[str, str] = field(default_factory=dict)  # our column -> its format
+
+
+def _newest(folder: Path) -> Path | None:
+    from pipelines.ingest.validate import READERS
+
+    files = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in READERS]
+    return max(files, key=lambda p: (p.stat().st_mtime_ns, p.name)) if files else None
+
+
+def _preset_grain(path: Path, source: str, preset: str) -> str:
+    """The grain of a report read by ``preset``: from the dates its rows start on."""
+    from pipelines.ingest.contracts import SOURCE_SPECS
+    from pipelines.ingest.guess import guess_grain
+    from pipelines.ingest.mapping import spreadable
+    from pipelines.ingest.validate import SchemaMismatch, validate_file
+
+    spec = SOURCE_SPECS[source]
+    if not spreadable(spec) or spec.business_date is None:
+        return "day"
+    try:
+        conf = source_config(source, {"preset": preset}, "UTC")  # only its dates are read
+        checked = validate_file(path, source, conf, "UTC")
+    except (SchemaMismatch, ConfigError, OSError):
+        return "day"
+    return guess_grain(checked.good[spec.business_date])
+
+
+def _date_formats(path: Path, guess: SourceGuess) -> dict[str, str]:
+    """Formats for the guessed date columns the contract's parser does not read."""
+    from pipelines.ingest.contracts import SOURCE_SPECS, Timestamp
+    from pipelines.ingest.guess import guess_formats
+    from pipelines.ingest.mapping import read_csv_text
+    from pipelines.ingest.validate import parse_frame
+
+    if path.suffix.lower() != ".csv":
+        return {}
+    dtypes = SOURCE_SPECS[guess.source].dtypes
+    dated = {t: o for t, o in guess.columns.items() if dtypes[o] in (Timestamp, pl.Date)}
+    if not dated:
+        return {}
+    frame = read_csv_text(path, guess.encoding, ragged=True)
+    frame = frame.rename({c: c.strip() for c in frame.columns})
+    out = {}
+    for theirs, ours in dated.items():
+        values = frame[theirs].rename(ours)
+        probe = pl.DataFrame({c: pl.Series([None] * len(values), dtype=pl.String) for c in dtypes})
+        probe = probe.with_columns(values)
+        typed, _ = parse_frame(
+            probe.select(list(dtypes)), guess.source, "UTC", path.name, problems=[]
+        )
+        if typed[ours].null_count() > values.null_count():  # ISO 8601 does not read them
+            fmt = guess_formats(values, dtypes[ours])
+            if fmt:
+                out[ours] = fmt
+    return out
+
+
+def guess_file(path: Path, sources: list[str] | None = None) -> list[SourceGuess]:
+    """The sources ``path`` gives, by preset, or else the one source it looks like."""
+    from pipelines.ingest.guess import file_headers, guess_source, preset_fits
+    from pipelines.ingest.mapping import presets
+
+    headers = file_headers(path)
+    fits = preset_fits(headers.names, sources)
+    if fits:
+        best = fits[0]
+        # one export may feed several sources: every source of the best preset it fits
+        chosen = [f for f in fits if f.preset == best.preset and f.share == best.share]
+        out = []
+        for fit in chosen:
+            title = presets()[fit.preset].title
+            shown = ", ".join(fit.found[:4]) + (", …" if len(fit.found) > 4 else "")
+            why = f"{title}: it has {len(fit.found)} of the {len(fit.wanted)} columns the preset "
+            why += f"reads ({shown})"
+            if fit.missing:
+                why += f"; not {', '.join(fit.missing)}"
+            guess = SourceGuess(fit.source, path, fit.preset, why, folder=fit.folder)
+            guess.grain = _preset_grain(path, fit.source, fit.preset)
+            if guess.grain != "day":
+                guess.why += f"; its rows start a {guess.grain} apart"
+            out.append(guess)
+        return out
+    guess = guess_source(headers.names, sources)
+    if guess is None:
+        return []
+    matched = ", ".join(f"{t} -> {o}" for t, o in list(guess.columns.items())[:4])
+    found = SourceGuess(
+        guess.source,
+        path,
+        why=f"no preset fits; its columns look like the {guess.source} source's ({matched})",
+        columns=guess.columns,
+        unmatched=guess.unmatched,
+        missing=guess.missing,
+        encoding=headers.encoding,
+    )
+    found.dates = _date_formats(path, found)
+    return [found]
+
+
+def _yaml_text(value: str) -> str:
+    plain = value and value.strip() == value and not any(c in value for c in ":#'\"{}[],&*!|>%@`")
+    return value if plain and not value[0].isdigit() else '"' + value.replace('"', '\\"') + '"'
+
+
+def _comment(text: str, indent: int) -> list[str]:
+    pad = " " * indent
+    return textwrap.wrap(text, width=88, initial_indent=f"{pad}# ", subsequent_indent=f"{pad}#   ")
+
+
+def config_text(guesses: list[SourceGuess], landing: Path | None) -> str:
+    """The kpi.yaml written: the sources guessed, each with a comment saying why."""
+    from pipelines.ingest.contracts import SOURCE_SPECS, SOURCES
+    from pipelines.ingest.mapping import presets
+
+    lines = [
+        f"# kpi.yaml written by `kpi init` on {dt.date.today().isoformat()}: edit it, then check",
+        "# each source's files with `kpi check SOURCE FILE` (docs/bring-your-own-data.md).",
+        "# business_timezone: Asia/Shanghai  # the shop's time zone: days are business days in it",
+        "sources:",
+    ]
+    by_source = {g.source: g for g in guesses}
+    for source in SOURCES:
+        guess = by_source.get(source)
+        if guess is None:
+            continue
+        where = guess.file.name
+        if landing is not None and guess.file.is_relative_to(landing):
+            where = "landing/" + guess.file.relative_to(landing).as_posix()
+        lines.append(f"  {source}:")
+        lines += _comment(f"{where}: {guess.why}", 4)
+        if guess.preset is not None:
+            lines.append(f"    preset: {guess.preset}  # {presets()[guess.preset].title}")
+            if guess.folder:
+                lines.append(f"    # its files are read from landing/{guess.folder}/ (the preset)")
+            if guess.grain != "day":
+                lines.append(
+                    f"    grain: {guess.grain}  # each row is a {guess.grain} from its date"
+                )
+            elif source in _spreadable():
+                lines.append("    # grain: week  # when each row is a week from its date")
+            continue
+        if guess.encoding not in ("utf-8", "utf_8", "ascii"):
+            lines.append(f"    encoding: {guess.encoding}  # what the file's bytes read as")
+        lines.append("    columns:  # the file's name: ours (guessed by name: check them)")
+        for theirs, ours in guess.columns.items():
+            lines.append(f"      {_yaml_text(theirs)}: {ours}")
+        for theirs in guess.unmatched:
+            lines.append(f"      # {_yaml_text(theirs)}:  (not one of ours)")
+        if guess.dates:
+            lines.append("    dates:  # formats the dates are written in")
+            lines += [f"      {ours}: '{fmt}'" for ours, fmt in guess.dates.items()]
+        if guess.missing:
+            key = SOURCE_SPECS[source].key
+            lines += _comment(
+                f"still needed: {', '.join(guess.missing)}. Give each a value every row has "
+                "(constants), or map a column to it (columns)"
+                + (
+                    f"; an id may be made (ids: {{{key[0]}: row}})"
+                    if key[0] in guess.missing
+                    else ""
+                ),
+                4,
+            )
+            dtypes = SOURCE_SPECS[source].dtypes
+            for column in guess.missing:
+                if column == key[0]:
+                    lines.append(f"    # ids: {{{column}: row}}  # from each row's content")
+                elif dtypes[column] == pl.String:  # a member every row has, e.g. one channel
+                    lines.append(f"    # constants: {{{column}: ...}}")
+    return "\n".join(lines) + "\n"
+
+
+def _spreadable() -> set[str]:
+    from pipelines.ingest.contracts import SOURCE_SPECS
+    from pipelines.ingest.mapping import spreadable
+
+    return {s for s, spec in SOURCE_SPECS.items() if spreadable(spec)}
+
+
+def init(
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            help="Export files to look at (default: the newest file of each landing folder).",
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Where to write the config.")] = Path(
+        DEFAULT_CONFIG_FILE
+    ),
+    force: Annotated[bool, typer.Option(help="Replace the file if it exists.")] = False,
+) -> None:
+    """Write a first, commented kpi.yaml from the shop's exports: the preset each file looks
+    like, or its columns guessed by name. Says what it guessed and why."""
+    from pipelines.ingest.contracts import SOURCES
+
+    if out.exists() and not force:
+        err_console.print(
+            f"[red]{escape(str(out))} exists[/red]: edit it, or run again with --force to "
+            "replace it."
+        )
+        raise typer.Exit(1)
+    settings = load_settings()
+    landing: Path | None = None
+    looked: list[Path] = []
+    if files:
+        looked = list(files)
+    else:
+        landing = settings.landing_dir
+        for source in SOURCES:
+            folder = landing / source
+            newest = _newest(folder) if folder.is_dir() else None
+            if newest is not None:
+                looked.append(newest)
+        if not looked:
+            err_console.print(
+                f"[red]No export files under {escape(str(landing))}[/red]: put each source's "
+                "files in landing/<source>/, or name the files: kpi init FILE…"
+            )
+            raise typer.Exit(2)
+    guesses: list[SourceGuess] = []
+    table = Table("file", "source", "guess", title="What kpi init guessed", show_lines=True)
+    for path in looked:
+        try:
+            found = guess_file(path, None)
+        except (ValueError, OSError) as err:
+            table.add_row(escape(path.name), "-", escape(f"not read: {err}"))
+            continue
+        if not found:
+            table.add_row(escape(path.name), "-", "no preset and no source fits its columns")
+        for guess in found:
+            first = next((g for g in guesses if g.source == guess.source), None)
+            if first is not None:  # the first file of a source wins
+                table.add_row(
+                    escape(path.name), guess.source, f"left out: {escape(first.file.name)} is first"
+                )
+                continue
+            guesses.append(guess)
+            table.add_row(escape(path.name), guess.source, escape(guess.why))
+    console.print(table)
+    if not guesses:
+        err_console.print("[red]Nothing guessed[/red]: nothing written.")
+        raise typer.Exit(1)
+    text = config_text(guesses, landing)
+    out.write_text(text, encoding="utf-8")
+    try:
+        read_config(out)
+    except ConfigError as err:  # a guess the config does not take: say so, keep the file
+        err_console.print(f"[red]{escape(str(out))} needs editing before use:[/red]\n{err}")
+        raise typer.Exit(1) from None
+    console.print(
+        f"Wrote {escape(str(out))}: edit it, then run `kpi check SOURCE FILE` on each source's "
+        "files.",
+        highlight=False,
+    )

@@ -1,0 +1,159 @@
+"""`kpi check` and `kpi init`, run as a user runs them: every problem of a file in one report,
+writing nothing; a first kpi.yaml guessed from the exports, with the preset of each."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from pipelines.settings import read_config
+
+EXPORTS = Path(__file__).with_name("exports")
+KPI = [sys.executable, "-m", "pipelines.cli"]
+
+
+def kpi(cwd: Path, *args: str, config: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KPI_DATA_DIR": str(cwd / "data"), "COLUMNS": "80"}
+    env.pop("KPI_CONFIG", None)
+    if config is not None:
+        env["KPI_CONFIG"] = str(config)
+    return subprocess.run(
+        [*KPI, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+
+
+def every_file(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*")}
+
+
+def test_kpi_check_reports_every_problem_of_a_file_at_once_and_writes_nothing(tmp_path):
+    """The issue's first run, as one report: the encoding, a missing column, dates in another
+    format, payment words outside the list, the share of bad rows."""
+    config = tmp_path / "kpi.yaml"
+    config.write_text(
+        "sources:\n  orders:\n"
+        "    columns: {客户编号: customer_id, 下单日期: created_at, 支付方式: payment_method}\n"
+        "    ids: {order_id: row}\n    constants: {channel: direct}\n",
+        encoding="utf-8",
+    )
+    export = tmp_path / "orders_history.csv"
+    shutil.copyfile(EXPORTS / "orders_history_gbk_2025-03-05.csv", export)
+    before = every_file(tmp_path)
+    started = time.perf_counter()
+    out = kpi(tmp_path, "check", "orders", str(export), config=config)
+    seconds = time.perf_counter() - started
+    report = out.stdout
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "3 problems keep the file from loading" in report
+    # 1. the encoding, with the one it reads as
+    assert "is not utf-8 text" in report and "encoding: gb18030" in report
+    # 2. the column no mapping gives, with the file's columns to choose from
+    assert "missing columns: amount" in report and "'金额'" in report
+    # 3. the dates, with the format that parses all 12 of them
+    assert "created_at (下单日期)" in report and "12 of them parse with the format %Y%m%d" in report
+    # 4. the words outside the payment methods, with a value map to start from
+    assert "payment_method (支付方式): '支付宝' ×7, '货到付款' ×3, '微信支付' ×2" in report
+    assert "sources.orders.values.payment_method:" in report and "# members: prepaid, cod" in report
+    assert "Rows: 12 of 12 bad (100.0%, above the 5.0% threshold)" in report
+    assert "The file would not load." in report
+    assert max(len(line) for line in report.splitlines()) <= 80  # read in an 80-column terminal
+    assert every_file(tmp_path) == before  # no warehouse, no ledger, no data directory
+    assert seconds < 60
+
+
+def test_kpi_check_says_a_file_would_load_and_how_many_rows(tmp_path):
+    out = kpi(
+        tmp_path,
+        "check",
+        "ad_spend",
+        str(EXPORTS / "meta_ads_weekly_2025-03-17.csv"),
+        "--preset",
+        "meta_ads",
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Read 12 rows" in out.stdout and "1 left out by skip" in out.stdout
+    assert "The file would load: 11 rows, 0 quarantined." in out.stdout
+    assert not (tmp_path / "data").exists()
+    wrong = kpi(tmp_path, "check", "ad_spend", str(EXPORTS / "meta_ads_weekly_2025-03-17.csv"))
+    assert wrong.returncode == 1  # without the preset: the contract's names are missing
+    assert "missing columns: date, channel, campaign, impressions, clicks, spend" in wrong.stdout
+
+
+def test_kpi_init_guesses_each_preset_from_the_landed_folders(tmp_path):
+    landing = tmp_path / "data" / "landing"
+    for folder, name in [
+        ("orders", "shopify_orders_export_2025-03-14.csv"),
+        ("ad_spend", "meta_ads_weekly_2025-03-17.csv"),
+    ]:
+        (landing / folder).mkdir(parents=True)
+        shutil.copyfile(EXPORTS / name, landing / folder / name)
+    out = kpi(tmp_path, "init")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "Shopify orders export: it has 6 of the 6 columns the preset reads" in out.stdout
+    written = tmp_path / "kpi.yaml"
+    sources = yaml.safe_load(written.read_text(encoding="utf-8"))["sources"]
+    # one export, two sources; the weekly report found weekly from its dates
+    assert sources == {
+        "orders": {"preset": "shopify"},
+        "order_items": {"preset": "shopify"},
+        "ad_spend": {"preset": "meta_ads", "grain": "week"},
+    }
+    assert "# landing/orders/shopify_orders_export_2025-03-14.csv:" in written.read_text()
+    read_config(written)
+    # never overwritten without --force
+    written.write_text("# mine\n", encoding="utf-8")
+    again = kpi(tmp_path, "init")
+    assert again.returncode == 1 and "--force" in again.stderr
+    assert written.read_text() == "# mine\n"
+    assert kpi(tmp_path, "init", "--force").returncode == 0
+    assert "preset: shopify" in written.read_text()
+
+
+def test_kpi_init_guesses_taobao_from_files_and_maps_an_unknown_export_by_name(tmp_path):
+    out = kpi(
+        tmp_path,
+        "init",
+        str(EXPORTS / "taobao_ExportOrderList_2025-03-14.csv"),
+        str(EXPORTS / "taobao_ExportOrderDetailList_2025-03-14.csv"),
+        "--out",
+        "taobao.yaml",
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    taobao = yaml.safe_load((tmp_path / "taobao.yaml").read_text(encoding="utf-8"))
+    assert taobao["sources"] == {
+        "orders": {"preset": "taobao"},
+        "order_items": {"preset": "taobao"},
+    }
+    # an export no preset describes: its source, columns, encoding and date format by guess
+    hand = kpi(
+        tmp_path, "init", str(EXPORTS / "orders_history_gbk_2025-03-05.csv"), "--out", "hand.yaml"
+    )
+    assert hand.returncode == 0, hand.stdout + hand.stderr
+    text = (tmp_path / "hand.yaml").read_text(encoding="utf-8")
+    orders = yaml.safe_load(text)["sources"]["orders"]
+    assert orders == {
+        "encoding": "gb18030",
+        "columns": {
+            "客户编号": "customer_id",
+            "下单日期": "created_at",
+            "金额": "amount",
+            "支付方式": "payment_method",
+        },
+        "dates": {"created_at": "%Y%m%d"},
+    }
+    assert "still needed: order_id, channel" in text and "# ids: {order_id: row}" in text
+    # what it still needs, kpi check then says
+    check = kpi(
+        tmp_path,
+        "check",
+        "orders",
+        str(EXPORTS / "orders_history_gbk_2025-03-05.csv"),
+        config=tmp_path / "hand.yaml",
+    )
+    assert check.returncode == 1 and "missing columns: order_id, channel" in check.stdout
