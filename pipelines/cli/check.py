@@ -116,6 +116,8 @@ def _say(text: str, level: int = 0, hang: int = 0) -> None:
 
 
 def _report(found) -> None:
+    from pipelines.ingest.validate import zone_notice
+
     extra = []
     if found.rows_skipped:
         extra.append(f"{found.rows_skipped:,} left out by skip")
@@ -146,6 +148,8 @@ def _report(found) -> None:
             "Optional columns the file does not have (null in every row): "
             + ", ".join(found.absent_optional)
         )
+    if found.zone_assumed:
+        _say(escape(zone_notice(found.source, found.zone_assumed, found.zone)) + ".")
     if found.would_load:
         _say(
             f"\n{OK} [bold]The file would load:[/bold] {found.rows_loaded:,} rows, "

@@ -197,6 +197,11 @@ def config_text(guesses: list[SourceGuess], landing: Path | None) -> str:
         if guess.dates:
             lines.append("    dates:  # formats the dates are written in")
             lines += [f"      {ours}: '{fmt}'" for ours, fmt in guess.dates.items()]
+        if SOURCE_SPECS[source].timestamp_columns:
+            lines.append(
+                "    # timezone: UTC  # of times written without an offset (default: "
+                "business_timezone)"
+            )
         if guess.missing:
             key = SOURCE_SPECS[source].key
             lines += _comment(

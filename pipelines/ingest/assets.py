@@ -17,7 +17,7 @@ from pipelines.ingest.load import (
     ensure_tables,
     tune_for_loading,
 )
-from pipelines.ingest.validate import SchemaMismatch
+from pipelines.ingest.validate import SchemaMismatch, zone_notice
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
 
 PROGRESS_EVERY_DAYS = 30
@@ -37,15 +37,6 @@ def business_date_range(results: list[DayResult]) -> tuple[dt.date, dt.date] | N
     firsts = [f.first_business_date for d in results for f in d.files if f.first_business_date]
     lasts = [f.last_business_date for d in results for f in d.files if f.last_business_date]
     return (min(firsts), max(lasts)) if firsts else None
-
-
-def zone_notice(source: str, columns: set[str], zone: str) -> str:
-    """The one line a run says when it read a source's timestamps in a zone it assumed."""
-    return (
-        f"{source}: timestamps without a UTC offset ({', '.join(sorted(columns))}) were read "
-        f"in the business zone {zone}, as no zone is declared for them; if they are in "
-        f"another zone, set sources.{source}.timezone in kpi.yaml"
-    )
 
 
 def summarize(results: list[DayResult]) -> dict[str, int]:
