@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -116,12 +117,23 @@ def whole_history(built_shop, tmp_path_factory):
     return shop, run
 
 
+def finished_held_back(run: subprocess.CompletedProcess) -> bool:
+    """The run worked, and the gates held back the units the sample shop's missing traffic
+    day holds back in the daily run too (kpi run exits 1 for a held-back unit)."""
+    said = " ".join((run.stdout + run.stderr).split())
+    return (
+        run.returncode == 1
+        and "finished; held back by their quality gates: marketing, operations" in said
+        and not re.search(r"Run \S+ failed:", said)
+    )
+
+
 def test_a_whole_history_file_gives_the_kpi_values_of_the_daily_files(built_shop, whole_history):
     """Every month value (and every day and week value) of fct_kpi_values is the same whether
     the shop's days came as daily files, run over their range, or as one file per source
     delivered on the last day and run for that day alone."""
     shop, run = whole_history
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert finished_held_back(run), run.stdout[-3000:] + run.stderr[-3000:]
     with built_shop.connect() as con:
         daily = con.execute(f"select {KPI_COLUMNS} from kpi.fct_kpi_values order by all").fetchall()
     with shop.connect() as con:
@@ -174,7 +186,7 @@ def test_plain_kpi_run_covers_every_business_date_of_the_landing(whole_history):
     loads them in one day's run, and dbt, the gates and the publications cover every business
     date their rows fall on."""
     shop, run = whole_history
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert finished_held_back(run), run.stdout[-3000:] + run.stderr[-3000:]
     with shop.connect() as con:
         ledger = con.execute(
             "select source, partition_date, first_business_date, last_business_date "
