@@ -22,6 +22,7 @@ import dagster as dg
 from kpi_tree.model import default_tree
 from kpi_tree.units import gated_table, publication_units
 from pipelines.board.page import redraw_if_stale
+from pipelines.partitions import check_days
 from pipelines.publish.serving import HELD_BACK, PUBLISHED, SKIPPED, read_log
 from pipelines.quality import GATE_CHECK
 from pipelines.settings import Settings
@@ -91,7 +92,11 @@ def run_nightly(
     log_level: str = "INFO",
     asset_selection: list[dg.AssetKey] | None = None,
 ) -> RunOutcome:
-    """Execute the nightly job over ``start``..``end`` (inclusive) as a single run."""
+    """Execute the nightly job over ``start``..``end`` (inclusive) as a single run. Days that
+    are not partitions raise :class:`~pipelines.partitions.OutsidePartitions` before any run
+    starts (Dagster would fail every step on them, and retry)."""
+    settings = defs.resources["warehouse"].settings()
+    check_days(settings, start, end)
     job = defs.resolve_job_def("nightly")
     result = job.execute_in_process(
         instance=instance,
@@ -100,7 +105,6 @@ def run_nightly(
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
     )
-    settings = defs.resources["warehouse"].settings()
     redraw_if_stale(settings)
     unit_of_gated = {tuple(gated_table(u)): u for u in publication_units(default_tree())}
     held_back = sorted(

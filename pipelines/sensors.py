@@ -17,12 +17,13 @@ from pipelines.ingest.load import landed_by_day
 from pipelines.resources import Warehouse
 
 
-def landed_files(landing: Path) -> list[tuple[Path, dt.date, int]]:
+def landed_files(landing: Path, zone: str) -> list[tuple[Path, dt.date, int]]:
     """(path, delivery date, change stamp) for every landed file of a known source: the
-    files ingestion counts as a day's (:func:`~pipelines.ingest.load.landed_by_day`)."""
+    files ingestion counts as a day's (:func:`~pipelines.ingest.load.landed_by_day`; ``zone``
+    is the business zone, which dates the files whose names have no date)."""
     found = []
     for source in SOURCES:
-        for stamp, paths in landed_by_day(landing, source).items():
+        for stamp, paths in landed_by_day(landing, source, zone).items():
             try:
                 day = dt.date.fromisoformat(stamp)
             except ValueError:
@@ -67,7 +68,8 @@ def build_landing_sensor(job) -> dg.SensorDefinition:
         description="Runs the nightly job for the delivery dates that received new landing files.",
     )
     def landing_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse):
-        files = landed_files(warehouse.settings().landing_dir)
+        settings = warehouse.settings()
+        files = landed_files(settings.landing_dir, settings.business_timezone)
         newest = max((stamp for _, _, stamp in files), default=0)
         if context.cursor is None:
             context.update_cursor(str(newest))
@@ -75,9 +77,16 @@ def build_landing_sensor(job) -> dg.SensorDefinition:
         mark = int(context.cursor)
         valid = set(job.partitions_def.get_partition_keys(dynamic_partitions_store=None))
         fresh = {day for _, day, stamp in files if stamp > mark and day.isoformat() in valid}
-        waiting = {day for _, day, stamp in files if stamp > mark and day.isoformat() not in valid}
-        if waiting:
-            context.log.info(f"Files for days that are not partitions yet: {sorted(waiting)}")
+        outside = {day for _, day, stamp in files if stamp > mark and day.isoformat() not in valid}
+        first = dt.date.fromisoformat(settings.partitions_start)
+        if early := sorted(d for d in outside if d < first):
+            context.log.warning(
+                f"Files delivered {early[0]} .. {early[-1]} are before partitions_start "
+                f"({first}) and are not loaded: set partitions_start: {early[0]} (or earlier) "
+                "in kpi.yaml to load them."
+            )
+        if waiting := sorted(d for d in outside if d >= first):
+            context.log.info(f"Files for days that are not over yet: {waiting}")
         if not fresh:
             return dg.SkipReason("No new landing files.")
         context.update_cursor(str(max(s for _, d, s in files if d in fresh)))

@@ -153,12 +153,13 @@ def _source_settings(spec: SourceSpec) -> type[SourceMapping]:
     from pipelines.ingest.mapping import source_model
 
     extra: dict[str, Any] = {}
-    if spec.timezone is not None:
+    if spec.timestamp_columns:
         extra["timezone"] = (
-            TimeZoneName,
+            TimeZoneName | None,
             Field(
-                spec.timezone,
-                description="the zone of timestamps written without an offset",
+                None,
+                description="the zone of timestamps written without an offset (default: "
+                "business_timezone)",
             ),
         )
     return source_model(spec, extra)
@@ -324,10 +325,17 @@ class SourceConfig:
     """One source as the shop delivers it."""
 
     name: str
-    #: the zone of timestamps written without an offset; None: the source has none
+    #: the zone of timestamps written without an offset: the one kpi.yaml declares, else the
+    #: business zone; None: the source has no timestamps
     timezone: str | None
     #: their column name -> our column name
     columns: dict[str, str] = field(default_factory=dict)
+    #: whether kpi.yaml declares ``timezone``; when it does not, the run says once which
+    #: zone it assumed (docs/sources.md, "Dates and time zones")
+    timezone_declared: bool = True
+    #: the business zone: a date without a time (``2025-03-14``) is that day in it, whatever
+    #: zone the source's timestamps are in
+    business_timezone: str | None = None
     #: the columns whose values are members of the shop's vocabulary, and what an unknown
     #: value becomes; empty: the contract's own (the default vocabulary's members)
     members: tuple[ColumnMembers, ...] = ()
@@ -414,16 +422,46 @@ class Settings:
         return found
 
 
-def source_config(name: str, section: Mapping[str, Any]) -> SourceConfig:
+def _source_config(
+    name: str, conf: SourceMapping, business_timezone: str, vocabulary: Vocabulary
+) -> SourceConfig:
+    """One source's :class:`SourceConfig` from its ``sources.<name>`` section: the zone of its
+    timestamps without an offset is the one the section declares, else the business zone
+    (and the run says so once); its members are the shop's vocabulary's."""
+    from pipelines.ingest.contracts import SOURCE_SPECS  # loaded by config_model already
+
+    has_timestamps = "timezone" in type(conf).model_fields
+    declared = getattr(conf, "timezone", None)
+    return SourceConfig(
+        name,
+        declared or (business_timezone if has_timestamps else None),
+        dict(conf.columns),
+        timezone_declared=declared is not None or not has_timestamps,
+        business_timezone=business_timezone,
+        members=vocabulary.column_members(SOURCE_SPECS[name].members),
+        mapping=conf,
+    )
+
+
+def source_config(
+    name: str,
+    section: Mapping[str, Any],
+    business_timezone: str | None = None,
+    vocabulary: Vocabulary | None = None,
+) -> SourceConfig:
     """One source as a ``sources.<name>`` section of kpi.yaml describes it (e.g. ``{"preset":
-    "shopify"}``, for `kpi check --preset`); :class:`ConfigError` says what is wrong."""
+    "shopify"}``, for `kpi check --preset`), in a shop whose business zone and vocabulary
+    are given (default: the defaults); :class:`ConfigError` says what is wrong."""
     model = config_model()
+    data: dict[str, Any] = {"sources": {name: dict(section)}}
+    if business_timezone is not None:
+        data["business_timezone"] = business_timezone
     try:
-        config = model.model_validate({"sources": {name: dict(section)}})
+        config = model.model_validate(data)
     except ValidationError as err:
         raise ConfigError("; ".join(describe(model, err))) from None
     conf = getattr(config.sources, name)  # type: ignore[attr-defined]
-    return SourceConfig(name, getattr(conf, "timezone", None), dict(conf.columns), mapping=conf)
+    return _source_config(name, conf, config.business_timezone, vocabulary or config.vocabulary)
 
 
 def _config_path() -> Path | None:
@@ -466,17 +504,9 @@ def load_settings(data_dir: str | Path | None = None) -> Settings:
     config = read_config(config_file)
     chosen = data_dir or os.environ.get(DATA_DIR_ENV) or config.data_dir or "data"
     hour, minute = (int(p) for p in config.nightly_time.split(":"))
-    from pipelines.ingest.contracts import SOURCE_SPECS  # loaded by read_config already
-
     sources = {}
     for name, conf in config.sources:  # type: ignore[attr-defined]
-        sources[name] = SourceConfig(
-            name,
-            getattr(conf, "timezone", None),
-            dict(conf.columns),
-            members=config.vocabulary.column_members(SOURCE_SPECS[name].members),
-            mapping=conf,
-        )
+        sources[name] = _source_config(name, conf, config.business_timezone, config.vocabulary)
     return Settings(
         data_dir=Path(chosen).resolve(),
         config_file=config_file,

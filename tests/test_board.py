@@ -450,6 +450,9 @@ def test_an_orders_only_board_greys_what_the_shop_cannot_compute(orders_only_sho
     greyed = page.locator("g.node.unavailable")
     assert {greyed.nth(i).get_attribute("data-kpi") for i in range(greyed.count())} == set(reasons)
     cvr = page.locator("g.node[data-kpi=conversion_rate]")
+    # it opens in the shop's locale (zh_CN): what a node needs is said in Chinese first
+    assert cvr.locator(".node-needs").get_attribute("data-needs") == "需要流量数据"
+    page.click("#lang-toggle")
     assert cvr.locator(".node-value").get_attribute("data-value") == ""
     assert cvr.locator(".node-needs").get_attribute("data-needs") == "needs sessions"
     assert cvr.locator(".stripe, .node-attainment, .sparkline").count() == 0

@@ -157,3 +157,24 @@ def test_kpi_init_guesses_taobao_from_files_and_maps_an_unknown_export_by_name(t
         config=tmp_path / "hand.yaml",
     )
     assert check.returncode == 1 and "missing columns: order_id, channel" in check.stdout
+
+
+def test_kpi_check_says_which_timestamps_it_read_in_the_business_zone(tmp_path):
+    """Local times without a declared zone are read in the business zone, and check says so
+    as the run does; a date-only column is a business day, not such a timestamp."""
+    export = tmp_path / "orders_2025-03-15.csv"
+    export.write_text(
+        "order_id,customer_id,created_at,channel,payment_method,amount,reviewed_at\n"
+        "o1,c1,2025-03-15 09:30:00,direct,prepaid,10,2025-03-16\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "kpi.yaml"
+    config.write_text("business_timezone: Europe/Berlin\n", encoding="utf-8")
+    out = kpi(tmp_path, "check", "orders", str(export), config=config)
+    assert out.returncode == 0, out.stdout + out.stderr
+    said = " ".join(out.stdout.split())
+    assert "timestamps without a UTC offset (created_at) were read in the business zone" in said
+    assert "Europe/Berlin" in said and "sources.orders.timezone" in said
+    config.write_text("sources:\n  orders: {timezone: UTC}\n", encoding="utf-8")
+    out = kpi(tmp_path, "check", "orders", str(export), config=config)
+    assert out.returncode == 0 and "without a UTC offset" not in out.stdout

@@ -94,7 +94,7 @@ def test_generate_run_and_inspect_a_small_shop(tmp_path):
     assert len(manifest["row_faults"]) == 3
 
     run = kpi(data, "run")
-    assert "Running the nightly job over 2025-03-01 .. 2025-03-10 (10 days)" in run.stdout
+    assert "over the files delivered 2025-03-01 .. 2025-03-10 (10 days)" in run.stdout
     with duckdb.connect(str(data / "warehouse" / "build.duckdb"), read_only=True) as con:
         orders = con.execute("select count(*) from raw.orders").fetchall()[0][0]
         gmv = con.execute(

@@ -21,7 +21,7 @@ from pipelines.ingest.contracts import SOURCES
 from pipelines.ingest.load import LEDGER, QUARANTINE, DayLoader, ensure_tables, load_day
 from pipelines.ingest.mapping import merge_preset, presets, spread
 from pipelines.ingest.report import quarantine_rows
-from pipelines.ingest.validate import SchemaMismatch, validate_file
+from pipelines.ingest.validate import SchemaMismatch, has_time, validate_file
 from pipelines.settings import ConfigError, SourceConfig, load_settings, source_config
 from sample_shop.generator import generate_shop
 
@@ -311,19 +311,22 @@ def test_a_gbk_file_with_chinese_headers_dollar_amounts_and_yyyymmdd_dates_loads
         "select customer_id, created_at, business_date, amount, payment_method, channel "
         "from raw.orders order by _row",
     )
+    # a yyyymmdd date is a business day: it starts at midnight in the business zone
+    # (Asia/Shanghai, stored in UTC), whatever zone the source's timestamps are in
+    day = {d: dt.datetime(2025, 3, d) - dt.timedelta(hours=8) for d in range(1, 6)}
     assert got == [
-        ("C1001", dt.datetime(2025, 3, 1), dt.date(2025, 3, 1), 1234.5, "prepaid", "direct"),
-        ("C1002", dt.datetime(2025, 3, 1), dt.date(2025, 3, 1), 89.9, "cod", "direct"),
-        ("C1001", dt.datetime(2025, 3, 2), dt.date(2025, 3, 2), 12.0, "prepaid", "direct"),
-        ("C1003", dt.datetime(2025, 3, 2), dt.date(2025, 3, 2), 2005.75, "prepaid", "direct"),
-        ("C1004", dt.datetime(2025, 3, 3), dt.date(2025, 3, 3), 45.1, "prepaid", "direct"),
-        ("C1002", dt.datetime(2025, 3, 3), dt.date(2025, 3, 3), 89.9, "cod", "direct"),
-        ("C1005", dt.datetime(2025, 3, 3), dt.date(2025, 3, 3), 310.0, "prepaid", "direct"),
-        ("C1006", dt.datetime(2025, 3, 4), dt.date(2025, 3, 4), 9.99, "prepaid", "direct"),
-        ("C1001", dt.datetime(2025, 3, 4), dt.date(2025, 3, 4), 1234.5, "prepaid", "direct"),
-        ("C1007", dt.datetime(2025, 3, 4), dt.date(2025, 3, 4), 65.0, "cod", "direct"),
-        ("C1001", dt.datetime(2025, 3, 2), dt.date(2025, 3, 2), 12.0, "prepaid", "direct"),
-        ("C1008", dt.datetime(2025, 3, 5), dt.date(2025, 3, 5), 0.5, "prepaid", "direct"),
+        ("C1001", day[1], dt.date(2025, 3, 1), 1234.5, "prepaid", "direct"),
+        ("C1002", day[1], dt.date(2025, 3, 1), 89.9, "cod", "direct"),
+        ("C1001", day[2], dt.date(2025, 3, 2), 12.0, "prepaid", "direct"),
+        ("C1003", day[2], dt.date(2025, 3, 2), 2005.75, "prepaid", "direct"),
+        ("C1004", day[3], dt.date(2025, 3, 3), 45.1, "prepaid", "direct"),
+        ("C1002", day[3], dt.date(2025, 3, 3), 89.9, "cod", "direct"),
+        ("C1005", day[3], dt.date(2025, 3, 3), 310.0, "prepaid", "direct"),
+        ("C1006", day[4], dt.date(2025, 3, 4), 9.99, "prepaid", "direct"),
+        ("C1001", day[4], dt.date(2025, 3, 4), 1234.5, "prepaid", "direct"),
+        ("C1007", day[4], dt.date(2025, 3, 4), 65.0, "cod", "direct"),
+        ("C1001", day[2], dt.date(2025, 3, 2), 12.0, "prepaid", "direct"),
+        ("C1008", day[5], dt.date(2025, 3, 5), 0.5, "prepaid", "direct"),
     ]
     assert rows(con, "select sum(amount::decimal(18, 2)) from raw.orders") == [
         (Decimal("5109.14"),)
@@ -473,6 +476,66 @@ def test_a_declared_datetime_format_is_read_in_the_sources_zone(tmp_path):
         (dt.datetime(2025, 3, 14, 23, 30), dt.date(2025, 3, 15)),
         (dt.datetime(2025, 3, 15, 0, 5), dt.date(2025, 3, 15)),
     ]
+
+
+def _orders_written(tmp_path: Path, when: str, section: dict) -> SourceConfig:
+    (tmp_path / "orders_2025-03-15.csv").write_text(
+        f"no,buyer,when,pay,total\n1,c1,{when},cod,10\n", encoding="utf-8"
+    )
+    columns = {"no": "order_id", "buyer": "customer_id", "when": "created_at",
+               "pay": "payment_method", "total": "amount"}  # fmt: skip
+    full = {"columns": columns, "constants": {"channel": "organic"}, **section}
+    return source_config("orders", full, "America/New_York")
+
+
+@pytest.mark.parametrize(
+    ("when", "section", "created_at", "assumed"),
+    [
+        # a date in a declared format without a time: the business day, in the business zone
+        # (New York, UTC-4 in March), whatever zone the source declares or not
+        ("20250315", {"dates": {"created_at": "%Y%m%d"}}, dt.datetime(2025, 3, 15, 4), ()),
+        ("20250315", {"dates": {"created_at": "%Y%m%d"}, "timezone": "UTC"},
+         dt.datetime(2025, 3, 15, 4), ()),
+        ("15/03/2025", {"dates": {"created_at": "%d/%m/%Y"}, "timezone": "Asia/Shanghai"},
+         dt.datetime(2025, 3, 15, 4), ()),
+        # a time without an offset: the declared zone, else the business zone, and said so
+        ("20250315 23:30", {"dates": {"created_at": "%Y%m%d %H:%M"}},
+         dt.datetime(2025, 3, 16, 3, 30), ("created_at",)),
+        ("20250315 23:30", {"dates": {"created_at": "%Y%m%d %H:%M"}, "timezone": "UTC"},
+         dt.datetime(2025, 3, 15, 23, 30), ()),
+        # an offset in the format: the instant it says, no zone assumed
+        ("20250315 23:30 -0400", {"dates": {"created_at": "%Y%m%d %H:%M %z"}},
+         dt.datetime(2025, 3, 16, 3, 30), ()),
+    ],
+)  # fmt: skip
+def test_a_declared_format_without_a_time_gives_business_days_in_the_business_zone(
+    tmp_path, when, section, created_at, assumed
+):
+    conf = _orders_written(tmp_path, when, section)
+    checked = validate_file(tmp_path / "orders_2025-03-15.csv", "orders", conf, "America/New_York")
+    assert checked.good.select("created_at", "business_date").rows() == [
+        (created_at, dt.date(2025, 3, 15))
+    ]
+    assert checked.zone_assumed == assumed
+
+
+@pytest.mark.parametrize(
+    ("fmt", "with_time"),
+    [("%Y%m%d", False), ("%d.%m.%Y", False), ("%b %d, %Y", False), ("%Y年%m月%d日", False),
+     ("%Y/%m/%d %H:%M", True), ("%m/%d/%Y %I:%M %p", True), ("%Y%m%d%H%M%S", True),
+     ("%Y-%m-%dT%H:%M:%S%z", True), ("%Y-%m-%d %T", True)],
+)  # fmt: skip
+def test_a_format_writes_a_time_when_it_has_a_directive_of_one(fmt, with_time):
+    assert has_time(fmt) is with_time
+
+
+@pytest.mark.parametrize(("preset", "path"), [("shopify", SHOPIFY), ("taobao", TAOBAO_ORDERS)])
+def test_a_presets_timestamps_are_read_in_no_assumed_zone(preset, path):
+    """Shopify writes offsets, Taobao's preset declares Beijing time: neither is read in a
+    zone the shop did not declare, whatever its business zone."""
+    conf = source_config("orders", {"preset": preset}, "America/New_York")
+    checked = validate_file(path, "orders", conf, "America/New_York")
+    assert checked.good.height and checked.zone_assumed == ()
 
 
 def test_an_unparsed_date_column_says_which_format_would_parse_it(tmp_path):

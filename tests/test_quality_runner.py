@@ -141,7 +141,8 @@ def test_a_unit_with_nothing_computable_is_skipped_not_passed_or_held_back(tmp_p
         )
         for k in logistics
     }
-    gate = team_gate(None, tree, "logistics", DAY, DAY, availability=missing)  # reads nothing: none to judge
+    # reads nothing: none to judge
+    gate = team_gate(None, tree, "logistics", DAY, DAY, availability=missing)
     assert gate.skipped and gate.frames == {} and set(gate.not_available) == set(logistics)
     verdict = runner.run_gate(gate, tmp_path, "run-1", DAY, DAY)
     assert verdict.success and verdict.skipped and verdict.evaluated == 0

@@ -61,9 +61,13 @@ def test_without_a_config_every_setting_has_its_default(tmp_path, monkeypatch):
     assert s.data_dir == tmp_path / "data" and s.config_file is None
     assert (s.business_timezone, s.bad_row_threshold) == ("Asia/Shanghai", 0.05)
     assert (s.partitions_start, s.nightly_hour, s.nightly_minute) == ("2024-01-01", 2, 30)
-    assert {name: c.timezone for name, c in s.sources.items()} == {
-        name: spec.timezone for name, spec in SOURCE_SPECS.items()
+    # no source declares a zone: timestamps without an offset are read in the business zone
+    # (and the run says so), date-only values are business days
+    assert {name: (c.timezone, c.timezone_declared) for name, c in s.sources.items()} == {
+        name: ("Asia/Shanghai", False) if spec.timestamp_columns else (None, True)
+        for name, spec in SOURCE_SPECS.items()
     }
+    assert {c.business_timezone for c in s.sources.values()} == {"Asia/Shanghai"}
     assert s.targets.on_track == 1.0 and s.alerts.retries == 3 and not s.alerts.channels
 
 
@@ -102,7 +106,12 @@ alerts:
     assert (s.partitions_start, s.nightly_hour, s.nightly_minute) == ("2025-03-01", 4, 5)
     assert dt.date.fromisoformat(s.partitions_start) == dt.date(2025, 3, 1)
     orders = s.source("orders")
-    assert orders.timezone == "Asia/Shanghai"
+    assert (orders.timezone, orders.timezone_declared) == ("Asia/Shanghai", True)
+    # a source that declares no zone is read in the business zone
+    assert (s.source("sessions").timezone, s.source("sessions").timezone_declared) == (
+        "Europe/Berlin",
+        False,
+    )
     assert orders.columns == {"OrderNo": "order_id", "PaidAmount": "amount"}
     assert s.source("order_items").columns == {} and s.source("order_items").timezone is None
     assert s.targets.plans == ("plans/*.yaml",) and s.alerts.retries == 5

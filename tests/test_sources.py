@@ -118,7 +118,7 @@ def test_one_spec_per_source_in_one_registry():
         assert spec.name == name
         assert issubclass(spec.contract, pa.DataFrameModel)
         with pytest.raises(AttributeError):
-            spec.timezone = "UTC"  # frozen
+            spec.business_date = "date"  # frozen
 
 
 def test_the_dbt_sources_are_the_specs():
@@ -131,8 +131,12 @@ def test_the_dbt_sources_are_the_specs():
 def test_a_spec_agrees_with_its_contract(source):
     spec = SOURCE_SPECS[source]
     assert list(spec.dtypes) == list(GOOD_ROW[source])
-    # a declared zone exactly when there are timestamps to read in it
-    assert (spec.timezone is None) == (spec.timestamp_columns == [])
+    # rows without dates of their own are dated by another source's, through a shared column
+    assert (spec.business_date is None) == (spec.dated_by is not None)
+    if spec.dated_by is not None:
+        parent, column = spec.dated_by
+        assert column in spec.dtypes and column in SOURCE_SPECS[parent].dtypes
+        assert SOURCE_SPECS[parent].business_date is not None
     assert all(spec.dtypes[c] == Timestamp for c in spec.timestamp_columns)
     if spec.business_date is not None:
         assert spec.dtypes[spec.business_date] in (Timestamp, pl.Date)

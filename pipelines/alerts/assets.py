@@ -56,10 +56,10 @@ def build_alerts_asset(
     )
     def alerts(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         settings = warehouse.settings()
-        window = run_window(context.run.tags)
+        window = run_window(context, warehouse)
         if window is None:
             raise dg.Failure("alerts run inside a partitioned run (a day or a range)")
-        start, day = window  # the newest day of the run: the night being reported on
+        start, day = window.start, window.end  # the newest day: the night being reported on
         run_id = context.run.run_id
         publication = run_entry(settings, unit, run_id)
         if publication is None:

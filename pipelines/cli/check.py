@@ -10,6 +10,7 @@ load.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -25,19 +26,21 @@ OK, NOT_OK = "[green]✓[/green]", "[red]✗[/red]"
 
 
 def source_with_preset(source: str, preset: str, base: SourceConfig) -> SourceConfig:
-    """``source`` as ``preset`` describes it (its time zone as kpi.yaml sets it, unless the
-    preset declares one)."""
+    """``source`` as ``preset`` describes it in this shop: its time zone as kpi.yaml declares
+    it, unless the preset declares one (neither: the business zone), and the shop's
+    members."""
     from pipelines.ingest.mapping import presets
 
     section: dict = {"preset": preset}
     declared = presets().get(preset)
     own_zone = declared is not None and "timezone" in declared.sources.get(source, {})
-    if base.timezone is not None and not own_zone:
+    if base.timezone_declared and base.timezone is not None and not own_zone:
         section["timezone"] = base.timezone
     try:
-        return source_config(source, section)
+        conf = source_config(source, section, base.business_timezone)
     except ConfigError as err:
         raise ConfigError(f"--preset {preset}: {err}") from None
+    return replace(conf, members=base.members)
 
 
 def check(
@@ -113,6 +116,8 @@ def _say(text: str, level: int = 0, hang: int = 0) -> None:
 
 
 def _report(found) -> None:
+    from pipelines.ingest.validate import zone_notice
+
     extra = []
     if found.rows_skipped:
         extra.append(f"{found.rows_skipped:,} left out by skip")
@@ -143,6 +148,8 @@ def _report(found) -> None:
             "Optional columns the file does not have (null in every row): "
             + ", ".join(found.absent_optional)
         )
+    if found.zone_assumed:
+        _say(escape(zone_notice(found.source, found.zone_assumed, found.zone)) + ".")
     if found.would_load:
         _say(
             f"\n{OK} [bold]The file would load:[/bold] {found.rows_loaded:,} rows, "

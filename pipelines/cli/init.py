@@ -66,7 +66,8 @@ def _preset_grain(path: Path, source: str, preset: str) -> str:
     if not spreadable(spec) or spec.business_date is None:
         return "day"
     try:
-        checked = validate_file(path, source, source_config(source, {"preset": preset}), "UTC")
+        conf = source_config(source, {"preset": preset}, "UTC")  # only its dates are read
+        checked = validate_file(path, source, conf, "UTC")
     except (SchemaMismatch, ConfigError, OSError):
         return "day"
     return guess_grain(checked.good[spec.business_date])
@@ -196,6 +197,11 @@ def config_text(guesses: list[SourceGuess], landing: Path | None) -> str:
         if guess.dates:
             lines.append("    dates:  # formats the dates are written in")
             lines += [f"      {ours}: '{fmt}'" for ours, fmt in guess.dates.items()]
+        if SOURCE_SPECS[source].timestamp_columns:
+            lines.append(
+                "    # timezone: UTC  # of times written without an offset (default: "
+                "business_timezone)"
+            )
         if guess.missing:
             key = SOURCE_SPECS[source].key
             lines += _comment(

@@ -16,6 +16,13 @@ from kpi_tree.availability import summary
 from kpi_tree.units import SHARED_UNIT
 from pipelines.cli.console import console, err_console
 from pipelines.cli.status import print_summary
+from pipelines.partitions import (
+    OutsidePartitions,
+    RunWindow,
+    check_days,
+    last_complete_day,
+    window_of,
+)
 from pipelines.runner import RunOutcome, prepare_dagster_home, run_nightly
 from pipelines.sensors import landed_files
 from pipelines.settings import Settings, load_settings
@@ -27,16 +34,52 @@ RECORD_HELP = (
 )
 
 
-def landed_range(settings: Settings) -> tuple[dt.date, dt.date]:
-    """The first and last delivery day of the landed files (exit 2 when there are none)."""
-    days = sorted({day for _, day, _ in landed_files(settings.landing_dir)})
-    if not days:
+def landed_range(settings: Settings, check_first: bool = True) -> tuple[dt.date, dt.date]:
+    """The first and last delivery date of the landed files (exit 2 when there are none, or
+    with ``check_first`` when the first is before partitions_start). Files delivered on a
+    day that is not over yet are left to a later run, and a line says so."""
+    landed = landed_files(settings.landing_dir, settings.business_timezone)
+    files = sorted((day, path) for path, day, _ in landed)
+    if not files:
         err_console.print(
             f"[red]No landing files under {settings.landing_dir}.[/red] "
             "Run `kpi generate` or deliver files there (see docs/sources.md)."
         )
         raise typer.Exit(2)
+    first, path = files[0]
+    if check_first:
+        _check(settings, first, first, f"delivery of {path.relative_to(settings.landing_dir)}")
+    last_day = last_complete_day(settings)
+    later = [day for day, _ in files if day > last_day]
+    if later:
+        console.print(
+            f"Files delivered {later[0]} .. {later[-1]} wait until their day is over "
+            f"(the last complete day is {last_day}): a later run loads them."
+        )
+    days = [day for day, _ in files if day <= last_day]
+    if not days:
+        raise typer.Exit(2)
     return days[0], days[-1]
+
+
+def _check(settings: Settings, start: dt.date, end: dt.date, what: str = "") -> None:
+    """Exit 2 with one line when start..end are not all partitions (no run is started)."""
+    try:
+        check_days(settings, start, end, what)
+    except OutsidePartitions as err:
+        err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(2) from None
+
+
+def covered_window(settings: Settings, start: dt.date, end: dt.date) -> RunWindow:
+    """The business window a run over the delivery dates start..end covered (the ledger of
+    the build warehouse records its files' business dates)."""
+    import duckdb
+
+    if not settings.build_db.exists():
+        return window_of(None, settings, (start, end))
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        return window_of(con, settings, (start, end))
 
 
 def run_range(settings: Settings, start: dt.date, end: dt.date, record: bool = False) -> bool:
@@ -58,10 +101,19 @@ def run_and_report(
     if record:
         prepare_dagster_home(settings)
     n = (end - start).days + 1
-    console.print(f"Running the nightly job over {start} .. {end} ({n} days) as one Dagster run.")
+    console.print(
+        f"Running the nightly job over the files delivered {start} .. {end} "
+        f"({n} day{'' if n == 1 else 's'}) as one Dagster run."
+    )
     instance = dg.DagsterInstance.get() if record else dg.DagsterInstance.ephemeral()
     with instance:
         outcome = run_nightly(build_defs(settings.data_dir), start, end, instance)
+    window = covered_window(settings, start, end)
+    if window.widened:
+        console.print(
+            f"Their rows fall on business dates {window.start} .. {window.end} "
+            f"({window.days} days): the run covered them all."
+        )
     if outcome.success:
         console.print(f"[green]Run {outcome.run_id} succeeded.[/green]")
     elif outcome.ok:
@@ -104,27 +156,35 @@ def print_units(outcome: RunOutcome) -> None:
 def run(
     start: Annotated[
         dt.datetime | None,
-        typer.Option(formats=["%Y-%m-%d"], help="First day (default: the first landed day)."),
+        typer.Option(
+            formats=["%Y-%m-%d"],
+            help="First delivery date (default: the first landed file's).",
+        ),
     ] = None,
     end: Annotated[
         dt.datetime | None,
-        typer.Option(formats=["%Y-%m-%d"], help="Last day (default: the last landed day)."),
+        typer.Option(
+            formats=["%Y-%m-%d"], help="Last delivery date (default: the last landed file's)."
+        ),
     ] = None,
     date: Annotated[
-        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Just this one day.")
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Just the files delivered on this day."),
     ] = None,
     record: Annotated[bool, typer.Option(help=RECORD_HELP)] = False,
 ) -> None:
-    """Run the nightly pipeline over a day or a range of days, as one Dagster run."""
+    """Run the nightly pipeline over the files delivered on a day or a range of days, as one
+    Dagster run; it covers every business date their rows fall on."""
     settings = load_settings()
     if date:
         first = last = date.date()
     else:
-        landed = landed_range(settings) if not (start and end) else None
+        landed = landed_range(settings, check_first=not start) if not (start and end) else None
         first = start.date() if start else landed[0]
         last = end.date() if end else landed[1]
     if last < first:
         raise typer.BadParameter(f"--end {last} is before --start {first}")
+    _check(settings, first, last)
     outcome = run_and_report(settings, first, last, record)
     print_summary(settings)
     print_units(outcome)

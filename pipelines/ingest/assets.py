@@ -10,13 +10,14 @@ from pipelines.ingest.load import (
     QUARANTINE,
     READ_AHEAD_DAYS,
     BadBatch,
+    BeforePartitionsStart,
     DayLoader,
     DayResult,
     ReadAhead,
     ensure_tables,
     tune_for_loading,
 )
-from pipelines.ingest.validate import SchemaMismatch
+from pipelines.ingest.validate import SchemaMismatch, zone_notice
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
 
 PROGRESS_EVERY_DAYS = 30
@@ -29,6 +30,13 @@ def landing_spec(source: str) -> dg.AssetSpec:
         description=f"Files delivered to <data dir>/landing/{source}/ (see docs/sources.md).",
         kinds={"file"},
     )
+
+
+def business_date_range(results: list[DayResult]) -> tuple[dt.date, dt.date] | None:
+    """The first and last business date the loaded files' rows fall on."""
+    firsts = [f.first_business_date for d in results for f in d.files if f.first_business_date]
+    lasts = [f.last_business_date for d in results for f in d.files if f.last_business_date]
+    return (min(firsts), max(lasts)) if firsts else None
 
 
 def summarize(results: list[DayResult]) -> dict[str, int]:
@@ -44,11 +52,15 @@ def summarize(results: list[DayResult]) -> dict[str, int]:
 
 
 def build_ingest_asset(source: str, partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
-    contract = SOURCE_SPECS[source].contract
+    spec = SOURCE_SPECS[source]
+    contract = spec.contract
+    # rows dated by another source's (order lines by their orders) load after it, so that
+    # their business dates can be looked up (pipelines/ingest/load.py: business_dates)
+    dated_by = [dg.AssetKey(["raw", spec.dated_by[0]])] if spec.dated_by else []
 
     @dg.asset(
         key=["raw", source],
-        deps=[landing_spec(source).key],
+        deps=[landing_spec(source).key, *dated_by],
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=WAREHOUSE_POOL,
@@ -75,7 +87,7 @@ def build_ingest_asset(source: str, partitions: dg.PartitionsDefinition) -> dg.A
                 for i, day in enumerate(days, start=1):
                     try:
                         result = loader.load(day)
-                    except (SchemaMismatch, BadBatch) as err:
+                    except (SchemaMismatch, BadBatch, BeforePartitionsStart) as err:
                         raise dg.Failure(
                             description=f"{source} {day}: {err}",
                             metadata={"source": source, "day": day.isoformat(), "error": str(err)},
@@ -101,8 +113,22 @@ def build_ingest_asset(source: str, partitions: dg.PartitionsDefinition) -> dg.A
                             f"{source}: {i}/{len(days)} days, {so_far['rows_loaded']} rows "
                             f"loaded, {so_far['rows_quarantined']} quarantined"
                         )
+        touched = business_date_range(results)
+        if touched:
+            # a day without a delivery of its own is not missing when a file delivered on
+            # another day holds it (a whole-history export)
+            held = (touched[0].isoformat(), touched[1].isoformat())
+            missing = [d for d in missing if not held[0] <= d <= held[1]]
+            if days and (touched[0] < days[0] or touched[1] > days[-1]):
+                context.log.info(
+                    f"{source}: the files delivered {days[0]} .. {days[-1]} hold business "
+                    f"dates {touched[0]} .. {touched[1]}: the run covers them"
+                )
         if missing:
             context.log.warning(f"{source}: no files for {len(missing)} day(s): {missing[:10]}")
+        assumed = {c for d in results for f in d.files for c in f.zone_assumed}
+        if assumed:
+            context.log.warning(zone_notice(source, assumed, settings.business_timezone))
         totals = summarize(results)
         return dg.MaterializeResult(
             metadata={
@@ -110,6 +136,9 @@ def build_ingest_asset(source: str, partitions: dg.PartitionsDefinition) -> dg.A
                 "missing_days": dg.MetadataValue.json(missing),
                 "first_day": days[0].isoformat() if days else None,
                 "last_day": days[-1].isoformat() if days else None,
+                "first_business_date": touched[0].isoformat() if touched else None,
+                "last_business_date": touched[1].isoformat() if touched else None,
+                "zone_assumed": settings.business_timezone if assumed else None,
             }
         )
 

@@ -247,17 +247,20 @@ class Shipments(pa.DataFrameModel):
 
 @dataclass(frozen=True)
 class SourceSpec:
-    """One source: its name, its contract, the column that dates its rows and the time zone its
-    timestamps are written in unless ``kpi.yaml`` says otherwise."""
+    """One source: its name, its contract and the column that dates its rows.
+
+    No source has a zone of its own: a timestamp written without an offset is read in the
+    zone ``kpi.yaml`` declares for the source (``sources.<name>.timezone``), else in the
+    business zone, and the run says so (docs/sources.md, "Dates and time zones")."""
 
     name: str
     contract: type[pa.DataFrameModel]
     #: the column that gives a row its business date; None: its rows have none of their own
     #: (an order's items are dated by their order)
     business_date: str | None
-    #: the declared zone of its timestamps (a timestamp with an explicit offset is taken as
-    #: written); None: the source has no timestamps
-    timezone: str | None
+    #: for a source without dates of its own: the source whose rows date its rows, and the
+    #: column they share (an order line falls on its order's business date)
+    dated_by: tuple[str, str] | None = None
     #: column -> the list of the shop's vocabulary its values are members of
     #: (kpi_tree.vocabulary: channels, paid_channels, carriers, payment_methods, topics)
     members: Mapping[str, str] = field(default_factory=dict)
@@ -317,36 +320,20 @@ SOURCE_SPECS: dict[str, SourceSpec] = {
             "orders",
             Orders,
             business_date="created_at",
-            timezone="UTC",
             members={"channel": "channels", "payment_method": "payment_methods"},
         ),
-        SourceSpec("order_items", OrderItems, business_date=None, timezone=None),
+        SourceSpec("order_items", OrderItems, business_date=None, dated_by=("orders", "order_id")),
         SourceSpec(
-            "sessions",
-            Sessions,
-            business_date="hour_start",
-            timezone="UTC",
-            members={"channel": "channels"},
+            "sessions", Sessions, business_date="hour_start", members={"channel": "channels"}
         ),
+        SourceSpec("ad_spend", AdSpend, business_date="date", members={"channel": "paid_channels"}),
         SourceSpec(
-            "ad_spend",
-            AdSpend,
-            business_date="date",
-            timezone=None,
-            members={"channel": "paid_channels"},
-        ),
-        SourceSpec(
-            "conversations",
-            Conversations,
-            business_date="started_at",
-            timezone="Asia/Shanghai",
-            members={"topic": "topics"},
+            "conversations", Conversations, business_date="started_at", members={"topic": "topics"}
         ),
         SourceSpec(
             "shipments",
             Shipments,
             business_date="updated_at",
-            timezone="UTC",
             members={"carrier": "carriers", "payment_method": "payment_methods"},
         ),
     )

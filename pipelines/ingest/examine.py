@@ -83,6 +83,9 @@ class Examination:
     origin: dict[str, str] = field(default_factory=dict)
     #: the file's columns, as read
     file_columns: list[str] = field(default_factory=list)
+    #: the timestamp columns read in the business zone (``zone``) for want of a declared one
+    zone_assumed: tuple[str, ...] = ()
+    zone: str | None = None
 
     @property
     def share(self) -> float:
@@ -136,6 +139,7 @@ def examine_file(
         out.absent_optional = [
             c for c in SOURCE_SPECS[source].dtypes if c in optional and c not in have
         ]
+    out.zone_assumed, out.zone = checked.zone_assumed, conf.timezone
     out.rows_checked = checked.rows_in
     out.rows_read = checked.rows_in + out.rows_skipped + out.rows_repeated
     out.rows_bad = checked.bad_rows

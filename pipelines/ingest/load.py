@@ -1,10 +1,12 @@
 """Load validated files into the build warehouse: raw tables, quarantine, file ledger.
 
-Each business day of a source is replaced whole: its previous rows, quarantine entries and ledger
-entries are deleted and the day's files loaded again, so re-running a day gives the same rows
-(docs/architecture.md, invariant 3). A step commits several days at a time (:class:`DayLoader`); a
-day that fails leaves the days before it committed and nothing of its own changed. A file whose
-content hash was already loaded (under any name or day) is recorded as a duplicate and skipped.
+Each delivery day (partition) of a source is replaced whole: its previous rows, quarantine entries
+and ledger entries are deleted and the day's files loaded again, so re-running a day gives the
+same rows (docs/architecture.md, invariant 3). The ledger records the business dates each file's
+rows fall on, which a run then covers (pipelines/partitions.py). A step commits several days at
+a time (:class:`DayLoader`); a day that fails leaves the days before it committed and nothing of
+its own changed. A file whose content hash was already loaded (under any name or day) is
+recorded as a duplicate and skipped.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import polars as pl
@@ -53,6 +56,10 @@ LEDGER_COLUMNS: dict[str, pl.DataType] = {
     "rows_quarantined": pl.Int64,
     "loaded_at": pl.Datetime("us"),
     "run_id": pl.String,
+    # the business dates the file's loaded rows fall on, first and last (an order line's are
+    # its order's); null when it loaded none. A run covers them (pipelines/partitions.py).
+    "first_business_date": pl.Date,
+    "last_business_date": pl.Date,
 }
 LEDGER_REQUIRED = {"source", "partition_date", "file", "sha256", "status", "loaded_at"}
 #: one row of the ledger
@@ -68,6 +75,20 @@ LOAD_CHECKPOINT_THRESHOLD = "256MB"
 
 class BadBatch(RuntimeError):
     """A file's share of bad rows is above the threshold: the batch is rejected."""
+
+
+class BeforePartitionsStart(ValueError):
+    """A file's rows fall on business dates before ``partitions_start``, where the
+    warehouse's days begin: nothing of its day is loaded, and the setting is to change."""
+
+    def __init__(self, file: str, earliest: dt.date, settings: Settings):
+        self.file, self.earliest = file, earliest
+        config = settings.config_file or "kpi.yaml"
+        super().__init__(
+            f"{file}: its rows begin on business date {earliest}, before partitions_start "
+            f"({settings.partitions_start}), where the warehouse's days begin. Set "
+            f"partitions_start: {earliest} (or earlier) in {config} and run again."
+        )
 
 
 def _sql_type(dtype: pl.DataType) -> str:
@@ -117,6 +138,8 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, sources: list[str]) -> None:
         for name, dtype in LEDGER_COLUMNS.items()
     )
     con.execute(f"create table if not exists {LEDGER} ({ledger})")
+    for name in ("first_business_date", "last_business_date"):  # a ledger that predates them
+        con.execute(f"alter table {LEDGER} add column if not exists {name} date")
     for source in sources:
         cols = [f'"{n}" {_sql_type(t)}' for n, t in contract_dtypes(source).items()]
         if SOURCE_SPECS[source].business_date:
@@ -144,10 +167,20 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, sources: list[str]) -> None:
             )
 
 
-def landed_by_day(landing: Path, source: str) -> dict[str, list[Path]]:
-    """The files of ``source`` in the landing folder, by the date in their name (ISO text),
-    each day's by name. The folder is listed once: a step lists it when it starts, not once
-    a day (each listing reads every file name of the year)."""
+def undated_delivery_day(mtime_ns: int, zone: str) -> dt.date:
+    """The delivery date of a file whose name has no date: the last complete business day
+    when it was written (its modification time), so that a run can load it at once. Written
+    on 16 June, at any hour, it is a delivery of 15 June, the day the nightly run of the
+    16th covers (docs/sources.md, "Files")."""
+    written = dt.datetime.fromtimestamp(mtime_ns / 1e9, tz=ZoneInfo(zone))
+    return written.date() - dt.timedelta(days=1)
+
+
+def landed_by_day(landing: Path, source: str, zone: str) -> dict[str, list[Path]]:
+    """The files of ``source`` in the landing folder, by their delivery date (ISO text): the
+    date in their name, or for a name without one :func:`undated_delivery_day` in the
+    business zone ``zone``; each day's by name. The folder is listed once: a step lists it
+    when it starts, not once a day (each listing reads every file name of the year)."""
     folder = landing / source
     by_day: dict[str, list[Path]] = {}
     if not folder.is_dir():
@@ -155,12 +188,13 @@ def landed_by_day(landing: Path, source: str) -> dict[str, list[Path]]:
     with os.scandir(folder) as entries:
         for entry in entries:
             name = entry.name
-            if (
-                os.path.splitext(name)[1].lower() in READERS
-                and (m := DATE_IN_NAME.search(name))
-                and entry.is_file()
-            ):
-                by_day.setdefault(m.group(0), []).append(folder / name)
+            if os.path.splitext(name)[1].lower() not in READERS or not entry.is_file():
+                continue
+            if m := DATE_IN_NAME.search(name):
+                day = m.group(0)
+            else:
+                day = undated_delivery_day(entry.stat().st_mtime_ns, zone).isoformat()
+            by_day.setdefault(day, []).append(folder / name)
     for paths in by_day.values():
         paths.sort()
     return by_day
@@ -171,9 +205,9 @@ def tune_for_loading(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"set checkpoint_threshold = '{LOAD_CHECKPOINT_THRESHOLD}'")
 
 
-def files_for_day(landing: Path, source: str, day: dt.date) -> list[Path]:
-    """The files of ``source`` delivered on ``day`` (the date in their name), by name."""
-    return landed_by_day(landing, source).get(day.isoformat(), [])
+def files_for_day(landing: Path, source: str, day: dt.date, zone: str) -> list[Path]:
+    """The files of ``source`` delivered on ``day`` (:func:`landed_by_day`), by name."""
+    return landed_by_day(landing, source, zone).get(day.isoformat(), [])
 
 
 def file_signature(path: Path) -> tuple[int, ...]:
@@ -214,6 +248,11 @@ class FileResult:
     rows_quarantined: int = 0
     duplicate_of: str | None = None
     top_reasons: list[tuple[str, int]] = field(default_factory=list)
+    #: the business dates its loaded rows fall on, first and last (None: none loaded)
+    first_business_date: dt.date | None = None
+    last_business_date: dt.date | None = None
+    #: its timestamp columns read in the business zone for want of a declared one
+    zone_assumed: tuple[str, ...] = ()
 
 
 @dataclass
@@ -303,7 +342,9 @@ class ReadAhead:
         self._days = sorted(set(days))
         self._submitted = 0  # days[:_submitted] are submitted
         self._pending: dict[Path, Future[ReadAheadFile]] = {}
-        self._landed = landed_by_day(settings.landing_dir, settings.source(source).folder)
+        self._landed = landed_by_day(
+            settings.landing_dir, settings.source(source).folder, settings.business_timezone
+        )
         #: threads validating files (see :func:`read_ahead_workers`)
         self.workers = workers or read_ahead_workers(
             [path for day in self._days[:SIZE_SAMPLE_DAYS] for path in self.files(day)]
@@ -533,7 +574,7 @@ class DayLoader:
             if self._ledger is None:
                 self._ledger = _LedgerView(self._con, self._source)
             files = self._prepare(day)
-        except SchemaMismatch:
+        except (SchemaMismatch, BeforePartitionsStart):
             self.commit()  # the days before it; nothing of this day was written
             raise
         except BaseException:
@@ -571,8 +612,8 @@ class DayLoader:
         if ahead:
             ahead.start(day)
         taken = []
-        folder = settings.source(source).folder
-        for path in ahead.files(day) if ahead else files_for_day(landing, folder, day):
+        folder, zone = settings.source(source).folder, settings.business_timezone
+        for path in ahead.files(day) if ahead else files_for_day(landing, folder, day, zone):
             digest, read = ahead.take(path) if ahead else (sha256_of(path), None)
             taken.append((path, digest, read))
         assert self._ledger is not None
@@ -584,6 +625,7 @@ class DayLoader:
             file = _DayFile(rel, digest, path.stat().st_size, first)
             if file.duplicate_of is None:
                 checked = read.validated() if read else _validate(settings, source, path)
+                _check_start(settings, rel, checked)
                 share = checked.bad_rows / checked.rows_in if checked.rows_in else 0.0
                 file.checked = checked
                 file.status = "rejected" if share > settings.bad_row_threshold else "loaded"
@@ -628,6 +670,8 @@ class DayLoader:
                     rows_quarantined=result.rows_quarantined,
                     loaded_at=loaded_at,
                     run_id=run_id,
+                    first_business_date=result.first_business_date,
+                    last_business_date=result.last_business_date,
                 )
             )
             results.append(result)
@@ -646,6 +690,7 @@ class DayLoader:
             rows_loaded=checked.good.height if f.status == "loaded" else 0,
             rows_quarantined=checked.bad_rows,
             top_reasons=_top_reasons(checked.bad),
+            zone_assumed=checked.zone_assumed,
         )
         # the frames are found by their variable's name (DuckDB's replacement scan, which
         # looks in this function's frame: call `execute` here, not through a wrapper); a
@@ -670,7 +715,58 @@ class DayLoader:
                 "from _good_rows",
                 [day, f.rel, loaded_at, run_id],
             )
+            dates = business_dates(con, source, day, checked.good)
+            result.first_business_date, result.last_business_date = dates
         return result
+
+
+def _check_start(settings: Settings, file: str, checked: Validated) -> None:
+    """Refuse a file whose rows fall before ``partitions_start``
+    (:class:`BeforePartitionsStart`)."""
+    if "business_date" not in checked.good.columns or not checked.good.height:
+        return
+    earliest = checked.good["business_date"].min()
+    if earliest < dt.date.fromisoformat(settings.partitions_start):
+        raise BeforePartitionsStart(file, earliest, settings)
+
+
+def business_dates(
+    con: duckdb.DuckDBPyConnection, source: str, day: dt.date, good: pl.DataFrame
+) -> tuple[dt.date | None, dt.date | None]:
+    """The first and last business date of ``good``, rows of ``source`` delivered on
+    ``day``: their own, or for a source dated by another (order lines) those of the rows
+    they belong to, as loaded so far (the orders step runs before the order lines')."""
+    if not good.height:
+        return None, None
+    if "business_date" in good.columns:
+        dates = good["business_date"]
+        return dates.min(), dates.max()
+    dated_by = SOURCE_SPECS[source].dated_by
+    if dated_by is None:
+        return None, None
+    parent, key = dated_by
+    table = f"{RAW_SCHEMA}.{parent}"
+    # the frames are found by their variable's name (DuckDB's replacement scan)
+    _keys = good.select(key).unique()
+    # first among the rows delivered the same day (an order's lines come with it): a few
+    # row groups at the end of the table
+    found = con.sql(
+        f"select {key}, business_date from {table} "
+        f"where _partition_date = $day and {key} in (select {key} from _keys)",
+        params={"day": day},
+    ).pl()
+    dates = [d for d in (found["business_date"].min(), found["business_date"].max()) if d]
+    _missing = _keys.join(found.select(key), on=key, how="anti")
+    if _missing.height:  # lines of orders delivered on other days: looked up by key, within
+        # the range of the keys (where keys follow time, DuckDB skips the row groups outside)
+        more = con.execute(
+            f"select min(business_date), max(business_date) from {table} "
+            f"where {key} between ? and ? and {key} in (select {key} from _missing)",
+            [_missing[key].min(), _missing[key].max()],
+        ).fetchone()
+        dates += [d for d in more if d is not None]
+    first, last = (min(dates), max(dates)) if dates else (None, None)
+    return first, last
 
 
 def load_day(

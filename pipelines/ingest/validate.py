@@ -11,8 +11,11 @@ Pure functions of a file and its source's settings: no warehouse, no Dagster. Th
    written with a currency sign or thousands separators is read again without them); a
    value that does not parse quarantines its row, and a column where no value parses is a
    retyped column (``SchemaMismatch``, with the date formats that would parse it);
-4. timestamps are converted to UTC from the source's declared time zone (a text column is
-   parsed in its first value's form, then its other values by the general parser);
+4. timestamps are converted to UTC from the source's zone: the one kpi.yaml declares, else
+   the business zone, and the columns read so are reported (a text column is parsed in its
+   first value's form, then its other values by the general parser); a date without a time
+   (``2025-03-14``, or a declared format without one, ``%Y%m%d``) is the start of that day
+   in the business zone;
 5. a value of a member column (a channel, a carrier...) that is not one of the shop's members
    becomes the member its list maps unknown values to, where the vocabulary says so
    (``unknown: map``); otherwise the contract's ``isin`` quarantines its row;
@@ -20,7 +23,7 @@ Pure functions of a file and its source's settings: no warehouse, no Dagster. Th
    back by row index, so exactly the bad rows are quarantined, each with every reason found.
    Its checks are first evaluated all at once (:func:`failing_rules`): a file whose rows all
    pass skips pandera's one query per check;
-6. a weekly or monthly report's good rows are spread over their days.
+7. a weekly or monthly report's good rows are spread over their days.
 
 With ``problems`` (`kpi check`), a problem that would stop the file (a missing column, a
 column that does not parse, the encoding) is added to the list instead, and the rest of the
@@ -105,6 +108,9 @@ class Validated:
     rows_in: int
     #: what the mapping made of the file (None: the file needed no mapping)
     prepared: Prepared | None = None
+    #: the timestamp columns written without an offset and read in a zone the shop did not
+    #: declare (the business zone): the run says so once (pipelines/ingest/assets.py)
+    zone_assumed: tuple[str, ...] = ()
 
     @property
     def bad_rows(self) -> int:
@@ -158,8 +164,10 @@ def _read_jsonl(path: Path, expected: Collection[str]) -> pl.DataFrame:
         return pl.read_ndjson(path, infer_schema_length=None)  # let it say what is wrong
 
 
-def _parse_text_timestamp(col: pl.Expr, tz: str) -> pl.Expr:
-    """ISO 8601 text -> UTC. An explicit offset wins; otherwise the declared zone applies."""
+def _parse_text_timestamp(col: pl.Expr, tz: str, date_tz: str | None = None) -> pl.Expr:
+    """ISO 8601 text -> UTC. An explicit offset wins; otherwise the source's zone ``tz``
+    applies, but a date without a time is the start of that day in the business zone
+    ``date_tz`` (a day is a business day, whatever zone the source's clocks are in)."""
     norm = col.str.strip_chars().str.replace(" ", "T", literal=True).str.replace(r"Z$", "+00:00")
     with_offset = norm.str.to_datetime(
         "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us", time_zone="UTC"
@@ -167,9 +175,13 @@ def _parse_text_timestamp(col: pl.Expr, tz: str) -> pl.Expr:
     naive = pl.coalesce(
         norm.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us"),
         norm.str.to_datetime("%Y-%m-%dT%H:%M", strict=False, time_unit="us"),
-        norm.str.to_datetime("%Y-%m-%d", strict=False, time_unit="us"),
     )
-    return pl.coalesce(with_offset.dt.replace_time_zone(None), _local_to_utc(naive, tz))
+    date_only = norm.str.to_datetime("%Y-%m-%d", strict=False, time_unit="us")
+    return pl.coalesce(
+        with_offset.dt.replace_time_zone(None),
+        _local_to_utc(naive, tz),
+        _local_to_utc(date_only, date_tz or tz),
+    )
 
 
 def _local_to_utc(naive: pl.Expr, tz: str) -> pl.Expr:
@@ -241,19 +253,21 @@ def _parse(
     form: tuple[str, bool] | None = None,
     fmt: str | None = None,
     decimal: str = ".",
+    date_tz: str | None = None,
 ) -> pl.Expr:
     """The expression parsing column ``name`` (of dtype ``source``) into its contract dtype;
     unparseable values become null. ``form``: parse text timestamps in this form only;
     ``fmt``: a date or timestamp written in this declared format; ``decimal``: the decimal
-    mark of numbers (a ',' one reads every number as :func:`_parse_number` does)."""
+    mark of numbers (a ',' one reads every number as :func:`_parse_number` does);
+    ``date_tz``: the zone of a date without a time (the business zone)."""
     col = pl.col(name)
     if fmt is not None and source == pl.String and target in (Timestamp, pl.Date):
-        return _parse_declared(col, target, fmt, tz or "UTC")
+        return _parse_declared(col, target, fmt, tz or "UTC", date_tz)
     if target == Timestamp:
         if source == pl.String and form is not None:
             return _timestamp_in_form(col, form, tz or "UTC")
         if source == pl.String:
-            return _parse_text_timestamp(col, tz or "UTC")
+            return _parse_text_timestamp(col, tz or "UTC", date_tz)
         if isinstance(source, pl.Datetime):
             expr = (
                 col.dt.replace_time_zone(tz or "UTC", ambiguous="earliest")
@@ -292,16 +306,33 @@ def _has_offset(fmt: str) -> bool:
     return any(d in fmt for d in ("%z", "%:z", "%#z", "%::z"))
 
 
-def _parse_declared(col: pl.Expr, target: pl.DataType, fmt: str, tz: str) -> pl.Expr:
+#: a strftime directive of a time of day (an hour, minutes, seconds, a fraction, AM/PM, a
+#: whole time, seconds since the epoch) or of an offset
+_TIME_DIRECTIVE = re.compile(r"%[-_0^#]?[.:\d]*[HkIlMSfpPTRXrcsz]")
+
+
+def has_time(fmt: str) -> bool:
+    """Whether a declared date or timestamp format writes a time of day: one that does not
+    (``%Y%m%d``) writes dates, and a date is a business day."""
+    return bool(_TIME_DIRECTIVE.search(fmt))
+
+
+def _parse_declared(
+    col: pl.Expr, target: pl.DataType, fmt: str, tz: str, date_tz: str | None = None
+) -> pl.Expr:
     """A date or timestamp written in the format the source declares: a timestamp with an
-    offset in its format is taken as written, one without is in the source's zone, and a
-    date-only format gives midnight there."""
+    offset in its format is taken as written, one without is in the source's zone ``tz``,
+    and a date-only format gives the start of that business day (midnight in the business
+    zone ``date_tz``, whatever zone the source's clocks are in)."""
     text = col.str.strip_chars()
     if target == pl.Date:
         return text.str.to_date(fmt, strict=False)
     if _has_offset(fmt):
         parsed = text.str.to_datetime(fmt, strict=False, time_unit="us", time_zone="UTC")
         return parsed.dt.replace_time_zone(None)
+    if not has_time(fmt):
+        parsed = text.str.to_date(fmt, strict=False).cast(Timestamp)
+        return _local_to_utc(parsed, date_tz or tz)
     parsed = text.str.to_datetime(fmt, strict=False, time_unit="us")
     return _local_to_utc(parsed, tz)
 
@@ -389,7 +420,9 @@ def type_frame(
         # missing required one too: its rows' other problems are still worth knowing)
         renamed = renamed.with_columns(pl.lit(None, dtype=pl.String).alias(n) for n in lacking)
     df = renamed.select(list(dtypes))
-    return parse_frame(df, source, conf.timezone, file, problems=problems)
+    return parse_frame(
+        df, source, conf.timezone, file, problems=problems, date_tz=conf.business_timezone
+    )
 
 
 def parse_frame(
@@ -401,10 +434,13 @@ def parse_frame(
     decimal: str = ".",
     problems: list[FileProblem] | None = None,
     origin: Mapping[str, str] | None = None,
+    date_tz: str | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Parse ``df`` (the contract's columns, as read, and perhaps :data:`ROW`) into contract
-    dtypes. Returns (typed, parse failures). ``formats``: declared date formats by column;
-    ``origin``: the file's name of each column, for messages."""
+    dtypes. Returns (typed, parse failures). ``tz``: the zone of timestamps without an
+    offset; ``date_tz``: the business zone, where a date without a time falls (default
+    ``tz``); ``formats``: declared date formats by column; ``origin``: the file's name of
+    each column, for messages."""
     dtypes = contract_dtypes(source)
     formats = formats or {}
     # a few queries a file, whatever its columns: each eager polars operation is a query of
@@ -435,6 +471,7 @@ def parse_frame(
                 forms.get(name),
                 formats.get(name),
                 decimal,
+                date_tz,
             ).alias(name)
             for name, target in dtypes.items()
         ),
@@ -456,7 +493,7 @@ def parse_frame(
             given[name]
             .filter(missed)
             .to_frame()
-            .select(_parse_text_timestamp(pl.col(name), tz or "UTC"))
+            .select(_parse_text_timestamp(pl.col(name), tz or "UTC", date_tz))
         )
         typed = typed.with_columns(typed[name].scatter(missed.arg_true(), again.to_series()))
     for name, target in dtypes.items():  # numbers with a currency sign, thousands separators
@@ -781,6 +818,47 @@ def add_business_date(df: pl.DataFrame, source: str, business_tz: str) -> pl.Dat
     return df.with_columns(local.dt.date().alias("business_date"))
 
 
+_WITH_OFFSET = re.compile(r"(Z|[+-]\d{2}(:?\d{2})?)$", re.IGNORECASE)
+_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def written_without_offset(
+    frame: pl.DataFrame, source: str, formats: Mapping[str, str] | None = None
+) -> list[str]:
+    """The contract's timestamp columns of ``frame`` (the file as read, under our column
+    names) whose values are written without a UTC offset: they are read in the source's zone.
+    A column with a declared format (``formats``) is judged by it, one without by its first
+    written value. A date without a time (``2025-03-14``, or a format such as ``%Y%m%d``) is
+    a business day, not a timestamp: not one."""
+    formats = formats or {}
+    naive = []
+    for name in SOURCE_SPECS[source].timestamp_columns:
+        dtype = frame.schema.get(name)
+        if isinstance(dtype, pl.Datetime):
+            if dtype.time_zone is None:
+                naive.append(name)
+        elif dtype == pl.String and name in formats:
+            fmt = formats[name]
+            if has_time(fmt) and not _has_offset(fmt):
+                naive.append(name)
+        elif dtype == pl.String:
+            written = frame[name].drop_nulls().head(FORM_SAMPLE).str.strip_chars()
+            first = next((v for v in written if v), None)
+            if first and not _DATE_ONLY.match(first) and not _WITH_OFFSET.search(first):
+                naive.append(name)
+    return naive
+
+
+def zone_notice(source: str, columns: Collection[str], zone: str) -> str:
+    """The one line a run (and `kpi check`) says when it read a source's timestamps in a zone
+    it assumed (:func:`written_without_offset`)."""
+    return (
+        f"{source}: timestamps without a UTC offset ({', '.join(sorted(columns))}) were read "
+        f"in the business zone {zone}, as no zone is declared for them; if they are in "
+        f"another zone, set sources.{source}.timezone in kpi.yaml"
+    )
+
+
 def _read(
     path: Path,
     source: str,
@@ -842,9 +920,16 @@ def validate_file(
     if mapping is None or not mapping.needs_mapping:
         typed, parse_bad = type_frame(raw, source, conf, name, problems)
         origin = {ours: theirs for theirs, ours in conf.columns.items()}
+        read_as = raw.rename({k: v for k, v in conf.columns.items() if k in raw.columns})
+        formats: Mapping[str, str] = {}
     else:
         typed, parse_bad, prepared = _mapped(raw, source, conf, name, problems)
         origin = {ours: theirs for ours, theirs in prepared.origin.items() if ours != theirs}
+        read_as, formats = prepared.frame, mapping.dates
+    # the columns read in the business zone for want of a declared one (said once a run)
+    assumed = (
+        () if conf.timezone_declared else tuple(written_without_offset(read_as, source, formats))
+    )
     typed = map_unknown_members(typed, conf.members)
     try:
         rule_bad = _pandera_failures(typed, source, conf)
@@ -866,7 +951,11 @@ def validate_file(
     if mapping is not None and mapping.unpivot is not None:  # rows of the file, not cells
         rows_in = typed[ROW].n_unique()
     return Validated(
-        good=good, bad=_with_file_columns(bad, origin), rows_in=rows_in, prepared=prepared
+        good=good,
+        bad=_with_file_columns(bad, origin),
+        rows_in=rows_in,
+        prepared=prepared,
+        zone_assumed=assumed,
     )
 
 
@@ -906,6 +995,7 @@ def _mapped(
         decimal=mapping.decimal,
         problems=problems,
         origin=prepared.origin,
+        date_tz=conf.business_timezone,
     )
     return computed_columns(typed, source, mapping), parse_bad, prepared
 

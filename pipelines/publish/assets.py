@@ -147,7 +147,8 @@ def build_publish_asset(unit: str, partitions: dg.PartitionsDefinition) -> dg.As
     )
     def publish(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
         settings = warehouse.settings()
-        start, end = run_window(context.run.tags) or (None, None)
+        window = run_window(context, warehouse)
+        start, end = (window.start, window.end) if window else (None, None)
         run_id = context.run.run_id
         verdict = _verdict_of_this_run(settings, unit, run_id)
         if not verdict.success:

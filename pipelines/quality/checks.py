@@ -85,10 +85,10 @@ def build_gate_check(unit: str) -> dg.AssetChecksDefinition:
     )
     def gate(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
         settings = warehouse.settings()
-        window = run_window(context.run.tags)
+        window = run_window(context, warehouse)
         if window is None:
             raise dg.Failure("the quality gate runs inside a partitioned run (a day or a range)")
-        start, end = window
+        start, end = window.start, window.end
         with warehouse.connect(read_only=True) as con:
             gate_def = build_gate(
                 con, default_tree(), unit, start, end, vocabulary=settings.vocabulary

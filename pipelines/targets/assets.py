@@ -43,8 +43,8 @@ SPECS = [
 
 def targets(context: dg.AssetExecutionContext, warehouse: Warehouse):
     settings = warehouse.settings()
-    window = run_window(context.run.tags)
-    _, end = window if window else (None, None)
+    window = run_window(context, warehouse)
+    end = window.end if window else None
     tree = default_tree()
     with warehouse.connect() as con:
         try:

@@ -15,6 +15,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource, 
 from packaging import version
 from pydantic import Field
 
+from pipelines.partitions import RunWindow, run_window
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
 from pipelines.settings import Settings
 from pipelines.transform.in_process import dbt_in_this_process, environment_set
@@ -80,17 +81,15 @@ class KpiDbtCliResource(DbtCliResource):
         return None
 
 
-def window_env(context: dg.AssetExecutionContext) -> dict[str, str]:
-    """The run's partition window (inclusive dates) for dbt, as environment variables read by
-    macros/kpi/window.sql when each node runs (not `--vars`: those force a full re-parse),
-    with how dbt runs over it (:func:`dbt_window_env`)."""
-    window = context.partition_time_window
-    start = window.start.date()
-    end = (window.end - dt.timedelta(days=1)).date()  # the window's end is exclusive
+def window_env(window: RunWindow) -> dict[str, str]:
+    """The run's business window (:func:`~pipelines.partitions.run_window`, inclusive dates)
+    for dbt, as environment variables read by macros/kpi/window.sql when each node runs (not
+    `--vars`: those force a full re-parse), with how dbt runs over it
+    (:func:`dbt_window_env`)."""
     return {
-        "KPI_WINDOW_START": start.isoformat(),
-        "KPI_WINDOW_END": end.isoformat(),
-        **dbt_window_env(start, end),
+        "KPI_WINDOW_START": window.start.isoformat(),
+        "KPI_WINDOW_END": window.end.isoformat(),
+        **dbt_window_env(window.start, window.end),
     }
 
 
@@ -173,10 +172,16 @@ def _build(
     context: dg.AssetExecutionContext, dbt: KpiDbtCliResource, warehouse: Warehouse, what: str
 ) -> Iterator:
     settings = warehouse.settings()
-    window = window_env(context)
-    context.log.info(
-        f"dbt build ({what}) over {window['KPI_WINDOW_START']} .. {window['KPI_WINDOW_END']}"
+    covered = run_window(context, warehouse)
+    if covered is None:
+        raise dg.Failure("dbt runs inside a partitioned run (a day or a range)")
+    window = window_env(covered)
+    delivered = (
+        f" (files delivered {covered.delivered[0]} .. {covered.delivered[1]})"
+        if covered.widened
+        else ""
     )
+    context.log.info(f"dbt build ({what}) over {covered.start} .. {covered.end}{delivered}")
     environment = {
         # the profile reads the build warehouse's path from the environment (profiles.yml)
         "KPI_BUILD_DB": str(settings.build_db),

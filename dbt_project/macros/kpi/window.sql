@@ -1,8 +1,11 @@
 {#
-  The partition window (inclusive ISO dates) Dagster sets in the environment of its dbt run:
-  KPI_WINDOW_START and KPI_WINDOW_END. Incremental models replace the window's days, reaching
-  `lookback` days further back for facts that mature late (sign-off, returns, refunds). With
-  no window (a first build, or `dbt build` by hand without them) every day is built.
+  The run's window (inclusive ISO dates) Dagster sets in the environment of its dbt run:
+  KPI_WINDOW_START and KPI_WINDOW_END. It is the run's delivery dates widened to every
+  business date their files' rows fall on (pipelines/partitions.py: run_window), so it holds
+  the run's deliveries (`delivered_on`) and the days they touch. Incremental models replace
+  the window's days, reaching `lookback` days further back for facts that mature late
+  (sign-off, returns, refunds). With no window (a first build, or `dbt build` by hand
+  without them) every day is built.
 
   The window is read when a node runs, never while dbt parses: a value read at parse time
   enters the manifest, and a window that changes every night would then force a full re-parse
