@@ -3,22 +3,27 @@
 * Each ``publish/<unit>`` step whose gate passed **stages** the unit: its tables as Parquet in
   ``published/.staging/<run>/<unit>/`` and its publication log entry beside them. Nothing a
   reader sees changes.
-* The ``serving`` step, after every unit's step, **puts the night together** in a new folder
-  ``published/.nights/<night>/``: the staged units, and every other unit's last good
+* The ``serving`` step, after every unit's step, **puts the night together** in
+  ``published/.building/<night>/``: the staged units, and every other unit's last good
   publication (held back, skipped, or not run) linked from the night before, so a held-back
   unit keeps what it had. The tree-wide ``kpi_tree/kpi_values`` and ``kpi_vs_target`` are
-  put together from the teams' files of the night.
-* It **swaps** ``published/current`` to the new night (one rename: every unit at once, never
-  some teams from one night and some from another), builds the serving file for it
-  (``pipelines/publish/serving.py``), and only then logs the units ``published``.
+  put together from the teams' files of the night. It builds the serving file for it aside
+  (``pipelines/publish/serving.py``), so that a serving file that cannot be built stops the
+  night before anything is visible.
+* It **swaps**: one rename moves the complete night into ``published/.nights/``, where it is
+  the newest, so every view reads it from the next query on: every unit at once, never some
+  teams from one night and some from another. Then the serving file is put in place, the
+  ``published/current`` link follows (for the tools that read the files), and only then are
+  the units logged ``published``.
 
 A journal (``published/_publishing.json``) is written before the swap and removed once the
-log says what happened. A publish that fails midway is rolled back (``current`` back to the
-night before) and logged ``failed`` with the reason. One killed midway cannot log anything:
-the next run finds its journal, logs its units ``failed`` with what had happened, and repairs
-it: a night that was swapped in is completed (its serving file built) and logged published,
-naming the repair; one that was not is removed. The Parquet and the serving file are never
-at different nights: the serving file's views read the very files of ``current``.
+log says what happened. A swap that fails after the night went live (the serving file could
+not be put in place) takes the night back out, and its units are logged ``failed`` with the
+reason. A publish killed midway cannot log anything: the next run finds its journal, logs
+its units ``failed`` with what had happened, and repairs it: a night that went live is
+completed (its serving file put in place) and logged published, naming the repair; one that
+did not is removed. The Parquet and the serving file are never at different nights: the
+serving file's views read the very files of the newest night.
 """
 
 from __future__ import annotations
@@ -40,22 +45,28 @@ from pipelines.publish.serving import (
     CURRENT,
     FAILED,
     NIGHTS,
+    PENDING,
     PUBLISHED,
     LogEntry,
     append_log,
     assemble_serving,
+    build_serving,
     current_night,
+    discard,
     now_utc,
     published_dir,
+    put_in_place,
+    remove_old,
+    version_name,
 )
 from pipelines.publish.tables import PER_TEAM, published_columns, unit_tables
 from pipelines.settings import Settings
 
 STAGING = ".staging"
+BUILDING = ".building"
 JOURNAL = "_publishing.json"
 RECORD = "night.json"
-#: nights kept, the one served included (a reader mid-query on an older one keeps its files
-#: open; these are for looking back)
+#: nights kept, the one served included
 KEEP_NIGHTS = 3
 #: another run's staging older than this is what a run that ended early left
 STALE_STAGING = dt.timedelta(days=1)
@@ -67,6 +78,10 @@ class PublishError(RuntimeError):
 
 def staging_dir(settings: Settings, run_id: str) -> Path:
     return published_dir(settings) / STAGING / run_id
+
+
+def _text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def stage_unit(
@@ -137,34 +152,44 @@ def publish_night(
         assemble_serving(settings, report=note)
         return Night(None, [], repaired, notes)
     previous = current_night(settings)
+    building = pending = None
     try:
-        night = _compose(settings, run_id, staged, previous)
+        building = _compose(settings, run_id, staged, previous)
+        # the views are created against the night's files, where they will be read, under a
+        # name no live view picks over a live night (serving.PENDING)
+        pending = root / NIGHTS / f"{PENDING}-{building.name}"
+        pending.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(building, pending)
+        serving_file = build_serving(settings, pending)
     except Exception as exc:
-        _fail(settings, staged, f"the night could not be put together: {exc}")
-        raise PublishError(
-            f"nothing published: the night could not be put together: {exc}"
-        ) from exc
-    _write_journal(settings, run_id, night, previous, staged)
-    try:
-        _swap(root, night)
-        _link_units(root, night)
-        assemble_serving(settings, report=note)
-    except Exception as exc:
-        _swap(root, previous)  # the night before stays, Parquet and serving file alike
-        reason = f"the night could not be put in place: {type(exc).__name__}: {exc}"
+        for folder in (building, pending):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+        reason = f"the night could not be put together: {type(exc).__name__}: {exc}"
         _fail(settings, staged, reason)
-        (root / JOURNAL).unlink(missing_ok=True)
-        shutil.rmtree(night, ignore_errors=True)
-        with contextlib.suppress(Exception):  # the failure to report is the first one
+        with contextlib.suppress(Exception):  # the log as it now is; the error is the first
             assemble_serving(settings)
         raise PublishError(f"{', '.join(staged)} not published: {reason}") from exc
+    night = root / NIGHTS / building.name
+    _write_journal(settings, run_id, night, staged)
+    os.replace(pending, night)  # the swap: the newest night, read by every next query
+    try:
+        notes_found = put_in_place(settings, serving_file, note)
+    except Exception as exc:
+        _take_back(night)  # the night before is the newest again, Parquet and file alike
+        discard(serving_file)
+        reason = f"the serving file could not be put in place: {type(exc).__name__}: {exc}"
+        _fail(settings, staged, reason)
+        (root / JOURNAL).unlink(missing_ok=True)
+        raise PublishError(f"{', '.join(staged)} not published: {reason}") from exc
+    _link_current(root, night)
     at = now_utc()
     for entry in staged.values():
-        append_log(settings, LogEntry(**{**entry, "published_at": at, "notes": notes}))
+        append_log(settings, LogEntry(**{**entry, "published_at": at, "notes": notes_found}))
     (root / JOURNAL).unlink(missing_ok=True)
     assemble_serving(settings)  # with the log that says so
     shutil.rmtree(staging_dir(settings, run_id), ignore_errors=True)
-    _prune(root, night)
+    _prune(root)
     return Night(night.name, list(staged), repaired, notes)
 
 
@@ -174,6 +199,13 @@ def _fail(settings: Settings, entries: dict[str, dict], reason: str) -> None:
         append_log(
             settings, LogEntry(**{**entry, "status": FAILED, "published_at": at, "notes": [reason]})
         )
+
+
+def _take_back(night: Path) -> None:
+    """Take a night that went live back out of the nights (gone from the views at once)."""
+    trash = night.with_name(f".{night.name}.removed")
+    os.replace(night, trash)
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 # ---- the night's folder -----------------------------------------------------------------
@@ -190,32 +222,28 @@ def _compose(
     settings: Settings, run_id: str, staged: dict[str, dict], previous: Path | None
 ) -> Path:
     root = published_dir(settings)
-    name = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S%f}-{run_id[:8]}"
-    nights = root / NIGHTS
-    partial = nights / f".{name}.partial"
-    partial.mkdir(parents=True)
+    building = root / BUILDING / version_name(run_id)
+    building.mkdir(parents=True)
     earlier = _record(previous) if previous else {"units": {}}
     units = {}
     for unit in publication_units(default_tree()):
         if unit in staged:
-            os.replace(staging_dir(settings, run_id) / unit, partial / unit)
+            os.replace(staging_dir(settings, run_id) / unit, building / unit)
             units[unit] = {"run_id": run_id, "data_as_of": staged[unit]["data_as_of"]}
             continue
         source = _last_good(root, previous, unit)
         if source is None:
             continue  # never published (skipped, or not yet)
-        (partial / unit).mkdir()
+        (building / unit).mkdir()
         for parquet in source.glob("*.parquet"):
             if unit == SHARED_UNIT and parquet.stem in PER_TEAM:
                 continue  # put together again below, from this night's teams
-            _link_or_copy(parquet, partial / unit / parquet.name)
+            _link_or_copy(parquet, building / unit / parquet.name)
         units[unit] = earlier["units"].get(unit, {"run_id": None, "data_as_of": None})
-    _shared_tables(partial)
-    record = {"night": name, "run_id": run_id, "units": units}
-    (partial / RECORD).write_text(json.dumps(record, indent=1), encoding="utf-8")
-    night = nights / name
-    os.replace(partial, night)
-    return night
+    _shared_tables(building)
+    record = {"night": building.name, "run_id": run_id, "made_at": now_utc(), "units": units}
+    (building / RECORD).write_text(json.dumps(record, indent=1), encoding="utf-8")
+    return building
 
 
 def _last_good(root: Path, previous: Path | None, unit: str) -> Path | None:
@@ -242,29 +270,18 @@ def _shared_tables(night: Path) -> None:
                 )
 
 
-def _text(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _record(night: Path) -> dict:
     path = night / RECORD
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"units": {}}
 
 
-def _swap(root: Path, night: Path | None) -> None:
-    """Point ``current`` at ``night`` in one rename (None: serve no night)."""
-    link = root / CURRENT
-    if night is None:
-        link.unlink(missing_ok=True)
-        return
+def _link_current(root: Path, night: Path) -> None:
+    """``current`` -> the newest night, and ``<unit>`` -> ``current/<unit>``: the paths the
+    tools that read the Parquet files use (one rename each)."""
     tmp = root / f".{CURRENT}.{os.getpid()}.link"
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(night.relative_to(root))
-    os.replace(tmp, link)
-
-
-def _link_units(root: Path, night: Path) -> None:
-    """``published/<unit>`` -> ``current/<unit>``, for the tools that read the Parquet."""
+    os.replace(tmp, root / CURRENT)
     for unit in publication_units(default_tree()):
         link = root / unit
         want = Path(CURRENT) / unit
@@ -282,19 +299,24 @@ def _link_units(root: Path, night: Path) -> None:
         os.replace(tmp, link)
 
 
-def _prune(root: Path, keep: Path) -> None:
-    nights = sorted(p for p in (root / NIGHTS).iterdir() if p.is_dir() and p.name[0] != ".")
-    for old in nights[:-KEEP_NIGHTS]:
-        if old != keep:
-            shutil.rmtree(old, ignore_errors=True)
+def _prune(root: Path) -> None:
+    nights = sorted(
+        p
+        for p in (root / NIGHTS).iterdir()
+        if p.is_dir() and p.name[0].isdigit() and not p.name.startswith(PENDING)
+    )
+    remove_old(nights, KEEP_NIGHTS)
     shutil.rmtree(root / ".versions", ignore_errors=True)  # the layout before nights
 
 
 def _remove_leftovers(settings: Settings, run_id: str) -> None:
-    """What runs that ended early left: a night half put together, staging of old runs."""
+    """What runs that ended early left: nights half put together, staging of old runs."""
     root = published_dir(settings)
-    for partial in (root / NIGHTS).glob(".*.partial") if (root / NIGHTS).exists() else ():
-        shutil.rmtree(partial, ignore_errors=True)
+    shutil.rmtree(root / BUILDING, ignore_errors=True)
+    for pending in (root / NIGHTS).glob(f"{PENDING}-*") if (root / NIGHTS).exists() else ():
+        shutil.rmtree(pending, ignore_errors=True)
+    for removed in (root / NIGHTS).glob(".*.removed") if (root / NIGHTS).exists() else ():
+        shutil.rmtree(removed, ignore_errors=True)
     staging = root / STAGING
     if not staging.exists():
         return
@@ -307,14 +329,11 @@ def _remove_leftovers(settings: Settings, run_id: str) -> None:
 # ---- the journal, and the repair of a publish that was killed ---------------------------
 
 
-def _write_journal(
-    settings: Settings, run_id: str, night: Path, previous: Path | None, staged: dict[str, dict]
-) -> None:
+def _write_journal(settings: Settings, run_id: str, night: Path, staged: dict[str, dict]) -> None:
     root = published_dir(settings)
     journal = {
         "run_id": run_id,
         "night": night.name,
-        "previous": previous.name if previous else None,
         "started_at": now_utc(),
         "entries": list(staged.values()),
     }
@@ -335,13 +354,13 @@ def _repair(settings: Settings, run_id: str, note: Callable[[str], None]) -> lis
         return []
     root = published_dir(settings)
     night = root / NIGHTS / journal["night"]
-    swapped = current_night(settings) == night.resolve()
+    live = night.is_dir()
     units = [e["unit"] for e in journal["entries"]]
     what = (
-        f"the publish of run {journal['run_id']} stopped after its night {journal['night']} was "
-        "swapped in, before it was recorded"
-        if swapped
-        else f"the publish of run {journal['run_id']} stopped before its night was swapped in: "
+        f"the publish of run {journal['run_id']} stopped after its night {journal['night']} "
+        "went live, before it was recorded"
+        if live
+        else f"the publish of run {journal['run_id']} stopped before its night went live: "
         "nothing of it was published"
     )
     at = now_utc()
@@ -350,9 +369,9 @@ def _repair(settings: Settings, run_id: str, note: Callable[[str], None]) -> lis
         append_log(
             settings, LogEntry(**{**entry, "status": FAILED, "published_at": at, "notes": notes})
         )
-    if swapped:  # its Parquet is live: complete the serving file, then say so
-        _link_units(root, night)
-        assemble_serving(settings, report=note)
+    if live:  # its Parquet is what the views read: put its serving file in place, say so
+        put_in_place(settings, build_serving(settings, night), note)
+        _link_current(root, night)
         at = now_utc()
         done = f"repaired by run {run_id}: night {journal['night']} is served, Parquet and file"
         for entry in journal["entries"]:
@@ -360,8 +379,6 @@ def _repair(settings: Settings, run_id: str, note: Callable[[str], None]) -> lis
                 settings,
                 LogEntry(**{**entry, "status": PUBLISHED, "published_at": at, "notes": [done]}),
             )
-    else:
-        shutil.rmtree(night, ignore_errors=True)
     (root / JOURNAL).unlink(missing_ok=True)
-    note(f"{what}; {'repaired' if swapped else 'cleared'} for {', '.join(units)}")
-    return units if swapped else []
+    note(f"{what}; {'repaired' if live else 'cleared'} for {', '.join(units)}")
+    return units if live else []

@@ -2,33 +2,40 @@
 
 BI tools open ``warehouse/kpi.duckdb`` (read-only) and never the build file
 (docs/architecture.md, invariant 2). What they read is laid out so that a night reaches every
-reader at once, and so that nothing a reader does can break a later night:
+reader at once, even a connection that stays open, and so that nothing a reader does can
+break a later night:
 
-* The numbers live in Parquet, one folder per night: ``published/.nights/<night>/<unit>/``,
-  and ``published/current`` is a symlink to the night being served. A night is put in place
-  by renaming that one link (``pipelines/publish/night.py``): every unit that passed, at once.
-  ``published/<unit>`` links to ``current/<unit>`` for tools that read the files.
-* ``kpi.duckdb`` holds views (with explicit columns) over ``published/current/...``, by
-  absolute path, plus the data dictionary; every table, view and column carries its
-  description (``COMMENT ON``). Because a view reads its file by path on each query, a
-  connection that stays open, such as a BI server's pooled one, reads the new night on its
-  next query; DuckDB hands a process's new connections the database it already has open, so
-  a design that needs readers to reconnect would not reach them. Each table is one file, so a
-  query of one table or view reads one night; the tree-wide ``kpi_tree.kpi_values`` and
-  ``kpi_vs_target`` are one file each for the same reason.
-* The file is written in the storage format of ``kpi.yaml`` ``serving.storage_version``
-  (default v1.0.0: DuckDB 1.0 and later, and the BI tools that bundle them, open it), built
-  aside and renamed in (``pipelines/publish/holders.py``: a foreign read-write holder is named
-  and its WAL set aside, so the new file always opens). It is rebuilt whenever what it serves
-  changes, so its identity (inode, mtime) says when: the board redraws on that.
+* The numbers live in Parquet, one folder per night, ``published/.nights/<night>/<unit>/``,
+  whose files are never written again. Night folders are named so that the newest sorts
+  first. A night goes live when its complete folder is renamed into ``.nights``
+  (``pipelines/publish/night.py``): every unit that passed, at once.
+* ``kpi.duckdb`` holds a view (with explicit columns) per published table that picks the
+  newest night's file when the query is planned: ``glob()`` lists the nights' files, and
+  ``read_parquet`` reads the one named first, pruning the others unopened (DuckDB 1.1 and
+  later do). A connection that stays open, such as a BI server's pooled one, therefore reads
+  the new night on its next query: DuckDB hands a process's new connections the database it
+  already has open, so a design that needs readers to reconnect would not reach them. No
+  file a query may read is ever replaced in place (DuckDB opens a file at planning and again
+  at execution; a file swapped in between is read with the other's metadata: errors, or
+  wrong rows). A query of one table or view reads one night; the tree-wide
+  ``kpi_tree.kpi_values`` and ``kpi_vs_target`` are one file each for that reason.
+* The views name the Parquet by absolute path: a data folder moved or copied needs its
+  serving file built again (``kpi serve-info --rebuild``; the next night does it too).
 * ``main`` has the publication log and the tables other steps keep there (the alert history)
-  through :func:`assemble_serving`'s ``tables``: each is a Parquet file in
-  ``published/_main/``, replaced whole, with a view.
+  through :func:`assemble_serving`'s ``tables``: each is written as a new version,
+  ``published/_main/<table>/<version>.parquet``, read the same way.
+* The file itself is written in the storage format of ``kpi.yaml``
+  ``serving.storage_version`` (default v1.0.0: DuckDB 1.0 and later, and the BI tools that
+  bundle them, open it), with every table, view and column described (``COMMENT ON``, from
+  the data dictionary). It is built aside and renamed in (``pipelines/publish/holders.py``: a
+  foreign read-write holder is named and its WAL set aside, so the new file always opens),
+  whenever what it serves changes, so its identity (inode, mtime) says when: the board
+  redraws on that.
 
 The publication log (``published/_publication_log.jsonl``, and ``main.publication_log``) has
 one entry per unit and run: ``published`` (written only once the night that carries the
-unit is in place), ``held_back``, ``skipped`` or ``failed`` (a publish that stopped midway,
-with the reason in ``notes``; a later run repairs it and says so).
+unit is live), ``held_back``, ``skipped`` or ``failed`` (a publish that stopped midway, with
+the reason in ``notes``; a later run repairs it and says so).
 """
 
 from __future__ import annotations
@@ -60,12 +67,25 @@ PUBLISHED = "published"  # the night that carries it is in place, Parquet and se
 HELD_BACK = "held_back"  # its gate failed: its last good publication stays
 SKIPPED = "skipped"  # none of its KPIs can be computed (their sources never came)
 FAILED = "failed"  # its publish stopped midway (notes say why); the last good one stays
-#: the served night: a symlink into NIGHTS, replaced in one rename
-CURRENT = "current"
+#: the nights, newest first by name; what the views read
 NIGHTS = ".nights"
-#: the tables of main, as Parquet files replaced whole
+#: what a view's glob matches in NIGHTS (and a table of main's versions): names that start
+#: with a digit. DuckDB's glob matches hidden names too, and a folder being removed
+#: (``.<name>.removed``) would otherwise sort first and be read as the newest
+VERSIONS = "[0-9]*"
+#: a night being put in place, before it goes live: a version name that sorts after every
+#: real one, so a view picks it only for a table no live night has (which no live serving
+#: file has a view of); the serving file's views are created against it
+PENDING = "9" * 17 + "-pending"
+#: a link to the newest night, for the tools that read the Parquet files
+CURRENT = "current"
+#: the tables of main, a folder of versions each
 MAIN = "_main"
 LOG_TABLE = "publication_log"
+#: versions of a table of main kept (a query reads the newest when it starts)
+KEEP_VERSIONS = 5
+#: nothing a query may still be reading is removed before it is this old
+GRACE = dt.timedelta(minutes=10)
 
 
 @dataclass
@@ -115,10 +135,50 @@ def main_dir(settings: Settings) -> Path:
     return published_dir(settings) / MAIN
 
 
+def version_name(run_id: str = "") -> str:
+    """A name that sorts before every earlier one (the newest first, as the views pick), and
+    says when (UTC) and, for a night, which run."""
+    now = dt.datetime.now(dt.UTC)
+    micros = int(now.timestamp() * 1_000_000)
+    name = f"{10**17 - micros:017d}-{now:%Y%m%dT%H%M%S}"
+    return f"{name}-{run_id[:8]}" if run_id else name
+
+
+def newest(folder: Path, suffix: str = "") -> Path | None:
+    """The newest version in ``folder`` (a night folder, or with ``suffix`` a file)."""
+    if not folder.is_dir():
+        return None
+    found = sorted(
+        p
+        for p in folder.iterdir()
+        if p.name[0].isdigit()
+        and not p.name.startswith(PENDING)
+        and (p.is_file() and p.name.endswith(suffix) if suffix else p.is_dir())
+    )
+    return found[0] if found else None
+
+
 def current_night(settings: Settings) -> Path | None:
-    """The night folder being served, or None before the first night."""
-    link = published_dir(settings) / CURRENT
-    return link.resolve() if link.is_symlink() and link.resolve().is_dir() else None
+    """The night being served (the newest), or None before the first night."""
+    return newest(published_dir(settings) / NIGHTS)
+
+
+def remove_old(versions: list[Path], keep: int) -> None:
+    """Remove all but the ``keep`` newest of ``versions`` (sorted newest first), once they are
+    older than GRACE: a query may still be reading one it picked."""
+    cutoff = dt.datetime.now().timestamp() - GRACE.total_seconds()
+    for old in versions[keep:]:
+        try:
+            if old.stat().st_mtime > cutoff:
+                continue
+        except FileNotFoundError:
+            continue
+        if old.is_dir():
+            trash = old.with_name(f".{old.name}.removed")
+            os.replace(old, trash)  # gone from the glob at once, then deleted
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
 
 
 def now_utc() -> str:
@@ -169,7 +229,9 @@ OWN_MAIN_TABLES = (LOG_TABLE,)
 
 def serves(settings: Settings, table: str) -> bool:
     """Whether the serving file has ``main.<table>``."""
-    return (main_dir(settings) / f"{table}.parquet").exists() and serving_db(settings).exists()
+    return (
+        newest(main_dir(settings) / table, ".parquet") is not None and serving_db(settings).exists()
+    )
 
 
 class ServingError(RuntimeError):
@@ -201,18 +263,43 @@ def assemble_serving(
     for table in tables:
         _write_main(main, table)
     _write_main(main, _log_table(settings))
+    tmp = build_serving(settings)
+    put_in_place(settings, tmp, report)
+    return target
+
+
+def build_serving(settings: Settings, night: Path | None = None) -> Path:
+    """Build the serving file for ``night`` (default: the newest) aside; its path."""
+    target = serving_db(settings)
+    target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_builds(target)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        _build(settings, tmp)
-        notes = install(tmp, target)
+        _build(settings, tmp, night or current_night(settings))
+    except BaseException:
+        discard(tmp)
+        raise
+    return tmp
+
+
+def put_in_place(
+    settings: Settings, tmp: Path, report: Callable[[str], None] | None = None
+) -> list[str]:
+    """Rename a file :func:`build_serving` made over the live one; what was found and done
+    about a foreign writer (also told to ``report``)."""
+    try:
+        notes = install(tmp, serving_db(settings))
     finally:
-        tmp.unlink(missing_ok=True)
-        wal_of(tmp).unlink(missing_ok=True)
+        discard(tmp)
     for note in notes:
         if report:
             report(note)
-    return target
+    return notes
+
+
+def discard(tmp: Path) -> None:
+    tmp.unlink(missing_ok=True)
+    wal_of(tmp).unlink(missing_ok=True)
 
 
 _BUILD = re.compile(r"^\.kpi\.duckdb\.(\d+)\.tmp")
@@ -251,28 +338,35 @@ def _text(value: str) -> str:
 
 
 def _write_main(folder: Path, table: ServedTable) -> None:
-    """``main.<name>`` as ``<name>.parquet`` (replaced whole) and its descriptions beside it."""
-    parquet = folder / f"{table.name}.parquet"
-    tmp = folder / f".{table.name}.{os.getpid()}.tmp"
+    """``main.<name>``: a new version ``<name>/<version>.parquet``, and its descriptions."""
+    versions = folder / table.name
+    versions.mkdir(parents=True, exist_ok=True)
+    about = {"description": table.description, "columns": dict(table.column_descriptions)}
+    side = folder / f".{table.name}.{os.getpid()}.json.tmp"
+    side.write_text(json.dumps(about, ensure_ascii=False, indent=1), encoding="utf-8")
+    os.replace(side, folder / f"{table.name}.json")
+    name = version_name()
+    tmp = versions / f"{name}.{os.getpid()}.tmp"  # not *.parquet: no view lists it
     with duckdb.connect() as con:
         columns = ", ".join(f"{_quote(n)} {t}" for n, t in table.columns)
         con.execute(f"create table t ({columns})")
         if table.rows:
             _insert(con, "t", list(table.rows))
         con.execute(f"copy t to {_text(str(tmp))} (format parquet)")
-    about = {"description": table.description, "columns": dict(table.column_descriptions)}
-    side = folder / f".{table.name}.{os.getpid()}.json.tmp"
-    side.write_text(json.dumps(about, ensure_ascii=False, indent=1), encoding="utf-8")
-    os.replace(side, folder / f"{table.name}.json")
-    os.replace(tmp, parquet)
+    os.replace(tmp, versions / f"{name}.parquet")
+    remove_old(sorted(versions.glob("*.parquet")), KEEP_VERSIONS)
 
 
 def _main_tables(folder: Path) -> dict[str, dict]:
-    """name -> its descriptions, for each table of main (its Parquet beside)."""
+    """name -> its descriptions, for each table of main that has a version."""
     out = {}
-    for parquet in sorted(folder.glob("*.parquet")):
-        about = parquet.with_suffix(".json")
-        out[parquet.stem] = (
+    if not folder.is_dir():
+        return out
+    for versions in sorted(p for p in folder.iterdir() if p.is_dir()):
+        if newest(versions, ".parquet") is None:
+            continue
+        about = folder / f"{versions.name}.json"
+        out[versions.name] = (
             json.loads(about.read_text(encoding="utf-8"))
             if about.exists()
             else {"description": "", "columns": {}}
@@ -311,13 +405,15 @@ def _carry_over(live: Path, folder: Path) -> None:
         for name, comment in kept:
             if name in (*OWN_MAIN_TABLES, "_serving_units"):
                 continue
-            if (folder / f"{name}.parquet").exists():
+            if newest(folder / name, ".parquet") is not None:
                 continue
-            tmp = folder / f".{name}.{os.getpid()}.tmp"
+            (folder / name).mkdir(parents=True, exist_ok=True)
+            version = version_name()
+            tmp = folder / name / f"{version}.{os.getpid()}.tmp"
             con.execute(f"copy live.main.{_quote(name)} to {_text(str(tmp))} (format parquet)")
             about = {"description": comment or "", "columns": {}}
             (folder / f"{name}.json").write_text(json.dumps(about, ensure_ascii=False))
-            os.replace(tmp, folder / f"{name}.parquet")
+            os.replace(tmp, folder / name / f"{version}.parquet")
     finally:
         con.close()
 
@@ -344,49 +440,62 @@ def _select(columns: Sequence[str]) -> str:
     return ", ".join(_quote(c) for c in columns)
 
 
-def relations(settings: Settings, con: duckdb.DuckDBPyConnection) -> list[Relation]:
-    """The views of the serving file over the night being served and main's tables."""
+def _newest_of(pattern: str, columns: Sequence[str], where: str = "", extra: str = "") -> str:
+    """The query of a view over the newest file that ``pattern`` matches (the newest sorts
+    first). ``glob()`` comes first in the join: the file it picks is then in the list
+    ``read_parquet`` makes after it, and ``read_parquet`` opens only that file (the join's
+    filter prunes the others). A night that goes live while the query is planned is read by
+    the next query; no file it lists is ever changed."""
+    glob = _text(pattern)
+    return (
+        f"select {_select(columns)}{extra} from "
+        f"(select min(file) as newest_file from glob({glob})) "
+        f"as newest, read_parquet({glob}, filename = true) as t "
+        f"where t.filename = newest.newest_file{where}"
+    )
+
+
+def relations(
+    settings: Settings, con: duckdb.DuckDBPyConnection, night: Path | None
+) -> list[Relation]:
+    """The views of the serving file over ``night``'s tables (they read whichever night is
+    newest when a query starts) and main's tables."""
     root = published_dir(settings)
-    night = current_night(settings)
     out: list[Relation] = []
     if night is not None:
         present = [u for u in publication_units(default_tree()) if (night / u).is_dir()]
         for unit in present:
             for parquet in sorted((night / unit).glob("*.parquet")):
                 columns = _parquet_columns(con, parquet)
-                # by the stable path through `current`: the night is read on each query
-                path = _text(str(root / CURRENT / unit / parquet.name))
-                scan = f"read_parquet({path})"
-                out.append(
-                    Relation(unit, parquet.stem, columns, f"select {_select(columns)} from {scan}")
-                )
+                pattern = str(root / NIGHTS / VERSIONS / unit / parquet.name)
+                out.append(Relation(unit, parquet.stem, columns, _newest_of(pattern, columns)))
                 if parquet.stem == "kpi_vs_target":
-                    out += _pace_views(unit, columns, scan)
-    for name in _main_tables(main_dir(settings)):
-        parquet = main_dir(settings) / f"{name}.parquet"
-        columns = _parquet_columns(con, parquet)
-        scan = f"read_parquet({_text(str(parquet))})"
-        out.append(Relation("main", name, columns, f"select {_select(columns)} from {scan}"))
+                    out += _pace_views(unit, columns, pattern)
+    main = main_dir(settings)
+    for name in _main_tables(main):
+        version = newest(main / name, ".parquet")
+        assert version is not None
+        columns = _parquet_columns(con, version)
+        pattern = str(main / name / f"{VERSIONS}.parquet")
+        out.append(Relation("main", name, columns, _newest_of(pattern, columns)))
     return out
 
 
-def _pace_views(unit: str, columns: tuple[str, ...], scan: str) -> list[Relation]:
+def _pace_views(unit: str, columns: tuple[str, ...], pattern: str) -> list[Relation]:
     """The newest as-of day of each team (``*_latest``), and the shared unit's mid-month
     check. Each reads its file once (a window, not a self-join), so it sees one night."""
     cols = _select(columns)
 
     def latest(where: str) -> str:
-        return (
-            f"select {cols} from (select {cols}, max(as_of_day) over (partition by team) "
-            f"as newest_as_of_day from {scan}{where}) as pace "
-            "where as_of_day = newest_as_of_day"
-        )
+        newest_day = ", max(as_of_day) over (partition by team) as newest_as_of_day"
+        scan = _newest_of(pattern, columns, where, newest_day)
+        return f"select {cols} from ({scan}) as pace where as_of_day = newest_as_of_day"
 
     views = [Relation(unit, f"kpi_vs_target{LATEST}", columns, latest(""))]
     if unit == SHARED_UNIT:
-        check = " where is_mid_month_check"
+        check = " and is_mid_month_check"
         views += [
-            Relation(unit, "mid_month_check", columns, f"select {cols} from {scan}{check}"),
+            Relation(unit, "mid_month_check", columns, _newest_of(pattern, columns, check)),
             Relation(unit, f"mid_month_check{LATEST}", columns, latest(check)),
         ]
     assert {v.name.removesuffix(LATEST) for v in views} <= set(PACE_TABLES)
@@ -396,8 +505,8 @@ def _pace_views(unit: str, columns: tuple[str, ...], scan: str) -> list[Relation
 DICTIONARY = (SHARED_UNIT, "data_dictionary")
 
 
-def _build(settings: Settings, path: Path) -> None:
-    """Write the serving file for the night being served into ``path``."""
+def _build(settings: Settings, path: Path, night: Path | None) -> None:
+    """Write the serving file for ``night``'s tables into ``path``."""
     version = settings.serving.storage_version
     con = duckdb.connect()
     try:
@@ -408,7 +517,7 @@ def _build(settings: Settings, path: Path) -> None:
                 f"kpi.yaml serving.storage_version: {err}. Give a version this DuckDB "
                 f"({duckdb.__version__}) knows."
             ) from None
-        views = relations(settings, con)
+        views = relations(settings, con, night)
         dictionary = _dictionary_rows(settings, views)
         con.execute("use serving")
         for schema in dict.fromkeys([v.schema for v in views] + [DICTIONARY[0]]):
@@ -478,12 +587,32 @@ def provisional_days(build: duckdb.DuckDBPyConnection, tree: Tree, unit: str) ->
     ).fetchall()[0][0]
 
 
+def reads_elsewhere(settings: Settings) -> str | None:
+    """The published folder the live file's views read, when it is not this data folder's
+    (the data folder was moved or copied: the views name their Parquet by absolute path)."""
+    path = serving_db(settings)
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            found = con.execute(
+                "select sql from duckdb_views() where not internal "
+                "and contains(sql, 'read_parquet(') limit 1"
+            ).fetchall()
+    except duckdb.Error:
+        return None
+    if not found:
+        return None
+    named = re.search(r"read_parquet\(\s*'((?:[^']|'')*)'", found[0][0])
+    if named is None:
+        return None
+    pattern = Path(named[1].replace("''", "'"))
+    # the published folder: the part before the nights (or main's versions)
+    folder = next((p.parent for p in pattern.parents if p.name in (NIGHTS, MAIN)), pattern)
+    root = published_dir(settings)
+    return None if folder.is_relative_to(root) else str(folder)
+
+
 def describe_night(settings: Settings) -> dict | None:
     """The record of the night being served (its run, and where each unit came from)."""
     night = current_night(settings)
     record = night / "night.json" if night else None
     return json.loads(record.read_text(encoding="utf-8")) if record and record.exists() else None
-
-
-def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
