@@ -281,6 +281,8 @@ def _link_current(root: Path, night: Path) -> None:
     tmp = root / f".{CURRENT}.{os.getpid()}.link"
     tmp.unlink(missing_ok=True)
     tmp.symlink_to(night.relative_to(root))
+    if (root / CURRENT).is_dir() and not (root / CURRENT).is_symlink():
+        shutil.rmtree(root / CURRENT)  # a plain folder: the data folder copied without links
     os.replace(tmp, root / CURRENT)
     for unit in publication_units(default_tree()):
         link = root / unit
