@@ -52,6 +52,9 @@ class Measure:
     zh: str
     parts: tuple[str, ...] = ()
     needs: tuple[str, ...] = ()  # sources it reads beyond its fact's
+    #: one of UNITS when declared; ``money`` marks an amount in the shop's currency, which
+    #: the serving file publishes as DECIMAL(18, 2) (kpi_tree/money.py)
+    unit: str | None = None
 
     @property
     def sql(self) -> str:
@@ -267,6 +270,8 @@ def parse_tree(data: dict[str, Any]) -> Tree:
             raise TreeError(f"{where}: agg must be one of {AGGS}, got '{agg}'")
         if agg == "sum" and not m.get("expr"):
             raise TreeError(f"{where}: a sum needs an expr")
+        if m.get("unit") is not None and m["unit"] not in UNITS:
+            raise TreeError(f"{where}: unit must be one of {UNITS}, got '{m['unit']}'")
         measures[mid] = Measure(
             mid,
             fact,
@@ -276,6 +281,7 @@ def parse_tree(data: dict[str, Any]) -> Tree:
             m.get("zh", mid),
             tuple(m.get("parts") or ()),
             _source_list(m.get("needs"), where, sources, "needs"),
+            m.get("unit"),
         )
     for m in measures.values():
         for part in m.parts:
@@ -358,6 +364,22 @@ def check_tree(tree: Tree) -> None:
                         f"node '{node.id}': dimension '{dim}' is not a dimension of fact "
                         f"'{fact}' ({sorted(tree.facts[fact].dimensions)})"
                     )
+    for node in nodes.values():  # money is money all the way down (kpi_tree/money.py)
+        if node.kind == "quantile":
+            continue
+        numerator = tree.measures[str(node.numerator)]
+        money_measure = numerator.unit == "money"
+        if node.kind == "sum" and (node.unit == "money") != money_measure:
+            raise TreeError(
+                f"node '{node.id}': its unit is {node.unit} but its measure "
+                f"'{numerator.id}' is {'money' if money_measure else 'not money'}: give both "
+                "unit: money, or neither"
+            )
+        if node.kind == "ratio" and node.unit == "money" and not money_measure:
+            raise TreeError(
+                f"node '{node.id}': an amount of money per {node.denominator} needs a money "
+                f"numerator: measure '{numerator.id}' has no unit: money"
+            )
     for node in nodes.values():  # cycles
         seen, cur = {node.id}, node
         while cur.parent:

@@ -220,6 +220,32 @@ class AlertSettings(ConfigModel):
     backoff_seconds: NonNegative = Field(2.0, description="doubles after each failed send")
 
 
+#: DuckDB's name of a storage format: ``v1.0.0`` ... ``v2.0.0``, or ``latest``
+_STORAGE_VERSION = re.compile(r"^(v\d+\.\d+\.\d+|latest)$")
+
+
+def _storage_version(value: str) -> str:
+    if not _STORAGE_VERSION.match(value):
+        raise ValueError(
+            f"'{value}' is not a DuckDB storage version: write it as DuckDB names it, "
+            "'v1.0.0' (read by DuckDB 1.0 and later), 'v1.2.0', ... or 'latest'"
+        )
+    return value
+
+
+class ServingSettings(ConfigModel):
+    """The ``serving:`` section: the serving file BI tools open (docs/serving.md)."""
+
+    #: the DuckDB storage format the serving file is written in: the oldest DuckDB that must
+    #: open it decides (a BI tool bundles its own DuckDB, often a year old)
+    storage_version: Annotated[str, Strict(), AfterValidator(_storage_version)] = Field(
+        "v1.0.0",
+        description="the DuckDB storage format of the serving file: v1.0.0 is read by DuckDB "
+        "1.0 and later (the oldest format that holds its types); latest is the running "
+        "DuckDB's own",
+    )
+
+
 class _KpiConfig(ConfigModel):
     """kpi.yaml: the project's settings. Every key is optional."""
 
@@ -261,6 +287,7 @@ class _KpiConfig(ConfigModel):
     )
     targets: Annotated[TargetSettings, blank({}, TargetSettings)] = TargetSettings()
     alerts: Annotated[AlertSettings, blank({}, AlertSettings)] = AlertSettings()
+    serving: Annotated[ServingSettings, blank({}, ServingSettings)] = ServingSettings()
 
 
 @cache
@@ -343,6 +370,7 @@ class Settings:
     currency: str = DEFAULT_CURRENCY
     locale: str = DEFAULT_LOCALE
     vocabulary: Vocabulary = DEFAULT_VOCABULARY
+    serving: ServingSettings = ServingSettings()
 
     @property
     def formats(self) -> Formats:
@@ -494,6 +522,7 @@ def load_settings(data_dir: str | Path | None = None) -> Settings:
         currency=config.currency,
         locale=config.locale,
         vocabulary=config.vocabulary,
+        serving=config.serving,
     )
 
 

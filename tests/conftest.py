@@ -97,6 +97,21 @@ def make_shop(
 
 
 @pytest.fixture(scope="session")
+def published_shop(tmp_path_factory) -> Shop:
+    """A clean shop (no faults) of 40 days with the test plan, run and published once: the
+    publishing and serving tests' (they change copies of it)."""
+    shop = make_shop(
+        tmp_path_factory.mktemp("published"), start=dt.date(2025, 3, 1), days=40, orders_per_day=40
+    )
+    plans = shop.settings.targets_dir / "plans"
+    plans.mkdir(parents=True)
+    shutil.copyfile(TEST_PLAN, plans / TEST_PLAN.name)
+    outcome = shop.run()
+    assert outcome.success, outcome.error
+    return shop
+
+
+@pytest.fixture(scope="session")
 def built_shop(tmp_path_factory) -> Shop:
     """75 days of a small shop with every default fault and a target plan (tests/plans/), through
     the whole nightly job once."""

@@ -95,6 +95,22 @@ def test_shipped_tree_loads_with_its_identities():
             lambda d: d["sources"].update(returns={"en": "returns"}),
             "source 'returns': 'zh' is required",
         ),
+        (  # money is declared once per measure, and a money KPI must sum money
+            lambda d: d["measures"]["gmv"].pop("unit"),
+            "node 'gmv': its unit is money but its measure 'gmv' is not money",
+        ),
+        (
+            lambda d: d["measures"]["orders"].update(unit="money"),
+            "node 'orders': its unit is count but its measure 'orders' is money",
+        ),
+        (
+            lambda d: d["nodes"]["cpc"].update(formula={"ratio": ["impressions", "ad_clicks"]}),
+            "node 'cpc': an amount of money per ad_clicks needs a money numerator",
+        ),
+        (
+            lambda d: d["measures"]["gmv"].update(unit="euros"),
+            "measure 'gmv': unit must be one of",
+        ),
     ],
 )
 def test_inconsistent_trees_are_refused_naming_the_node(change, message):

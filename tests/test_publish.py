@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import shutil
@@ -15,34 +14,32 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-from conftest import Shop, make_shop
+from conftest import Shop
 
 from kpi_tree.model import default_tree
 from kpi_tree.units import publication_units
 from pipelines.alerts.store import read_alerts
 from pipelines.definitions import build_defs
 from pipelines.partitions import daily_partitions
-from pipelines.publish.serving import published_dir, serving_db
+from pipelines.publish.serving import assemble_serving, published_dir, serving_db
 from pipelines.runner import range_tags, run_nightly
 
 UNITS = publication_units(default_tree())
 
 
-@pytest.fixture(scope="module")
-def published_shop(tmp_path_factory) -> Shop:
-    """A clean shop (no faults) of 40 days, run and published once."""
-    shop = make_shop(
-        tmp_path_factory.mktemp("published"), start=dt.date(2025, 3, 1), days=40, orders_per_day=40
-    )
-    outcome = shop.run()
-    assert outcome.success, outcome.error
-    return shop
-
-
 def copy_of(shop: Shop, tmp_path: Path) -> Shop:
     target = tmp_path / "data"
     shutil.copytree(shop.data_dir, target, symlinks=True)
-    return Shop(target, shop.manifest, shop.start, shop.end)
+    copy = Shop(target, shop.manifest, shop.start, shop.end)
+    assemble_serving(copy.settings)  # its views name the original's Parquet: as after a move
+    return copy
+
+
+def published_shop_run(shop: Shop) -> str:
+    """The run that published the shop (its only night)."""
+    return json.loads((published_dir(shop.settings) / "current" / "night.json").read_text())[
+        "run_id"
+    ]
 
 
 def serving(shop: Shop) -> duckdb.DuckDBPyConnection:
@@ -85,6 +82,7 @@ def test_a_fault_in_one_team_holds_back_only_that_team(published_shop, tmp_path)
     }
     with serving(shop) as con:
         before = con.execute("select * from marketing.marketing_kpis order by all").fetchall()
+    before_night = (published_dir(shop.settings) / "current").resolve()
     # a fault that passed ingestion (clicks above impressions) reaches marketing's tables
     with duckdb.connect(str(shop.settings.build_db)) as build:
         build.execute(
@@ -119,6 +117,18 @@ def test_a_fault_in_one_team_holds_back_only_that_team(published_shop, tmp_path)
     for unit in set(UNITS) - {"marketing"}:
         assert log[unit][:2] == ("published", outcome.run_id), unit
     assert fresh == [(outcome.run_id,)]
+    # one new night for all: marketing's last good files are in it (the very same files),
+    # the others are the run's
+    root = published_dir(shop.settings)
+    night = (root / "current").resolve()
+    assert night != before_night and night.parent == before_night.parent
+    for table in marketing_parquet:
+        assert (night / "marketing" / table).samefile(before_night / "marketing" / table)
+    record = json.loads((night / "night.json").read_text())
+    assert record["units"]["marketing"]["run_id"] == published_shop_run(published_shop)
+    assert {u for u, r in record["units"].items() if r["run_id"] == outcome.run_id} == set(
+        UNITS
+    ) - {"marketing"}
     # the run says so, and is not a failure
     assert outcome.held_back == ["marketing"] and outcome.ok and not outcome.success
     # the team is told, on its channels (the default file sink), and gets no metric alerts
@@ -146,9 +156,13 @@ def test_a_failed_dbt_test_of_the_model_stops_every_publication(published_shop, 
     shop = copy_of(published_shop, tmp_path)
     before = serving_db(shop.settings).read_bytes()
 
-    def published_files() -> dict:
+    def published_files() -> dict:  # the units' (main's tables are the log and the alerts)
         root = published_dir(shop.settings)
-        return {p.relative_to(root): p.read_bytes() for p in root.rglob("*.parquet")}
+        return {
+            p.relative_to(root): p.read_bytes()
+            for p in root.rglob("*.parquet")
+            if p.relative_to(root).parts[0] != "_main"
+        }
 
     parquet = published_files()
     log_before = (published_dir(shop.settings) / "_publication_log.jsonl").read_text()
@@ -221,25 +235,39 @@ def test_a_failed_dbt_test_of_the_model_stops_every_publication(published_shop, 
 
 def test_a_rebuild_keeps_the_tables_other_steps_keep_in_the_serving_file(published_shop, tmp_path):
     """main.alerts is the alerts step's: written through the publish API (a ServedTable),
-    carried over by every rebuild, even one that starts afresh from an older layout, and
-    described in the data dictionary by its own description."""
-    from pipelines.publish.serving import LAYOUT_TABLE, ServedTable, assemble_serving
+    kept by every rebuild, carried over from a serving file of the earlier layout (tables,
+    not views), and described, with its columns, in the dictionary and the file's comments."""
+    from pipelines.publish.serving import ServedTable, assemble_serving, main_dir, newest
 
     shop = copy_of(published_shop, tmp_path)
     settings = shop.settings
     with serving(shop) as con:
         alerts = con.execute("select * from main.alerts order by all").fetchall()
-    assert alerts  # the clean shop's nights raised some
-    with duckdb.connect(str(serving_db(settings))) as con:  # a file of an older layout
-        con.execute(f"update main.{LAYOUT_TABLE} set version = '0:' || version")
+    assert alerts  # the clean shop's night raised some
+    # a live file of the earlier layout, and no main folder yet: as an upgrade finds them
+    history = newest(main_dir(published_shop.settings) / "alerts", ".parquet")
+    shutil.rmtree(main_dir(settings))
+    path = serving_db(settings)
+    path.unlink()
+    with duckdb.connect(str(path)) as con:
+        con.execute("create table main._serving_units (unit varchar, version varchar)")
+        con.execute("create table main.alerts as select * from read_parquet(?)", [str(history)])
+        con.execute("comment on table main.alerts is 'The alerts, as the old file said.'")
     assemble_serving(settings)
     with serving(shop) as con:
         assert con.execute("select * from main.alerts order by all").fetchall() == alerts
-        versions = con.execute(f"select version from {LAYOUT_TABLE}").fetchall()
-        layout = {v.split(":", 1)[0] for (v,) in versions}
-        assert layout == {"1"}  # rebuilt, not patched
+        assert con.execute(
+            "select comment from duckdb_views() where view_name = 'alerts'"
+        ).fetchall() == [("The alerts, as the old file said.",)]
+        assert not con.execute(
+            "select * from duckdb_tables() where table_name = '_serving_units'"
+        ).fetchall()
     other = ServedTable(
-        "notes", [("day", "date"), ("note", "varchar")], [[shop.end, "it's fine"]], "Notes' text."
+        "notes",
+        [("day", "date"), ("note", "varchar")],
+        [[shop.end, "it's fine"]],
+        "Notes' text.",
+        {"day": "The day noted.", "note": "What was noted."},
     )
     assemble_serving(settings, tables=[other])
     assemble_serving(settings)  # a later rebuild without it keeps it
@@ -252,57 +280,16 @@ def test_a_rebuild_keeps_the_tables_other_steps_keep_in_the_serving_file(publish
                 "where schema_name = 'main' and column_name = ''"
             ).fetchall()
         )
+        comments = dict(
+            con.execute(
+                "select column_name, comment from duckdb_columns() where table_name = 'notes'"
+            ).fetchall()
+        )
     assert described["notes"] == "Notes' text."
     assert set(described) == {"publication_log", "alerts", "notes"}
+    assert comments == {"day": "The day noted.", "note": "What was noted."}
     with pytest.raises(ValueError, match="publication_log is written by the publish step"):
         assemble_serving(settings, tables=[ServedTable("publication_log", [], [], "")])
-
-
-READER = r"""
-import json, sys, time, duckdb
-path, ready, stop = sys.argv[1:4]
-con = duckdb.connect(path, read_only=True)
-q = "select count(*), min(_published_run_id), max(_published_run_id) from marketing.marketing_kpis"
-first = con.execute(q).fetchall()
-open(ready, "w").write("ok")
-seen = []
-deadline = time.time() + 300
-while time.time() < deadline:
-    seen.append(con.execute(q).fetchall())
-    if len(seen) > 3 and __import__("os").path.exists(stop):
-        break
-    time.sleep(0.1)
-print(json.dumps({"first": first, "seen": seen}, default=str))
-"""
-
-
-def test_a_reader_keeps_its_snapshot_while_a_publish_replaces_the_file(published_shop, tmp_path):
-    shop = copy_of(published_shop, tmp_path)
-    path = serving_db(shop.settings)
-    ready, stop = tmp_path / "ready", tmp_path / "stop"
-    reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(path), str(ready), str(stop)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    for _ in range(600):
-        if ready.exists():
-            break
-        time.sleep(0.1)
-    assert ready.exists(), "the reader did not start"
-    outcome = shop.run(shop.end, shop.end)  # a real nightly run: ingest, build, gate, publish
-    stop.write_text("stop")
-    out, _ = reader.communicate(timeout=300)
-    assert reader.returncode == 0
-    got = json.loads(out)
-    assert outcome.success, outcome.error
-    assert len(got["seen"]) > 3
-    assert all(s == got["first"] for s in got["seen"])  # one consistent snapshot throughout
-    with serving(shop) as con:
-        now = con.execute("select min(_published_run_id) from marketing.marketing_kpis").fetchall()[
-            0
-        ][0]
-    assert now == outcome.run_id != got["first"][0][1]
 
 
 KILLED = r"""
@@ -428,78 +415,3 @@ def test_the_generators_missing_day_is_caught_at_the_gate(built_shop):
         "management",
         "kpi_tree",
     }
-
-
-def _unit_snapshot(con, unit: str) -> dict[str, list]:
-    tables = [
-        t
-        for (t,) in con.execute(
-            "select table_name from information_schema.tables "
-            "where table_schema = ? and table_type = 'BASE TABLE' order by 1",
-            [unit],
-        ).fetchall()
-    ]
-    return {t: con.execute(f"select * from {unit}.{t} order by all").fetchall() for t in tables}
-
-
-def test_the_serving_file_reloads_exactly_the_units_whose_publication_changed(
-    published_shop, tmp_path
-):
-    """The serving file is patched, not rebuilt: a unit whose Parquet changed is reloaded, the
-    others keep their rows, and a unit swapped without a refresh (a publish killed between its
-    Parquet and the serving file) is caught up by the next refresh. Every unit must then equal
-    a file built afresh from the same Parquet."""
-    from kpi_tree.model import default_tree
-    from pipelines.publish.serving import LAYOUT_TABLE, assemble_serving, export_unit
-
-    shop = copy_of(published_shop, tmp_path)
-    settings = shop.settings
-    assemble_serving(settings)  # the copy's record names the original's folders: all reloaded
-    with serving(shop) as con:
-        before = {u: _unit_snapshot(con, u) for u in UNITS}
-    with shop.connect() as build:
-        export_unit(build, settings, default_tree(), "service", "run-service-2")
-    assemble_serving(settings)
-    with shop.connect() as build:  # swapped without a refresh of the serving file
-        export_unit(build, settings, default_tree(), "logistics", "run-logistics-2")
-    with serving(shop) as con:
-        assert {
-            r[0]
-            for r in con.execute("select _published_run_id from logistics.kpi_values").fetchall()
-        } != {"run-logistics-2"}
-    assemble_serving(settings)
-    with serving(shop) as con:
-        after = {u: _unit_snapshot(con, u) for u in UNITS}
-        record = dict(con.execute(f"select unit, version from main.{LAYOUT_TABLE}").fetchall())
-        shared = con.execute("select count(*) from kpi_tree.kpi_values").fetchall()[0][0]
-        runs = dict(
-            con.execute(
-                "select kpi_id, min(_published_run_id) from kpi_tree.kpi_values "
-                "where kpi_id in ('first_response_mean', 'signoff_rate') group by 1"
-            ).fetchall()
-        )
-    for unit in set(UNITS) - {"service", "logistics"}:
-        assert after[unit] == before[unit], unit
-    assert {r[-2] for rows in after["service"].values() for r in rows} == {"run-service-2"}
-    assert {r[-2] for rows in after["logistics"].values() for r in rows} == {"run-logistics-2"}
-    assert runs == {"first_response_mean": "run-service-2", "signoff_rate": "run-logistics-2"}
-    root = published_dir(settings)
-    assert {u: v.split(":", 1)[1] for u, v in record.items()} == {
-        u: str((root / u).resolve()) for u in UNITS
-    }
-    # the same rows as a file built from nothing, but for the tables other steps keep in main
-    # (the alert history), which only their own step can write into a new file
-    serving_db(settings).unlink()
-    assemble_serving(settings)
-    with serving(shop) as con:
-        fresh = {u: _unit_snapshot(con, u) for u in UNITS}
-        assert con.execute("select count(*) from kpi_tree.kpi_values").fetchall()[0][0] == shared
-
-    def without_kept_tables(snapshot: dict) -> dict:
-        dictionary = snapshot["kpi_tree"]["data_dictionary"]
-        kept = [r for r in dictionary if r[0] == "main" and r[1] != "publication_log"]
-        assert [r[:2] for r in kept] in ([], [("main", "alerts")])
-        tree = {**snapshot["kpi_tree"], "data_dictionary": [r for r in dictionary if r not in kept]}
-        return {**snapshot, "kpi_tree": tree}
-
-    assert without_kept_tables(fresh) == without_kept_tables(after)

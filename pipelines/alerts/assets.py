@@ -1,7 +1,7 @@
 """Alerts: one asset per team, after the team's publication, acting on what it did.
 
-``alerts/<unit>`` reads the publication log entry its run wrote for the unit
-(``pipelines/publish``):
+``alerts/<unit>`` runs once the night is in place (``serving``) and reads the publication
+log entry its run wrote for the unit (``pipelines/publish``):
 
 * ``published``: the team's published KPIs (the serving file: checked data only) are judged
   against their paced targets and their own recent range, and what is new is delivered;
@@ -23,6 +23,7 @@ from kpi_tree.units import team_units
 from pipelines.alerts.notify import held_back_notice, team_alerts
 from pipelines.alerts.store import SERVED_AS, served_table
 from pipelines.partitions import run_window
+from pipelines.publish.assets import SERVING_ASSET
 from pipelines.publish.serving import (
     HELD_BACK,
     SKIPPED,
@@ -39,7 +40,7 @@ def build_alerts_asset(
 ) -> dg.AssetsDefinition:
     @dg.asset(
         key=["alerts", unit],
-        deps=[dg.AssetKey(["publish", unit])],
+        deps=[dg.AssetKey(["publish", unit]), SERVING_ASSET],
         partitions_def=partitions,
         backfill_policy=dg.BackfillPolicy.single_run(),
         pool=WAREHOUSE_POOL,  # it rewrites the serving file (main.alerts): one at a time
@@ -84,7 +85,7 @@ def build_alerts_asset(
                     settings, tree, unit, team, day, run_id, serving, log=context.log.warning
                 )
         if records or not serves(settings, SERVED_AS):
-            assemble_serving(settings, tables=[served_table(settings)])
+            assemble_serving(settings, tables=[served_table(settings)], report=context.log.warning)
         undelivered = [r for r in records if r["delivery_status"] != "delivered"]
         return dg.MaterializeResult(
             metadata={

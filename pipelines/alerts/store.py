@@ -77,6 +77,30 @@ def serving_rows(settings: Settings) -> list[list[Any]]:
     return out
 
 
+COLUMN_DESCRIPTIONS = {
+    "alert_id": "The alert's id: the same finding on a later night keeps it (re-alerts and "
+    "recoveries refer to it).",
+    "run_id": "The Dagster run that raised it.",
+    "created_at": "When it was raised (UTC).",
+    "day": "The night reported on: the newest day of the run.",
+    "team": "The team it is for (its owners).",
+    "kind": "short or at_risk (behind its paced target), break (far from its recent range), "
+    "recovered, or held_back (the team's data was not published).",
+    "severity": "info, warning or critical.",
+    "kpi_id": "The KPI (a node of kpi_tree/tree.yaml); empty for a held-back notice.",
+    "scope": "all (the whole shop) or <allocation>:<unit> of the target it is judged against.",
+    "period_grain": "The pace period: month, quarter or year (to date).",
+    "period_start": "First day of that period.",
+    "status": "The KPI's pace status: on_track, at_risk or short.",
+    "attainment": "actual / paced target (inverted for lower-is-better KPIs).",
+    "shortfall": "How far behind the paced target, as a share of it.",
+    "title": "The alert's one-line title, in business words.",
+    "text": "The alert's text, with the drivers that explain it.",
+    "delivery_status": "delivered, partial or undelivered.",
+    "deliveries": "Each channel it was sent to, with the outcome and attempts (JSON).",
+}
+
+
 def served_table(settings: Settings) -> ServedTable:
     """The whole history as the serving file's ``main.alerts``."""
-    return ServedTable(SERVED_AS, COLUMNS, serving_rows(settings), DESCRIPTION)
+    return ServedTable(SERVED_AS, COLUMNS, serving_rows(settings), DESCRIPTION, COLUMN_DESCRIPTIONS)

@@ -13,7 +13,16 @@ from kpi_tree.availability import summary
 from kpi_tree.model import default_tree
 from pipelines.cli.console import console
 from pipelines.publish.dictionary import data_dictionary, to_markdown
-from pipelines.publish.serving import published_dir, serving_db
+from pipelines.publish.holders import wal_of, writers_of
+from pipelines.publish.night import interrupted
+from pipelines.publish.serving import (
+    assemble_serving,
+    current_night,
+    describe_night,
+    published_dir,
+    reads_elsewhere,
+    serving_db,
+)
 from pipelines.settings import Settings, load_settings
 
 
@@ -26,13 +35,13 @@ def print_publication_log(settings: Settings, limit: int = 12) -> None:
     with duckdb.connect(str(path), read_only=True) as con:
         rows = con.execute(
             "select unit, status, data_as_of, published_at, provisional_days, "
-            "failed_expectations, not_available, run_id from publication_log "
-            "order by published_at desc, unit limit ?",
+            "failed_expectations || coalesce(notes, []), not_available, run_id "
+            "from publication_log order by published_at desc, unit limit ?",
             [limit],
         ).fetchall()
     table = Table(title=f"Publication log ({path})")
     columns = (
-        "unit", "status", "data as of", "at (UTC)", "provisional days", "failed",
+        "unit", "status", "data as of", "at (UTC)", "provisional days", "failed / notes",
         "not available", "run",
     )  # fmt: skip
     for col in columns:
@@ -52,23 +61,70 @@ def print_publication_log(settings: Settings, limit: int = 12) -> None:
     console.print(table)
 
 
-def serve_info() -> None:
-    """Where BI tools find the published data, and what each table is."""
+def serve_info(
+    rebuild: Annotated[
+        bool,
+        typer.Option(
+            help="Build the serving file again for this data folder (after moving or copying "
+            "it: its views name the Parquet by absolute path)."
+        ),
+    ] = False,
+) -> None:
+    """Where BI tools find the published data, what each table is, and anything wrong with
+    the serving file (a foreign writer holding it, a publish that did not finish)."""
     settings = load_settings()
     path = serving_db(settings)
+    if rebuild and current_night(settings) is not None:
+        assemble_serving(settings, report=console.print)
+        console.print(f"Built {path} again for {published_dir(settings)}.")
     console.print(f"Serving warehouse (read-only for BI): [bold]{path}[/bold]")
+    console.print(
+        f"  in DuckDB's storage format {settings.serving.storage_version} (kpi.yaml "
+        "serving.storage_version; v1.0.0 opens in DuckDB 1.0 and later)"
+    )
     console.print(f"Parquet copies: [bold]{published_dir(settings)}/<unit>/<table>.parquet[/bold]")
     console.print(f"Validation reports: {settings.warehouse_dir / 'quality'}")
     console.print(f"DuckDB CLI:  duckdb -readonly {path}")
-    console.print(f"SQLAlchemy (Superset): duckdb:///{path}?access_mode=read_only")
+    console.print(
+        f"SQLAlchemy (Superset): duckdb:///{path}  engine parameters: "
+        '{"connect_args": {"read_only": true}}'
+    )
     if not path.exists():
         console.print("Nothing published yet: run `kpi demo` or `kpi run`.")
         return
-    with duckdb.connect(str(path), read_only=True) as con:
-        tables = con.execute(
-            "select table_schema, table_name, table_type from information_schema.tables "
-            "order by 1, 2"
-        ).fetchall()
+    night = describe_night(settings)
+    if night:
+        console.print(f"Night served: {night['night']} (run {night['run_id'][:8]})")
+    if elsewhere := reads_elsewhere(settings):
+        console.print(
+            f"[red]The serving file reads {elsewhere}, not this data folder's Parquet[/red] "
+            "(the folder was moved or copied): run `kpi serve-info --rebuild`."
+        )
+    for holder in writers_of(path):
+        console.print(
+            f"[red]{path.name} is open read-write by {holder}[/red]: no one else can open it "
+            "until it lets go; BI tools must open it read-only. The next publish replaces it."
+        )
+    if wal_of(path).exists():
+        console.print(
+            f"[red]{wal_of(path).name} beside it is a foreign writer's[/red] (the pipeline "
+            "never writes the live file); the next publish sets it aside."
+        )
+    if journal := interrupted(settings):
+        console.print(
+            f"[yellow]A publish of run {journal['run_id'][:8]} started at "
+            f"{journal['started_at'][:19]} has not finished[/yellow] (running, or killed: the "
+            "next run repairs it and logs what happened)."
+        )
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            tables = con.execute(
+                "select table_schema, table_name, table_type from information_schema.tables "
+                "order by 1, 2"
+            ).fetchall()
+    except duckdb.Error as err:
+        console.print(f"[red]The serving file cannot be opened now:[/red] {err}", highlight=False)
+        raise typer.Exit(1) from None
     listing = Table("schema", "table", "type")
     for row in tables:
         listing.add_row(*row)

@@ -4,6 +4,7 @@ Nothing here is typed twice: table descriptions and the KPI tables' key columns 
 the dbt models' YAML (through the manifest), KPI columns from ``kpi_tree/tree.yaml``; an
 amount of money is said to be in the shop's currency (kpi.yaml ``currency``). Tables
 other steps keep in the serving file describe themselves (``ServedTable.description``).
+The serving file carries each entry as the comment of its table, view or column.
 """
 
 from __future__ import annotations
@@ -13,6 +14,35 @@ from pathlib import Path
 
 from kpi_tree.model import Node, Tree
 from kpi_tree.units import SHARED_UNIT, team_units
+from pipelines.publish.tables import LATEST, LONG_TABLES, PER_TEAM, RENAMED
+
+LOG_DESCRIPTION = (
+    "One row per unit and run: published (once the night that carries it is in place), held "
+    "back, skipped (none of its KPIs can be computed from the sources delivered) or failed "
+    "(its publish stopped midway; a later run repairs it), with the data's as-of day, the "
+    "failed expectations, how many days are still provisional, the validation report, the "
+    "KPIs not available and why, and notes."
+)
+LOG_COLUMN_DESCRIPTIONS = {
+    "unit": "The publication unit: a team's schema, or kpi_tree for the shared tables.",
+    "run_id": "The Dagster run the entry is about.",
+    "status": "published, held_back, skipped or failed.",
+    "published_at": "When the entry was made (UTC); for published, when its night went live.",
+    "data_as_of": "The newest day of the run's window.",
+    "window_start": "The first day of the run's window.",
+    "failed_expectations": "The quality gate's failed expectations (held back).",
+    "provisional_days": "Days of the unit's KPIs that are still provisional (maturing).",
+    "report": "The quality gate's validation report (HTML data docs).",
+    "not_available": "The unit's KPIs the shop cannot compute, and what each needs.",
+    "notes": "Why a publish failed, that a later run repaired it, or a foreign writer of the "
+    "serving file found and named.",
+}
+DICTIONARY_COLUMNS = {
+    "schema_name": "The schema (a publication unit, or main).",
+    "table_name": "The table or view.",
+    "column_name": "The column; empty for the table itself.",
+    "description": "What it means.",
+}
 
 PUBLISHED_FROM = {
     "kpi_values": "fct_kpi_values",
@@ -24,8 +54,6 @@ PUBLISHED_FROM = {
     "targets_in_force": "fct_targets",
     "kpi_availability": "fct_kpi_availability",
 }
-#: published by every team (its own KPIs' rows) and unioned in a shared view
-PER_TEAM = ("kpi_values", "kpi_vs_target")
 TRACE_COLUMNS = {
     "_published_run_id": "The Dagster run that published the row (see publication_log).",
     "_published_at": "When that run published it (UTC).",
@@ -66,8 +94,13 @@ def data_dictionary(tree: Tree, manifest_path: Path, currency: str) -> list[dict
     values_cols = {c: d["description"] for c, d in models["fct_kpi_values"]["columns"].items()}
     rows: list[dict[str, str]] = []
     units = team_units(tree)
+    per_kpi_money = f"For a money KPI, in {currency}, rounded to the cent."
 
     def add(schema: str, table: str, column: str, text: str) -> None:
+        base = table.removesuffix(LATEST).replace("mid_month_check", "kpi_vs_target")
+        if column and base in LONG_TABLES and column in LONG_TABLES[base][1]:
+            text = f"{text.rstrip()} {per_kpi_money}"
+        column = RENAMED.get(column, column)
         rows.append({"schema": schema, "table": table, "column": column, "description": text})
 
     for unit, team in units.items():
@@ -78,10 +111,10 @@ def data_dictionary(tree: Tree, manifest_path: Path, currency: str) -> list[dict
         for node in (n for n in tree.nodes.values() if n.team == team):
             add(unit, mart, node.id, kpi_column(tree, node, currency))
             if node.kind == "ratio":
-                add(unit, mart, f"{node.id}__numerator", f"Σ {tree.measures[node.numerator].en}")
-                add(
-                    unit, mart, f"{node.id}__denominator", f"Σ {tree.measures[node.denominator].en}"
-                )
+                for part in ("numerator", "denominator"):
+                    measure = tree.measures[getattr(node, part)]
+                    amount = f", {currency}" if measure.unit == "money" else ""
+                    add(unit, mart, f"{node.id}__{part}", f"Σ {measure.en}{amount}")
         add(unit, mart, "is_provisional", values_cols["is_provisional"])
         add(
             unit,
@@ -94,13 +127,15 @@ def data_dictionary(tree: Tree, manifest_path: Path, currency: str) -> list[dict
         SHARED_UNIT,
         "kpi_values",
         "",
-        "Every team's published kpi_values (a view): the whole tree, each team as last published.",
+        "Every team's published kpi_values in one table: the whole tree, each team as last "
+        "published.",
     )
     add(
         SHARED_UNIT,
         "kpi_vs_target",
         "",
-        "Every team's published kpi_vs_target (a view): the pace of the whole tree.",
+        "Every team's published kpi_vs_target in one table: the pace of the whole tree, one "
+        "row per as-of day (filter as_of_day, or read kpi_vs_target_latest).",
     )
     for unit, team in units.items():
         add(
@@ -117,23 +152,33 @@ def data_dictionary(tree: Tree, manifest_path: Path, currency: str) -> list[dict
                 add(schema, table, "", models[model]["description"])
             for col, text in models[model]["columns"].items():
                 add(schema, table, col, text["description"] or "")
-    # a view over kpi_vs_target: its columns are that table's
+    # views over kpi_vs_target: their columns are that table's
     add(SHARED_UNIT, "mid_month_check", "", models["mid_month_check"]["description"])
-    for col, text in models["fct_kpi_vs_target"]["columns"].items():
+    pace_columns = models["fct_kpi_vs_target"]["columns"].items()
+    for col, text in pace_columns:
         add(SHARED_UNIT, "mid_month_check", col, text["description"] or "")
+    latest = {
+        (schema, f"kpi_vs_target{LATEST}"): "kpi_vs_target at its newest as-of day only: "
+        + ("each team's newest published day." if schema == SHARED_UNIT else "the newest day.")
+        for schema in [*units, SHARED_UNIT]
+    }
+    latest[(SHARED_UNIT, f"mid_month_check{LATEST}")] = (
+        "mid_month_check at each team's newest check day: this month's 月中检."
+    )
+    for (schema, view), about in latest.items():
+        add(schema, view, "", about)
+        for col, text in pace_columns:
+            add(schema, view, col, text["description"] or "")
     for node in tree.nodes.values():
         add(SHARED_UNIT, "kpi_nodes", f"kpi_id = {node.id}", kpi_column(tree, node, currency))
     for col, text in TRACE_COLUMNS.items():
         add("*", "*", col, text)
-    add(
-        "main",
-        "publication_log",
-        "",
-        "One row per unit and run: published, held back or skipped (none of its KPIs can be "
-        "computed from the sources delivered), the data's as-of day, the failed expectations, "
-        "how many days are still provisional, the validation report, the KPIs not available "
-        "and why.",
-    )
+    add("main", "publication_log", "", LOG_DESCRIPTION)
+    for col, text in LOG_COLUMN_DESCRIPTIONS.items():
+        add("main", "publication_log", col, text)
+    add(SHARED_UNIT, "data_dictionary", "", "Every published table, view and column, described.")
+    for col, text in DICTIONARY_COLUMNS.items():
+        add(SHARED_UNIT, "data_dictionary", col, text)
     return rows
 
 

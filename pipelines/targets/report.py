@@ -99,7 +99,7 @@ def pace_table(
         period_end=first["period_end"],
         days_elapsed=int(first["days_elapsed"]),
         days_left=int(first["days_left"]),
-        data_as_of=first["as_of_date"],
+        data_as_of=first["data_through"],
         versions=tuple(sorted({r["version_id"] for r in rows})),
         rows=rows,
         not_paced=not_paced,
