@@ -208,3 +208,24 @@ def test_a_plan_states_last_year_for_a_shop_without_history():
     assert compute_plan(plan, TREE, history=doubled).annual_cents == 30_000_000_00
     with pytest.raises(PlanError, match="last_year"):
         _plan(last_year=[1, 2, 3])
+
+
+def test_a_maturing_driver_is_planned_from_mature_days_only():
+    """Sign-off planned as the trailing history: the window's young days have not signed off
+    yet (0.8787), the mature window has (0.918); the sign-off driver takes the mature one, a
+    driver that does not mature (AOV) the whole window's, and the plan says which."""
+    trailing = {"gmv": 1_000_000.0, "orders": 5_000.0, "signed_gmv": 878_700.0}
+    mature = {"gmv": 800_000.0, "orders": 4_100.0, "signed_gmv": 734_400.0}
+    plan = _plan(drivers={**_plan().drivers, "signoff_rate": None, "aov": None})
+    computed = compute_plan(plan, TREE, trailing_totals=trailing, mature_totals=mature)
+    assert computed.drivers["signoff_rate"] == 734_400 / 800_000 == 0.918
+    assert computed.drivers["aov"] == 1_000_000 / 5_000
+    assert computed.history_basis == {"signoff_rate": "mature", "aov": "trailing"}
+    # GMV is what net revenue needs at the mature sign-off rate
+    year = {r.kpi: r.value for r in computed.rows(TREE) if r.grain == "year" and r.scope == "all"}
+    gmv, top = year["gmv"], year["net_revenue"]
+    assert gmv == pytest.approx(top / 0.918, rel=1e-9)
+    # without a mature window (a shop younger than maturity_days) the window is all there is
+    young = compute_plan(plan, TREE, trailing_totals=trailing)
+    assert young.drivers["signoff_rate"] == pytest.approx(0.8787, rel=1e-12)
+    assert young.history_basis["signoff_rate"] == "trailing"

@@ -82,6 +82,9 @@ class PlanTargets:
     allocations: dict[str, dict[str, dict[dt.date, int]]] = field(default_factory=dict)
     #: where last year's figure came from: "warehouse", "plan" (stated in it), or None
     last_year_from: str | None = None
+    #: the drivers and shares planned as the trailing history -> the window they were read
+    #: from: "mature" (a KPI that matures, from mature days only) or "trailing" (the window)
+    history_basis: dict[str, str] = field(default_factory=dict)
 
     @property
     def months_total_cents(self) -> int:
@@ -170,13 +173,17 @@ def compute_plan(
     *,
     history: Mapping[tuple[int, int], float] | None = None,
     trailing_totals: Mapping[str, float] | None = None,
+    mature_totals: Mapping[str, float] | None = None,
 ) -> PlanTargets:
     """Compute every target of a plan.
 
     ``history``: the top KPI's monthly actuals, (year, month) -> amount (forward methods use
     the full years; the monthly shape comes from the year before the plan year when all 12
     months are there, else from the plan's ``monthly_profile``). ``trailing_totals``: measure
-    id -> Σ over a trailing window, for drivers and shares planned as null.
+    id -> Σ over a trailing window, for drivers and shares planned as null. ``mature_totals``:
+    the same over a window of mature days (ending ``maturity_days`` before the newest), which
+    the drivers and shares of KPIs that mature are read from (a sign-off rate over days whose
+    sign-offs have not arrived would be planned low).
     """
     check_plan_against_tree(plan, tree)
     annual = annual_target(plan, history)
@@ -223,8 +230,17 @@ def compute_plan(
         d: v for d, v in split_days(upside_months, factors).items() if d.month in nb_months
     }
     trailing = dict(trailing_totals or {})
-    drivers = resolve(plan.drivers, trailing_drivers(tree, trailing), "drivers")
-    shares = resolve(plan.shares, trailing_shares(tree, trailing), "shares")
+    mature = dict(mature_totals) if mature_totals is not None else None
+    drivers = resolve(plan.drivers, trailing_drivers(tree, trailing, mature), "drivers")
+    shares = resolve(plan.shares, trailing_shares(tree, trailing, mature), "shares")
+    history_basis = {}
+    for key in [k for k, v in {**plan.drivers, **plan.shares}.items() if v is None]:
+        node = tree.nodes[key]
+        # a share is read as its parent's identity is
+        judged = tree.nodes[node.parent] if key in plan.shares and node.parent else node
+        history_basis[key] = (
+            "mature" if mature is not None and tree.node_matures(judged) else "trailing"
+        )
     # check the tree is determined once, on the year
     derive_targets(tree, plan.top_kpi, float(from_cents(sum(months.values()))), drivers, shares)
     allocations = {}
@@ -257,6 +273,7 @@ def compute_plan(
         shares=shares,
         allocations=allocations,
         last_year_from=last_year_from,
+        history_basis=history_basis,
     )
 
 
