@@ -38,6 +38,7 @@ def tree_payload(tree: Tree) -> dict:
                 "date": f.date,
                 "dimensions": f.dimensions,
                 "sources": list(f.sources),
+                "matures": f.matures,
             }
             for f in tree.facts.values()
         },
@@ -74,6 +75,7 @@ def tree_payload(tree: Tree) -> dict:
                 "relation": n.relation,
                 "facts": sorted(tree.node_facts(n)),
                 "sources": list(tree.node_sources(n)),
+                "matures": tree.node_matures(n),
             }
             for _, n in tree.depth_first()
         ],

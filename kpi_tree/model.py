@@ -40,6 +40,8 @@ class Fact:
     date: str
     dimensions: dict[str, str]  # dimension -> column
     sources: tuple[str, ...] = ()  # the sources its rows are made of
+    #: its rows keep changing for maturity_days after their date (shipment outcomes)
+    matures: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,11 @@ class Tree:
             wanted.update(self.measure_sources(m))
         return tuple(s for s in self.sources if s in wanted)
 
+    def node_matures(self, node: Node) -> bool:
+        """Whether the node reads a fact whose rows keep changing for ``maturity_days``
+        (sign-off, refusals, returns, refunds): its young days are not final yet."""
+        return any(self.facts[f].matures for f in self.node_facts(node))
+
     def identities(self) -> list[tuple[Node, str, list[Node]]]:
         """(parent, relation, children) for every exact identity in the tree."""
         out = []
@@ -239,6 +246,12 @@ def _source_list(value: Any, where: str, sources: dict[str, Any], key: str) -> t
     return tuple(value)
 
 
+def _flag(value: Any, where: str, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise TreeError(f"{where}: '{key}' must be true or false, got {value!r}")
+    return value
+
+
 def parse_tree(data: dict[str, Any]) -> Tree:
     teams = data.get("teams") or {}
     sources = {}
@@ -259,6 +272,7 @@ def parse_tree(data: dict[str, Any]) -> Tree:
             _need(f, "date", where),
             dict(f.get("dimensions") or {}),
             fact_sources,
+            _flag(f.get("matures", False), where, "matures"),
         )
     measures = {}
     for mid, m in (data.get("measures") or {}).items():

@@ -180,6 +180,33 @@ def test_pace_matches_an_independent_computation(built_shop, kpi, scope, actual_
     assert row["gap"] == pytest.approx(actual - row["paced_target"], rel=1e-9, abs=1e-9)
 
 
+def _pace_rows_before(con, day: dt.date) -> list[tuple]:
+    """Every pace row as of the days before ``day``, every column, in a fixed order."""
+    return con.execute(
+        "select * from kpi.fct_kpi_vs_target where as_of_day < ? "
+        "order by as_of_day, period_grain, kpi_id, scope",
+        [day],
+    ).fetchall()
+
+
+def test_no_catch_up_factor_when_nothing_remains(built_shop):
+    """On a period's last day nothing remains to catch up on: no factor (not a float residue's
+    1e13), no days left; the day before still has one."""
+    with built_shop.connect() as con:
+        for day in (dt.date(2025, 2, 28), dt.date(2025, 3, 31)):
+            for kpi in ("gmv", "net_revenue", "orders"):
+                row = _pace_row(con, kpi, as_of=day)
+                assert (row["days_left"], row["catch_up_factor"]) == (0, None), (kpi, day)
+                assert row["planned_remaining"] in (0, None)
+            row = _pace_row(con, "gmv", as_of=day - dt.timedelta(days=1))
+            last = _day_targets(con, "v2025-001", "gmv")[day]
+            assert row["days_left"] == 1
+            assert row["planned_remaining"] == pytest.approx(last, rel=1e-12)
+            assert row["catch_up_factor"] == pytest.approx(
+                row["needed_remaining"] / last, rel=1e-12
+            )
+
+
 def test_the_mid_month_check_is_the_fifteenth(built_shop):
     with built_shop.connect() as con:
         days = con.execute(
@@ -234,6 +261,7 @@ def test_a_new_version_leaves_past_days_untouched(shop_copy, monkeypatch):
             d: _pace_row(con, "gmv", as_of=d)["paced_target"]
             for d in (dt.date(2025, 3, 10), dt.date(2025, 3, 20))
         }
+        earlier_rows = _pace_rows_before(con, dt.date(2025, 3, 16))
     # a manager raises the year from 16 March on (docs/domain.md, seed 001: who, when, why)
     raised = yaml.safe_load(TEST_PLAN.read_text())
     raised["target"]["annual"] = 6_000_000
@@ -304,6 +332,16 @@ def test_a_new_version_leaves_past_days_untouched(shop_copy, monkeypatch):
         after = {d: _pace_row(con, "gmv", as_of=d)["paced_target"] for d in before}
         assert after[dt.date(2025, 3, 10)] == pytest.approx(before[dt.date(2025, 3, 10)], rel=1e-12)
         assert after[dt.date(2025, 3, 20)] > before[dt.date(2025, 3, 20)]
+        # every pace row as of a day before the new version is exactly as it was: its month
+        # target, projection and catch-up are those of the version in force that day
+        assert len(earlier_rows) > 1000
+        assert _pace_rows_before(con, dt.date(2025, 3, 16)) == earlier_rows
+        on_10th = _pace_row(con, "gmv", as_of=dt.date(2025, 3, 10))
+        assert on_10th["version_id"] == "v2025-001"
+        assert on_10th["target"] == pytest.approx(sum(v1[d] for d in v1 if d.month == 3), rel=1e-12)
+        on_20th = _pace_row(con, "gmv", as_of=dt.date(2025, 3, 20))
+        assert on_20th["version_id"] == "v2025-002"
+        assert on_20th["target"] == pytest.approx(stitched, rel=1e-12)
         assert con.execute("select count(*) from targets.plan_versions").fetchall()[0][0] == 3
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from kpi_tree.model import Tree
-from kpi_tree.targets.allocate import allocate_plan
+from kpi_tree.targets.allocate import SEP, allocate_units
 from kpi_tree.targets.calendar import (
     MONTHS,
     day_factors,
@@ -29,18 +29,23 @@ from kpi_tree.targets.derive import (
     trailing_shares,
 )
 from kpi_tree.targets.plan import (
+    Allocation,
     AnnualTarget,
     Plan,
     PlanError,
     annual_target,
     check_plan_against_tree,
+    with_stated_year,
 )
 from kpi_tree.targets.split import (
+    SplitError,
+    apply_year_end_cap,
     carve_new_business,
     from_cents,
     split_days,
     split_exact,
     split_months,
+    split_table,
     to_cents,
 )
 
@@ -75,10 +80,26 @@ class PlanTargets:
     drivers: dict[str, float]  # resolved (trailing history where the plan says null)
     shares: dict[str, float]
     allocations: dict[str, dict[str, dict[dt.date, int]]] = field(default_factory=dict)
+    #: where last year's figure came from: "warehouse", "plan" (stated in it), or None
+    last_year_from: str | None = None
+    #: the drivers and shares planned as the trailing history -> the window they were read
+    #: from: "mature" (a KPI that matures, from mature days only) or "trailing" (the window)
+    history_basis: dict[str, str] = field(default_factory=dict)
 
     @property
     def months_total_cents(self) -> int:
         return sum(self.months.values())
+
+    @property
+    def applied_shares(self) -> dict[int, float]:
+        """Each month's share of the months' total as split, the year-end cap applied (the
+        weights before it are ``month_weights``)."""
+        total = self.months_total_cents
+        return {m: (v / total if total else 0.0) for m, v in self.months.items()}
+
+    @property
+    def upside_total_cents(self) -> int:
+        return sum(self.upside_months.values())
 
     def tree_targets(self, tree: Tree, top_value: float) -> dict[str, float]:
         """Every node's target for a period whose top target is ``top_value`` (money)."""
@@ -152,22 +173,28 @@ def compute_plan(
     *,
     history: Mapping[tuple[int, int], float] | None = None,
     trailing_totals: Mapping[str, float] | None = None,
+    mature_totals: Mapping[str, float] | None = None,
 ) -> PlanTargets:
     """Compute every target of a plan.
 
     ``history``: the top KPI's monthly actuals, (year, month) -> amount (forward methods use
     the full years; the monthly shape comes from the year before the plan year when all 12
     months are there, else from the plan's ``monthly_profile``). ``trailing_totals``: measure
-    id -> Σ over a trailing window, for drivers and shares planned as null.
+    id -> Σ over a trailing window, for drivers and shares planned as null. ``mature_totals``:
+    the same over a window of mature days (ending ``maturity_days`` before the newest), which
+    the drivers and shares of KPIs that mature are read from (a sign-off rate over days whose
+    sign-offs have not arrived would be planned low).
     """
     check_plan_against_tree(plan, tree)
     annual = annual_target(plan, history)
     annual_cents = to_cents(annual.value)
     base, upside = carve_new_business(annual_cents, to_cents(plan.new_business.amount))
-    shape = _history_months(history, plan.year - 1)
+    stated, last_year_from = with_stated_year(plan, history)
+    shape = _history_months(stated, plan.year - 1)
     if shape is None and plan.monthly_profile is None:
         raise PlanError(
-            f"monthly_profile: is required when the history has no full year {plan.year - 1}"
+            f"monthly_profile: is required when the history has no full year {plan.year - 1} "
+            "(or state its 12 months in last_year)"
         )
     weights = monthly_weights(
         plan.year,
@@ -185,44 +212,51 @@ def compute_plan(
     # the new business is tracked from its first month on, in the year's shape
     nb_months = [m for m in MONTHS if m >= plan.new_business.from_month]
     upside_months = dict.fromkeys(MONTHS, 0)
-    upside_months.update(
-        zip(nb_months, split_exact(upside, [weights[m] for m in nb_months]), strict=True)
-    )
+    upside_parts = split_exact(upside, [weights[m] for m in nb_months])
+    if cap is not None and upside:
+        # the upside is not back-loaded either: the cap holds within its own months
+        if len(nb_months) <= cap[0]:
+            raise PlanError(
+                f"new_business.from_month: the upside starts in month {nb_months[0]}, within the "
+                f"last {cap[0]} months that year_end_cap limits: start it earlier, or lower "
+                "year_end_cap.months"
+            )
+        try:
+            upside_parts = apply_year_end_cap(upside_parts, cap[0], cap[1])
+        except SplitError as err:
+            raise PlanError(f"year_end_cap: {err}") from err
+    upside_months.update(zip(nb_months, upside_parts, strict=True))
     upside_days = {
         d: v for d, v in split_days(upside_months, factors).items() if d.month in nb_months
     }
     trailing = dict(trailing_totals or {})
-    drivers = resolve(plan.drivers, trailing_drivers(tree, trailing), "drivers")
-    shares = resolve(plan.shares, trailing_shares(tree, trailing), "shares")
+    mature = dict(mature_totals) if mature_totals is not None else None
+    drivers = resolve(plan.drivers, trailing_drivers(tree, trailing, mature), "drivers")
+    shares = resolve(plan.shares, trailing_shares(tree, trailing, mature), "shares")
+    history_basis = {}
+    for key in [k for k, v in {**plan.drivers, **plan.shares}.items() if v is None]:
+        node = tree.nodes[key]
+        # a share is read as its parent's identity is
+        judged = tree.nodes[node.parent] if key in plan.shares and node.parent else node
+        history_basis[key] = (
+            "mature" if mature is not None and tree.node_matures(judged) else "trailing"
+        )
     # check the tree is determined once, on the year
     derive_targets(tree, plan.top_kpi, float(from_cents(sum(months.values()))), drivers, shares)
     allocations = {}
     for alloc in plan.allocations:
-        per_unit: dict[str, dict[dt.date, int]] = {}
-        for month in MONTHS:
-            month_days = {d: v for d, v in days.items() if d.month == month}
-            if alloc.kpi == plan.top_kpi:
-                total = months[month]
-            else:
-                value = derive_targets(
-                    tree, plan.top_kpi, float(from_cents(months[month])), drivers, shares
-                )[alloc.kpi]
-                total = to_cents(value)
-            for path, cents in allocate_plan(total, alloc).items():
-                unit_days = dict(
-                    zip(
-                        month_days,
-                        split_exact(
-                            cents,
-                            list(month_days.values())
-                            if any(month_days.values())
-                            else [1] * len(month_days),
-                        ),
-                        strict=True,
-                    )
+        if alloc.kpi == plan.top_kpi:
+            kpi_months = dict(months)
+        else:
+            kpi_months = {
+                month: to_cents(
+                    derive_targets(
+                        tree, plan.top_kpi, float(from_cents(months[month])), drivers, shares
+                    )[alloc.kpi]
                 )
-                per_unit.setdefault(path, {}).update(unit_days)
-        allocations[alloc.name] = per_unit
+                for month in MONTHS
+            }
+        allocations[alloc.name] = _allocate_days(alloc, kpi_months, days)
     return PlanTargets(
         plan=plan,
         annual=annual,
@@ -238,4 +272,49 @@ def compute_plan(
         drivers=drivers,
         shares=shares,
         allocations=allocations,
+        last_year_from=last_year_from,
+        history_basis=history_basis,
     )
+
+
+def _allocate_days(
+    alloc: Allocation, kpi_months: Mapping[int, int], days: Mapping[dt.date, int]
+) -> dict[str, dict[dt.date, int]]:
+    """Each unit's day targets (cents), exact at every level: the units' years are split from
+    the KPI's year (largest remainder, with each split's uplift: 20M over 6:5:4:4:3 with 10 %
+    is exactly 6M + 5M + 4M + 4M + 3M); each unit's year over the months so that its months
+    add up to its year and the units of a month to the month's share (:func:`split_table`);
+    each unit's month over its days by the day targets."""
+    years = allocate_units(sum(kpi_months.values()), alloc.units, by=alloc.by, uplift=alloc.uplift)
+    unit_months: dict[str, dict[int, int]] = {}
+
+    def spread(parent_months: Mapping[int, int], children: list[str]) -> None:
+        rows = [years[c] for c in children]
+        columns = (
+            split_exact(sum(rows), [parent_months[m] for m in MONTHS])
+            if any(parent_months.values())
+            else split_exact(sum(rows), [1] * len(MONTHS))
+        )
+        table = split_table(rows, columns)
+        for child, cells in zip(children, table, strict=True):
+            unit_months[child] = dict(zip(MONTHS, cells, strict=True))
+            grandchildren = [
+                p
+                for p in years
+                if p.startswith(child + SEP) and p.count(SEP) == child.count(SEP) + 1
+            ]
+            if grandchildren:
+                spread(unit_months[child], grandchildren)
+
+    spread(kpi_months, [p for p in years if SEP not in p])
+    out: dict[str, dict[dt.date, int]] = {}
+    for path, per_month in unit_months.items():
+        unit_days: dict[dt.date, int] = {}
+        for month in MONTHS:
+            month_days = {d: v for d, v in days.items() if d.month == month}
+            weights = (
+                list(month_days.values()) if any(month_days.values()) else [1] * len(month_days)
+            )
+            unit_days.update(zip(month_days, split_exact(per_month[month], weights), strict=True))
+        out[path] = unit_days
+    return out

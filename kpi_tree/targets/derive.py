@@ -20,7 +20,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kpi_tree.model import Tree
+from kpi_tree.model import Node, Tree
 
 REL_TOL = 1e-9
 
@@ -213,33 +213,51 @@ def check_identities(tree: Tree, values: Mapping[str, float], rel: float = REL_T
         raise DeriveError("identities do not hold: " + "; ".join(bad))
 
 
-def trailing_drivers(tree: Tree, totals: Mapping[str, float]) -> dict[str, float]:
+def _totals_for(
+    tree: Tree, node: Node, totals: Mapping[str, float], mature: Mapping[str, float] | None
+) -> Mapping[str, float]:
+    """The totals a node's trailing value is read from: a node that matures (sign-off,
+    refunds) from the mature window only, when there is one, so young cohorts whose outcomes
+    have not arrived do not pull it down."""
+    return mature if mature is not None and tree.node_matures(node) else totals
+
+
+def trailing_drivers(
+    tree: Tree, totals: Mapping[str, float], mature: Mapping[str, float] | None = None
+) -> dict[str, float]:
     """Driver values from trailing measure totals (measure id -> Σ over the trailing window).
 
     Every ratio node whose measures are present gets scale × Σnumerator / Σdenominator (the
-    honest roll-up, never a mean of daily ratios). Shares: :func:`trailing_shares`.
+    honest roll-up, never a mean of daily ratios). ``mature``: the totals of a window of
+    mature days (ending ``maturity_days`` before the newest), which a node that matures is
+    read from. Shares: :func:`trailing_shares`.
     """
     out: dict[str, float] = {}
     for node in tree.nodes.values():
         if node.kind != "ratio":
             continue
-        num, den = totals.get(str(node.numerator)), totals.get(str(node.denominator))
+        source = _totals_for(tree, node, totals, mature)
+        num, den = source.get(str(node.numerator)), source.get(str(node.denominator))
         if num is not None and den:
             out[node.id] = node.scale * float(num) / float(den)
     return out
 
 
-def trailing_shares(tree: Tree, totals: Mapping[str, float]) -> dict[str, float]:
-    """Each part of a sum identity's share of its parent, from trailing measure totals."""
+def trailing_shares(
+    tree: Tree, totals: Mapping[str, float], mature: Mapping[str, float] | None = None
+) -> dict[str, float]:
+    """Each part of a sum identity's share of its parent, from trailing measure totals (a
+    parent that matures: from the ``mature`` window's, as :func:`trailing_drivers`)."""
     out: dict[str, float] = {}
     for parent, relation, kids in tree.identities():
         if relation != "sum":
             continue
-        whole = totals.get(str(parent.numerator))
+        source = _totals_for(tree, parent, totals, mature)
+        whole = source.get(str(parent.numerator))
         if not whole:
             continue
         for kid in kids:
-            part = totals.get(str(kid.numerator))
+            part = source.get(str(kid.numerator))
             if part is not None:
                 out[kid.id] = float(part) / float(whole)
     return out

@@ -130,6 +130,10 @@ class Plan:
     year_end_cap: YearEndCap | None = None
     monthly_profile: tuple[float, ...] | None = None
     profile_year: int | None = None
+    #: last year's total as the plan states it, for a shop whose history the warehouse does not
+    #: hold (forward methods); with its 12 months when the plan gives them (the year's shape too)
+    last_year: float | None = None
+    last_year_months: tuple[float, ...] | None = None
     calendar: CalendarSpec = field(default_factory=CalendarSpec)
     drivers: Mapping[str, float | None] = field(default_factory=dict)
     shares: Mapping[str, float | None] = field(default_factory=dict)
@@ -327,6 +331,20 @@ class ProfileFile(ConfigModel):
         return self
 
 
+def _last_year(value: Any) -> Any:
+    if isinstance(value, list) and len(value) != 12:
+        raise ValueError(
+            f"give the year's total, or its 12 months (January first), got {len(value)}"
+        )
+    return value
+
+
+LastYear = Annotated[
+    Annotated[Number, Field(gt=0)] | tuple[NonNegative, ...],
+    BeforeValidator(_last_year, json_schema_input_type=Number | list[Number]),
+]
+
+
 class WeekdayFile(ConfigModel):
     """A weight per weekday (1.0 when not given)."""
 
@@ -504,6 +522,12 @@ class PlanFile(ConfigModel):
             json_schema_input_type=ProfileFile | list[Number] | None,
         ),
     ] = None
+    last_year: LastYear | None = Field(
+        None,
+        description="last year's figure of the top KPI, for a shop whose history the warehouse "
+        "does not hold: the total, or its 12 months (January first; they shape the year too). "
+        "Used by forward methods when the warehouse has no full last year",
+    )
     calendar: Annotated[CalendarFile, blank({}, CalendarFile)] = CalendarFile()
     drivers: Annotated[dict[Text, NonNegative | None], blank({}, dict[str, Number | None])] = Field(
         {}, description="planned values of tree nodes; null: the trailing history"
@@ -520,6 +544,8 @@ class PlanFile(ConfigModel):
             if alloc.name in names:
                 raise problem(("allocations", i, "name"), f"duplicate name '{alloc.name}'")
             names.add(alloc.name)
+        if isinstance(self.last_year, tuple) and not any(self.last_year):
+            raise problem("last_year", "the 12 months are all zero: give last year's figures")
         annual = self.target.annual
         if annual is not None and self.new_business.amount > annual:
             raise problem(
@@ -530,6 +556,8 @@ class PlanFile(ConfigModel):
 
     def plan(self, raw: Mapping[str, Any]) -> Plan:
         profile = self.monthly_profile
+        months = self.last_year if isinstance(self.last_year, tuple) else None
+        last_total = float(sum(months)) if months is not None else self.last_year
         return Plan(
             year=self.year,
             top_kpi=self.top_kpi,
@@ -541,6 +569,8 @@ class PlanFile(ConfigModel):
             else None,
             monthly_profile=profile.weights if profile else None,
             profile_year=profile.reference_year if profile else None,
+            last_year=last_total,
+            last_year_months=tuple(float(m) for m in months) if months is not None else None,
             calendar=self.calendar.spec(),
             drivers=dict(self.drivers),
             shares=dict(self.shares),
@@ -640,17 +670,40 @@ def yearly_totals(history: Mapping[tuple[int, int], float]) -> dict[int, float]:
     return {y: sum(ms.values()) for y, ms in sorted(years.items()) if len(ms) == 12}
 
 
+def with_stated_year(
+    plan: Plan, history: Mapping[tuple[int, int], float] | None
+) -> tuple[dict[tuple[int, int], float], str | None]:
+    """The history with last year's 12 months as the plan states them, when the warehouse has
+    no full last year (a shop new to the warehouse), and where last year came from:
+    ``"warehouse"``, ``"plan"`` (months, or only the total), or None (neither)."""
+    merged = dict(history or {})
+    last = plan.year - 1
+    if last in yearly_totals(merged):
+        return merged, "warehouse"
+    if plan.last_year_months is not None:
+        merged.update({(last, m): v for m, v in enumerate(plan.last_year_months, start=1)})
+        return merged, "plan"
+    return merged, "plan" if plan.last_year is not None else None
+
+
 def forward_target(
-    spec: ForwardSpec, plan_year: int, history: Mapping[tuple[int, int], float]
+    spec: ForwardSpec,
+    plan_year: int,
+    history: Mapping[tuple[int, int], float],
+    last_year: float | None = None,
 ) -> tuple[float, float]:
-    """(target, last year's total) by growth, or by the linear trend of full years."""
+    """(target, last year's total) by growth, or by the linear trend of full years.
+    ``last_year``: the total the plan states, used when the history has no full last year."""
     totals = yearly_totals(history)
     last = plan_year - 1
+    if last not in totals and last_year is not None:
+        totals[last] = float(last_year)
     if last not in totals:
         got = sorted({m for (y, m) in history if y == last})
         raise PlanError(
             f"target.forward: needs the 12 months of {last} in the history, got months {got}; "
-            "give target.annual or method backward instead"
+            "state last year's figure in the plan (last_year), or give target.annual or method "
+            "backward instead"
         )
     if spec.basis == "growth":
         return totals[last] * (1 + spec.growth), totals[last]
@@ -683,7 +736,8 @@ def annual_target(
         return AnnualTarget(t.annual, "annual")
     fwd = basis = bwd = None
     if t.forward is not None:
-        fwd, basis = forward_target(t.forward, plan.year, history or {})
+        stated, _ = with_stated_year(plan, history)
+        fwd, basis = forward_target(t.forward, plan.year, stated, plan.last_year)
     if t.backward is not None:
         bwd = t.backward.revenue()
     if fwd is not None and bwd is not None:

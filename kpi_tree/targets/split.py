@@ -82,6 +82,89 @@ def split_exact(total: int, weights: Sequence[Number]) -> list[int]:
     return [sign * p for p in parts]
 
 
+def split_table(rows: Sequence[int], columns: Sequence[int]) -> list[list[int]]:
+    """Integer cells whose rows add up exactly to ``rows`` and columns to ``columns``.
+
+    Each cell is its exact share ``rows[i] × columns[j] / total`` rounded down or up (the
+    *controlled rounding* of a two-way table, Cox & Ernst 1982, which always exists). The
+    cells left over after flooring go to the largest remainders first, as in
+    :func:`split_exact`; where that alone cannot meet both margins, an augmenting path moves
+    a cent between cells. Used where units' years are split over months: each unit's months
+    add up to its year, and each month's units to the month.
+    """
+    if any(r < 0 for r in rows) or any(c < 0 for c in columns):
+        raise SplitError("a table's margins must be >= 0")
+    total = sum(rows)
+    if total != sum(columns):
+        raise SplitError(f"the rows add up to {total}, the columns to {sum(columns)}")
+    if total == 0:
+        return [[0] * len(columns) for _ in rows]
+    quotas = [[Fraction(r * c, total) for c in columns] for r in rows]
+    cells = [[int(q // 1) for q in row] for row in quotas]
+    row_need = [r - sum(row) for r, row in zip(rows, cells, strict=True)]
+    col_need = [c - sum(cells[i][j] for i in range(len(rows))) for j, c in enumerate(columns)]
+    fractional = {
+        (i, j) for i, row in enumerate(quotas) for j, q in enumerate(row) if q != cells[i][j]
+    }
+    raised: set[tuple[int, int]] = set()
+    for i, j in sorted(fractional, key=lambda ij: (-(quotas[ij[0]][ij[1]] % 1), ij)):
+        if row_need[i] > 0 and col_need[j] > 0:
+            raised.add((i, j))
+            row_need[i] -= 1
+            col_need[j] -= 1
+    while any(row_need):
+        raise_cells, lower_cells = _augmenting_path(row_need, col_need, fractional, raised)
+        raised.update(raise_cells)
+        raised.difference_update(lower_cells)
+    for i, j in raised:
+        cells[i][j] += 1
+    return cells
+
+
+def _augmenting_path(
+    row_need: list[int],
+    col_need: list[int],
+    fractional: set[tuple[int, int]],
+    raised: set[tuple[int, int]],
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """The cells to raise and to lower that move one cent from a row still in need to a
+    column still in need, every other margin unchanged: a path that raises a cell of the row,
+    lowers another raised cell of that cell's column, raises one of the lowered cell's row, …
+    until it raises a cell in a column in need (breadth first). The needs are updated."""
+    from collections import deque
+
+    n_rows, n_cols = len(row_need), len(col_need)
+    starts = [i for i in range(n_rows) if row_need[i] > 0]
+    col_from: dict[int, int] = {}  # column -> the row whose cell in it is raised
+    row_from: dict[int, int] = {}  # row -> the column whose cell in it is lowered
+    queue = deque(starts)
+    seen = set(starts)
+    while queue:
+        i = queue.popleft()
+        for j in range(n_cols):
+            if (i, j) not in fractional or (i, j) in raised or j in col_from:
+                continue
+            col_from[j] = i
+            if col_need[j] > 0:
+                up, down = [], []
+                while True:
+                    row = col_from[j]
+                    up.append((row, j))
+                    if row not in row_from:
+                        row_need[row] -= 1
+                        break
+                    j = row_from[row]
+                    down.append((row, j))
+                col_need[up[0][1]] -= 1
+                return up, down
+            for k in range(n_rows):
+                if (k, j) in raised and k not in seen:
+                    seen.add(k)
+                    row_from[k] = j
+                    queue.append(k)
+    raise SplitError("no controlled rounding of the table")  # pragma: no cover - always exists
+
+
 def split_mapping(total: int, weights: Mapping[K, Number]) -> dict[K, int]:
     """:func:`split_exact` over a mapping (order of the mapping breaks ties)."""
     keys = list(weights)

@@ -86,7 +86,7 @@ def print_pace(
     title = (
         f"{PERIOD_LABELS[period]} on {pace.as_of_day}: {pace.period_start} .. {pace.period_end}, "
         f"day {pace.days_elapsed} of {pace.days_elapsed + pace.days_left} "
-        f"(plan {', '.join(pace.versions)}; data as of {pace.data_as_of})"
+        f"(plan in force that day: {', '.join(pace.versions)}; data as of {pace.data_as_of})"
     )
     table = Table(title=title, title_justify="left")
     for col in (
@@ -167,7 +167,11 @@ def print_catch_up(
         except ReportError as err:
             raise _fail(str(err)) from err
         days = list(overall.result.days)
-        plan_days = day_targets(con, kpi, "all", days[0], days[-1]) if days else {}
+        plan_days = (
+            day_targets(con, kpi, "all", days[0], days[-1], as_of, overall.row["version_id"])
+            if days
+            else {}
+        )
     node = tree.nodes[kpi]
     r, c = overall.row, overall.result
     format_value, format_share = settings.formats.value, settings.formats.share
@@ -295,31 +299,95 @@ def plan_cmd(
     )
 
 
+def _driver_basis(planned: Planned, tree: Tree, node_id: str) -> str:
+    """Where a planned driver came from: the plan, the trailing window, or (a KPI that
+    matures) the mature days only."""
+    basis = planned.computed.history_basis.get(node_id)
+    if basis is None:
+        return "the plan"
+    days = dt.timedelta(days=planned.trailing_days - 1)
+    if basis == "mature" and planned.mature_as_of is not None:
+        end = planned.mature_as_of
+        return f"mature days {end - days} .. {end} (outcomes all in)"
+    end = planned.history_as_of
+    if end is None:
+        return "trailing history"
+    note = " (still maturing)" if tree.node_matures(tree.nodes[node_id]) else ""
+    return f"trailing {end - days} .. {end}{note}"
+
+
 def _print_plan(planned: Planned, tree: Tree, formats: Formats) -> None:
     c, plan = planned.computed, planned.plan
     format_money, format_value = formats.money, formats.value
     top = tree.nodes[plan.top_kpi]
+    last_year = {
+        "warehouse": f"last year from the warehouse (history up to {planned.history_as_of})",
+        "plan": "last year as the plan states it (the warehouse has no full last year)",
+    }.get(c.last_year_from or "", f"history up to {planned.history_as_of or 'none'}")
     console.print(
         f"[bold]{plan.raw.get('name', 'Plan')} {plan.year}[/bold]: {top.en} {top.zh} "
-        f"{format_money(c.annual_cents / 100)} ({c.annual.explain()}); new business "
-        f"{format_money(c.new_business_cents / 100)} kept as upside; the months add up to "
-        f"{format_money(c.months_total_cents / 100)} (buffer {plan.buffer:.0%}). History up to "
-        f"{planned.history_as_of or 'none (a new shop: the plan profile)'}.",
+        f"{format_money(c.annual_cents / 100)} ({c.annual.explain()}; {last_year}). New "
+        f"business {format_money(c.new_business_cents / 100)} is carved out and kept as upside; "
+        f"the other {format_money(c.base_cents / 100)} is split over the months, which add up to "
+        f"{1 + plan.buffer:.0%} of it (buffer {plan.buffer:.0%})"
+        + (
+            f", at most {plan.year_end_cap.max_share:.0%} in the last "
+            f"{plan.year_end_cap.months} months (the upside too)"
+            if plan.year_end_cap
+            else ""
+        )
+        + ".",
         highlight=False,
     )
-    months = Table("month", "weight", f"{plan.top_kpi} target", "upside")
+    months = Table(
+        "month",
+        "share",
+        f"{plan.top_kpi} target",
+        "upside",
+        "month + upside",
+        title="The months (shares as split, the year-end cap applied)",
+        title_justify="left",
+    )
+    shares = c.applied_shares
     for m, cents in c.months.items():
+        up = c.upside_months[m]
         months.add_row(
             f"{plan.year}-{m:02d}",
-            f"{c.month_weights[m]:.2%}",
+            f"{shares[m]:.2%}",
             format_money(cents / 100),
-            format_money(c.upside_months[m] / 100) if c.upside_months[m] else "",
+            format_money(up / 100) if up else "",
+            format_money((cents + up) / 100),
         )
+    total = c.months_total_cents + c.upside_total_cents
+    months.add_section()
+    months.add_row(
+        "total",
+        "100.00%",
+        format_money(c.months_total_cents / 100),
+        format_money(c.upside_total_cents / 100),
+        format_money(total / 100),
+    )
+    difference = total - c.annual_cents
+    months.add_row(
+        "annual target",
+        "",
+        "",
+        "",
+        format_money(c.annual_cents / 100),
+    )
+    months.add_row(
+        "months + upside − annual",
+        "",
+        "",
+        "",
+        f"{'+' if difference >= 0 else '−'}{format_money(abs(difference) / 100)}"
+        + (f" ({difference / c.annual_cents:+.2%})" if c.annual_cents else ""),
+    )
     console.print(months)
     year_rows = [
         r for r in planned.rows.iter_rows(named=True) if r["grain"] == "year" and r["scope"] == ALL
     ]
-    nodes = Table("KPI", "team", "year target", "planned driver")
+    nodes = Table("KPI", "team", "year target", "planned driver", "driver from")
     for r in year_rows:
         node = tree.nodes[r["kpi_id"]]
         driver = c.drivers.get(node.id, c.shares.get(node.id))
@@ -328,6 +396,7 @@ def _print_plan(planned: Planned, tree: Tree, formats: Formats) -> None:
             node.team,
             format_value(r["value"], node.unit),
             "" if driver is None else f"{driver:.4g}",
+            "" if driver is None else _driver_basis(planned, tree, node.id),
         )
     console.print(nodes)
     alloc = [

@@ -119,6 +119,9 @@ class Planned:
     computed: PlanTargets
     rows: pl.DataFrame
     history_as_of: dt.date | None
+    #: the trailing window's length, and the last day of the mature one (None: no mature days)
+    trailing_days: int = 0
+    mature_as_of: dt.date | None = None
 
 
 def compute(
@@ -134,8 +137,20 @@ def compute(
     as_of = as_of or newest_day(con)
     history = monthly_history(con, plan.top_kpi, as_of)
     trailing = trailing_totals(con, as_of, trailing_days)
-    computed = compute_plan(plan, tree, history=history, trailing_totals=trailing)
-    return Planned(plan, computed, target_rows(plan, computed, tree), as_of)
+    # the KPIs that mature are planned from days whose outcomes have all arrived
+    mature_end = as_of - dt.timedelta(days=tree.maturity_days) if as_of else None
+    mature = trailing_totals(con, mature_end, trailing_days) if mature_end else None
+    computed = compute_plan(
+        plan, tree, history=history, trailing_totals=trailing, mature_totals=mature or None
+    )
+    return Planned(
+        plan,
+        computed,
+        target_rows(plan, computed, tree),
+        as_of,
+        trailing_days,
+        mature_end if mature else None,
+    )
 
 
 def default_effective_from(

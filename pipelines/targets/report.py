@@ -129,17 +129,36 @@ def _pace_row(
 
 
 def day_targets(
-    con: duckdb.DuckDBPyConnection, kpi: str, scope: str, start: dt.date, end: dt.date
+    con: duckdb.DuckDBPyConnection,
+    kpi: str,
+    scope: str,
+    start: dt.date,
+    end: dt.date,
+    as_of: dt.date | None = None,
+    version: str | None = None,
 ) -> dict[dt.date, float]:
-    """The day targets in force over [start, end]."""
-    return dict(
+    """The day targets over [start, end] as the plan stood on ``as_of``: up to it, those in
+    force on each day; after it, those of ``version`` (the one in force on ``as_of``), so that
+    a version made later changes nothing seen on ``as_of`` (docs/architecture.md, invariant
+    11). Without ``as_of``, the targets in force today."""
+    days = dict(
         con.execute(
             "select period_start, target from kpi_tree.targets_in_force "
             "where grain = 'day' and kpi_id = ? and scope = ? and period_start between ? and ? "
-            "order by period_start",
-            [kpi, scope, start, end],
+            "and (? is null or period_start <= ?) order by period_start",
+            [kpi, scope, start, end, as_of, as_of],
         ).fetchall()
     )
+    if as_of is not None and version is not None:
+        days.update(
+            con.execute(
+                "select period_start, value from kpi_tree.targets where grain = 'day' "
+                "and version_id = ? and kpi_id = ? and scope = ? "
+                "and period_start between ? and ? and period_start > ? order by period_start",
+                [version, kpi, scope, start, end, as_of],
+            ).fetchall()
+        )
+    return dict(sorted(days.items()))
 
 
 @dataclass(frozen=True)
@@ -164,7 +183,9 @@ def overall_catch_up(
     row = _pace_row(con, as_of, period, kpi, scope)
     if row["needed_remaining"] is None:
         raise ReportError(f"{kpi} is a rate: its target holds every day, there is no total to fill")
-    days = day_targets(con, kpi, scope, row["period_start"], row["period_end"])
+    days = day_targets(
+        con, kpi, scope, row["period_start"], row["period_end"], as_of, row["version_id"]
+    )
     weights = {d: to_cents(v) for d, v in days.items()}
     result = catch_up(sum(weights.values()), to_cents(row["actual"]), weights, as_of)
     return OverallCatchUp(kpi, scope, row, result)

@@ -199,7 +199,7 @@ nodes as (
 
 late_nodes as (
     {%- for node in tree['nodes'] %}
-    select '{{ node['id'] }}' as kpi_id, {{ 'true' if 'shipments' in node['facts'] else 'false' }} as matures_late
+    select '{{ node['id'] }}' as kpi_id, {{ 'true' if node['matures'] else 'false' }} as matures_late
     {{ 'union all' if not loop.last }}
     {%- endfor %}
 ),

@@ -10,7 +10,12 @@
     lower-is-better ones; status from it with the pace_on_track / pace_at_risk vars.
   - projected: the period's end at the current run rate, actual / elapsed_share (a rate: its
     value to date); needed_remaining / planned_remaining: what the rest of the period must
-    bring against what the plan expected of it (catch_up_factor = their ratio).
+    bring against what the plan expected of it (catch_up_factor = their ratio; none on the
+    period's last day, when nothing remains).
+  - As of a day, the plan is what was in force that day (docs/architecture.md, invariant 11):
+    the days to date have the targets in force on each of them, the days after it the
+    targets of the version in force on the day itself. A version that takes effect later
+    changes the rows from its first day on and leaves every earlier row as it was.
   Percentile KPIs are not paced (they have no period-to-date parts), nor are KPIs the shop
   cannot compute (fct_kpi_availability). Scopes without actuals in the warehouse (new
   business, regions, people) are in fct_targets only.
@@ -33,6 +38,31 @@ nodes as (
     from {{ ref('dim_kpi_nodes') }}
     where formula_kind in ('sum', 'ratio')
       and kpi_id in (select kpi_id from {{ ref('fct_kpi_availability') }} where is_available)
+),
+
+-- every version's own day targets, running through each period: what a version planned for
+-- the rest of a period after any of its days
+version_days as (
+{%- for grain in grains %}
+    select
+        '{{ grain }}' as period_grain,
+        {{ kpi_period_start(grain, 'period_start') }} as period_start,
+        period_start as date_day,
+        version_id,
+        kpi_id,
+        scope,
+        coalesce(sum(value) over (
+            partition by version_id, kpi_id, scope, {{ kpi_period_start(grain, 'period_start') }}
+            order by period_start rows between 1 following and unbounded following
+        ), 0) as rest_value,
+        count(*) over (
+            partition by version_id, kpi_id, scope, {{ kpi_period_start(grain, 'period_start') }}
+            order by period_start rows between 1 following and unbounded following
+        ) as rest_days
+    from {{ ref('stg_targets__targets') }}
+    where grain = 'day' and dimension is not null
+    {{ 'union all' if not loop.last }}
+{%- endfor %}
 ),
 
 actuals as (
@@ -89,21 +119,38 @@ running as (
     select
         periods.*,
         sum(day_target) over ({{ to_date }}) as target_to_date,
-        sum(day_target) over ({{ partition }}) as target_period_sum,
         avg(day_target) over ({{ to_date }}) as rate_target_to_date,
-        avg(day_target) over ({{ partition }}) as rate_target_period,
         sum(coalesce(numerator, 0)) over ({{ to_date }}) as numerator_to_date,
         sum(coalesce(denominator, 0)) over ({{ to_date }}) as denominator_to_date,
         count(*) over ({{ to_date }}) as days_elapsed,
-        count(*) over ({{ partition }}) as days_in_period,
         count(numerator) over ({{ to_date }}) as days_with_data,
         max(case when is_provisional then 1 else 0 end) over ({{ to_date }}) as provisional_days
     from periods
 ),
 
-valued as (
+-- the period's target as of its day: the targets in force to date, and what the version in
+-- force that day planned for the days after it
+as_of_plan as (
     select
         running.*,
+        target_to_date + version_days.rest_value as target_period_sum,
+        (target_to_date + version_days.rest_value)
+            / (days_elapsed + version_days.rest_days) as rate_target_period,
+        version_days.rest_value as planned_rest,
+        version_days.rest_days as days_left_in_plan
+    from running
+    inner join version_days
+        on version_days.period_grain = running.period_grain
+        and version_days.period_start = running.period_start
+        and version_days.date_day = running.as_of_day
+        and version_days.version_id = running.version_id
+        and version_days.kpi_id = running.kpi_id
+        and version_days.scope = running.scope
+),
+
+valued as (
+    select
+        as_of_plan.*,
         case when formula_kind = 'sum' then target_period_sum else rate_target_period end
             as target,
         case when formula_kind = 'sum' then target_to_date else rate_target_to_date end
@@ -115,9 +162,9 @@ valued as (
         case
             when formula_kind = 'sum' and target_period_sum <> 0
                 then target_to_date / target_period_sum
-            else cast(days_elapsed as {{ kpi_double() }}) / days_in_period
+            else cast(days_elapsed as {{ kpi_double() }}) / (days_elapsed + days_left_in_plan)
         end as elapsed_share
-    from running
+    from as_of_plan
     where as_of_day <= as_of_date
 ),
 
@@ -172,13 +219,14 @@ final as (
             else 'short'
         end as status,
         case when formula_kind = 'sum' then target - actual end as needed_remaining,
-        case when formula_kind = 'sum' then target - paced_target end as planned_remaining,
+        -- what the version in force planned for the days left (none on the last day)
+        case when formula_kind = 'sum' then planned_rest end as planned_remaining,
         case
-            when formula_kind = 'sum' and target - paced_target > 0
-                then (target - actual) / (target - paced_target)
+            when formula_kind = 'sum' and days_left_in_plan > 0 and planned_rest > 0
+                then (target - actual) / planned_rest
         end as catch_up_factor,
         days_elapsed,
-        days_in_period - days_elapsed as days_left,
+        days_left_in_plan as days_left,
         days_with_data,
         provisional_days > 0 as is_provisional,
         period_grain = 'month'
