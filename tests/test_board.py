@@ -755,3 +755,35 @@ def test_tables_download_as_csv_and_excel(built_shop, browser, tmp_path):
         assert list(r[1:4]) == pytest.approx(want[r[0]], rel=1e-12)
     assert all(isinstance(r[1], float) for r in cells[1:])  # numbers, not text
     page.close()
+
+
+def test_every_string_of_the_board_is_in_its_catalogue():
+    """Both languages have the same keys and the same placeholders, none empty; every key the
+    script asks for is there, and so are those it makes from the data (an alert's kind,
+    severity and delivery, a dimension, a relation, a status, a period)."""
+    from pipelines.alerts.detect import AT_RISK, BREAK, HELD_BACK, ON_TRACK, RECOVERED, SHORT
+    from pipelines.board.data import PERIODS
+    from pipelines.board.page import STATIC, catalogue
+
+    words = catalogue()
+    assert words["en"].keys() == words["zh"].keys()
+    for key, en in words["en"].items():
+        zh = words["zh"][key]
+        assert en.strip() and zh.strip(), key
+        assert set(re.findall(r"\{(\w+)\}", en)) == set(re.findall(r"\{(\w+)\}", zh)), key
+    script = (STATIC / "board.js").read_text(encoding="utf-8")
+    prefixes = {"kind_", "severity_", "delivery_", "rel_"}
+    asked = set(re.findall(r'\bt\("(\w+)"', script)) - prefixes
+    tree = default_tree()
+    made = (
+        {f"kind_{k}" for k in (SHORT, AT_RISK, RECOVERED, BREAK, HELD_BACK, "kpi", "team")}
+        | {"kind_person"}
+        | {f"severity_{s}" for s in ("critical", "warning", "info")}
+        | {f"delivery_{d}" for d in ("delivered", "partial", "undelivered")}
+        | {f"rel_{n.relation}" for n in tree.nodes.values() if n.relation}
+        | {d for n in tree.nodes.values() for d in n.dimensions}
+        | {SHORT, AT_RISK, ON_TRACK, "none", "previous", "last_year"}
+        | set(PERIODS)
+        | {f"{p}Short" for p in PERIODS}
+    )
+    assert (asked | made) - words["en"].keys() == set()

@@ -49,7 +49,7 @@ TEMPLATE = """<!DOCTYPE html>
 <body>
 <header id="header"><h1>{title}</h1></header>
 <main>
-<section id="summary" aria-label="summary">
+<section id="summary" aria-label="{summary}">
   <div id="headline" class="headline"></div>
   <div id="team-strip" class="team-strip"></div>
   <details id="problems" class="problems" open><summary></summary><ol class="list"></ol></details>
@@ -119,6 +119,7 @@ def render(data: dict, stamp: str = "") -> str:
         html_lang="zh-CN" if lang == "zh" else "en",
         title=html.escape(words[lang]["title"]),
         noscript=html.escape(words[lang]["noscript"]),
+        summary=html.escape(words[lang]["summary"]),
         as_of=html.escape(str(data.get("as_of", ""))),
         stamp=html.escape(stamp),
         css=(STATIC / "board.css").read_text(encoding="utf-8"),

@@ -359,6 +359,7 @@
     ]);
   }
   function renderSummary() {
+    document.getElementById("summary").setAttribute("aria-label", t("summary"));
     var head = clear("headline");
     (DATA.headline || []).forEach(function (id) { if (nodesById[id]) append(head, kpiCard(nodesById[id])); });
     var strip = clear("team-strip");
