@@ -478,6 +478,12 @@ def test_an_orders_only_board_greys_what_the_shop_cannot_compute(orders_only_sho
     page.click("#lang-toggle")
     assert cvr.locator(".node-needs").get_attribute("data-needs") == "需要流量数据"
     assert "需要流量数据" in page.locator("#detail-needs").text_content()
+    # greyed rows and skipped scorecards fit a phone as the full ones do
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.keyboard.press("Escape")
+    layout = page.evaluate(LAYOUT_JS)
+    assert layout["scrollWidth"] <= 390 and layout["bad"] == []
+    page.screenshot(path=str(ARTIFACTS / "board-orders-only-390x844-zh.png"))
     page.close()
     assert problems == []
 
