@@ -604,6 +604,21 @@ def test_comparisons_catch_up_and_problems_equal_independent_queries(built_shop)
     assert behind - alerted  # one that did not alert today is listed all the same
 
 
+def test_alert_times_are_in_business_time(built_shop):
+    """The alerts table records UTC; the board shows the shop's business time (Asia/Shanghai
+    in the test shop: eight hours ahead)."""
+    settings = built_shop.settings
+    assert settings.business_timezone == "Asia/Shanghai"
+    with _serving(built_shop) as con:
+        data = collect(con, default_tree(), settings)
+        recorded = con.execute(
+            "select created_at from main.alerts where day = (select max(day) from main.alerts)"
+        ).fetchall()
+    shown = sorted(a["created_at"] for a in data["alerts"]["items"])
+    want = sorted((c + dt.timedelta(hours=8)).strftime("%Y-%m-%d %H:%M") for (c,) in recorded)
+    assert shown == want and shown
+
+
 # ---- the layout, in three screens and both languages --------------------------------------
 
 LAYOUT_JS = (Path(__file__).with_name("board_layout.js")).read_text(encoding="utf-8")
