@@ -13,6 +13,13 @@ number is rounded as it is written in the shortest form that reads back as the s
 (1.005 is "1.005", so 1.01), half away from zero, before Babel writes it: what the browser's
 ``Intl.NumberFormat`` does. (Python's own ``format`` rounds the binary value instead, 1.005 →
 1.00, and Babel rounds half to even.)
+
+Amounts and counts also have a compact form (:meth:`Formats.compact`): CLDR's short patterns of
+the locale, so 万 and 亿 in Chinese (¥85.6万, 1.23亿) and K, M, B in English, to three
+significant digits; for a board's card, a narrow column or a chat line. Babel has
+``format_compact_decimal``, but it picks the magnitude before rounding (99,995 → "10.0万", never
+"10万") and rounds half to even; here the rounding is the one above and a value that rounds up
+into the next magnitude is written in it (99,999,500 → "1亿").
 """
 
 from __future__ import annotations
@@ -45,6 +52,9 @@ DEFAULT_LOCALE = "zh_CN"
 LOCALES = {"zh_CN": "zh", "en_US": "en"}
 #: what a missing value (no data, not arrived, held back) is written as
 MISSING = "–"
+#: the units that have a compact form (万/亿, K/M/B), and how many significant digits it keeps
+COMPACT_UNITS = ("money", "count")
+COMPACT_DIGITS = 3
 
 
 def is_currency(code: str) -> bool:
@@ -87,6 +97,16 @@ SHARE_FORMAT = NumberFormat("percent", decimals=1)
 MONEY_FORMAT = NumberFormat("currency", decimals=None)
 
 _NUMBER = re.compile(r"[#0,]*0(?:\.[0#]*)?")
+
+
+@dataclass(frozen=True)
+class _CompactStep:
+    """A compact magnitude: values from ``threshold`` are divided by 10 ** ``exponent`` and
+    written by ``pattern`` (CLDR: ``0万`` from 10,000, ``00万`` from 100,000, …)."""
+
+    threshold: Decimal
+    exponent: int
+    pattern: str
 
 
 def _with_decimals(pattern: str, digits: int) -> str:
@@ -173,6 +193,60 @@ class Formats:
         """An amount of money to the currency's minor unit: ¥1,234,567.89."""
         return self.number(value, MONEY_FORMAT)
 
+    def compact(self, value: float | None, unit: str) -> str:
+        """A KPI value, short: an amount or a count in the locale's compact form to three
+        significant digits (¥85.6万, 1.23亿, 1234万; CN¥856K, 1.23M), trailing zeros dropped;
+        what is below the locale's first compact magnitude (10,000 in Chinese, 1,000 in
+        English) and every other unit as :meth:`value` writes it."""
+        if unit not in COMPACT_UNITS or value is None or not math.isfinite(value):
+            return self.value(value, unit)
+        steps = self._compact_steps(UNIT_FORMATS[unit].kind)
+        magnitude = Decimal(repr(abs(value)))
+        while True:
+            below = [s for s in steps if s.threshold <= magnitude]
+            if not below:
+                return self.value(value, unit)
+            step = below[-1]
+            digits = magnitude.adjusted() + 1  # before the decimal point
+            significant = max(COMPACT_DIGITS, digits - step.exponent)
+            rounded = magnitude.quantize(Decimal(1).scaleb(digits - significant), ROUND_HALF_UP)
+            after = [s for s in steps if s.threshold > step.threshold]
+            if after and rounded >= after[0].threshold:
+                magnitude = rounded  # rounded up into the next magnitude: written in it
+                continue
+            break
+        shown = rounded.scaleb(-step.exponent).normalize()
+        if shown.as_tuple().exponent > 0:  # normalize writes 10 as 1E+1
+            shown = shown.quantize(Decimal(1))
+        return parse_pattern(step.pattern).apply(
+            -shown if value < 0 else shown,
+            self._locale,
+            currency=self.currency,
+            currency_digits=False,
+            decimal_quantization=False,
+        )
+
+    def _compact_steps(self, kind: str) -> list[_CompactStep]:
+        """The locale's short compact patterns for ``kind`` (currency or decimal), by magnitude,
+        without those that write the number as it is (Chinese has no compact thousands)."""
+        formats = (
+            self._locale.compact_currency_formats
+            if kind == "currency"
+            else self._locale.compact_decimal_formats
+        )["short"]
+        other = formats["other"]
+        for form in formats:  # a plural form the page cannot choose must write as "other"
+            if any(formats[form][m].pattern != other[m].pattern for m in formats[form]):
+                raise ValueError(f"{self.locale}: compact {kind} has plural forms the board lacks")
+        steps = []
+        for threshold, pattern in sorted(other.items(), key=lambda item: int(item[0])):
+            zeros = pattern.pattern.count("0")
+            if re.sub(r"[0#,.]", "", pattern.pattern) == "":
+                continue
+            exponent = len(threshold) - 1 - (zeros - 1)
+            steps.append(_CompactStep(Decimal(threshold), exponent, pattern.pattern))
+        return steps
+
     # ---- the rules, for the board's script ------------------------------------------------
 
     def _affixes(self, rule: NumberFormat, digits: int) -> tuple[list[str], list[str]]:
@@ -216,6 +290,36 @@ class Formats:
             "grouping": list(parse_pattern(self._pattern(rule, big)).grouping),
         }
 
+    def _compact_rule(self, unit: str) -> list[dict[str, Any]]:
+        """Each compact magnitude of ``unit``: from which value, the power of ten it divides by,
+        and what Babel writes before and after a positive and a negative number."""
+        out = []
+        for step in self._compact_steps(UNIT_FORMATS[unit].kind):
+            before, after = [], []
+            sample = "7" * step.pattern.count("0")  # as many digits as the pattern's least
+            for sign in (1, -1):
+                text = parse_pattern(step.pattern).apply(
+                    Decimal(sample) * sign,
+                    self._locale,
+                    currency=self.currency,
+                    currency_digits=False,
+                    decimal_quantization=False,
+                )
+                head, found, tail = text.partition(sample)
+                if not found:
+                    raise ValueError(f"{self.locale}: cannot find {sample} in {text!r}")
+                before.append(head)
+                after.append(tail)
+            out.append(
+                {
+                    "from": int(step.threshold),
+                    "exponent": step.exponent,
+                    "prefix": before,
+                    "suffix": after,
+                }
+            )
+        return out
+
     def rules(self) -> dict[str, Any]:
         """This currency's and locale's rules as data, for ``format.js`` to apply."""
         loc = self._locale
@@ -227,6 +331,8 @@ class Formats:
             "plus": get_plus_sign_symbol(loc),
             "units": {unit: self._rule(rule) for unit, rule in UNIT_FORMATS.items()},
             "share": self._rule(SHARE_FORMAT),
+            "compact": {unit: self._compact_rule(unit) for unit in COMPACT_UNITS},
+            "compact_digits": COMPACT_DIGITS,
         }
 
 

@@ -112,3 +112,37 @@ def test_the_rules_are_babels_patterns_as_plain_data():
     assert en["units"]["days"]["suffix"] == [" days", " days"]
     assert zh["units"]["days"]["suffix"] == ["天", "天"]
     assert board_rules("CNY")["zh"]["units"]["money"]["prefix"] == ["¥", "-¥"]
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "zh_cny", "en_usd"),
+    [
+        (856234.5, "money", "¥85.6万", "$856K"),
+        (12345, "money", "¥1.23万", "$12.3K"),
+        (120000, "money", "¥12万", "$120K"),  # trailing zeros dropped
+        (12345678, "money", "¥1235万", "$12.3M"),  # Chinese counts in 万 up to 亿
+        (123456789, "money", "¥1.23亿", "$123M"),
+        (99_999_500, "money", "¥1亿", "$100M"),  # rounded up into the next magnitude
+        (99_995, "money", "¥10万", "$100K"),
+        (-856234.5, "money", "-¥85.6万", "-$856K"),
+        (9999.4, "money", "¥9,999", "$10K"),  # Chinese has no compact thousands
+        (99.5, "money", "¥99.50", "$99.50"),  # small amounts as value() writes them
+        (1234, "count", "1,234", "1.23K"),
+        (999_950, "count", "100万", "1M"),
+        (3e9, "count", "30亿", "3B"),
+        (0.0327, "ratio", "3.27%", "3.27%"),  # units without magnitudes: as value()
+        (None, "money", MISSING, MISSING),
+    ],
+)
+def test_the_compact_form_in_zh_cn_and_en_us(value, unit, zh_cny, en_usd):
+    assert ZH_CNY.compact(value, unit) == zh_cny
+    assert EN_USD.compact(value, unit) == en_usd
+
+
+def test_the_compact_rules_for_the_board():
+    zh = board_rules("CNY")["zh"]
+    assert set(zh["compact"]) == {"money", "count"} and zh["compact_digits"] == 3
+    first, *_ = zh["compact"]["money"]
+    assert first == {"from": 10000, "exponent": 4, "prefix": ["¥", "-¥"], "suffix": ["万", "万"]}
+    assert [s["suffix"][0] for s in zh["compact"]["count"]][4] == "亿"
+    assert board_rules("USD")["en"]["compact"]["money"][3]["suffix"] == ["M", "M"]

@@ -5,21 +5,38 @@ page shows exactly the published numbers: each node at its own team's newest pub
 for the day, month to date, quarter to date and year to date. A node the shop cannot compute
 (``kpi_tree.kpi_availability``: a source it reads was never delivered) carries no number and
 says what it needs; no target, pace or scorecard judges it.
+
+Beside each period's numbers a node carries its comparisons (环比, the previous period to the
+same point; 同比, the same dates a year before: :func:`comparison_windows`), and, for a total
+with a target, what the rest of the period needs (the catch-up of ``kpi targets catch-up``,
+``pipelines/targets/report.py``). Each section of the page is one function here returning
+plain data; a new field is a new key, read by ``static/board.js`` where it is shown.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import re
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote, urlparse
 
 import duckdb
 
 from kpi_tree.availability import is_available
 from kpi_tree.formats import board_rules
 from kpi_tree.model import Node, Tree
+from kpi_tree.targets.pace import PaceError
 from pipelines.queries import kpi_availability, records, table_exists
 from pipelines.settings import Settings
+from pipelines.targets.report import (
+    ReportError,
+    day_targets,
+    driver_catch_up,
+    overall_catch_up,
+)
 
 PERIODS = ("day", "month", "quarter", "year")
 #: a scorecard counts each KPI's attainment up to this much (one KPI far ahead cannot hide
@@ -27,10 +44,11 @@ PERIODS = ("day", "month", "quarter", "year")
 SCORE_CAP = 1.2
 #: the daily trend shown for the "day" period: this many days up to the day
 DAY_TREND_DAYS = 30
-
-# layout of the tree diagram (SVG user units)
-NODE_W, NODE_H = 196, 62
-COL_GAP, ROW_GAP = 40, 8
+#: the periods a catch-up is worked out for (a day has no rest to catch up in)
+CATCH_UP_PERIODS = ("month", "quarter", "year")
+#: the comparisons each period is shown with: 环比 (the previous period to the same point) and
+#: 同比 (the same dates a year before)
+COMPARISONS = ("previous", "last_year")
 
 
 class BoardError(RuntimeError):
@@ -47,6 +65,36 @@ def period_start(day: dt.date, period: str) -> dt.date:
     if period == "year":
         return dt.date(day.year, 1, 1)
     raise ValueError(f"unknown period {period!r}; one of {PERIODS}")
+
+
+def _shift_year(day: dt.date, years: int) -> dt.date:
+    """The same date ``years`` later (a 29 February without one: the 28th)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+def comparison_windows(day: dt.date, period: str) -> dict[str, tuple[dt.date, dt.date] | None]:
+    """The days each comparison of ``period`` to date on ``day`` is made against.
+
+    ``previous`` (环比): the period before, to the same point (1–15 June against 1–15 May; the
+    31st of a month against the whole of a shorter one; a day against the day before); none for
+    a year, whose previous period is the same as ``last_year``. ``last_year`` (同比): the same
+    dates a year before."""
+    start = period_start(day, period)
+    out: dict[str, tuple[dt.date, dt.date] | None] = {
+        "last_year": (_shift_year(start, -1), _shift_year(day, -1))
+    }
+    if period == "day":
+        out["previous"] = (day - dt.timedelta(days=1),) * 2
+    elif period == "year":
+        out["previous"] = None
+    else:
+        before = period_start(start - dt.timedelta(days=1), period)
+        end = min(before + (day - start), start - dt.timedelta(days=1))
+        out["previous"] = (before, end)
+    return out
 
 
 def status_of(attainment: float | None, settings: Settings) -> str | None:
@@ -81,27 +129,6 @@ def value_of(node: Node, numerator: float | None, denominator: float | None) -> 
 
 def _iso(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.date | dt.datetime) else value
-
-
-def layout(tree: Tree) -> dict[str, dict[str, float]]:
-    """x, y of each node: depth left to right, leaves stacked in tree order, each parent
-    centred on its children."""
-    pos: dict[str, dict[str, float]] = {}
-    next_slot = [0]
-
-    def place(node: Node, depth: int) -> float:
-        children = tree.children(node.id)
-        if children:
-            ys = [place(child, depth + 1) for child in children]
-            y = (ys[0] + ys[-1]) / 2
-        else:
-            y = next_slot[0] * (NODE_H + ROW_GAP)
-            next_slot[0] += 1
-        pos[node.id] = {"x": depth * (NODE_W + COL_GAP), "y": y, "depth": depth}
-        return y
-
-    place(tree.root, 0)
-    return pos
 
 
 def _publication(con: duckdb.DuckDBPyConnection) -> tuple[dict, dict, dt.date]:
@@ -146,13 +173,14 @@ def collect(con: duckdb.DuckDBPyConnection, tree: Tree, settings: Settings) -> d
     pace = _pace(con, has_pace, node_day)
     breakdown = _breakdowns(con, tree, has_values, node_day)
     unit_targets = _unit_targets(con, has_pace, has_targets, node_day, tree)
+    compared = _comparisons(con, tree, has_values, node_day)
+    catch_ups = _catch_ups(con, tree, has_pace, node_day)
 
     def held_back(team: str) -> bool:
         entry = latest.get(tree.teams[team]["mart"])
         return entry is not None and entry["status"] == "held_back"
 
     nodes: list[dict[str, Any]] = []
-    pos = layout(tree)
     for depth, node in tree.depth_first():
         day = node_day.get(node.id)
         cannot = availability.get(node.id)
@@ -163,6 +191,8 @@ def collect(con: duckdb.DuckDBPyConnection, tree: Tree, settings: Settings) -> d
             if node.kind == "quantile" and period == "month" and day is not None:
                 # percentiles do not add up over days: the published month row
                 periods[period]["actual"] = months.get((node.id, day.replace(day=1)))
+            periods[period]["compare"] = compared.get((node.id, period), {})
+            periods[period]["catch_up"] = catch_ups.get((node.id, period))
         nodes.append(
             {
                 "id": node.id,
@@ -176,8 +206,8 @@ def collect(con: duckdb.DuckDBPyConnection, tree: Tree, settings: Settings) -> d
                 "parent": node.parent,
                 "relation": node.relation,
                 "depth": depth,
-                "x": pos[node.id]["x"],
-                "y": pos[node.id]["y"],
+                # a rate's parts, named, for the volumes beside it: {"numerator": {id, en, zh}}
+                "parts": _parts(tree, node),
                 "dimensions": list(node.dimensions),
                 "as_of": _iso(day),
                 "available": available,
@@ -207,24 +237,167 @@ def collect(con: duckdb.DuckDBPyConnection, tree: Tree, settings: Settings) -> d
             }
         )
 
+    alerts = _alerts(con, unit_targets, settings)
+    teams = _teams(tree, nodes, latest, published, settings)
     return {
         "as_of": as_of.isoformat(),
-        "generated_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        # when the page was drawn, in business time (the zone the days are in)
+        "generated_at": dt.datetime.now(settings.tz).strftime("%Y-%m-%d %H:%M"),
+        "timezone": settings.business_timezone,
         "thresholds": {"on_track": settings.targets.on_track, "at_risk": settings.targets.at_risk},
         "score_cap": SCORE_CAP,
-        "layout": {"node_w": NODE_W, "node_h": NODE_H},
         # the number formats of each of the board's languages, the one it opens in, and the
         # members' labels (channels, carriers, payment methods, topics) in both
         "formats": board_rules(settings.currency),
         "lang": settings.formats.lang,
         "labels": settings.vocabulary.labels(),
-        "teams": _teams(tree, nodes, latest, published, settings),
+        # the cards at the top: the root and its first identity child (net revenue, GMV)
+        "headline": _headline(tree),
+        "teams": teams,
         "nodes": nodes,
         "units": unit_targets,
         "people": _people(tree, nodes, settings),
-        "alerts": _alerts(con),
+        "alerts": alerts,
+        "problems": _problems(nodes, alerts),
         "plan": _plan(con),
     }
+
+
+def _headline(tree: Tree) -> list[str]:
+    """The KPIs of the headline cards: the root, and the first child of its identity."""
+    root = tree.root
+    kids = [k.id for p, _, ks in tree.identities() if p.id == root.id for k in ks]
+    return [root.id, *kids[:1]]
+
+
+def _parts(tree: Tree, node: Node) -> dict[str, Any] | None:
+    if node.kind != "ratio":
+        return None
+    out = {}
+    for role, measure in (("numerator", node.numerator), ("denominator", node.denominator)):
+        m = tree.measures[measure]
+        out[role] = {"id": m.id, "en": m.en, "zh": m.zh, "unit": measure_unit(tree, m.id)}
+    return out
+
+
+#: a measure read from an amount column (amount, order_amount, refund_amount) is money
+_AMOUNT = re.compile(r"\b\w*amount\b")
+
+
+def measure_unit(tree: Tree, measure: str) -> str:
+    """The unit a measure's volume is written in. The tree gives measures no unit of their
+    own: a node that sums the measure gives its unit; the numerator of a duration (seconds of
+    first response) is in that duration; a measure read from an amount column is money; any
+    other is a count (orders, sessions, inquiries)."""
+    for node in tree.nodes.values():
+        if node.kind == "sum" and node.numerator == measure:
+            return node.unit
+    for node in tree.nodes.values():
+        if node.numerator == measure and node.unit in ("seconds", "minutes", "days"):
+            return node.unit
+    expr = tree.measures[measure].expr or ""
+    return "money" if _AMOUNT.search(expr) else "count"
+
+
+def _comparisons(con, tree: Tree, has_values: bool, node_day) -> dict[tuple[str, str], dict]:
+    """Per (KPI, period): the period to date, and each comparison's window, value and change
+    (current / compared - 1). Values from the published day rows, Σ numerator / Σ denominator
+    as the period's own; a window with a day missing has no value (unknown, not a smaller one),
+    nor has a percentile (it does not add up over days)."""
+    if not has_values or not node_day:
+        return {}
+    windows: list[tuple[str, str, str, dt.date, dt.date]] = []
+    for kpi, day in node_day.items():
+        node = tree.nodes.get(kpi)
+        if node is None or node.kind == "quantile":
+            continue
+        for period in PERIODS:
+            windows.append((kpi, period, "current", period_start(day, period), day))
+            for which, window in comparison_windows(day, period).items():
+                if window is not None:
+                    windows.append((kpi, period, which, *window))
+    if not windows:
+        return {}
+    values = ", ".join(
+        f"('{k}', '{p}', '{w}', DATE '{s.isoformat()}', DATE '{e.isoformat()}')"
+        for k, p, w, s, e in windows
+    )
+    sums = {
+        (r["kpi_id"], r["period"], r["which"]): r
+        for r in records(
+            con,
+            f"with w(kpi_id, period, which, s, e) as (values {values}) "
+            "select w.kpi_id, w.period, w.which, w.s, w.e, count(v.numerator) as days, "
+            "sum(v.numerator) as numerator, sum(v.denominator) as denominator from w "
+            "left join kpi_tree.kpi_values v on v.kpi_id = w.kpi_id and v.grain = 'day' "
+            "and v.dimension = 'total' and v.period_start between w.s and w.e "
+            "group by all",
+        )
+    }
+
+    def value(key) -> tuple[float | None, dict]:
+        r = sums[key]
+        complete = r["days"] == (r["e"] - r["s"]).days + 1
+        node = tree.nodes[key[0]]
+        return (value_of(node, r["numerator"], r["denominator"]) if complete else None), r
+
+    out: dict[tuple[str, str], dict] = {}
+    for kpi, period, which, _, _ in windows:
+        if which == "current":
+            continue
+        current, _ = value((kpi, period, "current"))
+        compared, r = value((kpi, period, which))
+        change = current / compared - 1 if current is not None and compared else None
+        out.setdefault((kpi, period), {})[which] = {
+            "start": _iso(r["s"]),
+            "end": _iso(r["e"]),
+            "value": compared,
+            "change": change,
+        }
+    return out
+
+
+def _catch_ups(con, tree: Tree, has_pace: bool, node_day) -> dict[tuple[str, str], dict]:
+    """Per (KPI, period): what the rest of the period needs, as ``kpi targets catch-up`` says
+    it. A total with a target: the remaining days' needs, split by the target's own day
+    weights (exact: actual + the days == the target). The parent of an identity: if one child
+    stays at its run rate, what the others must reach (一个达不成, 另一个必须补上)."""
+    if not has_pace:
+        return {}
+    out: dict[tuple[str, str], dict] = {}
+    for kpi, day in node_day.items():
+        node = tree.nodes.get(kpi)
+        if node is None or node.kind != "sum":
+            continue
+        for period in CATCH_UP_PERIODS:
+            entry: dict[str, Any] = {}
+            try:
+                overall = overall_catch_up(con, day, period, kpi)
+            except (ReportError, PaceError):
+                overall = None  # no pace for it, or no day left to catch up in
+            if overall is not None:
+                c = overall.result
+                days = list(c.days)
+                planned = day_targets(con, kpi, "all", days[0], days[-1]) if days else {}
+                entry.update(
+                    needed=c.needed / 100,
+                    planned=c.planned_remaining / 100,
+                    factor=c.factor if c.needed > 0 else None,
+                    days_left=len(days),
+                    per_day=c.needed / 100 / len(days) if days and c.needed > 0 else None,
+                    days=[[_iso(d), c.days[d] / 100, planned.get(d)] for d in days],
+                )
+            try:
+                scenarios = driver_catch_up(con, tree, day, period, kpi)
+            except (ReportError, PaceError):
+                scenarios = []  # no identity under it, or a child without pace
+            if scenarios:
+                entry["drivers"] = [
+                    {"held": s.held, "required": s.required, "factor": s.factor} for s in scenarios
+                ]
+            if entry:
+                out[(kpi, period)] = entry
+    return out
 
 
 def _daily(con, has_values: bool, has_targets: bool, since: dt.date) -> dict[str, list[dict]]:
@@ -341,8 +514,10 @@ def _period_value(node: Node, period: str, day, daily, pace, settings) -> dict[s
 
 
 def _breakdowns(con, tree: Tree, has_values: bool, node_day) -> dict[str, dict]:
-    """Per KPI, period and dimension: each member's value (day and month rows as published;
-    quarters and years summed from the months, so quantiles have none there)."""
+    """Per KPI, period and dimension: each member's [member, value, numerator, denominator]
+    (day and month rows as published; quarters and years summed from the months, so quantiles
+    have none there), largest first. The parts are the volumes behind a rate (the orders and
+    sessions of a conversion rate)."""
     if not has_values or not node_day:
         return {}
     days = ", ".join(f"('{k}', DATE '{d.isoformat()}')" for k, d in node_day.items())
@@ -362,16 +537,18 @@ def _breakdowns(con, tree: Tree, has_values: bool, node_day) -> dict[str, dict]:
             continue
         day = r["d"]
         per = acc[r["kpi_id"]]
+        parts = [r["value"], r["numerator"], r["denominator"]]
         if r["grain"] == "day":
-            per["day"][r["dimension"]][r["member"]] = [r["value"], None, None]
+            per["day"][r["dimension"]][r["member"]] = parts
             continue
         if r["period_start"] == day.replace(day=1):
-            per["month"][r["dimension"]][r["member"]] = [r["value"], None, None]
+            per["month"][r["dimension"]][r["member"]] = parts
         for period in ("quarter", "year"):
             if r["period_start"] >= period_start(day, period):
-                cell = per[period][r["dimension"]].setdefault(r["member"], [None, 0.0, 0.0])
-                cell[1] += r["numerator"] or 0
-                cell[2] += r["denominator"] or 0
+                cell = per[period][r["dimension"]].setdefault(r["member"], [None, None, None])
+                for i in (1, 2):
+                    if r[("numerator", "denominator")[i - 1]] is not None:
+                        cell[i] = (cell[i] or 0) + r[("numerator", "denominator")[i - 1]]
     out: dict[str, dict] = {}
     for kpi, per in acc.items():
         node = tree.nodes[kpi]
@@ -383,10 +560,12 @@ def _breakdowns(con, tree: Tree, has_values: bool, node_day) -> dict[str, dict]:
                 for member, (value, num, den) in members.items():
                     if period in ("quarter", "year"):
                         value = value_of(node, num, den)
-                    items.append([member, value])
-                if all(v is None for _, v in items):
+                    if node.kind != "ratio":
+                        num = den = None  # a total's parts are itself; a quantile has none
+                    items.append([member, value, num, den])
+                if all(item[1] is None for item in items):
                     continue
-                items.sort(key=lambda mv: (mv[1] is None, -(mv[1] or 0)))
+                items.sort(key=lambda item: (item[1] is None, -(item[1] or 0)))
                 out[kpi][period][dim] = items
     return out
 
@@ -514,10 +693,29 @@ def _teams(tree: Tree, nodes: list[dict], latest, published, settings) -> list[d
                 "held_back_day": _iso(entry["data_as_of"]) if held else None,
                 "published_as_of": _iso(published.get(unit)),
                 "provisional_days": entry["provisional_days"] if entry else None,
+                # the newest validation report of its gate, as a link from the board's page
+                "report": report_href(entry.get("report"), settings) if entry else None,
                 "scorecard": scores,
             }
         )
     return out
+
+
+def report_href(report: str | None, settings: Settings) -> str | None:
+    """A validation report as a link from the board's page (beside the serving warehouse): a
+    web address as it is; a file (a path, or a file:// address) relative to the page, so the
+    link holds when the data directory moves or is served; a relative path is relative to the
+    data directory."""
+    if not report:
+        return None
+    url = urlparse(report)
+    if url.scheme in ("http", "https"):
+        return report
+    path = Path(unquote(url.path)) if url.scheme == "file" else Path(report)
+    if not path.is_absolute():
+        path = settings.data_dir / path
+    relative = os.path.relpath(path, settings.warehouse_dir)
+    return quote(Path(relative).as_posix())
 
 
 def _people(tree: Tree, nodes: list[dict], settings: Settings) -> list[dict]:
@@ -536,7 +734,7 @@ def _people(tree: Tree, nodes: list[dict], settings: Settings) -> list[dict]:
                 target = now.get("target")
                 if target is None:
                     continue
-                for member, value in n["breakdown"].get(period, {}).get(dim, []):
+                for member, value, num, den in n["breakdown"].get(period, {}).get(dim, []):
                     attainment = attainment_of(value, target, n["direction"])
                     out.append(
                         {
@@ -546,6 +744,9 @@ def _people(tree: Tree, nodes: list[dict], settings: Settings) -> list[dict]:
                             "kpi": n["id"],
                             "period": period,
                             "actual": value,
+                            # the volumes behind the rate (inquiries that ordered, inquiries)
+                            "numerator": num,
+                            "denominator": den,
                             "target": target,
                             "attainment": attainment,
                             "status": status_of(attainment, settings),
@@ -554,20 +755,97 @@ def _people(tree: Tree, nodes: list[dict], settings: Settings) -> list[dict]:
     return out
 
 
-def _alerts(con) -> dict[str, Any]:
+#: a Han character, and a Latin letter (what a text's language is told by)
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+_LATIN = re.compile(r"[A-Za-z]")
+
+
+def text_lang(text: str | None) -> str | None:
+    """The language an alert's stored text is written in, when the alerts table does not say:
+    Chinese when it has more Han characters than Latin letters (an English text may name a
+    team's Chinese name, a Chinese one a KPI such as GMV)."""
+    if not text:
+        return None
+    return "zh" if len(_HAN.findall(text)) > len(_LATIN.findall(text)) else "en"
+
+
+def _alerts(con, units: list[dict], settings: Settings) -> dict[str, Any]:
+    """The newest day's alerts: what each is about (kind, KPI, member, period, status,
+    attainment, shortfall), which the page words in its own language, and the text the alerts
+    step wrote, with the language it is in (shown when the page is in that language)."""
     if not table_exists(con, "main", "alerts"):
         return {"day": None, "items": []}
     day = con.execute("select max(day) from main.alerts").fetchall()[0][0]
     if day is None:
         return {"day": None, "items": []}
+    columns = {
+        name
+        for (name,) in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'main' and table_name = 'alerts'"
+        ).fetchall()
+    }
+    lang = next((c for c in ("lang", "locale") if c in columns), None)
     rows = records(
         con,
-        "select team, kind, severity, kpi_id, scope, title, text, delivery_status "
-        "from main.alerts where day = ? order by "
+        "select team, kind, severity, kpi_id, scope, period_grain, period_start, status, "
+        "attainment, shortfall, title, text, delivery_status, created_at"
+        + (f", {lang} as lang" if lang else "")
+        + " from main.alerts where day = ? order by "
         "case severity when 'critical' then 0 when 'warning' then 1 else 2 end, team, kpi_id",
         [day],
     )
-    return {"day": day.isoformat(), "items": rows}
+    members = {u["scope"]: (u["dimension"], u["member"]) for u in units if u["dimension"]}
+    items = []
+    for r in rows:
+        written = r.pop("lang", None)
+        dimension, member = members.get(r["scope"] or "", (None, None))
+        created = r["created_at"]
+        items.append(
+            {
+                **r,
+                "period_start": _iso(r["period_start"]),
+                # the alerts step records UTC: shown in business time
+                "created_at": created.replace(tzinfo=dt.UTC)
+                .astimezone(settings.tz)
+                .strftime("%Y-%m-%d %H:%M")
+                if isinstance(created, dt.datetime)
+                else None,
+                "dimension": dimension,
+                "member": member,
+                "lang": (str(written)[:2].lower() if written else None)
+                or text_lang(f"{r['title']} {r['text']}"),
+            }
+        )
+    return {"day": day.isoformat(), "items": items}
+
+
+def _problems(nodes: list[dict], alerts: dict[str, Any]) -> dict[str, list[dict]]:
+    """Per period: every KPI short of its pace or at risk, whether or not it alerted today
+    (an alert is raised once, when the status first worsens): the shortest first."""
+    alerted = {a["kpi_id"] for a in alerts["items"] if a["kpi_id"]}
+    out: dict[str, list[dict]] = {}
+    for period in PERIODS:
+        rows = []
+        for n in nodes:
+            v = n["periods"][period]
+            if v.get("status") not in ("short", "at_risk"):
+                continue
+            rows.append(
+                {
+                    "kpi": n["id"],
+                    "team": n["team"],
+                    "status": v["status"],
+                    "attainment": v.get("attainment"),
+                    "actual": v.get("actual"),
+                    "paced_target": v.get("paced_target"),
+                    "provisional": bool(v.get("provisional")),
+                    "alerted": n["id"] in alerted,
+                }
+            )
+        rows.sort(key=lambda r: (r["status"] != "short", r["attainment"] or 0))
+        out[period] = rows
+    return out
 
 
 def _plan(con) -> dict[str, Any] | None:

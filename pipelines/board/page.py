@@ -1,8 +1,9 @@
 """Write the board: one self-contained HTML file next to the serving warehouse.
 
 The page embeds its data (JSON, with the number formats of ``kpi_tree/formats.py``), its
-styles and its scripts (``static/``, our own code): it opens from disk with no network, and
-draws every chart as SVG.
+strings in each language (``static/catalogue.json``: the board's message catalogue), its
+styles and its scripts (``static/``, our own code): it opens from disk with no network, draws
+every chart as SVG and writes its downloads (CSV, .xlsx) itself.
 
 The page names the serving file it was drawn from (inode, modification time, size: the file is
 replaced, never written in place). :func:`redraw_if_stale` draws it again only when the serving
@@ -27,41 +28,53 @@ from pipelines.publish.serving import serving_db
 from pipelines.settings import Settings
 
 STATIC = Path(__file__).with_name("static")
-#: the page's script, in this order: the number formats, then the board that uses them
-SCRIPTS = ("format.js", "board.js")
+#: the page's script, in this order: the number formats, the workbook writer, then the board
+SCRIPTS = ("format.js", "xlsx.js", "board.js")
+#: every string the page shows, in each of its languages (en, zh)
+CATALOGUE = "catalogue.json"
 BOARD_FILE = "board.html"
 
 TEMPLATE = """<!DOCTYPE html>
-<html lang="en">
+<html lang="{html_lang}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="generator" content="kpi-tree-warehouse board">
 <meta name="kpi-serving-file" content="{stamp}">
-<title>KPI board · {as_of}</title>
+<title>{title} · {as_of}</title>
 <style>
 {css}
 </style>
 </head>
 <body>
-<header id="header"><h1>KPI board</h1></header>
+<header id="header"><h1>{title}</h1></header>
 <main>
-<div id="notices"></div>
-<section>
-  <h2 id="tree-title">The KPI tree</h2>
-  <p id="tree-hint" class="muted"></p>
-  <div class="tree-wrap"><div id="tree"></div></div>
+<section id="summary" aria-label="{summary}">
+  <div id="headline" class="headline"></div>
+  <div id="team-strip" class="team-strip"></div>
+  <details id="problems" class="problems" open><summary></summary><ol class="list"></ol></details>
+</section>
+<section id="tree-section">
+  <div class="section-head">
+    <h2 id="tree-title"></h2>
+    <span id="tree-hint" class="muted small"></span>
+    <span id="tree-tools" class="tools"></span>
+  </div>
+  <div id="tree-head" class="tree-head" aria-hidden="true"></div>
+  <div id="tree" role="tree"></div>
   <div id="legend" class="legend"></div>
 </section>
-<section id="detail" aria-live="polite"></section>
+<div id="notices"></div>
 <section id="alerts"></section>
 <section id="teams"></section>
 <section id="units"></section>
 <section id="people"></section>
 </main>
+<aside id="detail" aria-live="polite" hidden></aside>
 <footer id="footer"></footer>
-<noscript>The board needs JavaScript to draw (it is inline; nothing is downloaded).</noscript>
+<noscript>{noscript}</noscript>
 <script id="board-data" type="application/json">{data}</script>
+<script id="board-catalogue" type="application/json">{catalogue}</script>
 <script>
 {js}
 </script>
@@ -87,17 +100,32 @@ def to_json(data: dict) -> str:
     return text
 
 
+def catalogue() -> dict[str, dict[str, str]]:
+    """The board's strings, ``{"en": {key: text}, "zh": {key: text}}``."""
+    return json.loads((STATIC / CATALOGUE).read_text(encoding="utf-8"))
+
+
+def _script_safe(text: str) -> str:
+    """JSON that cannot close the script element it is in."""
+    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+
+
 def render(data: dict, stamp: str = "") -> str:
-    """The page for ``data``; ``stamp`` names the serving file it was drawn from."""
-    payload = to_json(data)
-    # nothing in the data may close the script element
-    payload = payload.replace("</", "<\\/").replace("<!--", "<\\!--")
+    """The page for ``data``; ``stamp`` names the serving file it was drawn from. The page's
+    own words before its script runs (title, no-script notice) are in the shop's language."""
+    words = catalogue()
+    lang = data.get("lang") if data.get("lang") in words else "zh"
     return TEMPLATE.format(
+        html_lang="zh-CN" if lang == "zh" else "en",
+        title=html.escape(words[lang]["title"]),
+        noscript=html.escape(words[lang]["noscript"]),
+        summary=html.escape(words[lang]["summary"]),
         as_of=html.escape(str(data.get("as_of", ""))),
         stamp=html.escape(stamp),
         css=(STATIC / "board.css").read_text(encoding="utf-8"),
         js="\n".join((STATIC / name).read_text(encoding="utf-8") for name in SCRIPTS),
-        data=payload,
+        data=_script_safe(to_json(data)),
+        catalogue=_script_safe(json.dumps(words, ensure_ascii=False, separators=(",", ":"))),
     )
 
 

@@ -1,109 +1,85 @@
-/* The board (看板): draws the KPI tree, drill-downs, scorecards, people and alerts as SVG and
- * HTML from the JSON embedded in the page. Our own code, no libraries: the page works offline.
+/* The board (看板): headline cards, open problems, the KPI tree, drill-downs, scorecards,
+ * people and alerts, drawn as HTML and SVG from the JSON embedded in the page. Every string is
+ * the catalogue's (catalogue.json, embedded beside the data), every number is written by
+ * format.js from the rules of kpi_tree/formats.py. Our own code, no libraries: the page works
+ * offline, and its tables download as CSV and as .xlsx written here (xlsx.js).
  */
 (function () {
   "use strict";
 
   var DATA = JSON.parse(document.getElementById("board-data").textContent);
+  var CATALOGUE = JSON.parse(document.getElementById("board-catalogue").textContent);
   var SVGNS = "http://www.w3.org/2000/svg";
-
-  var I18N = {
-    en: {
-      title: "KPI board", asOf: "Data as of", generated: "drawn", plan: "Plan",
-      period: "Period", day: "Day", month: "Month to date", quarter: "Quarter to date",
-      year: "Year to date", lang: "中文", tree: "The KPI tree",
-      treeHint: "Click a node for its trend and breakdown.",
-      actual: "Actual", target: "Target", paced: "Paced target", attainment: "Attainment",
-      gap: "Gap", projected: "Projected period end", status: "Status", daysLeft: "Days left",
-      on_track: "on track", at_risk: "at risk", short: "short", none: "no target",
-      identity: "identity (× product, + sum)", driver: "driver (no identity)",
-      provisional: "provisional: includes days still maturing",
-      provisionalShort: "provisional", stale: "team data held back: last good publication",
-      dailyTrend: "Daily: actual vs target", cumulative: "Period to date: actual vs paced target",
-      breakdown: "Breakdown", member: "Member", value: "Value", share: "Share",
-      noData: "no data", noCumulative: "percentiles do not add up over days",
-      teams: "Teams", score: "Score", weight: "Weight", kpi: "KPI",
-      units: "Regions, channels and teams against their targets",
-      unitsNone: "The plan in force allocates nothing for this period.",
-      targetsOnly: "targets only: the unit names no dimension to take actuals from",
-      people: "People", peopleNone: "No team declares its people (tree.yaml teams.<id>.people).",
-      alerts: "Today's alerts", alertsNone: "No alerts for this night.",
-      heldBack: "Data held back", heldBackText: "checks failed; the last good publication stays",
-      lastGood: "last good publication", never: "none yet",
-      notPublished: "not published yet", owner: "Owner", node: "Node",
-      scoreNote: "score = Σ weight × attainment (each capped at {cap}) over the KPIs with a target",
-      delivered: "delivered", undelivered: "undelivered",
-      footer: "Drawn from the serving warehouse (kpi.duckdb); numbers are the published ones.",
-      channel: "Channel", campaign: "Campaign", agent: "Agent", carrier: "Carrier",
-      payment_method: "Payment method", customer_type: "Customer type", topic: "Topic",
-      landing_page: "Landing page", held_back: "held back", break: "break",
-      recovered: "recovered", person: "Person", allocation: "Allocation", unit: "Unit",
-      dimensionNone: "No dimension breakdown for this KPI and period.", close: "Close", pacedShort: "Pace",
-      notAvailable: "not available", unavailable: "not available: the shop does not deliver a source it reads",
-      skipped: "skipped: none of its KPIs can be computed from the sources delivered"
-    },
-    zh: {
-      title: "KPI 看板", asOf: "数据截至", generated: "生成于", plan: "目标版本",
-      period: "周期", day: "当日", month: "月累计", quarter: "季累计", year: "年累计",
-      lang: "English", tree: "KPI 树", treeHint: "点击节点查看趋势与拆解。",
-      actual: "实际", target: "目标", paced: "进度目标", attainment: "达成率", gap: "差距",
-      projected: "按当前进度预计期末", status: "状态", daysLeft: "剩余天数",
-      on_track: "达标", at_risk: "预警", short: "落后", none: "无目标",
-      identity: "恒等关系（× 乘积，+ 求和）", driver: "驱动因素（无恒等关系）",
-      provisional: "暂定：含尚未成熟的日期", provisionalShort: "暂定",
-      stale: "该部门数据被拦截：显示上次合格发布",
-      dailyTrend: "每日：实际 vs 目标", cumulative: "期间累计：实际 vs 进度目标",
-      breakdown: "维度拆解", member: "成员", value: "数值", share: "占比",
-      noData: "无数据", noCumulative: "分位数不能按天累计",
-      teams: "部门", score: "得分", weight: "权重", kpi: "指标",
-      units: "区域、渠道与团队的目标进度", unitsNone: "当前目标版本在此周期没有分配。",
-      targetsOnly: "仅目标：该单元未关联维度，无实际值",
-      people: "人员", peopleNone: "没有部门声明人员维度（tree.yaml teams.<id>.people）。",
-      alerts: "今日预警", alertsNone: "今晚没有预警。",
-      heldBack: "数据被拦截", heldBackText: "项检查未通过；保留上次合格发布",
-      lastGood: "上次合格发布", never: "尚无",
-      notPublished: "尚未发布", owner: "负责部门", node: "节点",
-      scoreNote: "得分 = Σ 权重 × 达成率（每项最高 {cap}），仅计有目标的指标",
-      delivered: "已送达", undelivered: "未送达",
-      footer: "数据来自发布库（kpi.duckdb），均为通过检查后发布的数字。",
-      channel: "渠道", campaign: "推广计划", agent: "客服", carrier: "快递公司",
-      payment_method: "支付方式", customer_type: "客户类型", topic: "咨询主题",
-      landing_page: "落地页", held_back: "数据拦截", break: "异常波动",
-      recovered: "已恢复", person: "人员", allocation: "分配", unit: "单元",
-      dimensionNone: "该指标在此周期没有维度拆解。", close: "关闭", pacedShort: "进度",
-      notAvailable: "无法计算", unavailable: "无法计算：店铺未提供该指标所需的数据源",
-      skipped: "已跳过：现有数据源无法计算该部门的任何指标"
-    }
-  };
   var PERIODS = ["day", "month", "quarter", "year"];
-  var state = { lang: DATA.lang === "zh" ? "zh" : "en", period: "month", selected: null };
+  var DAY_TREND = 30;
+  var PHONE = "(max-width: 640px)";
+
+  var state = { lang: DATA.lang === "en" ? "en" : "zh", period: "month", selected: null,
+                collapsed: {}, person: null, team: null };
   try {
     var saved = JSON.parse(window.localStorage.getItem("kpi-board") || "{}");
     if (saved.lang === "en" || saved.lang === "zh") state.lang = saved.lang;
     if (PERIODS.indexOf(saved.period) >= 0) state.period = saved.period;
   } catch (e) { /* storage unavailable (file:// in some browsers): keep the defaults */ }
 
-  var nodesById = {};
-  DATA.nodes.forEach(function (n) { nodesById[n.id] = n; });
+  var nodesById = {}, children = {};
+  DATA.nodes.forEach(function (n) {
+    nodesById[n.id] = n;
+    children[n.id] = [];
+    if (n.parent) children[n.parent].push(n.id);
+  });
   var teamsById = {};
-  DATA.teams.forEach(function (t) { teamsById[t.id] = t; });
+  DATA.teams.forEach(function (tm) { teamsById[tm.id] = tm; });
+  var ROOT = DATA.nodes[0];
 
-  // ---- helpers ------------------------------------------------------------------------------
-  function t(key) {
-    var table = I18N[state.lang];
-    return table[key] !== undefined ? table[key] : (I18N.en[key] !== undefined ? I18N.en[key] : key);
+  // ---- words and numbers -----------------------------------------------------------------
+  function t(key, vars) {
+    var table = CATALOGUE[state.lang];
+    var text = table[key] !== undefined ? table[key] : key;
+    if (vars) {
+      text = text.replace(/\{(\w+)\}/g, function (m, name) {
+        return vars[name] !== undefined && vars[name] !== null ? String(vars[name]) : "";
+      });
+    }
+    return text;
   }
-  function label(obj) { return state.lang === "zh" ? obj.zh : obj.en; }
-  function h(tag, attrs, children) {
+  function label(obj) { return obj ? (state.lang === "zh" ? obj.zh : obj.en) : ""; }
+  var formats = {};
+  Object.keys(DATA.formats).forEach(function (lang) { formats[lang] = kpiFormats(DATA.formats[lang]); });
+  var MISSING = DATA.formats.en.missing;
+  function fmt(value, unit) { return formats[state.lang].value(value, unit); }
+  function short(value, unit) { return formats[state.lang].compact(value, unit); }
+  function pct(value) { return formats[state.lang].share(value); }
+  function change(value) { return formats[state.lang].share(value, true); }
+  function known(v) { return v !== null && v !== undefined; }
+  function raw(v) { return known(v) ? String(v) : ""; }
+  // a member of a dimension with a vocabulary (channel, carrier, ...) by its label; an agent or
+  // a campaign, which have none, by its id
+  function memberLabel(dim, member) {
+    if (member === "(none)") return t("memberNone");  // rows with no member (orders of no campaign)
+    var labels = (DATA.labels[dim] || {})[member];
+    return labels ? labels[state.lang] : member;
+  }
+  function needsText(needs) { return needs ? label(needs) : ""; }
+  function periodOf(node, period) { return node.periods[period || state.period] || {}; }
+  function statusOf(st) { return st || "none"; }
+  // better or worse, for a change: a lower-is-better KPI gets better as it falls
+  function tone(node, value) {
+    if (!known(value) || value === 0) return "flat";
+    return (value > 0) === (node.direction !== "lower") ? "up" : "down";
+  }
+
+  // ---- elements ----------------------------------------------------------------------------
+  function h(tag, attrs, kids) {
     var e = document.createElement(tag);
     setAttrs(e, attrs);
-    append(e, children);
+    append(e, kids);
     return e;
   }
-  function s(tag, attrs, children) {
+  function s(tag, attrs, kids) {
     var e = document.createElementNS(SVGNS, tag);
     setAttrs(e, attrs);
-    append(e, children);
+    append(e, kids);
     return e;
   }
   function setAttrs(e, attrs) {
@@ -112,227 +88,455 @@
       var v = attrs[k];
       if (v === null || v === undefined || v === false) return;
       if (k === "text") e.textContent = v;
-      else if (k === "onclick") e.addEventListener("click", v);
+      else if (k === "onclick") {
+        e.addEventListener("click", v);
+        // a clickable card or row that is not a button opens with the keyboard too
+        if (!/^(BUTTON|A)$/.test(e.tagName)) e.addEventListener("keydown", function (ev) {
+          if (ev.target === e && (ev.key === "Enter" || ev.key === " ")) { ev.preventDefault(); v(ev); }
+        });
+      }
       else e.setAttribute(k, v);
     });
   }
-  function append(e, children) {
-    if (children === null || children === undefined) return;
-    if (!Array.isArray(children)) children = [children];
-    children.forEach(function (c) {
-      if (c === null || c === undefined) return;
+  function append(e, kids) {
+    if (kids === null || kids === undefined) return;
+    if (!Array.isArray(kids)) kids = [kids];
+    kids.forEach(function (c) {
+      if (c === null || c === undefined || c === false) return;
+      if (Array.isArray(c)) { append(e, c); return; }  // a group of kids, shown or not together
       e.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
     });
   }
-  // KPI values and shares as the CLI writes them: format.js applies the page's rules of the
-  // language shown (its locale's, in the shop's currency)
-  var formats = {};
-  Object.keys(DATA.formats).forEach(function (lang) { formats[lang] = kpiFormats(DATA.formats[lang]); });
-  function fmt(value, unit) { return formats[state.lang].value(value, unit); }
-  function pct(value) { return formats[state.lang].share(value); }
-  var MISSING = DATA.formats.en.missing;
-  // a member of a dimension with a vocabulary (channel, carrier, ...) by its label
-  function memberLabel(dim, member) {
-    var labels = (DATA.labels[dim] || {})[member];
-    return labels ? labels[state.lang] : member;
+  function clear(id) {
+    var root = document.getElementById(id);
+    root.textContent = "";
+    return root;
   }
-  function statusOf(st) { return st || "none"; }
-  function statusDot(st) {
-    return h("span", { "class": "dot bg-" + statusOf(st), title: t(statusOf(st)) });
+  function dot(st) { return h("span", { "class": "dot bg-" + statusOf(st), "aria-hidden": "true" }); }
+  function statusChip(st) {
+    return h("span", { "class": "chip s-" + statusOf(st), text: t(statusOf(st)) });
   }
-  function statusText(st) {
-    return h("span", { "class": "s-" + statusOf(st), text: t(statusOf(st)) });
-  }
-  function dimName(d) { return t(d); }
-  // what a node the shop cannot compute needs, in the page's language ("needs sessions")
-  function needsText(needs) { return needs ? (state.lang === "zh" ? needs.zh : needs.en) : ""; }
-  function periodOf(node) { return node.periods[state.period] || {}; }
   function persist() {
     try { window.localStorage.setItem("kpi-board", JSON.stringify({ lang: state.lang, period: state.period })); }
     catch (e) { /* ignore */ }
   }
 
-  // ---- header and notices -------------------------------------------------------------------
+  // ---- tables that download ----------------------------------------------------------------
+  /* spec: {id, title, columns: [{label, type ("text" | a unit | "share"), value(row), cell(row)?,
+   * cls}], rows}. The same spec draws the table and writes its CSV and .xlsx: what is
+   * downloaded is the numbers, unrounded, under the headers shown. */
+  function dataTable(spec) {
+    var table = h("table", { "class": "data" + (spec.keep ? " keep" : ""), id: spec.id || null, "data-table": spec.name || spec.id || null });
+    var head = h("tr", null, spec.columns.map(function (c) {
+      return h("th", { scope: "col", "class": c.type === "text" ? "txt" : "num", text: c.label });
+    }));
+    append(table, h("thead", null, head));
+    var body = h("tbody");
+    spec.rows.forEach(function (row) {
+      var tr = h("tr", spec.rowAttrs ? spec.rowAttrs(row) : null);
+      spec.columns.forEach(function (c) {
+        var content = c.cell ? c.cell(row) : cellText(c, c.value(row));
+        append(tr, h("td", { "class": (c.type === "text" ? "txt" : "num") + (c.cls ? " " + c.cls : ""),
+          "data-label": c.label }, h("span", { "class": "v" }, content)));
+      });
+      append(body, tr);
+    });
+    append(table, body);
+    var tools = h("div", { "class": "table-tools" }, [
+      spec.title && !spec.untitled ? h("h3", { "class": "table-title", text: spec.title }) : h("span"),
+      h("span", { "class": "exports" }, [
+        h("button", { type: "button", "class": "export", "data-format": "csv", title: t("exportCsv"),
+          text: "CSV", onclick: function () { download(spec, "csv"); } }),
+        h("button", { type: "button", "class": "export", "data-format": "xlsx", title: t("exportXlsx"),
+          text: "Excel", onclick: function () { download(spec, "xlsx"); } })
+      ])
+    ]);
+    return h("div", { "class": "table-block" }, [tools, h("div", { "class": "table-scroll" }, table)]);
+  }
+  function cellText(column, value) {
+    if (column.type === "text") return known(value) ? String(value) : MISSING;
+    if (column.type === "share") return pct(value);
+    return fmt(value, column.type);
+  }
+  function fileName(spec, ext) {
+    var stem = (spec.file || spec.title || spec.id || "table").replace(/[\\/:*?"<>|\s]+/g, "_");
+    return "kpi_" + stem + "_" + DATA.as_of + "." + ext;
+  }
+  function download(spec, format) {
+    var headers = spec.columns.map(function (c) { return c.label; });
+    var rows = spec.rows.map(function (row) {
+      return spec.columns.map(function (c) {
+        var v = c.value(row);
+        return c.type === "text" ? (known(v) ? String(v) : null) : (typeof v === "number" && isFinite(v) ? v : null);
+      });
+    });
+    var blob;
+    if (format === "csv") {
+      blob = new Blob([toCsv(headers, rows)], { type: "text/csv;charset=utf-8" });
+    } else {
+      var kinds = spec.columns.map(function (c) { return c.type; });
+      blob = new Blob([kpiXlsx(headers, rows, kinds, (spec.title || "KPI").slice(0, 31))],
+        { type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" });
+    }
+    var a = h("a", { href: URL.createObjectURL(blob), download: fileName(spec, format) });
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 0);
+  }
+  // RFC 4180, with a byte-order mark so that Excel reads the Chinese as UTF-8
+  function toCsv(headers, rows) {
+    function cell(v) {
+      if (v === null || v === undefined) return "";
+      var text = String(v);
+      return /[",\r\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
+    }
+    return "\ufeff" + [headers].concat(rows).map(function (r) { return r.map(cell).join(","); }).join("\r\n") + "\r\n";
+  }
+
+  // ---- header ------------------------------------------------------------------------------
+  // the drill-down panel opens below the header, which stays at the top on a wide screen
+  function headerHeight() {
+    document.documentElement.style.setProperty("--header-h", document.getElementById("header").offsetHeight + "px");
+  }
+  window.addEventListener("resize", headerHeight);
   function renderHeader() {
     document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
     document.title = t("title") + " · " + DATA.as_of;
-    var root = document.getElementById("header");
-    root.textContent = "";
-    var plan = DATA.plan ? (t("plan") + ": " + DATA.plan.version_id + " (" + DATA.plan.plan_name + ")") : "";
-    var buttons = PERIODS.map(function (p) {
+    var root = clear("header");
+    var seg = h("div", { "class": "seg", role: "group", "aria-label": t("period") }, PERIODS.map(function (p) {
       return h("button", {
-        type: "button", "data-period": p, "aria-pressed": String(state.period === p), text: t(p),
-        onclick: function () { state.period = p; persist(); render(); }
+        type: "button", "data-period": p, "aria-pressed": String(state.period === p), title: t(p),
+        text: t(p + "Short"), onclick: function () { state.period = p; persist(); render(); }
       });
-    });
+    }));
     append(root, [
-      h("h1", { id: "title", text: t("title") }),
-      h("div", { "class": "meta" }, [
-        h("span", { id: "as-of", text: t("asOf") + " " + DATA.as_of }),
-        " · " + plan + " · " + t("generated") + " " + DATA.generated_at
+      h("div", { "class": "brand" }, [
+        h("h1", { id: "title", text: t("title") }),
+        h("span", { id: "as-of", "class": "muted", text: t("asOf", { day: DATA.as_of }) })
       ]),
-      h("div", { "class": "controls", role: "group", "aria-label": t("period") }, buttons.concat([
-        h("button", {
-          type: "button", id: "lang-toggle", text: t("lang"),
-          onclick: function () { state.lang = state.lang === "en" ? "zh" : "en"; persist(); render(); }
-        })
-      ]))
+      h("div", { "class": "controls" }, [
+        seg,
+        searchBox(),
+        h("button", { type: "button", id: "print", "class": "tool", text: t("print"),
+          onclick: function () { window.print(); } }),
+        h("button", { type: "button", id: "lang-toggle", "class": "tool", lang: state.lang === "zh" ? "en" : "zh",
+          text: t("lang"), onclick: function () { state.lang = state.lang === "en" ? "zh" : "en"; persist(); render(); } })
+      ])
     ]);
   }
 
-  function renderNotices() {
-    var root = document.getElementById("notices");
-    root.textContent = "";
-    DATA.teams.forEach(function (team) {
-      if (!team.held_back) return;
-      var items = team.failed_checks.map(function (c) { return h("li", { text: c }); });
-      append(root, h("div", { "class": "notice", "data-team": team.id }, [
-        h("strong", { text: t("heldBack") + ": " + label(team) + " (" + team.held_back_day + ")" }),
-        " — " + team.failed_checks.length + " " + t("heldBackText") + " (" + t("lastGood") + ": " +
-          (team.published_as_of || t("never")) + ").",
-        h("ul", null, items)
-      ]));
+  // ---- search ------------------------------------------------------------------------------
+  function searchIndex() {
+    var out = [];
+    DATA.nodes.forEach(function (n) {
+      out.push({ kind: "kpi", id: n.id, text: label(n), also: [n.en, n.zh, n.id],
+        go: function () { select(n.id, true); } });
     });
-    var provisional = DATA.nodes.filter(function (n) { return periodOf(n).provisional; });
-    if (provisional.length) {
-      append(root, h("div", { "class": "notice info" }, [
-        h("span", { "class": "prov-mark", text: "≈ " }),
-        t("provisional") + ": " + provisional.map(label).join(", ")
-      ]));
+    DATA.teams.forEach(function (tm) {
+      out.push({ kind: "team", id: tm.id, text: label(tm), also: [tm.en, tm.zh, tm.id],
+        go: function () { location.hash = "team=" + encodeURIComponent(tm.id); } });
+    });
+    var seen = {};
+    DATA.people.forEach(function (p) {
+      if (seen[p.person]) return;
+      seen[p.person] = true;
+      var shown = memberLabel(p.dimension, p.person);
+      out.push({ kind: "person", id: p.person, text: shown, also: [shown, p.person],
+        go: function () { location.hash = "person=" + encodeURIComponent(p.person); } });
+    });
+    return out;
+  }
+  function searchBox() {
+    var input = h("input", { id: "search", type: "search", autocomplete: "off", placeholder: t("search"),
+      "aria-label": t("search"), "aria-controls": "search-results" });
+    var list = h("ul", { id: "search-results", role: "listbox", hidden: "hidden" });
+    function matches(query) {
+      var q = query.trim().toLowerCase();
+      if (!q) return [];
+      return searchIndex().filter(function (item) {
+        return item.also.some(function (a) { return a && String(a).toLowerCase().indexOf(q) >= 0; });
+      }).slice(0, 12);
     }
+    function show() {
+      var found = matches(input.value);
+      list.textContent = "";
+      if (!input.value.trim()) { list.hidden = true; return; }
+      if (!found.length) append(list, h("li", { "class": "muted", text: t("searchNone") }));
+      found.forEach(function (item) {
+        append(list, h("li", { role: "option", "data-kind": item.kind, "data-id": item.id, tabindex: "-1" }, [
+          h("span", { "class": "kind", text: t("kind_" + item.kind) }), " ", item.text
+        ]));
+      });
+      list.hidden = false;
+    }
+    function go(item) { list.hidden = true; input.blur(); item.go(); }
+    input.addEventListener("input", show);
+    input.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter") {
+        // not also a press of the drill-down's close button, which takes the focus
+        ev.preventDefault();
+        var first = matches(input.value)[0];
+        if (first) go(first);
+      }
+      if (ev.key === "Escape") { input.value = ""; list.hidden = true; }
+    });
+    list.addEventListener("mousedown", function (ev) {
+      var li = ev.target.closest("li[data-id]");
+      if (!li) return;
+      ev.preventDefault();
+      var item = matches(input.value).filter(function (m) { return m.kind === li.dataset.kind && m.id === li.dataset.id; })[0];
+      if (item) go(item);
+    });
+    input.addEventListener("blur", function () { setTimeout(function () { list.hidden = true; }, 150); });
+    return h("div", { "class": "search", role: "search" }, [input, list]);
   }
 
-  // ---- the tree -----------------------------------------------------------------------------
-  function sparkline(node, x, y, w, hgt) {
-    var pts = node.daily.slice(-DAY_TREND).filter(function (d) { return d[1] !== null; });
+  // ---- headline cards, teams, open problems --------------------------------------------------
+  function sparkline(node, w, hgt) {
+    var pts = node.daily.slice(-DAY_TREND).filter(function (d) { return known(d[1]); });
     if (pts.length < 2) return null;
     var vals = pts.map(function (d) { return d[1]; });
-    pts.forEach(function (d) { if (d[5] !== null) vals.push(d[5]); });
+    pts.forEach(function (d) { if (known(d[5])) vals.push(d[5]); });
     var lo = Math.min.apply(null, vals), hi = Math.max.apply(null, vals);
-    if (hi === lo) { hi = lo + 1; }
-    function px(i) { return x + (i * w) / (pts.length - 1); }
-    function py(v) { return y + hgt - ((v - lo) / (hi - lo)) * hgt; }
-    var g = s("g", { "class": "sparkline" });
-    var targetPts = pts.filter(function (d) { return d[5] !== null; });
-    if (targetPts.length === pts.length) {
-      append(g, s("polyline", { "class": "spark-target",
+    if (hi === lo) hi = lo + 1;
+    function px(i) { return (i * w) / (pts.length - 1); }
+    function py(v) { return 1 + (hgt - 2) - ((v - lo) / (hi - lo)) * (hgt - 2); }
+    var svg = s("svg", { "class": "sparkline", viewBox: "0 0 " + w + " " + hgt, width: w, height: hgt,
+      preserveAspectRatio: "none", "aria-hidden": "true" });
+    if (pts.every(function (d) { return known(d[5]); })) {
+      append(svg, s("polyline", { "class": "spark-target",
         points: pts.map(function (d, i) { return px(i).toFixed(1) + "," + py(d[5]).toFixed(1); }).join(" ") }));
     }
-    append(g, s("polyline", { "class": "spark",
+    append(svg, s("polyline", { "class": "spark",
       points: pts.map(function (d, i) { return px(i).toFixed(1) + "," + py(d[1]).toFixed(1); }).join(" ") }));
-    return g;
+    return svg;
   }
-  var DAY_TREND = 30;
+  function delta(node, which, v) {
+    var cmp = (v.compare || {})[which];
+    var value = cmp ? cmp.value : null;
+    var ch = cmp ? cmp.change : null;
+    var title = cmp ? t("comparedWith", { start: cmp.start, end: cmp.end, value: fmt(value, node.unit) }) : t("noComparison");
+    return h("span", { "class": "delta " + tone(node, ch), "data-compare": which, "data-value": raw(ch), title: title }, [
+      h("span", { "class": "delta-label", text: t(which === "previous" && state.period === "day" ? "previousDay" : which) }),
+      " ", h("span", { "class": "delta-value", text: known(ch) ? change(ch) : MISSING })
+    ]);
+  }
+  function needLine(node, v) {
+    var c = v.catch_up || (state.period === "day" ? periodOf(node, "month").catch_up : null);
+    if (!c || !known(c.needed)) return null;
+    if (c.needed <= 0) return h("div", { "class": "need made", text: t("targetMade") });
+    return h("div", { "class": "need", "data-per-day": raw(c.per_day) }, t("needPerDay", {
+      days: c.days_left, amount: short(c.per_day, node.unit),
+      factor: known(c.factor) ? fmt(c.factor, "multiple") : MISSING
+    }));
+  }
+  function kpiCard(node) {
+    var v = periodOf(node);
+    var st = statusOf(v.status);
+    var att = v.attainment;
+    var body;
+    if (!node.available) {
+      body = [h("div", { "class": "big muted", text: t("notAvailable") }), h("div", { "class": "need", text: needsText(node.needs) })];
+    } else {
+      body = [
+        h("div", { "class": "big card-value", "data-value": raw(v.actual), title: fmt(v.actual, node.unit) }, [
+          short(v.actual, node.unit), v.provisional ? h("span", { "class": "prov-mark", title: t("provisional"), text: " ≈" }) : null
+        ]),
+        h("div", { "class": "vs" }, known(v.paced_target) ? [
+          t("pacedShort") + " " + short(v.paced_target, node.unit) + " · ",
+          h("span", { "class": "s-" + st, "data-value": raw(att), text: pct(att) })
+        ] : t("none")),
+        known(att) ? h("div", { "class": "meter", "aria-hidden": "true" },
+          h("span", { "class": "bg-" + st, style: "width:" + Math.min(100, Math.max(0, att * 100 / 1.2)).toFixed(1) + "%" })) : null,
+        h("div", { "class": "deltas" }, [state.period !== "year" ? delta(node, "previous", v) : null, delta(node, "last_year", v)]),
+        needLine(node, v)
+      ];
+    }
+    return h("article", { "class": "kpi-card", "data-kpi": node.id, tabindex: "0", role: "button",
+      "aria-label": label(node), onclick: function () { select(node.id, true); } }, [
+      h("div", { "class": "card-head" }, [h("h2", { text: label(node) }), node.available ? statusChip(v.status) : null]),
+      h("div", { "class": "card-body" }, [h("div", { "class": "card-main" }, body), node.available ? sparkline(node, 96, 34) : null])
+    ]);
+  }
+  function renderSummary() {
+    document.getElementById("summary").setAttribute("aria-label", t("summary"));
+    var head = clear("headline");
+    (DATA.headline || []).forEach(function (id) { if (nodesById[id]) append(head, kpiCard(nodesById[id])); });
+    var strip = clear("team-strip");
+    DATA.teams.forEach(function (team) {
+      var sc = team.scorecard[state.period];
+      var flag = team.held_back ? h("span", { "class": "flag held", text: t("held_back") })
+        : team.skipped ? h("span", { "class": "flag", text: t("skippedShort") }) : null;
+      append(strip, h("a", { "class": "team-tile", href: "#team=" + encodeURIComponent(team.id), "data-team": team.id,
+        "data-score": raw(sc.score) }, [
+        h("span", { "class": "team-name", text: label(team) }),
+        h("span", { "class": "team-score s-" + statusOf(sc.status), title: t("score"), text: pct(sc.score) }),
+        flag
+      ]));
+    });
+    renderProblems();
+  }
+  function renderProblems() {
+    var root = document.getElementById("problems");
+    var rows = (DATA.problems[state.period] || []);
+    var held = DATA.teams.filter(function (tm) { return tm.held_back; });
+    var count = rows.length + held.length;
+    root.querySelector("summary").textContent = "";
+    append(root.querySelector("summary"), [h("span", { text: t("problems") }), h("span", { "class": "count", text: String(count) })]);
+    var list = root.querySelector(".list");
+    list.textContent = "";
+    held.forEach(function (team) {
+      append(list, h("li", { "class": "problem held", "data-team": team.id }, [
+        dot("short"),
+        h("span", { "class": "p-name" }, [
+          h("a", { href: "#team=" + encodeURIComponent(team.id), text: t("heldBackProblem", { team: label(team), day: team.held_back_day }) }),
+          h("span", { "class": "p-sub" }, [t("failedChecks", { n: team.failed_checks.length }),
+            team.report ? [" · ", h("a", { "class": "report", href: team.report, text: t("report") })] : null])
+        ]),
+        h("span")
+      ]));
+    });
+    rows.forEach(function (p) {
+      var node = nodesById[p.kpi];
+      append(list, h("li", { "class": "problem", "data-kpi": p.kpi, "data-status": p.status, "data-alerted": String(p.alerted),
+        tabindex: "0", onclick: function () { select(p.kpi, true); } }, [
+        dot(p.status),
+        h("span", { "class": "p-name" }, [
+          label(node), p.provisional ? h("span", { "class": "prov-mark", title: t("provisional"), text: " ≈" }) : null,
+          h("span", { "class": "p-sub" }, [label(teamsById[p.team]) + " · ",
+            h("span", { "class": "p-alert" + (p.alerted ? " alerted" : ""), text: t(p.alerted ? "alerted" : "notAlerted") })])
+        ]),
+        h("span", { "class": "p-att s-" + p.status, "data-value": raw(p.attainment), text: pct(p.attainment) })
+      ]));
+    });
+    if (!count) append(list, h("li", { "class": "muted", text: t("problemsNone") }));
+  }
 
+  // ---- the tree ------------------------------------------------------------------------------
+  var RELATION = { product: "×", sum: "+", driver: "⇢" };
+  function hiddenByCollapse(node) {
+    var p = node.parent;
+    while (p) { if (state.collapsed[p]) return true; p = nodesById[p].parent; }
+    return false;
+  }
+  function treeRow(n) {
+    var v = periodOf(n);
+    var st = statusOf(v.status);
+    var kids = children[n.id].length;
+    var open = !state.collapsed[n.id];
+    var twisty = kids ? h("button", { type: "button", "class": "twisty", "aria-label": t(open ? "collapse" : "expand"),
+      "aria-expanded": String(open), text: open ? "▾" : "▸",
+      onclick: function (ev) { ev.stopPropagation(); state.collapsed[n.id] = open; renderTree(); } })
+      : h("span", { "class": "twisty none", "aria-hidden": "true" });
+    var name = h("div", { "class": "cell name-cell" }, [
+      twisty,
+      n.relation ? h("span", { "class": "rel rel-" + n.relation, title: t("rel_" + n.relation), text: RELATION[n.relation] }) : null,
+      h("span", { "class": "name", text: label(n) }),
+      h("span", { "class": "team-chip", text: label(teamsById[n.team]) }),
+      v.provisional ? h("span", { "class": "badge", title: t("provisional"), text: "≈" }) : null
+    ]);
+    var cells;
+    if (!n.available) {
+      cells = [
+        h("div", { "class": "cell node-value", "data-value": "", text: t("notAvailable") }),
+        h("div", { "class": "cell node-needs wide", "data-needs": needsText(n.needs), text: needsText(n.needs) })
+      ];
+    } else {
+      var cmp = v.compare || {};
+      cells = [
+        h("div", { "class": "cell node-value", "data-value": raw(v.actual), title: fmt(v.actual, n.unit), text: short(v.actual, n.unit) }),
+        h("div", { "class": "cell node-target", "data-value": raw(v.paced_target) },
+          n.held_back && n.as_of === null ? t("held_back")
+            : known(v.paced_target) ? [h("span", { "class": "phone-only", text: t("pacedShort") + " " }), short(v.paced_target, n.unit)]
+            : h("span", { "class": "muted", text: t("none") })),
+        h("div", { "class": "cell node-attainment s-" + st, "data-value": raw(v.attainment), text: known(v.attainment) ? pct(v.attainment) : "" }),
+        h("div", { "class": "cell node-prev delta " + tone(n, (cmp.previous || {}).change), "data-value": raw((cmp.previous || {}).change),
+          text: state.period === "year" ? "" : known((cmp.previous || {}).change) ? change(cmp.previous.change) : MISSING }),
+        h("div", { "class": "cell node-yoy delta " + tone(n, (cmp.last_year || {}).change), "data-value": raw((cmp.last_year || {}).change),
+          text: known((cmp.last_year || {}).change) ? change(cmp.last_year.change) : MISSING }),
+        h("div", { "class": "cell spark-cell" }, sparkline(n, 72, 18))
+      ];
+    }
+    var row = h("div", {
+      "class": "node st-" + st + (n.available ? "" : " unavailable") + (n.stale ? " stale" : "") +
+        (state.selected === n.id ? " selected" : ""),
+      role: "treeitem", "aria-level": String(n.depth + 1), "aria-expanded": kids ? String(open) : null,
+      "aria-selected": String(state.selected === n.id), tabindex: "0", "data-kpi": n.id, "data-depth": String(n.depth),
+      style: "--depth:" + n.depth,
+      title: n.available ? label(n) + " · " + label(teamsById[n.team]) : label(n) + " — " + needsText(n.needs)
+    }, [name].concat(cells));
+    row.addEventListener("click", function () { select(n.id); });
+    row.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); select(n.id); }
+      if (ev.key === "ArrowLeft" && kids && open) { state.collapsed[n.id] = true; renderTree(); }
+      if (ev.key === "ArrowRight" && kids && !open) { state.collapsed[n.id] = false; renderTree(); }
+    });
+    return row;
+  }
   function renderTree() {
-    var W = DATA.layout.node_w, H = DATA.layout.node_h;
-    var maxX = 0, maxY = 0;
-    DATA.nodes.forEach(function (n) { maxX = Math.max(maxX, n.x); maxY = Math.max(maxY, n.y); });
-    var pad = 8;
-    var svg = s("svg", {
-      xmlns: SVGNS, width: maxX + W + 2 * pad, height: maxY + H + 2 * pad,
-      viewBox: [-pad, -pad, maxX + W + 2 * pad, maxY + H + 2 * pad].join(" "),
-      role: "img", "aria-label": t("tree")
-    });
-    var edges = s("g", { "class": "edges" });
-    DATA.nodes.forEach(function (n) {
-      if (!n.parent) return;
-      var p = nodesById[n.parent];
-      var x1 = p.x + W, y1 = p.y + H / 2, x2 = n.x, y2 = n.y + H / 2, mx = (x1 + x2) / 2;
-      var identity = n.relation !== "driver";
-      append(edges, s("path", {
-        "class": "edge " + (identity ? "identity" : "driver"), "data-child": n.id,
-        d: "M" + x1 + "," + y1 + " C" + mx + "," + y1 + " " + mx + "," + y2 + " " + x2 + "," + y2
-      }));
-      if (identity) {
-        append(edges, s("text", { "class": "edge-label", x: x2 - 12, y: y2 + 4,
-          text: n.relation === "product" ? "×" : "+" }));
-      }
-    });
-    append(svg, edges);
-    DATA.nodes.forEach(function (n) {
-      var v = periodOf(n);
-      var st = statusOf(v.status);
-      var g = s("g", {
-        "class": "node" + (n.available ? "" : " unavailable") + (n.stale ? " stale" : "") +
-          (state.selected === n.id ? " selected" : ""),
-        "data-kpi": n.id, transform: "translate(" + n.x + "," + n.y + ")", tabindex: "0",
-        role: "button", "aria-label": label(n)
-      });
-      g.addEventListener("click", function () { select(n.id); });
-      g.addEventListener("keydown", function (ev) { if (ev.key === "Enter") select(n.id); });
-      var name = label(n);
-      var room = v.provisional ? 22 : 27;
-      if (name.length > room) name = name.slice(0, room - 1) + "…";
-      if (!n.available) {
-        // greyed: no number, no target, no status; what it needs instead
-        append(g, [
-          s("title", { text: label(n) + " — " + needsText(n.needs) }),
-          s("rect", { "class": "box", width: W, height: H, rx: 6 }),
-          s("text", { "class": "name", x: 12, y: 16, text: name }),
-          s("text", { "class": "value node-value", x: 12, y: 35, "data-value": "", text: t("notAvailable") }),
-          s("text", { "class": "sub node-needs", x: 12, y: 53, "data-needs": needsText(n.needs),
-            text: needsText(n.needs).length > 34 ? needsText(n.needs).slice(0, 33) + "…" : needsText(n.needs) })
-        ]);
-        append(svg, g);
-        return;
-      }
-      append(g, [
-        s("title", { text: label(n) + " — " + label(teamsById[n.team]) }),
-        s("rect", { "class": "box", width: W, height: H, rx: 6 }),
-        s("rect", { "class": "stripe bg-" + st, width: 6, height: H, rx: 2, fill: statusColor(st) }),
-        s("text", { "class": "name", x: 12, y: 16, text: name }),
-        s("text", { "class": "value node-value", x: 12, y: 35, "data-value": v.actual === null || v.actual === undefined ? "" : String(v.actual), text: fmt(v.actual, n.unit) }),
-        s("text", { "class": "att node-attainment s-" + st, x: W - 8, y: 35, "text-anchor": "end",
-          "data-value": v.attainment === null || v.attainment === undefined ? "" : String(v.attainment),
-          text: v.attainment === null || v.attainment === undefined ? "" : pct(v.attainment) }),
-        s("text", { "class": "sub node-target", x: 12, y: 53,
-          "data-value": v.paced_target === null || v.paced_target === undefined ? "" : String(v.paced_target),
-          text: n.held_back && n.as_of === null ? t("held_back")
-            : (v.paced_target === null || v.paced_target === undefined ? t("none") : t("pacedShort") + " " + fmt(v.paced_target, n.unit)) }),
-        v.provisional ? s("text", { "class": "badge", x: W - 8, y: 16, "text-anchor": "end", text: "≈" }, s("title", { text: t("provisional") })) : null,
-        sparkline(n, W - 74, 41, 66, 15)
-      ]);
-      append(svg, g);
-    });
-    var root = document.getElementById("tree");
-    root.textContent = "";
-    append(root, svg);
-    var legend = document.getElementById("legend");
-    legend.textContent = "";
+    document.getElementById("tree-title").textContent = t("tree");
+    document.getElementById("tree-hint").textContent = t("treeHint");
+    var tools = clear("tree-tools");
+    append(tools, [
+      h("button", { type: "button", "class": "tool", id: "expand-all", text: t("expandAll"),
+        onclick: function () { state.collapsed = {}; renderTree(); } }),
+      h("button", { type: "button", "class": "tool", id: "collapse-all", text: t("collapseAll"),
+        onclick: function () {
+          DATA.nodes.forEach(function (n) { if (n.depth >= 1 && children[n.id].length) state.collapsed[n.id] = true; });
+          renderTree();
+        } })
+    ]);
+    var head = clear("tree-head");
+    append(head, [
+      h("div", { "class": "cell name-cell", text: t("colKpi") }),
+      h("div", { "class": "cell", text: t("actual") }),
+      h("div", { "class": "cell", text: t("paced") }),
+      h("div", { "class": "cell", text: t("attainment") }),
+      h("div", { "class": "cell", text: state.period === "day" ? t("previousDay") : t("previous") }),
+      h("div", { "class": "cell", text: t("last_year") }),
+      h("div", { "class": "cell", text: t("trend") })
+    ]);
+    var focused = document.activeElement && document.activeElement.closest ? document.activeElement.closest(".node") : null;
+    var focusId = focused ? focused.getAttribute("data-kpi") : null;
+    var root = clear("tree");
+    DATA.nodes.forEach(function (n) { if (!hiddenByCollapse(n)) append(root, treeRow(n)); });
+    if (focusId) { var again = root.querySelector('.node[data-kpi="' + focusId + '"]'); if (again) again.focus(); }
+    var legend = clear("legend");
     append(legend, [
       legendSwatch("on_track"), legendSwatch("at_risk"), legendSwatch("short"), legendSwatch("none"),
-      h("span", null, [legendLine("identity"), " " + t("identity")]),
-      h("span", null, [legendLine("driver"), " " + t("driver")]),
+      h("span", null, [h("b", { text: "× " }), t("rel_product")]),
+      h("span", null, [h("b", { text: "+ " }), t("rel_sum")]),
+      h("span", null, [h("b", { text: "⇢ " }), t("rel_driver")]),
       h("span", null, [h("span", { "class": "prov-mark", text: "≈ " }), t("provisional")]),
-      h("span", { text: "▭ ┄ " + t("stale") }),
+      h("span", null, [h("span", { "class": "sw stale-sw" }), t("stale")]),
       h("span", null, [h("span", { "class": "sw unavailable-sw" }), t("unavailable")])
     ]);
   }
-  function statusColor(st) {
-    return { on_track: "#2e7d32", at_risk: "#e09a00", short: "#c62828", none: "#9e9e9e" }[st];
-  }
-  function legendSwatch(st) {
-    return h("span", null, [h("span", { "class": "sw bg-" + st }), t(st)]);
-  }
-  function legendLine(kind) {
-    return s("svg", { width: 30, height: 10 }, s("path", { "class": "edge " + kind, d: "M0,5 L30,5" }));
-  }
+  function legendSwatch(st) { return h("span", null, [h("span", { "class": "sw bg-" + st }), t(st)]); }
 
-  // ---- drill-down ---------------------------------------------------------------------------
-  function select(id) {
+  // ---- drill-down ----------------------------------------------------------------------------
+  function select(id, reveal) {
     state.selected = id;
+    if (id && reveal) {
+      // open the branches above it, so that its row is there to see
+      var p = nodesById[id].parent;
+      while (p) { state.collapsed[p] = false; p = nodesById[p].parent; }
+    }
     renderTree();
     renderDetail();
+    if (id) {
+      var panel = document.getElementById("detail");
+      panel.scrollTop = 0;
+      var close = document.getElementById("detail-close");
+      if (close) close.focus({ preventScroll: true });
+    }
   }
 
   function periodDays(node) {
     var v = periodOf(node);
-    var rows = node.daily;
-    if (state.period === "day" || !v.start) return rows.slice(-DAY_TREND);
-    return rows.filter(function (d) { return d[0] >= v.start && d[0] <= (node.as_of || d[0]); });
+    if (state.period === "day" || !v.start) return node.daily.slice(-DAY_TREND);
+    return node.daily.filter(function (d) { return d[0] >= v.start && d[0] <= (node.as_of || d[0]); });
   }
-
   function cumulativeSeries(node) {
     var grain = state.period === "day" ? "month" : state.period;
     var stored = node.cumulative[grain];
@@ -341,27 +545,25 @@
                target: stored.map(function (r) { return [r[0], r[2]]; }) };
     }
     if (node.kind === "quantile") return null;
-    var v = node.periods[grain] || {};
-    var start = v.start;
+    var start = (node.periods[grain] || {}).start;
     var n = 0, d = 0, out = [];
     node.daily.forEach(function (r) {
       if (!start || r[0] < start) return;
       n += r[2] || 0; d += r[3] || 0;
-      var value = node.kind === "sum" ? n : (d ? node.scale * n / d : null);
-      out.push([r[0], value]);
+      out.push([r[0], node.kind === "sum" ? n : (d ? node.scale * n / d : null)]);
     });
     return { actual: out, target: [] };
   }
-
   function lineChart(cls, series, unit, provisional) {
-    var W = 440, H = 170, L = 64, R = 10, T = 10, B = 22;
-    var all = [];
-    series.forEach(function (se) { se.points.forEach(function (p) { if (p[1] !== null) all.push(p[1]); }); });
-    var dates = [];
-    series.forEach(function (se) { se.points.forEach(function (p) { if (dates.indexOf(p[0]) < 0) dates.push(p[0]); }); });
+    var W = 480, H = 170, L = 58, R = 10, T = 10, B = 22;
+    var all = [], dates = [];
+    series.forEach(function (se) { se.points.forEach(function (p) {
+      if (known(p[1])) all.push(p[1]);
+      if (dates.indexOf(p[0]) < 0) dates.push(p[0]);
+    }); });
     dates.sort();
-    var svg = s("svg", { "class": "chart " + cls, width: W, height: H, viewBox: "0 0 " + W + " " + H });
-    if (!all.length || dates.length < 1) {
+    var svg = s("svg", { "class": "chart " + cls, viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": series.map(function (x) { return x.name; }).join(", ") });
+    if (!all.length) {
       append(svg, s("text", { "class": "tick", x: W / 2, y: H / 2, "text-anchor": "middle", text: t("noData") }));
       return svg;
     }
@@ -377,77 +579,178 @@
       s("line", { "class": "axis", x1: L, y1: H - B, x2: W - R, y2: H - B })
     ]);
     [lo, (lo + hi) / 2, hi].forEach(function (v) {
-      append(svg, s("text", { "class": "tick", x: L - 4, y: py(v) + 3, "text-anchor": "end", text: fmt(v, unit) }));
+      append(svg, s("text", { "class": "tick", x: L - 4, y: py(v) + 3, "text-anchor": "end", text: short(v, unit) }));
     });
     append(svg, [
       s("text", { "class": "tick", x: L, y: H - 6, text: dates[0] }),
       s("text", { "class": "tick", x: W - R, y: H - 6, "text-anchor": "end", text: dates[dates.length - 1] })
     ]);
     series.forEach(function (se) {
-      var pts = se.points.filter(function (p) { return p[1] !== null && idx[p[0]] !== undefined; });
+      var pts = se.points.filter(function (p) { return known(p[1]) && idx[p[0]] !== undefined; });
       if (!pts.length) return;
       var d = pts.map(function (p, i) { return (i ? "L" : "M") + px(p[0]).toFixed(1) + "," + py(p[1]).toFixed(1); }).join(" ");
       append(svg, s("path", { "class": se.cls, d: d }, s("title", { text: se.name })));
-      if (pts.length === 1) {
-        append(svg, s("circle", { "class": se.cls, cx: px(pts[0][0]), cy: py(pts[0][1]), r: 3 }));
-      }
+      if (pts.length === 1) append(svg, s("circle", { "class": se.cls, cx: px(pts[0][0]), cy: py(pts[0][1]), r: 3 }));
     });
     (provisional || []).forEach(function (p) {
-      if (p[1] === null || idx[p[0]] === undefined) return;
+      if (!known(p[1]) || idx[p[0]] === undefined) return;
       append(svg, s("circle", { "class": "prov", cx: px(p[0]), cy: py(p[1]), r: 3 }, s("title", { text: p[0] + " " + t("provisionalShort") })));
     });
     return svg;
   }
-
   function chartLegend(a, b) {
     return h("div", { "class": "legend" }, [
-      h("span", null, [s("svg", { width: 24, height: 8 }, s("path", { d: "M0,4 L24,4", stroke: "#1565c0", "stroke-width": 2 })), " " + a]),
-      b ? h("span", null, [s("svg", { width: 24, height: 8 }, s("path", { d: "M0,4 L24,4", stroke: "#7b8794", "stroke-width": 1.5, "stroke-dasharray": "5 4" })), " " + b]) : null,
+      h("span", null, [h("span", { "class": "line actual" }), a]),
+      b ? h("span", null, [h("span", { "class": "line target" }), b]) : null,
       h("span", null, [h("span", { "class": "prov-mark", text: "○ " }), t("provisionalShort")])
     ]);
   }
-
+  function kv(rows) {
+    var dl = h("dl", { "class": "kv" });
+    rows.forEach(function (r) { if (r) append(dl, [h("dt", { text: r[0] }), h("dd", { "data-key": r[2] || null }, r[1])]); });
+    return dl;
+  }
+  function comparisonRow(node, which, v) {
+    var cmp = (v.compare || {})[which];
+    if (which === "previous" && state.period === "year") return null;
+    var name = t(which === "previous" && state.period === "day" ? "previousDay" : which);
+    if (!cmp) return [name, MISSING, which];
+    var dates = cmp.start + (cmp.end !== cmp.start ? " … " + cmp.end : "");
+    if (!known(cmp.value)) return [name, h("span", { "class": "muted", text: t("noDataFor", { dates: dates }) }), which];
+    return [name, [
+      h("span", { "class": "delta " + tone(node, cmp.change), text: known(cmp.change) ? change(cmp.change) : MISSING }),
+      h("span", { "class": "muted", text: " (" + fmt(cmp.value, node.unit) + ", " + dates + ")" })
+    ], which];
+  }
+  function catchUpBlock(node, v) {
+    var period = state.period === "day" ? "month" : state.period;
+    var c = state.period === "day" ? periodOf(node, "month").catch_up : v.catch_up;
+    if (!c) return null;
+    var out = h("div", { "class": "catch-up" }, h("h4", { text: t("catchUp") + (state.period === "day" ? " · " + t("month") : "") }));
+    if (known(c.needed)) {
+      if (c.needed <= 0) {
+        append(out, h("p", { "class": "need made", id: "catch-up-made", text: t("targetMade") }));
+      } else {
+        append(out, h("p", { "class": "need", id: "catch-up-summary" }, t("catchUpSummary", {
+          days: c.days_left, needed: fmt(c.needed, node.unit), perDay: fmt(c.per_day, node.unit),
+          planned: fmt(c.planned, node.unit), factor: known(c.factor) ? fmt(c.factor, "multiple") : MISSING
+        })));
+        append(out, h("details", { "class": "catch-up-days" }, [
+          h("summary", { text: t("catchUpDays", { days: c.days_left }) }),
+          dataTable({
+            id: "catch-up-table", name: "catch-up", title: label(node) + " · " + t("catchUp"), file: node.id + "_catch_up_" + period,
+            columns: [
+              { label: t("date"), type: "text", value: function (r) { return r[0]; } },
+              { label: t("needed"), type: node.unit, value: function (r) { return r[1]; } },
+              { label: t("planned"), type: node.unit, value: function (r) { return r[2]; } }
+            ],
+            rows: c.days
+          })
+        ]));
+      }
+    }
+    if (c.drivers && c.drivers.length) {
+      append(out, dataTable({
+        id: "drivers-table", name: "drivers", title: t("driversTitle"), file: node.id + "_drivers_" + period,
+        columns: [
+          { label: t("heldAtRunRate"), type: "text", value: function (d) { return driverList(d.held, null); } },
+          { label: t("mustReach"), type: "text", value: function (d) { return driverList(d.required, d.factor); } }
+        ],
+        rows: c.drivers
+      }));
+    }
+    return out;
+  }
+  function driverList(values, factors) {
+    return Object.keys(values).map(function (k) {
+      var node = nodesById[k];
+      var text = label(node) + " " + fmt(values[k], node.unit);
+      if (factors && known(factors[k])) text += " (" + t("timesPlan", { factor: fmt(factors[k], "multiple") }) + ")";
+      if (factors && node.unit === "ratio" && values[k] > 1) text += " — " + t("impossible");
+      return text;
+    }).join("; ");
+  }
+  function breakdownTables(node) {
+    var dims = node.breakdown[state.period] || {};
+    var names = node.dimensions.filter(function (d) { return dims[d]; });
+    if (!names.length) return [h("p", { "class": "muted", text: t("dimensionNone") })];
+    return names.map(function (dim) {
+      var members = dims[dim];
+      var unitRows = {};
+      DATA.units.forEach(function (u) {
+        if (u.kpi === node.id && u.dimension === dim && u.period === state.period) unitRows[u.member] = u;
+      });
+      var total = node.kind === "sum" ? members.reduce(function (a, m) { return a + (m[1] || 0); }, 0) : null;
+      var columns = [
+        { label: t(dim), type: "text", cls: "member", value: function (m) { return memberLabel(dim, m[0]); } },
+        { label: label(node), type: node.unit, value: function (m) { return m[1]; } }
+      ];
+      if (node.parts) {
+        // the volumes behind the rate: what it is made of, per member
+        ["numerator", "denominator"].forEach(function (role, i) {
+          var part = node.parts[role];
+          columns.push({ label: label(part), type: part.unit, cls: "volume", value: function (m) { return m[2 + i]; } });
+        });
+      }
+      if (total) columns.push({ label: t("share"), type: "share", value: function (m) { return total ? (m[1] || 0) / total : null; } });
+      if (Object.keys(unitRows).length) {
+        columns.push({ label: t("paced"), type: node.unit, value: function (m) { return (unitRows[m[0]] || {}).paced_target; } });
+        columns.push({ label: t("attainment"), type: "share", value: function (m) { return (unitRows[m[0]] || {}).attainment; },
+          cell: function (m) { var u = unitRows[m[0]]; return u ? [dot(u.status), pct(u.attainment)] : MISSING; } });
+      }
+      var block = dataTable({ name: "breakdown", title: t(dim), file: node.id + "_" + dim + "_" + state.period, columns: columns, rows: members,
+        rowAttrs: function (m) { return { "data-member": m[0] }; } });
+      block.querySelector("table").setAttribute("data-dimension", dim);
+      block.querySelector("table").classList.add("breakdown");
+      return block;
+    });
+  }
   function renderDetail() {
-    var root = document.getElementById("detail");
-    root.textContent = "";
+    var root = clear("detail");
     var node = state.selected ? nodesById[state.selected] : null;
-    root.className = node ? "open" : "";
+    document.body.classList.toggle("detail-open", !!node);
+    root.hidden = !node;
     if (!node) return;
     var v = periodOf(node);
     var team = teamsById[node.team];
-    append(root, [
+    append(root, h("div", { "class": "detail-head" }, [
+      h("div", null, [
+        h("h2", { id: "detail-title", text: label(node) }),
+        h("div", { "class": "owner muted", text: t("owner") + ": " + label(team) + " · " + t(state.period) + " · " +
+          (v.start || "") + (v.end && v.end !== v.start ? " … " + v.end : "") })
+      ]),
       h("button", { type: "button", "class": "close", id: "detail-close", title: t("close"), "aria-label": t("close"),
-        text: "×", onclick: function () { select(null); } }),
-      h("h3", { id: "detail-title", text: label(node) }),
-      h("div", { "class": "owner", text: t("owner") + ": " + label(team) + " · " + t(state.period) + " · " +
-        (v.start || "") + (v.end && v.end !== v.start ? " … " + v.end : "") }),
-      node.stale ? h("div", { "class": "notice", text: t("stale") + " (" + (node.as_of || t("never")) + ")" }) : null
-    ]);
+        text: "×", onclick: function () { select(null); } })
+    ]));
+    var body = h("div", { "class": "detail-body" });
+    append(root, body);
+    if (node.stale) append(body, h("div", { "class": "notice", text: t("stale") + " (" + (node.as_of || t("never")) + ")" }));
     if (!node.available) {
-      append(root, h("div", { "class": "notice info", id: "detail-needs", text: t("notAvailable") + ": " + needsText(node.needs) }));
+      append(body, h("div", { "class": "notice info", id: "detail-needs", text: t("notAvailable") + ": " + needsText(node.needs) }));
       return;
     }
-    var kv = h("dl", { "class": "kv" });
-    function row(k, val) { append(kv, [h("dt", { text: k }), h("dd", null, val)]); }
-    row(t("actual"), fmt(v.actual, node.unit) + (v.provisional ? " ≈" : ""));
-    if (v.paced_target !== undefined && v.paced_target !== null) {
-      row(t("paced"), fmt(v.paced_target, node.unit));
-      if (state.period !== "day") row(t("target"), fmt(v.target, node.unit));
-      row(t("attainment"), h("span", { "class": "s-" + statusOf(v.status), text: pct(v.attainment) }));
-      row(t("status"), statusText(v.status));
-      if (v.projected !== undefined && v.projected !== null) row(t("projected"), fmt(v.projected, node.unit) + " (" + pct(v.projected_attainment) + ")");
-      if (v.days_left !== undefined && v.days_left !== null) row(t("daysLeft"), String(v.days_left));
+    var rows = [[t("actual"), fmt(v.actual, node.unit) + (v.provisional ? " ≈" : ""), "actual"]];
+    if (known(v.paced_target)) {
+      rows.push([t("paced"), fmt(v.paced_target, node.unit), "paced"]);
+      if (state.period !== "day") rows.push([t("target"), fmt(v.target, node.unit), "target"]);
+      rows.push([t("attainment"), h("span", { "class": "s-" + statusOf(v.status), text: pct(v.attainment) }), "attainment"]);
+      rows.push([t("status"), statusChip(v.status), "status"]);
+      if (known(v.projected)) rows.push([t("projected"), fmt(v.projected, node.unit) + " (" + pct(v.projected_attainment) + ")", "projected"]);
+      if (known(v.days_left)) rows.push([t("daysLeft"), String(v.days_left), "days-left"]);
     } else {
-      row(t("status"), statusText(null));
+      rows.push([t("status"), statusChip(null), "status"]);
     }
-    append(root, kv);
+    rows.push(comparisonRow(node, "previous", v));
+    rows.push(comparisonRow(node, "last_year", v));
+    append(body, kv(rows));
+    append(body, catchUpBlock(node, v));
 
     var days = periodDays(node);
     var actual = days.map(function (d) { return [d[0], d[1]]; });
-    var target = days.filter(function (d) { return d[5] !== null; }).map(function (d) { return [d[0], d[5]]; });
+    var target = days.filter(function (d) { return known(d[5]); }).map(function (d) { return [d[0], d[5]]; });
     var prov = days.filter(function (d) { return d[4]; }).map(function (d) { return [d[0], d[1]]; });
-    append(root, [
-      h("div", { "class": "chart-title", text: t("dailyTrend") }),
+    append(body, [
+      h("h4", { text: t("dailyTrend") }),
       lineChart("trend-daily", [
         { name: t("target"), cls: "series-target", points: target },
         { name: t("actual"), cls: "series-actual", points: actual }
@@ -455,9 +758,9 @@
       chartLegend(t("actual"), target.length ? t("target") : null)
     ]);
     var cum = cumulativeSeries(node);
-    append(root, h("div", { "class": "chart-title", text: t("cumulative") }));
+    append(body, h("h4", { text: t("cumulative") }));
     if (cum) {
-      append(root, [
+      append(body, [
         lineChart("trend-cumulative", [
           { name: t("paced"), cls: "series-target", points: cum.target },
           { name: t("actual"), cls: "series-actual", points: cum.actual }
@@ -465,111 +768,143 @@
         chartLegend(t("actual"), cum.target.length ? t("paced") : null)
       ]);
     } else {
-      append(root, h("p", { "class": "muted", text: t("noCumulative") }));
+      append(body, h("p", { "class": "muted", text: t("noCumulative") }));
     }
+    append(body, h("h4", { text: t("breakdown") }));
+    append(body, breakdownTables(node));
+  }
 
-    append(root, h("div", { "class": "chart-title", text: t("breakdown") }));
-    var dims = (node.breakdown[state.period] || {});
-    var names = node.dimensions.filter(function (d) { return dims[d]; });
-    if (!names.length) append(root, h("p", { "class": "muted", text: t("dimensionNone") }));
-    names.forEach(function (dim) {
-      var members = dims[dim];
-      var unitRows = {};
-      DATA.units.forEach(function (u) {
-        if (u.kpi === node.id && u.dimension === dim && u.period === state.period) unitRows[u.member] = u;
-      });
-      var hasTargets = Object.keys(unitRows).length > 0;
-      var max = Math.max.apply(null, members.map(function (m) { return Math.abs(m[1] || 0); })) || 1;
-      var total = node.kind === "sum" ? members.reduce(function (a, m) { return a + (m[1] || 0); }, 0) : null;
-      var head = [t("member"), t("value"), ""];
-      if (total) head.push(t("share"));
-      if (hasTargets) head = head.concat([t("paced"), t("attainment")]);
-      var table = h("table", { "class": "breakdown", "data-dimension": dim }, [
-        h("caption", { style: "text-align:left;font-weight:600;padding:4px 0", text: dimName(dim) }),
-        h("tr", null, head.map(function (x) { return h("th", { text: x }); }))
-      ]);
-      members.slice(0, 12).forEach(function (m) {
-        var cells = [
-          h("td", { "class": "member", "data-member": m[0], text: memberLabel(dim, m[0]) }),
-          h("td", { text: fmt(m[1], node.unit) }),
-          h("td", null, h("span", { "class": "bar", style: "width:" + Math.round(60 * Math.abs(m[1] || 0) / max) + "px" }))
-        ];
-        if (total) cells.push(h("td", { text: pct((m[1] || 0) / total) }));
-        if (hasTargets) {
-          var u = unitRows[m[0]];
-          cells.push(h("td", { text: u ? fmt(u.paced_target, node.unit) : MISSING }));
-          cells.push(h("td", null, u ? [statusDot(u.status), pct(u.attainment)] : MISSING));
-        }
-        append(table, h("tr", null, cells));
-      });
-      append(root, table);
+  // ---- alerts ----------------------------------------------------------------------------------
+  function scopeLabel(a) {
+    if (!a.scope || a.scope === "all") return "";
+    var member = a.dimension ? memberLabel(a.dimension, a.member) : a.scope.split(":").slice(1).join(":");
+    return " · " + member;
+  }
+  // an alert in the page's words: what it is about, from its fields
+  function alertTitle(a) {
+    var node = a.kpi_id ? nodesById[a.kpi_id] : null;
+    var team = teamsById[a.team];
+    var vars = { kpi: node ? label(node) : a.kpi_id, scope: scopeLabel(a), day: a.day || DATA.alerts.day,
+      team: team ? label(team) : a.team, period: a.period_grain ? t(a.period_grain) : "",
+      status: t(a.status || a.kind), attainment: pct(a.attainment), shortfall: pct(a.shortfall) };
+    var key = { short: "alertPace", at_risk: "alertPace", recovered: "alertRecovered", "break": "alertBreak", held_back: "alertHeldBack" }[a.kind];
+    return t(key || "alertOther", vars);
+  }
+  function alertFacts(a) {
+    var team = teamsById[a.team];
+    var facts = [team ? label(team) : a.team, t("kind_" + a.kind), t("severity_" + a.severity), t("delivery_" + a.delivery_status)];
+    if (known(a.shortfall) && a.kind !== "recovered") facts.splice(1, 0, t("shortfall", { shortfall: pct(a.shortfall) }));
+    if (a.kind === "held_back" && team) facts.splice(1, 0, t("failedChecks", { n: team.failed_checks.length }));
+    if (a.created_at) facts.push(a.created_at);
+    return facts.join(" · ");
+  }
+  function renderAlerts() {
+    var root = clear("alerts");
+    append(root, h("h2", { text: t("alerts") + (DATA.alerts.day ? " · " + DATA.alerts.day : "") }));
+    if (!DATA.alerts.items.length) { append(root, h("p", { "class": "muted", text: t("alertsNone") })); return; }
+    DATA.alerts.items.forEach(function (a) {
+      var own = a.lang === state.lang;  // the alerts step's words, when they are in this language
+      append(root, h("div", { "class": "alert " + a.severity, "data-kind": a.kind, "data-kpi": a.kpi_id || "",
+        tabindex: a.kpi_id ? "0" : null, onclick: a.kpi_id ? function () { select(a.kpi_id, true); } : null }, [
+        h("div", { "class": "title", text: alertTitle(a) }),
+        own && a.text ? h("div", { "class": "text", text: a.text }) : null,
+        h("div", { "class": "meta", text: alertFacts(a) })
+      ]));
     });
   }
 
-  // ---- teams, units, people, alerts ---------------------------------------------------------
+  // ---- teams, notices, units, people -----------------------------------------------------------
+  function renderNotices() {
+    var root = clear("notices");
+    DATA.teams.forEach(function (team) {
+      if (!team.held_back) return;
+      append(root, h("div", { "class": "notice", "data-team": team.id }, [
+        h("strong", { text: t("heldBack") + ": " + label(team) + " (" + team.held_back_day + ")" }),
+        " — " + t("heldBackText", { n: team.failed_checks.length, day: team.published_as_of || t("never") }),
+        team.report ? [" ", h("a", { "class": "report", href: team.report, text: t("report") })] : null,
+        checksDetails(team)
+      ]));
+    });
+    var provisional = DATA.nodes.filter(function (n) { return periodOf(n).provisional; });
+    if (provisional.length) {
+      append(root, h("div", { "class": "notice info" }, [
+        h("span", { "class": "prov-mark", text: "≈ " }),
+        t("provisional") + ": " + provisional.map(label).join(state.lang === "zh" ? "、" : ", ")
+      ]));
+    }
+  }
+  // the failed checks as the quality gate names them (technical): folded, for whoever repairs
+  function checksDetails(team) {
+    if (!team.failed_checks.length) return null;
+    return h("details", { "class": "checks" }, [
+      h("summary", { text: t("failedChecksList", { n: team.failed_checks.length }) }),
+      h("ul", { lang: "en" }, team.failed_checks.map(function (c) { return h("li", { text: c }); }))
+    ]);
+  }
   function renderTeams() {
-    var root = document.getElementById("teams");
-    root.textContent = "";
+    var root = clear("teams");
     append(root, h("h2", { text: t("teams") }));
     var cards = h("div", { "class": "cards" });
     DATA.teams.forEach(function (team) {
       var sc = team.scorecard[state.period];
-      var table = h("table", null, h("tr", null, [t("kpi"), t("weight"), t("attainment")].map(function (x) { return h("th", { text: x }); })));
-      sc.rows.forEach(function (r) {
-        append(table, h("tr", { "data-kpi": r.kpi }, [
-          h("td", { text: label(nodesById[r.kpi]) }),
-          h("td", { text: pct(r.weight) }),
-          r.needs ? h("td", { "class": "muted needs", text: needsText(r.needs) })
-            : h("td", null, [statusDot(r.status), pct(r.attainment)])
-        ]));
-      });
-      var status = team.held_back ? h("div", { "class": "notice", text: t("heldBack") + " (" + team.held_back_day + "): " + team.failed_checks.length + " " + t("heldBackText") })
+      var status = team.held_back ? h("div", { "class": "notice", text: t("heldBack") + " (" + team.held_back_day + "): " +
+          t("heldBackText", { n: team.failed_checks.length, day: team.published_as_of || t("never") }) })
         : team.skipped ? h("div", { "class": "muted team-skipped", text: t("skipped") })
         : (team.status === "not_published" ? h("div", { "class": "muted", text: t("notPublished") }) : null);
-      append(cards, h("div", { "class": "card" + (team.held_back ? " held" : ""), "data-team": team.id }, [
-        h("h3", null, [h("span", { text: label(team) }),
-          h("span", { "class": "score s-" + statusOf(sc.status), title: t("score"), text: pct(sc.score) })]),
+      var table = dataTable({
+        name: "scorecard", title: t("scorecard"), file: team.id + "_scorecard_" + state.period, keep: true,
+        columns: [
+          { label: t("kpi"), type: "text", cls: "member", value: function (r) { return label(nodesById[r.kpi]); } },
+          { label: t("weight"), type: "share", value: function (r) { return r.weight; } },
+          { label: t("attainment"), type: "share", value: function (r) { return r.attainment; },
+            cell: function (r) { return r.needs ? h("span", { "class": "muted needs", text: needsText(r.needs) }) : [dot(r.status), pct(r.attainment)]; } }
+        ],
+        rows: sc.rows, rowAttrs: function (r) { return { "data-kpi": r.kpi }; }
+      });
+      append(cards, h("article", { "class": "card team-card" + (team.held_back ? " held" : "") + (state.team === team.id ? " is-target" : ""),
+        id: "team-" + team.id, "data-team": team.id }, [
+        h("div", { "class": "card-head" }, [
+          h("h3", { text: label(team) }),
+          h("span", { "class": "score s-" + statusOf(sc.status), title: t("score"), text: pct(sc.score) })
+        ]),
         status,
-        h("div", { "class": "muted", style: "font-size:12px", text: t("lastGood") + ": " + (team.published_as_of || t("never")) }),
+        h("div", { "class": "muted small", text: t("lastGood") + ": " + (team.published_as_of || t("never")) }),
         table
       ]));
     });
-    append(root, [cards, h("p", { "class": "muted", style: "font-size:12px", text: t("scoreNote").replace("{cap}", pct(DATA.score_cap)) })]);
+    append(root, [cards, h("p", { "class": "muted small", text: t("scoreNote", { cap: pct(DATA.score_cap) }) })]);
   }
-
   function renderUnits() {
-    var root = document.getElementById("units");
-    root.textContent = "";
+    var root = clear("units");
     append(root, h("h2", { text: t("units") }));
     var period = state.period === "day" ? "month" : state.period;
     var rows = DATA.units.filter(function (u) { return u.period === period; });
     if (!rows.length) { append(root, h("p", { "class": "muted", text: t("unitsNone") })); return; }
-    var table = h("table", { id: "units-table" }, h("tr", null,
-      [t("allocation"), t("unit"), t("kpi"), t("target"), t("paced"), t("actual"), t("attainment")].map(function (x) { return h("th", { text: x }); })));
-    rows.forEach(function (u) {
-      var node = nodesById[u.kpi];
-      var parts = u.scope.split(":");
-      append(table, h("tr", null, [
-        h("td", { text: parts[0] }),
-        h("td", { "class": "member", text: u.dimension && u.member !== null ? memberLabel(u.dimension, u.member)
-          : (parts.length > 1 ? parts.slice(1).join(":") : (u.member || u.scope)) }),
-        h("td", { "class": "member", text: label(node) }),
-        h("td", { text: fmt(u.target, node.unit) }),
-        h("td", { text: fmt(u.paced_target, node.unit) }),
-        h("td", { text: fmt(u.actual, node.unit), title: u.actual === null ? t("targetsOnly") : null }),
-        h("td", null, u.attainment === null ? h("span", { "class": "muted", text: t("targetsOnly") }) : [statusDot(u.status), pct(u.attainment)])
-      ]));
-    });
-    append(root, table);
-    if (state.period === "day") append(root, h("p", { "class": "muted", text: t("month") }));
+    if (state.period === "day") append(root, h("p", { "class": "muted small", text: t("unitsMonth") }));
+    append(root, dataTable({
+      id: "units-table", name: "units", title: t("units"), file: "units_" + period, untitled: true,
+      columns: [
+        // an allocation over a dimension by the dimension's name; another (regions) by the plan's
+        { label: t("allocation"), type: "text", value: function (u) { return u.dimension ? t(u.dimension) : u.scope.split(":")[0]; } },
+        { label: t("unit"), type: "text", cls: "member", value: function (u) {
+          var parts = u.scope.split(":");
+          return u.dimension && known(u.member) ? memberLabel(u.dimension, u.member) : (parts.length > 1 ? parts.slice(1).join(":") : u.scope);
+        } },
+        { label: t("kpi"), type: "text", cls: "member", value: function (u) { return label(nodesById[u.kpi]); } },
+        { label: t("target"), type: "num", value: function (u) { return u.target; }, cell: function (u) { return fmt(u.target, nodesById[u.kpi].unit); } },
+        { label: t("paced"), type: "num", value: function (u) { return u.paced_target; }, cell: function (u) { return fmt(u.paced_target, nodesById[u.kpi].unit); } },
+        { label: t("actual"), type: "num", value: function (u) { return u.actual; }, cell: function (u) { return fmt(u.actual, nodesById[u.kpi].unit); } },
+        { label: t("attainment"), type: "share", value: function (u) { return u.attainment; },
+          cell: function (u) { return known(u.attainment) ? [dot(u.status), pct(u.attainment)] : h("span", { "class": "muted", text: t("targetsOnly") }); } }
+      ],
+      rows: rows
+    }));
   }
-
   function renderPeople() {
-    var root = document.getElementById("people");
-    root.textContent = "";
+    var root = clear("people");
     append(root, h("h2", { text: t("people") }));
-    var rows = DATA.people.filter(function (p) { return p.period === state.period; });
     if (!DATA.people.length) { append(root, h("p", { "class": "muted", text: t("peopleNone") })); return; }
+    var rows = DATA.people.filter(function (p) { return p.period === state.period; });
     var kpis = [], people = [], cell = {};
     rows.forEach(function (p) {
       if (kpis.indexOf(p.kpi) < 0) kpis.push(p.kpi);
@@ -577,44 +912,78 @@
       cell[p.person + "|" + p.kpi] = p;
     });
     people.sort();
-    var head = [t("person")];
-    kpis.forEach(function (k) { head.push(label(nodesById[k]) + " (" + t("target") + " " + fmt(rows.filter(function (r) { return r.kpi === k; })[0].target, nodesById[k].unit) + ")"); });
-    var table = h("table", { id: "people-table" }, h("tr", null, head.map(function (x) { return h("th", { text: x }); })));
-    people.forEach(function (person) {
-      var cells = [h("td", { "class": "member", text: person })];
-      kpis.forEach(function (k) {
-        var p = cell[person + "|" + k];
-        cells.push(h("td", null, p ? [statusDot(p.status), fmt(p.actual, nodesById[k].unit) + " · " + pct(p.attainment)] : MISSING));
-      });
-      append(table, h("tr", null, cells));
+    append(root, h("p", { "class": "muted small", text: t("peopleHint") }));
+    if (state.person) {
+      var mine = rows.filter(function (p) { return p.person === state.person; });
+      append(root, h("div", { "class": "person-card", id: "person-card", "data-person": state.person }, [
+        h("h3", { text: t("personCard", { person: memberLabel((mine[0] || {}).dimension, state.person) }) }),
+        mine.length ? h("ul", null, mine.map(function (p) {
+          var n = nodesById[p.kpi];
+          return h("li", null, [dot(p.status), t("personLine", {
+            kpi: label(n), actual: fmt(p.actual, n.unit), target: fmt(p.target, n.unit), attainment: pct(p.attainment)
+          })]);
+        })) : h("p", { "class": "muted", text: t("personNone") })
+      ]));
+    }
+    var dim = rows.length ? rows[0].dimension : null;
+    var columns = [{ label: t("person"), type: "text", cls: "member", value: function (person) { return memberLabel(dim, person); },
+      cell: function (person) {
+        return [h("a", { "class": "person-link", href: "#person=" + encodeURIComponent(person), title: t("personLink"), text: memberLabel(dim, person) })];
+      } }];
+    kpis.forEach(function (k) {
+      var n = nodesById[k];
+      var target = rows.filter(function (r) { return r.kpi === k; })[0].target;
+      columns.push({ label: label(n) + " (" + t("target") + " " + fmt(target, n.unit) + ")", type: n.unit,
+        value: function (person) { return (cell[person + "|" + k] || {}).actual; },
+        cell: function (person) {
+          var p = cell[person + "|" + k];
+          return p ? [dot(p.status), fmt(p.actual, n.unit) + " · " + pct(p.attainment)] : MISSING;
+        } });
+      if (n.parts) {
+        columns.push({ label: label(n.parts.denominator), type: n.parts.denominator.unit, cls: "volume",
+          value: function (person) { return (cell[person + "|" + k] || {}).denominator; } });
+      }
     });
-    append(root, table);
+    append(root, dataTable({ id: "people-table", name: "people", title: t("people"), file: "people_" + state.period, untitled: true,
+      columns: columns, rows: people,
+      rowAttrs: function (person) { return { id: "person-" + person, "data-person": person, "class": state.person === person ? "is-target" : null }; } }));
   }
 
-  function renderAlerts() {
-    var root = document.getElementById("alerts");
-    root.textContent = "";
-    append(root, h("h2", { text: t("alerts") + (DATA.alerts.day ? " · " + DATA.alerts.day : "") }));
-    if (!DATA.alerts.items.length) { append(root, h("p", { "class": "muted", text: t("alertsNone") })); return; }
-    DATA.alerts.items.forEach(function (a) {
-      var team = teamsById[a.team];
-      append(root, h("div", { "class": "alert " + a.severity, "data-kind": a.kind, "data-kpi": a.kpi_id || "" }, [
-        h("div", { "class": "title", text: a.title }),
-        h("div", { "class": "text", text: a.text }),
-        h("div", { "class": "meta", text: [team ? label(team) : a.team, t(a.kind), a.severity, t(a.delivery_status === "delivered" ? "delivered" : "undelivered")].join(" · ") })
-      ]));
-    });
+  // ---- links: #person=…, #team=…, #kpi=… -----------------------------------------------------
+  function readHash() {
+    var m = /^#(person|team|kpi)=(.+)$/.exec(location.hash);
+    state.person = null;
+    state.team = null;
+    if (!m) return null;
+    var id = decodeURIComponent(m[2]);
+    if (m[1] === "person") state.person = id;
+    if (m[1] === "team") state.team = id;
+    if (m[1] === "kpi" && nodesById[id]) state.selected = id;
+    return m[1] === "person" ? "person-card" : m[1] === "team" ? "team-" + id : null;
+  }
+  function followHash() {
+    var target = readHash();
+    render();
+    if (target) {
+      var el = document.getElementById(target);
+      if (el) el.scrollIntoView({ block: "start" });
+    }
   }
 
   function renderStatic() {
-    document.getElementById("tree-title").textContent = t("tree");
-    document.getElementById("tree-hint").textContent = t("treeHint");
-    document.getElementById("footer").textContent = t("footer");
+    var plan = DATA.plan ? t("planLine", { version: DATA.plan.version_id, name: DATA.plan.plan_name }) : "";
+    var footer = clear("footer");
+    append(footer, [
+      h("span", { text: t("footer") }), " ",
+      h("span", { id: "drawn", text: t("drawn", { time: DATA.generated_at, zone: DATA.timezone }) }),
+      plan ? " · " + plan : ""
+    ]);
   }
 
   function render() {
     renderHeader();
-    renderStatic();
+    headerHeight();
+    renderSummary();
     renderNotices();
     renderTree();
     renderDetail();
@@ -622,9 +991,23 @@
     renderTeams();
     renderUnits();
     renderPeople();
+    renderStatic();
   }
 
   document.addEventListener("keydown", function (ev) { if (ev.key === "Escape" && state.selected) select(null); });
-  render();
+  // the printed page has the problems unfolded, whatever the screen had
+  var problemsOpen = null;
+  window.addEventListener("beforeprint", function () {
+    var details = document.getElementById("problems");
+    problemsOpen = details.open;
+    details.open = true;
+  });
+  window.addEventListener("afterprint", function () {
+    if (problemsOpen !== null) document.getElementById("problems").open = problemsOpen;
+  });
+  window.addEventListener("hashchange", followHash);
+  // on a phone the problems fold into their count, so the tree's top is on the first screen
+  if (window.matchMedia && window.matchMedia(PHONE).matches) document.getElementById("problems").removeAttribute("open");
+  followHash();
   document.body.setAttribute("data-ready", "true");
 })();
