@@ -31,10 +31,12 @@ from pipelines.ingest.validate import (
     DATE_IN_NAME,
     FILE_COLUMN,
     READERS,
+    TOGETHER_BYTES,
     SchemaMismatch,
     Validated,
     contract_dtypes,
     validate_file,
+    validate_files,
 )
 from pipelines.settings import Settings
 
@@ -299,6 +301,9 @@ class ReadAheadFile:
 SMALL_FILE_BYTES = 4 << 20
 #: the days whose files' sizes decide the number of threads (the first of the step's)
 SIZE_SAMPLE_DAYS = 7
+#: at most this many days' small files are validated together (a step's transaction
+#: commits at most :data:`COMMIT_DAYS` days, the same month's worth)
+TOGETHER_DAYS = 31
 
 
 def read_ahead_workers(sample: list[Path]) -> int:
@@ -341,7 +346,8 @@ class ReadAhead:
         self._clock = clock
         self._days = sorted(set(days))
         self._submitted = 0  # days[:_submitted] are submitted
-        self._pending: dict[Path, Future[ReadAheadFile]] = {}
+        #: each submitted file's job (one job may validate several files together)
+        self._pending: dict[Path, Future[dict[Path, ReadAheadFile]]] = {}
         self._landed = landed_by_day(
             settings.landing_dir, settings.source(source).folder, settings.business_timezone
         )
@@ -364,25 +370,65 @@ class ReadAhead:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _submit_through(self, last: int) -> None:
-        for day in self._days[self._submitted : last + 1]:
-            for path in self.files(day):
-                self._pending[path] = self._pool.submit(self._hash_and_validate, path)
-        self._submitted = max(self._submitted, last + 1)
+        """Submit the files of the days up to ``days[last]`` not submitted yet, and when they
+        are small, the next batch of days too (one batch waits ahead of the writer)."""
+        needed = self._submitted <= last
+        batched = False
+        while self._submitted <= last:
+            batched = self._submit_next() > 1 or batched
+        if needed and batched and self._submitted < len(self._days):
+            self._submit_next()
+
+    def _submit_next(self) -> int:
+        """Submit the next days' files: one day's, each file alone, or, when the files are
+        small (under :data:`SMALL_FILE_BYTES` each), consecutive days' together, up to
+        :data:`~pipelines.ingest.validate.TOGETHER_BYTES` and :data:`TOGETHER_DAYS`
+        (:func:`~pipelines.ingest.validate.validate_files`). Returns the days submitted."""
+        first = self._submitted
+        chunk: list[Path] = []
+        size = n = 0
+        while first + n < len(self._days) and n < TOGETHER_DAYS:
+            paths = self.files(self._days[first + n])
+            sizes = [path.stat().st_size for path in paths]
+            if any(b >= SMALL_FILE_BYTES for b in sizes) or (
+                n and size + sum(sizes) > TOGETHER_BYTES
+            ):
+                break
+            chunk += paths
+            size += sum(sizes)
+            n += 1
+        if n <= 1:  # large files, or a day's that fill a batch alone: each file alone
+            n = 1
+            for path in self.files(self._days[first]):
+                self._pending[path] = self._pool.submit(self._hash_and_validate, [path])
+        elif chunk:
+            job = self._pool.submit(self._hash_and_validate, chunk)
+            for path in chunk:
+                self._pending[path] = job
+        self._submitted = first + n
+        return n
 
     def start(self, day: dt.date) -> None:
         """``day`` is being loaded: its files and the next ``depth`` days' are validating."""
         if day in self._days:
             self._submit_through(min(self._days.index(day) + self._depth, len(self._days) - 1))
 
-    def _hash_and_validate(self, path: Path) -> ReadAheadFile:
-        before = file_signature(path)
-        digest = sha256_of(path)
-        try:
-            checked: Validated | SchemaMismatch = _validate(self._settings, self._source, path)
-        except SchemaMismatch as err:  # raised when the day asks for the file, if not a duplicate
-            checked = err
-        trusted = _settled(before, self._clock()) and file_signature(path) == before
-        return ReadAheadFile(before if trusted else None, digest, checked)
+    def _hash_and_validate(self, paths: list[Path]) -> dict[Path, ReadAheadFile]:
+        before = {path: file_signature(path) for path in paths}
+        digests = {path: sha256_of(path) for path in paths}
+        landing = self._settings.landing_dir
+        checked = validate_files(
+            [(path, path.relative_to(landing).as_posix()) for path in paths],
+            self._source,
+            self._settings.source(self._source),
+            self._settings.business_timezone,
+        )
+        out = {}
+        for path, result in zip(paths, checked, strict=True):
+            # a SchemaMismatch is raised when the day asks for the file, if not a duplicate
+            trusted = _settled(before[path], self._clock()) and file_signature(path) == before[path]
+            out[path] = ReadAheadFile(before[path] if trusted else None, digests[path], result)
+        return out
 
     def take(self, path: Path) -> tuple[str, ReadAheadFile | None]:
         """The hash of ``path``'s content and, when the worker read that content, what the
@@ -391,7 +437,7 @@ class ReadAhead:
         and None says the file is still to be validated."""
         future = self._pending.pop(path, None)
         if future is not None:
-            read = future.result()
+            read = future.result()[path]
             if read.signature is not None and read.signature == file_signature(path):
                 return read.digest, read
         return sha256_of(path), None
