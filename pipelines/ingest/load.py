@@ -522,6 +522,15 @@ class _LedgerView:
                 self._days[day].add(row.sha256)
         self._pending += rows
 
+    def date(self, day: dt.date, file: str, first: dt.date | None, last: dt.date | None):
+        """The business dates of ``day``'s entry of ``file``, found after it was written."""
+        self._pending = [
+            r._replace(first_business_date=first, last_business_date=last)
+            if (r.partition_date, r.file) == (day, file)
+            else r
+            for r in self._pending
+        ]
+
     def flush(self, con: duckdb.DuckDBPyConnection) -> None:
         """Insert the entries of the days written since the last flush."""
         if not self._pending:
@@ -579,6 +588,10 @@ class DayLoader:
         self._open = False
         self._ledger: _LedgerView | None = None  # read when a transaction begins
         self._rows = self._days = 0
+        #: the files written in the open transaction whose rows are dated by the rows they
+        #: belong to (order lines by their orders), with their day and keys: their business
+        #: dates are looked up for all of them at once when it commits (:func:`parent_dates`)
+        self._undated: list[tuple[FileResult, dt.date, pl.Series]] = []
         #: transactions committed so far
         self.commits = 0
 
@@ -596,6 +609,7 @@ class DayLoader:
         if self._open:
             assert self._ledger is not None
             try:
+                self._date_undated()
                 self._ledger.flush(self._con)
             except BaseException:
                 self._rollback()
@@ -605,7 +619,20 @@ class DayLoader:
             self._rows = self._days = 0
             self.commits += 1
 
+    def _date_undated(self) -> None:
+        """Give the transaction's files dated by other rows their business dates, in their
+        results and their ledger entries."""
+        if not self._undated:
+            return
+        assert self._ledger is not None
+        found = parent_dates(self._con, self._source, [(d, k) for _, d, k in self._undated])
+        for (result, day, _), (first, last) in zip(self._undated, found, strict=True):
+            result.first_business_date, result.last_business_date = first, last
+            self._ledger.date(day, result.file, first, last)
+        self._undated = []
+
     def _rollback(self) -> None:
+        self._undated = []
         self._open = False
         self._ledger = None  # what it kept is rolled back: read it again
         self._rows = self._days = 0
@@ -695,6 +722,7 @@ class DayLoader:
             con.execute(
                 f"delete from {LEDGER} where source = ? and partition_date = ?", [source, day]
             )
+        self._undated = [u for u in self._undated if u[1] != day]  # the day written again
         results: list[FileResult] = []
         entries: list[LedgerRow] = []  # the day's ledger rows
         for f in files:
@@ -761,8 +789,12 @@ class DayLoader:
                 "from _good_rows",
                 [day, f.rel, loaded_at, run_id],
             )
-            dates = business_dates(con, source, day, checked.good)
-            result.first_business_date, result.last_business_date = dates
+            spec = SOURCE_SPECS[source]
+            if "business_date" not in checked.good.columns and spec.dated_by is not None:
+                self._undated.append((result, day, checked.good[spec.dated_by[1]]))
+            else:
+                dates = business_dates(con, source, day, checked.good)
+                result.first_business_date, result.last_business_date = dates
         return result
 
 
@@ -790,29 +822,57 @@ def business_dates(
     dated_by = SOURCE_SPECS[source].dated_by
     if dated_by is None:
         return None, None
-    parent, key = dated_by
+    return parent_dates(con, source, [(day, good[dated_by[1]])])[0]
+
+
+def parent_dates(
+    con: duckdb.DuckDBPyConnection, source: str, files: list[tuple[dt.date, pl.Series]]
+) -> list[tuple[dt.date | None, dt.date | None]]:
+    """:func:`business_dates` of several files of a source dated by another (order lines by
+    their orders): for each file, its delivery day and its rows' keys, the first and last
+    business date of the rows they belong to, in two queries for all of them. A key's rows
+    delivered the same day as the file are taken first (an order's lines come with it);
+    only a key without any there is looked up among all days' rows."""
+    parent, key = SOURCE_SPECS[source].dated_by or (None, None)
+    if parent is None or not files:
+        return [(None, None)] * len(files)
     table = f"{RAW_SCHEMA}.{parent}"
     # the frames are found by their variable's name (DuckDB's replacement scan)
-    _keys = good.select(key).unique()
-    # first among the rows delivered the same day (an order's lines come with it): a few
-    # row groups at the end of the table
+    _lines = pl.concat(
+        pl.DataFrame({"i": pl.repeat(i, len(keys), dtype=pl.Int32, eager=True), "k": keys})
+        for i, (_, keys) in enumerate(files)
+    ).unique()
+    _days = pl.DataFrame(
+        {"i": range(len(files)), "day": [day for day, _ in files]},
+        schema={"i": pl.Int32, "day": pl.Date},
+    )
+    days = [day for day, _ in files]
     found = con.sql(
-        f"select {key}, business_date from {table} "
-        f"where _partition_date = $day and {key} in (select {key} from _keys)",
-        params={"day": day},
+        f"select l.i, l.k, p.business_date as d "
+        f"from _lines l join _days using (i) join {table} p "
+        f"on p.{key} = l.k and p._partition_date = _days.day "
+        "where p._partition_date between $first and $last",
+        params={"first": min(days), "last": max(days)},
     ).pl()
-    dates = [d for d in (found["business_date"].min(), found["business_date"].max()) if d]
-    _missing = _keys.join(found.select(key), on=key, how="anti")
+    found = found.cast({"i": pl.Int32})
+    dates = [found.select("i", "d")]
+    _missing = _lines.join(found.select("i", "k"), on=["i", "k"], how="anti")
     if _missing.height:  # lines of orders delivered on other days: looked up by key, within
         # the range of the keys (where keys follow time, DuckDB skips the row groups outside)
-        more = con.execute(
-            f"select min(business_date), max(business_date) from {table} "
-            f"where {key} between ? and ? and {key} in (select {key} from _missing)",
-            [_missing[key].min(), _missing[key].max()],
-        ).fetchone()
-        dates += [d for d in more if d is not None]
-    first, last = (min(dates), max(dates)) if dates else (None, None)
-    return first, last
+        more = con.sql(
+            f"select m.i, p.business_date as d from _missing m join {table} p "
+            f"on p.{key} = m.k where p.{key} between $low and $high",
+            params={"low": _missing["k"].min(), "high": _missing["k"].max()},
+        ).pl()
+        dates.append(more.cast({"i": pl.Int32}))
+    span = (
+        pl.concat(dates)
+        .drop_nulls("d")
+        .group_by("i")
+        .agg(pl.col("d").min().alias("first"), pl.col("d").max().alias("last"))
+    )
+    by_file = {i: (first, last) for i, first, last in span.iter_rows()}
+    return [by_file.get(i, (None, None)) for i in range(len(files))]
 
 
 def load_day(
