@@ -455,6 +455,10 @@ def _validate(settings: Settings, source: str, path: Path) -> Validated:
 #: checkpoint: committing day by day would pay for a large shop's days twice.
 COMMIT_ROWS = 4 * 122_880
 COMMIT_DAYS = 31
+#: a file with fewer good rows than this (a small shop's) is inserted with the other such
+#: files of its transaction, in one statement when the transaction commits; a larger one at
+#: once, as it comes (its constant columns DuckDB's to add, not built in polars first)
+SMALL_INSERT_ROWS = 50_000
 
 #: days a step's read-ahead validates beyond the one being written: while a transaction's
 #: last day commits, the next days' checks go on, so the writer does not wait for them
@@ -592,6 +596,9 @@ class DayLoader:
         #: belong to (order lines by their orders), with their day and keys: their business
         #: dates are looked up for all of them at once when it commits (:func:`parent_dates`)
         self._undated: list[tuple[FileResult, dt.date, pl.Series]] = []
+        #: the good rows of the transaction's small files, with their day, file and time of
+        #: loading, inserted together before it commits (:meth:`_insert_unwritten`)
+        self._unwritten: list[pl.DataFrame] = []
         #: transactions committed so far
         self.commits = 0
 
@@ -609,6 +616,7 @@ class DayLoader:
         if self._open:
             assert self._ledger is not None
             try:
+                self._insert_unwritten()
                 self._date_undated()
                 self._ledger.flush(self._con)
             except BaseException:
@@ -631,7 +639,22 @@ class DayLoader:
             self._ledger.date(day, result.file, first, last)
         self._undated = []
 
+    def _insert_unwritten(self) -> None:
+        """Insert the transaction's small files' good rows, in one statement: each insert
+        is a query with a fixed cost, and a small shop's files are a few hundred rows."""
+        if not self._unwritten:
+            return
+        # the frame is found by its variable's name (DuckDB's replacement scan)
+        _good_rows = pl.concat(self._unwritten, how="vertical")
+        self._unwritten = []
+        self._con.execute(
+            f"insert into {RAW_SCHEMA}.{self._source} by name "
+            "select *, ?::varchar as _run_id from _good_rows",
+            [self._run_id],
+        )
+
     def _rollback(self) -> None:
+        self._unwritten = []
         self._undated = []
         self._open = False
         self._ledger = None  # what it kept is rolled back: read it again
@@ -722,7 +745,9 @@ class DayLoader:
             con.execute(
                 f"delete from {LEDGER} where source = ? and partition_date = ?", [source, day]
             )
-        self._undated = [u for u in self._undated if u[1] != day]  # the day written again
+        # the day written again in the transaction: its rows not inserted yet are replaced too
+        self._undated = [u for u in self._undated if u[1] != day]
+        self._unwritten = [g for g in self._unwritten if g["_partition_date"][0] != day]
         results: list[FileResult] = []
         entries: list[LedgerRow] = []  # the day's ledger rows
         for f in files:
@@ -778,7 +803,7 @@ class DayLoader:
                 f"{FILE_COLUMN} from _bad_rows",
                 [source, day, f.rel, loaded_at, run_id],
             )
-        if f.status == "loaded" and checked.good.height:
+        if f.status == "loaded" and checked.good.height >= SMALL_INSERT_ROWS:
             # by name: the frame's row numbers are `_row` (validate.ROW); the file's
             # constants are DuckDB's to add, not columns built in polars first
             _good_rows = checked.good
@@ -789,6 +814,15 @@ class DayLoader:
                 "from _good_rows",
                 [day, f.rel, loaded_at, run_id],
             )
+        elif f.status == "loaded" and checked.good.height:
+            self._unwritten.append(
+                checked.good.with_columns(
+                    pl.lit(day, pl.Date).alias("_partition_date"),
+                    pl.lit(f.rel, pl.String).alias("_file"),
+                    pl.lit(loaded_at, pl.Datetime("us")).alias("_loaded_at"),
+                )
+            )
+        if f.status == "loaded" and checked.good.height:
             spec = SOURCE_SPECS[source]
             if "business_date" not in checked.good.columns and spec.dated_by is not None:
                 self._undated.append((result, day, checked.good[spec.dated_by[1]]))
