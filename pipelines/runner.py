@@ -47,6 +47,14 @@ def range_tags(start: dt.date, end: dt.date) -> dict[str, str]:
     }
 
 
+#: Dagster's run tag for a run whose asset events another system records (its "externally
+#: managed" runs): the run writes no materialization or planned event, one per asset and
+#: partition otherwise. A run in an ephemeral instance (`kpi run` without `--record`) keeps
+#: none of them past its end, and nothing of the run reads them; its asset checks' results
+#: are still recorded and read.
+NO_ASSET_EVENTS = {"dagster/defer_asset_events": "true"}
+
+
 @dataclass
 class RunOutcome:
     run_id: str
@@ -91,17 +99,20 @@ def run_nightly(
     instance: dg.DagsterInstance,
     log_level: str = "INFO",
     asset_selection: list[dg.AssetKey] | None = None,
+    asset_events: bool = True,
 ) -> RunOutcome:
     """Execute the nightly job over ``start``..``end`` (inclusive) as a single run. Days that
     are not partitions raise :class:`~pipelines.partitions.OutsidePartitions` before any run
-    starts (Dagster would fail every step on them, and retry)."""
+    starts (Dagster would fail every step on them, and retry). Without ``asset_events`` the
+    run records no asset materializations (:data:`NO_ASSET_EVENTS`): for an instance that
+    is thrown away after the run."""
     settings = defs.resources["warehouse"].settings()
     check_days(settings, start, end)
     job = defs.resolve_job_def("nightly")
     result = job.execute_in_process(
         instance=instance,
         asset_selection=asset_selection,
-        tags=range_tags(start, end),
+        tags={**range_tags(start, end), **({} if asset_events else NO_ASSET_EVENTS)},
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
     )

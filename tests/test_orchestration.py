@@ -199,6 +199,28 @@ def test_dbt_runs_a_short_window_with_two_threads_and_the_warehouse_kept_open():
     assert (by_hand["threads"], by_hand["keep_open"]) == (1, False)
 
 
+def test_dbt_runs_a_long_window_over_a_small_warehouse_as_a_short_one():
+    """A small shop's first build (two years at 200 orders a day: about 2.2 million raw rows)
+    runs as a night does; a long window over a large warehouse, or one whose size is not
+    known, one node at a time with the warehouse closed between nodes."""
+    from pipelines.transform.assets import SMALL_WAREHOUSE_ROWS, dbt_window_env
+
+    start, end = dt.date(2024, 7, 1), dt.date(2026, 6, 30)
+    assert SMALL_WAREHOUSE_ROWS == 5_000_000
+
+    def profile(rows: int | None) -> tuple:
+        rendered = _rendered_profile(dbt_window_env(start, end, rows))
+        return rendered["threads"], rendered["keep_open"]
+
+    assert profile(2_200_000) == (2, True)
+    assert profile(5_000_000) == (2, True)
+    assert profile(5_000_001) == (1, False)
+    assert profile(None) == (1, False)
+    # a night stays short whatever the warehouse holds
+    night = _rendered_profile(dbt_window_env(end, end, 200_000_000))
+    assert (night["threads"], night["keep_open"]) == (2, True)
+
+
 def test_only_the_newest_dbt_target_folders_of_a_step_are_kept(tmp_path):
     """dagster-dbt leaves a target folder per dbt invocation; after each, the step keeps its
     newest KEPT_INVOCATIONS, and leaves the other step's folders and dbt's own files alone."""

@@ -32,6 +32,7 @@ from pipelines.ingest.validate import (
     constant_utc_offset,
     read_raw,
     validate_file,
+    validate_files,
 )
 from pipelines.settings import SourceConfig, load_settings
 
@@ -694,8 +695,8 @@ def test_a_file_rewritten_after_it_was_read_ahead_loads_its_new_content(tmp_path
     ensure_tables(con, SOURCES)
     with ReadAhead(settings, "orders", days, clock=clock) as ahead:
         load_day(con, settings, "orders", days[0], ahead=ahead)
-        for future in list(ahead._pending.values()):  # the worker is done with the 15th
-            assert future.result().signature is not None
+        for path, job in list(ahead._pending.items()):  # the worker is done with the 15th
+            assert job.result()[path].signature is not None
         rewritten = files[1]
         old = rewritten.stat()
         write(rewritten, f"{ORDERS_HEADER}\n{rows(days[1], 'new-', 3)}")
@@ -1197,3 +1198,69 @@ def test_small_files_are_read_ahead_by_two_threads_large_ones_by_one(tmp_path, m
         got = read.validated()
         assert got.good.equals(alone.good) and got.bad.equals(alone.bad)
         assert got.bad_rows == 1 + (day - days[0]).days % 3
+
+
+def test_files_validated_together_get_what_each_gets_alone(tmp_path, monkeypatch):
+    """Small files are typed and checked together (a first backfill's many days), and each
+    gets exactly what it gets alone: a clean file its rows, numbered from 1 in its own file;
+    a file with a bad row its quarantine, naming its rows (its clean neighbours unspoilt); a
+    file missing a column its own error; a key repeated in two files is no fault of either
+    (keys are unique within a file); local timestamps are said to be read in the business
+    zone file by file."""
+    settings = _settings(tmp_path, monkeypatch)
+    orders = settings.landing_dir / "orders"
+    days = [dt.date(2025, 3, 1) + dt.timedelta(i) for i in range(6)]
+
+    def clean(day: dt.date, n: int, key: str, local: bool = False) -> str:
+        at = f"{day} 09:{{i:02d}}:00" if local else f"{day}T01:{{i:02d}}:00Z"
+        rows = "".join(
+            f"{key}{i},c{i},{at.format(i=i)},organic,,prepaid,{i}.5,\n" for i in range(1, n + 1)
+        )
+        return f"{ORDERS_HEADER}\n{rows}"
+
+    files = [
+        write(orders / f"orders_{days[0]}.csv", clean(days[0], 3, "a")),
+        write(orders / f"orders_{days[1]}.csv", clean(days[1], 5, "a")),  # a1..a3 again
+        write(orders / f"orders_{days[2]}.csv", _orders_of(days[2], 4)),  # one bad row
+        write(orders / f"orders_{days[3]}.csv", "order_id,customer\nx1,c1\n"),
+        write(orders / f"orders_{days[4]}.csv", clean(days[4], 2, "e", local=True)),
+        write(orders / f"orders_{days[5]}.csv", clean(days[5], 4, "f")),
+    ]
+    items = [(f, f.relative_to(settings.landing_dir).as_posix()) for f in files]
+    conf, zone = settings.source("orders"), settings.business_timezone
+    frames: list[int] = []  # the rows of each frame typed and checked
+    validate_raw = validate_module._validate_raw
+
+    def spy(raw, *args, **kwargs):
+        frames.append(raw.height)
+        return validate_raw(raw, *args, **kwargs)
+
+    monkeypatch.setattr(validate_module, "_validate_raw", spy)
+    together = validate_files(items, "orders", conf, zone)
+    monkeypatch.undo()
+    # the five files with the orders' columns together (3 + 5 + 5 + 2 + 4 rows), then
+    # alone: the one with keys of the first (its rows are copies there), the one with a bad
+    # row, and the one missing a column
+    assert frames == [19, 5, 5, 1]
+    assert len(together) == len(files)
+    for (path, name), got in zip(items, together, strict=True):
+        try:
+            alone = validate_file(path, "orders", conf, zone, name)
+        except SchemaMismatch as err:
+            assert isinstance(got, SchemaMismatch) and str(got) == str(err)
+            continue
+        assert isinstance(got, type(alone))
+        assert got.good.equals(alone.good) and got.bad.equals(alone.bad)
+        assert (got.rows_in, got.zone_assumed) == (alone.rows_in, alone.zone_assumed)
+    first, second, bad, missing, local, last = together
+    assert first.good["_row"].to_list() == [1, 2, 3]
+    assert second.good["order_id"].to_list() == [f"a{i}" for i in range(1, 6)]
+    assert second.good["amount"].to_list() == [1.5, 2.5, 3.5, 4.5, 5.5]
+    assert (bad.rows_in, bad.bad_rows) == (5, 1)
+    assert bad.bad["row_number"].unique().to_list() == [5]
+    assert isinstance(missing, SchemaMismatch) and "customer_id" in str(missing)
+    assert "orders_2025-03-04.csv" in str(missing)
+    assert local.zone_assumed == ("created_at",) and first.zone_assumed == ()
+    # 09:01 in Shanghai is 01:01 UTC, the business date the day itself
+    assert local.good["business_date"].to_list() == [days[4], days[4]]
+    assert last.good["_row"].to_list() == [1, 2, 3, 4] and not last.bad.height

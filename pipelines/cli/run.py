@@ -107,7 +107,10 @@ def run_and_report(
     )
     instance = dg.DagsterInstance.get() if record else dg.DagsterInstance.ephemeral()
     with instance:
-        outcome = run_nightly(build_defs(settings.data_dir), start, end, instance)
+        # an ephemeral instance's asset events end with it: the run does not write them
+        outcome = run_nightly(
+            build_defs(settings.data_dir), start, end, instance, asset_events=record
+        )
     window = covered_window(settings, start, end)
     if window.widened:
         console.print(

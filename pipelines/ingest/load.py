@@ -31,10 +31,12 @@ from pipelines.ingest.validate import (
     DATE_IN_NAME,
     FILE_COLUMN,
     READERS,
+    TOGETHER_BYTES,
     SchemaMismatch,
     Validated,
     contract_dtypes,
     validate_file,
+    validate_files,
 )
 from pipelines.settings import Settings
 
@@ -299,6 +301,9 @@ class ReadAheadFile:
 SMALL_FILE_BYTES = 4 << 20
 #: the days whose files' sizes decide the number of threads (the first of the step's)
 SIZE_SAMPLE_DAYS = 7
+#: at most this many days' small files are validated together (a step's transaction
+#: commits at most :data:`COMMIT_DAYS` days, the same month's worth)
+TOGETHER_DAYS = 31
 
 
 def read_ahead_workers(sample: list[Path]) -> int:
@@ -341,7 +346,8 @@ class ReadAhead:
         self._clock = clock
         self._days = sorted(set(days))
         self._submitted = 0  # days[:_submitted] are submitted
-        self._pending: dict[Path, Future[ReadAheadFile]] = {}
+        #: each submitted file's job (one job may validate several files together)
+        self._pending: dict[Path, Future[dict[Path, ReadAheadFile]]] = {}
         self._landed = landed_by_day(
             settings.landing_dir, settings.source(source).folder, settings.business_timezone
         )
@@ -364,25 +370,65 @@ class ReadAhead:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _submit_through(self, last: int) -> None:
-        for day in self._days[self._submitted : last + 1]:
-            for path in self.files(day):
-                self._pending[path] = self._pool.submit(self._hash_and_validate, path)
-        self._submitted = max(self._submitted, last + 1)
+        """Submit the files of the days up to ``days[last]`` not submitted yet, and when they
+        are small, the next batch of days too (one batch waits ahead of the writer)."""
+        needed = self._submitted <= last
+        batched = False
+        while self._submitted <= last:
+            batched = self._submit_next() > 1 or batched
+        if needed and batched and self._submitted < len(self._days):
+            self._submit_next()
+
+    def _submit_next(self) -> int:
+        """Submit the next days' files: one day's, each file alone, or, when the files are
+        small (under :data:`SMALL_FILE_BYTES` each), consecutive days' together, up to
+        :data:`~pipelines.ingest.validate.TOGETHER_BYTES` and :data:`TOGETHER_DAYS`
+        (:func:`~pipelines.ingest.validate.validate_files`). Returns the days submitted."""
+        first = self._submitted
+        chunk: list[Path] = []
+        size = n = 0
+        while first + n < len(self._days) and n < TOGETHER_DAYS:
+            paths = self.files(self._days[first + n])
+            sizes = [path.stat().st_size for path in paths]
+            if any(b >= SMALL_FILE_BYTES for b in sizes) or (
+                n and size + sum(sizes) > TOGETHER_BYTES
+            ):
+                break
+            chunk += paths
+            size += sum(sizes)
+            n += 1
+        if n <= 1:  # large files, or a day's that fill a batch alone: each file alone
+            n = 1
+            for path in self.files(self._days[first]):
+                self._pending[path] = self._pool.submit(self._hash_and_validate, [path])
+        elif chunk:
+            job = self._pool.submit(self._hash_and_validate, chunk)
+            for path in chunk:
+                self._pending[path] = job
+        self._submitted = first + n
+        return n
 
     def start(self, day: dt.date) -> None:
         """``day`` is being loaded: its files and the next ``depth`` days' are validating."""
         if day in self._days:
             self._submit_through(min(self._days.index(day) + self._depth, len(self._days) - 1))
 
-    def _hash_and_validate(self, path: Path) -> ReadAheadFile:
-        before = file_signature(path)
-        digest = sha256_of(path)
-        try:
-            checked: Validated | SchemaMismatch = _validate(self._settings, self._source, path)
-        except SchemaMismatch as err:  # raised when the day asks for the file, if not a duplicate
-            checked = err
-        trusted = _settled(before, self._clock()) and file_signature(path) == before
-        return ReadAheadFile(before if trusted else None, digest, checked)
+    def _hash_and_validate(self, paths: list[Path]) -> dict[Path, ReadAheadFile]:
+        before = {path: file_signature(path) for path in paths}
+        digests = {path: sha256_of(path) for path in paths}
+        landing = self._settings.landing_dir
+        checked = validate_files(
+            [(path, path.relative_to(landing).as_posix()) for path in paths],
+            self._source,
+            self._settings.source(self._source),
+            self._settings.business_timezone,
+        )
+        out = {}
+        for path, result in zip(paths, checked, strict=True):
+            # a SchemaMismatch is raised when the day asks for the file, if not a duplicate
+            trusted = _settled(before[path], self._clock()) and file_signature(path) == before[path]
+            out[path] = ReadAheadFile(before[path] if trusted else None, digests[path], result)
+        return out
 
     def take(self, path: Path) -> tuple[str, ReadAheadFile | None]:
         """The hash of ``path``'s content and, when the worker read that content, what the
@@ -391,7 +437,7 @@ class ReadAhead:
         and None says the file is still to be validated."""
         future = self._pending.pop(path, None)
         if future is not None:
-            read = future.result()
+            read = future.result()[path]
             if read.signature is not None and read.signature == file_signature(path):
                 return read.digest, read
         return sha256_of(path), None
@@ -409,6 +455,10 @@ def _validate(settings: Settings, source: str, path: Path) -> Validated:
 #: checkpoint: committing day by day would pay for a large shop's days twice.
 COMMIT_ROWS = 4 * 122_880
 COMMIT_DAYS = 31
+#: a file with fewer good rows than this (a small shop's) is inserted with the other such
+#: files of its transaction, in one statement when the transaction commits; a larger one at
+#: once, as it comes (its constant columns DuckDB's to add, not built in polars first)
+SMALL_INSERT_ROWS = 50_000
 
 #: days a step's read-ahead validates beyond the one being written: while a transaction's
 #: last day commits, the next days' checks go on, so the writer does not wait for them
@@ -476,6 +526,15 @@ class _LedgerView:
                 self._days[day].add(row.sha256)
         self._pending += rows
 
+    def date(self, day: dt.date, file: str, first: dt.date | None, last: dt.date | None):
+        """The business dates of ``day``'s entry of ``file``, found after it was written."""
+        self._pending = [
+            r._replace(first_business_date=first, last_business_date=last)
+            if (r.partition_date, r.file) == (day, file)
+            else r
+            for r in self._pending
+        ]
+
     def flush(self, con: duckdb.DuckDBPyConnection) -> None:
         """Insert the entries of the days written since the last flush."""
         if not self._pending:
@@ -533,6 +592,13 @@ class DayLoader:
         self._open = False
         self._ledger: _LedgerView | None = None  # read when a transaction begins
         self._rows = self._days = 0
+        #: the files written in the open transaction whose rows are dated by the rows they
+        #: belong to (order lines by their orders), with their day and keys: their business
+        #: dates are looked up for all of them at once when it commits (:func:`parent_dates`)
+        self._undated: list[tuple[FileResult, dt.date, pl.Series]] = []
+        #: the good rows of the transaction's small files, with their day, file and time of
+        #: loading, inserted together before it commits (:meth:`_insert_unwritten`)
+        self._unwritten: list[pl.DataFrame] = []
         #: transactions committed so far
         self.commits = 0
 
@@ -550,6 +616,8 @@ class DayLoader:
         if self._open:
             assert self._ledger is not None
             try:
+                self._insert_unwritten()
+                self._date_undated()
                 self._ledger.flush(self._con)
             except BaseException:
                 self._rollback()
@@ -559,7 +627,35 @@ class DayLoader:
             self._rows = self._days = 0
             self.commits += 1
 
+    def _date_undated(self) -> None:
+        """Give the transaction's files dated by other rows their business dates, in their
+        results and their ledger entries."""
+        if not self._undated:
+            return
+        assert self._ledger is not None
+        found = parent_dates(self._con, self._source, [(d, k) for _, d, k in self._undated])
+        for (result, day, _), (first, last) in zip(self._undated, found, strict=True):
+            result.first_business_date, result.last_business_date = first, last
+            self._ledger.date(day, result.file, first, last)
+        self._undated = []
+
+    def _insert_unwritten(self) -> None:
+        """Insert the transaction's small files' good rows, in one statement: each insert
+        is a query with a fixed cost, and a small shop's files are a few hundred rows."""
+        if not self._unwritten:
+            return
+        # the frame is found by its variable's name (DuckDB's replacement scan)
+        _good_rows = pl.concat(self._unwritten, how="vertical")
+        self._unwritten = []
+        self._con.execute(
+            f"insert into {RAW_SCHEMA}.{self._source} by name "
+            "select *, ?::varchar as _run_id from _good_rows",
+            [self._run_id],
+        )
+
     def _rollback(self) -> None:
+        self._unwritten = []
+        self._undated = []
         self._open = False
         self._ledger = None  # what it kept is rolled back: read it again
         self._rows = self._days = 0
@@ -649,6 +745,9 @@ class DayLoader:
             con.execute(
                 f"delete from {LEDGER} where source = ? and partition_date = ?", [source, day]
             )
+        # the day written again in the transaction: its rows not inserted yet are replaced too
+        self._undated = [u for u in self._undated if u[1] != day]
+        self._unwritten = [g for g in self._unwritten if g["_partition_date"][0] != day]
         results: list[FileResult] = []
         entries: list[LedgerRow] = []  # the day's ledger rows
         for f in files:
@@ -704,7 +803,7 @@ class DayLoader:
                 f"{FILE_COLUMN} from _bad_rows",
                 [source, day, f.rel, loaded_at, run_id],
             )
-        if f.status == "loaded" and checked.good.height:
+        if f.status == "loaded" and checked.good.height >= SMALL_INSERT_ROWS:
             # by name: the frame's row numbers are `_row` (validate.ROW); the file's
             # constants are DuckDB's to add, not columns built in polars first
             _good_rows = checked.good
@@ -715,8 +814,21 @@ class DayLoader:
                 "from _good_rows",
                 [day, f.rel, loaded_at, run_id],
             )
-            dates = business_dates(con, source, day, checked.good)
-            result.first_business_date, result.last_business_date = dates
+        elif f.status == "loaded" and checked.good.height:
+            self._unwritten.append(
+                checked.good.with_columns(
+                    pl.lit(day, pl.Date).alias("_partition_date"),
+                    pl.lit(f.rel, pl.String).alias("_file"),
+                    pl.lit(loaded_at, pl.Datetime("us")).alias("_loaded_at"),
+                )
+            )
+        if f.status == "loaded" and checked.good.height:
+            spec = SOURCE_SPECS[source]
+            if "business_date" not in checked.good.columns and spec.dated_by is not None:
+                self._undated.append((result, day, checked.good[spec.dated_by[1]]))
+            else:
+                dates = business_dates(con, source, day, checked.good)
+                result.first_business_date, result.last_business_date = dates
         return result
 
 
@@ -744,29 +856,57 @@ def business_dates(
     dated_by = SOURCE_SPECS[source].dated_by
     if dated_by is None:
         return None, None
-    parent, key = dated_by
+    return parent_dates(con, source, [(day, good[dated_by[1]])])[0]
+
+
+def parent_dates(
+    con: duckdb.DuckDBPyConnection, source: str, files: list[tuple[dt.date, pl.Series]]
+) -> list[tuple[dt.date | None, dt.date | None]]:
+    """:func:`business_dates` of several files of a source dated by another (order lines by
+    their orders): for each file, its delivery day and its rows' keys, the first and last
+    business date of the rows they belong to, in two queries for all of them. A key's rows
+    delivered the same day as the file are taken first (an order's lines come with it);
+    only a key without any there is looked up among all days' rows."""
+    parent, key = SOURCE_SPECS[source].dated_by or (None, None)
+    if parent is None or not files:
+        return [(None, None)] * len(files)
     table = f"{RAW_SCHEMA}.{parent}"
     # the frames are found by their variable's name (DuckDB's replacement scan)
-    _keys = good.select(key).unique()
-    # first among the rows delivered the same day (an order's lines come with it): a few
-    # row groups at the end of the table
+    _lines = pl.concat(
+        pl.DataFrame({"i": pl.repeat(i, len(keys), dtype=pl.Int32, eager=True), "k": keys})
+        for i, (_, keys) in enumerate(files)
+    ).unique()
+    _days = pl.DataFrame(
+        {"i": range(len(files)), "day": [day for day, _ in files]},
+        schema={"i": pl.Int32, "day": pl.Date},
+    )
+    days = [day for day, _ in files]
     found = con.sql(
-        f"select {key}, business_date from {table} "
-        f"where _partition_date = $day and {key} in (select {key} from _keys)",
-        params={"day": day},
+        f"select l.i, l.k, p.business_date as d "
+        f"from _lines l join _days using (i) join {table} p "
+        f"on p.{key} = l.k and p._partition_date = _days.day "
+        "where p._partition_date between $first and $last",
+        params={"first": min(days), "last": max(days)},
     ).pl()
-    dates = [d for d in (found["business_date"].min(), found["business_date"].max()) if d]
-    _missing = _keys.join(found.select(key), on=key, how="anti")
+    found = found.cast({"i": pl.Int32})
+    dates = [found.select("i", "d")]
+    _missing = _lines.join(found.select("i", "k"), on=["i", "k"], how="anti")
     if _missing.height:  # lines of orders delivered on other days: looked up by key, within
         # the range of the keys (where keys follow time, DuckDB skips the row groups outside)
-        more = con.execute(
-            f"select min(business_date), max(business_date) from {table} "
-            f"where {key} between ? and ? and {key} in (select {key} from _missing)",
-            [_missing[key].min(), _missing[key].max()],
-        ).fetchone()
-        dates += [d for d in more if d is not None]
-    first, last = (min(dates), max(dates)) if dates else (None, None)
-    return first, last
+        more = con.sql(
+            f"select m.i, p.business_date as d from _missing m join {table} p "
+            f"on p.{key} = m.k where p.{key} between $low and $high",
+            params={"low": _missing["k"].min(), "high": _missing["k"].max()},
+        ).pl()
+        dates.append(more.cast({"i": pl.Int32}))
+    span = (
+        pl.concat(dates)
+        .drop_nulls("d")
+        .group_by("i")
+        .agg(pl.col("d").min().alias("first"), pl.col("d").max().alias("last"))
+    )
+    by_file = {i: (first, last) for i, first, last in span.iter_rows()}
+    return [by_file.get(i, (None, None)) for i in range(len(files))]
 
 
 def load_day(

@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Collection, Mapping
+from bisect import bisect_left
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -393,8 +394,11 @@ def type_frame(
     conf: SourceConfig,
     file: str,
     problems: list[FileProblem] | None = None,
+    numbered: bool = False,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Rename and parse ``raw`` into contract dtypes. Returns (typed, parse failures)."""
+    """Rename and parse ``raw`` into contract dtypes. Returns (typed, parse failures).
+    ``numbered``: ``raw`` carries its rows' numbers in :data:`ROW` (several files together,
+    each numbered from 1); else they are numbered here."""
     dtypes = contract_dtypes(source)
     if raw.width == 0 and raw.height == 0:  # an empty file (e.g. JSON Lines with no lines)
         raw = pl.DataFrame(schema={name: pl.String for name in dtypes})
@@ -419,7 +423,7 @@ def type_frame(
         # an optional column the file lacks is null in every row (and, for `kpi check`, a
         # missing required one too: its rows' other problems are still worth knowing)
         renamed = renamed.with_columns(pl.lit(None, dtype=pl.String).alias(n) for n in lacking)
-    df = renamed.select(list(dtypes))
+    df = renamed.select(*([ROW] if numbered else []), *dtypes)
     return parse_frame(
         df, source, conf.timezone, file, problems=problems, date_tz=conf.business_timezone
     )
@@ -914,11 +918,24 @@ def validate_file(
     """Read, type and validate one file. Raises :class:`SchemaMismatch` for column problems;
     with ``problems``, adds them to it and checks the rest of the file (`kpi check`)."""
     name = display_name or str(path)
-    mapping = conf.mapping
     raw = _read(path, source, conf, name, problems)
+    return _validate_raw(raw, source, conf, business_tz, name, problems)
+
+
+def _validate_raw(
+    raw: pl.DataFrame,
+    source: str,
+    conf: SourceConfig,
+    business_tz: str,
+    name: str,
+    problems: list[FileProblem] | None = None,
+    numbered: bool = False,
+) -> Validated:
+    """:func:`validate_file` of a file already read (``numbered``: see :func:`type_frame`)."""
+    mapping = conf.mapping
     prepared = None
     if mapping is None or not mapping.needs_mapping:
-        typed, parse_bad = type_frame(raw, source, conf, name, problems)
+        typed, parse_bad = type_frame(raw, source, conf, name, problems, numbered)
         origin = {ours: theirs for theirs, ours in conf.columns.items()}
         read_as = raw.rename({k: v for k, v in conf.columns.items() if k in raw.columns})
         formats: Mapping[str, str] = {}
@@ -957,6 +974,121 @@ def validate_file(
         prepared=prepared,
         zone_assumed=assumed,
     )
+
+
+#: small files of a source validated together (:func:`validate_files`) hold at most this many
+#: bytes between them: enough that the fixed cost of each polars query is paid once for many
+#: files, little enough that their frames are small beside the memory a step may use
+TOGETHER_BYTES = 16 << 20
+
+
+def validate_files(
+    files: Sequence[tuple[Path, str]], source: str, conf: SourceConfig, business_tz: str
+) -> list[Validated | SchemaMismatch]:
+    """:func:`validate_file` of each of several files of ``source`` (path, display name), or
+    the :class:`SchemaMismatch` it raises; each file's result is exactly the one it gets
+    alone.
+
+    Files that read with the same columns are typed and checked together, as one frame
+    (each file's rows numbered from 1), and each is given its slice of it when none of them
+    has a bad row. That is the common case, and it is the same result: every value is typed
+    and every rule checked row by row, or by key within the frame (a key unique among all
+    the files' rows is unique within each), so a file without a bad row together has none
+    alone. A file with one (a later copy of an earlier file's key counts), and every file
+    when a column is wrong, is validated again alone, which names the file, its rows and its
+    rules as always; the others keep their slices. A file whose mapping does more than
+    rename, a weekly or monthly source's, and an empty one are validated alone.
+    """
+    mapping = conf.mapping
+    if len(files) < 2 or (mapping is not None and mapping.needs_mapping):
+        return [_alone(path, name, source, conf, business_tz) for path, name in files]
+    if grain_of(mapping) != "day":
+        return [_alone(path, name, source, conf, business_tz) for path, name in files]
+    out: list[Validated | SchemaMismatch | None] = [None] * len(files)
+    groups: dict[tuple, list[tuple[int, pl.DataFrame]]] = {}
+    for i, (path, name) in enumerate(files):
+        try:
+            raw = _read(path, source, conf, name, None)
+        except SchemaMismatch as err:
+            out[i] = err
+            continue
+        if raw.height:
+            groups.setdefault(tuple(raw.schema.items()), []).append((i, raw))
+        else:
+            out[i] = _alone(path, name, source, conf, business_tz, raw)
+    for members in groups.values():
+        together = _together(members, files, source, conf, business_tz)
+        for i, raw in members:
+            out[i] = together.get(i) or _alone(*files[i], source, conf, business_tz, raw)
+    return [r for r in out if r is not None]
+
+
+def _alone(
+    path: Path,
+    name: str,
+    source: str,
+    conf: SourceConfig,
+    business_tz: str,
+    raw: pl.DataFrame | None = None,
+) -> Validated | SchemaMismatch:
+    try:
+        if raw is None:
+            return validate_file(path, source, conf, business_tz, name)
+        return _validate_raw(raw, source, conf, business_tz, name)
+    except SchemaMismatch as err:
+        return err
+
+
+def _together(
+    members: list[tuple[int, pl.DataFrame]],
+    files: Sequence[tuple[Path, str]],
+    source: str,
+    conf: SourceConfig,
+    business_tz: str,
+) -> dict[int, Validated]:
+    """The files ``members`` (their index in ``files``, the frame read) validated as one
+    frame: each file without a bad row in it, by its index, with its slice (its rows numbered
+    from 1 again). The others, and all of them when a column is wrong, are left out: they
+    are to be validated alone."""
+    if len(members) < 2:
+        return {}
+    starts, offset = [], 0
+    for _, raw in members:
+        starts.append(offset)
+        offset += raw.height
+    # numbered through the frame, so that a bad row's number tells its file
+    frames = [
+        raw.with_row_index(ROW, offset=start + 1)
+        for (_, raw), start in zip(members, starts, strict=True)
+    ]
+    try:
+        checked = _validate_raw(
+            pl.concat(frames), source, conf, business_tz, files[members[0][0]][1], numbered=True
+        )
+    except SchemaMismatch:
+        return {}
+    spoiled = set()
+    if checked.bad.height:
+        spoiled = {bisect_left(starts, r) - 1 for r in checked.bad["row_number"].unique()}
+    out: dict[int, Validated] = {}
+    for k, ((i, raw), start) in enumerate(zip(members, starts, strict=True)):
+        if k in spoiled:
+            continue
+        if spoiled:  # bad rows are gone from the frame: the file's rows by their numbers
+            rows = pl.col(ROW).is_between(start + 1, start + raw.height)
+            good = checked.good.filter(rows)
+        else:
+            good = checked.good.slice(start, raw.height)
+        read_as = raw.rename({k: v for k, v in conf.columns.items() if k in raw.columns})
+        out[i] = Validated(
+            good=good.with_columns(pl.col(ROW) - start),
+            bad=_NO_BAD_ROWS,
+            rows_in=raw.height,
+            zone_assumed=(
+                () if conf.timezone_declared else tuple(written_without_offset(read_as, source))
+            ),
+        )
+    return out
 
 
 def _mapped(

@@ -15,6 +15,7 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource, 
 from packaging import version
 from pydantic import Field
 
+from pipelines.ingest.contracts import SOURCES
 from pipelines.partitions import RunWindow, run_window
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
 from pipelines.settings import Settings
@@ -81,15 +82,15 @@ class KpiDbtCliResource(DbtCliResource):
         return None
 
 
-def window_env(window: RunWindow) -> dict[str, str]:
+def window_env(window: RunWindow, raw_rows: int | None = None) -> dict[str, str]:
     """The run's business window (:func:`~pipelines.partitions.run_window`, inclusive dates)
     for dbt, as environment variables read by macros/kpi/window.sql when each node runs (not
     `--vars`: those force a full re-parse), with how dbt runs over it
-    (:func:`dbt_window_env`)."""
+    (:func:`dbt_window_env`; ``raw_rows``: the rows of the warehouse's raw tables)."""
     return {
         "KPI_WINDOW_START": window.start.isoformat(),
         "KPI_WINDOW_END": window.end.isoformat(),
-        **dbt_window_env(window.start, window.end),
+        **dbt_window_env(window.start, window.end, raw_rows),
     }
 
 
@@ -102,12 +103,22 @@ def window_env(window: RunWindow) -> dict[str, str]:
 #: limit, and two of them side by side spill (slower than one after the other), or run out of
 #: memory with the connection kept open.
 SHORT_WINDOW_DAYS = 31
+#: a longer window over a warehouse whose raw tables hold at most this many rows (a small
+#: shop's first build: two years at 200 orders a day are about 2.2 million) runs as a short
+#: one: there even the big models' queries over all of its history fit in the memory limit
+#: side by side (the first build's key ranges start at 5 million rows, macros/kpi/
+#: build_ranges.sql), and closing and checkpointing the warehouse between every two of its
+#: many small nodes is what the build would spend its time on
+SMALL_WAREHOUSE_ROWS = 5_000_000
 
 
-def dbt_window_env(start: dt.date, end: dt.date) -> dict[str, str]:
+def dbt_window_env(start: dt.date, end: dt.date, raw_rows: int | None = None) -> dict[str, str]:
     """`KPI_DBT_THREADS` and `KPI_DBT_KEEP_OPEN` (read by profiles.yml) for the window
-    start..end (inclusive)."""
-    short = (end - start).days + 1 <= SHORT_WINDOW_DAYS
+    start..end (inclusive) over a warehouse of ``raw_rows`` raw rows (None: not known, the
+    window decides alone)."""
+    short = (end - start).days + 1 <= SHORT_WINDOW_DAYS or (
+        raw_rows is not None and raw_rows <= SMALL_WAREHOUSE_ROWS
+    )
     return {
         "KPI_DBT_THREADS": "2" if short else "1",
         "KPI_DBT_KEEP_OPEN": "true" if short else "false",
@@ -168,6 +179,25 @@ def _prune_invocations(target_path: Path, keep: int = KEPT_INVOCATIONS) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
+def raw_rows(warehouse: Warehouse) -> int | None:
+    """The rows of the build warehouse's raw tables (None: no warehouse yet). DuckDB counts a
+    table's rows from its row groups' headers, without reading them."""
+    if not warehouse.settings().build_db.exists():
+        return None
+    with warehouse.connect(read_only=True) as con:
+        have = {
+            name
+            for (name,) in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'raw'"
+            ).fetchall()
+        }
+        return sum(
+            con.execute(f"select count(*) from raw.{source}").fetchone()[0]
+            for source in SOURCES
+            if source in have
+        )
+
+
 def _build(
     context: dg.AssetExecutionContext, dbt: KpiDbtCliResource, warehouse: Warehouse, what: str
 ) -> Iterator:
@@ -175,7 +205,7 @@ def _build(
     covered = run_window(context, warehouse)
     if covered is None:
         raise dg.Failure("dbt runs inside a partitioned run (a day or a range)")
-    window = window_env(covered)
+    window = window_env(covered, raw_rows(warehouse))
     delivered = (
         f" (files delivered {covered.delivered[0]} .. {covered.delivered[1]})"
         if covered.widened
