@@ -18,6 +18,7 @@ import duckdb
 from kpi_tree.availability import is_available
 from kpi_tree.formats import board_rules
 from kpi_tree.model import Node, Tree
+from pipelines.links import report_href
 from pipelines.queries import kpi_availability, records, table_exists
 from pipelines.settings import Settings
 
@@ -511,6 +512,10 @@ def _teams(tree: Tree, nodes: list[dict], latest, published, settings) -> list[d
                 "skipped": entry is not None and entry["status"] == "skipped",
                 "not_available": [n["id"] for n in not_available],
                 "failed_checks": list(entry["failed_expectations"] or []) if held else [],
+                # the quality report, relative to the board (beside it in warehouse/)
+                "report": report_href(settings, entry.get("report"), settings.warehouse_dir)
+                if held
+                else None,
                 "held_back_day": _iso(entry["data_as_of"]) if held else None,
                 "published_as_of": _iso(published.get(unit)),
                 "provisional_days": entry["provisional_days"] if entry else None,

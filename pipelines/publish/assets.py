@@ -24,6 +24,7 @@ from expectations.verdict import Verdict, read_verdict
 from kpi_tree.availability import summary
 from kpi_tree.model import default_tree
 from kpi_tree.units import PACE_TABLE, gated_table, publication_units
+from pipelines.links import report_url
 from pipelines.partitions import run_window
 from pipelines.publish.serving import (
     HELD_BACK,
@@ -85,7 +86,7 @@ def _hold_back(
             "status": HELD_BACK,
             "failed_expectations": dg.MetadataValue.md("\n".join(f"- {f}" for f in failed)),
             "serving_warehouse": dg.MetadataValue.path(str(path)),
-            "validation_report": dg.MetadataValue.url(verdict.report or ""),
+            "validation_report": dg.MetadataValue.url(report_url(settings, verdict.report) or ""),
         }
     )
 
@@ -175,7 +176,9 @@ def build_publish_asset(unit: str, partitions: dg.PartitionsDefinition) -> dg.As
                 **{f"rows_{t}": dg.MetadataValue.int(n) for t, n in rows.items()},
                 "provisional_days": provisional,
                 "serving_warehouse": dg.MetadataValue.path(str(path)),
-                "validation_report": dg.MetadataValue.url(verdict.report or ""),
+                "validation_report": dg.MetadataValue.url(
+                    report_url(settings, verdict.report) or ""
+                ),
             }
         )
 
