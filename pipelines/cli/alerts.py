@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from pipelines.alerts.store import read_alerts
+from pipelines.cli import choices
 from pipelines.cli.console import console
 from pipelines.settings import Settings, load_settings
 
@@ -60,7 +61,9 @@ def alerts(
     day: Annotated[
         dt.datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="Only this day.")
     ] = None,
-    team: Annotated[str | None, typer.Option(help="Only this team (a tree team id).")] = None,
+    team: Annotated[
+        str | None, typer.Option(help="Only this team (a tree team id).", callback=choices.team)
+    ] = None,
     limit: Annotated[int, typer.Option(min=1)] = 20,
 ) -> None:
     """List the alerts raised: what, for whom, when, delivered where."""
