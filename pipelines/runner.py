@@ -139,6 +139,8 @@ def logs_to(path: Path, echo: TextIO | None = None) -> Iterator[TextIO]:
         handler = logging.StreamHandler(stream)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         handler.setLevel(logging.INFO)
+        # Dagster's console logger writes its own lines to the (redirected) stderr already
+        handler.addFilter(lambda record: not record.name.startswith("dagster"))
         root = logging.getLogger()
         level = root.level
         root.addHandler(handler)

@@ -142,8 +142,10 @@ def test_generate_run_and_inspect_a_small_shop(tmp_path):
     assert f"{orders:,}" in run.stdout  # the summary table reports the loaded rows
     # Dagster's and dbt's lines are in the run's log file, which the run names
     [log] = (data / "logs").glob("run-*.log")
-    assert str(log) in "".join(run.stdout.split()) and "STEP_SUCCESS" in log.read_text()
-    assert "STEP_SUCCESS" not in run.stdout + run.stderr
+    text = log.read_text(encoding="utf-8")
+    assert str(log) in "".join(run.stdout.split())
+    assert text.count("dbt build (the KPI tree)") == 1  # each line once
+    assert " - dagster - " in text and " - dagster - " not in run.stdout + run.stderr
 
     quarantine = kpi(data, "quarantine")
     for fault in manifest["row_faults"]:
