@@ -193,7 +193,7 @@ def run_and_report(
             "[yellow]"
             + escape(
                 _(
-                    "Run {run} finished in {time}; held back by their quality gates: {units}."
+                    "Run {run} finished; held back by their quality gates: {units} (in {time})."
                 ).format(run=run_id[:8], time=took_text, units=", ".join(outcome.held_back))
             )
             + "[/yellow]"
