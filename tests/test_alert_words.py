@@ -92,3 +92,17 @@ def test_the_default_language_follows_the_business_time_zone():
     assert i18n.default_locale("PRC") == "zh_CN"  # an alias of Asia/Shanghai
     assert i18n.default_locale("Asia/Hong_Kong") == "en_US"  # not mainland China
     assert i18n.default_locale("Europe/Berlin") == "en_US"
+
+
+def test_a_night_with_no_rows_at_all_is_said_as_such():
+    # what a gate records for a day with no rows: its frames empty (None, NaT, 0 rows)
+    failures = [
+        Failure("days", "expect_column_distinct_values_to_contain_set", "period_start", 1, [None]),
+        Failure("days", "expect_column_max_to_be_between", "period_start", 1, ["NaT"]),
+        Failure("newest", "expect_table_row_count_to_equal", None, None, [0]),
+    ]
+    lines = _words(failures)
+    assert lines and all(
+        "2025-04-05" in line and "`kpi run --date 2025-04-05`" in line for line in lines
+    )
+    assert not any("?" in line or "expect_" in line for line in lines)

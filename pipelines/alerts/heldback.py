@@ -40,6 +40,16 @@ class Problem:
         return f"{self.what} {self.todo}"
 
 
+def _number(example: str) -> float | None:
+    """The failing value of an example row (``2025-02-05 day: orders=-3``), if it has one."""
+    for match in _VALUE.finditer(example):
+        try:
+            return float(match.group(1))
+        except ValueError:  # a date or an id after "=", not the value
+            continue
+    return None
+
+
 def _days(examples: Sequence[object]) -> list[str]:
     return sorted({m.group(1) for e in examples for m in [_DAY.search(str(e))] if m})
 
@@ -97,7 +107,8 @@ def describe(
     if _is_missing_value(failure) and node:
         return _missing(tree, [node], _sources(tree, node, part), days, folders)
     if failure.frame == "days" and kind == "expect_column_distinct_values_to_contain_set":
-        seen = {d for e in failure.examples for d in _days([e] if isinstance(e, str) else e)}
+        # the examples are the days seen (strings, or rows of them; None for an empty frame)
+        seen = set(_days([str(e) for e in failure.examples]))
         window = [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
         missing = [d for d in window if d not in seen] or days
         return Problem(
@@ -109,8 +120,10 @@ def describe(
     if failure.frame == "days" and kind == "expect_column_max_to_be_between":
         return Problem(
             _("The newest data is for {seen}, not {day}.").format(
-                seen=_span(days) if days else "?", day=end.isoformat()
-            ),
+                seen=_span(days), day=end.isoformat()
+            )
+            if days
+            else _("Nothing for {day}.").format(day=end.isoformat()),
             _("The files of {day} have not arrived: deliver them, then run {command}.").format(
                 day=end.isoformat(), command=_rerun([end.isoformat()])
             ),
@@ -123,7 +136,7 @@ def describe(
             ),
         )
     if failure.frame == "newest" and kind == "expect_column_values_to_be_between" and node:
-        values = [float(m.group(1)) for e in failure.examples for m in [_VALUE.search(str(e))] if m]
+        values = [v for e in failure.examples if (v := _number(str(e))) is not None]
         shown = formats.value(values[0], node.unit) if values else "?"
         sources = _sources(tree, node, part)
         return Problem(
@@ -187,9 +200,14 @@ def describe(
             ),
             _("Read the quality report, repair the data it names, then run the days again."),
         )
+    return _as_checked(failure)
+
+
+def _as_checked(failure: Failure) -> Problem:
+    """A failure there are no business words for: the check and where it failed."""
     where = f"{failure.frame}.{failure.column}" if failure.column else failure.frame
     return Problem(
-        _("The check {check} failed on {where}.").format(check=kind, where=where),
+        _("The check {check} failed on {where}.").format(check=failure.expectation, where=where),
         _("Read the quality report, repair the data it names, then run the days again."),
     )
 
@@ -237,7 +255,10 @@ def problems(
             if node not in missing.setdefault(key, []):
                 missing[key].append(node)
             continue
-        problem = describe(failure, tree, vocabulary, formats, folders, start, end)
+        try:
+            problem = describe(failure, tree, vocabulary, formats, folders, start, end)
+        except Exception:  # noqa: BLE001 - a notice must go out even when its words fail
+            problem = _as_checked(failure)
         if problem not in out:
             out.append(problem)
     grouped = [_missing(tree, nodes, s, d, folders) for (s, d), nodes in missing.items()]
