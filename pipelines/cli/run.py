@@ -342,7 +342,7 @@ def print_units(settings: Settings, outcome: RunOutcome) -> None:
         rank = {"critical": 0, "warning": 1, "info": 2}
         for alert in sorted(raised, key=lambda a: rank.get(a["severity"], 3))[:5]:
             console.print(
-                f"  [{word(SEVERITY, alert['severity'])}] {escape(alert['title'])}",
+                "  " + escape(f"[{word(SEVERITY, alert['severity'])}] {alert['title']}"),
                 highlight=False,
             )
         if len(raised) > 5:

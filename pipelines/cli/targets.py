@@ -57,7 +57,7 @@ PeriodOption = Annotated[
 STATUS_STYLE = {"on_track": "green", "at_risk": "yellow", "short": "red"}
 STATUS_TEXT = {"on_track": "on track", "at_risk": "at risk", "short": "short"}
 #: the terminal width the full pace table needs
-WIDE = 150
+WIDE = 120
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
