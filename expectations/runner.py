@@ -3,7 +3,9 @@
 The GX file context lives beside the warehouse (``<data dir>/warehouse/quality/gx``), so its
 validation results and data docs (HTML) accumulate run after run next to the data they judge;
 the suites themselves are code (:mod:`expectations.suites`), re-registered on every run. GX
-is handed pandas frames (it cannot read polars or DuckDB reliably).
+is handed pandas frames (it cannot read polars or DuckDB reliably). The pages load nothing
+from the network (:mod:`expectations.offline`), and a verdict names its report by its path
+relative to the data directory.
 
 The verdict of each unit is written as JSON (:mod:`expectations.verdict`): the publish step
 reads it itself and publishes only a passing verdict of its own run.
@@ -14,11 +16,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import urllib.parse
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from expectations.offline import localise
 from expectations.suites import Gate
 from expectations.verdict import Failure, Verdict, quality_dir, write_verdict
 from kpi_tree.units import SHARED_UNIT
@@ -160,6 +164,28 @@ def _example(row: dict) -> str:
     return f"{where}: {values}" if where else values
 
 
+def _page(context: Any, resource: Any) -> Path | None:
+    """The data-docs page of a validation result (None: the site's index) on disk."""
+    sites = (
+        context.get_docs_sites_urls(resource_identifier=resource)
+        if resource is not None
+        else context.get_docs_sites_urls()
+    )
+    url = sites[0].get("site_url") if sites else None
+    if not url or not url.startswith("file://"):
+        return None
+    return Path(urllib.parse.unquote(urllib.parse.urlsplit(url).path))
+
+
+def _relative(page: Path, data_dir: Path) -> str:
+    """A report as the verdict and the publication log keep it: relative to the data
+    directory, so it stays right when the data moves (pipelines/links.py makes it a link)."""
+    try:
+        return page.resolve().relative_to(data_dir.resolve()).as_posix()
+    except ValueError:
+        return page.resolve().as_uri()
+
+
 def run_gate(
     gate: Gate,
     warehouse_dir: Path,
@@ -265,17 +291,20 @@ def run_gate(
     if validated:
         # this run's pages, built once for the unit (per frame it cost a second each); the
         # index only when it is worth its cost (see `index_rebuilt`)
-        context.build_data_docs(
-            resource_identifiers=list(validated),
-            build_index=index_rebuilt(gate.unit, success=not failures),
-        )
+        with_index = index_rebuilt(gate.unit, success=not failures)
+        context.build_data_docs(resource_identifiers=list(validated), build_index=with_index)
+        pages = {key: _page(context, key) for key in validated}
+        site = _page(context, None)
+        if site is not None:
+            # nothing fetched from a CDN: the pages open offline (expectations/offline.py)
+            built = [p for p in pages.values() if p is not None]
+            localise(site.parent, built + ([site] if with_index else []))
         # the report is the unit's page for this run: its first failing frame, else its first
         failing = {f.frame for f in failures}
         first = next(iter(validated))
         shown = next((key for key, frame in validated.items() if frame in failing), first)
-        sites = context.get_docs_sites_urls(resource_identifier=shown)
-        if sites and sites[0].get("site_url"):
-            report = sites[0]["site_url"]
+        if pages.get(shown) is not None:
+            report = _relative(pages[shown], warehouse_dir.parent)
     verdict = Verdict(
         unit=gate.unit,
         run_id=run_id,

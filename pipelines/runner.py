@@ -7,15 +7,26 @@ When the run is over, whatever its outcome, the board is drawn if the run replac
 serving file (after runs the Dagster daemon launches, the board sensor does it). The outcome
 says what became of each publication unit: published, held back by its gate (a data
 failure), or skipped (the shop delivers nothing the unit can compute: not a failure).
+
+A caller can follow the run as it goes (``listener``: every Dagster event, in the run's own
+thread; `kpi run`'s progress display), and send what Dagster, dbt and the libraries print to
+a log file (:func:`logs_to`; `kpi run` keeps one per run under ``<data dir>/logs/``), so a
+terminal shows the progress and the outcome, not hundreds of log lines.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import io
+import logging
 import os
 import shutil
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 import dagster as dg
 
@@ -69,6 +80,8 @@ class RunOutcome:
     skipped: list[str] = field(default_factory=list)
     #: per unit the run published or skipped, its KPIs not available: KPI id -> why
     not_available: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: where the run's log went (`kpi run`), if it went to a file
+    log_file: Path | None = None
 
     @property
     def ok(self) -> bool:
@@ -92,6 +105,63 @@ def _why(lines: list[str]) -> dict[str, str]:
     return dict(line.split(": ", 1) for line in lines if ": " in line)
 
 
+def logs_dir(settings: Settings) -> Path:
+    return settings.data_dir / "logs"
+
+
+def new_log_file(settings: Settings, run_id: str) -> Path:
+    """Where a run's log goes: ``<data dir>/logs/run-<local time>-<run id>.log``."""
+    stamp = dt.datetime.now(settings.tz).strftime("%Y%m%d-%H%M%S")
+    return logs_dir(settings) / f"run-{stamp}-{run_id[:8]}.log"
+
+
+class _Tee(io.TextIOBase):
+    """Writes to several streams (the log file, and the terminal with --verbose)."""
+
+    def __init__(self, *streams: TextIO) -> None:
+        self._streams = streams
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        for stream in self._streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        for stream in self._streams:
+            stream.flush()
+
+    def isatty(self) -> bool:  # dbt and others colour only a terminal; a log gets plain text
+        return False
+
+
+@contextlib.contextmanager
+def logs_to(path: Path, echo: TextIO | None = None) -> Iterator[TextIO]:
+    """Everything printed inside the block (Dagster's console logger, dbt's output, warnings,
+    Python logging) goes to the file ``path``, and also to ``echo`` when given."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        stream: TextIO = _Tee(fh, echo) if echo is not None else fh  # type: ignore[assignment]
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setLevel(logging.INFO)
+        # Dagster's console logger writes its own lines to the (redirected) stderr already
+        handler.addFilter(lambda record: not record.name.startswith("dagster"))
+        root = logging.getLogger()
+        level = root.level
+        root.addHandler(handler)
+        root.setLevel(min(level, logging.INFO) if level else logging.INFO)
+        try:
+            with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
+                yield stream
+        finally:
+            root.removeHandler(handler)
+            root.setLevel(level)
+            stream.flush()
+
+
 def run_nightly(
     defs: dg.Definitions,
     start: dt.date,
@@ -100,21 +170,27 @@ def run_nightly(
     log_level: str = "INFO",
     asset_selection: list[dg.AssetKey] | None = None,
     asset_events: bool = True,
+    listener: Callable[[dg.EventLogEntry], None] | None = None,
+    run_id: str | None = None,
 ) -> RunOutcome:
     """Execute the nightly job over ``start``..``end`` (inclusive) as a single run. Days that
     are not partitions raise :class:`~pipelines.partitions.OutsidePartitions` before any run
     starts (Dagster would fail every step on them, and retry). Without ``asset_events`` the
     run records no asset materializations (:data:`NO_ASSET_EVENTS`): for an instance that
-    is thrown away after the run."""
+    is thrown away after the run. ``listener`` gets every event of the run as it happens."""
     settings = defs.resources["warehouse"].settings()
     check_days(settings, start, end)
     job = defs.resolve_job_def("nightly")
+    run_id = run_id or str(uuid.uuid4())
+    if listener is not None:
+        instance.add_event_listener(run_id, listener)
     result = job.execute_in_process(
         instance=instance,
         asset_selection=asset_selection,
         tags={**range_tags(start, end), **({} if asset_events else NO_ASSET_EVENTS)},
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         raise_on_error=False,
+        run_id=run_id,
     )
     redraw_if_stale(settings)
     unit_of_gated = {tuple(gated_table(u)): u for u in publication_units(default_tree())}

@@ -23,6 +23,7 @@ import difflib
 import glob
 import os
 import re
+import urllib.parse
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ from pydantic import (
 
 from kpi_tree.config import (
     ConfigModel,
+    Flag,
     Integer,
     Number,
     Text,
@@ -55,7 +57,7 @@ from kpi_tree.config import (
 )
 from kpi_tree.formats import DEFAULT_CURRENCY, DEFAULT_LOCALE, LOCALES, Formats, is_currency
 from kpi_tree.vocabulary import DEFAULT_VOCABULARY, ColumnMembers, Vocabulary
-from pipelines.alerts.delivery import ChannelConfig
+from pipelines.alerts.delivery import ChannelConfig, Owner
 
 if TYPE_CHECKING:
     from pipelines.ingest.contracts import SourceSpec
@@ -138,6 +140,17 @@ def _currency(code: str) -> str:
     return code
 
 
+def _base_url(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"must be an http(s) URL with a host, e.g. https://kpi.shop.example/, not {url!r}"
+        )
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("must be a plain address: no query, fragment or user info")
+    return url if url.endswith("/") else url + "/"
+
+
 #: an IANA time zone name (``Asia/Shanghai``, ``UTC``)
 TimeZoneName = Annotated[str, Strict(), AfterValidator(_zone)]
 Share = Annotated[Number, Field(ge=0, le=1)]
@@ -218,6 +231,45 @@ class AlertSettings(ConfigModel):
     )
     retries: Annotated[Integer, Field(ge=1)] = Field(3, description="sends tried per channel")
     backoff_seconds: NonNegative = Field(2.0, description="doubles after each failed send")
+    #: team id -> the people its chat messages @-mention (by their id on each platform)
+    owners: Annotated[dict[Text, tuple[Owner, ...]], blank({}, dict[str, list[Owner]])] = Field(
+        {}, description="team id -> the people its alerts and digest @-mention in its chats"
+    )
+    digest: Flag = Field(
+        True, description="send each team its morning digest after the nightly run"
+    )
+
+    @model_validator(mode="after")
+    def _known_teams(self) -> AlertSettings:
+        from kpi_tree.model import default_tree
+
+        teams = [*default_tree().teams, "default"]
+        for section in ("channels", "owners"):
+            for team in getattr(self, section):
+                if team not in teams:
+                    close = difflib.get_close_matches(team, teams, n=1)
+                    hint = f"did you mean {close[0]}? " if close else ""
+                    raise problem(
+                        (section, team),
+                        f"is not a team of the tree: {hint}the teams are {', '.join(teams)}",
+                    )
+        return self
+
+
+class ServeSettings(ConfigModel):
+    """The ``serve:`` section: where `kpi serve` serves the board and the quality reports, and
+    the address readers reach it at (the chat messages' button, Dagster's links)."""
+
+    host: Text = Field("127.0.0.1", description="the address `kpi serve` listens on")
+    port: Annotated[Integer, Field(ge=1, le=65535)] = Field(
+        8765, description="the port `kpi serve` listens on"
+    )
+    base_url: Annotated[str, Strict(), AfterValidator(_base_url)] | None = Field(
+        None,
+        description="where readers reach `kpi serve` (or a proxy in front of it), e.g. "
+        "https://kpi.shop.example/: the alerts' button to the board and Dagster's links to "
+        "the quality reports point there; none: no button, file links",
+    )
 
 
 #: DuckDB's name of a storage format: ``v1.0.0`` ... ``v2.0.0``, or ``latest``
@@ -275,10 +327,11 @@ class _KpiConfig(ConfigModel):
     currency: Annotated[str, Strict(), AfterValidator(_currency)] = Field(
         DEFAULT_CURRENCY, description="the shop's currency, an ISO 4217 code (CNY, USD, EUR)"
     )
-    locale: Literal[tuple(LOCALES)] = Field(  # type: ignore[valid-type]
-        DEFAULT_LOCALE,
-        description="how numbers are written and the language members are shown in (the "
-        "board starts in it and has both)",
+    locale: Literal[tuple(LOCALES)] | None = Field(  # type: ignore[valid-type]
+        None,
+        description="the language of the CLI, the alerts and the board (which has both) and "
+        "how numbers are written; default: zh_CN when business_timezone is in mainland China, "
+        "else en_US (KPI_LOCALE wins)",
     )
     vocabulary: Annotated[Vocabulary, blank({}, Vocabulary)] = Field(
         DEFAULT_VOCABULARY,
@@ -288,6 +341,7 @@ class _KpiConfig(ConfigModel):
     targets: Annotated[TargetSettings, blank({}, TargetSettings)] = TargetSettings()
     alerts: Annotated[AlertSettings, blank({}, AlertSettings)] = AlertSettings()
     serving: Annotated[ServingSettings, blank({}, ServingSettings)] = ServingSettings()
+    serve: Annotated[ServeSettings, blank({}, ServeSettings)] = ServeSettings()
 
 
 @cache
@@ -366,11 +420,13 @@ class Settings:
     sources: Mapping[str, SourceConfig]
     targets: TargetSettings
     alerts: AlertSettings
-    #: ISO 4217 code of the shop's currency, and the display locale (zh_CN or en_US)
+    #: ISO 4217 code of the shop's currency, and the display locale (zh_CN or en_US): the
+    #: language of the CLI and the alerts and how numbers are written
     currency: str = DEFAULT_CURRENCY
     locale: str = DEFAULT_LOCALE
     vocabulary: Vocabulary = DEFAULT_VOCABULARY
     serving: ServingSettings = ServingSettings()
+    serve: ServeSettings = ServeSettings()
 
     @property
     def formats(self) -> Formats:
@@ -520,10 +576,41 @@ def load_settings(data_dir: str | Path | None = None) -> Settings:
         targets=config.targets,
         alerts=config.alerts,
         currency=config.currency,
-        locale=config.locale,
+        locale=_locale(config),
         vocabulary=config.vocabulary,
         serving=config.serving,
+        serve=config.serve,
     )
+
+
+def _locale(config: _KpiConfig) -> str:
+    """``KPI_LOCALE``, else kpi.yaml's ``locale``, else the business zone's default."""
+    from pipelines.i18n import LOCALE_ENV, default_locale
+
+    explicit = os.environ.get(LOCALE_ENV)
+    if explicit:
+        if explicit not in LOCALES:
+            raise ConfigError(
+                f"{LOCALE_ENV}={explicit}: not a locale the warehouse speaks; one of "
+                f"{', '.join(LOCALES)}"
+            )
+        return explicit
+    return config.locale or default_locale(config.business_timezone)
+
+
+def raw_config() -> dict[str, Any]:
+    """The config file as YAML reads it, unchecked (``{}`` when there is none or it cannot be
+    read): for the few values wanted before a command reads the config (the CLI's language).
+    """
+    try:
+        path = _config_path()
+        if path is None:
+            return {}
+        with path.open(encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except (OSError, yaml.YAMLError, FileNotFoundError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 @cache

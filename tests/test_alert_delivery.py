@@ -11,39 +11,74 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import socket
 import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from pipelines.alerts.delivery import (
+    WECOM_BYTES,
     Channel,
     DeliveryResult,
+    Mention,
     Message,
     deliver,
     deliver_all,
     parse_channel,
 )
 
+OWNERS = (
+    Mention(
+        "王芳", feishu="ou_7d8a6e6df7621556ce0d21922b676706", dingtalk_mobile="13800000001",
+        wecom="wangfang", slack="U024BE7LH",
+    ),
+    Mention("Li Lei", dingtalk_user="manager7140", slack="U0G9QF9C6"),
+)  # fmt: skip
+BOARD = "https://kpi.shop.example/warehouse/board.html"
 MESSAGE = Message(
     alert_id="a1",
     kind="short",
     severity="critical",
     team="operations",
-    title="GMV 交易额 month-to-date 8.2 % below pace (short)",
-    text="GMV month-to-date is 8.2 % below pace: 流量转化率 fell most in paid_search.",
+    title="交易额 本月至今落后进度 8.2%（落后）",
+    text=(
+        "交易额本月至今低于进度 8.2%：流量 −1.1 个百分点，转化率 −6.9 个百分点；"
+        "转化率下降最多的是付费搜索。"
+    ),
     day="2026-06-15",
     kpi="gmv",
-    fields={"attainment": "91.8%", "gap": "-8.2 pt"},
+    fields={"达成率": "91.8%", "实际": "¥85.6万", "节奏目标": "¥93.3万"},
+    link=BOARD,
+    link_text="打开看板",
+    mentions=OWNERS,
+    note="运营部 · 2026-06-15",
+    tone="critical",
 )
-HEAD = "[critical] GMV 交易额 month-to-date 8.2 % below pace (short)"
+SCHEMAS = Path(__file__).with_name("chat_schemas")
+#: a number as Python prints a float it has given up on: 8.562e+05
+SCIENTIFIC = re.compile(r"(?<![\w.])\d+(?:\.\d+)?[eE][+-]?\d+\b")
+
+
+def check_schema(kind: str, body: dict) -> None:
+    """``body`` against the platform's documented message schema (tests/chat_schemas)."""
+    schema = json.loads((SCHEMAS / f"{kind}.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    errors = sorted(
+        jsonschema.Draft202012Validator(schema).iter_errors(body), key=lambda e: list(e.path)
+    )
+    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors]
+    assert not SCIENTIFIC.search(json.dumps(body, ensure_ascii=False))
+
 
 #: what each fake service answers by default (path -> HTTP status, body)
 ANSWERS = {
@@ -156,7 +191,7 @@ def assert_delivered(result: DeliveryResult, kind: str, target: str) -> None:
 # --- the payload each service expects --------------------------------------------------------
 
 
-def test_slack_gets_text_and_blocks(services, monkeypatch):
+def test_slack_gets_block_kit_in_the_status_colour(services, monkeypatch):
     port = services.base.rsplit(":", 1)[1]
     url = f"{services.base}/slack/T0AAA/B0BBB/XXXXSECRETXXXX"
     services.queued["/slack/T0AAA/B0BBB/XXXXSECRETXXXX"] = [(200, "ok")]
@@ -165,53 +200,95 @@ def test_slack_gets_text_and_blocks(services, monkeypatch):
     (req,) = services.received
     assert req["path"] == "/slack/T0AAA/B0BBB/XXXXSECRETXXXX"
     assert req["headers"]["content-type"] == "application/json; charset=utf-8"
-    assert req["json"] == {
-        "text": f"{HEAD}\n{MESSAGE.text}",
-        "blocks": [
-            {"type": "header", "text": {"type": "plain_text", "text": HEAD}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": MESSAGE.text}},
-            {
-                "type": "section",
-                "fields": [
-                    {"type": "mrkdwn", "text": "*attainment*\n91.8%"},
-                    {"type": "mrkdwn", "text": "*gap*\n-8.2 pt"},
-                ],
-            },
-        ],
+    body = req["json"]
+    check_schema("slack", body)
+    # the notification: the title, the owners @-mentioned
+    assert body["text"] == f"🔴 {MESSAGE.title} <@U024BE7LH> <@U0G9QF9C6>"
+    (attachment,) = body["attachments"]
+    assert attachment["color"] == "#D1242F"  # critical: red
+    header, explanation, fields, context, actions = attachment["blocks"]
+    assert header == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": f"🔴 {MESSAGE.title}"},
     }
-    # Chinese travels as UTF-8, not as \u escapes
-    assert "流量转化率".encode() in req["raw"] and b"\\u" not in req["raw"]
+    assert explanation["text"]["text"] == f"{MESSAGE.text}\n<@U024BE7LH> <@U0G9QF9C6>"
+    assert [f["text"] for f in fields["fields"]] == [
+        "*达成率*\n91.8%", "*实际*\n¥85.6万", "*节奏目标*\n¥93.3万"
+    ]  # fmt: skip
+    assert context["elements"][0]["text"] == MESSAGE.note
+    assert actions["elements"] == [
+        {"type": "button", "text": {"type": "plain_text", "text": "打开看板"}, "url": BOARD,
+         "style": "primary"}
+    ]  # fmt: skip
+    # Chinese travels as UTF-8, not as \\u escapes
+    assert "流量".encode() in req["raw"] and b"\\u" not in req["raw"]
 
 
-def test_slack_text_is_escaped_for_mrkdwn(services, monkeypatch):
-    msg = dataclasses.replace(MESSAGE, text="orders < 5 & refunds > 2", fields={})
+def test_slack_text_is_escaped_and_long_lists_of_fields_are_split(services, monkeypatch):
+    many = {f"KPI {i}": f"{i},000" for i in range(12)}
+    msg = dataclasses.replace(
+        MESSAGE, text="orders < 5 & refunds > 2", fields=many, link=None, mentions=(), note=None
+    )
     result = deliver(msg, hook(monkeypatch, "slack", f"{services.base}/slack"))
     assert result.status == "delivered"
-    blocks = services.received[0]["json"]["blocks"]
+    body = services.received[0]["json"]
+    check_schema("slack", body)
+    blocks = body["attachments"][0]["blocks"]
     assert blocks[1]["text"]["text"] == "orders &lt; 5 &amp; refunds &gt; 2"
-    assert len(blocks) == 2  # no fields section without fields
+    # Slack takes 10 fields a section: 12 are two sections, in order, nothing lost
+    assert [len(b["fields"]) for b in blocks[2:]] == [10, 2]
+    shown = [f["text"] for b in blocks[2:] for f in b["fields"]]
+    assert shown == [f"*KPI {i}*\n{i},000" for i in range(12)]
+    assert all(b["type"] != "actions" for b in blocks)  # no board address: no button
 
 
-def test_feishu_unsigned_and_signed(services, monkeypatch):
+def feishu_signature(secret: str, timestamp: str) -> str:
+    # Feishu's scheme, recomputed here: the string to sign is the key, the message is empty
+    key = f"{timestamp}\n{secret}".encode()
+    return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
+
+
+def test_feishu_gets_an_interactive_card_signed_when_it_has_a_secret(services, monkeypatch):
     plain = deliver(MESSAGE, hook(monkeypatch, "feishu", f"{services.base}/feishu"))
     assert plain.status == "delivered"
-    expected_text = f"{HEAD}\n{MESSAGE.text}\nattainment: 91.8%\ngap: -8.2 pt"
-    assert services.on("/feishu")[0]["json"] == {
-        "msg_type": "text",
-        "content": {"text": expected_text},
-    }
+    body = services.on("/feishu")[0]["json"]
+    check_schema("feishu", body)
+    assert set(body) == {"msg_type", "card"}
+    card = body["card"]
+    assert card["header"]["title"]["content"] == MESSAGE.title
+    assert card["header"]["template"] == "red"
+    explanation, fields, note, rule, button = card["body"]["elements"]
+    # the owners @-mentioned the only way a custom bot can: by open_id
+    assert explanation["content"] == (
+        f"{MESSAGE.text}\n<at id=ou_7d8a6e6df7621556ce0d21922b676706></at>"
+    )
+    assert fields["content"] == "**达成率**：91.8%\n**实际**：¥85.6万\n**节奏目标**：¥93.3万"
+    assert MESSAGE.note in note["content"]
+    assert rule == {"tag": "hr"}
+    assert button["text"]["content"] == "打开看板"
+    assert button["behaviors"] == [{"type": "open_url", "default_url": BOARD}]
 
     secret = "fs-SECRET-9f8e7d"
     signed = deliver(MESSAGE, hook(monkeypatch, "feishu", f"{services.base}/feishu", secret))
     assert signed.status == "delivered"
     body = services.on("/feishu")[1]["json"]
-    assert set(body) == {"msg_type", "content", "timestamp", "sign"}
-    assert body["content"] == {"text": expected_text}
+    check_schema("feishu", body)
+    assert set(body) == {"msg_type", "card", "timestamp", "sign"}
+    assert body["card"] == card
     timestamp = body["timestamp"]
     assert isinstance(timestamp, str) and abs(int(timestamp) - time.time()) < 60  # seconds
-    # Feishu's scheme, recomputed here: the string to sign is the key, the message is empty
-    key = f"{timestamp}\n{secret}".encode()
-    assert body["sign"] == base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
+    assert body["sign"] == feishu_signature(secret, timestamp)
+
+
+def test_feishu_markdown_is_escaped(services, monkeypatch):
+    msg = dataclasses.replace(MESSAGE, text="a <b> & *c* under_score", mentions=())
+    assert deliver(msg, hook(monkeypatch, "feishu", f"{services.base}/feishu")).status == (
+        "delivered"
+    )
+    body = services.received[0]["json"]
+    check_schema("feishu", body)
+    text = body["card"]["body"]["elements"][0]["content"]
+    assert text == "a &lt;b&gt; &amp; \\*c\\* under\\_score"
 
 
 def test_feishu_old_style_answer_counts_as_success(services, monkeypatch):
@@ -219,20 +296,27 @@ def test_feishu_old_style_answer_counts_as_success(services, monkeypatch):
     assert result.status == "delivered"
 
 
-def test_dingtalk_signed_in_the_url(services, monkeypatch):
+def test_dingtalk_gets_an_action_card_signed_in_the_url(services, monkeypatch):
     secret = "SEC0123456789abcdef"
     url = f"{services.base}/dingtalk?access_token=AT0123456789"
     result = deliver(MESSAGE, hook(monkeypatch, "dingtalk", url, secret))
     assert result.status == "delivered", result.error
     assert "AT0123456789" not in result.target
     (req,) = services.received
-    assert req["json"] == {
-        "msgtype": "markdown",
-        "markdown": {
-            "title": MESSAGE.title,
-            "text": f"#### {HEAD}\n\n{MESSAGE.text}\n\n- attainment: 91.8%\n- gap: -8.2 pt",
-        },
-    }
+    body = req["json"]
+    check_schema("dingtalk", body)
+    card = body["actionCard"]
+    assert body["msgtype"] == "actionCard"
+    assert (card["title"], card["singleTitle"], card["singleURL"]) == (
+        MESSAGE.title, "打开看板", BOARD
+    )  # fmt: skip
+    assert card["text"].startswith(f"#### 🔴 {MESSAGE.title}\n\n{MESSAGE.text}\n")
+    assert "- **实际**：¥85.6万" in card["text"]
+    # @-mentioned: written in the text and listed in `at`
+    assert body["at"] == {
+        "atMobiles": ["13800000001"], "atUserIds": ["manager7140"], "isAtAll": False
+    }  # fmt: skip
+    assert card["text"].endswith("@13800000001 @manager7140")
     q = req["query"]
     assert set(q) == {"access_token", "timestamp", "sign"}
     assert q["access_token"] == "AT0123456789"
@@ -245,16 +329,60 @@ def test_dingtalk_signed_in_the_url(services, monkeypatch):
     assert f"sign={urllib.parse.quote_plus(expected)}" in req["raw_query"]
 
 
+def test_dingtalk_without_a_board_address_gets_markdown(services, monkeypatch):
+    msg = dataclasses.replace(MESSAGE, link=None)
+    deliver(msg, hook(monkeypatch, "dingtalk", f"{services.base}/dingtalk?access_token=T"))
+    body = services.received[0]["json"]
+    check_schema("dingtalk", body)
+    assert body["msgtype"] == "markdown" and body["markdown"]["title"] == MESSAGE.title
+    assert body["at"]["atMobiles"] == ["13800000001"]
+
+
 def test_wecom_markdown(services, monkeypatch):
     url = f"{services.base}/wecom?key=693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
     result = deliver(MESSAGE, hook(monkeypatch, "wecom", url))
     assert result.status == "delivered"
     (req,) = services.received
     assert req["query"] == {"key": "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"}
-    assert req["json"] == {
-        "msgtype": "markdown",
-        "markdown": {"content": f"**{HEAD}**\n{MESSAGE.text}\n> attainment: 91.8%\n> gap: -8.2 pt"},
-    }
+    body = req["json"]
+    check_schema("wecom", body)
+    assert body["markdown"]["content"] == (
+        f'**<font color="warning">{MESSAGE.title}</font>**\n{MESSAGE.text}\n'
+        '> 达成率：<font color="comment">91.8%</font>\n'
+        '> 实际：<font color="comment">¥85.6万</font>\n'
+        '> 节奏目标：<font color="comment">¥93.3万</font>\n'
+        f'<font color="comment">{MESSAGE.note}</font>\n'
+        f"[打开看板]({BOARD})\n<@wangfang>"
+    )
+
+
+def test_wecom_cuts_a_long_message_to_its_bytes_and_keeps_the_link_and_mentions(
+    services, monkeypatch
+):
+    msg = dataclasses.replace(MESSAGE, text="转化率下降。" * 2000)  # 36 kB of UTF-8
+    deliver(msg, hook(monkeypatch, "wecom", f"{services.base}/wecom"))
+    content = services.received[0]["json"]["markdown"]["content"]
+    assert len(content.encode("utf-8")) <= WECOM_BYTES
+    assert content.endswith(f"[打开看板]({BOARD})\n<@wangfang>")
+    assert "…" in content
+
+
+def test_a_message_of_real_numbers_never_says_them_in_scientific_notation(services, monkeypatch):
+    """Amounts a float would print as 8.562e+05 are written by the shop's formatter."""
+    from kpi_tree.formats import Formats
+
+    for locale in ("zh_CN", "en_US"):
+        formats = Formats("CNY", locale)
+        values = [856234.0, 1.2e9, 3.4e-05, 0.000012]
+        assert any(SCIENTIFIC.search(repr(v)) for v in values)  # what Python would print
+        msg = dataclasses.replace(
+            MESSAGE,
+            fields={f"v{i}": formats.value(v, "money") for i, v in enumerate(values)}
+            | {"rate": formats.value(3.4e-05, "ratio"), "count": formats.value(1.2e9, "count")},
+        )
+        for kind in ("slack", "feishu", "dingtalk", "wecom"):
+            deliver(msg, hook(monkeypatch, kind, f"{services.base}/{kind}?access_token=T"))
+            check_schema(kind, services.received[-1]["json"])
 
 
 def test_generic_webhook_posts_the_message_with_headers(services, monkeypatch):
@@ -279,7 +407,12 @@ def test_generic_webhook_posts_the_message_with_headers(services, monkeypatch):
         "text": MESSAGE.text,
         "day": "2026-06-15",
         "kpi": "gmv",
-        "fields": {"attainment": "91.8%", "gap": "-8.2 pt"},
+        "fields": MESSAGE.fields,
+        "link": BOARD,
+        "link_text": "打开看板",
+        "mentions": [dataclasses.asdict(m) for m in OWNERS],
+        "note": MESSAGE.note,
+        "tone": "critical",
         "source": "kpi-tree-warehouse",
     }
     assert req["headers"]["x-team"] == "operations"
@@ -532,7 +665,8 @@ def test_email_reaches_a_local_smtp_server_in_utf8(smtp_server):
     assert mail.get_content_charset() == "utf-8"
     assert mail["Content-Transfer-Encoding"] == "quoted-printable"  # 7-bit safe on the wire
     assert mail.get_content().replace("\r\n", "\n") == (
-        f"{MESSAGE.text}\n\nattainment: 91.8%\ngap: -8.2 pt\n\n"
+        f"{MESSAGE.text}\n\n达成率: 91.8%\n实际: ¥85.6万\n节奏目标: ¥93.3万\n\n"
+        f"打开看板: {BOARD}\n\n王芳, Li Lei\n\n"
         "severity: critical\nteam: operations\nday: 2026-06-15\nkpi: gmv\n"
     )
     assert not store.logins
@@ -589,9 +723,10 @@ def test_file_sink_appends_json_lines(tmp_path):
     assert_delivered(deliver(MESSAGE, ch), "file", str(path))
     assert_delivered(deliver(other, ch), "file", str(path))
     raw = path.read_text(encoding="utf-8")
-    assert "流量转化率" in raw  # ensure_ascii=False
+    assert "付费搜索" in raw  # ensure_ascii=False
     lines = [json.loads(line) for line in raw.splitlines()]
-    assert lines == [dataclasses.asdict(MESSAGE), dataclasses.asdict(other)]
+    as_json = [json.loads(json.dumps(dataclasses.asdict(m))) for m in (MESSAGE, other)]
+    assert lines == as_json
 
 
 def test_file_sink_that_cannot_be_written_fails_without_raising(tmp_path):

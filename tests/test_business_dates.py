@@ -49,7 +49,7 @@ KPI_COLUMNS = (
 
 
 def kpi(data_dir: Path, *args: str, config: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "KPI_DATA_DIR": str(data_dir), "COLUMNS": "200"}
+    env = {**os.environ, "KPI_DATA_DIR": str(data_dir), "COLUMNS": "200", "KPI_LOCALE": "en_US"}
     env.pop("KPI_CONFIG", None)
     if config is not None:
         env["KPI_CONFIG"] = str(config)

@@ -22,8 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 KPI = [sys.executable, "-m", "pipelines.cli"]
 
 
-def kpi(data_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def kpi(
+    data_dir: Path, *args: str, check: bool = True, locale: str | None = None
+) -> subprocess.CompletedProcess:
     env = {**os.environ, "KPI_DATA_DIR": str(data_dir), "COLUMNS": "200"}
+    if locale:  # the messages in this language (KPI_LOCALE wins over kpi.yaml)
+        env["KPI_LOCALE"] = locale
     out = subprocess.run([*KPI, *args], env=env, capture_output=True, text=True, timeout=900)
     if check:
         assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
@@ -56,10 +60,44 @@ def test_every_command_is_in_the_readme_table_and_answers_its_own_help():
         assert f"Usage: kpi {command} " in out.output
 
 
-def test_kpi_runs_as_a_module():
-    out = subprocess.run([*KPI, "--help"], capture_output=True, text=True, timeout=300)
+def test_kpi_runs_as_a_module_in_the_shops_language(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("KPI_LOCALE", "KPI_CONFIG")}
+    config = tmp_path / "kpi.yaml"
+    # a shop in China speaks Chinese by default, and its help says so
+    config.write_text("business_timezone: Asia/Shanghai\n")
+    out = subprocess.run(
+        [*KPI, "run", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**env, "KPI_CONFIG": str(config), "COLUMNS": "200"},
+    )
+    assert out.returncode == 0, out.stderr
+    assert (
+        "Usage: kpi run " in out.stdout
+        and "对某一天或一段日期交付的文件运行夜间流水线" in out.stdout
+    )
+    assert "Run the nightly pipeline" not in out.stdout
+    # a shop elsewhere speaks English, as does any shop told so
+    config.write_text("business_timezone: Europe/Berlin\n")
+    out = subprocess.run(
+        [*KPI, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**env, "KPI_CONFIG": str(config)},
+    )
     assert out.returncode == 0, out.stderr
     assert "Usage: kpi " in out.stdout and "Start with `kpi demo`" in out.stdout
+    config.write_text("business_timezone: Asia/Shanghai\nlocale: en_US\n")
+    out = subprocess.run(
+        [*KPI, "--help"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**env, "KPI_CONFIG": str(config)},
+    )
+    assert "Start with `kpi demo`" in out.stdout
 
 
 def test_a_config_that_cannot_be_used_is_reported_by_place_not_by_traceback(tmp_path):
@@ -93,7 +131,7 @@ def test_generate_run_and_inspect_a_small_shop(tmp_path):
     manifest = json.loads((data / "landing" / "_sample_manifest.json").read_text())
     assert len(manifest["row_faults"]) == 3
 
-    run = kpi(data, "run")
+    run = kpi(data, "run", locale="en_US")
     assert "over the files delivered 2025-03-01 .. 2025-03-10 (10 days)" in run.stdout
     with duckdb.connect(str(data / "warehouse" / "build.duckdb"), read_only=True) as con:
         orders = con.execute("select count(*) from raw.orders").fetchall()[0][0]
@@ -102,6 +140,12 @@ def test_generate_run_and_inspect_a_small_shop(tmp_path):
             "and dimension = 'total' and period_start = date '2025-03-10'"
         ).fetchall()[0][0]
     assert f"{orders:,}" in run.stdout  # the summary table reports the loaded rows
+    # Dagster's and dbt's lines are in the run's log file, which the run names
+    [log] = (data / "logs").glob("run-*.log")
+    text = log.read_text(encoding="utf-8")
+    assert str(log) in "".join(run.stdout.split())
+    assert text.count("dbt build (the KPI tree)") == 1  # each line once
+    assert " - dagster - " in text and " - dagster - " not in run.stdout + run.stderr
 
     quarantine = kpi(data, "quarantine")
     for fault in manifest["row_faults"]:
@@ -119,6 +163,9 @@ def test_bad_arguments_get_a_clear_message(tmp_path):
     out = kpi(tmp_path, "generate", "--fault", "gremlins", check=False)
     assert out.returncode != 0
     assert "unknown fault 'gremlins'" in out.stdout + out.stderr
-    empty = kpi(tmp_path / "nothing", "run", check=False)
+    # a mistyped data directory: one message that says what to do, no traceback
+    empty = kpi(tmp_path / "nothing", "run", check=False, locale="en_US")
     assert empty.returncode == 2
-    assert "No landing files under" in empty.stdout + empty.stderr
+    said = empty.stdout + empty.stderr
+    assert "No landing files under" in said and "kpi generate" in said
+    assert "Traceback" not in said and len(said.strip().splitlines()) <= 3, said

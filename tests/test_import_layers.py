@@ -26,8 +26,14 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
         "expectations.suites",
         "great_expectations",
     ),
-    # alerts act on the publication (pipelines.publish), not on the gate
-    "pipelines.alerts": ("pipelines.quality", "expectations"),
+    # alerts act on the publication (pipelines.publish), not on the gate; a held-back
+    # notice words the failures of the verdict record (expectations.verdict), as publish reads it
+    "pipelines.alerts": (
+        "pipelines.quality",
+        "expectations.runner",
+        "expectations.suites",
+        "great_expectations",
+    ),
     # the gate's suites and runner know the tree, not the pipelines
     "expectations": ("pipelines",),
     # the tree's definition, its units and its planning: pure, below everything else

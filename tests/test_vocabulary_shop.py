@@ -175,7 +175,7 @@ def test_alerts_and_the_dictionary_say_dollars(usd_shop):
     money = [m for m in sent if m["kpi"] in ("gmv", "net_revenue", "aov")]
     assert money, "the ambitious test plan leaves a money KPI behind pace"
     for message in money:
-        assert message["fields"]["actual"].startswith("$"), message
+        assert message["fields"]["Actual"].startswith("$"), message  # en_US: its label
     assert not [m for m in sent if "¥" in json.dumps(m, ensure_ascii=False)]
     with duckdb.connect(str(serving_db(shop.settings)), read_only=True) as con:
         (gmv,) = con.execute(

@@ -13,15 +13,22 @@ log entry its run wrote for the unit (``pipelines/publish``):
 
 The alert history is then written into the serving file (``main.alerts``) through the publish
 step's API. The shared unit (``kpi_tree``) has no team and no alerts.
+
+``alerts/digest`` runs after every team's alerts: each team's morning digest (its KPIs against
+pace, its open problems) to its channels (``digest.py``). Every message is worded in the
+shop's language (kpi.yaml ``locale``).
 """
 
 import dagster as dg
 import duckdb
 
+from expectations.verdict import read_verdict
 from kpi_tree.model import default_tree
 from kpi_tree.units import team_units
+from pipelines.alerts.digest import send_digest
 from pipelines.alerts.notify import held_back_notice, team_alerts
 from pipelines.alerts.store import SERVED_AS, served_table
+from pipelines.i18n import use
 from pipelines.partitions import run_window
 from pipelines.publish.assets import SERVING_ASSET
 from pipelines.publish.serving import (
@@ -74,13 +81,25 @@ def build_alerts_asset(
             context.log.info(f"no alerts for {unit}: skipped, none of its KPIs can be computed")
         elif publication["status"] == HELD_BACK:
             failed = publication["failed_expectations"]
-            records = [held_back_notice(settings, tree, unit, failed, run_id, start, day)]
+            verdict = read_verdict(settings.warehouse_dir, unit)
+            # the verdict's failures are structured (frame, column, failing rows): the notice
+            # words them for a reader; an older verdict leaves the log's descriptions
+            failures = verdict.failures if verdict and verdict.run_id == run_id else failed
+            with use(settings.locale):
+                records = [
+                    held_back_notice(
+                        settings, tree, unit, failures, run_id, start, day, publication["report"]
+                    )
+                ]
             context.log.error(
                 f"ALERT data held back: {unit} not published for {start} .. {day}; its last "
                 f"good publication stays. Failed: {'; '.join(failed[:5])}"
             )
         else:
-            with duckdb.connect(str(serving_db(settings)), read_only=True) as serving:
+            with (
+                duckdb.connect(str(serving_db(settings)), read_only=True) as serving,
+                use(settings.locale),
+            ):
                 records = team_alerts(
                     settings, tree, unit, team, day, run_id, serving, log=context.log.warning
                 )
@@ -102,9 +121,71 @@ def build_alerts_asset(
     return alerts
 
 
+def build_digest_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    units = team_units(default_tree())
+
+    @dg.asset(
+        key=["alerts", "digest"],
+        deps=[dg.AssetKey(["alerts", unit]) for unit in units],
+        partitions_def=partitions,
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        group_name="alerts",
+        kinds={"duckdb"},
+        description=(
+            "Each team's morning digest for the run's last day: its KPIs month to date against "
+            "their paced targets and its open problems (short or at risk, unusual days, data "
+            "held back), sent to the team's channels (kpi.yaml alerts.channels; alerts.digest "
+            "turns it off). Sent again on a rerun only when it says something new."
+        ),
+    )
+    def digest(context: dg.AssetExecutionContext, warehouse: Warehouse) -> dg.MaterializeResult:
+        settings = warehouse.settings()
+        window = run_window(context, warehouse)
+        if window is None:
+            raise dg.Failure("the digest runs inside a partitioned run (a day or a range)")
+        day, run_id = window.end, context.run.run_id
+        sent = []
+        if settings.alerts.digest and serving_db(settings).exists():
+            tree = default_tree()
+            with (
+                duckdb.connect(str(serving_db(settings)), read_only=True) as serving,
+                use(settings.locale),
+            ):
+                for unit, team in units.items():
+                    entry = run_entry(settings, unit, run_id)
+                    if entry is None or entry["status"] == SKIPPED:
+                        continue
+                    record = send_digest(
+                        settings,
+                        tree,
+                        unit,
+                        team,
+                        day,
+                        run_id,
+                        serving,
+                        held_back=entry["status"] == HELD_BACK,
+                    )
+                    if record is not None:
+                        sent.append(record)
+        undelivered = [r for r in sent if r["delivery_status"] != "delivered"]
+        return dg.MaterializeResult(
+            metadata={
+                "day": day.isoformat(),
+                "digests": len(sent),
+                "teams": dg.MetadataValue.text(", ".join(r["team"] for r in sent) or "none"),
+                "undelivered": len(undelivered),
+            }
+        )
+
+    return digest
+
+
 def build_defs(partitions: dg.PartitionsDefinition) -> dg.Definitions:
-    """One alerts asset per team on ``partitions``."""
+    """One alerts asset per team on ``partitions``, and the teams' morning digest."""
     units = team_units(default_tree()).items()
     return dg.Definitions(
-        assets=[build_alerts_asset(unit, team, partitions) for unit, team in units]
+        assets=[
+            *(build_alerts_asset(unit, team, partitions) for unit, team in units),
+            build_digest_asset(partitions),
+        ]
     )

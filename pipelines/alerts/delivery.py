@@ -92,11 +92,28 @@ _MAX_ANSWER = 64 * 1024  # bytes of a service's answer that are read
 
 
 @dataclass(frozen=True)
+class Mention:
+    """Someone a chat message @-mentions: their id on each platform (none: named only)."""
+
+    name: str
+    feishu: str | None = None  # open_id (ou_…) or user_id: what a Feishu custom bot can @
+    dingtalk_mobile: str | None = None
+    dingtalk_user: str | None = None
+    wecom: str | None = None  # the WeCom userid
+    slack: str | None = None  # the Slack member id (U…)
+
+
+@dataclass(frozen=True)
 class Message:
-    """One alert, already worded; ``text`` is plain text and may contain Chinese."""
+    """One alert or digest, already worded in the reader's language; ``text`` is plain text
+    (lines separated by newlines) and may contain Chinese.
+
+    ``fields`` are label -> value pairs, already formatted; ``link`` is the board (a button,
+    when the board has an address readers can reach: ``serve.base_url``); ``tone`` chooses the
+    status colour (:data:`TONES`); ``mentions`` are the team's owners."""
 
     alert_id: str
-    kind: str  # short | at_risk | recovered | break | held_back
+    kind: str  # short | at_risk | recovered | break | held_back | digest
     severity: str  # info | warning | critical
     team: str
     title: str
@@ -104,6 +121,21 @@ class Message:
     day: str  # ISO date
     kpi: str | None = None
     fields: dict[str, str] = field(default_factory=dict)  # e.g. attainment, gap
+    link: str | None = None
+    link_text: str = "Open the board"
+    mentions: tuple[Mention, ...] = ()
+    note: str | None = None  # a last, small line: the team, the day
+    tone: str = "info"
+
+
+#: a message's status colour on each platform: Feishu's header template, Slack's attachment
+#: colour, WeCom's font colour, and the mark a title starts with where colour is not available
+TONES = {
+    "critical": {"feishu": "red", "slack": "#D1242F", "wecom": "warning", "mark": "🔴"},
+    "warning": {"feishu": "orange", "slack": "#E36209", "wecom": "warning", "mark": "🟠"},
+    "info": {"feishu": "blue", "slack": "#0969DA", "wecom": "comment", "mark": "🔵"},
+    "good": {"feishu": "green", "slack": "#1A7F37", "wecom": "info", "mark": "🟢"},
+}
 
 
 @dataclass(frozen=True)
@@ -383,6 +415,52 @@ class EmailChannel(_ChannelConfig):
         )
 
 
+_MOBILE = re.compile(r"\+?[0-9][0-9-]{5,19}\Z")
+_SLACK_MEMBER = re.compile(r"[UW][A-Z0-9]{2,}\Z")
+
+
+def _mobile(value: str) -> str:
+    if not _MOBILE.match(value):
+        raise ValueError("must be a mobile number (digits, e.g. 13800000000)")
+    return value
+
+
+def _slack_member(value: str) -> str:
+    if not _SLACK_MEMBER.match(value):
+        raise ValueError(
+            "must be a Slack member id (U… or W…, from the member's profile: Copy member ID)"
+        )
+    return value
+
+
+class Owner(ConfigModel):
+    """Someone a team's chat messages @-mention (``alerts.owners.<team>``): a name, and their
+    id on the platforms the team's channels use."""
+
+    name: Text
+    feishu: Text | None = Field(
+        None, description="Feishu open_id (ou_…) or user_id: what a custom bot can @"
+    )
+    dingtalk_mobile: Annotated[str, Strict(), AfterValidator(_mobile)] | None = Field(
+        None, description="the mobile number DingTalk @-mentions by"
+    )
+    dingtalk_user: Text | None = Field(None, description="or the DingTalk userId")
+    wecom: Text | None = Field(None, description="the WeCom userid (<@userid>)")
+    slack: Annotated[str, Strict(), AfterValidator(_slack_member)] | None = Field(
+        None, description="the Slack member id (U…)"
+    )
+
+    def mention(self) -> Mention:
+        return Mention(
+            self.name,
+            feishu=self.feishu,
+            dingtalk_mobile=self.dingtalk_mobile,
+            dingtalk_user=self.dingtalk_user,
+            wecom=self.wecom,
+            slack=self.slack,
+        )
+
+
 #: one channel of ``alerts.channels.<team>`` in kpi.yaml, by its ``type``
 ChannelConfig = Annotated[
     FileChannel
@@ -479,9 +557,17 @@ def _env(name: str, what: str, scrub: _Scrubber) -> str:
 
 # --- payloads ---------------------------------------------------------------------------------
 
+#: what each service takes (their documentation): Slack's header block 150 characters, a
+#: section's text 3000, 10 fields of 2000, a button's text 75; WeCom's markdown 4096 bytes;
+#: Feishu's request 20 KB; DingTalk's 20,000 bytes
+SLACK_HEADER, SLACK_TEXT, SLACK_FIELDS, SLACK_FIELD, SLACK_BUTTON = 150, 3000, 10, 2000, 75
+WECOM_BYTES = 4096
+FEISHU_BYTES = 20 * 1024
+DINGTALK_BYTES = 20000
 
-def _headline(message: Message) -> str:
-    return f"[{message.severity}] {message.title}"
+
+def _tone(message: Message) -> dict[str, str]:
+    return TONES.get(message.tone, TONES["info"])
 
 
 def _facts(message: Message, bullet: str = "") -> str:
@@ -490,6 +576,14 @@ def _facts(message: Message, bullet: str = "") -> str:
 
 def _slack_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _feishu_escape(text: str) -> str:
+    """Feishu's card markdown reads ``<`` ``>`` as tags and ``*`` ``_`` ``~`` as emphasis."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    for char in "*_~`":
+        text = text.replace(char, "\\" + char)
+    return text
 
 
 def _cut(text: str, limit: int) -> str:
@@ -503,37 +597,171 @@ def _cut_bytes(text: str, limit: int) -> str:
     return data[: limit - 3].decode("utf-8", "ignore") + "…"
 
 
-def build_payload(message: Message, channel_type: str) -> dict[str, Any]:
-    """The JSON body each HTTP service expects (without Feishu's signature fields)."""
-    head, facts = _headline(message), _facts(message)
-    if channel_type == "slack":
-        blocks: list[dict[str, Any]] = [
-            {"type": "header", "text": {"type": "plain_text", "text": _cut(head, 150)}},
+def _slack(message: Message) -> dict[str, Any]:
+    """Block Kit: the header and the explanation, the fields, a context line and the board's
+    button, in an attachment of the status colour; ``text`` is the notification's."""
+    mark = _tone(message)["mark"]
+    mentions = " ".join(f"<@{m.slack}>" for m in message.mentions if m.slack)
+    body = _slack_escape(message.text) + (f"\n{mentions}" if mentions else "")
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": _cut(f"{mark} {message.title}", SLACK_HEADER)},
+        },
+        {"type": "section", "text": {"type": "mrkdwn", "text": _cut(body, SLACK_TEXT)}},
+    ]
+    items = list(message.fields.items())
+    for start in range(0, len(items), SLACK_FIELDS):
+        blocks.append(
             {
                 "type": "section",
-                "text": {"type": "mrkdwn", "text": _cut(_slack_escape(message.text), 3000)},
-            },
-        ]
-        if message.fields:
-            blocks.append(
-                {
-                    "type": "section",
-                    "fields": [
-                        {"type": "mrkdwn", "text": _cut(f"*{_slack_escape(k)}*\n{v}", 2000)}
-                        for k, v in list(message.fields.items())[:10]
-                    ],
-                }
-            )
-        return {"text": _slack_escape(f"{head}\n{message.text}"), "blocks": blocks}
+                "fields": [
+                    {
+                        "type": "mrkdwn",
+                        "text": _cut(f"*{_slack_escape(k)}*\n{_slack_escape(v)}", SLACK_FIELD),
+                    }
+                    for k, v in items[start : start + SLACK_FIELDS]
+                ],
+            }
+        )
+    if message.note:
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": _slack_escape(message.note)}],
+            }
+        )
+    if message.link:
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {
+                            "type": "plain_text",
+                            "text": _cut(message.link_text, SLACK_BUTTON),
+                        },
+                        "url": message.link,
+                        "style": "primary",
+                    }
+                ],
+            }
+        )
+    text = _slack_escape(f"{mark} {message.title}") + (f" {mentions}" if mentions else "")
+    return {"text": text, "attachments": [{"color": _tone(message)["slack"], "blocks": blocks}]}
+
+
+def _feishu(message: Message) -> dict[str, Any]:
+    """An interactive card (card JSON 2.0): a header in the status colour, the explanation
+    with the owners @-mentioned (``<at id=…>``: a custom bot can @ by open_id or user_id),
+    the fields, and a button that opens the board."""
+    mentions = " ".join(f"<at id={m.feishu}></at>" for m in message.mentions if m.feishu)
+    elements: list[dict[str, Any]] = [
+        {
+            "tag": "markdown",
+            "content": _feishu_escape(message.text) + (f"\n{mentions}" if mentions else ""),
+        }
+    ]
+    if message.fields:
+        elements.append(
+            {
+                "tag": "markdown",
+                "content": "\n".join(
+                    f"**{_feishu_escape(k)}**：{_feishu_escape(v)}"
+                    for k, v in message.fields.items()
+                ),
+            }
+        )
+    if message.note:
+        elements.append(
+            {
+                "tag": "markdown",
+                "content": f"<font color='grey'>{_feishu_escape(message.note)}</font>",
+                "text_size": "notation",
+            }
+        )
+    if message.link:
+        elements.append({"tag": "hr"})
+        elements.append(
+            {
+                "tag": "button",
+                "text": {"tag": "plain_text", "content": _cut(message.link_text, 100)},
+                "type": "primary_filled",
+                "behaviors": [{"type": "open_url", "default_url": message.link}],
+            }
+        )
+    if len(json.dumps(elements, ensure_ascii=False).encode("utf-8")) > FEISHU_BYTES - 2048:
+        elements[0]["content"] = _cut_bytes(elements[0]["content"], FEISHU_BYTES // 2)
+    card = {
+        "schema": "2.0",
+        "config": {"update_multi": True},
+        "header": {
+            "title": {"tag": "plain_text", "content": message.title},
+            "template": _tone(message)["feishu"],
+        },
+        "body": {"elements": elements},
+    }
+    return {"msg_type": "interactive", "card": card}
+
+
+def _dingtalk(message: Message) -> dict[str, Any]:
+    """An ActionCard (the whole card opens the board; a markdown message without a link):
+    its markdown names the owners (``@mobile``), and ``at`` notifies them."""
+    mobiles = [m.dingtalk_mobile for m in message.mentions if m.dingtalk_mobile]
+    users = [m.dingtalk_user for m in message.mentions if m.dingtalk_user]
+    mark = _tone(message)["mark"]
+    lines = [f"#### {mark} {message.title}", "", *message.text.split("\n")]
+    if message.fields:
+        lines += ["", *(f"- **{k}**：{v}" for k, v in message.fields.items())]
+    if message.note:
+        lines += ["", f"###### {message.note}"]
+    if mobiles or users:
+        lines += ["", " ".join(f"@{who}" for who in [*mobiles, *users])]
+    text = _cut_bytes("\n".join(lines), DINGTALK_BYTES - 2000)
+    at = {"atMobiles": mobiles, "atUserIds": users, "isAtAll": False}
+    if message.link:
+        card = {
+            "title": message.title,
+            "text": text,
+            "btnOrientation": "0",
+            "singleTitle": message.link_text,
+            "singleURL": message.link,
+        }
+        return {"msgtype": "actionCard", "actionCard": card, "at": at}
+    return {"msgtype": "markdown", "markdown": {"title": message.title, "text": text}, "at": at}
+
+
+def _wecom(message: Message) -> dict[str, Any]:
+    """Markdown (4096 bytes): the title in the status colour, the explanation, the fields as
+    quotes, the owners as ``<@userid>``, a link to the board."""
+    colour = _tone(message)["wecom"]
+    lines = [f'**<font color="{colour}">{message.title}</font>**', message.text]
+    lines += [f'> {k}：<font color="comment">{v}</font>' for k, v in message.fields.items()]
+    if message.note:
+        lines.append(f'<font color="comment">{message.note}</font>')
+    tail = []
+    if message.link:
+        tail.append(f"[{message.link_text}]({message.link})")
+    mentions = " ".join(f"<@{m.wecom}>" for m in message.mentions if m.wecom)
+    if mentions:
+        tail.append(mentions)
+    end = ("\n" + "\n".join(tail)) if tail else ""
+    # the link and the mentions are kept whole: what is cut is the body before them
+    body = _cut_bytes("\n".join(lines), WECOM_BYTES - len(end.encode("utf-8")))
+    return {"msgtype": "markdown", "markdown": {"content": body + end}}
+
+
+def build_payload(message: Message, channel_type: str) -> dict[str, Any]:
+    """The JSON body each HTTP service expects (without Feishu's signature fields)."""
+    if channel_type == "slack":
+        return _slack(message)
     if channel_type == "feishu":
-        text = f"{head}\n{message.text}" + (f"\n{facts}" if facts else "")
-        return {"msg_type": "text", "content": {"text": text}}
+        return _feishu(message)
     if channel_type == "dingtalk":
-        text = f"#### {head}\n\n{message.text}" + (f"\n\n{_facts(message, '- ')}" if facts else "")
-        return {"msgtype": "markdown", "markdown": {"title": message.title, "text": text}}
+        return _dingtalk(message)
     if channel_type == "wecom":
-        content = f"**{head}**\n{message.text}" + (f"\n{_facts(message, '> ')}" if facts else "")
-        return {"msgtype": "markdown", "markdown": {"content": _cut_bytes(content, 4096)}}
+        return _wecom(message)
     if channel_type == "webhook":
         return {**asdict(message), "source": SOURCE}
     raise ValueError(f"no HTTP payload for channel type {channel_type!r}")
@@ -666,7 +894,12 @@ def _email(message: Message, channel: Channel, timeout: float, scrub: _Scrubber)
     about = f"severity: {message.severity}\nteam: {message.team}\nday: {message.day}"
     if message.kpi:
         about += f"\nkpi: {message.kpi}"
-    body = f"{message.text}\n\n" + (f"{facts}\n" if facts else "") + f"\n{about}\n"
+    body = f"{message.text}\n\n" + (f"{facts}\n" if facts else "")
+    if message.link:
+        body += f"\n{message.link_text}: {message.link}\n"
+    if message.mentions:
+        body += "\n" + ", ".join(m.name for m in message.mentions) + "\n"
+    body += f"\n{about}\n"
     mail.set_content(body, charset="utf-8", cte="quoted-printable")
     try:
         with smtplib.SMTP(channel.host, channel.port, timeout=timeout) as smtp:

@@ -4,9 +4,9 @@ The numbers come from the serving warehouse (published only): the month-to-date 
 ``kpi_tree.kpi_vs_target`` for the node and its identity children (actual vs paced target),
 decomposed exactly by ``kpi_tree.attribution`` (LMDI for products, plain sums for sums); for
 the child that hurts most, its members (channel, campaign, agent, carrier) this period against
-the four weeks before it, from ``kpi_tree.kpi_values``. Amounts are written in the shop's
-currency and locale, a member by its label in the locale's language (``paid search``, or
-``付费搜索``).
+the four weeks before it, from ``kpi_tree.kpi_values``. The sentences are in the active language
+(``pipelines.i18n``: the shop's ``locale``), amounts in the shop's currency and locale, a KPI
+by its name and a member by its label in that language (``paid search``, or ``付费搜索``).
 """
 
 from __future__ import annotations
@@ -17,10 +17,22 @@ from typing import Any
 import duckdb
 
 from kpi_tree import attribution
-from kpi_tree.formats import Formats
+from kpi_tree.formats import Formats, NumberFormat
 from kpi_tree.model import Tree
 from kpi_tree.vocabulary import Vocabulary
 from pipelines.alerts.detect import BREAK, RECOVERED, Finding
+from pipelines.alerts.words import (
+    DIMENSION,
+    PERIOD,
+    STATUS,
+    TO_DATE,
+    joined,
+    kpi_name,
+    member_label,
+    scope_label,
+    word,
+)
+from pipelines.i18n import _, lang
 from pipelines.queries import kpi_availability, records
 
 MEMBER_DIMENSIONS = ("channel", "carrier", "agent", "payment_method", "campaign", "topic")
@@ -80,6 +92,50 @@ def member_explanation(
     return (dim, worst) if worst is not None else None
 
 
+def _number(value: object) -> float | None:
+    """A value as the formatter takes it (the serving file may hold money as DECIMAL)."""
+    return None if value is None else float(value)  # type: ignore[arg-type]
+
+
+#: percentage points of a gap a driver accounts for
+POINTS = NumberFormat("decimal", decimals=1)
+
+
+def _points(formats: Formats, value: float) -> str:
+    return _("{points} pt").format(points=formats.number(value, POINTS, signed=True))
+
+
+def _decomposition_text(
+    tree: Tree,
+    decomposition: attribution.Decomposition,
+    formats: Formats,
+    period: str,
+    member: str | None,
+) -> str:
+    """The gap against pace split over the node's drivers, in a sentence: "GMV month to date
+    is 8.2% below pace: Sessions −1.1 pt, Conversion rate −6.9 pt; Conversion rate fell most
+    in paid search." """
+    d = decomposition
+    node = tree.nodes[d.parent]
+    share = d.gap / d.reference if d.reference else 0.0
+    parts = joined(
+        [f"{kpi_name(tree.nodes[k])} {_points(formats, v)}" for k, v in d.points().items()]
+    )
+    values = {"kpi": kpi_name(node), "period": period, "gap": formats.share(abs(share))}
+    if share < 0:
+        text = _("{kpi} {period} is {gap} below pace: {parts}").format(parts=parts, **values)
+    else:
+        text = _("{kpi} {period} is {gap} above pace: {parts}").format(parts=parts, **values)
+    worst = attribution.largest_adverse(d.contributions, node.direction)
+    if worst and member:
+        child = kpi_name(tree.nodes[worst])
+        if d.contributions[worst] < 0:
+            text += _("; {kpi} fell most in {member}").format(kpi=child, member=member)
+        else:
+            text += _("; {kpi} rose most in {member}").format(kpi=child, member=member)
+    return text + _(".")
+
+
 def explain_finding(
     con: duckdb.DuckDBPyConnection,
     tree: Tree,
@@ -87,41 +143,49 @@ def explain_finding(
     formats: Formats,
     vocabulary: Vocabulary,
 ) -> tuple[str, str]:
-    """(title, one or two plain sentences) for a finding, its numbers in ``formats`` and its
-    members by their labels in ``formats``' language."""
+    """(title, one or two plain sentences) for a finding, in the active language
+    (pipelines.i18n), its numbers written by ``formats`` and its members by their labels."""
     format_value, format_share = formats.value, formats.share
 
     def label(member: tuple[str, str]) -> str:
-        return vocabulary.label(member[0], member[1], formats.lang)
+        return member_label(vocabulary, member[0], member[1])
 
     node = tree.nodes[f.kpi]
-    scope = "" if f.scope == "all" else f" [{f.scope}]"
-    name = f"{node.en} ({node.zh}){scope}"
+    where = scope_label(vocabulary, dict(f.row))
+    scope = _(" ({scope})").format(scope=where) if where else ""
+    name = kpi_name(node) + scope
+    period = word(TO_DATE, f.period_grain)
     if f.kind == BREAK:
-        value, history = f.row["value"], f.row["history"]
+        value, history = float(f.row["value"]), [float(v) for v in f.row["history"]]
         usual = sorted(history)[len(history) // 2]
-        title = f"{name}: an unusual day on {f.day}"
-        was = f"{node.en} on {f.day} was {format_value(value, node.unit)}"
-        text = (
-            f"{was}, far from its usual {format_value(usual, node.unit)} on the same weekday of "
-            f"the last {len(history)} weeks ({format_share(value / usual - 1, signed=True)})."
-            if usual
-            else f"{was}, far from its recent range."
-        )
+        title = _("{kpi}: an unusual day on {day}").format(kpi=name, day=f.day)
+        values = {"kpi": kpi_name(node), "day": f.day, "value": format_value(value, node.unit)}
+        if usual:
+            text = _(
+                "{kpi} on {day} was {value}, far from its usual {usual} on the same weekday of "
+                "the last {weeks} weeks ({change})."
+            ).format(
+                usual=format_value(usual, node.unit),
+                weeks=len(history),
+                change=format_share(value / usual - 1, signed=True),
+                **values,
+            )
+        else:
+            text = _("{kpi} on {day} was {value}, far from its recent range.").format(**values)
         return title, text
     if f.kind == RECOVERED:
-        title = f"{name} is back on track"
-        text = (
-            f"{node.en}{scope} {f.period_grain}-to-date is back on track: "
-            f"{format_share(f.attainment)} of its paced target."
+        title = _("{kpi} is back on track").format(kpi=name)
+        text = _("{kpi} {period} is back on track: {attainment} of its paced target.").format(
+            kpi=name, period=period, attainment=format_share(f.attainment)
         )
         return title, text
-    what = "behind"
     gap = format_share(f.shortfall or 0)
-    title = f"{name} {f.period_grain}-to-date {gap} {what} pace ({f.status})"
+    title = _("{kpi} {period} {gap} behind pace ({status})").format(
+        kpi=name, period=period, gap=gap, status=word(STATUS, f.status)
+    )
     text = None
     note = ""
-    kids = [k.id for p, _, ks in tree.identities() if p.id == f.kpi for k in ks]
+    kids = [k.id for p, _r, ks in tree.identities() if p.id == f.kpi for k in ks]
     if kids and f.scope == "all":
         rows = _pace_rows(con, [f.kpi, *kids], f.day, f.period_grain)
         if all(k in rows and rows[k]["actual"] is not None for k in [f.kpi, *kids]):
@@ -136,11 +200,8 @@ def explain_finding(
                 member = (
                     member_explanation(con, tree, worst, f.period_start, f.day) if worst else None
                 )
-                text = attribution.explain(
-                    tree,
-                    decomposition,
-                    member=label(member) if member else None,
-                    period=f"{f.period_grain}-to-date",
+                text = _decomposition_text(
+                    tree, decomposition, formats, period, label(member) if member else None
                 )
         else:
             missing = [k for k in kids if k not in rows]
@@ -151,31 +212,53 @@ def explain_finding(
             parts = []
             if cannot:
                 parts.append(
-                    ", ".join(f"{k} ({availability[k].reason()})" for k in cannot)
-                    + " cannot be computed from the sources the shop delivers"
+                    _("{kpis} cannot be computed from the sources the shop delivers").format(
+                        kpis=joined(
+                            [
+                                f"{kpi_name(tree.nodes[k])} ({availability[k].reason(lang())})"
+                                for k in cannot
+                            ]
+                        )
+                    )
                 )
             if held:
-                parts.append(f"{', '.join(held)} are not published for {f.day} (data held back)")
+                parts.append(
+                    _("{kpis} are not published for {day} (data held back)").format(
+                        kpis=joined([kpi_name(tree.nodes[k]) for k in held]), day=f.day
+                    )
+                )
             if held:
-                text = (
-                    f"{node.en} {f.period_grain}-to-date is {gap} below pace; of its drivers, "
-                    f"{'; '.join(parts)}."
+                text = _("{kpi} {period} is {gap} below pace; of its drivers, {parts}.").format(
+                    kpi=kpi_name(node), period=period, gap=gap, parts=_("; ").join(parts)
                 )
             elif parts:  # explained below by its own numbers, without those drivers
-                note = f" Its drivers {parts[0]}."
+                note = " " + _("Of its drivers, {parts}.").format(parts=parts[0])
     if text is None:
-        v = {k: format_value(f.row[k], node.unit) for k in PACE_VALUES}
-        text = (
-            f"{node.en}{scope} {f.period_grain}-to-date is {gap} {what} pace: {v['actual']} "
-            f"against a paced target of {v['paced_target']}; at this run rate the "
-            f"{f.period_grain} ends at {v['projected']} of {v['target']}."
+        v = {k: format_value(_number(f.row[k]), node.unit) for k in PACE_VALUES}
+        text = _(
+            "{kpi} {period} is {gap} behind pace: {actual} against a paced target of {paced}; "
+            "at this run rate {period_name} ends at {projected} of {target}."
+        ).format(
+            kpi=name,
+            period=period,
+            gap=gap,
+            actual=v["actual"],
+            paced=v["paced_target"],
+            projected=v["projected"],
+            target=v["target"],
+            period_name=word(PERIOD, f.period_grain),
         )
         if f.scope == "all":
             member = member_explanation(con, tree, f.kpi, f.period_start, f.day)
             if member is not None:
-                text += (
-                    f" By {member[0]}, {label(member)} explains most of the change against the "
-                    f"{BASELINE_DAYS} days before the {f.period_grain}."
+                text += " " + _(
+                    "By {dimension}, {member} explains most of the change against the {days} "
+                    "days before {period_name}."
+                ).format(
+                    dimension=word(DIMENSION, member[0]),
+                    member=label(member),
+                    days=BASELINE_DAYS,
+                    period_name=word(PERIOD, f.period_grain),
                 )
         text += note
     return title, text

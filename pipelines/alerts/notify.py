@@ -2,8 +2,12 @@
 
 Runs after the team's publication (``alerts/<unit>`` assets) and reads the serving warehouse
 only, so only published, checked numbers are judged. A team whose publication was held back
-(its gate failed) gets a "data held back" notice instead (``held_back_notice``), and no
-metric alerts.
+(its gate failed) gets a "data held back" notice instead (``held_back_notice``), in business
+words (``heldback.py``), and no metric alerts.
+
+Every message is worded in the shop's language (``pipelines.i18n``, kpi.yaml ``locale``),
+carries a button to the board when the board has an address readers reach (``serve.base_url``)
+and @-mentions the team's owners (``alerts.owners``).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from kpi_tree.formats import Formats
+from expectations.verdict import Failure
 from kpi_tree.model import Tree
 from pipelines.alerts.delivery import Channel, FileChannel, Message, deliver_all
 from pipelines.alerts.detect import (
@@ -28,7 +32,11 @@ from pipelines.alerts.detect import (
     pace_findings,
 )
 from pipelines.alerts.explain import explain_finding
+from pipelines.alerts.heldback import problems
 from pipelines.alerts.store import append_alerts, read_alerts
+from pipelines.alerts.words import STATUS, TO_DATE, scope_label, team_name, word
+from pipelines.i18n import _
+from pipelines.links import board_url, report_link
 from pipelines.queries import records as query_records
 from pipelines.settings import Settings
 
@@ -43,11 +51,53 @@ def channels_for(settings: Settings, team: str) -> list[Channel]:
     return [c.channel(base=settings.data_dir) for c in configs]
 
 
+def tone(kind: str, severity: str) -> str:
+    """The status colour of a message: green when recovered, else by its severity."""
+    if kind == RECOVERED:
+        return "good"
+    return severity if severity in ("critical", "warning") else "info"
+
+
+def message(
+    settings: Settings,
+    tree: Tree,
+    *,
+    alert_id: str,
+    kind: str,
+    severity: str,
+    team: str,
+    title: str,
+    text: str,
+    day: str,
+    kpi: str | None = None,
+    fields: dict[str, str] | None = None,
+    colour: str | None = None,
+) -> Message:
+    """A message for ``team``'s channels, with what every message has: the button to the
+    board, the team's owners to @-mention, the team and the day in a last line."""
+    return Message(
+        alert_id=alert_id,
+        kind=kind,
+        severity=severity,
+        team=team,
+        title=title,
+        text=text,
+        day=day,
+        kpi=kpi,
+        fields=fields or {},
+        link=board_url(settings),
+        link_text=_("Open the board"),
+        mentions=tuple(o.mention() for o in settings.alerts.owners.get(team, ())),
+        note=_("{team} · {day}").format(team=team_name(tree, team), day=day),
+        tone=colour or tone(kind, severity),
+    )
+
+
 def _alert_id(*parts: Any) -> str:
     return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:16]
 
 
-def _deliver(settings: Settings, team: str, message: Message) -> tuple[list[dict], str]:
+def deliver_to_team(settings: Settings, team: str, message: Message) -> tuple[list[dict], str]:
     results = deliver_all(
         message,
         channels_for(settings, team),
@@ -172,7 +222,9 @@ def team_alerts(
     records = []
     for f in findings:
         title, text = explain_finding(serving, tree, f, settings.formats, settings.vocabulary)
-        message = Message(
+        out = message(
+            settings,
+            tree,
             alert_id=_alert_id(f.day, f.team, f.kpi, f.scope, f.kind),
             kind=f.kind,
             severity=f.severity,
@@ -181,25 +233,40 @@ def team_alerts(
             text=text,
             day=f.day.isoformat(),
             kpi=f.kpi,
-            fields=_fields(f, tree, settings.formats),
+            fields=_fields(f, tree, settings),
         )
-        deliveries, status = _deliver(settings, team, message)
-        records.append(_record(message, run_id, f, deliveries, status))
+        deliveries, status = deliver_to_team(settings, team, out)
+        records.append(_record(out, run_id, f, deliveries, status))
         log(f"ALERT [{f.severity}] {team}: {text} ({status})")
     append_alerts(settings, records)
     return records
 
 
-def _fields(f: Finding, tree: Tree, formats: Formats) -> dict[str, str]:
-    out = {"scope": f.scope, "period": f"{f.period_grain} from {f.period_start}"}
+def _fields(f: Finding, tree: Tree, settings: Settings) -> dict[str, str]:
+    """The finding's numbers, labelled for a reader and written by the shop's formats."""
+    formats = settings.formats
+    out = {}
+    where = scope_label(settings.vocabulary, dict(f.row))
+    if where:
+        out[_("Scope")] = where
+    out[_("Period")] = _("{period}, from {start}").format(
+        period=word(TO_DATE, f.period_grain), start=f.period_start
+    )
+    if f.status is not None:
+        out[_("Status")] = word(STATUS, f.status)
     if f.attainment is not None:
-        out["attainment"] = formats.share(f.attainment)
+        out[_("Attainment")] = formats.share(f.attainment)
     r: Mapping[str, Any] = f.row
-    for key in ("actual", "paced_target", "target", "projected"):
-        if r.get(key) is not None:
-            out[key] = formats.value(r[key], tree.nodes[f.kpi].unit)
-    if f.kind == RECOVERED:
-        out["note"] = "back on track"
+    labels = {
+        "actual": _("Actual"),
+        "paced_target": _("Paced target"),
+        "target": _("Target"),
+        "projected": _("Projected"),
+        "value": _("Value"),
+    }
+    for key, label in labels.items():
+        if r.get(key) is not None and not isinstance(r[key], (list, dict)):
+            out[label] = formats.value(float(r[key]), tree.nodes[f.kpi].unit)
     return out
 
 
@@ -207,22 +274,43 @@ def held_back_notice(
     settings: Settings,
     tree: Tree,
     unit: str,
-    failures: list[str],
+    failures: list[Failure] | list[str],
     run_id: str,
     start: dt.date,
     end: dt.date,
+    report: str | None = None,
 ) -> dict[str, Any]:
-    """Tell a team its data was held back (which checks failed), instead of metric alerts."""
+    """Tell a team its data was held back, in business words (which file, which day, what to
+    do: ``heldback.py``), instead of metric alerts. ``failures`` are the verdict's (or, from
+    an older log, their descriptions); ``report`` is the quality report (the publication
+    log's, relative to the data directory)."""
     team_id = next((tid for tid, t in tree.teams.items() if t.get("mart") == unit), unit)
-    team = tree.teams.get(team_id, {})
+    team = team_name(tree, team_id)
     window = f"{start}" if start == end else f"{start} .. {end}"
-    title = f"{team.get('en', unit)} ({team.get('zh', '')}): data held back for {window}"
-    text = (
-        f"{team.get('en', unit)}'s KPIs for {window} were not published: "
-        f"{len(failures)} quality check(s) failed, e.g. {failures[0] if failures else '?'}. "
-        "The last good publication stays; no target alerts are judged on unchecked data."
-    )
-    message = Message(
+    title = _("{team}: data held back for {window}").format(team=team, window=window)
+    folders = {name: source.folder for name, source in settings.sources.items()}
+    structured = [f for f in failures if isinstance(f, Failure)]
+    lines = [
+        str(p)
+        for p in problems(
+            structured, tree, settings.vocabulary, settings.formats, folders, start, end
+        )
+    ] + [f for f in failures if isinstance(f, str)]
+    text = _(
+        "{team}'s KPIs for {window} were not published: their quality checks found a problem "
+        "in the data. The last good publication stays, and no target is judged on unchecked "
+        "data."
+    ).format(team=team, window=window)
+    text += "".join(f"\n• {line}" for line in lines[:6])
+    if len(lines) > 6:
+        text += "\n• " + _("… and {n} more (see the quality report)").format(n=len(lines) - 6)
+    fields = {}
+    link = report_link(settings, report)
+    if link:
+        fields[_("Quality report")] = link
+    out = message(
+        settings,
+        tree,
         alert_id=_alert_id(end, team_id, None, None, HELD_BACK),
         kind=HELD_BACK,
         severity="warning",
@@ -230,10 +318,9 @@ def held_back_notice(
         title=title,
         text=text,
         day=end.isoformat(),
-        kpi=None,
-        fields={"failed_checks": "; ".join(failures[:5])},
+        fields=fields,
     )
-    deliveries, status = _deliver(settings, team_id, message)
-    record = _record(message, run_id, None, deliveries, status)
+    deliveries, status = deliver_to_team(settings, team_id, out)
+    record = _record(out, run_id, None, deliveries, status)
     append_alerts(settings, [record])
     return record

@@ -16,12 +16,9 @@ plain data; a new field is a new key, read by ``static/board.js`` where it is sh
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlparse
 
 import duckdb
 
@@ -29,6 +26,7 @@ from kpi_tree.availability import is_available
 from kpi_tree.formats import board_rules
 from kpi_tree.model import Node, Tree
 from kpi_tree.targets.pace import PaceError
+from pipelines.links import report_href
 from pipelines.queries import kpi_availability, records, table_exists
 from pipelines.settings import Settings
 from pipelines.targets.report import (
@@ -694,28 +692,13 @@ def _teams(tree: Tree, nodes: list[dict], latest, published, settings) -> list[d
                 "published_as_of": _iso(published.get(unit)),
                 "provisional_days": entry["provisional_days"] if entry else None,
                 # the newest validation report of its gate, as a link from the board's page
-                "report": report_href(entry.get("report"), settings) if entry else None,
+                "report": report_href(settings, entry.get("report"), settings.warehouse_dir)
+                if entry
+                else None,
                 "scorecard": scores,
             }
         )
     return out
-
-
-def report_href(report: str | None, settings: Settings) -> str | None:
-    """A validation report as a link from the board's page (beside the serving warehouse): a
-    web address as it is; a file (a path, or a file:// address) relative to the page, so the
-    link holds when the data directory moves or is served; a relative path is relative to the
-    data directory."""
-    if not report:
-        return None
-    url = urlparse(report)
-    if url.scheme in ("http", "https"):
-        return report
-    path = Path(unquote(url.path)) if url.scheme == "file" else Path(report)
-    if not path.is_absolute():
-        path = settings.data_dir / path
-    relative = os.path.relpath(path, settings.warehouse_dir)
-    return quote(Path(relative).as_posix())
 
 
 def _people(tree: Tree, nodes: list[dict], settings: Settings) -> list[dict]:

@@ -13,6 +13,7 @@ One module per command group; this one only assembles them:
 - ``targets``: `kpi targets plan|versions|show|catch-up`
 - ``alerts``: `kpi alerts`
 - ``board``: `kpi board`
+- ``serve``: `kpi serve` (the board and the quality reports on a local port)
 - ``dev``: `kpi dev` (the Dagster UI)
 """
 
@@ -23,6 +24,7 @@ import warnings
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 
 from pipelines.cli import (
@@ -34,12 +36,14 @@ from pipelines.cli import (
     generate,
     init,
     run,
+    serve,
     serving,
     status,
     targets,
     tree,
 )
 from pipelines.cli.console import err_console
+from pipelines.i18n import _, activate, shop_locale
 from pipelines.settings import DATA_DIR_ENV, ConfigError
 
 app = typer.Typer(
@@ -89,14 +93,32 @@ app.command("init")(init.init)
 app.add_typer(targets.app, name="targets")
 app.command("alerts")(alerts.alerts)
 app.command("board")(board.board)
+app.command("serve")(serve.serve)
 app.command("dev")(dev.dev)
 
 
+def _translated(command: click.Command) -> click.Command:
+    """``command`` with its help, and its options' and subcommands', in the active language
+    (Typer reads them from the code, in English; the catalogue has them: pipelines/i18n.py)."""
+    for attribute in ("help", "short_help", "epilog"):
+        text = getattr(command, attribute, None)
+        if text:
+            setattr(command, attribute, _(text))
+    for param in command.params:
+        if getattr(param, "help", None):
+            param.help = _(param.help)
+    for sub in getattr(command, "commands", {}).values():
+        _translated(sub)
+    return command
+
+
 def cli() -> None:
-    """The `kpi` command: the app, with a config file that cannot be used reported as what it
-    is (the file, each key's place, what to do) and exit status 2, not as a traceback."""
+    """The `kpi` command: the app in the shop's language (kpi.yaml ``locale``), with a config
+    file that cannot be used reported as what it is (the file, each key's place, what to do)
+    and exit status 2, not as a traceback."""
+    activate(shop_locale())
     try:
-        app(prog_name="kpi")
+        _translated(typer.main.get_command(app))(prog_name="kpi")
     except ConfigError as err:
         err_console.print(f"[red]The config cannot be used.[/red]\n{err}", highlight=False)
         raise SystemExit(2) from None

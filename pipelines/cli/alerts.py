@@ -6,10 +6,15 @@ import datetime as dt
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
+from kpi_tree.model import default_tree
 from pipelines.alerts.store import read_alerts
+from pipelines.alerts.words import KIND, SEVERITY, team_name, word
+from pipelines.cli import choices
 from pipelines.cli.console import console
+from pipelines.i18n import _
 from pipelines.settings import Settings, load_settings
 
 SEVERITY_STYLE = {"critical": "red", "warning": "yellow", "info": "cyan"}
@@ -34,18 +39,26 @@ def print_alerts(
     )
     records = records[:limit]
     if not records:
-        console.print("No alerts" + (f" for {day}" if day else "") + (f" ({team})" if team else ""))
+        console.print(
+            _("No alerts")
+            + (" " + _("for {day}").format(day=day) if day else "")
+            + (f" ({team})" if team else "")
+        )
         return 0
-    table = Table("day", "team", "kind", "severity", "alert", "delivered", title="Alerts")
+    # the records keep the words they were sent with; the table's own words are the shop's
+    tree = default_tree()
+    table = Table(
+        _("day"), _("team"), _("kind"), _("severity"), _("alert"), _("delivered"), title=_("Alerts")
+    )
     for r in records:
         style = SEVERITY_STYLE.get(r["severity"], "")
         where = ", ".join(f"{d['channel']} {d['status']}" for d in r["deliveries"]) or "-"
         table.add_row(
             r["day"],
-            r["team"],
-            r["kind"],
-            f"[{style}]{r['severity']}[/{style}]",
-            f"[bold]{r['title']}[/bold]\n{r['text']}",
+            team_name(tree, r["team"]),
+            word(KIND, r["kind"]),
+            f"[{style}]{escape(word(SEVERITY, r['severity']))}[/{style}]",
+            f"[bold]{escape(r['title'])}[/bold]\n{escape(r['text'])}",
             where,
         )
     console.print(table)
@@ -60,7 +73,9 @@ def alerts(
     day: Annotated[
         dt.datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="Only this day.")
     ] = None,
-    team: Annotated[str | None, typer.Option(help="Only this team (a tree team id).")] = None,
+    team: Annotated[
+        str | None, typer.Option(help="Only this team (a tree team id).", callback=choices.team)
+    ] = None,
     limit: Annotated[int, typer.Option(min=1)] = 20,
 ) -> None:
     """List the alerts raised: what, for whom, when, delivered where."""

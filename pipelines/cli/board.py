@@ -12,6 +12,7 @@ from rich.markup import escape
 from pipelines.board.data import BoardError
 from pipelines.board.page import board_path, write_board
 from pipelines.cli.console import console, err_console
+from pipelines.i18n import _
 from pipelines.settings import Settings, load_settings
 
 
@@ -44,12 +45,16 @@ def print_board_location(settings: Settings) -> None:
     """Where the nightly run drew the board, or that it did not."""
     path = board_path(settings)
     if path.exists():
-        console.print(f"The board: {path}", highlight=False, soft_wrap=True)
+        console.print(_("The board: {path}").format(path=path), highlight=False, soft_wrap=True)
         console.print(
-            f"Open {path.resolve().as_uri()} in a browser (or `kpi board --open`); it is drawn "
-            "again after each nightly run that publishes.",
+            _(
+                "Open {url} in a browser (or `kpi board --open`, or `kpi serve`); it is drawn "
+                "again after each nightly run that publishes."
+            ).format(url=path.resolve().as_uri()),
             highlight=False,
             soft_wrap=True,
         )
     else:
-        err_console.print(f"No board at {path}: `kpi board` draws it and says why not.")
+        err_console.print(
+            _("No board at {path}: `kpi board` draws it and says why not.").format(path=path)
+        )

@@ -1,21 +1,33 @@
 """`kpi run`: the nightly job over a day or a range of days, as one Dagster run.
 
-It ends by saying what became of each publication unit, and exits 0 when every unit was
-published or skipped (the shop delivers nothing the unit can compute), 1 when the run failed
-or a unit was held back by its quality gate (a data failure: the message says what to do).
+While it runs, a live display shows its steps by stage over the days it covers; Dagster's and
+dbt's logs go to a file under ``<data dir>/logs/`` whose path is printed (``--verbose`` shows
+them as well). It ends with a summary: what became of each publication unit and why
+(published, held back with what to do, skipped with what it needs), the alerts raised, where
+the board is, and the log. It exits 0 when every unit was published or skipped (the shop
+delivers nothing the unit can compute), 1 when the run failed or a unit was held back by its
+quality gate (a data failure: the summary says what to do), 2 when it could not start.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import sys
+import time
+from collections import Counter
 from typing import Annotated
 
 import typer
+from rich.live import Live
+from rich.markup import escape
+from rich.table import Table
 
-from kpi_tree.availability import summary
-from kpi_tree.units import SHARED_UNIT
-from pipelines.cli.console import console, err_console
+from kpi_tree.model import default_tree
+from kpi_tree.units import SHARED_UNIT, team_units
+from pipelines.cli.console import console, err_console, fail
+from pipelines.cli.progress import RunProgress, terminal_console
 from pipelines.cli.status import print_summary
+from pipelines.i18n import N_, _, lang, ngettext
 from pipelines.partitions import (
     OutsidePartitions,
     RunWindow,
@@ -23,15 +35,21 @@ from pipelines.partitions import (
     last_complete_day,
     window_of,
 )
-from pipelines.runner import RunOutcome, prepare_dagster_home, run_nightly
+from pipelines.runner import RunOutcome, logs_to, new_log_file, prepare_dagster_home, run_nightly
 from pipelines.sensors import landed_files
 from pipelines.settings import Settings, load_settings
 
-RECORD_HELP = (
+RECORD_HELP = N_(
     "Record the run in the Dagster instance at DAGSTER_HOME (default <data dir>/dagster), so "
     "`kpi dev` shows it. Off by default: Dagster writes an event per asset and day, which "
     "makes a long range much slower to start and finish."
 )
+#: a unit's status in the publication log, as the summary says it
+UNIT_STATUS = {
+    "published": N_("published"),
+    "held_back": N_("held back"),
+    "skipped": N_("skipped"),
+}
 
 
 def landed_range(settings: Settings, check_first: bool = True) -> tuple[dt.date, dt.date]:
@@ -39,24 +57,27 @@ def landed_range(settings: Settings, check_first: bool = True) -> tuple[dt.date,
     with ``check_first`` when the first is before partitions_start). Files delivered on a
     day that is not over yet are left to a later run, and a line says so."""
     landed = landed_files(settings.landing_dir, settings.business_timezone)
-    files = sorted((day, path) for path, day, _ in landed)
+    files = sorted((day, path) for path, day, _path in landed)
     if not files:
-        err_console.print(
-            f"[red]No landing files under {settings.landing_dir}.[/red] "
-            "Run `kpi generate` or deliver files there (see docs/sources.md)."
+        raise fail(
+            _("No landing files under {folder}.").format(folder=settings.landing_dir)
+            + " "
+            + _("Run `kpi generate` or deliver files there (see docs/sources.md).")
         )
-        raise typer.Exit(2)
     first, path = files[0]
     if check_first:
-        _check(settings, first, first, f"delivery of {path.relative_to(settings.landing_dir)}")
+        what = _("delivery of {file}").format(file=path.relative_to(settings.landing_dir))
+        _check(settings, first, first, what)
     last_day = last_complete_day(settings)
-    later = [day for day, _ in files if day > last_day]
+    later = [day for day, _path in files if day > last_day]
     if later:
         console.print(
-            f"Files delivered {later[0]} .. {later[-1]} wait until their day is over "
-            f"(the last complete day is {last_day}): a later run loads them."
+            _(
+                "Files delivered {first} .. {last} wait until their day is over (the last "
+                "complete day is {day}): a later run loads them."
+            ).format(first=later[0], last=later[-1], day=last_day)
         )
-    days = [day for day, _ in files if day <= last_day]
+    days = [day for day, _path in files if day <= last_day]
     if not days:
         raise typer.Exit(2)
     return days[0], days[-1]
@@ -67,8 +88,7 @@ def _check(settings: Settings, start: dt.date, end: dt.date, what: str = "") -> 
     try:
         check_days(settings, start, end, what)
     except OutsidePartitions as err:
-        err_console.print(f"[red]{err}[/red]")
-        raise typer.Exit(2) from None
+        raise fail(str(err)) from None
 
 
 def covered_window(settings: Settings, start: dt.date, end: dt.date) -> RunWindow:
@@ -85,15 +105,24 @@ def covered_window(settings: Settings, start: dt.date, end: dt.date) -> RunWindo
 def run_range(settings: Settings, start: dt.date, end: dt.date, record: bool = False) -> bool:
     """Run the nightly job over ``start``..``end`` and say how it went; True when it worked
     (held-back units included)."""
-    return run_and_report(settings, start, end, record).ok
+    outcome = run_and_report(settings, start, end, record)
+    print_units(settings, outcome)
+    return outcome.ok
 
 
 def run_and_report(
-    settings: Settings, start: dt.date, end: dt.date, record: bool = False
+    settings: Settings,
+    start: dt.date,
+    end: dt.date,
+    record: bool = False,
+    verbose: bool = False,
 ) -> RunOutcome:
-    """Run the nightly job over ``start``..``end``, say how it went, return the outcome."""
+    """Run the nightly job over ``start``..``end`` with the live progress (and its logs in a
+    file, on the terminal too with ``verbose``); say how it went; return the outcome."""
     # the definitions load Dagster's assets, dbt and Great Expectations: only the commands
     # that run the pipeline import them, so `kpi --help` and the reading commands answer at once
+    import uuid
+
     import dagster as dg
 
     from pipelines.definitions import build_defs
@@ -102,57 +131,239 @@ def run_and_report(
         prepare_dagster_home(settings)
     n = (end - start).days + 1
     console.print(
-        f"Running the nightly job over the files delivered {start} .. {end} "
-        f"({n} day{'' if n == 1 else 's'}) as one Dagster run."
+        ngettext(
+            "Running the nightly job over the files delivered {start} .. {end} ({n} day) as "
+            "one Dagster run.",
+            "Running the nightly job over the files delivered {start} .. {end} ({n} days) as "
+            "one Dagster run.",
+            n,
+        ).format(start=start, end=end, n=n),
+        highlight=False,
     )
+    run_id = str(uuid.uuid4())
+    log_file = new_log_file(settings, run_id)
+    console.print(
+        _("Dagster's and dbt's log: {path}").format(path=log_file), highlight=False, soft_wrap=True
+    )
+    terminal = sys.stdout
+    defs = build_defs(settings.data_dir)
+    steps = [node.name for node in defs.resolve_job_def("nightly").graph.nodes]
+    progress = RunProgress(steps, n)
+    started = time.monotonic()
     instance = dg.DagsterInstance.get() if record else dg.DagsterInstance.ephemeral()
-    with instance:
-        # an ephemeral instance's asset events end with it: the run does not write them
-        outcome = run_nightly(
-            build_defs(settings.data_dir), start, end, instance, asset_events=record
+    live = None
+    if not verbose:
+        # on the real terminal: what the run prints goes to its log while it runs
+        live = Live(
+            progress,
+            console=terminal_console(terminal),
+            refresh_per_second=4,
+            transient=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
         )
+        live.start()
+    try:
+        with instance, logs_to(log_file, echo=terminal if verbose else None):
+            # an ephemeral instance's asset events end with it: the run does not write them
+            outcome = run_nightly(
+                defs,
+                start,
+                end,
+                instance,
+                listener=progress,
+                run_id=run_id,
+                asset_events=record,
+            )
+    finally:
+        progress.finish()
+        if live is not None:
+            live.stop()
+    outcome.log_file = log_file
     window = covered_window(settings, start, end)
     if window.widened:
         console.print(
-            f"Their rows fall on business dates {window.start} .. {window.end} "
-            f"({window.days} days): the run covered them all."
+            _(
+                "Their rows fall on business dates {start} .. {end} ({n} days): the run covered "
+                "them all."
+            ).format(start=window.start, end=window.end, n=window.days),
+            highlight=False,
         )
+    took = int(time.monotonic() - started)
+    took_text = f"{took // 60}:{took % 60:02d}"
     if outcome.success:
-        console.print(f"[green]Run {outcome.run_id} succeeded.[/green]")
+        console.print(
+            "[green]"
+            + escape(_("Run {run} succeeded in {time}.").format(run=run_id[:8], time=took_text))
+            + "[/green]"
+        )
     elif outcome.ok:
         console.print(
-            f"[yellow]Run {outcome.run_id} finished; held back by their quality gates: "
-            f"{', '.join(outcome.held_back)}[/yellow] (their last good publication stays; "
-            "`kpi serve-info` shows why)."
+            "[yellow]"
+            + escape(
+                _(
+                    "Run {run} finished; held back by their quality gates: {units} (in {time})."
+                ).format(run=run_id[:8], time=took_text, units=", ".join(outcome.held_back))
+            )
+            + "[/yellow]"
         )
     else:
-        err_console.print(f"[red]Run {outcome.run_id} failed:[/red] {outcome.error}")
+        err_console.print(
+            "[red]"
+            + escape(_("Run {run} failed:").format(run=run_id[:8]))
+            + "[/red] "
+            + escape(str(outcome.error)),
+            highlight=False,
+        )
+        err_console.print(
+            escape(_("The whole log: {path}").format(path=log_file)),
+            highlight=False,
+            soft_wrap=True,
+        )
     return outcome
 
 
-def print_units(outcome: RunOutcome) -> None:
-    """What the run published, held back and skipped, and the KPIs it could not compute."""
-    if outcome.published:
-        console.print(f"[green]Published:[/green] {', '.join(outcome.published)}.")
-        # per team (the shared unit's list is every team's together)
-        for unit in outcome.published:
-            if unit != SHARED_UNIT and (missing := outcome.not_available.get(unit)):
-                console.print(f"  {unit}, not available: {summary(missing)}.", highlight=False)
-    for unit in outcome.skipped:
-        console.print(
-            f"[yellow]Skipped:[/yellow] {unit}: none of its KPIs can be computed from the "
-            f"sources delivered: {summary(outcome.not_available.get(unit, {}))}. Deliver "
-            "them to publish it (docs/sources.md).",
-            highlight=False,
+def _unit_name(unit: str) -> str:
+    teams = team_units(default_tree())
+    if unit == SHARED_UNIT:
+        return _("tree and targets")
+    team = default_tree().teams[teams[unit]]
+    return f"{team['zh'] if lang() == 'zh' else team['en']} ({unit})"
+
+
+def _not_available_text(settings: Settings, missing: dict[str, str]) -> str:
+    """What a unit cannot compute, in the active language: "needs sessions (Sessions, CTR)"."""
+    import duckdb
+
+    from pipelines.publish.serving import serving_db
+    from pipelines.queries import kpi_availability
+
+    tree = default_tree()
+    reasons: dict[str, list[str]] = {}
+    availability = {}
+    if serving_db(settings).exists():
+        with duckdb.connect(str(serving_db(settings)), read_only=True) as con:
+            availability = kpi_availability(con, "kpi_tree", "kpi_availability")
+    for kpi, why in missing.items():
+        found = availability.get(kpi)
+        reason = (found.reason(lang()) if found else None) or why
+        node = tree.nodes.get(kpi)
+        name = (node.zh if lang() == "zh" else node.en) if node else kpi
+        reasons.setdefault(reason, []).append(name)
+    return _("; ").join(f"{why} ({_(', ').join(names)})" for why, names in reasons.items())
+
+
+def _held_back_text(settings: Settings, unit: str, outcome: RunOutcome, entry: dict) -> str:
+    """Why a unit was held back, in business words (the verdict's failures), and its report."""
+    from expectations.verdict import read_verdict
+    from pipelines.alerts.heldback import problems
+    from pipelines.links import report_link
+
+    verdict = read_verdict(settings.warehouse_dir, unit)
+    lines: list[str] = []
+    if verdict is not None and verdict.run_id == outcome.run_id:
+        folders = {name: source.folder for name, source in settings.sources.items()}
+        start, end = dt.date.fromisoformat(verdict.start), dt.date.fromisoformat(verdict.end)
+        lines = [
+            str(p)
+            for p in problems(
+                verdict.failures,
+                default_tree(),
+                settings.vocabulary,
+                settings.formats,
+                folders,
+                start,
+                end,
+            )
+        ]
+    else:
+        lines = list(entry.get("failed_expectations") or [])
+    report = report_link(settings, entry.get("report"))
+    if report:
+        lines.append(_("Quality report: {report}").format(report=report))
+    return "\n".join(lines)
+
+
+def print_units(settings: Settings, outcome: RunOutcome) -> None:
+    """What the run did with each unit and why, the alerts it raised, the board and the log."""
+    from pipelines.alerts.store import read_alerts
+    from pipelines.alerts.words import SEVERITY, word
+    from pipelines.cli.board import print_board_location
+    from pipelines.runner import publications
+
+    entries = publications(settings, outcome.run_id)
+    if entries:
+        table = Table(
+            title=_("Publication"),
+            title_justify="left",
+            show_lines=True,
+            expand=False,
         )
+        table.add_column(_("unit"), no_wrap=False, min_width=10, max_width=22)
+        table.add_column(_("status"), no_wrap=True)
+        table.add_column(_("why / what to do"), overflow="fold", ratio=1)
+        for unit, entry in entries.items():
+            status = entry["status"]
+            colour = {"published": "green", "skipped": "yellow"}.get(status, "red")
+            if status == "held_back":
+                why = _held_back_text(settings, unit, outcome, entry)
+            elif outcome.not_available.get(unit) and unit != SHARED_UNIT:
+                missing = _not_available_text(settings, outcome.not_available[unit])
+                why = (
+                    _("none of its KPIs can be computed: {what}").format(what=missing)
+                    if status == "skipped"
+                    else _("not available: {what}").format(what=missing)
+                )
+            else:
+                why = ""
+            table.add_row(
+                escape(_unit_name(unit)),
+                f"[{colour}]{escape(word(UNIT_STATUS, status))}[/{colour}]",
+                escape(why),
+            )
+        console.print(table)
     if outcome.held_back:
         err_console.print(
-            f"[red]Held back:[/red] {', '.join(outcome.held_back)}: a data failure: "
-            "their quality checks failed and their last good publication stays. "
-            "`kpi serve-info` names the failed checks (and their report); repair or "
-            "re-deliver the files of the days they name, then run those days again "
-            "(`kpi run --start D --end D`).",
+            escape(
+                _(
+                    "Held back: {units}: a data failure; their last good publication stays. "
+                    "Repair or re-deliver the files named above, then run those days again."
+                ).format(units=", ".join(outcome.held_back))
+            ),
             highlight=False,
+        )
+    raised = [a for a in read_alerts(settings) if a.get("run_id") == outcome.run_id]
+    if raised:
+        counts = Counter(a["severity"] for a in raised)
+        by = _(", ").join(
+            f"{word(SEVERITY, s)} {counts[s]}"
+            for s in ("critical", "warning", "info")
+            if s in counts
+        )
+        console.print(
+            ngettext(
+                "{n} alert raised ({by}); `kpi alerts` lists them:",
+                "{n} alerts raised ({by}); `kpi alerts` lists them:",
+                len(raised),
+            ).format(n=len(raised), by=by),
+            highlight=False,
+        )
+        rank = {"critical": 0, "warning": 1, "info": 2}
+        for alert in sorted(raised, key=lambda a: rank.get(a["severity"], 3))[:5]:
+            console.print(
+                "  " + escape(f"[{word(SEVERITY, alert['severity'])}] {alert['title']}"),
+                highlight=False,
+            )
+        if len(raised) > 5:
+            console.print("  " + _("… and {n} more").format(n=len(raised) - 5), highlight=False)
+    elif entries:
+        console.print(_("No alerts raised."))
+    print_board_location(settings)
+    if outcome.log_file is not None:
+        console.print(
+            _("The run's log: {path}").format(path=outcome.log_file),
+            highlight=False,
+            soft_wrap=True,
         )
 
 
@@ -161,20 +372,28 @@ def run(
         dt.datetime | None,
         typer.Option(
             formats=["%Y-%m-%d"],
-            help="First delivery date (default: the first landed file's).",
+            help=N_("First delivery date (default: the first landed file's)."),
         ),
     ] = None,
     end: Annotated[
         dt.datetime | None,
         typer.Option(
-            formats=["%Y-%m-%d"], help="Last delivery date (default: the last landed file's)."
+            formats=["%Y-%m-%d"], help=N_("Last delivery date (default: the last landed file's).")
         ),
     ] = None,
     date: Annotated[
         dt.datetime | None,
-        typer.Option(formats=["%Y-%m-%d"], help="Just the files delivered on this day."),
+        typer.Option(formats=["%Y-%m-%d"], help=N_("Just the files delivered on this day.")),
     ] = None,
     record: Annotated[bool, typer.Option(help=RECORD_HELP)] = False,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose",
+            "-v",
+            help=N_("Show Dagster's and dbt's log as well (it is always in the log file)."),
+        ),
+    ] = False,
 ) -> None:
     """Run the nightly pipeline over the files delivered on a day or a range of days, as one
     Dagster run; it covers every business date their rows fall on."""
@@ -186,9 +405,9 @@ def run(
         first = start.date() if start else landed[0]
         last = end.date() if end else landed[1]
     if last < first:
-        raise typer.BadParameter(f"--end {last} is before --start {first}")
+        raise fail(_("--end {end} is before --start {start}.").format(end=last, start=first))
     _check(settings, first, last)
-    outcome = run_and_report(settings, first, last, record)
+    outcome = run_and_report(settings, first, last, record, verbose)
     print_summary(settings)
-    print_units(outcome)
+    print_units(settings, outcome)
     raise typer.Exit(outcome.exit_code)

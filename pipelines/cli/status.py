@@ -6,8 +6,10 @@ from typing import Annotated
 
 import duckdb
 import typer
+from rich import box
 from rich.table import Table
 
+from pipelines.cli import choices
 from pipelines.cli.console import console, err_console
 from pipelines.ingest.report import ingest_summary, quarantine_reasons, quarantine_rows
 from pipelines.settings import Settings, load_settings
@@ -21,6 +23,10 @@ SUMMARY_COLUMNS = (
     "duplicates skipped",
     "files rejected",
 )
+#: the same, short, for a terminal narrower than the table (80 columns)
+NARROW_COLUMNS = ("source", "days", "rows", "quarantined", "files", "dup.", "rejected")
+#: the width the table needs with its long headings
+WIDE = 110
 
 
 def print_summary(settings: Settings) -> None:
@@ -31,20 +37,38 @@ def print_summary(settings: Settings) -> None:
     with duckdb.connect(str(settings.build_db), read_only=True) as con:
         summary = ingest_summary(con)
         reasons = quarantine_reasons(con)
-    table = Table(title=f"Ingestion: {settings.build_db}")
-    for col in SUMMARY_COLUMNS:
-        table.add_column(col, justify="left" if col == "source" else "right")
-    for s in summary:
-        span = f"{s['first_day']} .. {s['last_day']}" if s["first_day"] else "-"
-        table.add_row(
+    # a terminal narrower than the table gets short headings, the span on two lines and no
+    # column rules, and every number whole (a truncated number is a wrong number)
+    narrow = console.width < WIDE
+    rows = [
+        (
             s["source"],
-            span,
+            (
+                f"{s['first_day']}\n{s['last_day']}"
+                if narrow
+                else f"{s['first_day']} .. {s['last_day']}"
+            )
+            if s["first_day"]
+            else "-",
             f"{s['rows_loaded']:,}",
             f"{s['rows_quarantined']:,}",
             str(s["files_loaded"]),
             str(s["files_duplicate"]),
             str(s["files_rejected"]),
         )
+        for s in summary
+    ]
+    table = Table(
+        title=f"Ingestion: {settings.build_db}",
+        box=box.SIMPLE_HEAD if narrow else box.HEAVY_HEAD,
+    )
+    for i, col in enumerate(NARROW_COLUMNS if narrow else SUMMARY_COLUMNS):
+        widest = max([len(line) for r in rows for line in r[i].splitlines()] + [1])
+        table.add_column(
+            col, justify="left" if i == 0 else "right", min_width=max(widest, len(col))
+        )
+    for row in rows:
+        table.add_row(*row)
     console.print(table)
     if reasons:
         why = Table(title="Quarantined rows by reason (`kpi quarantine` lists them)")
@@ -61,7 +85,9 @@ def status() -> None:
 
 
 def quarantine(
-    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    source: Annotated[
+        str | None, typer.Option(help="Only this source.", callback=choices.source)
+    ] = None,
     limit: Annotated[int, typer.Option(min=1)] = 20,
 ) -> None:
     """List quarantined rows: file, row number, column, rule and the offending value."""

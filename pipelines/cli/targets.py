@@ -16,6 +16,7 @@ from kpi_tree.formats import Formats
 from kpi_tree.model import Tree, default_tree
 from kpi_tree.targets.build import ALL
 from kpi_tree.targets.plan import PlanError
+from pipelines.cli import choices
 from pipelines.cli.console import console, err_console
 from pipelines.publish.serving import serving_db
 from pipelines.settings import Settings, load_settings
@@ -55,6 +56,8 @@ PeriodOption = Annotated[
 ]
 STATUS_STYLE = {"on_track": "green", "at_risk": "yellow", "short": "red"}
 STATUS_TEXT = {"on_track": "on track", "at_risk": "at risk", "short": "short"}
+#: the terminal width the full pace table needs
+WIDE = 120
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -88,28 +91,56 @@ def print_pace(
         f"day {pace.days_elapsed} of {pace.days_elapsed + pace.days_left} "
         f"(plan in force that day: {', '.join(pace.versions)}; data as of {pace.data_as_of})"
     )
-    table = Table(title=title, title_justify="left")
-    for col in (
-        "KPI",
-        "team",
-        "scope",
-        "target",
-        "paced target",
-        "actual",
-        "attainment",
-        "gap",
-        "projected",
-        "status",
-    ):
+    # a terminal narrower than the full table gets the columns a reader acts on, each amount
+    # whole (a truncated amount is a wrong amount): the KPI in the shop's language, actual,
+    # paced target, attainment, status; the scope only when more than the whole shop is shown
+    narrow = console.width < WIDE
+    columns = (
+        ["KPI", *(["scope"] if scope != "all" else []), "actual", "paced", "att.", "status"]
+        if narrow
+        else [
+            "KPI",
+            "team",
+            "scope",
+            "target",
+            "paced target",
+            "actual",
+            "attainment",
+            "gap",
+            "projected",
+            "status",
+        ]
+    )
+    table = Table(title=title, title_justify="left", pad_edge=not narrow)
+    for col in columns:
+        left = col in ("KPI", "team", "scope", "status")
         table.add_column(
-            col, justify="left" if col in ("KPI", "team", "scope", "status") else "right"
+            col,
+            justify="left" if left else "right",
+            # names wrap; amounts, shares and statuses never break or lose a character
+            no_wrap=not left or col == "status",
+            overflow="fold" if left else "ignore",
+            ratio=1 if col == "KPI" else None,
         )
     counts: dict[str, int] = {}
+    zh = settings.formats.lang == "zh"
     for r in pace.rows:
         status = r["status"]
         counts[status] = counts.get(status, 0) + 1
         style = STATUS_STYLE.get(status, "")
         mark = "*" if r["is_provisional"] else ""
+        shown = f"[{style}]{STATUS_TEXT.get(status, status or '-')}[/{style}]" if style else "-"
+        if narrow:
+            name = r["name_zh"] if zh else r["name_en"]
+            table.add_row(
+                f"{name}{mark}",
+                *([scope_text(settings, r)] if scope != "all" else []),
+                format_value(r["actual"], r["unit"]),
+                format_value(r["paced_target"], r["unit"]),
+                format_share(r["attainment"]),
+                shown,
+            )
+            continue
         table.add_row(
             f"{r['name_en']} {r['name_zh']}{mark}",
             r["team"],
@@ -120,9 +151,15 @@ def print_pace(
             format_share(r["attainment"]),
             format_share(r["gap_pct"], signed=True),
             format_value(r["projected"], r["unit"]),
-            f"[{style}]{STATUS_TEXT.get(status, status or '-')}[/{style}]" if style else "-",
+            shown,
         )
     console.print(table)
+    if narrow:
+        console.print(
+            f"A terminal of {WIDE} columns or more shows the target, the gap and the "
+            "projection too.",
+            highlight=False,
+        )
     console.print(
         "paced target: the target's own day weights to date (rates: the rate in force); "
         "attainment: actual / paced (inverted for lower-is-better); projected: the period's end "
@@ -453,9 +490,15 @@ def versions_cmd() -> None:
 def show_cmd(
     date: DateOption = None,
     period: PeriodOption = "month",
-    team: Annotated[str | None, typer.Option(help="Only this team's KPIs.")] = None,
+    team: Annotated[
+        str | None, typer.Option(help="Only this team's KPIs.", callback=choices.team)
+    ] = None,
     scope: Annotated[
-        str, typer.Option(help="all (the whole shop), a scope like channels:organic, or any.")
+        str,
+        typer.Option(
+            help="all (the whole shop), a scope like channels:organic, or any.",
+            callback=choices.scope,
+        ),
     ] = "all",
 ) -> None:
     """The pace table: every KPI against its paced target, from the published warehouse."""
@@ -473,14 +516,22 @@ def catch_up_cmd(
     date: DateOption = None,
     period: PeriodOption = "month",
     kpi: Annotated[
-        str | None, typer.Option(help="An additive KPI with an identity (default: the plan's top).")
+        str | None,
+        typer.Option(
+            help="An additive KPI with an identity (default: the plan's top).",
+            callback=choices.kpi,
+        ),
     ] = None,
     hold: Annotated[
         list[str] | None,
-        typer.Option(help="A child assumed to stay at its run rate (repeat for more)."),
+        typer.Option(
+            help="A child assumed to stay at its run rate (repeat for more).",
+            callback=choices.kpis,
+        ),
     ] = None,
     absorb: Annotated[
-        str | None, typer.Option(help="The one child that makes up the whole gap.")
+        str | None,
+        typer.Option(help="The one child that makes up the whole gap.", callback=choices.kpi),
     ] = None,
 ) -> None:
     """What the rest of the period needs, overall and per driver."""

@@ -30,6 +30,7 @@ from expectations.verdict import Verdict, read_verdict
 from kpi_tree.availability import summary
 from kpi_tree.model import default_tree
 from kpi_tree.units import PACE_TABLE, gated_table, publication_units
+from pipelines.links import report_url
 from pipelines.partitions import run_window
 from pipelines.publish.night import PublishError, publish_night, stage_entry, stage_unit
 from pipelines.publish.serving import (
@@ -94,7 +95,7 @@ def _hold_back(
         metadata={
             "status": HELD_BACK,
             "failed_expectations": dg.MetadataValue.md("\n".join(f"- {f}" for f in failed)),
-            "validation_report": dg.MetadataValue.url(verdict.report or ""),
+            "validation_report": dg.MetadataValue.url(report_url(settings, verdict.report) or ""),
         }
     )
 
@@ -187,7 +188,9 @@ def build_publish_asset(unit: str, partitions: dg.PartitionsDefinition) -> dg.As
                 "not_available": len(verdict.not_available),
                 **{f"rows_{t}": dg.MetadataValue.int(n) for t, n in rows.items()},
                 "provisional_days": entry.provisional_days,
-                "validation_report": dg.MetadataValue.url(verdict.report or ""),
+                "validation_report": dg.MetadataValue.url(
+                    report_url(settings, verdict.report) or ""
+                ),
             }
         )
 

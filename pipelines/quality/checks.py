@@ -35,6 +35,7 @@ from expectations.suites import build_gate
 from expectations.verdict import Failure
 from kpi_tree.model import default_tree
 from kpi_tree.units import SHARED_UNIT, gated_table, publication_units
+from pipelines.links import report_url
 from pipelines.partitions import run_window
 from pipelines.quality import GATE_CHECK
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
@@ -121,7 +122,10 @@ def build_gate_check(unit: str) -> dg.AssetChecksDefinition:
                 f"({'; '.join(verdict.describe_not_available())})"
             )
         if verdict.report:
-            metadata["validation_report"] = dg.MetadataValue.url(verdict.report)
+            # through `kpi serve` when serve.base_url is set, so the UI's link opens
+            metadata["validation_report"] = dg.MetadataValue.url(
+                report_url(settings, verdict.report) or ""
+            )
         return dg.AssetCheckResult(
             passed=verdict.success,
             # WARN, not ERROR: the publish step acts on a failure (module docstring)

@@ -1,0 +1,265 @@
+"""A held-back notice in business words: which file, which day, what to do.
+
+A unit's gate (``expectations/``) records its failed expectations in its verdict: the frame
+and column checked, the expectation, the failing rows' keys (``2025-02-05 day:
+sessions=None``). A team lead reads "no sessions data for 2025-02-05: the sessions file of
+that day is missing or empty (landing folder sessions/); deliver it, then `kpi run --date
+2025-02-05`", not ``expect_column_values_to_not_be_null on days.sessions``. This module
+words each failure so, from the tree (which sources a KPI reads), the vocabulary (a member's
+label) and the settings (a source's landing folder); a failure it has no words for is said
+as the check and the column, with the report to read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from expectations.verdict import Failure
+from kpi_tree.formats import Formats
+from kpi_tree.model import Node, Tree
+from kpi_tree.vocabulary import Vocabulary
+from pipelines.alerts.words import DIMENSION, joined, kpi_name, member_label, source_name, word
+from pipelines.i18n import _
+
+_DAY = re.compile(r"(\d{4}-\d{2}-\d{2})")
+_VALUE = re.compile(r"=(-?[0-9.eE+-]+)\b")
+_MEMBER = re.compile(r"^(?P<kpi>\w+) by (?P<dimension>\w+) = (?P<member>.+)$")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the held-back data, for a reader: what, and what to do."""
+
+    what: str
+    todo: str
+
+    def __str__(self) -> str:
+        return f"{self.what} {self.todo}"
+
+
+def _number(example: str) -> float | None:
+    """The failing value of an example row (``2025-02-05 day: orders=-3``), if it has one."""
+    for match in _VALUE.finditer(example):
+        try:
+            return float(match.group(1))
+        except ValueError:  # a date or an id after "=", not the value
+            continue
+    return None
+
+
+def _days(examples: Sequence[object]) -> list[str]:
+    return sorted({m.group(1) for e in examples for m in [_DAY.search(str(e))] if m})
+
+
+def _span(days: Sequence[str]) -> str:
+    if not days:
+        return "?"
+    return days[0] if len(days) == 1 else joined(list(days))
+
+
+def _rerun(days: Sequence[str]) -> str:
+    if len(days) == 1:
+        return f"`kpi run --date {days[0]}`"
+    if days:
+        return f"`kpi run --start {days[0]} --end {days[-1]}`"
+    return "`kpi run`"
+
+
+def _column_node(tree: Tree, column: str | None) -> tuple[Node | None, str | None]:
+    """The KPI a mart column is (``sessions``) or belongs to (``conversion_rate__denominator``)
+    and which part of it."""
+    if not column:
+        return None, None
+    name, _sep, part = column.partition("__")
+    return tree.nodes.get(name), part or None
+
+
+def _sources(tree: Tree, node: Node, part: str | None) -> tuple[str, ...]:
+    """The sources a KPI's column reads: its denominator's or numerator's alone when the
+    column is that part, else all of the KPI's."""
+    measure = {"denominator": node.denominator, "numerator": node.numerator}.get(part or "")
+    if measure:
+        return tree.measure_sources(measure)
+    return tree.node_sources(node)
+
+
+def _folders(sources: Sequence[str], folders: dict[str, str]) -> str:
+    return joined([f"{folders.get(s, s)}/" for s in sources])
+
+
+def describe(
+    failure: Failure,
+    tree: Tree,
+    vocabulary: Vocabulary,
+    formats: Formats,
+    folders: dict[str, str],
+    start: dt.date,
+    end: dt.date,
+) -> Problem:
+    """One failed expectation in business words (the active language). ``folders``: each
+    source's landing folder (``sources.<name>`` may point it elsewhere)."""
+    node, part = _column_node(tree, failure.column)
+    days = _days(failure.examples)
+    kind = failure.expectation
+    if _is_missing_value(failure) and node:
+        return _missing(tree, [node], _sources(tree, node, part), days, folders)
+    if failure.frame == "days" and kind == "expect_column_distinct_values_to_contain_set":
+        # the examples are the days seen (strings, or rows of them; None for an empty frame)
+        seen = set(_days([str(e) for e in failure.examples]))
+        window = [(start + dt.timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+        missing = [d for d in window if d not in seen] or days
+        return Problem(
+            _("No data at all for {days}.").format(days=_span(missing)),
+            _("The files of those days have not arrived: deliver them, then run {command}.").format(
+                command=_rerun(missing)
+            ),
+        )
+    if failure.frame == "days" and kind == "expect_column_max_to_be_between":
+        return Problem(
+            _("The newest data is for {seen}, not {day}.").format(
+                seen=_span(days), day=end.isoformat()
+            )
+            if days
+            else _("Nothing for {day}.").format(day=end.isoformat()),
+            _("The files of {day} have not arrived: deliver them, then run {command}.").format(
+                day=end.isoformat(), command=_rerun([end.isoformat()])
+            ),
+        )
+    if failure.frame == "newest" and kind == "expect_table_row_count_to_equal":
+        return Problem(
+            _("Nothing for {day}.").format(day=end.isoformat()),
+            _("The files of {day} have not arrived: deliver them, then run {command}.").format(
+                day=end.isoformat(), command=_rerun([end.isoformat()])
+            ),
+        )
+    if failure.frame == "newest" and kind == "expect_column_values_to_be_between" and node:
+        values = [v for e in failure.examples if (v := _number(str(e))) is not None]
+        shown = formats.value(values[0], node.unit) if values else "?"
+        sources = _sources(tree, node, part)
+        return Problem(
+            _(
+                "{kpi} on {day} is {value}, far outside its usual range of the last four weeks."
+            ).format(kpi=kpi_name(node), day=end.isoformat(), value=shown),
+            _(
+                "A file of that day may be partial: check the {source} file of {day} (landing "
+                "folder {folder}) and deliver it again if it is, then run {command}."
+            ).format(
+                source=joined([source_name(tree, s) for s in sources]),
+                day=end.isoformat(),
+                folder=_folders(sources, folders),
+                command=_rerun([end.isoformat()]),
+            ),
+        )
+    if failure.frame == "coverage" and kind == "expect_column_values_to_be_null":
+        found = [m for e in failure.examples for m in [_MEMBER.match(str(e))] if m]
+        members = sorted(
+            {
+                f"{member_label(vocabulary, m['dimension'], m['member'])} "
+                f"({word(DIMENSION, m['dimension'])})"
+                for m in found
+            }
+        )
+        kpis = [tree.nodes[m["kpi"]] for m in found if m["kpi"] in tree.nodes]
+        sources = sorted({s for n in kpis for s in tree.node_sources(n)})
+        return Problem(
+            _("On {day} there are no rows for {members}, which are there nearly every day.").format(
+                day=end.isoformat(), members=joined(members) if members else "?"
+            ),
+            _(
+                "The {source} file of {day} may be partial (landing folder {folder}): check it, "
+                "deliver it again, then run {command}."
+            ).format(
+                source=joined([source_name(tree, s) for s in sources]) or "?",
+                day=end.isoformat(),
+                folder=_folders(sources, folders) or "?",
+                command=_rerun([end.isoformat()]),
+            ),
+        )
+    if failure.frame in ("mart", "totals") and node:
+        sources = _sources(tree, node, part)
+        return Problem(
+            _("{kpi} is outside what it can be on {days} ({count} rows).").format(
+                kpi=kpi_name(node), days=_span(days), count=failure.unexpected_count or "?"
+            ),
+            _(
+                "The {source} files of those days hold wrong values (landing folder {folder}): "
+                "correct them, then run {command}."
+            ).format(
+                source=joined([source_name(tree, s) for s in sources]),
+                folder=_folders(sources, folders),
+                command=_rerun(days),
+            ),
+        )
+    if kind.startswith("dbt test "):
+        return Problem(
+            _("A consistency test of the build failed ({test}): the numbers do not add up.").format(
+                test=kind.removeprefix("dbt test ")
+            ),
+            _("Read the quality report, repair the data it names, then run the days again."),
+        )
+    return _as_checked(failure)
+
+
+def _as_checked(failure: Failure) -> Problem:
+    """A failure there are no business words for: the check and where it failed."""
+    where = f"{failure.frame}.{failure.column}" if failure.column else failure.frame
+    return Problem(
+        _("The check {check} failed on {where}.").format(check=failure.expectation, where=where),
+        _("Read the quality report, repair the data it names, then run the days again."),
+    )
+
+
+def _is_missing_value(failure: Failure) -> bool:
+    return failure.frame == "days" and failure.expectation == "expect_column_values_to_not_be_null"
+
+
+def _missing(
+    tree: Tree,
+    nodes: Sequence[Node],
+    sources: Sequence[str],
+    days: Sequence[str],
+    folders: dict[str, str],
+) -> Problem:
+    names = joined([source_name(tree, s) for s in sources])
+    return Problem(
+        _("No {source} data for {days}: {kpis} have no value on that day.").format(
+            source=names, days=_span(days), kpis=joined([kpi_name(n) for n in nodes])
+        ),
+        _(
+            "The {source} file of that day is missing or empty (landing folder {folder}): "
+            "deliver it, then run {command}."
+        ).format(source=names, folder=_folders(sources, folders), command=_rerun(days)),
+    )
+
+
+def problems(
+    failures: Sequence[Failure],
+    tree: Tree,
+    vocabulary: Vocabulary,
+    formats: Formats,
+    folders: dict[str, str],
+    start: dt.date,
+    end: dt.date,
+) -> list[Problem]:
+    """Every failure in words, the same words said once; KPIs without a value because one
+    source is missing on the same days are one problem (the missing file), not one each."""
+    out: list[Problem] = []
+    missing: dict[tuple[tuple[str, ...], tuple[str, ...]], list[Node]] = {}
+    for failure in failures:
+        node, part = _column_node(tree, failure.column)
+        if _is_missing_value(failure) and node:
+            key = (_sources(tree, node, part), tuple(_days(failure.examples)))
+            if node not in missing.setdefault(key, []):
+                missing[key].append(node)
+            continue
+        try:
+            problem = describe(failure, tree, vocabulary, formats, folders, start, end)
+        except Exception:  # noqa: BLE001 - a notice must go out even when its words fail
+            problem = _as_checked(failure)
+        if problem not in out:
+            out.append(problem)
+    grouped = [_missing(tree, nodes, s, d, folders) for (s, d), nodes in missing.items()]
+    return grouped + out

@@ -1,0 +1,108 @@
+"""Held-back notices in business words, from the gate's failed expectations: which file, which
+day, what to do; never the check's own name when there are words for it."""
+
+import datetime as dt
+
+from expectations.verdict import Failure
+from kpi_tree.formats import Formats
+from kpi_tree.model import default_tree
+from kpi_tree.vocabulary import DEFAULT_VOCABULARY
+from pipelines import i18n
+from pipelines.alerts.heldback import problems
+from pipelines.i18n import use
+
+TREE = default_tree()
+FOLDERS = {"sessions": "traffic", "orders": "orders"}  # the sessions source moved elsewhere
+DAY = dt.date(2025, 4, 5)
+
+
+def _words(failures, start=DAY, end=DAY, locale="en_US"):
+    with use(locale):
+        return [
+            str(p)
+            for p in problems(
+                failures, TREE, DEFAULT_VOCABULARY, Formats("CNY", locale), FOLDERS, start, end
+            )
+        ]
+
+
+def test_missing_values_are_one_missing_file_with_its_folder_and_the_rerun():
+    # sessions and conversion rate's denominator (sessions) have no value on the day
+    failures = [
+        Failure("days", "expect_column_values_to_not_be_null", column, 1, [f"{DAY} day: x=None"])
+        for column in ("sessions", "conversion_rate__denominator")
+    ]
+    [line] = _words(failures)
+    assert "expect_" not in line and "days.sessions" not in line
+    assert "2025-04-05" in line
+    assert "traffic/" in line  # the source's landing folder as configured, not its name
+    assert "`kpi run --date 2025-04-05`" in line
+    # both KPIs named, by their names in the tree
+    assert TREE.nodes["sessions"].en in line and TREE.nodes["conversion_rate"].en in line
+
+
+def test_a_value_out_of_range_names_the_kpi_the_value_and_the_file():
+    failure = Failure(
+        "newest", "expect_column_values_to_be_between", "orders", 1, [f"{DAY} day: orders=3"]
+    )
+    [line] = _words([failure])
+    assert TREE.nodes["orders"].en in line and " is 3," in line
+    assert "orders/" in line and "2025-04-05" in line and "expect_" not in line
+
+
+def test_days_without_data_are_listed_and_rerun_as_a_range():
+    seen = [f"{DAY - dt.timedelta(days=2)}", f"{DAY}"]
+    failure = Failure("days", "expect_column_distinct_values_to_contain_set", "day", 1, seen)
+    [line] = _words([failure], start=DAY - dt.timedelta(days=2), end=DAY)
+    # the one day of the window the data does not have
+    assert "2025-04-04" in line and "2025-04-03" not in line
+    assert "`kpi run --date 2025-04-04`" in line
+
+
+def test_a_check_without_words_is_named_with_where_it_failed():
+    failure = Failure("mart", "expect_something_new", None, 2, [])
+    [line] = _words([failure])
+    assert "expect_something_new" in line and "mart" in line
+
+
+def test_the_words_are_in_the_shops_language():
+    failures = [
+        Failure("days", "expect_column_values_to_not_be_null", "sessions", 1, [f"{DAY} day: x"])
+    ]
+    [line] = _words(failures, locale="zh_CN")
+    assert TREE.nodes["sessions"].zh in line and "2025-04-05" in line
+    # no English word left in the sentence (commands and folders are not words)
+    prose = line.split("`")[0::2]
+    assert not any(w.isascii() and w.isalpha() and len(w) > 2 for p in prose for w in p.split())
+
+
+def test_every_message_of_the_alerts_and_the_cli_is_in_the_chinese_catalogue():
+    # the catalogue against the code's marked messages and the commands' help, as
+    # `python -m pipelines.i18n check` reads them: none missing, no placeholder lost
+    assert i18n.problems() == []
+    with use("zh_CN"):
+        assert i18n._("Open the board") == "打开看板"
+    with use("en_US"):
+        assert i18n._("Open the board") == "Open the board"
+
+
+def test_the_default_language_follows_the_business_time_zone():
+    assert i18n.default_locale("Asia/Shanghai") == "zh_CN"
+    assert i18n.default_locale("Asia/Urumqi") == "zh_CN"
+    assert i18n.default_locale("PRC") == "zh_CN"  # an alias of Asia/Shanghai
+    assert i18n.default_locale("Asia/Hong_Kong") == "en_US"  # not mainland China
+    assert i18n.default_locale("Europe/Berlin") == "en_US"
+
+
+def test_a_night_with_no_rows_at_all_is_said_as_such():
+    # what a gate records for a day with no rows: its frames empty (None, NaT, 0 rows)
+    failures = [
+        Failure("days", "expect_column_distinct_values_to_contain_set", "period_start", 1, [None]),
+        Failure("days", "expect_column_max_to_be_between", "period_start", 1, ["NaT"]),
+        Failure("newest", "expect_table_row_count_to_equal", None, None, [0]),
+    ]
+    lines = _words(failures)
+    assert lines and all(
+        "2025-04-05" in line and "`kpi run --date 2025-04-05`" in line for line in lines
+    )
+    assert not any("?" in line or "expect_" in line for line in lines)

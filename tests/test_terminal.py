@@ -1,0 +1,108 @@
+"""The terminal at 80 columns, read as a person reads it (tmux): `kpi targets show` and the
+end of `kpi run` with every amount whole, the run's progress on screen and its logs in a
+file, not on the terminal."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.publish.serving import serving_db
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _in_tmux(data_dir: Path, *args: str, timeout: float = 900) -> tuple[str, int]:
+    """Run `kpi ARGS` in a detached tmux window of 80 x 50; the whole pane (its scrollback
+    too) and the exit status."""
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is missing: apt-get install tmux")
+    name = f"kpi-{uuid.uuid4().hex[:8]}"
+    tmux = ["tmux", "-L", name]  # a server of its own: nothing of another session leaks in
+    done = data_dir.parent / f"{name}.rc"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KPI_", "COLUMNS"))}
+    command = " ".join(
+        [
+            f"cd {ROOT} &&",
+            "env -u KPI_CONFIG -u KPI_LOCALE",
+            f"KPI_DATA_DIR={data_dir}",
+            sys.executable,
+            "-m pipelines.cli",
+            *args,
+            f"; echo $? > {done}",
+        ]
+    )
+    subprocess.run(
+        [*tmux, "new-session", "-d", "-s", name, "-x", "80", "-y", "50"],
+        check=True,
+        env={**env, "TERM": "xterm-256color"},
+    )
+    try:
+        subprocess.run([*tmux, "set-option", "-t", name, "history-limit", "20000"], check=True)
+        subprocess.run([*tmux, "send-keys", "-t", name, command, "Enter"], check=True)
+        deadline = time.monotonic() + timeout
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(1)
+        assert done.exists(), f"`kpi {' '.join(args)}` did not finish in {timeout} s"
+        time.sleep(0.5)
+        pane = subprocess.run(
+            [*tmux, "capture-pane", "-p", "-S", "-", "-t", name],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return pane, int(done.read_text().strip())
+    finally:
+        subprocess.run([*tmux, "kill-server"], check=False)  # our own server (-L)
+
+
+def test_targets_show_at_80_columns_has_every_amount_whole(built_shop):
+    settings = built_shop.settings
+    end = built_shop.end
+    pane, code = _in_tmux(built_shop.data_dir, "targets", "show", "--date", end.isoformat())
+    assert code == 0, pane
+    assert "…" not in pane, pane
+    # every KPI's actual and paced target, by a plain query, written as the shop writes them
+    with duckdb.connect(str(serving_db(settings)), read_only=True) as con:
+        rows = con.execute(
+            "select v.actual, v.paced_target, n.unit from kpi_tree.kpi_vs_target v "
+            "join kpi_tree.kpi_nodes n using (kpi_id) where v.as_of_day = ? "
+            "and v.period_grain = 'month' and v.scope = 'all' and v.actual is not null",
+            [end],
+        ).fetchall()
+    assert rows
+    for actual, paced, unit in rows:
+        assert settings.formats.value(actual, unit) in pane, (actual, unit, pane)
+        if paced is not None:
+            assert settings.formats.value(paced, unit) in pane, (paced, unit, pane)
+
+
+def test_kpi_run_at_80_columns_shows_progress_and_a_whole_summary(shop_copy):
+    end = shop_copy.end
+    pane, code = _in_tmux(shop_copy.data_dir, "run", "--date", end.isoformat())
+    # the last day alone: every unit publishes (the sample's missing day is earlier)
+    assert code == 0, pane
+    assert "…" not in pane, pane
+    assert "Traceback" not in pane
+    # Dagster's and dbt's lines went to the log file the run names, not to the terminal
+    logs = sorted((shop_copy.data_dir / "logs").glob("run-*.log"))
+    assert len(logs) == 1
+    log = logs[0]
+    assert str(log) in "".join(pane.split())  # (a long path wraps at the 80th column)
+    text = log.read_text(encoding="utf-8")
+    assert text.count("dbt build (the KPI tree)") == 1 and " - dagster - " in text
+    assert " - dagster - " not in pane and "dbt build" not in pane
+    # the summary: each unit and what became of it, and the rows loaded by a plain query
+    for unit in ("management", "marketing", "operations", "service", "logistics"):
+        assert unit in pane
+    with shop_copy.connect() as con:
+        (orders,) = con.execute("select count(*) from raw.orders").fetchall()[0]
+    assert f"{orders:,}" in pane
