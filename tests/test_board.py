@@ -518,17 +518,21 @@ def test_comparison_windows(day, period, previous, last_year):
 
 
 def test_report_links_are_relative_to_the_board(tmp_path):
-    from pipelines.board.data import report_href
+    from pipelines.links import report_href
     from pipelines.settings import load_settings
 
     settings = load_settings(tmp_path / "data")
     report = settings.data_dir / "quality" / "docs" / "run 1" / "index.html"
     want = "../quality/docs/run%201/index.html"
-    assert report_href(str(report), settings) == want
-    assert report_href(report.as_uri(), settings) == want
-    assert report_href("quality/docs/run 1/index.html", settings) == want
-    assert report_href("http://reports.local/x.html", settings) == "http://reports.local/x.html"
-    assert report_href(None, settings) is None
+
+    def href(report):
+        return report_href(settings, report, settings.warehouse_dir)
+
+    assert href(str(report)) == want
+    assert href(report.as_uri()) == want
+    assert href("quality/docs/run 1/index.html") == want
+    assert href("http://reports.local/x.html") == "http://reports.local/x.html"
+    assert href(None) is None
 
 
 def _window_value(con, node, start, end):
