@@ -226,6 +226,10 @@ class AlertSettings(ConfigModel):
     channels: Annotated[
         dict[Text, tuple[ChannelConfig, ...]], blank({}, dict[str, list[ChannelConfig]])
     ] = Field({}, description="team id (or default) -> its list of channels")
+    #: where a failed night is told, besides the owners of the units it stopped
+    operator: Annotated[tuple[ChannelConfig, ...], blank((), list[ChannelConfig])] = Field(
+        (), description="the operator's channels: every failed night (default: the default ones)"
+    )
     realert_points: NonNegative = Field(
         5.0, description="a shortfall alerted already is alerted again when it grows by this"
     )

@@ -98,9 +98,15 @@ def _alert_id(*parts: Any) -> str:
 
 
 def deliver_to_team(settings: Settings, team: str, message: Message) -> tuple[list[dict], str]:
+    return deliver_to_channels(settings, channels_for(settings, team), message)
+
+
+def deliver_to_channels(
+    settings: Settings, channels: list[Channel], message: Message
+) -> tuple[list[dict], str]:
     results = deliver_all(
         message,
-        channels_for(settings, team),
+        channels,
         retries=settings.alerts.retries,
         backoff=settings.alerts.backoff_seconds,
     )
