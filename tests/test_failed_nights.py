@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -108,3 +111,66 @@ def test_a_notice_in_the_shops_language(tmp_path, monkeypatch):
     assert team["title"] != team_en["title"]
     assert any("\u4e00" <= ch <= "\u9fff" for ch in team["title"])
     assert operator["team"] == OPERATOR
+
+
+HOLD = (
+    "import sys, time, duckdb\n"
+    "con = duckdb.connect(sys.argv[1])\n"
+    "print('holding', flush=True)\n"
+    "time.sleep(120)\n"
+)
+
+
+def test_a_foreign_lock_fails_fast_naming_its_holder(tmp_path, monkeypatch):
+    shop = make_shop(tmp_path, start=dt.date(2025, 3, 3), days=2, orders_per_day=20, faults={})
+    config = tmp_path / "kpi.yaml"
+    config.write_text(json.dumps({"locale": "en_US", "alerts": {"digest": False}}))
+    monkeypatch.setenv("KPI_CONFIG", str(config))
+    build = shop.settings.build_db
+    build.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(build)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with dg.instance_for_test() as instance:
+            defs = build_defs(shop.data_dir)
+            began = time.monotonic()
+            outcome = run_nightly(defs, shop.start, shop.end, instance, log_level="CRITICAL")
+            took = time.monotonic() - began
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not outcome.ok and outcome.exit_code == 1
+    # no retries waiting for a lock that will not go: the whole night well under 10 s
+    assert took < 10, took
+    assert f"PID {holder.pid}" in outcome.error and "python" in outcome.error.lower()
+    logged = [e for e in read_log(shop.settings) if e["run_id"] == outcome.run_id]
+    assert {e["unit"] for e in logged} == set(publication_units(default_tree()))
+    assert all(e["notes"][0].startswith("lock:") for e in logged)
+    operator = [n for n in outcome.notices if n["team"] == OPERATOR]
+    assert len(operator) == 1 and f"PID {holder.pid}" in operator[0]["text"]
+
+
+def test_kpi_run_under_a_foreign_lock_says_who_and_exits_1(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    shop = make_shop(tmp_path, start=dt.date(2025, 3, 3), days=1, orders_per_day=20, faults={})
+    build = shop.settings.build_db
+    build.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(build)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        monkeypatch.setenv("KPI_DATA_DIR", str(shop.data_dir))
+        result = CliRunner().invoke(app, ["run", "--date", shop.start.isoformat()])
+    finally:
+        holder.kill()
+        holder.wait()
+    # the run's error, the summary and the units' table, not a crash in the summary
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 1
+    assert f"PID{holder.pid}" in "".join(result.output.split())

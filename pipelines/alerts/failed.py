@@ -30,6 +30,7 @@ from pipelines.alerts.store import append_alerts
 from pipelines.alerts.words import joined, team_name
 from pipelines.i18n import _
 from pipelines.publish.serving import FAILED, LogEntry, append_log, now_utc
+from pipelines.resources import LOCKED, LOCKED_WORDS
 from pipelines.settings import Settings
 
 #: an alert's kind: the night failed before the unit could be judged
@@ -43,7 +44,7 @@ INGEST, BUILD, GATE, PUBLISH, LOCK, OTHER = "ingest", "build", "gate", "publish"
 def stage(step_key: str | None, error: str) -> str:
     """Which part of the night failed, from the failed step (``raw__orders``,
     ``publish__marketing``, ``..._gate``) and its error (a lock on the build file)."""
-    if "could not set lock" in error.lower() or "held by another process" in error.lower():
+    if LOCKED in error or LOCKED_WORDS in error:
         return LOCK
     key = step_key or ""
     if key.startswith("raw__") or key.startswith("raw_"):
@@ -76,7 +77,7 @@ def _todo(kind: str, command: str) -> str:
     return todo.format(command=command)
 
 
-def _step_words(kind: str) -> str:
+def step_words(kind: str) -> str:
     return {
         INGEST: _("reading the delivered files"),
         BUILD: _("building the KPIs"),
@@ -128,7 +129,7 @@ def failed_night(
             )
     team_of = {t.get("mart"): tid for tid, t in tree.teams.items()}
     why = _("The nightly run failed while {step}: {error}").format(
-        step=_step_words(kind), error=error.strip()
+        step=step_words(kind), error=error.strip()
     )
     todo = _todo(kind, command)
     records = []
@@ -144,7 +145,7 @@ def failed_night(
             title=title,
             text=text,
             day=end.isoformat(),
-            fields={_("Step"): _step_words(kind)},
+            fields={_("Step"): step_words(kind)},
         )
         deliveries, status = deliver_to_channels(settings, channels, out)
         records.append(_record(out, run_id, None, deliveries, status))
