@@ -32,7 +32,9 @@ import dagster as dg
 
 from kpi_tree.model import default_tree
 from kpi_tree.units import gated_table, publication_units
-from pipelines.alerts.failed import failed_night
+from pipelines.alerts import outbox
+from pipelines.alerts.delivery import DeliveryResult
+from pipelines.alerts.failed import channels_of_route, failed_night
 from pipelines.board.page import redraw_if_stale
 from pipelines.i18n import use
 from pipelines.partitions import check_days
@@ -84,6 +86,8 @@ class RunOutcome:
     not_available: dict[str, dict[str, str]] = field(default_factory=dict)
     #: a failed night's notices (the alert records sent to the owners and the operator)
     notices: list[dict] = field(default_factory=list)
+    #: the earlier runs' undelivered alerts this run sent again, and how each went
+    resent: list[DeliveryResult] = field(default_factory=list)
     #: where the run's log went (`kpi run`), if it went to a file
     log_file: Path | None = None
 
@@ -229,6 +233,8 @@ def run_nightly(
         )
     # a held-back unit does not fail the run (its publish step records it), but the run did
     # not publish everything it was asked to; a skipped one had nothing to publish
+    # after the night's own alerts, within what is left of the run's delivery budget
+    resent = resend_undelivered(settings, result.run_id)
     return RunOutcome(
         result.run_id,
         result.success and not held_back,
@@ -242,7 +248,20 @@ def run_nightly(
             if e["status"] != HELD_BACK and e.get("not_available")
         },
         notices=notices,
+        resent=resent,
     )
+
+
+def resend_undelivered(settings: Settings, run_id: str) -> list[DeliveryResult]:
+    """The earlier runs' undelivered alerts sent again (:mod:`pipelines.alerts.outbox`),
+    within this run's delivery budget; a problem here never stops the night."""
+    try:
+        return outbox.resend(settings, channels_of_route, run_id)
+    except Exception:  # noqa: BLE001 - the alerts are kept; the night goes on
+        logging.getLogger(__name__).exception("the undelivered alerts could not be resent")
+        return []
+    finally:
+        outbox.forget(run_id)
 
 
 def tell_failed_night(

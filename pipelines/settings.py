@@ -235,6 +235,11 @@ class AlertSettings(ConfigModel):
     )
     retries: Annotated[Integer, Field(ge=1)] = Field(3, description="sends tried per channel")
     backoff_seconds: NonNegative = Field(2.0, description="doubles after each failed send")
+    budget_seconds: Annotated[Number, Field(gt=0)] = Field(
+        60.0,
+        description="the longest a run spends delivering (all channels at once); what is "
+        "not delivered by then is sent again by the next run",
+    )
     #: team id -> the people its chat messages @-mention (by their id on each platform)
     owners: Annotated[dict[Text, tuple[Owner, ...]], blank({}, dict[str, list[Owner]])] = Field(
         {}, description="team id -> the people its alerts and digest @-mention in its chats"

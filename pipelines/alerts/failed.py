@@ -93,6 +93,11 @@ def operator_channels(settings: Settings) -> list:
     return [c.channel(base=settings.data_dir) for c in configs]
 
 
+def channels_of_route(settings: Settings, route: str) -> list:
+    """A kept alert's channels again: the operator's, or its team's."""
+    return operator_channels(settings) if route == OPERATOR else channels_for(settings, route)
+
+
 def failed_night(
     settings: Settings,
     tree: Tree,
@@ -147,7 +152,7 @@ def failed_night(
             day=end.isoformat(),
             fields={_("Step"): step_words(kind)},
         )
-        deliveries, status = deliver_to_channels(settings, channels, out)
+        deliveries, status = deliver_to_channels(settings, team, channels, out, run_id)
         records.append(_record(out, run_id, None, deliveries, status))
 
     for unit in stopped:
