@@ -226,11 +226,20 @@ class AlertSettings(ConfigModel):
     channels: Annotated[
         dict[Text, tuple[ChannelConfig, ...]], blank({}, dict[str, list[ChannelConfig]])
     ] = Field({}, description="team id (or default) -> its list of channels")
+    #: where a failed night is told, besides the owners of the units it stopped
+    operator: Annotated[tuple[ChannelConfig, ...], blank((), list[ChannelConfig])] = Field(
+        (), description="the operator's channels: every failed night (default: the default ones)"
+    )
     realert_points: NonNegative = Field(
         5.0, description="a shortfall alerted already is alerted again when it grows by this"
     )
     retries: Annotated[Integer, Field(ge=1)] = Field(3, description="sends tried per channel")
     backoff_seconds: NonNegative = Field(2.0, description="doubles after each failed send")
+    budget_seconds: Annotated[Number, Field(gt=0)] = Field(
+        60.0,
+        description="the longest a run spends delivering (all channels at once); what is "
+        "not delivered by then is sent again by the next run",
+    )
     #: team id -> the people its chat messages @-mention (by their id on each platform)
     owners: Annotated[dict[Text, tuple[Owner, ...]], blank({}, dict[str, list[Owner]])] = Field(
         {}, description="team id -> the people its alerts and digest @-mention in its chats"

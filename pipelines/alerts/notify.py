@@ -21,6 +21,7 @@ import duckdb
 
 from expectations.verdict import Failure
 from kpi_tree.model import Tree
+from pipelines.alerts import outbox
 from pipelines.alerts.delivery import Channel, FileChannel, Message, deliver_all
 from pipelines.alerts.detect import (
     BREAK,
@@ -97,13 +98,29 @@ def _alert_id(*parts: Any) -> str:
     return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:16]
 
 
-def deliver_to_team(settings: Settings, team: str, message: Message) -> tuple[list[dict], str]:
+def deliver_to_team(
+    settings: Settings, team: str, message: Message, run_id: str | None = None
+) -> tuple[list[dict], str]:
+    return deliver_to_channels(settings, team, channels_for(settings, team), message, run_id)
+
+
+def deliver_to_channels(
+    settings: Settings,
+    route: str,
+    channels: list[Channel],
+    message: Message,
+    run_id: str | None = None,
+) -> tuple[list[dict], str]:
+    """Deliver to all ``channels`` at once within the run's time budget; what fails is kept
+    for the next run (:mod:`pipelines.alerts.outbox`), ``route`` says whose channels."""
     results = deliver_all(
         message,
-        channels_for(settings, team),
+        channels,
         retries=settings.alerts.retries,
         backoff=settings.alerts.backoff_seconds,
+        deadline=outbox.deadline(settings, run_id),
     )
+    outbox.update(settings, route, message, results, run_id or "")
     deliveries = [
         {
             "channel": r.channel_type,
@@ -235,7 +252,7 @@ def team_alerts(
             kpi=f.kpi,
             fields=_fields(f, tree, settings),
         )
-        deliveries, status = deliver_to_team(settings, team, out)
+        deliveries, status = deliver_to_team(settings, team, out, run_id)
         records.append(_record(out, run_id, f, deliveries, status))
         log(f"ALERT [{f.severity}] {team}: {text} ({status})")
     append_alerts(settings, records)
@@ -320,7 +337,7 @@ def held_back_notice(
         day=end.isoformat(),
         fields=fields,
     )
-    deliveries, status = deliver_to_team(settings, team_id, out)
+    deliveries, status = deliver_to_team(settings, team_id, out, run_id)
     record = _record(out, run_id, None, deliveries, status)
     append_alerts(settings, [record])
     return record

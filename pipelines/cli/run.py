@@ -98,7 +98,11 @@ def covered_window(settings: Settings, start: dt.date, end: dt.date) -> RunWindo
 
     if not settings.build_db.exists():
         return window_of(None, settings, (start, end))
-    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+    try:
+        con = duckdb.connect(str(settings.build_db), read_only=True)
+    except duckdb.IOException:  # held by another program: the run's error says who
+        return window_of(None, settings, (start, end))
+    with con:
         return window_of(con, settings, (start, end))
 
 
@@ -313,6 +317,12 @@ def print_units(settings: Settings, outcome: RunOutcome) -> None:
                     _("none of its KPIs can be computed: {what}").format(what=missing)
                     if status == "skipped"
                     else _("not available: {what}").format(what=missing)
+                )
+            elif status == "failed" and entry.get("notes"):
+                from pipelines.alerts.failed import step_words
+
+                why = _("the night failed while {step}: see the error above").format(
+                    step=step_words(entry["notes"][0].split(":", 1)[0])
                 )
             else:
                 why = ""
