@@ -466,3 +466,65 @@ def test_rows_before_partitions_start_fail_the_run_once_by_name(small_landing, m
     assert retried == []
     with duckdb.connect(str(whole / "warehouse" / "build.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from raw.orders").fetchone() == (0,)
+
+
+# --- the date horizon -----------------------------------------------------------------------
+
+
+def test_rows_dated_beyond_the_horizon_are_quarantined_and_leave_their_days(tmp_path, monkeypatch):
+    """A row dated after the run's date + date_horizon_days (a mistyped year) is quarantined
+    with its rule; a row within the horizon and the file's other rows load; the ledger's
+    dates end where the loaded rows do."""
+    data = tmp_path / "data"
+    day = dt.date(2025, 3, 14)
+    today = dt.datetime.now(SHANGHAI).date()
+    folder = data / "landing" / "orders"
+    folder.mkdir(parents=True)
+    header = NAIVE_ORDERS.splitlines()[0]
+    rows = [
+        f"a1,c1,{day}T10:00:00+08:00,direct,,prepaid,10.00,",
+        "a2,c2,2099-01-01T10:00:00+08:00,direct,,prepaid,20.00,",
+        f"a3,c3,{today + dt.timedelta(days=1)},direct,,prepaid,30.00,",
+        f"a4,c4,{today + dt.timedelta(days=3)},direct,,prepaid,40.00,",
+    ]
+    (folder / f"orders_{day}.csv").write_text("\n".join([header, *rows]) + "\n")
+    config = tmp_path / "kpi.yaml"
+    config.write_text("bad_row_threshold: 0.6\ndate_horizon_days: 2\n")
+    monkeypatch.setenv("KPI_CONFIG", str(config))
+    with dg.DagsterInstance.ephemeral() as instance:
+        outcome = run_nightly(
+            build_defs(data), day, day, instance, asset_selection=[dg.AssetKey(["raw", "orders"])]
+        )
+    assert outcome.success, outcome.error
+    with duckdb.connect(str(load_settings(data).build_db), read_only=True) as con:
+        loaded = con.execute("select order_id from raw.orders order by 1").fetchall()
+        quarantined = con.execute(
+            "select file, row_number, column_name, check_name, value from raw._quarantine "
+            "order by row_number"
+        ).fetchall()
+        ledger = con.execute(
+            "select rows_in, rows_loaded, rows_quarantined, first_business_date, "
+            "last_business_date from raw._file_ledger"
+        ).fetchall()
+    horizon = today + dt.timedelta(days=2)
+    assert loaded == [("a1",), ("a3",)]
+    assert [(f, r, c) for f, r, c, _check, _v in quarantined] == [
+        (f"orders/orders_{day}.csv", 2, "created_at"),
+        (f"orders/orders_{day}.csv", 4, "created_at"),
+    ]
+    assert all(str(horizon) in check for *_rest, check, _v in quarantined)
+    assert quarantined[0][4].startswith("2099-01-01")
+    assert ledger == [(4, 2, 2, day, today + dt.timedelta(days=1))]
+
+
+def test_the_date_horizon_is_a_setting_of_whole_days(tmp_path, monkeypatch):
+    config = tmp_path / "kpi.yaml"
+    monkeypatch.setenv("KPI_CONFIG", str(config))
+    now = dt.datetime(2025, 3, 14, 20, 0, tzinfo=dt.UTC)  # 04:00 on the 15th in Shanghai
+    config.write_text("")
+    assert load_settings(tmp_path).date_horizon(now) == dt.date(2025, 3, 16)
+    config.write_text("date_horizon_days: 0\n")
+    assert load_settings(tmp_path).date_horizon(now) == dt.date(2025, 3, 15)
+    config.write_text("date_horizon_days: -1\n")
+    with pytest.raises(Exception, match="date_horizon_days"):
+        load_settings(tmp_path)

@@ -18,7 +18,7 @@ import time
 from collections import Counter, namedtuple
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -31,6 +31,7 @@ from pipelines.ingest.validate import (
     DATE_IN_NAME,
     FILE_COLUMN,
     READERS,
+    ROW,
     TOGETHER_BYTES,
     SchemaMismatch,
     Validated,
@@ -601,6 +602,8 @@ class DayLoader:
         self._unwritten: list[pl.DataFrame] = []
         #: transactions committed so far
         self.commits = 0
+        #: the last business date a row may carry (:func:`beyond_horizon`)
+        self._horizon = settings.date_horizon()
 
     def __enter__(self) -> DayLoader:
         return self
@@ -721,6 +724,7 @@ class DayLoader:
             file = _DayFile(rel, digest, path.stat().st_size, first)
             if file.duplicate_of is None:
                 checked = read.validated() if read else _validate(settings, source, path)
+                checked = beyond_horizon(checked, source, self._horizon)
                 _check_start(settings, rel, checked)
                 share = checked.bad_rows / checked.rows_in if checked.rows_in else 0.0
                 file.checked = checked
@@ -830,6 +834,30 @@ class DayLoader:
                 dates = business_dates(con, source, day, checked.good)
                 result.first_business_date, result.last_business_date = dates
         return result
+
+
+def beyond_horizon(checked: Validated, source: str, horizon: dt.date) -> Validated:
+    """``checked`` with its rows dated after ``horizon`` quarantined (rule
+    ``business_date <= horizon``): a row stamped years ahead (a mistyped year) is not a day
+    to build, and would make every day before it look mature."""
+    good = checked.good
+    if "business_date" not in good.columns or not good.height:
+        return checked
+    latest = good["business_date"].max()
+    if latest is None or latest <= horizon:
+        return checked
+    late = good["business_date"] > horizon
+    column = SOURCE_SPECS[source].business_date
+    assert column is not None
+    moved = good.filter(late).select(
+        pl.col(ROW).cast(pl.Int64).alias("row_number"),
+        pl.lit(column).alias("column"),
+        pl.lit(f"business_date <= {horizon} (date_horizon_days)").alias("check"),
+        pl.col(column).cast(pl.String).alias("value"),
+        pl.lit(None, pl.String).alias(FILE_COLUMN),
+    )
+    bad = pl.concat([checked.bad, moved], how="vertical_relaxed").sort("row_number", "column")
+    return replace(checked, good=good.filter(~late), bad=bad)
 
 
 def _check_start(settings: Settings, file: str, checked: Validated) -> None:
