@@ -528,3 +528,32 @@ def test_the_date_horizon_is_a_setting_of_whole_days(tmp_path, monkeypatch):
     config.write_text("date_horizon_days: -1\n")
     with pytest.raises(Exception, match="date_horizon_days"):
         load_settings(tmp_path)
+
+
+def test_provisional_days_are_judged_from_the_runs_date_not_a_future_row(tmp_path):
+    """A warehouse holding one base measure dated 2099 (loaded before the horizon existed):
+    a night run after it marks as provisional exactly the days a clean run does, not none."""
+    from conftest import make_shop
+
+    end = last_complete_day(load_settings(tmp_path))
+    shop = make_shop(tmp_path, start=end - dt.timedelta(days=9), days=10, orders_per_day=20)
+
+    def provisional() -> list[tuple]:
+        with shop.connect() as con:
+            return con.execute(
+                "select period_start, count(*) from kpi.fct_kpi_values "
+                "where grain = 'day' and is_provisional group by 1 order by 1"
+            ).fetchall()
+
+    first = shop.run()
+    assert first.success, first.error
+    clean = provisional()
+    assert clean  # the newest days' late facts are still maturing
+    with duckdb.connect(str(shop.settings.build_db)) as con:
+        con.execute(
+            "insert into kpi.fct_base_measures select * replace (date '2099-01-01' as date_day) "
+            "from kpi.fct_base_measures limit 1"
+        )
+    again = shop.run(end, end)
+    assert again.success, again.error
+    assert provisional() == clean
