@@ -557,3 +557,27 @@ def test_provisional_days_are_judged_from_the_runs_date_not_a_future_row(tmp_pat
     again = shop.run(end, end)
     assert again.success, again.error
     assert provisional() == clean
+
+
+def test_kpi_run_refuses_a_file_named_beyond_the_horizon_and_runs_the_rest(small_landing):
+    """`orders_2036-06-16.csv` (a mistyped year) is refused by name: the run covers the real
+    deliveries only (no day planned past the last complete one), the rest loads, and the
+    night exits 1."""
+    data, start = small_landing
+    end = start + dt.timedelta(days=2)
+    orders = data / "landing" / "orders"
+    typo = orders / "orders_2036-06-16.csv"
+    body = next(orders.glob(f"*{start}*.csv")).read_text().splitlines()
+    typo.write_text("\n".join([body[0], *(line.replace("o", "x", 1) for line in body[1:3])]) + "\n")
+    out = kpi(data, "run")
+    said = out.stdout + out.stderr
+    assert out.returncode == 1, said
+    assert "orders/orders_2036-06-16.csv: refused" in out.stderr
+    assert f"files delivered {start} .. {end} (3 days)" in out.stdout
+    with duckdb.connect(str(data / "warehouse" / "build.duckdb"), read_only=True) as con:
+        delivered = con.execute(
+            "select distinct partition_date from raw._file_ledger order by 1"
+        ).fetchall()
+        newest = con.execute("select max(date_day) from kpi.fct_base_measures").fetchone()[0]
+    assert delivered == [(start + dt.timedelta(days=i),) for i in range(3)]
+    assert newest == end
