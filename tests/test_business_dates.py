@@ -471,10 +471,10 @@ def test_rows_before_partitions_start_fail_the_run_once_by_name(small_landing, m
 # --- the date horizon -----------------------------------------------------------------------
 
 
-def test_rows_dated_beyond_the_horizon_are_quarantined_and_leave_their_days(tmp_path, monkeypatch):
-    """A row dated after the run's date + date_horizon_days (a mistyped year) is quarantined
-    with its rule; a row within the horizon and the file's other rows load; the ledger's
-    dates end where the loaded rows do."""
+def test_rows_dated_beyond_the_horizon_or_before_the_start_are_quarantined(tmp_path, monkeypatch):
+    """A row dated after the run's date + date_horizon_days (a mistyped year), or a stray one
+    before partitions_start, is quarantined with its rule; a row within the horizon and the
+    file's other rows load; the ledger's dates end where the loaded rows do."""
     data = tmp_path / "data"
     day = dt.date(2025, 3, 14)
     today = dt.datetime.now(SHANGHAI).date()
@@ -486,6 +486,7 @@ def test_rows_dated_beyond_the_horizon_are_quarantined_and_leave_their_days(tmp_
         "a2,c2,2099-01-01T10:00:00+08:00,direct,,prepaid,20.00,",
         f"a3,c3,{today + dt.timedelta(days=1)},direct,,prepaid,30.00,",
         f"a4,c4,{today + dt.timedelta(days=3)},direct,,prepaid,40.00,",
+        "a5,c5,2019-05-01T10:00:00+08:00,direct,,prepaid,50.00,",  # before partitions_start
     ]
     (folder / f"orders_{day}.csv").write_text("\n".join([header, *rows]) + "\n")
     config = tmp_path / "kpi.yaml"
@@ -511,10 +512,13 @@ def test_rows_dated_beyond_the_horizon_are_quarantined_and_leave_their_days(tmp_
     assert [(f, r, c) for f, r, c, _check, _v in quarantined] == [
         (f"orders/orders_{day}.csv", 2, "created_at"),
         (f"orders/orders_{day}.csv", 4, "created_at"),
+        (f"orders/orders_{day}.csv", 5, "created_at"),
     ]
-    assert all(str(horizon) in check for *_rest, check, _v in quarantined)
+    checks = [check for *_rest, check, _v in quarantined]
+    assert str(horizon) in checks[0] and str(horizon) in checks[1]
+    assert "partitions_start" in checks[2] and "2024-01-01" in checks[2]
     assert quarantined[0][4].startswith("2099-01-01")
-    assert ledger == [(4, 2, 2, day, today + dt.timedelta(days=1))]
+    assert ledger == [(5, 2, 3, day, today + dt.timedelta(days=1))]
 
 
 def test_the_date_horizon_is_a_setting_of_whole_days(tmp_path, monkeypatch):
