@@ -322,6 +322,10 @@ class _KpiConfig(ConfigModel):
     partitions_start: Annotated[
         dt.date, BeforeValidator(_iso_date, json_schema_input_type=dt.date)
     ] = Field(dt.date(2024, 1, 1), description="the first daily partition")
+    date_horizon_days: Annotated[int, Strict(), Field(ge=0)] = Field(
+        1,
+        description="a row dated more than this many days after the run's date is quarantined",
+    )
     nightly_time: Annotated[
         str,
         BeforeValidator(_unquoted_time, json_schema_input_type=str),
@@ -436,6 +440,14 @@ class Settings:
     vocabulary: Vocabulary = DEFAULT_VOCABULARY
     serving: ServingSettings = ServingSettings()
     serve: ServeSettings = ServeSettings()
+    #: a row dated more than this many days after the run's date (the day it runs, in the
+    #: business zone) is quarantined: a mistyped year is not a day to build or to wait for
+    date_horizon_days: int = 1
+
+    def date_horizon(self, now: dt.datetime | None = None) -> dt.date:
+        """The last business date a row may carry in a run at ``now`` (default: now)."""
+        now = (now or dt.datetime.now(dt.UTC)).astimezone(self.tz)
+        return now.date() + dt.timedelta(days=self.date_horizon_days)
 
     @property
     def formats(self) -> Formats:
@@ -589,6 +601,7 @@ def load_settings(data_dir: str | Path | None = None) -> Settings:
         vocabulary=config.vocabulary,
         serving=config.serving,
         serve=config.serve,
+        date_horizon_days=config.date_horizon_days,
     )
 
 

@@ -29,7 +29,7 @@ base as (
 ),
 
 as_of as (
-    select max(date_day) as as_of_date from {{ ref('fct_base_measures') }}
+    select {{ kpi_as_of_date('date_day') }} as as_of_date from {{ ref('fct_base_measures') }}
 ),
 
 periods as (
