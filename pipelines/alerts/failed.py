@@ -17,11 +17,11 @@ import datetime as dt
 from typing import Any
 
 from kpi_tree.model import Tree
-from kpi_tree.units import SHARED_UNIT
+from kpi_tree.units import SHARED_UNIT, team_units
 from pipelines.alerts.delivery import FileChannel, Message
 from pipelines.alerts.notify import (
-    _alert_id,
-    _record,
+    alert_id_of,
+    alert_record,
     channels_for,
     deliver_to_channels,
     message,
@@ -132,7 +132,7 @@ def failed_night(
                     notes=[note],
                 ),
             )
-    team_of = {t.get("mart"): tid for tid, t in tree.teams.items()}
+    team_of = team_units(tree)
     why = _("The nightly run failed while {step}: {error}").format(
         step=step_words(kind), error=error.strip()
     )
@@ -143,7 +143,7 @@ def failed_night(
         out: Message = message(
             settings,
             tree,
-            alert_id=_alert_id(run_id, team, RUN_FAILED),
+            alert_id=alert_id_of(run_id, team, RUN_FAILED),
             kind=RUN_FAILED,
             severity="critical",
             team=team,
@@ -153,7 +153,7 @@ def failed_night(
             fields={_("Step"): step_words(kind)},
         )
         deliveries, status = deliver_to_channels(settings, team, channels, out, run_id)
-        records.append(_record(out, run_id, None, deliveries, status))
+        records.append(alert_record(out, run_id, None, deliveries, status))
 
     for unit in stopped:
         team = team_of.get(unit)
