@@ -8,7 +8,10 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import shutil
+import subprocess
+import sys
 import zipfile
 
 import duckdb
@@ -265,3 +268,27 @@ def test_kpi_run_and_status_name_what_was_not_loaded(tmp_path):
     entries = [json.loads(line) for line in log.read_text().splitlines()]
     failed = [f for e in entries for f in e.get("failed_expectations") or []]
     assert not [f for f in failed if f.endswith("e.g. None")], failed
+
+
+def test_kpi_run_with_only_a_wrong_case_folder_says_where_the_files_should_be(tmp_path):
+    data_dir = tmp_path / "data"
+    folder = data_dir / "landing" / "Orders"
+    folder.mkdir(parents=True)
+    (folder / "orders_2025-03-15.csv").write_bytes(_orders(dt.date(2025, 3, 15), 3, "a"))
+    code, out = kpi(data_dir, "run")
+    flat = " ".join(out.split())
+    assert code == 2
+    assert "Orders/: not loaded (1 file)" in flat and "move them to orders/" in flat
+    assert not (data_dir / "warehouse" / "build.duckdb").exists()
+    # in the shop's language too (the catalogue's Chinese), as the `kpi` command speaks it
+    env = {**os.environ, "KPI_DATA_DIR": str(data_dir), "KPI_LOCALE": "zh_CN", "COLUMNS": "200"}
+    env.pop("KPI_CONFIG", None)
+    status = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "status"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert status.returncode == 0, status.stderr
+    assert "Orders/：未载入（1 个文件）：文件夹名区分大小写" in " ".join(status.stdout.split())
