@@ -292,3 +292,66 @@ def test_kpi_run_with_only_a_wrong_case_folder_says_where_the_files_should_be(tm
     )
     assert status.returncode == 0, status.stderr
     assert "Orders/：未载入（1 个文件）：文件夹名区分大小写" in " ".join(status.stdout.split())
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "data", "config"),
+    [
+        ("conversations", "c.jsonl", b"\n\n  \n", {}),
+        ("orders", "o.csv", b"\xef\xbb\xbf", {}),
+        ("orders", "o.csv", b"", {"encoding": "gb18030"}),  # read by the mapping
+        ("orders", "o.csv", (ORDERS_HEADER + "\r\n").encode(), {"encoding": "gb18030"}),
+        ("sessions", "s.parquet", None, {}),
+    ],
+)
+def test_a_file_without_rows_reads_as_no_rows_whatever_its_form(
+    tmp_path, monkeypatch, source, name, data, config
+):
+    settings = _settings(tmp_path, monkeypatch, sources={source: config} if config else {})
+    path = tmp_path / name
+    if data is None:  # a Parquet file with the contract's columns and no rows
+        from pipelines.ingest.contracts import SOURCE_SPECS
+
+        pl.DataFrame(schema=dict.fromkeys(SOURCE_SPECS[source].dtypes, pl.String)).write_parquet(
+            path
+        )
+    else:
+        path.write_bytes(data)
+    checked = validate_file(path, source, settings.source(source), "Asia/Shanghai")
+    assert checked.rows_in == 0 and checked.good.height == 0 and checked.bad.height == 0
+
+
+def test_the_ingest_step_records_what_it_did_not_load(tmp_path):
+    """A real Dagster run of the orders step: its metadata lists what of its folder it did not
+    read (and what is no source's), and counts the empty files; a day whose only file is empty
+    is not delivered, one with a file of rows beside an empty one is."""
+    import dagster as dg
+    from conftest import make_shop
+
+    from pipelines.definitions import build_defs
+    from pipelines.runner import run_nightly
+
+    shop = make_shop(tmp_path, start=dt.date(2025, 3, 3), days=2, orders_per_day=20)
+    orders = shop.landing / "orders"
+    shutil.copy(next(orders.glob("*.csv")), orders / "notes.txt")
+    (orders / "orders_2025-03-04_more.csv").write_text(ORDERS_HEADER + "\n")
+    (orders / "orders_2025-03-03.csv").write_text(ORDERS_HEADER + "\n")  # its only file
+    (shop.landing / "misc").mkdir()
+    (shop.landing / "misc" / "a.md").write_text("x\n")
+    (shop.landing / "sessions" / "readme.txt").write_text("x\n")  # the sessions step's
+    with dg.instance_for_test() as instance:
+        outcome = run_nightly(
+            build_defs(shop.data_dir),
+            shop.start,
+            shop.end,
+            instance,
+            asset_selection=[dg.AssetKey(["raw", "orders"])],
+            log_level="CRITICAL",
+        )
+        event = instance.get_latest_materialization_event(dg.AssetKey(["raw", "orders"]))
+    assert outcome.ok, outcome.error
+    assert event is not None and event.asset_materialization is not None
+    meta = {k: v.value for k, v in event.asset_materialization.metadata.items()}
+    assert meta["not_loaded"] == ["misc/", "orders/notes.txt"]
+    assert meta["files_empty"] == 2 and meta["files_loaded"] == 1
+    assert meta["missing_days"] == ["2025-03-03"]

@@ -133,7 +133,10 @@ def build_ingest_asset(source: str, partitions: dg.PartitionsDefinition) -> dg.A
         folder = settings.source(source).folder
         # what this source's folder holds, or is likely meant for, that it does not read
         found = stray_files(settings.landing_dir, source_folders(settings))
-        strays = [s for s in found if s.folder == folder]
+        # what is likely no source's is said once a run, by the first source's step
+        strays = [
+            s for s in found if s.folder == folder or (s.folder is None and source == SOURCES[0])
+        ]
         for stray in strays:
             context.log.warning(stray_notice(stray))
         assumed = {c for d in results for f in d.files for c in f.zone_assumed}

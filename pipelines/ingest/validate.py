@@ -911,6 +911,8 @@ def _read_plain(
 ) -> pl.DataFrame:
     mapping = conf.mapping
     mapped = mapping is not None and mapping.needs_mapping
+    if _blank(path):  # nothing but white space (a BOM): an empty file, not a cut or bad one
+        return pl.DataFrame()
     if path.suffix.lower() == ".csv" and (cut := cut_line(path)) is not None:
         problem = (
             f"ends mid-row: its last line, line {cut}, has no line break at its end, so the "
@@ -941,6 +943,17 @@ def _read_plain(
     problems.append(FileProblem("*", str(mismatch), kind="encoding"))
     options = (mapping.delimiter, mapping.skip_lines) if mapped and mapping else (",", 0)
     return read_csv_text(path, mismatch.detected, *options, ragged=mapped)
+
+
+def _blank(path: Path) -> bool:
+    """Whether a text file holds nothing but white space (and a BOM); a file of rows is
+    never that short, so only a short one is read to tell."""
+    if path.suffix.lower() == ".parquet" or path.stat().st_size > 4096:
+        return False
+    data = path.read_bytes()
+    for bom in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"):
+        data = data.removeprefix(bom)
+    return not data.replace(b"\x00", b"").strip()
 
 
 def mapping_columns(source: str, conf: SourceConfig) -> list[str]:
