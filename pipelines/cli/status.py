@@ -120,7 +120,8 @@ def print_summary(settings: Settings) -> None:
 
 
 def status() -> None:
-    """What the build warehouse holds: rows, files and quarantine per source."""
+    """What the build warehouse holds: rows, files and quarantine per source; and what was
+    delivered but not loaded."""
     print_summary(load_settings())
 
 
