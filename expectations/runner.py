@@ -275,7 +275,8 @@ def run_gate(
                     examples = [_example(dict(row)) for row in located[:5]]
                 else:
                     examples = res.get("partial_unexpected_list") or []
-                if not examples and "observed_value" in res:
+                if not examples and res.get("observed_value") is not None:
+                    # none observed (an empty frame) is no example: never "e.g. None"
                     examples = [res["observed_value"]]
                 failures.append(
                     Failure(

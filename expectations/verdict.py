@@ -29,7 +29,8 @@ class Failure:
     def describe(self) -> str:
         where = f"{self.frame}.{self.column}" if self.column else self.frame
         count = f" ({self.unexpected_count} rows)" if self.unexpected_count else ""
-        examples = f"; e.g. {'; '.join(map(str, self.examples[:3]))}" if self.examples else ""
+        shown = [str(e) for e in self.examples if e is not None][:3]  # a verdict from before
+        examples = f"; e.g. {'; '.join(shown)}" if shown else ""
         return f"{self.expectation} on {where}{count}{examples}"
 
 

@@ -9,13 +9,13 @@ command with "did you mean …" and the valid values, exit status 2 (click's usa
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 
 import typer
 
 from kpi_tree.model import default_tree
 from pipelines.i18n import _
+from pipelines.ingest.landing import closest
 
 #: the scope of the whole shop, and (targets show) every scope at once
 WHOLE_SHOP = "all"
@@ -24,11 +24,8 @@ EVERY_SCOPE = "any"
 
 def _suggest(value: str, valid: Iterable[str]) -> str:
     valid = list(valid)
-    close = difflib.get_close_matches(value.lower(), [v.lower() for v in valid], n=1, cutoff=0.5)
-    hint = ""
-    if close:
-        match = next(v for v in valid if v.lower() == close[0])
-        hint = _("did you mean {value}? ").format(value=match)
+    match = closest(value, valid)
+    hint = _("did you mean {value}? ").format(value=match) if match else ""
     return hint + _("valid: {values}").format(values=", ".join(valid))
 
 

@@ -26,7 +26,7 @@ from kpi_tree.model import default_tree
 from kpi_tree.units import SHARED_UNIT, team_units
 from pipelines.cli.console import console, err_console, fail
 from pipelines.cli.progress import RunProgress, terminal_console
-from pipelines.cli.status import print_summary
+from pipelines.cli.status import not_loaded, print_not_loaded, print_summary
 from pipelines.i18n import N_, _, lang, ngettext
 from pipelines.partitions import (
     OutsidePartitions,
@@ -63,6 +63,7 @@ def landed_range(
     landed = landed_files(settings.landing_dir, settings.business_timezone)
     files = sorted((day, path) for path, day, _path in landed)
     if not files:
+        print_not_loaded(not_loaded(settings, []))  # a wrong-case folder: said, not just "none"
         raise fail(
             _("No landing files under {folder}.").format(folder=settings.landing_dir)
             + " "

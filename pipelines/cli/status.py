@@ -7,11 +7,14 @@ from typing import Annotated
 import duckdb
 import typer
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 
 from pipelines.cli import choices
 from pipelines.cli.console import console, err_console
-from pipelines.ingest.report import ingest_summary, quarantine_reasons, quarantine_rows
+from pipelines.i18n import _
+from pipelines.ingest.landing import empty_notice, source_folders, stray_files, stray_notice
+from pipelines.ingest.report import empty_files, ingest_summary, quarantine_reasons, quarantine_rows
 from pipelines.settings import Settings, load_settings
 
 SUMMARY_COLUMNS = (
@@ -27,21 +30,52 @@ SUMMARY_COLUMNS = (
 NARROW_COLUMNS = ("source", "days", "rows", "quarantined", "files", "dup.", "rejected")
 #: the width the table needs with its long headings
 WIDE = 110
+#: the things not loaded listed one by one; the rest are counted
+MAX_NOT_LOADED = 20
+
+
+def not_loaded(settings: Settings, empty: list[tuple]) -> list[str]:
+    """What was delivered and is not loaded, each with what to do: what the landing folder
+    holds that no source reads, and the files without rows (``empty``: the ledger's)."""
+    strays = stray_files(settings.landing_dir, source_folders(settings))
+    return [stray_notice(s) for s in strays] + [
+        empty_notice(file, source, day) for source, day, file in empty
+    ]
+
+
+def print_not_loaded(lines: list[str]) -> None:
+    if not lines:
+        return
+    console.print(
+        "[yellow]" + escape(_("Not loaded ({n}):").format(n=len(lines))) + "[/yellow]",
+        highlight=False,
+    )
+    for line in lines[:MAX_NOT_LOADED]:
+        console.print("  " + escape(line), highlight=False, soft_wrap=True)
+    if len(lines) > MAX_NOT_LOADED:
+        console.print(
+            "  " + escape(_("… and {n} more").format(n=len(lines) - MAX_NOT_LOADED)),
+            highlight=False,
+        )
 
 
 def print_summary(settings: Settings) -> None:
-    """Rows, files and quarantine per source, and the quarantined rows by reason."""
+    """Rows, files and quarantine per source, the quarantined rows by reason, and what was
+    delivered but not loaded."""
     if not settings.build_db.exists():
         console.print("No build warehouse yet.")
+        print_not_loaded(not_loaded(settings, []))
         return
     try:
         con = duckdb.connect(str(settings.build_db), read_only=True)
     except duckdb.IOException:  # held by another program: the run's error named it
         err_console.print("The build warehouse is held by another program: no summary.")
+        print_not_loaded(not_loaded(settings, []))
         return
     with con:
         summary = ingest_summary(con)
         reasons = quarantine_reasons(con)
+        empty = empty_files(con)
     # a terminal narrower than the table gets short headings, the span on two lines and no
     # column rules, and every number whole (a truncated number is a wrong number)
     narrow = console.width < WIDE
@@ -82,10 +116,12 @@ def print_summary(settings: Settings) -> None:
         for source, column, check, count in reasons:
             why.add_row(source, column or "", check, str(count))
         console.print(why)
+    print_not_loaded(not_loaded(settings, empty))
 
 
 def status() -> None:
-    """What the build warehouse holds: rows, files and quarantine per source."""
+    """What the build warehouse holds: rows, files and quarantine per source; and what was
+    delivered but not loaded."""
     print_summary(load_settings())
 
 

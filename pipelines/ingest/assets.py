@@ -6,6 +6,7 @@ from collections import Counter
 import dagster as dg
 
 from pipelines.ingest.contracts import SOURCE_SPECS, SOURCES
+from pipelines.ingest.landing import empty_notice, source_folders, stray_files, stray_notice
 from pipelines.ingest.load import (
     QUARANTINE,
     READ_AHEAD_DAYS,
@@ -48,6 +49,7 @@ def summarize(results: list[DayResult]) -> dict[str, int]:
         "files_loaded": files["loaded"],
         "files_duplicate": files["duplicate"],
         "files_rejected": files["rejected"],
+        "files_empty": files["empty"],
     }
 
 
@@ -94,10 +96,12 @@ def build_ingest_asset(source: str, partitions: dg.PartitionsDefinition) -> dg.A
                             allow_retries=False,
                         ) from err
                     results.append(result)
-                    if not result.files:
+                    if not result.delivered:
                         missing.append(day.isoformat())
                     for f in result.files:
-                        if f.status == "duplicate":
+                        if f.status == "empty":
+                            context.log.warning(empty_notice(f.file, source, day))
+                        elif f.status == "duplicate":
                             context.log.warning(
                                 f"{f.file}: skipped, same content as {f.duplicate_of} "
                                 "already loaded"
@@ -126,6 +130,15 @@ def build_ingest_asset(source: str, partitions: dg.PartitionsDefinition) -> dg.A
                 )
         if missing:
             context.log.warning(f"{source}: no files for {len(missing)} day(s): {missing[:10]}")
+        folder = settings.source(source).folder
+        # what this source's folder holds, or is likely meant for, that it does not read
+        found = stray_files(settings.landing_dir, source_folders(settings))
+        # what is likely no source's is said once a run, by the first source's step
+        strays = [
+            s for s in found if s.folder == folder or (s.folder is None and source == SOURCES[0])
+        ]
+        for stray in strays:
+            context.log.warning(stray_notice(stray))
         assumed = {c for d in results for f in d.files for c in f.zone_assumed}
         if assumed:
             context.log.warning(zone_notice(source, assumed, settings.business_timezone))
@@ -139,6 +152,7 @@ def build_ingest_asset(source: str, partitions: dg.PartitionsDefinition) -> dg.A
                 "first_business_date": touched[0].isoformat() if touched else None,
                 "last_business_date": touched[1].isoformat() if touched else None,
                 "zone_assumed": settings.business_timezone if assumed else None,
+                "not_loaded": dg.MetadataValue.json([s.path for s in strays]),
             }
         )
 

@@ -12,7 +12,6 @@ recorded as a duplicate and skipped.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import os
 import time
 from collections import Counter, namedtuple
@@ -26,11 +25,11 @@ import duckdb
 import polars as pl
 
 from pipelines.ingest.contracts import SOURCE_SPECS, Timestamp
+from pipelines.ingest.landing import content_sha256, is_delivery
 from pipelines.ingest.mapping import SPREAD_FROM, spreadable
 from pipelines.ingest.validate import (
     DATE_IN_NAME,
     FILE_COLUMN,
-    READERS,
     ROW,
     TOGETHER_BYTES,
     SchemaMismatch,
@@ -52,7 +51,7 @@ LEDGER_COLUMNS: dict[str, pl.DataType] = {
     "file": pl.String,
     "sha256": pl.String,
     "size_bytes": pl.Int64,
-    "status": pl.String,  # loaded | duplicate | rejected
+    "status": pl.String,  # loaded | duplicate | rejected | empty (no rows: not a delivery)
     "duplicate_of": pl.String,
     "rows_in": pl.Int64,
     "rows_loaded": pl.Int64,
@@ -191,7 +190,7 @@ def landed_by_day(landing: Path, source: str, zone: str) -> dict[str, list[Path]
     with os.scandir(folder) as entries:
         for entry in entries:
             name = entry.name
-            if os.path.splitext(name)[1].lower() not in READERS or not entry.is_file():
+            if not is_delivery(name) or not entry.is_file():
                 continue
             if m := DATE_IN_NAME.search(name):
                 day = m.group(0)
@@ -235,17 +234,15 @@ def _settled(signature: tuple[int, ...], now_ns: int) -> bool:
 
 
 def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """The hash the ledger knows a file's content by (a compressed file's is the content it
+    holds: pipelines/ingest/landing.py)."""
+    return content_sha256(path)
 
 
 @dataclass
 class FileResult:
     file: str
-    status: str  # loaded | duplicate | rejected
+    status: str  # loaded | duplicate | rejected | empty
     rows_in: int = 0
     rows_loaded: int = 0
     rows_quarantined: int = 0
@@ -267,6 +264,11 @@ class DayResult:
     @property
     def rows_loaded(self) -> int:
         return sum(f.rows_loaded for f in self.files)
+
+    @property
+    def delivered(self) -> bool:
+        """Whether the day has a file of rows (an empty one, a header at most, is none)."""
+        return any(f.status != "empty" for f in self.files)
 
     @property
     def rows_quarantined(self) -> int:
@@ -730,6 +732,8 @@ class DayLoader:
                 share = checked.bad_rows / checked.rows_in if checked.rows_in else 0.0
                 file.checked = checked
                 file.status = "rejected" if share > settings.bad_row_threshold else "loaded"
+                if not checked.rows_in:  # no rows (a header at most): not a delivery
+                    file.status = "empty"
                 if file.status == "loaded":  # a later file of the day with this content
                     known[digest] = rel
             files.append(file)

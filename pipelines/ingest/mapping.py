@@ -463,16 +463,45 @@ def source_model(spec: SourceSpec, extra: Mapping[str, Any] | None = None) -> ty
 
 
 class EncodingMismatch(ValueError):
-    """A CSV file does not decode in its declared encoding; ``detected`` is the likely one."""
+    """A CSV file does not decode in its declared encoding; ``detected`` is the likely one,
+    ``offset`` and ``line`` where the first byte that does not decode is (None: unknown),
+    ``source`` the source whose ``encoding`` setting to change."""
 
-    def __init__(self, declared: str, detected: str | None, error: str):
+    def __init__(
+        self,
+        declared: str,
+        detected: str | None,
+        error: str,
+        source: str | None = None,
+        offset: int | None = None,
+        line: int | None = None,
+    ):
         self.declared, self.detected, self.error = declared, detected, error
+        self.source, self.offset, self.line = source, offset, line
+        where = f"under sources.{source}" if source else "for this source"
         hint = (
-            f"it reads as {detected}: set `encoding: {detected}` for this source in kpi.yaml"
+            f"it reads as {detected}: set `encoding: {detected}` {where} in kpi.yaml"
             if detected
-            else f"set `encoding:` for this source in kpi.yaml ({', '.join(COMMON_ENCODINGS)})"
+            else f"set `encoding:` {where} in kpi.yaml ({', '.join(COMMON_ENCODINGS)})"
         )
-        super().__init__(f"is not {declared} text ({error}); {hint}")
+        if offset is None:
+            super().__init__(f"is not {declared} text ({error}); {hint}")
+            return
+        at = f"byte {offset}" + (f", on line {line}," if line is not None else "")
+        super().__init__(f"is not {declared} text: {at} does not decode ({error}); {hint}")
+
+    def located(self, data: bytes, source: str) -> EncodingMismatch:
+        """The same mismatch, for ``source``, with where in ``data`` (the file's bytes) the
+        first byte that does not decode is."""
+        try:
+            data.decode(codecs.lookup(self.declared).name)
+        except (UnicodeDecodeError, LookupError) as err:
+            if isinstance(err, UnicodeDecodeError):
+                line = data.count(b"\n", 0, err.start) + 1
+                return EncodingMismatch(
+                    self.declared, self.detected, err.reason, source, err.start, line
+                )
+        return EncodingMismatch(self.declared, self.detected, self.error, source)
 
 
 #: encodings a shop's exports are likely in, first: where the detector finds several about
@@ -525,7 +554,7 @@ def read_csv_text(
         text = data.decode(name)
     except UnicodeDecodeError as err:
         detected = detect_encoding(data)
-        raise EncodingMismatch(encoding, detected, f"byte {err.start}: {err.reason}") from None
+        raise EncodingMismatch(encoding, detected, err.reason, offset=err.start) from None
     if not data.isascii() and name not in ("utf-16", "utf-32") and _is_utf8(data):
         # GB18030 decodes nearly any bytes, into nonsense where they were UTF-8: a file saved
         # again as UTF-8 would lose its headers without a word

@@ -41,6 +41,7 @@ def ingest_summary(con: duckdb.DuckDBPyConnection) -> list[dict]:
                 "files_loaded": files.get("loaded", 0),
                 "files_duplicate": files.get("duplicate", 0),
                 "files_rejected": files.get("rejected", 0),
+                "files_empty": files.get("empty", 0),
             }
         )
     return out
@@ -77,4 +78,15 @@ def quarantine_rows(
         f"select source, file, row_number, {column}, check_name, value from {QUARANTINE} "
         f"{where} order by partition_date, file, row_number limit ?",
         [*params, limit],
+    ).fetchall()
+
+
+def empty_files(con: duckdb.DuckDBPyConnection) -> list[tuple]:
+    """(source, delivery day, file) of every delivered file without rows (a header at most),
+    which ingestion did not count as a delivery."""
+    if not table_exists(con, RAW_SCHEMA, LEDGER.split(".")[1]):
+        return []
+    return con.execute(
+        f"select source, partition_date, file from {LEDGER} where status = 'empty' "
+        "order by partition_date, source, file"
     ).fetchall()

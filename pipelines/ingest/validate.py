@@ -52,6 +52,7 @@ from pandera.errors import SchemaErrors
 
 from kpi_tree.vocabulary import ColumnMembers
 from pipelines.ingest.contracts import RULE_COLUMNS, SOURCE_SPECS, Timestamp
+from pipelines.ingest.landing import READERS, CompressedProblem, plain
 from pipelines.ingest.mapping import (
     EncodingMismatch,
     MappingProblem,
@@ -72,7 +73,6 @@ QUARANTINE_SCHEMA = {
     "check": pl.String,
     "value": pl.String,
 }
-READERS = {".csv": "csv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 DATE_IN_NAME = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 JSONL_KEYS_FROM_LINES = 1000
 
@@ -888,11 +888,31 @@ def _read(
     problems: list[FileProblem] | None,
 ) -> pl.DataFrame:
     """The file as :func:`read_raw` reads it, or as its mapping says (encoding, delimiter,
-    lines before the header). A file that is not text in its encoding is a
-    :class:`SchemaMismatch` that names the likely one; with ``problems``, a problem, and the
-    file is read in the likely encoding to find the others."""
+    lines before the header); a compressed file (``.gz``, ``.zip``) as the file it holds. A
+    file that is not text in its encoding is a :class:`SchemaMismatch` that names the likely
+    one; with ``problems``, a problem, and the file is read in the likely encoding to find
+    the others."""
+    try:
+        with plain(path) as unpacked:
+            return _read_plain(unpacked, source, conf, file, problems)
+    except CompressedProblem as err:
+        if problems is None:
+            raise SchemaMismatch(file, "*", str(err)) from None
+        problems.append(FileProblem("*", str(err), kind="cut"))
+        return pl.DataFrame()
+
+
+def _read_plain(
+    path: Path,
+    source: str,
+    conf: SourceConfig,
+    file: str,
+    problems: list[FileProblem] | None,
+) -> pl.DataFrame:
     mapping = conf.mapping
     mapped = mapping is not None and mapping.needs_mapping
+    if _blank(path):  # nothing but white space (a BOM): an empty file, not a cut or bad one
+        return pl.DataFrame()
     if path.suffix.lower() == ".csv" and (cut := cut_line(path)) is not None:
         problem = (
             f"ends mid-row: its last line, line {cut}, has no line break at its end, so the "
@@ -917,11 +937,23 @@ def _read(
         if "utf-8" not in str(err).lower() or path.suffix.lower() != ".csv":
             raise SchemaMismatch(file, "*", f"cannot be read: {err}") from err
         mismatch = EncodingMismatch("utf-8", detect_encoding(path.read_bytes()), "invalid utf-8")
+    mismatch = mismatch.located(path.read_bytes(), source)
     if problems is None or mismatch.detected is None:
         raise SchemaMismatch(file, "*", str(mismatch)) from None
     problems.append(FileProblem("*", str(mismatch), kind="encoding"))
     options = (mapping.delimiter, mapping.skip_lines) if mapped and mapping else (",", 0)
     return read_csv_text(path, mismatch.detected, *options, ragged=mapped)
+
+
+def _blank(path: Path) -> bool:
+    """Whether a text file holds nothing but white space (and a BOM); a file of rows is
+    never that short, so only a short one is read to tell."""
+    if path.suffix.lower() == ".parquet" or path.stat().st_size > 4096:
+        return False
+    data = path.read_bytes()
+    for bom in (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff"):
+        data = data.removeprefix(bom)
+    return not data.replace(b"\x00", b"").strip()
 
 
 def mapping_columns(source: str, conf: SourceConfig) -> list[str]:
@@ -959,6 +991,10 @@ def _validate_raw(
 ) -> Validated:
     """:func:`validate_file` of a file already read (``numbered``: see :func:`type_frame`)."""
     mapping = conf.mapping
+    if raw.width == 0:  # an empty file: no rows, whatever its mapping would make of columns
+        typed, _ = type_frame(raw, source, conf, name)
+        good = add_business_date(typed, source, business_tz)
+        return Validated(good=good, bad=_NO_BAD_ROWS, rows_in=0)
     prepared = None
     if mapping is None or not mapping.needs_mapping:
         typed, parse_bad = type_frame(raw, source, conf, name, problems, numbered)
