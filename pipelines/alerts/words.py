@@ -51,6 +51,23 @@ DIMENSION = {
     "landing_page": N_("landing page"),
 }
 
+#: what became of a message on a channel, and the channels, as `kpi alerts` names them
+DELIVERY = {
+    "delivered": N_("sent"),
+    "failed": N_("failed"),
+    "undelivered": N_("undelivered"),
+    "partial": N_("partly delivered"),
+}
+CHANNEL = {
+    "file": N_("file"),
+    "webhook": N_("webhook"),
+    "email": N_("email"),
+    "slack": N_("Slack"),
+    "feishu": N_("Feishu"),
+    "dingtalk": N_("DingTalk"),
+    "wecom": N_("WeCom"),
+}
+
 
 def word(table: dict[str, str], key: str | None) -> str:
     """``key`` looked up in one of the tables above and translated; unknown keys as they are."""
