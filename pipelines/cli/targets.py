@@ -19,6 +19,7 @@ from kpi_tree.targets.plan import PlanError
 from pipelines.alerts.words import STATUS, kpi_name, team_name, word
 from pipelines.cli import choices
 from pipelines.cli.console import console, err_console
+from pipelines.cli.serving import business_time
 from pipelines.i18n import N_, _, lang
 from pipelines.publish.serving import serving_db
 from pipelines.settings import Settings, load_settings
@@ -352,8 +353,10 @@ def plan_cmd(
             con = duckdb.connect(str(settings.build_db), read_only=True)
         except duckdb.IOException as err:
             raise _fail(
-                f"the build warehouse {settings.build_db} is being written by a run; try again "
-                f"when it ends ({err})"
+                _(
+                    "the build warehouse {path} is being written by a run; try again when it "
+                    "ends ({error})"
+                ).format(path=settings.build_db, error=err)
             ) from err
     try:
         try:
@@ -368,15 +371,17 @@ def plan_cmd(
     store = version_store(settings)
     same = store.with_hash(planned.plan.hash)
     if dry_run:
-        console.print("--dry-run: nothing stored.")
+        console.print(_("--dry-run: nothing stored."))
         return
     if same is not None and not force:
         raise _fail(
-            f"version {same.version_id} ({same.created_at}) already has exactly this plan; "
-            "change the plan, or pass --force to store it again"
+            _(
+                "version {version} ({created}) already has exactly this plan; change the plan, "
+                "or pass --force to store it again"
+            ).format(version=same.version_id, created=same.created_at)
         )
     if not reason:
-        raise _fail("--reason is required: every version records why it was made")
+        raise _fail(_("--reason is required: every version records why it was made"))
     year = planned.plan.year
     effective = (
         effective_from.date()
@@ -395,9 +400,18 @@ def plan_cmd(
     except ValueError as err:
         raise _fail(str(err)) from err
     console.print(
-        f"Stored version [bold]{version.version_id}[/bold] by {version.author}, in force from "
-        f"{version.effective_from} ({store.root / version.version_id}). The next run loads it "
-        "into the warehouse (`kpi run --date D` to do it now)."
+        escape(
+            _(
+                "Stored version {version} by {author}, in force from {day} ({folder}). The next "
+                "run loads it into the warehouse (`kpi run --date D` to do it now)."
+            ).format(
+                version=version.version_id,
+                author=version.author,
+                day=version.effective_from,
+                folder=store.root / version.version_id,
+            )
+        ),
+        highlight=False,
     )
 
 
@@ -523,18 +537,19 @@ def versions_cmd() -> None:
     store = version_store(settings)
     versions = store.versions()
     if not versions:
-        console.print(f"No plan versions yet ({store.root}).")
+        console.print(_("No plan versions yet ({folder}).").format(folder=store.root))
         return
     table = Table(
-        "version",
-        "plan",
-        "year",
-        "top KPI",
-        "annual",
-        "author",
-        "created (UTC)",
-        "in force from",
-        "reason",
+        _("version"),
+        _("plan"),
+        _("year"),
+        _("top KPI"),
+        _("annual"),
+        _("author"),
+        _("created"),
+        _("in force from"),
+        _("reason"),
+        caption=_("Times in business time ({zone}).").format(zone=settings.business_timezone),
     )
     for v in versions:
         table.add_row(
@@ -544,7 +559,7 @@ def versions_cmd() -> None:
             v.top_kpi,
             settings.formats.money(v.annual_target),
             v.author,
-            v.created_at[:19],
+            f"{business_time(settings, dt.datetime.fromisoformat(v.created_at)):%Y-%m-%d %H:%M:%S}",
             v.effective_from,
             v.reason,
         )
@@ -556,12 +571,12 @@ def show_cmd(
     date: DateOption = None,
     period: PeriodOption = "month",
     team: Annotated[
-        str | None, typer.Option(help="Only this team's KPIs.", callback=choices.team)
+        str | None, typer.Option(help=N_("Only this team's KPIs."), callback=choices.team)
     ] = None,
     scope: Annotated[
         str,
         typer.Option(
-            help="all (the whole shop), a scope like channels:organic, or any.",
+            help=N_("all (the whole shop), a scope like channels:organic, or any."),
             callback=choices.scope,
         ),
     ] = "all",
