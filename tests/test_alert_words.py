@@ -149,3 +149,18 @@ def test_a_missing_newest_day_is_said_when_the_window_has_data():
     assert len(lines) == 2, lines
     assert "2025-04-05" in lines[0] and "2025-04-04" not in lines[0]
     assert " is 3," in lines[1]
+
+
+def test_a_missing_member_the_tree_fixes_is_named_by_its_label():
+    failure = Failure(
+        "coverage",
+        "expect_column_values_to_be_null",
+        "missing",
+        1,
+        ["orders by customer_type = new"],
+    )
+    for locale, label in (("zh_CN", "新客"), ("en_US", "new customers")):
+        [line] = _words([failure], locale=locale)
+        assert label in line, line
+    [line] = _words([failure], locale="zh_CN")
+    assert " new " not in f" {line} " and "new (" not in line

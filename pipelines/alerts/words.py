@@ -90,7 +90,16 @@ def source_name(tree: Tree, source: str) -> str:
     return str(info.get(lang()) or info.get("en") or source)
 
 
+#: the members of a dimension the tree fixes itself (not a shop's list in its vocabulary)
+FIXED_MEMBERS = {
+    ("customer_type", "new"): N_("new customers"),
+    ("customer_type", "returning"): N_("returning customers"),
+}
+
+
 def member_label(vocabulary: Vocabulary, dimension: str, member: str) -> str:
+    if (dimension, member) in FIXED_MEMBERS:
+        return _(FIXED_MEMBERS[(dimension, member)])
     return vocabulary.label(dimension, member, lang())
 
 
