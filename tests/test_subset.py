@@ -255,10 +255,7 @@ def test_kpi_tree_shows_what_is_not_available(orders_only_shop):
     code, output = kpi(orders_only_shop.data_dir, "tree")
     assert code == 0, output
     lines = {line.split()[2]: line for line in output.splitlines() if "流量转化率" in line}
-    # in the shop's language (zh_CN, its zone being Asia/Shanghai)
-    with use(orders_only_shop.settings.locale):
-        na, needs = _("n/a"), ("needs sessions" if lang() == "en" else "需要流量数据")
-    assert na in lines["Conversion"] and needs in lines["Conversion"]
+    assert "n/a" in lines["Conversion"] and "needs sessions" in lines["Conversion"]
 
 
 def test_a_held_back_unit_makes_kpi_run_exit_non_zero(orders_only_shop, tmp_path):
