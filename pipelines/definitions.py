@@ -33,7 +33,7 @@ def build_defs(data_dir: str | Path) -> dg.Definitions:
         targets.build_defs(partitions),
         quality.build_defs(),
         publish.build_defs(partitions),
-        alerts.build_defs(partitions),
+        alerts.build_defs(partitions, config),
         board.defs,
         dg.Definitions(
             jobs=[nightly_job],

@@ -256,7 +256,10 @@ def problems() -> list[str]:
                 continue
             entry = catalog.get(message.id, context=message.context)
             shown = message.id if isinstance(message.id, str) else message.id[0]
-            if entry is None or not entry.string or entry.fuzzy:
+            # a plural's translation is a tuple, untranslated while any of its forms is empty
+            strings = entry.string if entry is not None else ""
+            untranslated = not all(strings) if isinstance(strings, tuple) else not strings
+            if entry is None or untranslated or entry.fuzzy:
                 out.append(f"{locale}: not translated: {shown!r}")
                 continue
             strings = entry.string if isinstance(entry.string, tuple) else (entry.string,)

@@ -247,6 +247,20 @@ class AlertSettings(ConfigModel):
     digest: Flag = Field(
         True, description="send each team its morning digest after the nightly run"
     )
+    digest_time: (
+        Annotated[
+            str,
+            BeforeValidator(_unquoted_time, json_schema_input_type=str),
+            Strict(),
+            AfterValidator(_clock),
+            Field(json_schema_extra={"pattern": _CLOCK.pattern}),
+        ]
+        | None
+    ) = Field(
+        None,
+        description="when the digest is pushed, HH:MM business time (the morning meeting's), "
+        "with the newest night's numbers; none: right after the nightly run",
+    )
 
     @model_validator(mode="after")
     def _known_teams(self) -> AlertSettings:

@@ -106,3 +106,61 @@ def test_a_night_with_no_rows_at_all_is_said_as_such():
         "2025-04-05" in line and "`kpi run --date 2025-04-05`" in line for line in lines
     )
     assert not any("?" in line or "expect_" in line for line in lines)
+
+
+def _empty_night(day):
+    """What a unit's gate records for a night nothing was delivered for (as `kpi run --date`
+    of such a day wrote it): no day in the window, no newest row, every regular member absent."""
+    return [
+        Failure(
+            "days", "expect_column_distinct_values_to_contain_set", "period_start", None, [None]
+        ),
+        Failure("days", "expect_column_max_to_be_between", "period_start", None, ["NaT"]),
+        Failure("newest", "expect_table_row_count_to_equal", None, None, [0]),
+        Failure(
+            "coverage",
+            "expect_column_values_to_be_null",
+            "missing",
+            2,
+            ["first_response_mean by topic = aftersale", "orders by channel = organic"],
+        ),
+        Failure("days", "expect_column_values_to_not_be_null", "sessions", 1, [f"{day} day: x"]),
+    ]
+
+
+def test_an_empty_night_is_one_problem_not_one_per_check():
+    for locale in ("en_US", "zh_CN"):
+        lines = _words(_empty_night(DAY), locale=locale)
+        assert len(lines) == 1, lines
+        assert "2025-04-05" in lines[0] and "`kpi run --date 2025-04-05`" in lines[0]
+
+
+def test_a_missing_newest_day_is_said_when_the_window_has_data():
+    # two days of window, the first delivered: the second is missing, said once with its rerun
+    start = DAY - dt.timedelta(days=1)
+    failures = [
+        Failure("days", "expect_column_distinct_values_to_contain_set", "day", 1, [str(start)]),
+        Failure("newest", "expect_table_row_count_to_equal", None, None, [0]),
+        Failure(
+            "newest", "expect_column_values_to_be_between", "orders", 1, [f"{start} day: orders=3"]
+        ),
+    ]
+    lines = _words(failures, start=start, end=DAY)
+    assert len(lines) == 2, lines
+    assert "2025-04-05" in lines[0] and "2025-04-04" not in lines[0]
+    assert " is 3," in lines[1]
+
+
+def test_a_missing_member_the_tree_fixes_is_named_by_its_label():
+    failure = Failure(
+        "coverage",
+        "expect_column_values_to_be_null",
+        "missing",
+        1,
+        ["orders by customer_type = new"],
+    )
+    for locale, label in (("zh_CN", "新客"), ("en_US", "new customers")):
+        [line] = _words([failure], locale=locale)
+        assert label in line, line
+    [line] = _words([failure], locale="zh_CN")
+    assert " new " not in f" {line} " and "new (" not in line

@@ -126,6 +126,7 @@ def test_generate_run_and_inspect_a_small_shop(tmp_path):
         "30",
         "--fault",
         "unknown_category=2,negative_amount=1",
+        locale="en_US",
     )
     assert "Wrote 10 days of files" in gen.stdout
     manifest = json.loads((data / "landing" / "_sample_manifest.json").read_text())
@@ -160,7 +161,7 @@ def test_generate_run_and_inspect_a_small_shop(tmp_path):
 
 
 def test_bad_arguments_get_a_clear_message(tmp_path):
-    out = kpi(tmp_path, "generate", "--fault", "gremlins", check=False)
+    out = kpi(tmp_path, "generate", "--fault", "gremlins", check=False, locale="en_US")
     assert out.returncode != 0
     assert "unknown fault 'gremlins'" in out.stdout + out.stderr
     # a mistyped data directory: one message that says what to do, no traceback

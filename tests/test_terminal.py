@@ -1,6 +1,7 @@
-"""The terminal at 80 columns, read as a person reads it (tmux): `kpi targets show` and the
-end of `kpi run` with every amount whole, the run's progress on screen and its logs in a
-file, not on the terminal."""
+"""The terminal at 80 columns, read as a person reads it (tmux): `kpi targets show`, `kpi
+tree`, `kpi status` and the end of `kpi run` with every amount whole and no row wrapped, in
+the shop's language; the run's progress on screen and its logs in a file, not on the
+terminal."""
 
 from __future__ import annotations
 
@@ -14,15 +15,21 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from rich.cells import cell_len
 
+from kpi_tree.formats import Formats
+from kpi_tree.model import default_tree
+from pipelines.i18n import _, use
 from pipelines.publish.serving import serving_db
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _in_tmux(data_dir: Path, *args: str, timeout: float = 900) -> tuple[str, int]:
-    """Run `kpi ARGS` in a detached tmux window of 80 x 50; the whole pane (its scrollback
-    too) and the exit status."""
+def _in_tmux(
+    data_dir: Path, *args: str, timeout: float = 900, locale: str | None = None
+) -> tuple[str, int]:
+    """Run `kpi ARGS` in a detached tmux window of 80 x 50 (in ``locale``, else the shop's);
+    the whole pane (its scrollback too) and the exit status."""
     if shutil.which("tmux") is None:
         pytest.fail("tmux is missing: apt-get install tmux")
     name = f"kpi-{uuid.uuid4().hex[:8]}"
@@ -33,6 +40,7 @@ def _in_tmux(data_dir: Path, *args: str, timeout: float = 900) -> tuple[str, int
         [
             f"cd {ROOT} &&",
             "env -u KPI_CONFIG -u KPI_LOCALE",
+            *([f"KPI_LOCALE={locale}"] if locale else []),
             f"KPI_DATA_DIR={data_dir}",
             sys.executable,
             "-m pipelines.cli",
@@ -106,3 +114,69 @@ def test_kpi_run_at_80_columns_shows_progress_and_a_whole_summary(shop_copy):
     with shop_copy.connect() as con:
         (orders,) = con.execute("select count(*) from raw.orders").fetchall()[0]
     assert f"{orders:,}" in pane
+
+
+def _rows_under_rule(pane: str, count: int) -> list[str]:
+    """The ``count`` lines under the first table's heading rule."""
+    lines = pane.splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.strip().startswith("───"))
+    return lines[rule + 1 : rule + 1 + count]
+
+
+@pytest.mark.parametrize("locale", ["zh_CN", "en_US"])
+def test_kpi_tree_at_80_columns_is_one_row_a_node_with_compact_amounts(built_shop, locale):
+    end = built_shop.end
+    pane, code = _in_tmux(built_shop.data_dir, "tree", "--date", end.isoformat(), locale=locale)
+    assert code == 0, pane
+    assert all(cell_len(line) <= 80 for line in pane.splitlines())
+    tree = default_tree()
+    nodes = [node for _depth, node in tree.depth_first()]
+    rows = _rows_under_rule(pane, len(nodes))
+    # every node's day and month, by a plain query, compact as the locale writes them
+    with built_shop.connect() as con:
+        values = {
+            (kpi, grain): value
+            for kpi, grain, value in con.execute(
+                "select kpi_id, grain, value from kpi.fct_kpi_values where dimension = 'total' "
+                "and ((grain = 'day' and period_start = ?) or (grain = 'month' and "
+                "period_start = ?))",
+                [end, end.replace(day=1)],
+            ).fetchall()
+        }
+    formats = Formats(built_shop.settings.formats.currency, locale)
+    compacted = 0
+    for node, row in zip(nodes, rows, strict=True):
+        name = node.zh if locale == "zh_CN" else node.en
+        # the row is the node's (its name, cut short at most), on one line with both values
+        assert name[:6] in row, (node.id, row)
+        for grain in ("day", "month"):
+            written = formats.compact(values.get((node.id, grain)), node.unit)
+            assert written in row, (node.id, grain, written, row)
+            compacted += written != formats.value(values.get((node.id, grain)), node.unit)
+        team = tree.teams[node.team]["zh" if locale == "zh_CN" else "en"]
+        shown = row.rstrip().rsplit("  ", 1)[-1].strip()  # the last cell: the team, or its start
+        assert shown == team or (shown.endswith("…") and team.startswith(shown[:-1])), row
+    assert compacted  # the month's amounts are big enough to be written short
+    big = "万" if locale == "zh_CN" else "K"
+    assert big in pane
+
+
+@pytest.mark.parametrize("locale", ["zh_CN", "en_US"])
+def test_kpi_status_at_80_columns_has_every_count_whole_in_the_shops_language(built_shop, locale):
+    pane, code = _in_tmux(built_shop.data_dir, "status", locale=locale)
+    assert code == 0, pane
+    assert "…" not in pane, pane
+    assert all(cell_len(line) <= 80 for line in pane.splitlines())
+    tree = default_tree()
+    lang = "zh" if locale == "zh_CN" else "en"
+    with use(locale):
+        headings = [_("source"), _("rows"), _("quarantined")]
+    assert all(heading in pane for heading in headings), pane
+    with built_shop.connect() as con:
+        for source, info in tree.sources.items():
+            (rows,) = con.execute(f"select count(*) from raw.{source}").fetchall()[0]
+            # the source by its name in the shop's language, its rows whole, on its own line
+            # (English names it by its id, what `--source` takes)
+            name = info["zh"] if lang == "zh" else source
+            line = next(line for line in pane.splitlines() if f" {name} " in line)
+            assert f"{rows:,}" in line.split(), (source, rows, line)

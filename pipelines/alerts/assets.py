@@ -25,7 +25,7 @@ import duckdb
 from expectations.verdict import read_verdict
 from kpi_tree.model import default_tree
 from kpi_tree.units import team_units
-from pipelines.alerts.digest import send_digest
+from pipelines.alerts.digest import push_digests, send_digests
 from pipelines.alerts.notify import held_back_notice, team_alerts
 from pipelines.alerts.store import SERVED_AS, served_table
 from pipelines.i18n import use
@@ -40,6 +40,7 @@ from pipelines.publish.serving import (
     serving_db,
 )
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
+from pipelines.settings import Settings
 
 
 def build_alerts_asset(
@@ -145,28 +146,13 @@ def build_digest_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefiniti
             raise dg.Failure("the digest runs inside a partitioned run (a day or a range)")
         day, run_id = window.end, context.run.run_id
         sent = []
-        if settings.alerts.digest and serving_db(settings).exists():
-            tree = default_tree()
-            with (
-                duckdb.connect(str(serving_db(settings)), read_only=True) as serving,
-                use(settings.locale),
-            ):
-                for unit, team in units.items():
-                    entry = run_entry(settings, unit, run_id)
-                    if entry is None or entry["status"] == SKIPPED:
-                        continue
-                    record = send_digest(
-                        settings,
-                        tree,
-                        unit,
-                        team,
-                        day,
-                        run_id,
-                        serving,
-                        held_back=entry["status"] == HELD_BACK,
-                    )
-                    if record is not None:
-                        sent.append(record)
+        if settings.alerts.digest and settings.alerts.digest_time is None:
+            statuses = {}
+            for unit in units:
+                entry = run_entry(settings, unit, run_id)
+                if entry is not None:
+                    statuses[unit] = entry["status"]
+            sent = send_digests(settings, default_tree(), day, run_id, statuses)
         undelivered = [r for r in sent if r["delivery_status"] != "delivered"]
         return dg.MaterializeResult(
             metadata={
@@ -174,18 +160,59 @@ def build_digest_asset(partitions: dg.PartitionsDefinition) -> dg.AssetsDefiniti
                 "digests": len(sent),
                 "teams": dg.MetadataValue.text(", ".join(r["team"] for r in sent) or "none"),
                 "undelivered": len(undelivered),
+                # pushed by the digest schedule instead, at the hour it is read
+                "sent_at": settings.alerts.digest_time or "after the night",
             }
         )
 
     return digest
 
 
-def build_defs(partitions: dg.PartitionsDefinition) -> dg.Definitions:
-    """One alerts asset per team on ``partitions``, and the teams' morning digest."""
+@dg.op(
+    description=(
+        "Each team's morning digest of the newest published night (its KPIs against pace, its "
+        "open problems, the button to the board), pushed to its channels at alerts.digest_time."
+    )
+)
+def push_digest(context: dg.OpExecutionContext, warehouse: Warehouse) -> None:
+    sent = push_digests(warehouse.settings(), default_tree())
+    context.log.info(
+        f"digests pushed: {len(sent)} "
+        f"({', '.join(r['team'] for r in sent) or 'none new'}); "
+        f"undelivered: {sum(r['delivery_status'] != 'delivered' for r in sent)}"
+    )
+
+
+@dg.job(description="The morning digest at alerts.digest_time, apart from the nightly run.")
+def morning_digest() -> None:
+    push_digest()
+
+
+def build_digest_schedule(settings: Settings) -> dg.ScheduleDefinition:
+    """``morning_digest`` every day at ``alerts.digest_time`` business time."""
+    hour, minute = (int(p) for p in (settings.alerts.digest_time or "").split(":"))
+    return dg.ScheduleDefinition(
+        name="morning_digest_schedule",
+        job=morning_digest,
+        cron_schedule=f"{minute} {hour} * * *",
+        execution_timezone=settings.business_timezone,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Pushes each team's digest of the newest night at alerts.digest_time.",
+    )
+
+
+def build_defs(
+    partitions: dg.PartitionsDefinition, settings: Settings | None = None
+) -> dg.Definitions:
+    """One alerts asset per team on ``partitions``, and the teams' morning digest; with
+    ``alerts.digest_time`` in ``settings``, the digest's own job and schedule."""
     units = team_units(default_tree()).items()
+    pushed = settings is not None and settings.alerts.digest_time is not None
     return dg.Definitions(
         assets=[
             *(build_alerts_asset(unit, team, partitions) for unit, team in units),
             build_digest_asset(partitions),
-        ]
+        ],
+        jobs=[morning_digest] if pushed else [],
+        schedules=[build_digest_schedule(settings)] if pushed else [],
     )

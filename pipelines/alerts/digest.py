@@ -10,6 +10,10 @@ publication's, and the digest says as of which day.
 
 Sent once per team and day: a rerun of the night sends it again only when what it says
 changed (``data/alerts/digests.jsonl`` keeps what was sent, and where).
+
+When: right after the nightly run, or, with ``alerts.digest_time`` (HH:MM business time, the
+morning meeting's), pushed then by its own schedule (``alerts/assets.py``) with the newest
+night the publication log records: the same digest, by the same path, at the hour it is read.
 """
 
 from __future__ import annotations
@@ -17,15 +21,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import duckdb
 
 from kpi_tree.model import Tree
+from kpi_tree.units import team_units
 from pipelines.alerts.notify import deliver_to_team, message
 from pipelines.alerts.store import alerts_dir, read_alerts
 from pipelines.alerts.words import STATUS, kpi_name, scope_label, team_name, word
-from pipelines.i18n import _
+from pipelines.i18n import _, use
+from pipelines.publish.serving import HELD_BACK, SKIPPED, read_log, serving_db
 from pipelines.queries import records, table_exists
 from pipelines.settings import Settings
 
@@ -203,3 +210,49 @@ def send_digest(
     with path.open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(record, ensure_ascii=False) + "\n")
     return record
+
+
+def send_digests(
+    settings: Settings, tree: Tree, day: dt.date, run_id: str, statuses: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """Each team's digest for ``day`` (the night ``run_id`` published, ``statuses``: unit ->
+    its publication status that night; a skipped unit has none), in the shop's language; the
+    records of what was sent."""
+    sent: list[dict[str, Any]] = []
+    if not serving_db(settings).exists():
+        return sent
+    with (
+        duckdb.connect(str(serving_db(settings)), read_only=True) as serving,
+        use(settings.locale),
+    ):
+        for unit, team in team_units(tree).items():
+            status = statuses.get(unit)
+            if status is None or status == SKIPPED:
+                continue
+            record = send_digest(
+                settings, tree, unit, team, day, run_id, serving, held_back=status == HELD_BACK
+            )
+            if record is not None:
+                sent.append(record)
+    return sent
+
+
+def newest_night(settings: Settings) -> tuple[str, dt.date, dict[str, str]] | None:
+    """The newest night of the publication log: its run, its day and what it did with each
+    unit; None before the first."""
+    log = read_log(settings)
+    if not log:
+        return None
+    run_id = log[-1]["run_id"]
+    entries = {e["unit"]: e for e in log if e["run_id"] == run_id}
+    day = max(dt.date.fromisoformat(e["data_as_of"]) for e in entries.values())
+    return run_id, day, {unit: e["status"] for unit, e in entries.items()}
+
+
+def push_digests(settings: Settings, tree: Tree) -> list[dict[str, Any]]:
+    """The digest at ``alerts.digest_time``: each team's of the newest night."""
+    night = newest_night(settings)
+    if night is None or not settings.alerts.digest:
+        return []
+    run_id, day, statuses = night
+    return send_digests(settings, tree, day, run_id, statuses)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from expectations.verdict import Failure
 from kpi_tree.formats import Formats
@@ -35,6 +35,11 @@ class Problem:
 
     what: str
     todo: str
+    #: the days this problem finds without any data: a problem that says no more than that a
+    #: day has nothing (or lacks some of its members) is said once, by the widest of them
+    absent: tuple[str, ...] = field(default=(), compare=False)
+    #: whether it says the whole of those days is missing (not only some of their rows)
+    whole: bool = field(default=False, compare=False)
 
     def __str__(self) -> str:
         return f"{self.what} {self.todo}"
@@ -116,6 +121,8 @@ def describe(
             _("The files of those days have not arrived: deliver them, then run {command}.").format(
                 command=_rerun(missing)
             ),
+            absent=tuple(missing),
+            whole=True,
         )
     if failure.frame == "days" and kind == "expect_column_max_to_be_between":
         return Problem(
@@ -127,6 +134,7 @@ def describe(
             _("The files of {day} have not arrived: deliver them, then run {command}.").format(
                 day=end.isoformat(), command=_rerun([end.isoformat()])
             ),
+            absent=(end.isoformat(),),
         )
     if failure.frame == "newest" and kind == "expect_table_row_count_to_equal":
         return Problem(
@@ -134,6 +142,7 @@ def describe(
             _("The files of {day} have not arrived: deliver them, then run {command}.").format(
                 day=end.isoformat(), command=_rerun([end.isoformat()])
             ),
+            absent=(end.isoformat(),),
         )
     if failure.frame == "newest" and kind == "expect_column_values_to_be_between" and node:
         values = [v for e in failure.examples if (v := _number(str(e))) is not None]
@@ -177,6 +186,7 @@ def describe(
                 folder=_folders(sources, folders) or "?",
                 command=_rerun([end.isoformat()]),
             ),
+            absent=(end.isoformat(),),
         )
     if failure.frame in ("mart", "totals") and node:
         sources = _sources(tree, node, part)
@@ -232,6 +242,7 @@ def _missing(
             "The {source} file of that day is missing or empty (landing folder {folder}): "
             "deliver it, then run {command}."
         ).format(source=names, folder=_folders(sources, folders), command=_rerun(days)),
+        absent=tuple(days),
     )
 
 
@@ -262,4 +273,14 @@ def problems(
         if problem not in out:
             out.append(problem)
     grouped = [_missing(tree, nodes, s, d, folders) for (s, d), nodes in missing.items()]
-    return grouped + out
+    return _said_once(grouped + out)
+
+
+def _said_once(found: list[Problem]) -> list[Problem]:
+    """``found`` without what another problem already says: on a day with no data at all (a
+    night nothing was delivered for), the gate also finds the newest day empty and every
+    regular member absent, and each would be one more bullet saying the same day is missing.
+    The days without any data come first."""
+    empty = {day for p in found if p.whole for day in p.absent}
+    kept = [p for p in found if p.whole or not p.absent or not set(p.absent) <= empty]
+    return sorted(kept, key=lambda p: not p.whole)

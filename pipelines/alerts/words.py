@@ -51,6 +51,23 @@ DIMENSION = {
     "landing_page": N_("landing page"),
 }
 
+#: what became of a message on a channel, and the channels, as `kpi alerts` names them
+DELIVERY = {
+    "delivered": N_("sent"),
+    "failed": N_("failed"),
+    "undelivered": N_("undelivered"),
+    "partial": N_("partly delivered"),
+}
+CHANNEL = {
+    "file": N_("file"),
+    "webhook": N_("webhook"),
+    "email": N_("email"),
+    "slack": N_("Slack"),
+    "feishu": N_("Feishu"),
+    "dingtalk": N_("DingTalk"),
+    "wecom": N_("WeCom"),
+}
+
 
 def word(table: dict[str, str], key: str | None) -> str:
     """``key`` looked up in one of the tables above and translated; unknown keys as they are."""
@@ -73,7 +90,16 @@ def source_name(tree: Tree, source: str) -> str:
     return str(info.get(lang()) or info.get("en") or source)
 
 
+#: the members of a dimension the tree fixes itself (not a shop's list in its vocabulary)
+FIXED_MEMBERS = {
+    ("customer_type", "new"): N_("new customers"),
+    ("customer_type", "returning"): N_("returning customers"),
+}
+
+
 def member_label(vocabulary: Vocabulary, dimension: str, member: str) -> str:
+    if (dimension, member) in FIXED_MEMBERS:
+        return _(FIXED_MEMBERS[(dimension, member)])
     return vocabulary.label(dimension, member, lang())
 
 

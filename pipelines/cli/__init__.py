@@ -26,6 +26,7 @@ from typing import Annotated
 
 import click
 import typer
+from rich.markup import escape
 
 from pipelines.cli import (
     alerts,
@@ -120,5 +121,8 @@ def cli() -> None:
     try:
         _translated(typer.main.get_command(app))(prog_name="kpi")
     except ConfigError as err:
-        err_console.print(f"[red]The config cannot be used.[/red]\n{err}", highlight=False)
+        err_console.print(
+            "[red]" + escape(_("The config cannot be used.")) + "[/red]\n" + escape(str(err)),
+            highlight=False,
+        )
         raise SystemExit(2) from None

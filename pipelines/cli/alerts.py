@@ -11,10 +11,10 @@ from rich.table import Table
 
 from kpi_tree.model import default_tree
 from pipelines.alerts.store import read_alerts
-from pipelines.alerts.words import KIND, SEVERITY, team_name, word
+from pipelines.alerts.words import CHANNEL, DELIVERY, KIND, SEVERITY, team_name, word
 from pipelines.cli import choices
 from pipelines.cli.console import console
-from pipelines.i18n import _
+from pipelines.i18n import N_, _
 from pipelines.settings import Settings, load_settings
 
 SEVERITY_STYLE = {"critical": "red", "warning": "yellow", "info": "cyan"}
@@ -52,7 +52,13 @@ def print_alerts(
     )
     for r in records:
         style = SEVERITY_STYLE.get(r["severity"], "")
-        where = ", ".join(f"{d['channel']} {d['status']}" for d in r["deliveries"]) or "-"
+        where = (
+            _(", ").join(
+                f"{word(CHANNEL, d['channel'])} {word(DELIVERY, d['status'])}"
+                for d in r["deliveries"]
+            )
+            or "-"
+        )
         table.add_row(
             r["day"],
             team_name(tree, r["team"]),
@@ -71,12 +77,12 @@ def _day_number(day: str) -> int:
 
 def alerts(
     day: Annotated[
-        dt.datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help="Only this day.")
+        dt.datetime | None, typer.Option("--date", formats=["%Y-%m-%d"], help=N_("Only this day."))
     ] = None,
     team: Annotated[
-        str | None, typer.Option(help="Only this team (a tree team id).", callback=choices.team)
+        str | None, typer.Option(help=N_("Only this team (a tree team id)."), callback=choices.team)
     ] = None,
-    limit: Annotated[int, typer.Option(min=1)] = 20,
+    limit: Annotated[int, typer.Option(min=1, help=N_("At most this many alerts."))] = 20,
 ) -> None:
     """List the alerts raised: what, for whom, when, delivered where."""
     print_alerts(load_settings(), day.date() if day else None, team, limit)

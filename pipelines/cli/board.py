@@ -33,12 +33,14 @@ def board(
     except BoardError as exc:
         err_console.print(f"[red]{escape(str(exc))}[/red]", highlight=False)
         raise typer.Exit(2) from None
-    console.print(f"Board: {path}", highlight=False, soft_wrap=True)
+    console.print(_("The board: {path}").format(path=path), highlight=False, soft_wrap=True)
     console.print(
-        f"Open it in a browser: {path.resolve().as_uri()}", highlight=False, soft_wrap=True
+        _("Open it in a browser: {url}").format(url=path.resolve().as_uri()),
+        highlight=False,
+        soft_wrap=True,
     )
     if open_ and not webbrowser.open(path.resolve().as_uri()):
-        err_console.print("No browser found to open it; open the file above by hand.")
+        err_console.print(_("No browser found to open it; open the file above by hand."))
 
 
 def print_board_location(settings: Settings) -> None:

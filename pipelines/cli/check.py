@@ -18,7 +18,8 @@ import typer
 from rich.markup import escape
 from rich.text import Text
 
-from pipelines.cli.console import console, err_console
+from pipelines.cli.console import console, fail
+from pipelines.i18n import _, ngettext
 from pipelines.ingest.contracts import SOURCE_SPECS, SOURCES
 from pipelines.settings import ConfigError, SourceConfig, load_settings, source_config
 
@@ -59,21 +60,27 @@ def check(
     from pipelines.ingest.validate import SchemaMismatch
 
     if source not in SOURCES:
-        err_console.print(f"[red]Unknown source {source!r}[/red]: one of {', '.join(SOURCES)}.")
-        raise typer.Exit(2)
+        raise fail(
+            _("Unknown source {source!r}: one of {sources}.").format(
+                source=source, sources=", ".join(SOURCES)
+            )
+        )
     settings = load_settings()
     conf = settings.source(source)
     if preset is not None:
         conf = source_with_preset(source, preset, conf)
     _say(f"[bold]kpi check {source} {escape(str(file))}[/bold]", hang=4)
-    _say(f"Mapping: {escape(_described(source, conf, settings, preset))}", hang=4)
+    _say(
+        escape(_("Mapping: {mapping}").format(mapping=_described(source, conf, settings, preset))),
+        hang=4,
+    )
     try:
         found = examine_file(
             file, source, conf, settings.business_timezone, settings.bad_row_threshold
         )
     except SchemaMismatch as err:
         _say(f"{NOT_OK} {escape(str(err))}", hang=2)
-        _say(f"{NOT_OK} [bold]The file would not load.[/bold]")
+        _say(f"{NOT_OK} [bold]{escape(_('The file would not load.'))}[/bold]")
         raise typer.Exit(1) from None
     _report(found)
     if not found.would_load:
@@ -84,13 +91,17 @@ def _described(source: str, conf: SourceConfig, settings, preset: str | None) ->
     mapping = conf.mapping
     named = mapping.preset if mapping is not None else None
     if preset is not None:
-        return f"the preset {preset} (--preset)"
-    where = str(settings.config_file) if settings.config_file else "no kpi.yaml"
+        return _("the preset {preset} (--preset)").format(preset=preset)
+    where = str(settings.config_file) if settings.config_file else _("no kpi.yaml")
     if named:
-        return f"sources.{source} in {where}, preset {named}"
+        return _("sources.{source} in {where}, preset {preset}").format(
+            source=source, where=where, preset=named
+        )
     if mapping is not None and (mapping.needs_mapping or mapping.columns):
-        return f"sources.{source} in {where}"
-    return f"none ({where} maps {source}): the contract's own column names"
+        return _("sources.{source} in {where}").format(source=source, where=where)
+    return _("none ({where} maps {source}): the contract's own column names").format(
+        where=where, source=source
+    )
 
 
 def _label(found, column: str) -> str:
@@ -120,43 +131,65 @@ def _report(found) -> None:
 
     extra = []
     if found.rows_skipped:
-        extra.append(f"{found.rows_skipped:,} left out by skip")
+        extra.append(_("{n} left out by skip").format(n=f"{found.rows_skipped:,}"))
     if found.rows_repeated:
-        extra.append(f"{found.rows_repeated:,} further rows of a key (first_row_per)")
-    tail = f"; {', '.join(extra)}" if extra else ""
-    _say(f"Read {found.rows_read:,} rows in {found.seconds:.1f} s{tail}.")
+        extra.append(
+            _("{n} further rows of a key (first_row_per)").format(n=f"{found.rows_repeated:,}")
+        )
+    tail = f"; {_(', ').join(extra)}" if extra else ""
+    _say(
+        escape(
+            _("Read {n} rows in {seconds} s{more}.").format(
+                n=f"{found.rows_read:,}", seconds=f"{found.seconds:.1f}", more=tail
+            )
+        )
+    )
     if found.problems:
         _problems(found)
     if found.outside:
-        _say("\n[bold]Values outside their lists[/bold] (map them with `values:`):")
+        _say("\n" + escape(_("Values outside their lists (map them with `values:`):")))
         for outside in found.outside:
             counted = ", ".join(f"{v!r} ×{n:,}" for v, n, _ in outside.values)
-            more = f" and {outside.more} more" if outside.more else ""
+            more = " " + _("and {n} more").format(n=outside.more) if outside.more else ""
             _say(f"{escape(_label(found, outside.column))}: {escape(counted)}{more}", 2, hang=2)
             _say(escape(outside.value_map(found.source)), 4)
     above = found.share > found.threshold
-    besides = " besides the problems above" if found.problems else ""
-    _say(
-        f"\n{NOT_OK if above else OK} Rows: {found.rows_bad:,} of {found.rows_checked:,} bad "
-        f"({found.share:.1%}, {'above' if above else 'within'} the {found.threshold:.1%} "
-        f"threshold){besides}"
+    rows = (
+        _("Rows: {bad} of {checked} bad ({share}, above the {threshold} threshold)")
+        if above
+        else _("Rows: {bad} of {checked} bad ({share}, within the {threshold} threshold)")
+    ).format(
+        bad=f"{found.rows_bad:,}",
+        checked=f"{found.rows_checked:,}",
+        share=f"{found.share:.1%}",
+        threshold=f"{found.threshold:.1%}",
     )
+    if found.problems:
+        rows += " " + _("besides the problems above")
+    _say(f"\n{NOT_OK if above else OK} {escape(rows)}")
     for reason, n in found.reasons:
         _say(f"{escape(reason)}: {n:,}", 2)
     if found.absent_optional:
         _say(
-            "Optional columns the file does not have (null in every row): "
-            + ", ".join(found.absent_optional)
+            escape(
+                _("Optional columns the file does not have (null in every row): {columns}").format(
+                    columns=", ".join(found.absent_optional)
+                )
+            )
         )
     if found.zone_assumed:
         _say(escape(zone_notice(found.source, found.zone_assumed, found.zone)) + ".")
     if found.would_load:
         _say(
-            f"\n{OK} [bold]The file would load:[/bold] {found.rows_loaded:,} rows, "
-            f"{found.rows_bad:,} quarantined."
+            f"\n{OK} "
+            + escape(
+                _("The file would load: {rows} rows, {bad} quarantined.").format(
+                    rows=f"{found.rows_loaded:,}", bad=f"{found.rows_bad:,}"
+                )
+            )
         )
     else:
-        _say(f"\n{NOT_OK} [bold]The file would not load.[/bold]")
+        _say(f"\n{NOT_OK} [bold]{escape(_('The file would not load.'))}[/bold]")
 
 
 def _problems(found) -> None:
@@ -168,7 +201,7 @@ def _problems(found) -> None:
         if problem.kind == "missing":
             continue
         if problem.column == "*":
-            where = "the file"
+            where = _("the file")
         elif problem.file_column:
             where = f"{problem.column} ({problem.file_column})"
         else:
@@ -178,15 +211,25 @@ def _problems(found) -> None:
         source = found.source
         names = [p.column for p in missing]
         keys = [c for c in names if c in SOURCE_SPECS[source].key]
-        ids = f", or make an id (sources.{source}.ids.{keys[0]})" if keys else ""
+        ids = (
+            _(", or make an id (sources.{source}.ids.{key})").format(source=source, key=keys[0])
+            if keys
+            else ""
+        )
         has = ", ".join(repr(c) for c in found.file_columns)
         items.append(
-            f"[bold]missing columns[/bold]: {', '.join(names)}. The file has {escape(has)}: "
-            f"map one of them to each (sources.{source}.columns), give every row a value "
-            f"(sources.{source}.constants){ids}."
+            escape(
+                _(
+                    "missing columns: {columns}. The file has {has}: map one of them to each "
+                    "(sources.{source}.columns), give every row a value "
+                    "(sources.{source}.constants){ids}."
+                ).format(columns=", ".join(names), has=has, source=source, ids=ids)
+            )
         )
     n = len(items)
-    keep = "s keep" if n > 1 else " keeps"
-    _say(f"\n{NOT_OK} [bold]{n} problem{keep} the file from loading:[/bold]")
+    heading = ngettext(
+        "{n} problem keeps the file from loading:", "{n} problems keep the file from loading:", n
+    ).format(n=n)
+    _say(f"\n{NOT_OK} [bold]{escape(heading)}[/bold]")
     for i, item in enumerate(items, start=1):
         _say(f"{i}. {item}", 2, hang=3)

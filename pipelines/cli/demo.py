@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from pipelines.cli.alerts import print_alerts
 from pipelines.cli.board import print_board_location
-from pipelines.cli.console import console, err_console
+from pipelines.cli.console import console, fail
 from pipelines.cli.generate import (
     SAMPLE_DAYS,
     SAMPLE_ORDERS_PER_DAY,
@@ -26,6 +27,7 @@ from pipelines.cli.serving import print_publication_log
 from pipelines.cli.status import print_summary
 from pipelines.cli.targets import print_catch_up, print_pace
 from pipelines.cli.tree import print_tree
+from pipelines.i18n import N_, _, lang
 from pipelines.settings import Settings, load_settings
 from sample_shop import MANIFEST_NAME
 from sample_shop.model import Incident
@@ -39,15 +41,17 @@ INCIDENT_DAYS = 8
 
 
 def demo(
-    orders_per_day: Annotated[int, typer.Option(min=1)] = SAMPLE_ORDERS_PER_DAY,
-    days: Annotated[int, typer.Option(min=1)] = SAMPLE_DAYS,
-    seed: int = SAMPLE_SEED,
+    orders_per_day: Annotated[
+        int, typer.Option(min=1, help=N_("Scale: orders per day on average."))
+    ] = SAMPLE_ORDERS_PER_DAY,
+    days: Annotated[int, typer.Option(min=1, help=N_("How many days of files."))] = SAMPLE_DAYS,
+    seed: Annotated[int, typer.Option(help=N_("Same seed, same files."))] = SAMPLE_SEED,
 ) -> None:
     """Generate the sample shop (with a few faults of every kind) and run it all: a backfill
     of the history as one run, then one nightly run for the last day."""
     settings = load_settings()
     reset_demo_data(settings)
-    console.rule("[bold]1. Sample shop")
+    _rule("1. " + _("Sample shop"))
     manifest = generate_with_progress(
         settings.landing_dir,
         SAMPLE_START,
@@ -61,48 +65,67 @@ def demo(
     )
     print_faults(manifest)
     for inc in manifest["incidents"]:
+        incident = inc["label"]  # marked where it is planted (demo_incidents)
         console.print(
-            f"Planted incident: {inc['channel']} conversion × {inc['cvr_factor']} from "
-            f"{inc['start']} to {inc['end']} ({inc['label']}); the alerts should find it",
+            _(
+                "Planted incident: {channel} conversion × {factor} from {start} to {end} "
+                "({label}); the alerts should find it"
+            ).format(
+                channel=settings.vocabulary.label("channel", inc["channel"], lang()),
+                factor=inc["cvr_factor"],
+                start=inc["start"],
+                end=inc["end"],
+                label=_(incident),
+            ),
             highlight=False,
         )
     plans = settings.targets_dir / "plans"
     plans.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(SAMPLE_PLAN, plans / SAMPLE_PLAN.name)
     console.print(
-        f"Target plan: {SAMPLE_PLAN.name} copied to {plans}/ (the nightly run versions it)",
+        _("Target plan: {plan} copied to {folder}/ (the nightly run versions it)").format(
+            plan=SAMPLE_PLAN.name, folder=plans
+        ),
         highlight=False,
     )
     start, end = shop_range(manifest)
-    console.rule("[bold]2a. Backfill: the history as one run")
+    _rule("2a. " + _("Backfill: the history as one run"))
     ok = run_range(settings, start, end - dt.timedelta(days=1)) if end > start else True
-    console.rule(f"[bold]2b. The nightly run for {end}")
+    _rule("2b. " + _("The nightly run for {day}").format(day=end))
     ok = run_range(settings, end, end) and ok
-    console.rule("[bold]3. Summary")
+    _rule("3. " + _("Summary"))
     print_summary(settings)
     if ok:
-        console.rule("[bold]4. The KPI tree")
+        _rule("4. " + _("The KPI tree"))
         print_tree(settings)
-    console.rule("[bold]5. Publication")
+    _rule("5. " + _("Publication"))
     print_publication_log(settings)
     if ok:
         check = (
-            " (月中检: the mid-month check)" if end.day == settings.targets.mid_month_day else ""
+            " (" + _("the mid-month check") + ")"
+            if end.day == settings.targets.mid_month_day
+            else ""
         )
-        console.rule(f"[bold]6. Pace against the plan on {end}{check}")
+        _rule("6. " + _("Pace against the plan on {day}").format(day=end) + check)
         print_pace(settings, end, "month")
-        console.rule("[bold]7. Catch-up")
+        _rule("7. " + _("Catch-up"))
         print_catch_up(settings, end, "month")
-        console.rule("[bold]8. Alerts (the backfill's last night, then the nightly run)")
+        _rule("8. " + _("Alerts (the backfill's last night, then the nightly run)"))
         print_alerts(settings, limit=12)
         console.print(
-            f"Delivered to the default file sink {settings.data_dir / 'alerts' / 'outbox.jsonl'}"
-            " (set team channels in kpi.yaml `alerts.channels`); `kpi alerts` lists them.",
+            _(
+                "Delivered to the default file sink {path} (set team channels in kpi.yaml "
+                "`alerts.channels`); `kpi alerts` lists them."
+            ).format(path=settings.data_dir / "alerts" / "outbox.jsonl"),
             highlight=False,
         )
-    console.rule("[bold]9. The board (看板)")
+    _rule("9. " + _("The board"))
     print_board_location(settings)
     raise typer.Exit(0 if ok else 1)
+
+
+def _rule(title: str) -> None:
+    console.rule(f"[bold]{escape(title)}")
 
 
 def shop_range(manifest: dict) -> tuple[dt.date, dt.date]:
@@ -120,7 +143,7 @@ def demo_incidents(start: dt.date, days: int) -> tuple[Incident, ...]:
             max(start, end - dt.timedelta(days=INCIDENT_DAYS - 1)),
             end,
             0.5,
-            "a broken landing page for paid search",
+            N_("a broken landing page for paid search"),
         ),
     )
 
@@ -133,17 +156,19 @@ def reset_demo_data(settings: Settings) -> None:
         and any(settings.landing_dir.iterdir())
         and not manifest.exists()
     ):
-        err_console.print(
-            f"[red]{settings.data_dir} holds landing files that are not the sample shop's.[/red] "
-            "The demo starts from a clean data directory: run it with `--data-dir` elsewhere."
+        raise fail(
+            _(
+                "{folder} holds landing files that are not the sample shop's. The demo starts "
+                "from a clean data directory: run it with `--data-dir` elsewhere."
+            ).format(folder=settings.data_dir)
         )
-        raise typer.Exit(2)
     cleared = [settings.data_dir / f for f in DEMO_FOLDERS if (settings.data_dir / f).exists()]
     for folder in cleared:
         shutil.rmtree(folder)
     if cleared:
         console.print(
-            f"Cleared the previous demo in {settings.data_dir}: "
-            + ", ".join(f.name + "/" for f in cleared),
+            _("Cleared the previous demo in {folder}: {folders}").format(
+                folder=settings.data_dir, folders=_(", ").join(f.name + "/" for f in cleared)
+            ),
             highlight=False,
         )

@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pipelines.cli.console import console
+from pipelines.i18n import _
 from pipelines.settings import load_settings
 from sample_shop import DEFAULT_FAULTS, FAULT_KINDS, generate_shop
 from sample_shop.model import Incident
@@ -36,16 +38,20 @@ def parse_faults(values: list[str]) -> dict[str, int]:
             if item == "default":
                 faults.update(DEFAULT_FAULTS)
                 continue
-            name, _, count = item.partition("=")
+            name, _sep, count = item.partition("=")
             if name not in FAULT_KINDS:
                 raise typer.BadParameter(
-                    f"unknown fault '{name}'; known: default, none, {', '.join(FAULT_KINDS)}",
+                    _("unknown fault '{name}'; known: {known}").format(
+                        name=name, known=", ".join(["default", "none", *FAULT_KINDS])
+                    ),
                     param_hint="--fault",
                 )
             try:
                 faults[name] = int(count) if count else 1
             except ValueError as err:
-                raise typer.BadParameter(f"'{item}': the count must be a whole number") from err
+                raise typer.BadParameter(
+                    _("'{item}': the count must be a whole number").format(item=item)
+                ) from err
     return faults
 
 
@@ -64,10 +70,10 @@ def generate_with_progress(
     if clean and out.exists():
         shutil.rmtree(out)
     with Progress(
-        TextColumn("[bold]generating sample shop"),
+        TextColumn("[bold]" + escape(_("generating sample shop"))),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("days"),
+        TextColumn(escape(_("days"))),
         TimeElapsedColumn(),
         console=console,
         transient=False,
@@ -96,23 +102,39 @@ def print_faults(manifest: dict) -> None:
         counts[(r["source"], r["fault"])] = counts.get((r["source"], r["fault"]), 0) + 1
     if counts:
         console.print(
-            "Injected bad rows: "
-            + ", ".join(f"{s}.{f} x{n}" for (s, f), n in sorted(counts.items()))
+            _("Injected bad rows: {faults}").format(
+                faults=", ".join(f"{s}.{f} x{n}" for (s, f), n in sorted(counts.items()))
+            ),
+            highlight=False,
         )
     file_faults = manifest.get("file_faults") or []
     for f in file_faults:
         if f["fault"] == "duplicate_file":
-            console.print(f"Injected file fault: {f['file']} delivered again as {f['copy']}")
+            console.print(
+                _("Injected file fault: {file} delivered again as {copy}").format(
+                    file=f["file"], copy=f["copy"]
+                ),
+                highlight=False,
+            )
         elif f["fault"] == "missing_day":
-            console.print(f"Injected file fault: no {f['source']} file for {f['date']}")
+            console.print(
+                _("Injected file fault: no {source} file for {day}").format(
+                    source=f["source"], day=f["date"]
+                ),
+                highlight=False,
+            )
     late = [f for f in file_faults if f["fault"] == "late_updates"]
     if late:
         console.print(
-            f"Injected file fault: {len(late)} shipment updates delivered "
-            f"{min(f['days_late'] for f in late)}-{max(f['days_late'] for f in late)} days late"
+            _("Injected file fault: {n} shipment updates delivered {low}-{high} days late").format(
+                n=len(late),
+                low=min(f["days_late"] for f in late),
+                high=max(f["days_late"] for f in late),
+            ),
+            highlight=False,
         )
     for f in manifest.get("schema_faults") or []:
-        console.print(f"Injected schema fault: {f}")
+        console.print(_("Injected schema fault: {fault}").format(fault=f), highlight=False)
 
 
 def generate(
@@ -148,13 +170,16 @@ def generate(
     manifest = generate_with_progress(
         target, start.date(), days, orders_per_day, seed, parse_faults(fault), fmt, clean
     )
-    console.print(f"Wrote {days} days of files to [bold]{target}[/bold].")
+    console.print(
+        escape(_("Wrote {days} days of files to {folder}.").format(days=days, folder=target)),
+        highlight=False,
+    )
     print_faults(manifest)
 
 
 def faults() -> None:
     """List the faults the sample generator can inject."""
-    table = Table("fault", "what it does", "in 'default'")
+    table = Table(_("fault"), _("what it does"), _("in 'default'"))
     for name, text in FAULT_KINDS.items():
         table.add_row(name, text, str(DEFAULT_FAULTS.get(name, "")))
     console.print(table)

@@ -20,7 +20,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from pipelines.cli.console import console, err_console
+from pipelines.cli.console import console, err_console, fail
+from pipelines.i18n import _
 from pipelines.settings import (
     DEFAULT_CONFIG_FILE,
     ConfigError,
@@ -93,7 +94,7 @@ def _date_formats(path: Path, guess: SourceGuess) -> dict[str, str]:
         values = frame[theirs].rename(ours)
         probe = pl.DataFrame({c: pl.Series([None] * len(values), dtype=pl.String) for c in dtypes})
         probe = probe.with_columns(values)
-        typed, _ = parse_frame(
+        typed, _bad = parse_frame(
             probe.select(list(dtypes)), guess.source, "UTC", path.name, problems=[]
         )
         if typed[ours].null_count() > values.null_count():  # ISO 8601 does not read them
@@ -249,11 +250,10 @@ def init(
     from pipelines.ingest.contracts import SOURCES
 
     if out.exists() and not force:
-        err_console.print(
-            f"[red]{escape(str(out))} exists[/red]: edit it, or run again with --force to "
-            "replace it."
+        raise fail(
+            _("{file} exists: edit it, or run again with --force to replace it.").format(file=out),
+            1,
         )
-        raise typer.Exit(1)
     settings = load_settings()
     landing: Path | None = None
     looked: list[Path] = []
@@ -267,43 +267,56 @@ def init(
             if newest is not None:
                 looked.append(newest)
         if not looked:
-            err_console.print(
-                f"[red]No export files under {escape(str(landing))}[/red]: put each source's "
-                "files in landing/<source>/, or name the files: kpi init FILE…"
+            raise fail(
+                _(
+                    "No export files under {folder}: put each source's files in "
+                    "landing/<source>/, or name the files: kpi init FILE…"
+                ).format(folder=landing)
             )
-            raise typer.Exit(2)
     guesses: list[SourceGuess] = []
-    table = Table("file", "source", "guess", title="What kpi init guessed", show_lines=True)
+    table = Table(
+        _("file"), _("source"), _("guess"), title=_("What kpi init guessed"), show_lines=True
+    )
     for path in looked:
         try:
             found = guess_file(path, None)
         except (ValueError, OSError) as err:
-            table.add_row(escape(path.name), "-", escape(f"not read: {err}"))
+            table.add_row(escape(path.name), "-", escape(_("not read: {error}").format(error=err)))
             continue
         if not found:
-            table.add_row(escape(path.name), "-", "no preset and no source fits its columns")
+            table.add_row(
+                escape(path.name), "-", escape(_("no preset and no source fits its columns"))
+            )
         for guess in found:
             first = next((g for g in guesses if g.source == guess.source), None)
             if first is not None:  # the first file of a source wins
                 table.add_row(
-                    escape(path.name), guess.source, f"left out: {escape(first.file.name)} is first"
+                    escape(path.name),
+                    guess.source,
+                    escape(_("left out: {file} is first").format(file=first.file.name)),
                 )
                 continue
             guesses.append(guess)
             table.add_row(escape(path.name), guess.source, escape(guess.why))
     console.print(table)
     if not guesses:
-        err_console.print("[red]Nothing guessed[/red]: nothing written.")
-        raise typer.Exit(1)
+        raise fail(_("Nothing guessed: nothing written."), 1)
     text = config_text(guesses, landing)
     out.write_text(text, encoding="utf-8")
     try:
         read_config(out)
     except ConfigError as err:  # a guess the config does not take: say so, keep the file
-        err_console.print(f"[red]{escape(str(out))} needs editing before use:[/red]\n{err}")
+        err_console.print(
+            "[red]" + escape(_("{file} needs editing before use:").format(file=out)) + "[/red]",
+            highlight=False,
+        )
+        err_console.print(escape(str(err)), highlight=False)
         raise typer.Exit(1) from None
     console.print(
-        f"Wrote {escape(str(out))}: edit it, then run `kpi check SOURCE FILE` on each source's "
-        "files.",
+        escape(
+            _(
+                "Wrote {file}: edit it, then run `kpi check SOURCE FILE` on each source's files."
+            ).format(file=out)
+        ),
         highlight=False,
     )

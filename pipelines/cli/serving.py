@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
 import duckdb
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from kpi_tree.availability import summary
 from kpi_tree.model import default_tree
+from pipelines.alerts.words import word
 from pipelines.cli.console import console
+from pipelines.i18n import N_, _
 from pipelines.publish.dictionary import data_dictionary, to_markdown
 from pipelines.publish.holders import wal_of, writers_of
 from pipelines.publish.night import interrupted
@@ -25,12 +29,33 @@ from pipelines.publish.serving import (
 )
 from pipelines.settings import Settings, load_settings
 
+#: a unit's status in the publication log, as a reader says it
+PUBLICATION_STATUS = {
+    "published": N_("published"),
+    "held_back": N_("held back"),
+    "skipped": N_("skipped"),
+    "failed": N_("failed"),
+}
+
+
+def business_time(settings: Settings, at: dt.datetime) -> dt.datetime:
+    """``at`` (UTC when it says no zone, as the logs keep it) in the shop's business time."""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
+    return at.astimezone(settings.tz)
+
+
+def _say(text: str, colour: str | None = None) -> None:
+    """One line of `kpi serve-info`, as written (a path is not markup), in ``colour``."""
+    line = escape(text)
+    console.print(f"[{colour}]{line}[/{colour}]" if colour else line, highlight=False)
+
 
 def print_publication_log(settings: Settings, limit: int = 12) -> None:
     """The newest entries of the publication log: published, held back or skipped, and why."""
     path = serving_db(settings)
     if not path.exists():
-        console.print("Nothing published yet.")
+        console.print(_("Nothing published yet."))
         return
     with duckdb.connect(str(path), read_only=True) as con:
         rows = con.execute(
@@ -39,10 +64,11 @@ def print_publication_log(settings: Settings, limit: int = 12) -> None:
             "from publication_log order by published_at desc, unit limit ?",
             [limit],
         ).fetchall()
-    table = Table(title=f"Publication log ({path})")
+    table = Table(title=_("Publication log ({path})").format(path=path))
     columns = (
-        "unit", "status", "data as of", "at (UTC)", "provisional days", "failed / notes",
-        "not available", "run",
+        _("unit"), _("status"), _("data as of"),
+        _("at ({zone})").format(zone=settings.business_timezone), _("provisional days"),
+        _("failed / notes"), _("not available"), _("run"),
     )  # fmt: skip
     for col in columns:
         table.add_column(col)
@@ -50,9 +76,9 @@ def print_publication_log(settings: Settings, limit: int = 12) -> None:
         colour = {"published": "green", "skipped": "yellow"}.get(status, "red")
         table.add_row(
             unit,
-            f"[{colour}]{status}[/{colour}]",
+            f"[{colour}]{escape(word(PUBLICATION_STATUS, status))}[/{colour}]",
             str(as_of),
-            f"{at:%Y-%m-%d %H:%M}",
+            f"{business_time(settings, at):%Y-%m-%d %H:%M}",
             str(prov),
             "\n".join(failed or [])[:400],
             summary(dict(m.split(": ", 1) for m in missing or [] if ": " in m))[:300],
@@ -65,8 +91,10 @@ def serve_info(
     rebuild: Annotated[
         bool,
         typer.Option(
-            help="Build the serving file again for this data folder (after moving or copying "
-            "it: its views name the Parquet by absolute path)."
+            help=N_(
+                "Build the serving file again for this data folder (after moving or copying "
+                "it: its views name the Parquet by absolute path)."
+            )
         ),
     ] = False,
 ) -> None:
@@ -76,45 +104,70 @@ def serve_info(
     path = serving_db(settings)
     if rebuild and current_night(settings) is not None:
         assemble_serving(settings, report=console.print)
-        console.print(f"Built {path} again for {published_dir(settings)}.")
-    console.print(f"Serving warehouse (read-only for BI): [bold]{path}[/bold]")
-    console.print(
-        f"  in DuckDB's storage format {settings.serving.storage_version} (kpi.yaml "
-        "serving.storage_version; v1.0.0 opens in DuckDB 1.0 and later)"
+        console.print(
+            _("Built {path} again for {folder}.").format(path=path, folder=published_dir(settings))
+        )
+    say = _say
+    say(_("Serving warehouse (read-only for BI): {path}").format(path=path))
+    say(
+        "  "
+        + _(
+            "in DuckDB's storage format {version} (kpi.yaml serving.storage_version; v1.0.0 "
+            "opens in DuckDB 1.0 and later)"
+        ).format(version=settings.serving.storage_version)
     )
-    console.print(f"Parquet copies: [bold]{published_dir(settings)}/<unit>/<table>.parquet[/bold]")
-    console.print(f"Validation reports: {settings.warehouse_dir / 'quality'}")
-    console.print(f"DuckDB CLI:  duckdb -readonly {path}")
-    console.print(
-        f"SQLAlchemy (Superset): duckdb:///{path}  engine parameters: "
-        '{"connect_args": {"read_only": true}}'
+    say(
+        _("Parquet copies: {path}").format(path=f"{published_dir(settings)}/<unit>/<table>.parquet")
+    )
+    say(_("Validation reports: {path}").format(path=settings.warehouse_dir / "quality"))
+    say(_("DuckDB CLI: {command}").format(command=f"duckdb -readonly {path}"))
+    say(
+        _("SQLAlchemy (Superset): {url}  engine parameters: {parameters}").format(
+            url=f"duckdb:///{path}", parameters='{"connect_args": {"read_only": true}}'
+        )
     )
     if not path.exists():
-        console.print("Nothing published yet: run `kpi demo` or `kpi run`.")
+        say(_("Nothing published yet: run `kpi demo` or `kpi run`."))
         return
     night = describe_night(settings)
     if night:
-        console.print(f"Night served: {night['night']} (run {night['run_id'][:8]})")
+        say(
+            _("Night served: {night} (run {run})").format(
+                night=night["night"], run=night["run_id"][:8]
+            )
+        )
     if elsewhere := reads_elsewhere(settings):
-        console.print(
-            f"[red]The serving file reads {elsewhere}, not this data folder's Parquet[/red] "
-            "(the folder was moved or copied): run `kpi serve-info --rebuild`."
+        say(
+            _(
+                "The serving file reads {elsewhere}, not this data folder's Parquet (the folder "
+                "was moved or copied): run `kpi serve-info --rebuild`."
+            ).format(elsewhere=elsewhere),
+            "red",
         )
     for holder in writers_of(path):
-        console.print(
-            f"[red]{path.name} is open read-write by {holder}[/red]: no one else can open it "
-            "until it lets go; BI tools must open it read-only. The next publish replaces it."
+        say(
+            _(
+                "{file} is open read-write by {holder}: no one else can open it until it lets "
+                "go; BI tools must open it read-only. The next publish replaces it."
+            ).format(file=path.name, holder=holder),
+            "red",
         )
     if wal_of(path).exists():
-        console.print(
-            f"[red]{wal_of(path).name} beside it is a foreign writer's[/red] (the pipeline "
-            "never writes the live file); the next publish sets it aside."
+        say(
+            _(
+                "{file} beside it is a foreign writer's (the pipeline never writes the live "
+                "file); the next publish sets it aside."
+            ).format(file=wal_of(path).name),
+            "red",
         )
     if journal := interrupted(settings):
-        console.print(
-            f"[yellow]A publish of run {journal['run_id'][:8]} started at "
-            f"{journal['started_at'][:19]} has not finished[/yellow] (running, or killed: the "
-            "next run repairs it and logs what happened)."
+        started = business_time(settings, dt.datetime.fromisoformat(journal["started_at"]))
+        say(
+            _(
+                "A publish of run {run} started at {at} has not finished (running, or killed: "
+                "the next run repairs it and logs what happened)."
+            ).format(run=journal["run_id"][:8], at=f"{started:%Y-%m-%d %H:%M:%S}"),
+            "yellow",
         )
     try:
         with duckdb.connect(str(path), read_only=True) as con:
@@ -123,9 +176,9 @@ def serve_info(
                 "order by 1, 2"
             ).fetchall()
     except duckdb.Error as err:
-        console.print(f"[red]The serving file cannot be opened now:[/red] {err}", highlight=False)
+        say(_("The serving file cannot be opened now: {error}").format(error=err), "red")
         raise typer.Exit(1) from None
-    listing = Table("schema", "table", "type")
+    listing = Table(_("schema"), _("table"), _("type"))
     for row in tables:
         listing.add_row(*row)
     console.print(listing)
@@ -134,7 +187,7 @@ def serve_info(
 
 def dictionary(
     markdown: Annotated[
-        Path | None, typer.Option(help="Write it as a Markdown table to this file.")
+        Path | None, typer.Option(help=N_("Write it as a Markdown table to this file."))
     ] = None,
 ) -> None:
     """The data dictionary of the published tables (from the tree and the dbt docs)."""
@@ -145,9 +198,9 @@ def dictionary(
     rows = data_dictionary(default_tree(), dbt_project().manifest_path, load_settings().currency)
     if markdown:
         markdown.write_text(to_markdown(rows), encoding="utf-8")
-        console.print(f"Wrote {len(rows)} entries to {markdown}")
+        console.print(_("Wrote {n} entries to {file}").format(n=len(rows), file=markdown))
         return
-    table = Table("table", "column", "description")
+    table = Table(_("table"), _("column"), _("description"))
     for r in rows:
         table.add_row(f"{r['schema']}.{r['table']}", r["column"], r["description"])
     console.print(table)

@@ -7,27 +7,38 @@ from typing import Annotated
 import duckdb
 import typer
 from rich import box
+from rich.cells import cell_len
 from rich.markup import escape
 from rich.table import Table
 
+from kpi_tree.model import default_tree
+from pipelines.alerts.words import source_name
 from pipelines.cli import choices
 from pipelines.cli.console import console, err_console
-from pipelines.i18n import _
+from pipelines.i18n import N_, _, lang
 from pipelines.ingest.landing import empty_notice, source_folders, stray_files, stray_notice
 from pipelines.ingest.report import empty_files, ingest_summary, quarantine_reasons, quarantine_rows
 from pipelines.settings import Settings, load_settings
 
 SUMMARY_COLUMNS = (
-    "source",
-    "delivery days",
-    "rows loaded",
-    "rows quarantined",
-    "files loaded",
-    "duplicates skipped",
-    "files rejected",
+    N_("source"),
+    N_("delivery days"),
+    N_("rows loaded"),
+    N_("rows quarantined"),
+    N_("files loaded"),
+    N_("duplicates skipped"),
+    N_("files rejected"),
 )
 #: the same, short, for a terminal narrower than the table (80 columns)
-NARROW_COLUMNS = ("source", "days", "rows", "quarantined", "files", "dup.", "rejected")
+NARROW_COLUMNS = (
+    N_("source"),
+    N_("days"),
+    N_("rows"),
+    N_("quarantined"),
+    N_("files"),
+    N_("dup."),
+    N_("rejected"),
+)
 #: the width the table needs with its long headings
 WIDE = 110
 #: the things not loaded listed one by one; the rest are counted
@@ -59,17 +70,23 @@ def print_not_loaded(lines: list[str]) -> None:
         )
 
 
+def _source(tree, source: str) -> str:
+    """A source as the tables name it: in Chinese by its name, in English by its id, which is
+    what `--source` takes (its English name is a phrase: "customer-service conversations")."""
+    return source_name(tree, source) if lang() == "zh" else source
+
+
 def print_summary(settings: Settings) -> None:
     """Rows, files and quarantine per source, the quarantined rows by reason, and what was
     delivered but not loaded."""
     if not settings.build_db.exists():
-        console.print("No build warehouse yet.")
+        console.print(_("No build warehouse yet."))
         print_not_loaded(not_loaded(settings, []))
         return
     try:
         con = duckdb.connect(str(settings.build_db), read_only=True)
     except duckdb.IOException:  # held by another program: the run's error named it
-        err_console.print("The build warehouse is held by another program: no summary.")
+        err_console.print(_("The build warehouse is held by another program: no summary."))
         print_not_loaded(not_loaded(settings, []))
         return
     with con:
@@ -79,9 +96,10 @@ def print_summary(settings: Settings) -> None:
     # a terminal narrower than the table gets short headings, the span on two lines and no
     # column rules, and every number whole (a truncated number is a wrong number)
     narrow = console.width < WIDE
+    tree = default_tree()
     rows = [
         (
-            s["source"],
+            _source(tree, s["source"]),
             (
                 f"{s['first_day']}\n{s['last_day']}"
                 if narrow
@@ -98,23 +116,24 @@ def print_summary(settings: Settings) -> None:
         for s in summary
     ]
     table = Table(
-        title=f"Ingestion: {settings.build_db}",
+        title=_("Ingestion: {path}").format(path=settings.build_db),
         box=box.SIMPLE_HEAD if narrow else box.HEAVY_HEAD,
     )
-    for i, col in enumerate(NARROW_COLUMNS if narrow else SUMMARY_COLUMNS):
-        widest = max([len(line) for r in rows for line in r[i].splitlines()] + [1])
+    for i, col in enumerate(_(c) for c in (NARROW_COLUMNS if narrow else SUMMARY_COLUMNS)):
+        widest = max([cell_len(line) for r in rows for line in r[i].splitlines()] + [1])
         table.add_column(
-            col, justify="left" if i == 0 else "right", min_width=max(widest, len(col))
+            col, justify="left" if i == 0 else "right", min_width=max(widest, cell_len(col))
         )
     for row in rows:
         table.add_row(*row)
     console.print(table)
     if reasons:
-        why = Table(title="Quarantined rows by reason (`kpi quarantine` lists them)")
-        for col in ("source", "column", "rule", "rows"):
-            why.add_column(col, justify="right" if col == "rows" else "left")
+        why = Table(title=_("Quarantined rows by reason (`kpi quarantine` lists them)"))
+        for col in (_("source"), _("column"), _("rule")):
+            why.add_column(col)
+        why.add_column(_("rows"), justify="right")
         for source, column, check, count in reasons:
-            why.add_row(source, column or "", check, str(count))
+            why.add_row(_source(tree, source), column or "", check, f"{count:,}")
         console.print(why)
     print_not_loaded(not_loaded(settings, empty))
 
@@ -127,18 +146,19 @@ def status() -> None:
 
 def quarantine(
     source: Annotated[
-        str | None, typer.Option(help="Only this source.", callback=choices.source)
+        str | None, typer.Option(help=N_("Only this source."), callback=choices.source)
     ] = None,
-    limit: Annotated[int, typer.Option(min=1)] = 20,
+    limit: Annotated[int, typer.Option(min=1, help=N_("At most this many rows."))] = 20,
 ) -> None:
     """List quarantined rows: file, row number, column, rule and the offending value."""
     settings = load_settings()
     if not settings.build_db.exists():
-        err_console.print("No build warehouse yet: run `kpi run` or `kpi demo` first.")
+        err_console.print(_("No build warehouse yet: run `kpi run` or `kpi demo` first."))
         raise typer.Exit(2)
     with duckdb.connect(str(settings.build_db), read_only=True) as con:
         rows = quarantine_rows(con, source, limit)
-    table = Table("source", "file", "row", "column", "rule", "value")
-    for r in rows:
-        table.add_row(*(str(v) if v is not None else "" for v in r))
+    tree = default_tree()
+    table = Table(_("source"), _("file"), _("row"), _("column"), _("rule"), _("value"))
+    for source, *rest in rows:
+        table.add_row(_source(tree, source), *(str(v) if v is not None else "" for v in rest))
     console.print(table)

@@ -16,8 +16,11 @@ from kpi_tree.formats import Formats
 from kpi_tree.model import Tree, default_tree
 from kpi_tree.targets.build import ALL
 from kpi_tree.targets.plan import PlanError
+from pipelines.alerts.words import STATUS, kpi_name, team_name, word
 from pipelines.cli import choices
 from pipelines.cli.console import console, err_console
+from pipelines.cli.serving import business_time
+from pipelines.i18n import N_, _, lang
 from pipelines.publish.serving import serving_db
 from pipelines.settings import Settings, load_settings
 from pipelines.targets.planning import (
@@ -49,15 +52,33 @@ app = typer.Typer(
 
 DateOption = Annotated[
     dt.datetime | None,
-    typer.Option(formats=["%Y-%m-%d"], help="The day to judge (default: the newest published)."),
+    typer.Option(
+        formats=["%Y-%m-%d"], help=N_("The day to judge (default: the newest published).")
+    ),
 ]
 PeriodOption = Annotated[
-    str, typer.Option(help="month, quarter or year (to date).", show_default=True)
+    str, typer.Option(help=N_("month, quarter or year (to date)."), show_default=True)
 ]
 STATUS_STYLE = {"on_track": "green", "at_risk": "yellow", "short": "red"}
-STATUS_TEXT = {"on_track": "on track", "at_risk": "at risk", "short": "short"}
 #: the terminal width the full pace table needs
 WIDE = 120
+
+
+#: the pace table's headings
+HEADINGS = {
+    "KPI": N_("KPI"),
+    "team": N_("team"),
+    "scope": N_("scope"),
+    "target": N_("target"),
+    "paced target": N_("paced target"),
+    "actual": N_("actual"),
+    "attainment": N_("attainment"),
+    "gap": N_("gap"),
+    "projected": N_("projected"),
+    "status": N_("status"),
+    "paced": N_("paced"),
+    "att.": N_("att."),
+}
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -68,7 +89,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 def _serving(settings: Settings) -> duckdb.DuckDBPyConnection:
     path = serving_db(settings)
     if not path.exists():
-        raise _fail("Nothing published yet: run `kpi run` or `kpi demo` first.")
+        raise _fail(_("Nothing published yet: run `kpi run` or `kpi demo` first."))
     return duckdb.connect(str(path), read_only=True)
 
 
@@ -86,10 +107,18 @@ def print_pace(
             raise _fail(str(err)) from err
     formats = settings.formats
     format_value, format_share = formats.value, formats.share
-    title = (
-        f"{PERIOD_LABELS[period]} on {pace.as_of_day}: {pace.period_start} .. {pace.period_end}, "
-        f"day {pace.days_elapsed} of {pace.days_elapsed + pace.days_left} "
-        f"(plan in force that day: {', '.join(pace.versions)}; data as of {pace.data_as_of})"
+    title = _(
+        "{period} on {day}: {start} .. {end}, day {n} of {days} (plan in force that day: "
+        "{versions}; data as of {as_of})"
+    ).format(
+        period=_(PERIOD_LABELS[period]),
+        day=pace.as_of_day,
+        start=pace.period_start,
+        end=pace.period_end,
+        n=pace.days_elapsed,
+        days=pace.days_elapsed + pace.days_left,
+        versions=", ".join(pace.versions),
+        as_of=pace.data_as_of,
     )
     # a terminal narrower than the full table gets the columns a reader acts on, each amount
     # whole (a truncated amount is a wrong amount): the KPI in the shop's language, actual,
@@ -111,11 +140,11 @@ def print_pace(
             "status",
         ]
     )
-    table = Table(title=title, title_justify="left", pad_edge=not narrow)
+    table = Table(title=escape(title), title_justify="left", pad_edge=not narrow)
     for col in columns:
         left = col in ("KPI", "team", "scope", "status")
         table.add_column(
-            col,
+            _(HEADINGS[col]),
             justify="left" if left else "right",
             # names wrap; amounts, shares and statuses never break or lose a character
             no_wrap=not left or col == "status",
@@ -123,13 +152,14 @@ def print_pace(
             ratio=1 if col == "KPI" else None,
         )
     counts: dict[str, int] = {}
-    zh = settings.formats.lang == "zh"
+    zh = lang() == "zh"
+    tree = default_tree()
     for r in pace.rows:
         status = r["status"]
         counts[status] = counts.get(status, 0) + 1
         style = STATUS_STYLE.get(status, "")
         mark = "*" if r["is_provisional"] else ""
-        shown = f"[{style}]{STATUS_TEXT.get(status, status or '-')}[/{style}]" if style else "-"
+        shown = f"[{style}]{escape(word(STATUS, status))}[/{style}]" if style else "-"
         if narrow:
             name = r["name_zh"] if zh else r["name_en"]
             table.add_row(
@@ -143,7 +173,7 @@ def print_pace(
             continue
         table.add_row(
             f"{r['name_en']} {r['name_zh']}{mark}",
-            r["team"],
+            team_name(tree, r["team"]) if r["team"] in tree.teams else r["team"],
             scope_text(settings, r),
             format_value(r["target"], r["unit"]),
             format_value(r["paced_target"], r["unit"]),
@@ -156,19 +186,27 @@ def print_pace(
     console.print(table)
     if narrow:
         console.print(
-            f"A terminal of {WIDE} columns or more shows the target, the gap and the "
-            "projection too.",
+            _(
+                "A terminal of {width} columns or more shows the target, the gap and the "
+                "projection too."
+            ).format(width=WIDE),
             highlight=False,
         )
     console.print(
-        "paced target: the target's own day weights to date (rates: the rate in force); "
-        "attainment: actual / paced (inverted for lower-is-better); projected: the period's end "
-        "at the current run rate; * provisional (sign-offs still maturing). "
-        + ", ".join(f"{STATUS_TEXT.get(k, k)}: {v}" for k, v in sorted(counts.items()) if k),
+        _(
+            "paced target: the target's own day weights to date (rates: the rate in force); "
+            "attainment: actual / paced (inverted for lower-is-better); projected: the period's "
+            "end at the current run rate; * provisional (sign-offs still maturing)."
+        )
+        + " "
+        + _(", ").join(f"{word(STATUS, k)}: {v}" for k, v in sorted(counts.items()) if k),
         highlight=False,
     )
     if pace.not_paced:
-        console.print(f"Not paced, not available: {summary(pace.not_paced)}.", highlight=False)
+        console.print(
+            _("Not paced, not available: {what}.").format(what=summary(pace.not_paced)),
+            highlight=False,
+        )
 
 
 def scope_text(settings: Settings, row: dict) -> str:
@@ -176,7 +214,7 @@ def scope_text(settings: Settings, row: dict) -> str:
     if not row.get("dimension") or row.get("member") is None or ":" not in row["scope"]:
         return row["scope"]
     allocation = row["scope"].split(":", 1)[0]
-    label = settings.vocabulary.label(row["dimension"], row["member"], settings.formats.lang)
+    label = settings.vocabulary.label(row["dimension"], row["member"], lang())
     return f"{allocation}:{label}"
 
 
@@ -192,7 +230,7 @@ def print_catch_up(
     with _serving(settings) as con:
         as_of = as_of or latest_day(con)
         if as_of is None:
-            raise _fail("no pace published yet: plan targets and run the nightly job first")
+            raise _fail(_("no pace published yet: plan targets and run the nightly job first"))
         if kpi is None:
             top = con.execute(
                 "select top_kpi_id from kpi_tree.plan_versions order by created_at desc limit 1"
@@ -217,44 +255,72 @@ def print_catch_up(
         return format_value(amount, node.unit)
 
     console.print(
-        f"[bold]{PERIOD_LABELS[period]} on {as_of}[/bold]: {node.en} {node.zh} is "
-        f"{value(r['actual'])} of a {value(r['target'])} target "
-        f"(paced {value(r['paced_target'])}, {format_share(r['attainment'])}).",
+        "[bold]"
+        + escape(_("{period} on {day}").format(period=_(PERIOD_LABELS[period]), day=as_of))
+        + "[/bold]: "
+        + escape(
+            _("{kpi} is {actual} of a {target} target (paced {paced}, {attainment}).").format(
+                kpi=kpi_name(node),
+                actual=value(r["actual"]),
+                target=value(r["target"]),
+                paced=value(r["paced_target"]),
+                attainment=format_share(r["attainment"]),
+            )
+        ),
         highlight=False,
     )
     if c.needed <= 0:
-        console.print("The target is already made: the remaining days need nothing more.")
+        console.print(_("The target is already made: the remaining days need nothing more."))
     else:
-        factor = format_value(c.factor, "multiple")
         console.print(
-            f"The remaining {len(days)} days need {value(c.needed / 100)} "
-            f"(the plan expected {value(c.planned_remaining / 100)}: {factor} as "
-            f"much), {value(c.needed / 100 / max(len(days), 1))} a day on average, "
-            "split by the target's own day weights:",
+            _(
+                "The remaining {n} days need {needed} (the plan expected {planned}: {factor} as "
+                "much), {daily} a day on average, split by the target's own day weights:"
+            ).format(
+                n=len(days),
+                needed=value(c.needed / 100),
+                planned=value(c.planned_remaining / 100),
+                factor=format_value(c.factor, "multiple"),
+                daily=value(c.needed / 100 / max(len(days), 1)),
+            ),
             highlight=False,
         )
-        table = Table("day", "needed", "planned")
+        table = Table(_("day"), _("needed"), _("planned"))
         for d in days[:10]:
             table.add_row(str(d), value(c.days[d] / 100), value(plan_days.get(d)))
         if len(days) > 10:
-            table.add_row(f"… {len(days) - 10} more days", "", "")
+            table.add_row(_("… {n} more days").format(n=len(days) - 10), "", "")
         console.print(table)
     table = Table(
-        title=f"If one driver of {kpi} stays at its run rate, the others must reach "
-        "(over the remaining days; 一个达不成, 另一个必须补上)",
+        title=escape(
+            _(
+                "If one driver of {kpi} stays at its run rate, the others must reach (over the "
+                "remaining days)"
+            ).format(kpi=kpi_name(node))
+        ),
         title_justify="left",
     )
-    table.add_column("held at run rate")
-    table.add_column("must reach")
+    table.add_column(_("held at run rate"))
+    table.add_column(_("must reach"))
+
+    def named(k: str) -> str:
+        return kpi_name(tree.nodes[k])
+
     for d in drivers:
-        held = ", ".join(f"{k} {format_value(v, tree.nodes[k].unit)}" for k, v in d.held.items())
-        required = ", ".join(
-            f"{k} {format_value(v, tree.nodes[k].unit)}"
-            + (f" ({format_value(d.factor[k], 'multiple')} plan)" if k in d.factor else "")
-            + (" - not possible" if tree.nodes[k].unit == "ratio" and v > 1 else "")
+        held = _(", ").join(
+            f"{named(k)} {format_value(v, tree.nodes[k].unit)}" for k, v in d.held.items()
+        )
+        required = _(", ").join(
+            f"{named(k)} {format_value(v, tree.nodes[k].unit)}"
+            + (
+                " (" + _("{factor} plan").format(factor=format_value(d.factor[k], "multiple")) + ")"
+                if k in d.factor
+                else ""
+            )
+            + (" - " + _("not possible") if tree.nodes[k].unit == "ratio" and v > 1 else "")
             for k, v in d.required.items()
         )
-        table.add_row(held, required)
+        table.add_row(escape(held), escape(required))
     console.print(table)
 
 
@@ -287,8 +353,10 @@ def plan_cmd(
             con = duckdb.connect(str(settings.build_db), read_only=True)
         except duckdb.IOException as err:
             raise _fail(
-                f"the build warehouse {settings.build_db} is being written by a run; try again "
-                f"when it ends ({err})"
+                _(
+                    "the build warehouse {path} is being written by a run; try again when it "
+                    "ends ({error})"
+                ).format(path=settings.build_db, error=err)
             ) from err
     try:
         try:
@@ -303,15 +371,17 @@ def plan_cmd(
     store = version_store(settings)
     same = store.with_hash(planned.plan.hash)
     if dry_run:
-        console.print("--dry-run: nothing stored.")
+        console.print(_("--dry-run: nothing stored."))
         return
     if same is not None and not force:
         raise _fail(
-            f"version {same.version_id} ({same.created_at}) already has exactly this plan; "
-            "change the plan, or pass --force to store it again"
+            _(
+                "version {version} ({created}) already has exactly this plan; change the plan, "
+                "or pass --force to store it again"
+            ).format(version=same.version_id, created=same.created_at)
         )
     if not reason:
-        raise _fail("--reason is required: every version records why it was made")
+        raise _fail(_("--reason is required: every version records why it was made"))
     year = planned.plan.year
     effective = (
         effective_from.date()
@@ -330,9 +400,18 @@ def plan_cmd(
     except ValueError as err:
         raise _fail(str(err)) from err
     console.print(
-        f"Stored version [bold]{version.version_id}[/bold] by {version.author}, in force from "
-        f"{version.effective_from} ({store.root / version.version_id}). The next run loads it "
-        "into the warehouse (`kpi run --date D` to do it now)."
+        escape(
+            _(
+                "Stored version {version} by {author}, in force from {day} ({folder}). The next "
+                "run loads it into the warehouse (`kpi run --date D` to do it now)."
+            ).format(
+                version=version.version_id,
+                author=version.author,
+                day=version.effective_from,
+                folder=store.root / version.version_id,
+            )
+        ),
+        highlight=False,
     )
 
 
@@ -458,18 +537,19 @@ def versions_cmd() -> None:
     store = version_store(settings)
     versions = store.versions()
     if not versions:
-        console.print(f"No plan versions yet ({store.root}).")
+        console.print(_("No plan versions yet ({folder}).").format(folder=store.root))
         return
     table = Table(
-        "version",
-        "plan",
-        "year",
-        "top KPI",
-        "annual",
-        "author",
-        "created (UTC)",
-        "in force from",
-        "reason",
+        _("version"),
+        _("plan"),
+        _("year"),
+        _("top KPI"),
+        _("annual"),
+        _("author"),
+        _("created"),
+        _("in force from"),
+        _("reason"),
+        caption=_("Times in business time ({zone}).").format(zone=settings.business_timezone),
     )
     for v in versions:
         table.add_row(
@@ -479,7 +559,7 @@ def versions_cmd() -> None:
             v.top_kpi,
             settings.formats.money(v.annual_target),
             v.author,
-            v.created_at[:19],
+            f"{business_time(settings, dt.datetime.fromisoformat(v.created_at)):%Y-%m-%d %H:%M:%S}",
             v.effective_from,
             v.reason,
         )
@@ -491,12 +571,12 @@ def show_cmd(
     date: DateOption = None,
     period: PeriodOption = "month",
     team: Annotated[
-        str | None, typer.Option(help="Only this team's KPIs.", callback=choices.team)
+        str | None, typer.Option(help=N_("Only this team's KPIs."), callback=choices.team)
     ] = None,
     scope: Annotated[
         str,
         typer.Option(
-            help="all (the whole shop), a scope like channels:organic, or any.",
+            help=N_("all (the whole shop), a scope like channels:organic, or any."),
             callback=choices.scope,
         ),
     ] = "all",

@@ -20,10 +20,15 @@ import duckdb
 from kpi_tree.model import Tree
 from kpi_tree.targets.pace import CatchUp, DriverCatchUp, PaceError, catch_up, catch_up_drivers
 from kpi_tree.targets.split import to_cents
+from pipelines.i18n import N_
 from pipelines.queries import kpi_availability, records, table_exists
 
 PERIODS = ("month", "quarter", "year")
-PERIOD_LABELS = {"month": "Month to date", "quarter": "Quarter to date", "year": "Year to date"}
+PERIOD_LABELS = {
+    "month": N_("Month to date"),
+    "quarter": N_("Quarter to date"),
+    "year": N_("Year to date"),
+}
 
 
 class ReportError(RuntimeError):
