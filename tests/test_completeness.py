@@ -16,6 +16,7 @@ import polars as pl
 from conftest import make_shop
 
 from expectations.verdict import read_verdict
+from pipelines.alerts.store import read_alerts
 from pipelines.definitions import build_defs
 from pipelines.publish.serving import HELD_BACK, PUBLISHED, read_log
 from pipelines.runner import run_nightly
@@ -94,6 +95,17 @@ def test_an_incomplete_day_and_orphan_lines_hold_back_only_the_units_that_read_t
     assert len(orphans) == 1 and orphans[0].unexpected_count == 1
     assert f"delivered {ORPHAN_DAY}: {orphan_lines} lines of 10 orders" in orphans[0].examples[0]
     assert outcome.held_back == ["kpi_tree", "marketing", "operations"]
+    # the teams' held-back notices say it: the file, its rows, the day, what to do
+    notices = {
+        a["team"]: a["text"]
+        for a in read_alerts(shop.settings)
+        if a["kind"] == "held_back" and a["day"] == last.isoformat()
+    }
+    assert set(notices) == {"marketing", "operations"}
+    assert f"sessions_{last}.parquet" in notices["marketing"]
+    assert f"{len(kept)} rows" in notices["marketing"]
+    assert f"{orphan_lines} lines of 10 orders" in notices["operations"]
+    assert "expect_" not in notices["marketing"] + notices["operations"]
 
     # the shop says the day is what it is: accepted in kpi.yaml, the day publishes
     config.write_text(
