@@ -1,9 +1,10 @@
 """Completeness before publication (issue 45): a delivery day far below its own history holds
-back the units that read its source as incomplete, and order lines without their order are a
-gate failure with their counts and day; the units that read neither publish.
+back the units that read its source as incomplete, and order lines or shipments without their
+order are a gate failure with their counts and day; the units that read none of them publish.
 
 One real shop of five weeks, run for real: its last day's sessions file cut to a fifth of
-its rows, and ten orders taken out of an earlier day's orders file (their lines stay)."""
+its rows, ten orders taken out of an earlier day's orders file (their lines stay), and a
+shipment of an order never delivered on the last day."""
 
 from __future__ import annotations
 
@@ -69,21 +70,28 @@ def test_an_incomplete_day_and_orphan_lines_hold_back_only_the_units_that_read_t
         text = path.read_text(encoding="utf-8").splitlines(keepends=True)
         keep = [line for line in text[1:] if line.split(",", 2)[1] not in removed]
         path.write_text("".join(text[:1] + keep), encoding="utf-8")
+    # and one shipment of an order never delivered, on the last day (more than the
+    # maturity window after the first order: it cannot belong to an order before the history)
+    with (landing / "shipments" / f"shipments_{last}.csv").open("a", encoding="utf-8") as f:
+        f.write(
+            f"s20250301-009999,o20250301-009999,zto,prepaid,shipped,{last}T01:00:00Z,,,0.00,"
+            f"{last}T01:00:00Z\n"
+        )
 
     outcome = night(shop, shop.start, shop.end)
     assert outcome.exit_code == 1
     status = statuses(shop, outcome.run_id)
-    # sessions: marketing, operations and the shared tree; order lines: operations
-    assert {u for u, s in status.items() if s == HELD_BACK} == {
-        "marketing",
-        "operations",
-        "kpi_tree",
-    }
-    assert {u for u, s in status.items() if s == PUBLISHED} == {
-        "management",
-        "service",
-        "logistics",
-    }
+    # sessions: marketing, operations and the shared tree; order lines: operations;
+    # shipments: logistics and management. Service reads none of them and publishes.
+    held = {"marketing", "operations", "kpi_tree", "logistics", "management"}
+    assert {u for u, s in status.items() if s == HELD_BACK} == held
+    assert {u for u, s in status.items() if s == PUBLISHED} == {"service"}
+    logistics = read_verdict(shop.settings.warehouse_dir, "logistics")
+    (ships,) = [f for f in logistics.failures if f.frame == "orphans"]
+    assert (
+        f"shipments without an order, delivered {last}: 1 updates of 1 orders"
+        in (ships.examples[0])
+    )
     marketing = read_verdict(shop.settings.warehouse_dir, "marketing")
     failed = {f.frame: f for f in marketing.failures}
     assert "incomplete" in failed and "orphans" not in failed
@@ -94,14 +102,14 @@ def test_an_incomplete_day_and_orphan_lines_hold_back_only_the_units_that_read_t
     orphans = [f for f in operations.failures if f.frame == "orphans"]
     assert len(orphans) == 1 and orphans[0].unexpected_count == 1
     assert f"delivered {ORPHAN_DAY}: {orphan_lines} lines of 10 orders" in orphans[0].examples[0]
-    assert outcome.held_back == ["kpi_tree", "marketing", "operations"]
+    assert outcome.held_back == sorted(held)
     # the teams' held-back notices say it: the file, its rows, the day, what to do
     notices = {
         a["team"]: a["text"]
         for a in read_alerts(shop.settings)
         if a["kind"] == "held_back" and a["day"] == last.isoformat()
     }
-    assert set(notices) == {"marketing", "operations"}
+    assert set(notices) == held - {"kpi_tree"}
     assert f"sessions_{last}.parquet" in notices["marketing"]
     assert f"{len(kept)} rows" in notices["marketing"]
     assert f"{orphan_lines} lines of 10 orders" in notices["operations"]
@@ -119,4 +127,6 @@ def test_an_incomplete_day_and_orphan_lines_hold_back_only_the_units_that_read_t
     )
     again = night(shop, last, last)
     assert statuses(shop, again.run_id)["marketing"] == PUBLISHED
-    assert again.exit_code == 0, again.held_back
+    # (the orphan shipment of that day still holds back the units that read shipments)
+    assert again.held_back == ["kpi_tree", "logistics", "management"]
+    assert again.exit_code == 1
