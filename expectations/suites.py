@@ -1,9 +1,10 @@
 """The Great Expectations suites, one per publication unit, derived from the KPI tree.
 
-The gates own what makes a unit fit to publish; the model's own invariants (the tree's
-identities, unique keys, measures that add up from their parts, relationships between the
-tree's tables) are dbt's tests (``dbt_project/``), run by ``dbt build`` before any gate, and
-are not checked again here.
+The gates own what makes a unit fit to publish, the completeness of the raw data it reads
+included (orphans are the gate's, with their counts, not a dbt warning); the model's own
+invariants (the tree's identities, unique keys, measures that add up from their parts,
+relationships between the tree's tables) are dbt's tests (``dbt_project/``), run by ``dbt
+build`` before any gate, and are not checked again here.
 
 A unit (:mod:`kpi_tree.units`) is a team (its mart and its slice of the KPI values) or
 ``kpi_tree`` (the shared tree tables and the targets). Each unit's data is read from the
@@ -24,6 +25,9 @@ build warehouse as small pandas frames, and each frame gets a suite:
   member taken out of ``vocabulary:`` is not missing data).
   Volume and coverage skip KPIs built on late-maturing facts (shipment outcomes): the
   refreshed day's order cohort has barely shipped.
+* ``incomplete``, ``orphans`` (every unit): the raw data the unit reads is complete: no
+  delivery day far below its usual volume, no order lines or shipments without their order
+  (:mod:`expectations.completeness`).
 * ``nodes``, ``kpis_present`` (unit ``kpi_tree``): the published tree has every node of
   ``tree.yaml``, and every KPI has a value on the refreshed day.
 * ``target_splits``, ``target_totals``, ``target_identities`` (unit ``kpi_tree``): every plan
@@ -51,6 +55,7 @@ import duckdb
 import great_expectations.expectations as gxe
 import pandas as pd
 
+from expectations.completeness import PROBLEM, Band, incomplete_days, orphans, unit_sources
 from kpi_tree.availability import Availability, unit_split
 from kpi_tree.model import Tree
 from kpi_tree.units import SHARED_UNIT, mart_table
@@ -95,7 +100,10 @@ def team_gate(
     end: dt.date,
     vocabulary: Vocabulary = DEFAULT_VOCABULARY,
     availability: dict[str, Availability] | None = None,
+    accepted: frozenset[str] = frozenset(),
 ) -> Gate:
+    """``accepted``: the sources whose refreshed day the shop accepted as it is (kpi.yaml
+    ``completeness.accept``): their KPIs' volume is not judged on it."""
     owned, not_available = unit_split(tree, unit, availability or {})
     if not owned:
         return Gate(unit, {}, {}, not_available, skipped=True)
@@ -172,6 +180,8 @@ def team_gate(
     if len(trailing) >= MIN_HISTORY_DAYS:
         for node in settled:
             if node.kind != "sum" or node.unit not in ("count", "money"):
+                continue
+            if accepted.intersection(tree.node_sources(node)):
                 continue
             median = trailing[node.id].median()
             if pd.notna(median) and median > 0:
@@ -356,6 +366,26 @@ def shared_gate(
     return Gate(SHARED_UNIT, frames, checks, not_available)
 
 
+def add_completeness(
+    con: duckdb.DuckDBPyConnection,
+    tree: Tree,
+    gate: Gate,
+    start: dt.date,
+    end: dt.date,
+    band: Band,
+) -> Gate:
+    """The completeness of the raw data the unit reads (:mod:`expectations.completeness`):
+    incomplete delivery days and orphans, one row per problem, none expected."""
+    if gate.skipped:
+        return gate
+    sources = unit_sources(tree, gate.unit)
+    gate.frames["incomplete"] = incomplete_days(con, sources, start, end, band)
+    gate.frames["orphans"] = orphans(con, sources, start, end, tree.maturity_days)
+    for name in ("incomplete", "orphans"):
+        gate.expectations[name] = [gxe.ExpectColumnValuesToBeNull(column=PROBLEM)]
+    return gate
+
+
 def build_gate(
     con: duckdb.DuckDBPyConnection,
     tree: Tree,
@@ -363,10 +393,15 @@ def build_gate(
     start: dt.date,
     end: dt.date,
     vocabulary: Vocabulary = DEFAULT_VOCABULARY,
+    band: Band = Band(),
 ) -> Gate:
     """The unit's suites over the run's window, for the KPIs the build found computable;
-    ``vocabulary``: the shop's members (kpi.yaml)."""
+    ``vocabulary``: the shop's members (kpi.yaml); ``band``: when a delivery day is
+    incomplete (kpi.yaml ``completeness:``)."""
     availability = kpi_availability(con)
     if unit == SHARED_UNIT:
-        return shared_gate(con, tree, start, end, availability)
-    return team_gate(con, tree, unit, start, end, vocabulary, availability)
+        gate = shared_gate(con, tree, start, end, availability)
+    else:
+        accepted = frozenset(s for s, days in band.accept.items() if end in days)
+        gate = team_gate(con, tree, unit, start, end, vocabulary, availability, accepted)
+    return add_completeness(con, tree, gate, start, end, band)

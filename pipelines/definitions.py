@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from pipelines.alerts import assets as alerts
+from pipelines.alerts import sensor as outbox
 from pipelines.board import sensor as board
 from pipelines.ingest import assets as ingest
 from pipelines.jobs import build_nightly_job
@@ -35,6 +36,7 @@ def build_defs(data_dir: str | Path) -> dg.Definitions:
         publish.build_defs(partitions),
         alerts.build_defs(partitions, config),
         board.defs,
+        outbox.defs,
         dg.Definitions(
             jobs=[nightly_job],
             schedules=[build_nightly_schedule(nightly_job, config)],

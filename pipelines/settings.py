@@ -218,6 +218,29 @@ class TargetSettings(ConfigModel):
         return self
 
 
+IsoDate = Annotated[dt.date, BeforeValidator(_iso_date, json_schema_input_type=dt.date)]
+
+
+class CompletenessSettings(ConfigModel):
+    """The ``completeness:`` section: when a delivery day is too small to publish
+    (expectations/completeness.py)."""
+
+    band: Share = Field(
+        0.5,
+        description="a day whose rows are below this share of the median of the same weekday "
+        "over the last `weeks` weeks is incomplete: the units that read the source are held back",
+    )
+    weeks: Annotated[Integer, Field(ge=1)] = Field(
+        4, description="the same weekdays a day is compared with; fewer delivered: not judged"
+    )
+    min_usual_rows: Annotated[Integer, Field(ge=0)] = Field(
+        50, description="a source whose usual day has fewer rows is not judged (too noisy)"
+    )
+    accept: Annotated[dict[Text, tuple[IsoDate, ...]], blank({}, dict[str, list[dt.date]])] = Field(
+        {}, description="source -> delivery days accepted as they are, however small"
+    )
+
+
 class AlertSettings(ConfigModel):
     """The ``alerts:`` section: where each team's alerts go and when a night re-alerts."""
 
@@ -367,6 +390,9 @@ class _KpiConfig(ConfigModel):
     )
     targets: Annotated[TargetSettings, blank({}, TargetSettings)] = TargetSettings()
     alerts: Annotated[AlertSettings, blank({}, AlertSettings)] = AlertSettings()
+    completeness: Annotated[CompletenessSettings, blank({}, CompletenessSettings)] = (
+        CompletenessSettings()
+    )
     serving: Annotated[ServingSettings, blank({}, ServingSettings)] = ServingSettings()
     serve: Annotated[ServeSettings, blank({}, ServeSettings)] = ServeSettings()
 
@@ -457,6 +483,7 @@ class Settings:
     #: a row dated more than this many days after the run's date (the day it runs, in the
     #: business zone) is quarantined: a mistyped year is not a day to build or to wait for
     date_horizon_days: int = 1
+    completeness: CompletenessSettings = CompletenessSettings()
 
     def date_horizon(self, now: dt.datetime | None = None) -> dt.date:
         """The last business date a row may carry in a run at ``now`` (default: now)."""
@@ -616,6 +643,7 @@ def load_settings(data_dir: str | Path | None = None) -> Settings:
         serving=config.serving,
         serve=config.serve,
         date_horizon_days=config.date_horizon_days,
+        completeness=config.completeness,
     )
 
 

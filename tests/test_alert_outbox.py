@@ -145,3 +145,37 @@ def test_undelivered_alerts_are_sent_again_by_the_next_run_once_each(tmp_path, m
         assert len(flaky.accepted) == 18
     finally:
         flaky.close()
+
+
+def test_the_outbox_sensor_sends_undelivered_alerts_again_between_runs(tmp_path, monkeypatch):
+    from pipelines.alerts.sensor import outbox_sensor
+    from pipelines.resources import Warehouse
+
+    flaky = Flaky()
+    try:
+        shop = bad_shop(tmp_path, monkeypatch, flaky.url, budget=30)
+        first = night(shop)
+        first_ids = {n["alert_id"] for n in first.notices}
+        assert len(first_ids) == 6 and flaky.accepted == []
+        context = dg.build_sensor_context(
+            resources={"warehouse": Warehouse(data_dir=str(shop.data_dir))}
+        )
+
+        # the channel still fails: the sensor tries, everything stays kept
+        outbox_sensor(context)
+        assert flaky.accepted == []
+        assert {e["alert_id"] for e in outbox.read(shop.settings)} == first_ids
+
+        flaky.failing = False
+        outbox_sensor(context)
+        assert Counter(flaky.accepted) == Counter(first_ids)  # each once
+        assert outbox.read(shop.settings) == []
+        # nothing kept: neither the sensor's next tick nor the next run sends it again
+        outbox_sensor(context)
+        second = night(shop)
+        assert second.resent == []
+        assert Counter(flaky.accepted) == Counter(
+            list(first_ids) + [n["alert_id"] for n in second.notices]
+        )
+    finally:
+        flaky.close()

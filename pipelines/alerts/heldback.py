@@ -24,6 +24,8 @@ from kpi_tree.vocabulary import Vocabulary
 from pipelines.alerts.words import DIMENSION, joined, kpi_name, member_label, source_name, word
 from pipelines.i18n import _
 
+#: the gate's completeness frames (expectations/completeness.py): one sentence per problem
+COMPLETENESS_FRAMES = ("incomplete", "orphans")
 _DAY = re.compile(r"(\d{4}-\d{2}-\d{2})")
 _VALUE = re.compile(r"=(-?[0-9.eE+-]+)\b")
 _MEMBER = re.compile(r"^(?P<kpi>\w+) by (?P<dimension>\w+) = (?P<member>.+)$")
@@ -202,6 +204,14 @@ def describe(
                 folder=_folders(sources, folders),
                 command=_rerun(days),
             ),
+        )
+    if failure.frame in COMPLETENESS_FRAMES and kind == "expect_column_values_to_be_null":
+        # the gate words each problem itself: the day, the counts, what to do
+        shown = [str(e) for e in failure.examples[:3]]
+        more = (failure.unexpected_count or len(shown)) - len(shown)
+        return Problem(
+            " ".join(shown),
+            _("And {count} more: see the quality report.").format(count=more) if more > 0 else "",
         )
     if kind.startswith("dbt test "):
         return Problem(

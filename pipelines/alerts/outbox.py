@@ -14,6 +14,8 @@ delivery of the run shares it (:func:`deadline`).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import threading
 import time
@@ -79,9 +81,22 @@ def _write(settings: Settings, entries: list[dict[str, Any]]) -> None:
     tmp.replace(path)
 
 
-#: the alert steps that write the file share the build pool (one at a time); the channels of
-#: one message are delivered from threads of one process
+#: the channels of one message are delivered from threads of one process; the outbox sensor
+#: and a run write the file from different processes (:func:`_locked`)
 _file_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _locked(settings: Settings):
+    """The file's read-modify-write, one at a time across threads and processes: an entry
+    written by one must not be lost to another's rewrite."""
+    alerts_dir(settings).mkdir(parents=True, exist_ok=True)
+    with _file_lock, (alerts_dir(settings) / f"{UNDELIVERED}.lock").open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def update(
@@ -89,8 +104,7 @@ def update(
 ) -> None:
     """Keep each failed delivery of ``message`` (one entry per alert id and channel); drop
     the entries its successful deliveries answer."""
-    with _file_lock:
-        alerts_dir(settings).mkdir(parents=True, exist_ok=True)
+    with _locked(settings):
         entries = {_key(e): e for e in read(settings)}
         before = dict(entries)
         for r in results:

@@ -30,6 +30,7 @@ result of each of them (Dagster's record of those checks) and fails while one st
 
 import dagster as dg
 
+from expectations.completeness import Band
 from expectations.runner import run_gate
 from expectations.suites import build_gate
 from expectations.verdict import Failure
@@ -39,6 +40,7 @@ from pipelines.links import report_url
 from pipelines.partitions import run_window
 from pipelines.quality import GATE_CHECK
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
+from pipelines.settings import Settings
 from pipelines.transform.assets import model_test_keys
 
 
@@ -67,6 +69,17 @@ def failed_model_tests(instance: dg.DagsterInstance) -> list[Failure]:
     return failures
 
 
+def completeness_band(settings: Settings) -> Band:
+    """kpi.yaml's ``completeness:`` as the gate's suites take it."""
+    c = settings.completeness
+    return Band(
+        band=c.band,
+        weeks=c.weeks,
+        min_usual_rows=c.min_usual_rows,
+        accept={source: frozenset(days) for source, days in c.accept.items()},
+    )
+
+
 def build_gate_check(unit: str) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=dg.AssetKey(list(gated_table(unit))),
@@ -92,7 +105,13 @@ def build_gate_check(unit: str) -> dg.AssetChecksDefinition:
         start, end = window.start, window.end
         with warehouse.connect(read_only=True) as con:
             gate_def = build_gate(
-                con, default_tree(), unit, start, end, vocabulary=settings.vocabulary
+                con,
+                default_tree(),
+                unit,
+                start,
+                end,
+                vocabulary=settings.vocabulary,
+                band=completeness_band(settings),
             )
         verdict = run_gate(
             gate_def,

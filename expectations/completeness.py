@@ -1,0 +1,183 @@
+"""Completeness of what the shop delivered, judged before a unit is published.
+
+Two checks of the raw data a unit's KPIs read, each a frame of problems for the gate (one
+row per problem, a sentence naming the day, the counts and what to do; no row, no problem):
+
+* **incomplete days** (:func:`incomplete_days`): a delivery day of a source whose rows loaded
+  (the file ledger's, quarantined rows not counted) are far below the source's own recent
+  history: below ``band`` x the median of the same weekday over the last ``weeks`` weeks. A
+  cut or half-exported file publishes half a day that the KPIs would show as a collapse of
+  the business; this is a data problem, so the units that read the source are held back.
+  No judgement without enough history (``weeks`` earlier same weekdays delivered), below
+  ``min_usual_rows`` (a small source's days vary too much to tell), or on China's public
+  holidays (the business itself drops then: the Spring Festival). A day the shop confirms
+  as it is is listed under ``completeness.accept`` in kpi.yaml.
+* **orphans** (:func:`orphans`): order lines without their order, and shipments without
+  their order, counted by delivery day. A quarantined order row explains one order's
+  orphans (the row was counted and reported at ingest already); a shipment is judged only
+  when it is dated more than the tree's ``maturity_days`` after the first order (an earlier
+  one may belong to an order from before the history).
+
+Only the units whose KPIs read the source get its problems (:func:`unit_sources`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import duckdb
+import pandas as pd
+
+from kpi_tree.model import Tree
+from kpi_tree.targets.calendar import china_holidays
+from kpi_tree.units import SHARED_UNIT, unit_kpis
+from pipelines.queries import table_exists
+
+#: the frames' column: one sentence per problem
+PROBLEM = "problem"
+LEDGER = ("raw", "_file_ledger")
+QUARANTINE = ("raw", "_quarantine")
+
+
+@dataclass(frozen=True)
+class Band:
+    """How far below its usual volume a delivery day is incomplete (kpi.yaml
+    ``completeness:``)."""
+
+    band: float = 0.5
+    weeks: int = 4
+    min_usual_rows: int = 50
+    #: source -> days accepted as they are
+    accept: Mapping[str, frozenset[dt.date]] = field(default_factory=dict)
+
+
+def unit_sources(tree: Tree, unit: str) -> set[str]:
+    """The sources a unit's KPIs read (the shared unit publishes every team's values)."""
+    nodes = list(tree.nodes.values()) if unit == SHARED_UNIT else unit_kpis(tree, unit)
+    return {s for node in nodes for s in tree.node_sources(node)}
+
+
+def _frame(problems: Iterable[str]) -> pd.DataFrame:
+    return pd.DataFrame({PROBLEM: pd.Series(list(problems), dtype="object")})
+
+
+def incomplete_days(
+    con: duckdb.DuckDBPyConnection,
+    sources: Iterable[str],
+    start: dt.date,
+    end: dt.date,
+    band: Band = Band(),
+) -> pd.DataFrame:
+    """The delivery days start..end of ``sources`` whose loaded rows are below the band."""
+    sources = sorted(sources)
+    if not sources or not table_exists(con, *LEDGER):
+        return _frame([])
+    first = start - dt.timedelta(weeks=band.weeks)
+    rows = con.execute(
+        f"""
+        select source, partition_date, sum(rows_loaded) as rows,
+            string_agg(file, ', ' order by file) as files
+        from {".".join(LEDGER)}
+        where status = 'loaded' and source in ({", ".join("?" for _ in sources)})
+          and partition_date between ? and ?
+        group by all
+        """,
+        [*sources, first, end],
+    ).fetchall()
+    delivered = {(s, d): (int(n or 0), files) for s, d, n, files in rows}
+    problems = []
+    for (source, day), (loaded, files) in sorted(delivered.items()):
+        if day < start or day in band.accept.get(source, ()) or day in china_holidays(day.year):
+            continue
+        history = [
+            delivered[(source, earlier)][0]
+            for week in range(1, band.weeks + 1)
+            if (source, earlier := day - dt.timedelta(weeks=week)) in delivered
+            and earlier not in china_holidays(earlier.year)
+        ]
+        if len(history) < band.weeks:
+            continue
+        usual = statistics.median(history)
+        if usual < band.min_usual_rows or loaded >= band.band * usual:
+            continue
+        problems.append(
+            f"{source} {day} incomplete: {loaded} rows loaded from {files}, against a usual "
+            f"{usual:g} (the median of the last {band.weeks} {day:%A}s; below "
+            f"{band.band:.0%} of it). Deliver the rest of the day (a complete file for "
+            f"{day}, then `kpi run --date {day}`), or accept the day as it is: "
+            f"`completeness: {{accept: {{{source}: [{day}]}}}}` in kpi.yaml."
+        )
+    return _frame(problems)
+
+
+def orphans(
+    con: duckdb.DuckDBPyConnection,
+    sources: Iterable[str],
+    start: dt.date,
+    end: dt.date,
+    maturity_days: int,
+) -> pd.DataFrame:
+    """Order lines (when ``sources`` has order_items) and shipments (shipments) delivered
+    start..end without their order, per delivery day, beyond what quarantined orders
+    explain."""
+    sources = set(sources)
+    have = {s for s in ("orders", "order_items", "shipments") if table_exists(con, "raw", s)}
+    if "orders" not in have or not con.execute("select count(*) from raw.orders").fetchone()[0]:
+        return _frame([])
+    quarantined = dict(
+        con.execute(
+            f"""select partition_date, count(distinct (file, row_number))
+            from {".".join(QUARANTINE)} where source = 'orders' group by all"""
+        ).fetchall()
+        if table_exists(con, *QUARANTINE)
+        else []
+    )
+    problems = []
+    if "order_items" in sources and "order_items" in have:
+        for day, lines, orders in con.execute(
+            """
+            select l._partition_date, count(*), count(distinct l.order_id)
+            from raw.order_items as l
+            where l._partition_date between ? and ?
+              and not exists (select 1 from raw.orders as o where o.order_id = l.order_id)
+            group by all order by 1
+            """,
+            [start, end],
+        ).fetchall():
+            explained = quarantined.get(day, 0)
+            if orders > explained:
+                problems.append(
+                    f"order lines without an order, delivered {day}: {lines} lines of "
+                    f"{orders} orders not in the orders delivered ({explained} order rows "
+                    "quarantined that day). Deliver the missing orders (the day's complete "
+                    f"orders file, then `kpi run --date {day}`)."
+                )
+    if "shipments" in sources and "shipments" in have:
+        since = con.execute("select min(business_date) from raw.orders").fetchone()[0]
+        rows = con.execute(
+            """
+            select s._partition_date, count(*), count(distinct s.order_id)
+            from raw.shipments as s
+            where s._partition_date between ? and ?
+              and s.business_date > ?::date + ?::integer
+              and not exists (select 1 from raw.orders as o where o.order_id = s.order_id)
+            group by all order by 1
+            """,
+            [start, end, since, maturity_days],
+        ).fetchall()
+        explained = sum(
+            n for d, n in quarantined.items() if start - dt.timedelta(2 * maturity_days) <= d <= end
+        )
+        if sum(orders for _, _, orders in rows) > explained:
+            for day, updates, orders in rows:
+                problems.append(
+                    f"shipments without an order, delivered {day}: {updates} updates of "
+                    f"{orders} orders not in the orders delivered (dated more than "
+                    f"{maturity_days} days after the first order; {explained} order rows "
+                    "quarantined in the window). Deliver the missing orders, then re-run "
+                    "their days."
+                )
+    return _frame(problems)
