@@ -14,7 +14,7 @@ UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: demo test test-fast system-deps env superset-env lint bench clean
+.PHONY: demo test test-fast system-deps env spark-env superset-env lint bench clean
 
 $(UV):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -55,9 +55,27 @@ endef
 test: env system-deps superset-env
 	$(call run_pytest,)
 
-# the tests not marked slow (tests/conftest.py marks those of the built shop)
+# the tests not marked slow (tests/conftest.py marks those of the built shop) nor spark
 test-fast: env
-	$(call run_pytest,-m "not slow")
+	$(call run_pytest,-m "not slow and not spark")
+
+# Spark as a second engine (docs/spark.md): the project's `spark` extra (dbt-spark, pyspark)
+# in the main environment, and Debian's Java runtime pyspark needs, installed when missing.
+# Then `dbt build --target spark` and the tests marked spark run.
+SPARK_JAVA := openjdk-17-jre-headless
+
+$(VENV)/.spark-synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON) --extra spark
+	@touch $@ $(VENV)/.synced
+
+spark-env: $(VENV)/.spark-synced
+	@if command -v java >/dev/null 2>&1; then \
+		echo "java present: $$(command -v java)"; \
+	else \
+		command -v apt-get >/dev/null 2>&1 || { echo "apt-get not found: install a Java 17 runtime ($(SPARK_JAVA)) with your system's package manager" >&2; exit 1; }; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SPARK_JAVA); \
+	fi
 
 # Debian's chromium and CJK fonts for the browser tests (Playwright's own browser download
 # does not work here); does nothing when both are installed
