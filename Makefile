@@ -1,6 +1,6 @@
 # Two commands set up everything on a fresh machine with only Python 3.11:
 #   make demo   - generate the sample shop and run the nightly pipeline over its whole range
-#   make test   - run the whole test suite
+#   make test   - run the whole test suite (the Spark test included: `make spark-env`)
 # While working, `make test-fast` runs the tests not marked slow (no nightly job over a
 # generated shop, no browser). The browser tests need Debian's chromium and CJK fonts:
 # `make system-deps` installs them (`make test` runs it first), and the BI test runs Apache
@@ -51,8 +51,8 @@ if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing the suite" >&2;
 exit $$rc
 endef
 
-# everything, the browser tests included: the system packages they need are installed first
-test: env system-deps superset-env
+# everything, the browser and Spark tests included: what they need is installed first
+test: env system-deps superset-env spark-env
 	$(call run_pytest,)
 
 # the tests not marked slow (tests/conftest.py marks those of the built shop) nor spark
