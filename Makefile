@@ -21,8 +21,9 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.5,<0.14"
 
+# an environment that has the spark extra (make spark-env) keeps it when it is synced again
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON) $(if $(wildcard $(VENV)/.spark-synced),--extra spark)
 	@touch $@
 
 env: $(VENV)/.synced
