@@ -1,6 +1,6 @@
 # Two commands set up everything on a fresh machine with only Python 3.11:
 #   make demo   - generate the sample shop and run the nightly pipeline over its whole range
-#   make test   - run the whole test suite
+#   make test   - run the whole test suite (the Spark test included: `make spark-env`)
 # While working, `make test-fast` runs the tests not marked slow (no nightly job over a
 # generated shop, no browser). The browser tests need Debian's chromium and CJK fonts:
 # `make system-deps` installs them (`make test` runs it first), and the BI test runs Apache
@@ -14,15 +14,16 @@ UV := $(TOOLS)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: demo test test-fast system-deps env superset-env lint bench clean
+.PHONY: demo test test-fast system-deps env spark-env superset-env lint bench clean
 
 $(UV):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv>=0.5,<0.14"
 
+# an environment that has the spark extra (make spark-env) keeps it when it is synced again
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON) $(if $(wildcard $(VENV)/.spark-synced),--extra spark)
 	@touch $@
 
 env: $(VENV)/.synced
@@ -51,13 +52,31 @@ if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing the suite" >&2;
 exit $$rc
 endef
 
-# everything, the browser tests included: the system packages they need are installed first
-test: env system-deps superset-env
+# everything, the browser and Spark tests included: what they need is installed first
+test: env system-deps superset-env spark-env
 	$(call run_pytest,)
 
-# the tests not marked slow (tests/conftest.py marks those of the built shop)
+# the tests not marked slow (tests/conftest.py marks those of the built shop) nor spark
 test-fast: env
-	$(call run_pytest,-m "not slow")
+	$(call run_pytest,-m "not slow and not spark")
+
+# Spark as a second engine (docs/spark.md): the project's `spark` extra (dbt-spark, pyspark)
+# in the main environment, and Debian's Java runtime pyspark needs, installed when missing.
+# Then `dbt build --target spark` and the tests marked spark run.
+SPARK_JAVA := openjdk-17-jre-headless
+
+$(VENV)/.spark-synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON) --extra spark
+	@touch $@ $(VENV)/.synced
+
+spark-env: $(VENV)/.spark-synced
+	@if command -v java >/dev/null 2>&1; then \
+		echo "java present: $$(command -v java)"; \
+	else \
+		command -v apt-get >/dev/null 2>&1 || { echo "apt-get not found: install a Java 17 runtime ($(SPARK_JAVA)) with your system's package manager" >&2; exit 1; }; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SPARK_JAVA); \
+	fi
 
 # Debian's chromium and CJK fonts for the browser tests (Playwright's own browser download
 # does not work here); does nothing when both are installed

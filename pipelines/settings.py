@@ -370,6 +370,11 @@ class _KpiConfig(ConfigModel):
         AfterValidator(_clock),
         Field(json_schema_extra={"pattern": _CLOCK.pattern}),
     ] = Field("02:30", description="when the nightly schedule runs, HH:MM business time")
+    engine: Literal["duckdb", "spark"] = Field(
+        "duckdb",
+        description="the engine dbt builds the tree on: duckdb (the build warehouse file) or "
+        "spark (dbt-spark; `make spark-env`; docs/spark.md)",
+    )
     memory_limit: Annotated[str, Strict(), AfterValidator(_memory)] = Field(
         DEFAULT_MEMORY_LIMIT,
         description="DuckDB's cap for the build warehouse; beyond it DuckDB spills to disk",
@@ -484,6 +489,8 @@ class Settings:
     #: business zone) is quarantined: a mistyped year is not a day to build or to wait for
     date_horizon_days: int = 1
     completeness: CompletenessSettings = CompletenessSettings()
+    #: the engine dbt builds the tree on (duckdb or spark), and so the dbt target it runs
+    engine: str = "duckdb"
 
     def date_horizon(self, now: dt.datetime | None = None) -> dt.date:
         """The last business date a row may carry in a run at ``now`` (default: now)."""
@@ -506,6 +513,21 @@ class Settings:
     @property
     def build_db(self) -> Path:
         return self.warehouse_dir / "build.duckdb"
+
+    @property
+    def dbt_target(self) -> str:
+        """The target of dbt_project/profiles.yml that builds on :attr:`engine`."""
+        return {"duckdb": "build", "spark": "spark"}[self.engine]
+
+    @property
+    def spark_dir(self) -> Path:
+        """Spark's warehouse and metastore (the profile's KPI_SPARK_DIR)."""
+        return self.data_dir / "spark"
+
+    @property
+    def spark_raw_dir(self) -> Path:
+        """The validated raw rows handed to Spark: Parquet, ``<source>/_partition_date=<day>/``."""
+        return self.spark_dir / "raw"
 
     @property
     def dagster_home(self) -> Path:
@@ -644,6 +666,7 @@ def load_settings(data_dir: str | Path | None = None) -> Settings:
         serve=config.serve,
         date_horizon_days=config.date_horizon_days,
         completeness=config.completeness,
+        engine=config.engine,
     )
 
 

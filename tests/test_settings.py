@@ -257,3 +257,19 @@ def test_a_config_error_is_a_value_error(tmp_path, monkeypatch):
     _config(tmp_path, monkeypatch, memory_limit="lots")
     with pytest.raises(ValueError, match="memory_limit"):
         load_settings(tmp_path / "data")
+
+
+def test_engine_picks_the_dbt_target_and_an_unknown_engine_is_refused_by_name(
+    tmp_path, monkeypatch
+):
+    monkeypatch.delenv("KPI_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    default = load_settings(tmp_path / "data")
+    assert (default.engine, default.dbt_target) == ("duckdb", "build")
+    _config(tmp_path, monkeypatch, engine="spark")
+    spark = load_settings(tmp_path / "data")
+    assert (spark.engine, spark.dbt_target) == ("spark", "spark")
+    assert spark.spark_raw_dir == (tmp_path / "data" / "spark" / "raw").resolve()
+    _config(tmp_path, monkeypatch, engine="trino")
+    problems = refused(tmp_path)
+    assert list(problems) == ["engine"], problems

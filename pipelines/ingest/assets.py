@@ -18,6 +18,7 @@ from pipelines.ingest.load import (
     ensure_tables,
     tune_for_loading,
 )
+from pipelines.ingest.spark_raw import export_days
 from pipelines.ingest.validate import SchemaMismatch, zone_notice
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
 
@@ -117,6 +118,9 @@ def build_ingest_asset(source: str, partitions: dg.PartitionsDefinition) -> dg.A
                             f"{source}: {i}/{len(days)} days, {so_far['rows_loaded']} rows "
                             f"loaded, {so_far['rows_quarantined']} quarantined"
                         )
+            if settings.engine == "spark":
+                # Spark reads the validated rows as Parquet (DuckDB's build is unchanged)
+                export_days(con, settings.spark_raw_dir, source, days)
         touched = business_date_range(results)
         if touched:
             # a day without a delivery of its own is not missing when a file delivered on

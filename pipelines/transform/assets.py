@@ -218,12 +218,17 @@ def _build(
         # the profile reads the build warehouse's path from the environment (profiles.yml)
         "KPI_BUILD_DB": str(settings.build_db),
         "KPI_DUCKDB_MEMORY_LIMIT": settings.memory_limit,
+        # and Spark's warehouse and raw Parquet, for `engine: spark` (docs/spark.md)
+        "KPI_SPARK_DIR": str(settings.spark_dir),
         **window,
     }
     # dbt reads its environment when it starts; in this process it starts in a thread while
     # the stream is read, so the environment stays set until dbt is done
     with environment_set(environment):
-        invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars(settings))], context=context)
+        invocation = dbt.cli(
+            ["build", "--target", settings.dbt_target, "--vars", json.dumps(dbt_vars(settings))],
+            context=context,
+        )
         yield from invocation.stream()
     _keep_partial_parse(invocation.target_path)
     _prune_invocations(invocation.target_path)

@@ -22,7 +22,28 @@
   their end is maturity_days before the newest day in `as_of_relation`'s as_of_date (a Jinja
   expression, rendered when the hook runs: 'this' or "ref('fct_kpi_values')").
 #}
+{#
+  Each of the three is adapter-dispatched. DuckDB: the mechanisms above. Spark (dbt-spark on
+  Parquet, where a table takes no delete or update): dbt's insert_overwrite of the date
+  partitions a run derives (spark.sql.sources.partitionOverwriteMode=dynamic, profiles.yml);
+  the tables kept by key are rebuilt whole (a key delivered again moves to another delivery
+  day, which an overwrite of the new day's partition would not take out of the old one).
+  docs/spark.md says what this does not yet do on Spark.
+#}
 {% macro kpi_incremental_by_date(date_column) -%}
+{{ adapter.dispatch('kpi_incremental_by_date', 'kpi_warehouse')(date_column) }}
+{%- endmacro %}
+
+{% macro spark__kpi_incremental_by_date(date_column) -%}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='insert_overwrite',
+    file_format='parquet',
+    partition_by=[date_column]
+) }}
+{%- endmacro %}
+
+{% macro duckdb__kpi_incremental_by_date(date_column) -%}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
@@ -31,6 +52,14 @@
 {%- endmacro %}
 
 {% macro kpi_incremental_by_key(keys, lookups) -%}
+{{ adapter.dispatch('kpi_incremental_by_key', 'kpi_warehouse')(keys, lookups) }}
+{%- endmacro %}
+
+{% macro spark__kpi_incremental_by_key(keys, lookups) -%}
+{{ config(materialized='table', file_format='parquet') }}
+{%- endmacro %}
+
+{% macro duckdb__kpi_incremental_by_key(keys, lookups) -%}
 {{ config(
     materialized='incremental',
     incremental_strategy='kpi_by_key',
@@ -84,6 +113,21 @@
 {%- endmacro %}
 
 {% macro kpi_incremental_by_period(as_of_relation) -%}
+{{ adapter.dispatch('kpi_incremental_by_period', 'kpi_warehouse')(as_of_relation) }}
+{%- endmacro %}
+
+{#- Spark: the periods a run derives replace theirs whole; the provisional mark is what the
+    model computes (no update after the insert: Parquet tables take none) -#}
+{% macro spark__kpi_incremental_by_period(as_of_relation) -%}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='insert_overwrite',
+    file_format='parquet',
+    partition_by=['grain', 'period_start']
+) }}
+{%- endmacro %}
+
+{% macro duckdb__kpi_incremental_by_period(as_of_relation) -%}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',

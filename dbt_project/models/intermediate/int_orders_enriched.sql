@@ -118,7 +118,8 @@ final as (
         baskets.items_amount,
         case when first_orders.first_order_at < orders.created_at then 'returning' else 'new' end
             as customer_type,
-        {{ dbt.datediff('orders.created_at', 'orders.reviewed_at', 'second') }} / 60.0
+        -- a double on every engine (divided by the literal 60.0, Spark keeps a decimal of 6 places)
+        cast({{ dbt.datediff('orders.created_at', 'orders.reviewed_at', 'second') }} as {{ kpi_double() }}) / 60
             as review_minutes,
         greatest(
             orders.delivered_on,

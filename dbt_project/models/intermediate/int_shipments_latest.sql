@@ -114,7 +114,8 @@ final as (
         latest.refund_amount,
         latest.updated_at,
         latest.updated_on,
-        {{ dbt.datediff('latest.shipped_at', 'latest.delivered_at', 'second') }} / 86400.0
+        -- a double on every engine (divided by the literal 86400.0, Spark keeps a decimal of 6 places)
+        cast({{ dbt.datediff('latest.shipped_at', 'latest.delivered_at', 'second') }} as {{ kpi_double() }}) / 86400
             as delivery_days,
         greatest(latest.last_delivered_on, orders.delivered_on) as delivered_on
     from latest

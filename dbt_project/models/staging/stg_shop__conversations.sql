@@ -17,7 +17,9 @@ renamed as (
         first_response_at,
         ended_at,
         {{ dbt.datediff('started_at', 'first_response_at', 'second') }} as first_response_seconds,
-        {{ dbt.datediff('started_at', 'ended_at', 'second') }} / 60.0 as duration_minutes,
+        -- a double on every engine (divided by the literal 60.0, Spark keeps a decimal of 6 places)
+        cast({{ dbt.datediff('started_at', 'ended_at', 'second') }} as {{ kpi_double() }}) / 60
+            as duration_minutes,
         messages,
         order_id,
         satisfaction,

@@ -1,0 +1,216 @@
+"""The same dbt project on Spark: the sample shop's first days, loaded by the real ingestion
+with `engine: spark` (which hands the validated raw rows to Spark as Parquet), built by dbt on
+DuckDB and by dbt-spark in session mode on a local Spark, and compared table by table.
+
+Needs `make spark-env` (dbt-spark, pyspark, a Java runtime): a missing piece fails the test,
+it does not skip it. Marked `spark`, so `make test-fast` leaves it out (docs/spark.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+from conftest import make_shop
+
+from kpi_tree.dbt_export import DBT_PROJECT_DIR
+from pipelines.definitions import build_defs
+from pipelines.ingest.contracts import SOURCES
+from pipelines.runner import run_nightly
+from pipelines.transform.project import dbt_executable, dbt_project
+
+pytestmark = pytest.mark.spark
+
+REL = 1e-9
+START = dt.date(2025, 1, 20)
+DAYS = 4
+
+#: the tables compared, with their keys: every table of the KPI tree up to the team marts
+#: (the views among them, staging's and the semantic layer's, are read through these)
+PERIOD_KEY = ["grain", "period_start", "dimension", "member"]
+COMPARED = {
+    "stg_shop__orders": ("staging", ["order_id"]),
+    "stg_shop__order_items": ("staging", ["order_id", "line_no"]),
+    "stg_shop__conversations": ("staging", ["conversation_id"]),
+    "stg_shop__source_days": ("staging", ["source", "delivered_on"]),
+    "int_orders_enriched": ("intermediate", ["order_id"]),
+    "int_customers": ("intermediate", ["customer_id"]),
+    "int_shipments_latest": ("intermediate", ["shipment_id"]),
+    "int_conversations_enriched": ("intermediate", ["conversation_id"]),
+    "dim_kpi_nodes": ("kpi", ["kpi_id"]),
+    "dim_kpi_edges": ("kpi", ["parent_kpi_id", "child_kpi_id"]),
+    "fct_kpi_availability": ("kpi", ["kpi_id"]),
+    "fct_base_measures": ("kpi", ["date_day", "dimension", "member", "measure_id"]),
+    "fct_kpi_values": ("kpi", ["grain", "period_start", "kpi_id", "dimension", "member"]),
+    "marketing_kpis": ("marketing", PERIOD_KEY),
+    "operations_kpis": ("operations", PERIOD_KEY),
+    "service_kpis": ("service", PERIOD_KEY),
+    "logistics_kpis": ("logistics", PERIOD_KEY),
+    "management_kpis": ("management", PERIOD_KEY),
+}
+
+
+def _dbt(args: list[str], env: dict[str, str], target_path: Path) -> None:
+    result = subprocess.run(
+        [
+            dbt_executable(),
+            *args,
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(target_path),
+        ],
+        cwd=DBT_PROJECT_DIR,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+
+
+def _spark_table(spark_dir: Path, schema: str, name: str) -> str:
+    """Spark's managed table, read straight from its Parquet (a partitioned table's partition
+    columns come from its folders' names)."""
+    folder = spark_dir / "warehouse" / f"{schema}.db" / name
+    assert folder.is_dir(), f"Spark built no table {schema}.{name} ({folder})"
+    return f"read_parquet('{folder}/**/*.parquet', hive_partitioning = true, union_by_name = true)"
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        if a is None or b is None:
+            return a is b
+        return math.isclose(float(a), float(b), rel_tol=REL, abs_tol=0.0) or a == b
+    if isinstance(a, dt.datetime) and isinstance(b, dt.datetime):
+        return a.replace(tzinfo=None) == b.replace(tzinfo=None)
+    if isinstance(b, str) and isinstance(a, dt.date):
+        return a.isoformat() == b
+    return a == b
+
+
+@pytest.fixture(scope="module")
+def both_builds(tmp_path_factory):
+    if shutil.which("java") is None:
+        pytest.fail("no Java runtime: run `make spark-env`")
+    root = tmp_path_factory.mktemp("spark")
+    shop = make_shop(root, start=START, days=DAYS, orders_per_day=40)
+    config = root / "kpi.yaml"
+    config.write_text("engine: spark\n", encoding="utf-8")
+    before = os.environ.get("KPI_CONFIG")
+    os.environ["KPI_CONFIG"] = str(config)
+    try:
+        dbt_project()  # the generated macros the models read
+        with dg.DagsterInstance.ephemeral() as instance:
+            outcome = run_nightly(
+                build_defs(shop.data_dir),
+                shop.start,
+                shop.end,
+                instance,
+                log_level="WARNING",
+                asset_selection=[dg.AssetKey(["raw", s]) for s in SOURCES],
+            )
+        assert outcome.success, outcome.error
+    finally:
+        if before is None:
+            del os.environ["KPI_CONFIG"]
+        else:
+            os.environ["KPI_CONFIG"] = before
+    settings = shop.settings
+    env = {"KPI_BUILD_DB": str(settings.build_db), "KPI_SPARK_DIR": str(settings.spark_dir)}
+    # everything but the targets (loaded by the targets step, not yet on Spark: docs/spark.md)
+    # and the semantic layer's views
+    select = ["--exclude", "tag:targets", "semantic"]
+    _dbt(["run", "--target", "build", *select], env, root / "dbt-duckdb")
+    _dbt(["run", "--target", "spark", *select], env, root / "dbt-spark")
+    return shop
+
+
+def test_ingestion_hands_spark_every_raw_row_as_parquet(both_builds):
+    settings = both_builds.settings
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        for source in SOURCES:
+            raw = con.execute(
+                f"select _partition_date, count(*) from raw.{source} group by 1 order by 1"
+            ).fetchall()
+            handed = con.execute(
+                f"""select _partition_date, count(*) from read_parquet(
+                    '{settings.spark_raw_dir / source}/*/*.parquet', hive_partitioning = true,
+                    hive_types = {{'_partition_date': date}}) group by 1 order by 1"""
+            ).fetchall()
+            assert raw, source
+            assert handed == raw, source
+
+
+#: the one difference known: a delivery's days (seconds / 86400, a double) become an exact
+#: decimal(38, 6) per row, and a double whose shortest decimal form ends in 5 at the seventh
+#: place (2.0109375) rounds down on DuckDB (its exact binary value lies below) and up on Spark
+#: (which rounds the shortest form). What it touches, left out of the comparison above and
+#: compared on its own below (issue 44 still wants them equal): (rows, columns) per table
+DELIVERY_DAYS = {
+    "fct_base_measures": ("measure_id = 'delivery_days'", []),
+    "fct_kpi_values": ("kpi_id = 'delivery_time'", []),
+    "logistics_kpis": (None, ["delivery_time", "delivery_time__numerator"]),
+}
+
+
+def _compare(shop, model: str, delivery_days: bool) -> tuple[int, list]:
+    """The rows of ``model`` compared (DuckDB's count) and those that differ. With
+    ``delivery_days``, only what :data:`DELIVERY_DAYS` sets apart; else all the rest."""
+    schema, key = COMPARED[model]
+    settings = shop.settings
+    rows, left_out = DELIVERY_DAYS.get(model, (None, []))
+    where = ""
+    if rows:
+        where = f"where {rows}" if delivery_days else f"where not ({rows})"
+    order = ", ".join(key)
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        every = [d[0] for d in con.execute(f"select * from {schema}.{model} limit 0").description]
+        if delivery_days and left_out:
+            columns = key + left_out
+        else:
+            columns = [c for c in every if c not in left_out]
+        listed = ", ".join(columns)
+        want = con.execute(f"select {listed} from {schema}.{model} {where} order by {order}")
+        want_rows = want.fetchall()
+        spark = _spark_table(settings.spark_dir, schema, model)
+        got_rows = con.execute(f"select {listed} from {spark} {where} order by {order}").fetchall()
+    assert len(got_rows) == len(want_rows), model
+    bad = []
+    for w, g in zip(want_rows, got_rows, strict=True):
+        differ = [(c, x, y) for c, x, y in zip(columns, w, g, strict=True) if not _same(x, y)]
+        if differ:
+            bad.append((dict(zip(key, w, strict=False)), differ))
+    return len(want_rows), bad
+
+
+@pytest.mark.parametrize("model", list(COMPARED))
+def test_spark_builds_the_same_rows_as_duckdb(both_builds, model):
+    compared, bad = _compare(both_builds, model, delivery_days=False)
+    assert compared, f"{model}: DuckDB built no rows, nothing is compared"
+    assert not bad, f"{model}: {len(bad)} rows differ, first {bad[:3]}"
+
+
+#: how far apart the delivery days may be: one millionth of a day (the decimal's last place)
+#: per shipment summed, a few hundred shipments a day at most; a wrong shipment or a day's
+#: whole delivery counted twice is a full day or more
+ROUNDING_APART = 1e-3
+
+
+@pytest.mark.parametrize("model", list(DELIVERY_DAYS))
+def test_delivery_days_differ_only_in_the_rounding_of_their_last_place(both_builds, model):
+    compared, bad = _compare(both_builds, model, delivery_days=True)
+    assert compared, model
+    beyond = [
+        (where, c, x, y)
+        for where, differ in bad
+        for c, x, y in differ
+        if x is None or y is None or abs(float(x) - float(y)) > ROUNDING_APART
+    ]
+    assert not beyond, f"{model}: {beyond[:3]}"
