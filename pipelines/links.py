@@ -68,12 +68,15 @@ def report_link(settings: Settings, report: str | None) -> str | None:
 
 
 def report_href(settings: Settings, report: str | None, page_dir: Path) -> str | None:
-    """The report relative to a page in ``page_dir`` (the board): a link that works from the
-    file and through `kpi serve` alike."""
+    """The report as a link from a page in ``page_dir`` (the board): a web address as it is; a
+    file relative to the page (quoted), so the link works from the file and through `kpi serve`
+    alike, and holds when the data directory moves."""
+    if report and urllib.parse.urlsplit(report).scheme in ("http", "https"):
+        return report
     path = report_file(settings, report)
     if path is None:
         return None
-    return PurePosixPath(os.path.relpath(path, page_dir)).as_posix()
+    return urllib.parse.quote(PurePosixPath(os.path.relpath(path, page_dir)).as_posix())
 
 
 def board_url(settings: Settings) -> str | None:

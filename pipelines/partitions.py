@@ -100,6 +100,10 @@ class RunWindow:
     end: dt.date
     #: the run's partitions: the delivery dates whose files it loads
     delivered: tuple[dt.date, dt.date]
+    #: the run's as-of date: the last complete business day when it was planned. Whether a
+    #: day is still maturing is judged from it, never from the newest date in a table (one row
+    #: stamped years ahead would make every real day look mature)
+    as_of: dt.date | None = None
 
     @property
     def days(self) -> int:
@@ -134,7 +138,7 @@ def business_window(
         if first < start - dt.timedelta(days=lookback):
             start = first
         end = max(end, min(last, last_day))
-    return RunWindow(start, end, delivered)
+    return RunWindow(start, end, delivered, as_of=last_day)
 
 
 def window_of(

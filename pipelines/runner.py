@@ -32,9 +32,13 @@ import dagster as dg
 
 from kpi_tree.model import default_tree
 from kpi_tree.units import gated_table, publication_units
+from pipelines.alerts import outbox
+from pipelines.alerts.delivery import DeliveryResult
+from pipelines.alerts.failed import channels_of_route, failed_night
 from pipelines.board.page import redraw_if_stale
+from pipelines.i18n import use
 from pipelines.partitions import check_days
-from pipelines.publish.serving import HELD_BACK, PUBLISHED, SKIPPED, read_log
+from pipelines.publish.serving import FAILED, HELD_BACK, PUBLISHED, SKIPPED, read_log
 from pipelines.quality import GATE_CHECK
 from pipelines.settings import Settings
 
@@ -80,6 +84,10 @@ class RunOutcome:
     skipped: list[str] = field(default_factory=list)
     #: per unit the run published or skipped, its KPIs not available: KPI id -> why
     not_available: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: a failed night's notices (the alert records sent to the owners and the operator)
+    notices: list[dict] = field(default_factory=list)
+    #: the earlier runs' undelivered alerts this run sent again, and how each went
+    resent: list[DeliveryResult] = field(default_factory=list)
     #: where the run's log went (`kpi run`), if it went to a file
     log_file: Path | None = None
 
@@ -200,6 +208,7 @@ def run_nightly(
         if evaluation.check_name == GATE_CHECK and not evaluation.passed
     )
     error = None
+    step_key = None
     if not result.success:
         failures = [
             e
@@ -207,6 +216,7 @@ def run_nightly(
             if e.is_step_failure and not (e.step_key or "").endswith(f"_{GATE_CHECK}")
         ]
         if failures:
+            step_key = failures[0].step_key
             data = failures[0].step_failure_data
             error = data.user_failure_data.description if data.user_failure_data else None
             error = error or data.error.message
@@ -214,8 +224,17 @@ def run_nightly(
             error = "the run failed"
     entries = publications(settings, result.run_id)
     units = publication_units(default_tree())
+    notices: list[dict] = []
+    if error is not None:
+        stopped = [u for u in units if entries.get(u, {}).get("status") in (None, FAILED)]
+        logged = [u for u in stopped if u in entries]
+        notices = tell_failed_night(
+            settings, result.run_id, start, end, error, step_key, stopped, logged
+        )
     # a held-back unit does not fail the run (its publish step records it), but the run did
     # not publish everything it was asked to; a skipped one had nothing to publish
+    # after the night's own alerts, within what is left of the run's delivery budget
+    resent = resend_undelivered(settings, result.run_id)
     return RunOutcome(
         result.run_id,
         result.success and not held_back,
@@ -228,4 +247,40 @@ def run_nightly(
             for u, e in entries.items()
             if e["status"] != HELD_BACK and e.get("not_available")
         },
+        notices=notices,
+        resent=resent,
     )
+
+
+def resend_undelivered(settings: Settings, run_id: str) -> list[DeliveryResult]:
+    """The earlier runs' undelivered alerts sent again (:mod:`pipelines.alerts.outbox`),
+    within this run's delivery budget; a problem here never stops the night."""
+    try:
+        return outbox.resend(settings, channels_of_route, run_id)
+    except Exception:  # noqa: BLE001 - the alerts are kept; the night goes on
+        logging.getLogger(__name__).exception("the undelivered alerts could not be resent")
+        return []
+    finally:
+        outbox.forget(run_id)
+
+
+def tell_failed_night(
+    settings: Settings,
+    run_id: str,
+    start: dt.date,
+    end: dt.date,
+    error: str,
+    step_key: str | None,
+    stopped: list[str],
+    logged: list[str],
+) -> list[dict]:
+    """Log and tell a failed night (:mod:`pipelines.alerts.failed`); telling it never hides
+    the failure itself, so a problem here is logged, not raised."""
+    try:
+        with use(settings.locale):
+            return failed_night(
+                settings, default_tree(), run_id, start, end, error, step_key, stopped, logged
+            )
+    except Exception:  # noqa: BLE001 - the run's own error is what the caller must see
+        logging.getLogger(__name__).exception("the failed night could not be told")
+        return []

@@ -85,7 +85,18 @@ def build_landing_sensor(job) -> dg.SensorDefinition:
                 f"({first}) and are not loaded: set partitions_start: {early[0]} (or earlier) "
                 "in kpi.yaml to load them."
             )
-        if waiting := sorted(d for d in outside if d >= first):
+        horizon = settings.date_horizon()
+        if beyond := sorted(
+            path.relative_to(settings.landing_dir).as_posix()
+            for path, day, stamp in files
+            if stamp > mark and day > horizon
+        ):
+            context.log.warning(
+                f"Refused, named for a date beyond the date horizon {horizon} (the run's date "
+                f"+ date_horizon_days), not loaded: {beyond[:10]}. Rename each with the day it "
+                "was delivered, or remove it."
+            )
+        if waiting := sorted(d for d in outside if first <= d <= horizon):
             context.log.info(f"Files for days that are not over yet: {waiting}")
         if not fresh:
             return dg.SkipReason("No new landing files.")

@@ -226,11 +226,20 @@ class AlertSettings(ConfigModel):
     channels: Annotated[
         dict[Text, tuple[ChannelConfig, ...]], blank({}, dict[str, list[ChannelConfig]])
     ] = Field({}, description="team id (or default) -> its list of channels")
+    #: where a failed night is told, besides the owners of the units it stopped
+    operator: Annotated[tuple[ChannelConfig, ...], blank((), list[ChannelConfig])] = Field(
+        (), description="the operator's channels: every failed night (default: the default ones)"
+    )
     realert_points: NonNegative = Field(
         5.0, description="a shortfall alerted already is alerted again when it grows by this"
     )
     retries: Annotated[Integer, Field(ge=1)] = Field(3, description="sends tried per channel")
     backoff_seconds: NonNegative = Field(2.0, description="doubles after each failed send")
+    budget_seconds: Annotated[Number, Field(gt=0)] = Field(
+        60.0,
+        description="the longest a run spends delivering (all channels at once); what is "
+        "not delivered by then is sent again by the next run",
+    )
     #: team id -> the people its chat messages @-mention (by their id on each platform)
     owners: Annotated[dict[Text, tuple[Owner, ...]], blank({}, dict[str, list[Owner]])] = Field(
         {}, description="team id -> the people its alerts and digest @-mention in its chats"
@@ -313,6 +322,10 @@ class _KpiConfig(ConfigModel):
     partitions_start: Annotated[
         dt.date, BeforeValidator(_iso_date, json_schema_input_type=dt.date)
     ] = Field(dt.date(2024, 1, 1), description="the first daily partition")
+    date_horizon_days: Annotated[int, Strict(), Field(ge=0)] = Field(
+        1,
+        description="a row dated more than this many days after the run's date is quarantined",
+    )
     nightly_time: Annotated[
         str,
         BeforeValidator(_unquoted_time, json_schema_input_type=str),
@@ -427,6 +440,14 @@ class Settings:
     vocabulary: Vocabulary = DEFAULT_VOCABULARY
     serving: ServingSettings = ServingSettings()
     serve: ServeSettings = ServeSettings()
+    #: a row dated more than this many days after the run's date (the day it runs, in the
+    #: business zone) is quarantined: a mistyped year is not a day to build or to wait for
+    date_horizon_days: int = 1
+
+    def date_horizon(self, now: dt.datetime | None = None) -> dt.date:
+        """The last business date a row may carry in a run at ``now`` (default: now)."""
+        now = (now or dt.datetime.now(dt.UTC)).astimezone(self.tz)
+        return now.date() + dt.timedelta(days=self.date_horizon_days)
 
     @property
     def formats(self) -> Formats:
@@ -580,6 +601,7 @@ def load_settings(data_dir: str | Path | None = None) -> Settings:
         vocabulary=config.vocabulary,
         serving=config.serving,
         serve=config.serve,
+        date_horizon_days=config.date_horizon_days,
     )
 
 

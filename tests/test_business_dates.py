@@ -466,3 +466,122 @@ def test_rows_before_partitions_start_fail_the_run_once_by_name(small_landing, m
     assert retried == []
     with duckdb.connect(str(whole / "warehouse" / "build.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from raw.orders").fetchone() == (0,)
+
+
+# --- the date horizon -----------------------------------------------------------------------
+
+
+def test_rows_dated_beyond_the_horizon_or_before_the_start_are_quarantined(tmp_path, monkeypatch):
+    """A row dated after the run's date + date_horizon_days (a mistyped year), or a stray one
+    before partitions_start, is quarantined with its rule; a row within the horizon and the
+    file's other rows load; the ledger's dates end where the loaded rows do."""
+    data = tmp_path / "data"
+    day = dt.date(2025, 3, 14)
+    today = dt.datetime.now(SHANGHAI).date()
+    folder = data / "landing" / "orders"
+    folder.mkdir(parents=True)
+    header = NAIVE_ORDERS.splitlines()[0]
+    rows = [
+        f"a1,c1,{day}T10:00:00+08:00,direct,,prepaid,10.00,",
+        "a2,c2,2099-01-01T10:00:00+08:00,direct,,prepaid,20.00,",
+        f"a3,c3,{today + dt.timedelta(days=1)},direct,,prepaid,30.00,",
+        f"a4,c4,{today + dt.timedelta(days=3)},direct,,prepaid,40.00,",
+        "a5,c5,2019-05-01T10:00:00+08:00,direct,,prepaid,50.00,",  # before partitions_start
+    ]
+    (folder / f"orders_{day}.csv").write_text("\n".join([header, *rows]) + "\n")
+    config = tmp_path / "kpi.yaml"
+    config.write_text("bad_row_threshold: 0.6\ndate_horizon_days: 2\n")
+    monkeypatch.setenv("KPI_CONFIG", str(config))
+    with dg.DagsterInstance.ephemeral() as instance:
+        outcome = run_nightly(
+            build_defs(data), day, day, instance, asset_selection=[dg.AssetKey(["raw", "orders"])]
+        )
+    assert outcome.success, outcome.error
+    with duckdb.connect(str(load_settings(data).build_db), read_only=True) as con:
+        loaded = con.execute("select order_id from raw.orders order by 1").fetchall()
+        quarantined = con.execute(
+            "select file, row_number, column_name, check_name, value from raw._quarantine "
+            "order by row_number"
+        ).fetchall()
+        ledger = con.execute(
+            "select rows_in, rows_loaded, rows_quarantined, first_business_date, "
+            "last_business_date from raw._file_ledger"
+        ).fetchall()
+    horizon = today + dt.timedelta(days=2)
+    assert loaded == [("a1",), ("a3",)]
+    assert [(f, r, c) for f, r, c, _check, _v in quarantined] == [
+        (f"orders/orders_{day}.csv", 2, "created_at"),
+        (f"orders/orders_{day}.csv", 4, "created_at"),
+        (f"orders/orders_{day}.csv", 5, "created_at"),
+    ]
+    checks = [check for *_rest, check, _v in quarantined]
+    assert str(horizon) in checks[0] and str(horizon) in checks[1]
+    assert "partitions_start" in checks[2] and "2024-01-01" in checks[2]
+    assert quarantined[0][4].startswith("2099-01-01")
+    assert ledger == [(5, 2, 3, day, today + dt.timedelta(days=1))]
+
+
+def test_the_date_horizon_is_a_setting_of_whole_days(tmp_path, monkeypatch):
+    config = tmp_path / "kpi.yaml"
+    monkeypatch.setenv("KPI_CONFIG", str(config))
+    now = dt.datetime(2025, 3, 14, 20, 0, tzinfo=dt.UTC)  # 04:00 on the 15th in Shanghai
+    config.write_text("")
+    assert load_settings(tmp_path).date_horizon(now) == dt.date(2025, 3, 16)
+    config.write_text("date_horizon_days: 0\n")
+    assert load_settings(tmp_path).date_horizon(now) == dt.date(2025, 3, 15)
+    config.write_text("date_horizon_days: -1\n")
+    with pytest.raises(Exception, match="date_horizon_days"):
+        load_settings(tmp_path)
+
+
+def test_provisional_days_are_judged_from_the_runs_date_not_a_future_row(tmp_path):
+    """A warehouse holding one base measure dated 2099 (loaded before the horizon existed):
+    a night run after it marks as provisional exactly the days a clean run does, not none."""
+    from conftest import make_shop
+
+    end = last_complete_day(load_settings(tmp_path))
+    shop = make_shop(tmp_path, start=end - dt.timedelta(days=9), days=10, orders_per_day=20)
+
+    def provisional() -> list[tuple]:
+        with shop.connect() as con:
+            return con.execute(
+                "select period_start, count(*) from kpi.fct_kpi_values "
+                "where grain = 'day' and is_provisional group by 1 order by 1"
+            ).fetchall()
+
+    first = shop.run()
+    assert first.success, first.error
+    clean = provisional()
+    assert clean  # the newest days' late facts are still maturing
+    with duckdb.connect(str(shop.settings.build_db)) as con:
+        con.execute(
+            "insert into kpi.fct_base_measures select * replace (date '2099-01-01' as date_day) "
+            "from kpi.fct_base_measures limit 1"
+        )
+    again = shop.run(end, end)
+    assert again.success, again.error
+    assert provisional() == clean
+
+
+def test_kpi_run_refuses_a_file_named_beyond_the_horizon_and_runs_the_rest(small_landing):
+    """`orders_2036-06-16.csv` (a mistyped year) is refused by name: the run covers the real
+    deliveries only (no day planned past the last complete one), the rest loads, and the
+    night exits 1."""
+    data, start = small_landing
+    end = start + dt.timedelta(days=2)
+    orders = data / "landing" / "orders"
+    typo = orders / "orders_2036-06-16.csv"
+    body = next(orders.glob(f"*{start}*.csv")).read_text().splitlines()
+    typo.write_text("\n".join([body[0], *(line.replace("o", "x", 1) for line in body[1:3])]) + "\n")
+    out = kpi(data, "run")
+    said = out.stdout + out.stderr
+    assert out.returncode == 1, said
+    assert "orders/orders_2036-06-16.csv: refused" in out.stderr
+    assert f"files delivered {start} .. {end} (3 days)" in out.stdout
+    with duckdb.connect(str(data / "warehouse" / "build.duckdb"), read_only=True) as con:
+        delivered = con.execute(
+            "select distinct partition_date from raw._file_ledger order by 1"
+        ).fetchall()
+        newest = con.execute("select max(date_day) from kpi.fct_base_measures").fetchone()[0]
+    assert delivered == [(start + dt.timedelta(days=i),) for i in range(3)]
+    assert newest == end

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections import Counter
 
 import dagster as dg
@@ -214,3 +215,108 @@ def test_csv_parquet_and_jsonl_give_the_same_typed_rows(tmp_path):
         assert csv.height > 0, source
         for fmt in ("parquet", "jsonl"):
             assert_frame_equal(typed[(fmt, source)], csv)
+
+
+def _cut_run(tmp_path, cut, source="orders"):
+    """Three days of a shop, the middle day's file of ``source`` cut by ``cut`` (its bytes ->
+    the bytes left), run through that source's ingestion: the outcome, the file, its bytes
+    whole, the raw rows per day and the rows each day's file holds."""
+    import duckdb
+
+    shop = make_shop(tmp_path, start=dt.date(2025, 3, 3), days=3, orders_per_day=40)
+    day = shop.start + dt.timedelta(days=1)
+    folder = shop.data_dir / "landing" / source
+    path = next(folder.glob(f"*{day}*.csv"))
+    whole = path.read_bytes()
+    path.write_bytes(cut(whole))
+    with dg.DagsterInstance.ephemeral() as instance:
+        outcome = run_nightly(
+            build_defs(shop.data_dir),
+            shop.start,
+            shop.end,
+            instance,
+            asset_selection=[dg.AssetKey(["raw", source])],
+            log_level="CRITICAL",
+        )
+    with duckdb.connect(str(load_settings(shop.data_dir).build_db), read_only=True) as con:
+        days = dict(
+            con.execute(f"select _partition_date, count(*) from raw.{source} group by 1").fetchall()
+        )
+    # what each day's file holds, counted apart from the run (the cut day's as delivered whole)
+    held = {
+        d: read_raw(next(folder.glob(f"*{d}*.csv"))).height for d in (shop.start, day, shop.end)
+    }
+    held[day] = whole.rstrip(b"\r\n").count(b"\n")
+    return outcome, path.relative_to(shop.data_dir / "landing").as_posix(), whole, days, held
+
+
+def test_a_file_cut_mid_row_is_refused_naming_the_file_and_line(tmp_path):
+    """A file that ends mid-row (cut in transfer) loads nothing of its day: the run fails,
+    naming the file and its last line; the day before it stays loaded."""
+
+    def mid_row(data: bytes) -> bytes:
+        lines = data.split(b"\n")
+        return b"\n".join(lines[:20]) + b"\n" + lines[20][: len(lines[20]) // 2]
+
+    outcome, file, _whole, days, held = _cut_run(tmp_path, mid_row)
+    assert not outcome.ok
+    assert f"{file}: the file ends mid-row: its last line, line 21," in outcome.error
+    first = min(held)
+    assert days == {first: held[first]}  # the day before, whole; nothing of the cut day
+
+
+def test_a_file_cut_inside_its_last_number_does_not_load(tmp_path):
+    """`61.0` for `61.08`: the last line still parses (ad spend, its last column an amount
+    with no rule to catch it), but it has no line break at its end: refused, not loaded with
+    a wrong amount."""
+    outcome, file, whole, days, held = _cut_run(
+        tmp_path, lambda data: data.rstrip(b"\r\n")[:-1], source="ad_spend"
+    )
+    assert re.search(rb",\d+\.\d\d$", whole.rstrip(b"\r\n"))  # it ended in an amount
+    assert not outcome.ok
+    lines = whole.rstrip(b"\r\n").count(b"\n") + 1
+    assert f"{file}: the file ends mid-row: its last line, line {lines}," in outcome.error
+    first = min(held)
+    assert days == {first: held[first]}
+
+
+def test_a_whole_file_with_crlf_line_breaks_loads(tmp_path):
+    """Line breaks written as CRLF end a whole file as well as LF: nothing is refused."""
+    outcome, _file, _whole, days, held = _cut_run(
+        tmp_path, lambda data: data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    )
+    assert outcome.success, outcome.error
+    assert days == held
+
+
+def test_kpi_check_names_a_cut_file_and_its_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "ad_spend_2025-03-04.csv"
+    path.write_text(
+        "date,channel,campaign,impressions,clicks,spend\n"
+        "2025-03-04,social,x,367,9,11.81\n"
+        "2025-03-04,social,y,367,9,61.0"
+    )
+    env = {**os.environ, "KPI_DATA_DIR": str(tmp_path), "KPI_LOCALE": "en_US", "COLUMNS": "200"}
+    env.pop("KPI_CONFIG", None)
+    out = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "check", "ad_spend", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "ends mid-row: its last line, line 3," in out.stdout
+    path.write_text(path.read_text() + "8\n")  # delivered again whole
+    again = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "check", "ad_spend", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stdout + again.stderr

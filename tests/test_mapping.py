@@ -346,7 +346,9 @@ def test_ids_made_from_rows_are_stable_across_runs_and_a_longer_export(tmp_path,
     lines = HAND_GBK.read_bytes().decode("gbk").splitlines()
     longer = tmp_path / "orders_2025-03-06.csv"
     longer.write_bytes(
-        "\r\n".join([lines[0], "C1009,20250306,1,$5.00,支付宝", *lines[1:]]).encode("gbk")
+        "".join(
+            f"{line}\r\n" for line in [lines[0], "C1009,20250306,1,$5.00,支付宝", *lines[1:]]
+        ).encode("gbk")
     )
     later = validate_file(longer, "orders", conf, "Asia/Shanghai")
     assert later.good["order_id"].to_list()[1:] == first.good["order_id"].to_list()

@@ -52,6 +52,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -956,6 +957,14 @@ def _target(channel: Channel) -> str:
 # --- delivery ---------------------------------------------------------------------------------
 
 
+#: a delivery's error when the night's delivery time budget (alerts.budget_seconds) ran out
+BUDGET_SPENT = "the delivery time budget was spent"
+
+
+def _left(deadline: float | None) -> float:
+    return float("inf") if deadline is None else deadline - time.monotonic()
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -968,13 +977,16 @@ def deliver(
     backoff: float = 1.0,
     timeout: float = 10.0,
     sleep: Callable[[float], None] = time.sleep,
+    deadline: float | None = None,
 ) -> DeliveryResult:
     """Deliver ``message`` to ``channel``; never raises for delivery problems.
 
     Up to ``retries`` sends; after a transient failure (connection error, timeout, HTTP 5xx or
     429, the service's "not ok" answer) waits ``backoff * 2**attempt`` seconds (attempt = 0, 1,
     …) before the next. A configuration problem (a missing environment variable) or a
-    permanent one (HTTP 4xx, a refused SMTP login) fails at once.
+    permanent one (HTTP 4xx, a refused SMTP login) fails at once. ``deadline`` (a
+    ``time.monotonic()`` value): no send starts and no wait runs past it, and a send's timeout
+    is cut to what is left, so a dead service cannot hold the night longer.
     """
     kind = getattr(channel, "type", "?")
     target = "?"
@@ -986,15 +998,19 @@ def deliver(
         tries = max(1, int(retries))
         error: str | None = None
         for attempt in range(tries):
+            left = _left(deadline)
+            if left <= 0:
+                error = (error + "; " if error else "") + BUDGET_SPENT
+                break
             attempts = attempt + 1
             try:
                 note = None
                 if kind == "file":
                     _file(message, channel)
                 elif kind == "email":
-                    note = _email(message, channel, timeout, scrub)
+                    note = _email(message, channel, min(timeout, left), scrub)
                 elif kind in HTTP_TYPES:
-                    _post(message, channel, timeout, scrub)
+                    _post(message, channel, min(timeout, left), scrub)
                 else:
                     raise _Fatal(f"unknown channel type {kind!r}")
             except _Fatal as err:
@@ -1015,7 +1031,7 @@ def deliver(
                         error,
                         delay,
                     )
-                    sleep(delay)
+                    sleep(min(delay, max(0.0, _left(deadline))))
                 continue
             note = scrub(note) if note else None
             log.info(
@@ -1036,5 +1052,10 @@ def deliver(
 
 
 def deliver_all(message: Message, channels: Iterable[Channel], **kw: Any) -> list[DeliveryResult]:
-    """Deliver to each channel in order; one channel's failure does not stop the others."""
-    return [deliver(message, channel, **kw) for channel in channels]
+    """Deliver to every channel at once (a slow one does not make the others wait); one
+    channel's failure does not stop the others. The results are in the channels' order."""
+    channels = list(channels)
+    if len(channels) <= 1:
+        return [deliver(message, channel, **kw) for channel in channels]
+    with ThreadPoolExecutor(max_workers=len(channels), thread_name_prefix="alert") as pool:
+        return list(pool.map(lambda channel: deliver(message, channel, **kw), channels))

@@ -185,7 +185,7 @@ def send_digest(
         fields=fields,
         colour=colour,
     )
-    deliveries, status = deliver_to_team(settings, team, out)
+    deliveries, status = deliver_to_team(settings, team, out, run_id)
     record = {
         "team": team,
         "day": day.isoformat(),

@@ -21,6 +21,8 @@ import duckdb
 
 from expectations.verdict import Failure
 from kpi_tree.model import Tree
+from kpi_tree.units import team_units
+from pipelines.alerts import outbox
 from pipelines.alerts.delivery import Channel, FileChannel, Message, deliver_all
 from pipelines.alerts.detect import (
     BREAK,
@@ -93,17 +95,35 @@ def message(
     )
 
 
-def _alert_id(*parts: Any) -> str:
+def alert_id_of(*parts: Any) -> str:
+    """An alert's id from what makes it the same alert (its day, team, KPI, scope, kind): a
+    rerun or a re-send of the same alert keeps its id."""
     return hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:16]
 
 
-def deliver_to_team(settings: Settings, team: str, message: Message) -> tuple[list[dict], str]:
+def deliver_to_team(
+    settings: Settings, team: str, message: Message, run_id: str | None = None
+) -> tuple[list[dict], str]:
+    return deliver_to_channels(settings, team, channels_for(settings, team), message, run_id)
+
+
+def deliver_to_channels(
+    settings: Settings,
+    route: str,
+    channels: list[Channel],
+    message: Message,
+    run_id: str | None = None,
+) -> tuple[list[dict], str]:
+    """Deliver to all ``channels`` at once within the run's time budget; what fails is kept
+    for the next run (:mod:`pipelines.alerts.outbox`), ``route`` says whose channels."""
     results = deliver_all(
         message,
-        channels_for(settings, team),
+        channels,
         retries=settings.alerts.retries,
         backoff=settings.alerts.backoff_seconds,
+        deadline=outbox.deadline(settings, run_id),
     )
+    outbox.update(settings, route, message, results, run_id or "")
     deliveries = [
         {
             "channel": r.channel_type,
@@ -120,7 +140,7 @@ def deliver_to_team(settings: Settings, team: str, message: Message) -> tuple[li
     return deliveries, status
 
 
-def _record(
+def alert_record(
     message: Message, run_id: str, finding: Finding | None, deliveries: list[dict], status: str
 ) -> dict[str, Any]:
     return {
@@ -225,7 +245,7 @@ def team_alerts(
         out = message(
             settings,
             tree,
-            alert_id=_alert_id(f.day, f.team, f.kpi, f.scope, f.kind),
+            alert_id=alert_id_of(f.day, f.team, f.kpi, f.scope, f.kind),
             kind=f.kind,
             severity=f.severity,
             team=team,
@@ -235,8 +255,8 @@ def team_alerts(
             kpi=f.kpi,
             fields=_fields(f, tree, settings),
         )
-        deliveries, status = deliver_to_team(settings, team, out)
-        records.append(_record(out, run_id, f, deliveries, status))
+        deliveries, status = deliver_to_team(settings, team, out, run_id)
+        records.append(alert_record(out, run_id, f, deliveries, status))
         log(f"ALERT [{f.severity}] {team}: {text} ({status})")
     append_alerts(settings, records)
     return records
@@ -284,7 +304,7 @@ def held_back_notice(
     do: ``heldback.py``), instead of metric alerts. ``failures`` are the verdict's (or, from
     an older log, their descriptions); ``report`` is the quality report (the publication
     log's, relative to the data directory)."""
-    team_id = next((tid for tid, t in tree.teams.items() if t.get("mart") == unit), unit)
+    team_id = team_units(tree).get(unit, unit)
     team = team_name(tree, team_id)
     window = f"{start}" if start == end else f"{start} .. {end}"
     title = _("{team}: data held back for {window}").format(team=team, window=window)
@@ -311,7 +331,7 @@ def held_back_notice(
     out = message(
         settings,
         tree,
-        alert_id=_alert_id(end, team_id, None, None, HELD_BACK),
+        alert_id=alert_id_of(end, team_id, None, None, HELD_BACK),
         kind=HELD_BACK,
         severity="warning",
         team=team_id,
@@ -320,7 +340,7 @@ def held_back_notice(
         day=end.isoformat(),
         fields=fields,
     )
-    deliveries, status = deliver_to_team(settings, team_id, out)
-    record = _record(out, run_id, None, deliveries, status)
+    deliveries, status = deliver_to_team(settings, team_id, out, run_id)
+    record = alert_record(out, run_id, None, deliveries, status)
     append_alerts(settings, [record])
     return record

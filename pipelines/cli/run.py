@@ -52,10 +52,14 @@ UNIT_STATUS = {
 }
 
 
-def landed_range(settings: Settings, check_first: bool = True) -> tuple[dt.date, dt.date]:
+def landed_range(
+    settings: Settings, check_first: bool = True
+) -> tuple[dt.date, dt.date, list[str]]:
     """The first and last delivery date of the landed files (exit 2 when there are none, or
-    with ``check_first`` when the first is before partitions_start). Files delivered on a
-    day that is not over yet are left to a later run, and a line says so."""
+    with ``check_first`` when the first is before partitions_start), and the files refused
+    for a name dated beyond the date horizon (the run's date + ``date_horizon_days``: a
+    mistyped year, not a day to wait for), each said on stderr. Files delivered on a day that
+    is not over yet but within the horizon are left to a later run, and a line says so."""
     landed = landed_files(settings.landing_dir, settings.business_timezone)
     files = sorted((day, path) for path, day, _path in landed)
     if not files:
@@ -68,8 +72,21 @@ def landed_range(settings: Settings, check_first: bool = True) -> tuple[dt.date,
     if check_first:
         what = _("delivery of {file}").format(file=path.relative_to(settings.landing_dir))
         _check(settings, first, first, what)
-    last_day = last_complete_day(settings)
-    later = [day for day, _path in files if day > last_day]
+    last_day, horizon = last_complete_day(settings), settings.date_horizon()
+    refused = [str(path.relative_to(settings.landing_dir)) for day, path in files if day > horizon]
+    for name in refused:
+        err_console.print(
+            escape(
+                _(
+                    "{file}: refused: its name dates it beyond the date horizon {horizon} (the "
+                    "run's date + date_horizon_days): not loaded. Rename it with the day it "
+                    "was delivered, or remove it."
+                ).format(file=name, horizon=horizon)
+            ),
+            highlight=False,
+            soft_wrap=True,
+        )
+    later = [day for day, _path in files if last_day < day <= horizon]
     if later:
         console.print(
             _(
@@ -79,8 +96,8 @@ def landed_range(settings: Settings, check_first: bool = True) -> tuple[dt.date,
         )
     days = [day for day, _path in files if day <= last_day]
     if not days:
-        raise typer.Exit(2)
-    return days[0], days[-1]
+        raise typer.Exit(2 if not refused else 1)
+    return days[0], days[-1], refused
 
 
 def _check(settings: Settings, start: dt.date, end: dt.date, what: str = "") -> None:
@@ -98,7 +115,11 @@ def covered_window(settings: Settings, start: dt.date, end: dt.date) -> RunWindo
 
     if not settings.build_db.exists():
         return window_of(None, settings, (start, end))
-    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+    try:
+        con = duckdb.connect(str(settings.build_db), read_only=True)
+    except duckdb.IOException:  # held by another program: the run's error says who
+        return window_of(None, settings, (start, end))
+    with con:
         return window_of(con, settings, (start, end))
 
 
@@ -314,6 +335,12 @@ def print_units(settings: Settings, outcome: RunOutcome) -> None:
                     if status == "skipped"
                     else _("not available: {what}").format(what=missing)
                 )
+            elif status == "failed" and entry.get("notes"):
+                from pipelines.alerts.failed import step_words
+
+                why = _("the night failed while {step}: see the error above").format(
+                    step=step_words(entry["notes"][0].split(":", 1)[0])
+                )
             else:
                 why = ""
             table.add_row(
@@ -398,16 +425,30 @@ def run(
     """Run the nightly pipeline over the files delivered on a day or a range of days, as one
     Dagster run; it covers every business date their rows fall on."""
     settings = load_settings()
+    refused: list[str] = []
     if date:
         first = last = date.date()
     else:
         landed = landed_range(settings, check_first=not start) if not (start and end) else None
         first = start.date() if start else landed[0]
         last = end.date() if end else landed[1]
+        refused = landed[2] if landed else []
     if last < first:
         raise fail(_("--end {end} is before --start {start}.").format(end=last, start=first))
     _check(settings, first, last)
     outcome = run_and_report(settings, first, last, record, verbose)
     print_summary(settings)
     print_units(settings, outcome)
-    raise typer.Exit(outcome.exit_code)
+    if refused:
+        err_console.print(
+            escape(
+                ngettext(
+                    "{n} file refused for a date beyond the horizon (named above).",
+                    "{n} files refused for a date beyond the horizon (named above).",
+                    len(refused),
+                ).format(n=len(refused))
+            ),
+            highlight=False,
+        )
+    # a refused file is a failure of the night, whatever became of the rest
+    raise typer.Exit(outcome.exit_code or (1 if refused else 0))

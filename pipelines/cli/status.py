@@ -34,7 +34,12 @@ def print_summary(settings: Settings) -> None:
     if not settings.build_db.exists():
         console.print("No build warehouse yet.")
         return
-    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+    try:
+        con = duckdb.connect(str(settings.build_db), read_only=True)
+    except duckdb.IOException:  # held by another program: the run's error named it
+        err_console.print("The build warehouse is held by another program: no summary.")
+        return
+    with con:
         summary = ingest_summary(con)
         reasons = quarantine_reasons(con)
     # a terminal narrower than the table gets short headings, the span on two lines and no

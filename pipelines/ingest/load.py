@@ -18,7 +18,7 @@ import time
 from collections import Counter, namedtuple
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -31,6 +31,7 @@ from pipelines.ingest.validate import (
     DATE_IN_NAME,
     FILE_COLUMN,
     READERS,
+    ROW,
     TOGETHER_BYTES,
     SchemaMismatch,
     Validated,
@@ -601,6 +602,9 @@ class DayLoader:
         self._unwritten: list[pl.DataFrame] = []
         #: transactions committed so far
         self.commits = 0
+        #: the first and last business date a row may carry (:func:`out_of_range`)
+        self._first = dt.date.fromisoformat(settings.partitions_start)
+        self._horizon = settings.date_horizon()
 
     def __enter__(self) -> DayLoader:
         return self
@@ -722,6 +726,7 @@ class DayLoader:
             if file.duplicate_of is None:
                 checked = read.validated() if read else _validate(settings, source, path)
                 _check_start(settings, rel, checked)
+                checked = out_of_range(checked, source, self._first, self._horizon)
                 share = checked.bad_rows / checked.rows_in if checked.rows_in else 0.0
                 file.checked = checked
                 file.status = "rejected" if share > settings.bad_row_threshold else "loaded"
@@ -832,13 +837,49 @@ class DayLoader:
         return result
 
 
+def out_of_range(checked: Validated, source: str, first: dt.date, horizon: dt.date) -> Validated:
+    """``checked`` with its rows dated before ``first`` (partitions_start, rule
+    ``business_date >= first``) or after ``horizon`` (rule ``business_date <= horizon``)
+    quarantined: a row stamped years ahead (a mistyped year) is not a day to build, and would
+    make every day before it look mature; one stamped before the warehouse's days is not one
+    of them."""
+    good = checked.good
+    if "business_date" not in good.columns or not good.height:
+        return checked
+    dates = good["business_date"]
+    earliest, latest = dates.min(), dates.max()
+    if earliest is None or (earliest >= first and latest <= horizon):
+        return checked
+    column = SOURCE_SPECS[source].business_date
+    assert column is not None
+    date = pl.col("business_date")
+    moved = good.filter((date < first) | (date > horizon)).select(
+        pl.col(ROW).cast(pl.Int64).alias("row_number"),
+        pl.lit(column).alias("column"),
+        pl.when(date < first)
+        .then(pl.lit(f"business_date >= {first} (partitions_start)"))
+        .otherwise(pl.lit(f"business_date <= {horizon} (date_horizon_days)"))
+        .alias("check"),
+        pl.col(column).cast(pl.String).alias("value"),
+        pl.lit(None, pl.String).alias(FILE_COLUMN),
+    )
+    bad = pl.concat([checked.bad, moved], how="vertical_relaxed").sort("row_number", "column")
+    return replace(checked, good=good.filter(date.is_between(first, horizon)), bad=bad)
+
+
 def _check_start(settings: Settings, file: str, checked: Validated) -> None:
-    """Refuse a file whose rows fall before ``partitions_start``
-    (:class:`BeforePartitionsStart`)."""
+    """Refuse a file whose rows fall before ``partitions_start`` in a share above the bad-row
+    threshold (:class:`BeforePartitionsStart`: a history older than the warehouse's days,
+    whose remedy is the setting); fewer such rows are quarantined (:func:`out_of_range`)."""
     if "business_date" not in checked.good.columns or not checked.good.height:
         return
-    earliest = checked.good["business_date"].min()
-    if earliest < dt.date.fromisoformat(settings.partitions_start):
+    first = dt.date.fromisoformat(settings.partitions_start)
+    dates = checked.good["business_date"]
+    earliest = dates.min()
+    if earliest is None or earliest >= first:
+        return
+    early = int((dates < first).sum())
+    if early / checked.rows_in > settings.bad_row_threshold:
         raise BeforePartitionsStart(file, earliest, settings)
 
 

@@ -94,7 +94,8 @@ class SchemaMismatch(ValueError):
 class FileProblem:
     """A problem that keeps a file from loading, found by `kpi check` with the others:
     ``column`` is ours (``*``: the file), ``problem`` what is wrong and what to do, ``kind``
-    one of encoding, mapping (the mapping names what the file lacks), missing, unparsed."""
+    one of encoding, mapping (the mapping names what the file lacks), missing, unparsed, cut
+    (the file ends mid-row)."""
 
     column: str
     problem: str
@@ -863,6 +864,22 @@ def zone_notice(source: str, columns: Collection[str], zone: str) -> str:
     )
 
 
+def cut_line(path: Path) -> int | None:
+    """The number of the last line of a delimited file that does not end with a line break
+    (None: it does, or it is empty). Every writer of a whole file ends its last row with one;
+    a file without it was cut in transfer or read while still being written, and its last row
+    may be whole or not (a cut inside a number still parses), so it is not loaded at all."""
+    with path.open("rb") as f:
+        size = f.seek(0, 2)
+        if not size:
+            return None
+        f.seek(max(size - 4, 0))
+        tail = f.read().rstrip(b"\x00")  # UTF-16/32 put NULs beside the line break
+    if tail.endswith((b"\n", b"\r")):
+        return None
+    return path.read_bytes().replace(b"\x00", b"").count(b"\n") + 1
+
+
 def _read(
     path: Path,
     source: str,
@@ -876,6 +893,15 @@ def _read(
     file is read in the likely encoding to find the others."""
     mapping = conf.mapping
     mapped = mapping is not None and mapping.needs_mapping
+    if path.suffix.lower() == ".csv" and (cut := cut_line(path)) is not None:
+        problem = (
+            f"ends mid-row: its last line, line {cut}, has no line break at its end, so the "
+            "delivery was cut or unfinished and its last value may be cut short (61.0 for "
+            "61.08). Deliver the whole file again (ending with a line break)"
+        )
+        if problems is None:
+            raise SchemaMismatch(file, "*", problem)
+        problems.append(FileProblem("*", problem, kind="cut"))
     try:
         if mapped and path.suffix.lower() == ".csv":
             assert mapping is not None

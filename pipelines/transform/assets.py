@@ -84,12 +84,14 @@ class KpiDbtCliResource(DbtCliResource):
 
 def window_env(window: RunWindow, raw_rows: int | None = None) -> dict[str, str]:
     """The run's business window (:func:`~pipelines.partitions.run_window`, inclusive dates)
-    for dbt, as environment variables read by macros/kpi/window.sql when each node runs (not
-    `--vars`: those force a full re-parse), with how dbt runs over it
+    and its as-of date (``KPI_AS_OF``: what is still maturing is judged from it) for dbt, as
+    environment variables read by macros/kpi/window.sql when each node runs (not `--vars`:
+    those force a full re-parse), with how dbt runs over it
     (:func:`dbt_window_env`; ``raw_rows``: the rows of the warehouse's raw tables)."""
     return {
         "KPI_WINDOW_START": window.start.isoformat(),
         "KPI_WINDOW_END": window.end.isoformat(),
+        **({"KPI_AS_OF": window.as_of.isoformat()} if window.as_of else {}),
         **dbt_window_env(window.start, window.end, raw_rows),
     }
 

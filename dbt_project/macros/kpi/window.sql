@@ -32,6 +32,23 @@
     {%- if end -%}cast('{{ end }}' as date){%- else -%}null{%- endif -%}
 {%- endmacro %}
 
+{#
+  The newest day the data is as of: the newest `date_column` of the rows aggregated, but never
+  after the run's as-of date (KPI_AS_OF, the last complete business day when Dagster planned
+  the run). What is still provisional is judged from it: a row stamped in the future (a
+  mistyped year) must not make every real day look mature. Without KPI_AS_OF (`dbt build` by
+  hand) the newest day of the data.
+#}
+{% macro kpi_as_of_date(date_column) -%}
+    {%- set as_of = kpi_window_bound('KPI_AS_OF') -%}
+    {%- if as_of -%}
+        case when max({{ date_column }}) > cast('{{ as_of }}' as date)
+            then cast('{{ as_of }}' as date) else max({{ date_column }}) end
+    {%- else -%}
+        max({{ date_column }})
+    {%- endif -%}
+{%- endmacro %}
+
 {% macro kpi_has_window() -%}
     {{ return(kpi_window_bound('KPI_WINDOW_START') is not none
               and kpi_window_bound('KPI_WINDOW_END') is not none) }}

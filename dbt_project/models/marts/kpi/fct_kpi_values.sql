@@ -23,7 +23,7 @@ base as (
 ),
 
 as_of as (
-    select max(date_day) as as_of_date from {{ ref('fct_base_measures') }}
+    select {{ kpi_as_of_date('date_day') }} as as_of_date from {{ ref('fct_base_measures') }}
 ),
 
 -- a KPI's day on which a source it reads is missing (fct_source_gaps): its value that day is

@@ -73,7 +73,7 @@ actuals as (
 ),
 
 data_as_of as (
-    select max(date_day) as as_of_date from {{ ref('fct_base_measures') }}
+    select {{ kpi_as_of_date('date_day') }} as as_of_date from {{ ref('fct_base_measures') }}
 ),
 
 spine as (
