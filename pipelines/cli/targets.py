@@ -124,12 +124,20 @@ def print_pace(
         )
     counts: dict[str, int] = {}
     zh = settings.formats.lang == "zh"
+    incomplete: list[str] = []
     for r in pace.rows:
         status = r["status"]
         counts[status] = counts.get(status, 0) + 1
         style = STATUS_STYLE.get(status, "")
         mark = "*" if r["is_provisional"] else ""
         shown = f"[{style}]{STATUS_TEXT.get(status, status or '-')}[/{style}]" if style else "-"
+        if r.get("missing_days"):
+            # a source missing on some days: judged over the other days, and said so
+            mark += "†"
+            shown += f", {incomplete_text(r)}"
+            if r["scope"] == "all":
+                name = r["name_zh"] if zh else r["name_en"]
+                incomplete.append(f"{name}: {missing_text(r)}")
         if narrow:
             name = r["name_zh"] if zh else r["name_en"]
             table.add_row(
@@ -167,8 +175,25 @@ def print_pace(
         + ", ".join(f"{STATUS_TEXT.get(k, k)}: {v}" for k, v in sorted(counts.items()) if k),
         highlight=False,
     )
+    if incomplete:
+        console.print(
+            "† incomplete: a source is missing on some days; actual, paced target and "
+            "attainment are over the other days, the projection runs them over the whole "
+            f"period. {'; '.join(incomplete)}.",
+            highlight=False,
+        )
     if pace.not_paced:
         console.print(f"Not paced, not available: {summary(pace.not_paced)}.", highlight=False)
+
+
+def incomplete_text(row: dict) -> str:
+    n = int(row["missing_days"])
+    return f"incomplete: {n} day{'s' if n != 1 else ''}"
+
+
+def missing_text(row: dict) -> str:
+    n = int(row["missing_days"])
+    return f"{n} day{'s' if n != 1 else ''} without {row.get('gap_sources') or 'a source'}"
 
 
 def scope_text(settings: Settings, row: dict) -> str:
