@@ -25,7 +25,7 @@ from kpi_tree.model import Tree
 from pipelines.alerts.notify import deliver_to_team, message
 from pipelines.alerts.store import alerts_dir, read_alerts
 from pipelines.alerts.words import STATUS, kpi_name, scope_label, team_name, word
-from pipelines.i18n import _
+from pipelines.i18n import _, ngettext
 from pipelines.queries import records, table_exists
 from pipelines.settings import Settings
 
@@ -83,6 +83,12 @@ def compose(
     for r in totals:
         node = tree.nodes[r["kpi_id"]]
         provisional = " " + _("(provisional)") if r.get("is_provisional") else ""
+        if r.get("missing_days"):
+            provisional += " " + ngettext(
+                "(incomplete: {n} day without {sources})",
+                "(incomplete: {n} days without {sources})",
+                int(r["missing_days"]),
+            ).format(n=int(r["missing_days"]), sources=r.get("gap_sources") or "?")
         fields[kpi_name(node)] = (
             _("{actual} · {attainment} of pace · {status}").format(
                 actual=formats.value(_number(r["actual"]), node.unit),
