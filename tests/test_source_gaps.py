@@ -13,6 +13,11 @@ import pytest
 from conftest import kpi
 
 from expectations.gaps import read_accepted
+from kpi_tree.model import default_tree
+from pipelines.alerts.detect import Rules, pace_findings
+from pipelines.alerts.explain import incomplete_note
+from pipelines.board.data import collect
+from pipelines.i18n import use
 from pipelines.publish.serving import serving_db
 
 
@@ -134,3 +139,110 @@ def test_a_missing_day_holds_back_until_accepted_then_publishes_unknown(shop_cop
         (hand["paid_sessions"], hand["clicks"])
     )
     assert {m[2] for m in month.values()} == {1}
+    _pace_judged_over_the_days_with_sessions(shop, gap, hand)
+    _shown_incomplete(shop, gap)
+
+
+def _month_end(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+
+
+def _pace_judged_over_the_days_with_sessions(shop, gap: dt.date, hand: dict) -> None:
+    """The gap's month to date, as of its last day: actual and paced target both leave the
+    missing day out (sums: its day target; rates: the mean of the other days' targets), so
+    attainment compares like with like, and the row says it is incomplete."""
+    month, end = gap.replace(day=1), _month_end(gap)
+    rows = {
+        r[0]: r[1:]
+        for r in _published(
+            shop,
+            "select kpi_id, actual, paced_target, numerator, denominator, attainment, "
+            "missing_days, gap_sources, day_missing from kpi_tree.kpi_vs_target "
+            "where as_of_day = ? and period_grain = 'month' and scope = 'all' "
+            "and kpi_id in ('sessions', 'conversion_rate', 'orders')",
+            [end],
+        )
+    }
+    targets = {
+        (k, d): v
+        for k, d, v in _published(
+            shop,
+            "select kpi_id, period_start, target from kpi_tree.targets_in_force "
+            "where grain = 'day' and scope = 'all' and period_start between ? and ? "
+            "and kpi_id in ('sessions', 'conversion_rate')",
+            [month, end],
+        )
+    }
+    other_days = [d for k, d in targets if k == "sessions" and d != gap]
+    actual, paced, _, _, attainment, missing, sources, day_missing = rows["sessions"]
+    assert actual == pytest.approx(hand["sessions"])
+    assert paced == pytest.approx(sum(targets["sessions", d] for d in other_days))
+    assert attainment == pytest.approx(hand["sessions"] / paced)
+    assert (missing, sources, day_missing) == (1, "sessions", False)
+    _, paced, num, den, _, missing, sources, _ = rows["conversion_rate"]
+    assert (num, den) == pytest.approx((hand["orders"], hand["sessions"]))
+    rates = [targets["conversion_rate", d] for d in other_days]
+    assert paced == pytest.approx(sum(rates) / len(rates))
+    assert (missing, sources) == (1, "sessions")
+    assert rows["orders"][5] == 0  # orders do not read sessions: complete
+
+    # the gap day itself: unknown, and no alert judges it, even a short one
+    day_rows = [
+        dict(
+            zip(
+                (
+                    "as_of_day",
+                    "kpi_id",
+                    "scope",
+                    "period_grain",
+                    "period_start",
+                    "day_missing",
+                    "missing_days",
+                    "days_left",
+                    "team",
+                ),
+                r,
+                strict=True,
+            )
+        )
+        for r in _published(
+            shop,
+            "select as_of_day, kpi_id, scope, period_grain, period_start, day_missing, "
+            "missing_days, days_left, team from kpi_tree.kpi_vs_target "
+            "where as_of_day = ? and period_grain = 'month' and kpi_id = 'sessions'",
+            [gap],
+        )
+    ]
+    assert day_rows and all(r["day_missing"] for r in day_rows)
+    short = [{**r, "status": "short", "attainment": 0.5} for r in day_rows]
+    assert pace_findings(short, [], Rules()) == []
+
+
+def _shown_incomplete(shop, gap: dt.date) -> None:
+    """kpi targets show, the board and an alert say the period is incomplete, with the days
+    missing."""
+    end = _month_end(gap)
+    code, output = kpi(shop.data_dir, "targets", "show", "--date", str(end), "--team", "marketing")
+    assert code == 0, output
+    flat = " ".join(output.split())
+    assert "incomplete: 1 day" in flat
+    assert "1 day without sessions" in flat
+
+    with duckdb.connect(str(serving_db(shop.settings)), read_only=True) as con:
+        data = collect(con, default_tree(), shop.settings)
+    nodes = {n["id"]: n for n in data["nodes"]}
+    assert gap.year == dt.date.fromisoformat(nodes["sessions"]["as_of"]).year
+    for kpi_id in ("sessions", "conversion_rate", "click_to_session_rate"):
+        year = nodes[kpi_id]["periods"]["year"]
+        assert (year["missing_days"], year["gap_sources"]) == (1, "sessions"), kpi_id
+    assert nodes["orders"]["periods"]["year"]["missing_days"] == 0
+
+
+def test_an_incomplete_periods_alert_says_so():
+    row = {"missing_days": 2, "gap_sources": "sessions"}
+    assert incomplete_note(row) == (
+        " Incomplete: 2 days without sessions; judged over the other days."
+    )
+    assert incomplete_note({"missing_days": 0}) == ""
+    with use("zh_CN"):
+        assert "2 天缺少sessions" in incomplete_note(row)
