@@ -106,3 +106,21 @@ def test_a_night_with_no_rows_at_all_is_said_as_such():
         "2025-04-05" in line and "`kpi run --date 2025-04-05`" in line for line in lines
     )
     assert not any("?" in line or "expect_" in line for line in lines)
+
+
+def test_an_unaccepted_missing_day_names_the_source_the_kpis_and_both_ways_out():
+    # the gate's gaps frame: a day sessions never came, not repaired nor accepted
+    example = (
+        "sessions missing on 2025-01-23 (click_to_session_rate, sessions unknown): deliver the "
+        "file and re-run the day, or `kpi gaps accept sessions 2025-01-23 --reason ...`"
+    )
+    failure = Failure("gaps", "expect_column_values_to_be_null", "unaccepted", 1, [example])
+    [line] = _words([failure])
+    assert "expect_" not in line and "2025-01-23" in line and "traffic/" in line
+    assert TREE.nodes["sessions"].en in line and TREE.nodes["click_to_session_rate"].en in line
+    assert "`kpi run --date 2025-01-23`" in line
+    assert "`kpi gaps accept sessions 2025-01-23 --reason ...`" in line
+    [line] = _words([failure], locale="zh_CN")
+    assert TREE.nodes["sessions"].zh in line and "expect_" not in line
+    prose = line.split("`")[0::2]
+    assert not any(w.isascii() and w.isalpha() and len(w) > 2 for p in prose for w in p.split())
