@@ -100,9 +100,11 @@ def team_gate(
     end: dt.date,
     vocabulary: Vocabulary = DEFAULT_VOCABULARY,
     availability: dict[str, Availability] | None = None,
-    accepted: frozenset[str] = frozenset(),
+    accepted: set[tuple[str, dt.date]] | None = None,
+    volume_accepted: frozenset[str] = frozenset(),
 ) -> Gate:
-    """``accepted``: the sources whose refreshed day the shop accepted as it is (kpi.yaml
+    """``accepted``: the missing source days an operator accepted (expectations/gaps.py);
+    ``volume_accepted``: the sources whose refreshed day the shop accepted as it is (kpi.yaml
     ``completeness.accept``): their KPIs' volume is not judged on it."""
     owned, not_available = unit_split(tree, unit, availability or {})
     if not owned:
@@ -113,12 +115,25 @@ def team_gate(
         f"select * from {table} where period_end >= ? and period_start <= ?",
         [start, end],
     )
+    gaps = source_gaps(con, [n.id for n in owned], end, accepted or set())
     days = mart[(mart.grain == "day") & (mart.dimension == "total")].reset_index(drop=True)
+    # a day a source of the unit is missing is judged by the gaps frame (held back until
+    # repaired or accepted), not as a KPI without a value
+    gap_days = {pd.Timestamp(d) for d in gaps.date_day}
+    known_days = days[~days.period_start.isin(gap_days)].reset_index(drop=True)
     newest = days[days.period_start == pd.Timestamp(end)].reset_index(drop=True)
 
     # periods longer than a day: a ratio across two sources is bounded there
     totals = mart[(mart.dimension == "total") & (mart.grain != "day")].reset_index(drop=True)
-    checks: dict[str, list] = {"mart": [], "totals": [], "days": [], "newest": [], "coverage": []}
+    checks: dict[str, list] = {
+        "mart": [],
+        "totals": [],
+        "days": [],
+        "known_days": [],
+        "newest": [],
+        "coverage": [],
+        "gaps": [gxe.ExpectColumnValuesToBeNull(column="unaccepted")],
+    }
     for node in owned:
         col = node.id
         if node.unit == "ratio":
@@ -131,8 +146,8 @@ def team_gate(
             if not one_fact:
                 # a day's total has both sides (a day without sessions is missing data), and
                 # spills over midnight only a little
-                checks["days"].append(gxe.ExpectColumnValuesToNotBeNull(column=col))
-                checks["days"].append(
+                checks["known_days"].append(gxe.ExpectColumnValuesToNotBeNull(column=col))
+                checks["known_days"].append(
                     gxe.ExpectColumnValuesToBeBetween(
                         column=col, min_value=0, max_value=DAY_SPILL_TOLERANCE
                     )
@@ -152,7 +167,7 @@ def team_gate(
             checks["mart"].append(gxe.ExpectColumnValuesToBeBetween(column=col, min_value=0))
         # every KPI of the team has a value on every day (ratios: their parts)
         present = f"{col}__denominator" if node.kind == "ratio" else col
-        checks["days"].append(gxe.ExpectColumnValuesToNotBeNull(column=present))
+        checks["known_days"].append(gxe.ExpectColumnValuesToNotBeNull(column=present))
 
     expected_days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     checks["days"].append(
@@ -181,7 +196,7 @@ def team_gate(
         for node in settled:
             if node.kind != "sum" or node.unit not in ("count", "money"):
                 continue
-            if accepted.intersection(tree.node_sources(node)):
+            if volume_accepted.intersection(tree.node_sources(node)):
                 continue
             median = trailing[node.id].median()
             if pd.notna(median) and median > 0:
@@ -240,8 +255,52 @@ def team_gate(
         ],
     )
     checks["coverage"].append(gxe.ExpectColumnValuesToBeNull(column="missing"))
-    frames = {"mart": mart, "totals": totals, "days": days, "newest": newest, "coverage": members}
+    frames = {
+        "mart": mart,
+        "totals": totals,
+        "days": days,
+        "known_days": known_days,
+        "newest": newest,
+        "coverage": members,
+        "gaps": gaps,
+    }
     return Gate(unit, frames, checks, not_available)
+
+
+def source_gaps(
+    con: duckdb.DuckDBPyConnection,
+    kpis: list[str],
+    end: dt.date,
+    accepted: set[tuple[str, dt.date]],
+) -> pd.DataFrame:
+    """Every day up to ``end`` on which a source of ``kpis`` is missing (fct_source_gaps), not
+    only the run's: a hole holds the unit back on every night until it is repaired or
+    accepted. ``unaccepted`` names the ones still holding it back, and what to do."""
+    columns = ["source", "date_day", "kpis", "unaccepted"]
+    if not kpis or not table_exists(con, "kpi", "fct_source_gaps"):
+        return pd.DataFrame(columns=columns)
+    frame = _frame(
+        con,
+        f"""
+        select source, date_day, string_agg(kpi_id, ', ' order by kpi_id) as kpis
+        from kpi.fct_source_gaps
+        where date_day <= ? and kpi_id in ({", ".join("?" for _ in kpis)})
+        group by all
+        order by date_day, source
+        """,
+        [end, *kpis],
+    )
+    frame["unaccepted"] = [
+        None
+        if (row.source, pd.Timestamp(row.date_day).date()) in accepted
+        else (
+            f"{row.source} missing on {pd.Timestamp(row.date_day).date()} ({row.kpis} unknown): "
+            f"deliver the file and re-run the day, or `kpi gaps accept {row.source} "
+            f"{pd.Timestamp(row.date_day).date()} --reason ...`"
+        )
+        for row in frame.itertuples()
+    ]
+    return frame[columns]
 
 
 def identity_residuals(
@@ -330,6 +389,7 @@ def shared_gate(
     start: dt.date,
     end: dt.date,
     availability: dict[str, Availability] | None = None,
+    accepted: set[tuple[str, dt.date]] | None = None,
 ) -> Gate:
     computable, not_available = unit_split(tree, SHARED_UNIT, availability or {})
     if not computable:
@@ -342,6 +402,14 @@ def shared_gate(
         "and (value is not null or numerator is not null or denominator is not null)",
         [end],
     )
+    # a KPI unknown on the day because an accepted gap says so is not missing
+    gaps = source_gaps(con, [n.id for n in computable], end, accepted or set())
+    unknown = {
+        kpi
+        for row in gaps[gaps.date_day.map(lambda d: pd.Timestamp(d).date() == end)].itertuples()
+        if row.unaccepted is None
+        for kpi in row.kpis.split(", ")
+    }
     checks = {
         # the published tree is the tree of tree.yaml, node for node (its keys are dbt's to test)
         "nodes": [
@@ -349,7 +417,7 @@ def shared_gate(
         ],
         "kpis_present": [
             gxe.ExpectColumnDistinctValuesToContainSet(
-                column="kpi_id", value_set=[n.id for n in computable]
+                column="kpi_id", value_set=[n.id for n in computable if n.id not in unknown]
             )
         ],
     }
@@ -394,14 +462,18 @@ def build_gate(
     end: dt.date,
     vocabulary: Vocabulary = DEFAULT_VOCABULARY,
     band: Band = Band(),
+    accepted: set[tuple[str, dt.date]] | None = None,
 ) -> Gate:
     """The unit's suites over the run's window, for the KPIs the build found computable;
     ``vocabulary``: the shop's members (kpi.yaml); ``band``: when a delivery day is
-    incomplete (kpi.yaml ``completeness:``)."""
+    incomplete (kpi.yaml ``completeness:``); ``accepted``: the missing source days an
+    operator accepted (expectations/gaps.py)."""
     availability = kpi_availability(con)
     if unit == SHARED_UNIT:
-        gate = shared_gate(con, tree, start, end, availability)
+        gate = shared_gate(con, tree, start, end, availability, accepted)
     else:
-        accepted = frozenset(s for s, days in band.accept.items() if end in days)
-        gate = team_gate(con, tree, unit, start, end, vocabulary, availability, accepted)
+        volume_accepted = frozenset(s for s, days in band.accept.items() if end in days)
+        gate = team_gate(
+            con, tree, unit, start, end, vocabulary, availability, accepted, volume_accepted
+        )
     return add_completeness(con, tree, gate, start, end, band)

@@ -164,3 +164,21 @@ def test_a_missing_member_the_tree_fixes_is_named_by_its_label():
         assert label in line, line
     [line] = _words([failure], locale="zh_CN")
     assert " new " not in f" {line} " and "new (" not in line
+
+
+def test_an_unaccepted_missing_day_names_the_source_the_kpis_and_both_ways_out():
+    # the gate's gaps frame: a day sessions never came, not repaired nor accepted
+    example = (
+        "sessions missing on 2025-01-23 (click_to_session_rate, sessions unknown): deliver the "
+        "file and re-run the day, or `kpi gaps accept sessions 2025-01-23 --reason ...`"
+    )
+    failure = Failure("gaps", "expect_column_values_to_be_null", "unaccepted", 1, [example])
+    [line] = _words([failure])
+    assert "expect_" not in line and "2025-01-23" in line and "traffic/" in line
+    assert TREE.nodes["sessions"].en in line and TREE.nodes["click_to_session_rate"].en in line
+    assert "`kpi run --date 2025-01-23`" in line
+    assert "`kpi gaps accept sessions 2025-01-23 --reason ...`" in line
+    [line] = _words([failure], locale="zh_CN")
+    assert TREE.nodes["sessions"].zh in line and "expect_" not in line
+    prose = line.split("`")[0::2]
+    assert not any(w.isascii() and w.isalpha() and len(w) > 2 for p in prose for w in p.split())

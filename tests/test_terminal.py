@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import kpi
 from rich.cells import cell_len
 
 from kpi_tree.formats import Formats
@@ -95,8 +96,13 @@ def test_targets_show_at_80_columns_has_every_amount_whole(built_shop):
 
 def test_kpi_run_at_80_columns_shows_progress_and_a_whole_summary(shop_copy):
     end = shop_copy.end
+    # the sample's missing sessions day is earlier: it holds marketing and operations back on
+    # every night until accepted (issue 41), so accept it first
+    [gap] = [f["date"] for f in shop_copy.manifest["file_faults"] if f["fault"] == "missing_day"]
+    code, output = kpi(shop_copy.data_dir, "gaps", "accept", "sessions", gap, "--reason", "lost")
+    assert code == 0, output
     pane, code = _in_tmux(shop_copy.data_dir, "run", "--date", end.isoformat())
-    # the last day alone: every unit publishes (the sample's missing day is earlier)
+    # the last day alone: every unit publishes
     assert code == 0, pane
     assert "…" not in pane, pane
     assert "Traceback" not in pane

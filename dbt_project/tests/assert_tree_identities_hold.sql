@@ -2,7 +2,9 @@
   Every exact identity of the tree (kpi_tree/tree.yaml) holds in the built numbers, at every
   grain, period, dimension and member where the parent and all its children have a value:
   a product parent equals the product of its product children, a sum parent the sum of its
-  sum children (relative tolerance 1e-9). Returns the rows where one does not.
+  sum children (relative tolerance 1e-9). Returns the rows where one does not. A period in
+  which a source of one of them is missing on some day (missing_days, fct_source_gaps) is
+  computed over different days on each side and flagged incomplete: it is not judged.
 #}
 {%- set tree = kpi_tree() -%}
 {%- set identities = [] -%}
@@ -39,8 +41,8 @@ checks as (
         and c{{ loop.index }}.dimension = p.dimension and c{{ loop.index }}.member = p.member
     {%- endfor %}
     where p.kpi_id = '{{ parent['id'] }}'
-      and p.value is not null
-      {%- for kid in kids %} and c{{ loop.index }}.value is not null{% endfor %}
+      and p.value is not null and p.missing_days = 0
+      {%- for kid in kids %} and c{{ loop.index }}.value is not null and c{{ loop.index }}.missing_days = 0{% endfor %}
     {{ 'union all' if not loop.last }}
 {%- endfor %}
 )

@@ -7,6 +7,9 @@
 - **Breaks** (kind ``break``): a day far outside the KPI's own weekday-adjusted recent range
   (the same weekday of the last weeks), even when the target is met.
 - Severity from the size of the shortfall and the days left in the period.
+- A day on which a source of the KPI is missing (``day_missing``) is unknown: nothing is
+  judged that day. A period with such days is judged over the other days (the pace row's
+  actual and paced target leave them out) and its alert says it is incomplete.
 """
 
 from __future__ import annotations
@@ -77,8 +80,8 @@ def pace_findings(
     out = []
     for r in rows:
         day, status = r["as_of_day"], r["status"]
-        if status is None:
-            continue
+        if status is None or r.get("day_missing"):
+            continue  # nothing to judge, or the day itself is unknown (a source missing)
         key = (r["kpi_id"], r["scope"], r["period_grain"], str(r["period_start"]))
         same = [
             h

@@ -31,7 +31,7 @@ from kpi_tree.units import team_units
 from pipelines.alerts.notify import deliver_to_team, message
 from pipelines.alerts.store import alerts_dir, read_alerts
 from pipelines.alerts.words import STATUS, kpi_name, scope_label, team_name, word
-from pipelines.i18n import _, use
+from pipelines.i18n import _, ngettext, use
 from pipelines.publish.serving import HELD_BACK, SKIPPED, read_log, serving_db
 from pipelines.queries import records, table_exists
 from pipelines.settings import Settings
@@ -90,6 +90,12 @@ def compose(
     for r in totals:
         node = tree.nodes[r["kpi_id"]]
         provisional = " " + _("(provisional)") if r.get("is_provisional") else ""
+        if r.get("missing_days"):
+            provisional += " " + ngettext(
+                "(incomplete: {n} day without {sources})",
+                "(incomplete: {n} days without {sources})",
+                int(r["missing_days"]),
+            ).format(n=int(r["missing_days"]), sources=r.get("gap_sources") or "?")
         fields[kpi_name(node)] = (
             _("{actual} · {attainment} of pace · {status}").format(
                 actual=formats.value(_number(r["actual"]), node.unit),

@@ -12,6 +12,7 @@ by its name and a member by its label in that language (``paid search``, or ``ไป
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 
 import duckdb
@@ -32,7 +33,7 @@ from pipelines.alerts.words import (
     scope_label,
     word,
 )
-from pipelines.i18n import _, lang
+from pipelines.i18n import _, lang, ngettext
 from pipelines.queries import kpi_availability, records
 
 MEMBER_DIMENSIONS = ("channel", "carrier", "agent", "payment_method", "campaign", "topic")
@@ -261,4 +262,17 @@ def explain_finding(
                     period_name=word(PERIOD, f.period_grain),
                 )
         text += note
-    return title, text
+    return title, text + incomplete_note(f.row)
+
+
+def incomplete_note(row: Mapping[str, Any]) -> str:
+    """The sentence an incomplete period's alert ends with (a source missing on some days),
+    or nothing."""
+    days = row.get("missing_days") or 0
+    if not days:
+        return ""
+    return " " + ngettext(
+        "Incomplete: {n} day without {sources}; judged over the other days.",
+        "Incomplete: {n} days without {sources}; judged over the other days.",
+        int(days),
+    ).format(n=int(days), sources=row.get("gap_sources") or "?")

@@ -28,6 +28,10 @@ from pipelines.i18n import _
 COMPLETENESS_FRAMES = ("incomplete", "orphans")
 _DAY = re.compile(r"(\d{4}-\d{2}-\d{2})")
 _VALUE = re.compile(r"=(-?[0-9.eE+-]+)\b")
+#: an unaccepted missing source day, as expectations.suites.source_gaps words it
+_GAP = re.compile(
+    r"^(?P<source>\w+) missing on (?P<day>\d{4}-\d{2}-\d{2}) \((?P<kpis>.*) unknown\)"
+)
 _MEMBER = re.compile(r"^(?P<kpi>\w+) by (?P<dimension>\w+) = (?P<member>.+)$")
 
 
@@ -164,6 +168,8 @@ def describe(
                 command=_rerun([end.isoformat()]),
             ),
         )
+    if failure.frame == "gaps" and kind == "expect_column_values_to_be_null":
+        return _gaps(tree, failure, folders)
     if failure.frame == "coverage" and kind == "expect_column_values_to_be_null":
         found = [m for e in failure.examples for m in [_MEMBER.match(str(e))] if m]
         members = sorted(
@@ -229,6 +235,32 @@ def _as_checked(failure: Failure) -> Problem:
     return Problem(
         _("The check {check} failed on {where}.").format(check=failure.expectation, where=where),
         _("Read the quality report, repair the data it names, then run the days again."),
+    )
+
+
+def _gaps(tree: Tree, failure: Failure, folders: dict[str, str]) -> Problem:
+    """Missing source days not yet repaired nor accepted (they hold the unit back on every
+    night, whatever its window): which source, which days, which KPIs are unknown."""
+    found = [m for e in failure.examples for m in [_GAP.match(str(e))] if m]
+    if not found:
+        return _as_checked(failure)
+    sources = sorted({m["source"] for m in found})
+    days = sorted({m["day"] for m in found})
+    kpis = sorted({k for m in found for k in m["kpis"].split(", ")})
+    names = joined([source_name(tree, s) for s in sources])
+    accept = joined([f"`kpi gaps accept {m['source']} {m['day']} --reason ...`" for m in found])
+    return Problem(
+        _("No {source} data for {days}: {kpis} are unknown on that day.").format(
+            source=names,
+            days=_span(days),
+            kpis=joined([kpi_name(tree.nodes[k]) if k in tree.nodes else k for k in kpis]),
+        ),
+        _(
+            "The {source} file of that day is missing (landing folder {folder}): deliver it, "
+            "then run {command}; if it will never come, accept the gap: {accept}."
+        ).format(
+            source=names, folder=_folders(sources, folders), command=_rerun(days), accept=accept
+        ),
     )
 
 

@@ -412,7 +412,7 @@ def _daily(con, has_values: bool, has_targets: bool, since: dt.date) -> dict[str
     for row in records(
         con,
         "select v.kpi_id, v.period_start as day, v.value, v.numerator, v.denominator, "
-        "v.is_provisional, t.target from kpi_tree.kpi_values v "
+        "v.is_provisional, v.missing_days, v.gap_sources, t.target from kpi_tree.kpi_values v "
         f"{target_join} where v.grain = 'day' and v.dimension = 'total' "
         "and v.period_start >= ? order by v.kpi_id, v.period_start",
         [since],
@@ -481,11 +481,23 @@ def _period_value(node: Node, period: str, day, daily, pace, settings) -> dict[s
                 "days_left": row["days_left"],
                 "provisional": bool(row["is_provisional"]),
                 "version": row["version_id"],
+                # days to date a source of the KPI is missing: judged over the other days
+                "missing_days": int(row.get("missing_days") or 0),
+                "gap_sources": row.get("gap_sources"),
             }
     days = [d for d in daily.get(node.id, []) if start <= d["day"] <= day]
     if not days:
         return {**empty, "start": start.isoformat(), "end": day.isoformat()}
     provisional = any(d["is_provisional"] for d in days)
+    # the days a source of the KPI is missing (unknown, null): the period is over the others
+    gaps = [d for d in days if d.get("missing_days")]
+    missing = {
+        "missing_days": len(gaps),
+        "gap_sources": ",".join(
+            sorted({s for d in gaps for s in (d["gap_sources"] or "").split(",") if s})
+        )
+        or None,
+    }
     if period == "day":
         actual = days[-1]["value"]
         target = days[-1]["target"]
@@ -499,6 +511,7 @@ def _period_value(node: Node, period: str, day, daily, pace, settings) -> dict[s
             "attainment": attainment,
             "status": status_of(attainment, settings),
             "provisional": provisional,
+            **missing,
         }
     # no target for this KPI: the period's value from its days (sums and ratios add up)
     num = sum(d["numerator"] or 0 for d in days)
@@ -508,6 +521,7 @@ def _period_value(node: Node, period: str, day, daily, pace, settings) -> dict[s
         "end": day.isoformat(),
         "actual": value_of(node, num, den),
         "provisional": provisional,
+        **missing,
     }
 
 

@@ -11,6 +11,7 @@ One module per command group; this one only assembles them:
 - ``tree``: `kpi tree`
 - ``serving``: `kpi serve-info`, `kpi dictionary` (the published data, for BI)
 - ``targets``: `kpi targets plan|versions|show|catch-up`
+- ``gaps``: `kpi gaps list|accept` (missing source days)
 - ``alerts``: `kpi alerts`
 - ``board``: `kpi board`
 - ``serve``: `kpi serve` (the board and the quality reports on a local port)
@@ -34,6 +35,7 @@ from pipelines.cli import (
     check,
     demo,
     dev,
+    gaps,
     generate,
     init,
     run,
@@ -92,6 +94,7 @@ app.command("quarantine")(status.quarantine)
 app.command("check")(check.check)
 app.command("init")(init.init)
 app.add_typer(targets.app, name="targets")
+app.add_typer(gaps.app, name="gaps")
 app.command("alerts")(alerts.alerts)
 app.command("board")(board.board)
 app.command("serve")(serve.serve)

@@ -20,7 +20,7 @@ from pipelines.alerts.words import STATUS, kpi_name, team_name, word
 from pipelines.cli import choices
 from pipelines.cli.console import console, err_console
 from pipelines.cli.serving import business_time
-from pipelines.i18n import N_, _, lang
+from pipelines.i18n import N_, _, lang, ngettext
 from pipelines.publish.serving import serving_db
 from pipelines.settings import Settings, load_settings
 from pipelines.targets.planning import (
@@ -154,12 +154,20 @@ def print_pace(
     counts: dict[str, int] = {}
     zh = lang() == "zh"
     tree = default_tree()
+    incomplete: list[str] = []
     for r in pace.rows:
         status = r["status"]
         counts[status] = counts.get(status, 0) + 1
         style = STATUS_STYLE.get(status, "")
         mark = "*" if r["is_provisional"] else ""
         shown = f"[{style}]{escape(word(STATUS, status))}[/{style}]" if style else "-"
+        if r.get("missing_days"):
+            # a source missing on some days: judged over the other days, and said so
+            mark += "†"
+            shown += f", {incomplete_text(r)}"
+            if r["scope"] == "all":
+                name = r["name_zh"] if zh else r["name_en"]
+                incomplete.append(f"{name}: {missing_text(r)}")
         if narrow:
             name = r["name_zh"] if zh else r["name_en"]
             table.add_row(
@@ -202,11 +210,32 @@ def print_pace(
         + _(", ").join(f"{word(STATUS, k)}: {v}" for k, v in sorted(counts.items()) if k),
         highlight=False,
     )
+    if incomplete:
+        console.print(
+            _(
+                "† incomplete: a source is missing on some days; actual, paced target and "
+                "attainment are over the other days, the projection runs them over the whole "
+                "period. {which}."
+            ).format(which=_("; ").join(incomplete)),
+            highlight=False,
+        )
     if pace.not_paced:
         console.print(
             _("Not paced, not available: {what}.").format(what=summary(pace.not_paced)),
             highlight=False,
         )
+
+
+def incomplete_text(row: dict) -> str:
+    n = int(row["missing_days"])
+    return ngettext("incomplete: {n} day", "incomplete: {n} days", n).format(n=n)
+
+
+def missing_text(row: dict) -> str:
+    n = int(row["missing_days"])
+    return ngettext("{n} day without {source}", "{n} days without {source}", n).format(
+        n=n, source=row.get("gap_sources") or _("a source")
+    )
 
 
 def scope_text(settings: Settings, row: dict) -> str:

@@ -9,12 +9,13 @@ The night's flow, one unit at a time (``kpi_tree/units.py`` names the units)::
       -> alerts/<unit> (pipelines/alerts): metric alerts on what was published, or the
          "data held back" notice to the team
 
-The gate validates the unit's tables for the run's window (the suites are in
-``expectations/``: they judge only the KPIs the shop can compute, and a unit with none is
-skipped, which passes the check without judging anything), writes the verdict where the
-publish step reads it
-(``expectations/verdict.py``) and returns it as the check's result. It writes nothing else:
-the publication log, the held-back notice and the serving file belong to the steps after it.
+The gate validates the unit's tables for the run's window, and every earlier day on which a
+source of the unit's KPIs is missing and no operator accepted the gap (``expectations/gaps.py``;
+the suites are in ``expectations/``: they judge only the KPIs the shop can compute, and a unit
+with none is skipped, which passes the check without judging anything), writes the verdict
+where the publish step reads it (``expectations/verdict.py``) and returns it as the check's
+result. It writes nothing else: the publication log, the held-back notice and the serving file
+belong to the steps after it.
 
 How Dagster runs it: the check is ``blocking``, so every asset downstream of the gated table
 (the unit's publish step) waits for the verdict. A failed verdict is reported with severity
@@ -31,6 +32,7 @@ result of each of them (Dagster's record of those checks) and fails while one st
 import dagster as dg
 
 from expectations.completeness import Band
+from expectations.gaps import accepted_days
 from expectations.runner import run_gate
 from expectations.suites import build_gate
 from expectations.verdict import Failure
@@ -112,6 +114,7 @@ def build_gate_check(unit: str) -> dg.AssetChecksDefinition:
                 end,
                 vocabulary=settings.vocabulary,
                 band=completeness_band(settings),
+                accepted=accepted_days(settings.warehouse_dir),
             )
         verdict = run_gate(
             gate_def,

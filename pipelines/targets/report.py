@@ -184,7 +184,7 @@ def overall_catch_up(
     """What each remaining day of the period needs so that the KPI lands on its target.
 
     Exact in hundredths: the period's target is the sum of its day targets, and actual + the
-    remaining days' needs == that sum."""
+    remaining days' needs == that sum (days a source is missing counted as on plan)."""
     row = _pace_row(con, as_of, period, kpi, scope)
     if row["needed_remaining"] is None:
         raise ReportError(f"{kpi} is a rate: its target holds every day, there is no total to fill")
@@ -192,7 +192,12 @@ def overall_catch_up(
         con, kpi, scope, row["period_start"], row["period_end"], as_of, row["version_id"]
     )
     weights = {d: to_cents(v) for d, v in days.items()}
-    result = catch_up(sum(weights.values()), to_cents(row["actual"]), weights, as_of)
+    actual = to_cents(row["actual"])
+    if row.get("missing_days"):
+        # the days a source is missing count as on plan (as needed_remaining does): their
+        # targets stand in for the actual they lack
+        actual += sum(w for d, w in weights.items() if d <= as_of) - to_cents(row["paced_target"])
+    result = catch_up(sum(weights.values()), actual, weights, as_of)
     return OverallCatchUp(kpi, scope, row, result)
 
 

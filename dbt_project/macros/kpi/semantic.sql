@@ -37,13 +37,17 @@ facts as (
     {%- do columns.append(value ~ " as m_" ~ measure_id) -%}
 {%- endfor -%}
 {#- a ratio of two facts whose denominator is this one: its numerator's 0 on these rows, or
-    unknown when the shop has not delivered what the numerator reads -#}
+    unknown when the shop has not delivered what the numerator reads, or not on that day (a
+    missing source day, fct_source_gaps: unknown, never 0) -#}
 {%- set zeros = [] -%}
 {%- for node in tree['nodes'] if node['kind'] == 'ratio' and node['numerator'] not in zeros -%}
     {%- set numerator = tree['measures'][node['numerator']] -%}
     {%- if tree['measures'][node['denominator']]['fact'] == fact_id and numerator['fact'] != fact_id -%}
         {%- do zeros.append(node['numerator']) -%}
+        {%- set gap_days = fact['date'] ~ " not in (select date_day from " ~ ref('fct_source_gaps')
+            ~ " where source in ('" ~ numerator['sources'] | join("', '") ~ "'))" -%}
         {%- do columns.append("case when " ~ kpi_sources_delivered(numerator['sources'])
+            ~ " and " ~ gap_days
             ~ " then cast(0 as " ~ kpi_exact() ~ ") end as z_" ~ node['numerator']) -%}
     {%- endif -%}
 {%- endfor %}

@@ -330,6 +330,19 @@
       factor: known(c.factor) ? fmt(c.factor, "multiple") : MISSING
     }));
   }
+  // a source missing on some of the period's days: the day is unknown, the period is over the
+  // other days; said in full (gapText) and marked with the days missing (gapBadge)
+  function gapText(v) {
+    if (!v || !v.missing_days) return null;
+    return state.period === "day" ? t("unknownDay", { sources: v.gap_sources || "" })
+      : t("incomplete", { n: v.missing_days, sources: v.gap_sources || "" });
+  }
+  function gapBadge(v) {
+    var text = gapText(v);
+    if (!text) return null;
+    return h("span", { "class": "badge gap-mark", "data-missing-days": String(v.missing_days), title: text,
+      text: "⚠" + (state.period === "day" ? "" : " " + v.missing_days) });
+  }
   function kpiCard(node) {
     var v = periodOf(node);
     var st = statusOf(v.status);
@@ -348,6 +361,7 @@
         ] : t("none")),
         known(att) ? h("div", { "class": "meter", "aria-hidden": "true" },
           h("span", { "class": "bg-" + st, style: "width:" + Math.min(100, Math.max(0, att * 100 / 1.2)).toFixed(1) + "%" })) : null,
+        gapText(v) ? h("div", { "class": "need gap-note", "data-missing-days": String(v.missing_days), text: gapText(v) }) : null,
         h("div", { "class": "deltas" }, [state.period !== "year" ? delta(node, "previous", v) : null, delta(node, "last_year", v)]),
         needLine(node, v)
       ];
@@ -433,7 +447,8 @@
       n.relation ? h("span", { "class": "rel rel-" + n.relation, title: t("rel_" + n.relation), text: RELATION[n.relation] }) : null,
       h("span", { "class": "name", text: label(n) }),
       h("span", { "class": "team-chip", text: label(teamsById[n.team]) }),
-      v.provisional ? h("span", { "class": "badge", title: t("provisional"), text: "≈" }) : null
+      v.provisional ? h("span", { "class": "badge", title: t("provisional"), text: "≈" }) : null,
+      gapBadge(v)
     ]);
     var cells;
     if (!n.available) {
@@ -729,6 +744,7 @@
       append(body, h("div", { "class": "notice info", id: "detail-needs", text: t("notAvailable") + ": " + needsText(node.needs) }));
       return;
     }
+    if (gapText(v)) append(body, h("div", { "class": "notice info gap-note", id: "detail-gap", text: gapText(v) }));
     var rows = [[t("actual"), fmt(v.actual, node.unit) + (v.provisional ? " ≈" : ""), "actual"]];
     if (known(v.paced_target)) {
       rows.push([t("paced"), fmt(v.paced_target, node.unit), "paced"]);
@@ -830,6 +846,14 @@
       append(root, h("div", { "class": "notice info" }, [
         h("span", { "class": "prov-mark", text: "≈ " }),
         t("provisional") + ": " + provisional.map(label).join(state.lang === "zh" ? "、" : ", ")
+      ]));
+    }
+    var incomplete = DATA.nodes.filter(function (n) { return n.available && periodOf(n).missing_days; });
+    if (incomplete.length) {
+      append(root, h("div", { "class": "notice info gap-notice" }, [
+        h("span", { "class": "gap-mark", text: "⚠ " }),
+        incomplete.map(function (n) { return label(n) + " (" + gapText(periodOf(n)) + ")"; })
+          .join(state.lang === "zh" ? "；" : "; ")
       ]));
     }
   }

@@ -14,12 +14,6 @@
 {%- set lookback = tree['maturity_days'] -%}
 {{ kpi_incremental_by_period('this') }}
 
-{%- set used = [] -%}
-{%- for node in tree['nodes'] if node['kind'] != 'quantile' -%}
-    {%- for m in [node['numerator'], node['denominator']] if m and m not in used -%}
-        {%- do used.append(m) -%}
-    {%- endfor -%}
-{%- endfor %}
 
 with
 
@@ -32,57 +26,161 @@ as_of as (
     select {{ kpi_as_of_date('date_day') }} as as_of_date from {{ ref('fct_base_measures') }}
 ),
 
+-- a KPI's day on which a source it reads is missing (fct_source_gaps): its value that day is
+-- unknown, and its weeks and months are computed over the other days and flagged
+gaps as (
+    select kpi_id, date_day, source from {{ ref('fct_source_gaps') }}
+    where {{ kpi_days_for_window_periods('date_day', lookback) }}
+),
+
+gap_days as (
+    select distinct kpi_id, date_day from gaps
+),
+
+-- what each additive node sums: its numerator and denominator measures
+node_measures as (
+{%- set additive = tree['nodes'] | rejectattr('kind', 'equalto', 'quantile') | list %}
+{%- set roles = [] -%}
+{%- for node in additive -%}
+    {%- do roles.append((node, node['numerator'], 'num')) -%}
+    {%- if node['denominator'] %}{% do roles.append((node, node['denominator'], 'den')) %}{% endif -%}
+{%- endfor %}
+{%- for node, measure_id, role in roles %}
+    select '{{ node['id'] }}' as kpi_id, '{{ measure_id }}' as measure_id, '{{ role }}' as role
+    {{ 'union all' if not loop.last }}
+{%- endfor %}
+),
+
+node_days as (
+    select
+        node_measures.kpi_id,
+        base.date_day,
+        base.dimension,
+        base.member,
+        sum(case when node_measures.role = 'num' then base.value end) as num,
+        sum(case when node_measures.role = 'den' then base.value end) as den
+    from base
+    inner join node_measures on base.measure_id = node_measures.measure_id
+    left join gap_days
+        on gap_days.kpi_id = node_measures.kpi_id and gap_days.date_day = base.date_day
+    where gap_days.kpi_id is null
+    group by 1, 2, 3, 4
+),
+
 periods as (
 {%- for grain in kpi_grains() %}
     select
         '{{ grain }}' as grain,
         {{ kpi_period_start(grain, 'date_day') }} as period_start,
+        kpi_id,
         dimension,
         member,
-        measure_id,
-        sum(value) as value
-    from base
+        sum(num) as num,
+        sum(den) as den
+    from node_days
     group by 1, 2, 3, 4, 5
     {{ 'union all' if not loop.last }}
 {%- endfor %}
 ),
 
-wide as (
+node_rules as (
+{%- for node in additive %}
     select
-        grain,
-        period_start,
-        dimension,
-        member,
-        {%- for m in used %}
-        sum(case when measure_id = '{{ m }}' then value end) as m_{{ m }}{{ ',' if not loop.last }}
-        {%- endfor %}
-    from periods
-    group by 1, 2, 3, 4
+        '{{ node['id'] }}' as kpi_id,
+        {{ 'true' if node['kind'] == 'sum' else 'false' }} as is_sum,
+        {{ 'true' if node['denominator'] else 'false' }} as has_den,
+        cast({{ node['scale'] }} as {{ kpi_double() }}) as scale
+    {{ 'union all' if not loop.last }}
+{%- endfor %}
+),
+
+node_dimensions as (
+{%- for node in additive %}
+    {%- for dim in ['total'] + node['dimensions'] %}
+    select '{{ node['id'] }}' as kpi_id, '{{ dim }}' as dimension
+    union all
+    {%- endfor %}
+{%- endfor %}
+    select cast(null as {{ dbt.type_string() }}) as kpi_id, cast(null as {{ dbt.type_string() }}) as dimension
+    where 1 = 0
 ),
 
 additive_nodes as (
-{%- set additive = tree['nodes'] | rejectattr('kind', 'equalto', 'quantile') | list %}
-{%- for node in additive %}
-    {%- set num = 'm_' ~ node['numerator'] %}
-    {%- set den = ('m_' ~ node['denominator']) if node['denominator'] else none %}
     select
-        grain,
-        period_start,
-        '{{ node['id'] }}' as kpi_id,
-        dimension,
-        member,
-        cast(coalesce({{ num }}, 0) as {{ kpi_double() }}) as numerator,
-        {{ 'cast(coalesce(' ~ den ~ ', 0) as ' ~ kpi_double() ~ ')' if den else 'cast(null as ' ~ kpi_double() ~ ')' }} as denominator,
-        {%- if node['kind'] == 'sum' %}
-        {{ node['scale'] }} * cast(coalesce({{ num }}, 0) as {{ kpi_double() }}) as value
-        {%- else %}
-        case when {{ den }} <> 0 then {{ node['scale'] }} * cast(coalesce({{ num }}, 0) as {{ kpi_double() }}) / cast({{ den }} as {{ kpi_double() }}) end as value
-        {%- endif %}
-    from wide
-    where dimension in ('total'{% for d in node['dimensions'] %}, '{{ d }}'{% endfor %})
-      and ({{ num }} is not null{% if den %} or {{ den }} is not null{% endif %})
+        periods.grain,
+        periods.period_start,
+        periods.kpi_id,
+        periods.dimension,
+        periods.member,
+        cast(coalesce(periods.num, 0) as {{ kpi_double() }}) as numerator,
+        case when node_rules.has_den
+            then cast(coalesce(periods.den, 0) as {{ kpi_double() }}) end as denominator,
+        case
+            when node_rules.is_sum
+                then node_rules.scale * cast(coalesce(periods.num, 0) as {{ kpi_double() }})
+            when periods.den <> 0
+                then node_rules.scale * cast(coalesce(periods.num, 0) as {{ kpi_double() }})
+                    / cast(periods.den as {{ kpi_double() }})
+        end as value
+    from periods
+    inner join node_rules on periods.kpi_id = node_rules.kpi_id
+    inner join node_dimensions
+        on periods.kpi_id = node_dimensions.kpi_id and periods.dimension = node_dimensions.dimension
+    where (periods.num is not null or (node_rules.has_den and periods.den is not null))
+),
+
+-- the days a source of the KPI is missing: a total row with no numbers
+gap_nodes as (
+    select
+        cast('day' as {{ dbt.type_string() }}) as grain,
+        date_day as period_start,
+        kpi_id,
+        cast('total' as {{ dbt.type_string() }}) as dimension,
+        cast('(all)' as {{ dbt.type_string() }}) as member,
+        cast(null as {{ kpi_double() }}) as numerator,
+        cast(null as {{ kpi_double() }}) as denominator,
+        cast(null as {{ kpi_double() }}) as value
+    from gap_days
+),
+
+-- per KPI and period: how many of its days miss a source, and which sources
+period_gaps as (
+{%- for grain in kpi_grains() %}
+    select
+        '{{ grain }}' as grain,
+        {{ kpi_period_start(grain, 'date_day') }} as period_start,
+        kpi_id,
+        date_day,
+        source
+    from gaps
     {{ 'union all' if not loop.last }}
 {%- endfor %}
+),
+
+period_gap_sources as (
+    select distinct grain, period_start, kpi_id, source from period_gaps
+),
+
+gap_summary as (
+    select
+        days.grain,
+        days.period_start,
+        days.kpi_id,
+        days.missing_days,
+        sources.gap_sources
+    from (
+        select grain, period_start, kpi_id, count(distinct date_day) as missing_days
+        from period_gaps
+        group by 1, 2, 3
+    ) as days
+    inner join (
+        select grain, period_start, kpi_id,
+            {{ dbt.listagg('source', "','", 'order by source') }} as gap_sources
+        from period_gap_sources
+        group by 1, 2, 3
+    ) as sources
+        on days.grain = sources.grain and days.period_start = sources.period_start
+        and days.kpi_id = sources.kpi_id
 ),
 
 {%- set quantiles = tree['nodes'] | selectattr('kind', 'equalto', 'quantile') | list %}
@@ -191,6 +289,8 @@ nodes as (
         select * from additive_nodes
         union all
         select * from quantile_nodes
+        union all
+        select * from gap_nodes
     ) as computed
     where kpi_id in (select kpi_id from availability where is_available)
     union all
@@ -228,10 +328,15 @@ final as (
             and availability.is_available
             as is_provisional,
         as_of.as_of_date,
-        availability.missing_sources
+        availability.missing_sources,
+        coalesce(gap_summary.missing_days, 0) as missing_days,
+        gap_summary.gap_sources
     from nodes
     inner join late_nodes on nodes.kpi_id = late_nodes.kpi_id
     inner join availability on nodes.kpi_id = availability.kpi_id
+    left join gap_summary
+        on nodes.grain = gap_summary.grain and nodes.period_start = gap_summary.period_start
+        and nodes.kpi_id = gap_summary.kpi_id
     cross join as_of
     where {{ kpi_periods_in_window('nodes.grain', 'nodes.period_start', lookback) }}
 )

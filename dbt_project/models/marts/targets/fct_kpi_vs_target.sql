@@ -16,6 +16,12 @@
     the days to date have the targets in force on each of them, the days after it the
     targets of the version in force on the day itself. A version that takes effect later
     changes the rows from its first day on and leaves every earlier row as it was.
+  - A day a source of the KPI is missing (fct_source_gaps) is left out on both sides: the
+    actual to date lacks it, so the paced target (and a rate's target in force) leaves out its
+    day target too, and the projection runs the days that have the source over the period's
+    whole plan. needed_remaining counts the missing days as on plan (the target less theirs).
+    missing_days / gap_sources say the period to date is incomplete; day_missing that the
+    as-of day itself is unknown (no alert judges it).
   Percentile KPIs are not paced (they have no period-to-date parts), nor are KPIs the shop
   cannot compute (fct_kpi_availability). Scopes without actuals in the warehouse (new
   business, regions, people) are in fct_targets only.
@@ -72,6 +78,15 @@ actuals as (
     where grain = 'day'
 ),
 
+-- the days a source of the KPI is missing: unknown, left out of actual and paced target alike
+source_gaps as (
+    select kpi_id, date_day, source from {{ ref('fct_source_gaps') }}
+),
+
+gap_days as (
+    select distinct kpi_id, date_day from source_gaps
+),
+
 data_as_of as (
     select {{ kpi_as_of_date('date_day') }} as as_of_date from {{ ref('fct_base_measures') }}
 ),
@@ -92,6 +107,7 @@ spine as (
         actuals.numerator,
         actuals.denominator,
         actuals.is_provisional,
+        gap_days.kpi_id is not null as day_missing,
         data_as_of.as_of_date
     from targets
     inner join nodes on targets.kpi_id = nodes.kpi_id
@@ -101,6 +117,8 @@ spine as (
         and targets.kpi_id = actuals.kpi_id
         and targets.dimension = actuals.dimension
         and targets.member = actuals.member
+    left join gap_days
+        on targets.date_day = gap_days.date_day and targets.kpi_id = gap_days.kpi_id
 ),
 
 periods as (
@@ -119,7 +137,11 @@ running as (
     select
         periods.*,
         sum(day_target) over ({{ to_date }}) as target_to_date,
-        avg(day_target) over ({{ to_date }}) as rate_target_to_date,
+        avg(case when not day_missing then day_target end) over ({{ to_date }})
+            as rate_target_to_date,
+        sum(case when day_missing then day_target else 0 end) over ({{ to_date }})
+            as missing_target,
+        sum(case when day_missing then 1 else 0 end) over ({{ to_date }}) as missing_days,
         sum(coalesce(numerator, 0)) over ({{ to_date }}) as numerator_to_date,
         sum(coalesce(denominator, 0)) over ({{ to_date }}) as denominator_to_date,
         count(*) over ({{ to_date }}) as days_elapsed,
@@ -153,8 +175,8 @@ valued as (
         as_of_plan.*,
         case when formula_kind = 'sum' then target_period_sum else rate_target_period end
             as target,
-        case when formula_kind = 'sum' then target_to_date else rate_target_to_date end
-            as paced_target,
+        case when formula_kind = 'sum' then target_to_date - missing_target
+            else rate_target_to_date end as paced_target,
         case
             when formula_kind = 'sum' then scale * numerator_to_date
             when denominator_to_date <> 0 then scale * numerator_to_date / denominator_to_date
@@ -163,7 +185,11 @@ valued as (
             when formula_kind = 'sum' and target_period_sum <> 0
                 then target_to_date / target_period_sum
             else cast(days_elapsed as {{ kpi_double() }}) / (days_elapsed + days_left_in_plan)
-        end as elapsed_share
+        end as elapsed_share,
+        -- the share of the period's plan the days with the source cover
+        case
+            when target_period_sum <> 0 then (target_to_date - missing_target) / target_period_sum
+        end as covered_share
     from as_of_plan
     where as_of_day <= as_of_date
 ),
@@ -179,7 +205,7 @@ paced as (
         end as attainment,
         case
             when formula_kind = 'sum' then
-                case when elapsed_share > 0 then actual / elapsed_share end
+                case when covered_share > 0 then actual / covered_share end
             else actual
         end as projected
     from valued
@@ -218,22 +244,65 @@ final as (
             when attainment >= {{ var('pace_at_risk') }} then 'at_risk'
             else 'short'
         end as status,
-        case when formula_kind = 'sum' then target - actual end as needed_remaining,
+        -- the missing days counted as on plan: what the rest must bring
+        case when formula_kind = 'sum' then target - missing_target - actual end
+            as needed_remaining,
         -- what the version in force planned for the days left (none on the last day)
         case when formula_kind = 'sum' then planned_rest end as planned_remaining,
         case
             when formula_kind = 'sum' and days_left_in_plan > 0 and planned_rest > 0
-                then (target - actual) / planned_rest
+                then (target - missing_target - actual) / planned_rest
         end as catch_up_factor,
         days_elapsed,
         days_left_in_plan as days_left,
         days_with_data,
         provisional_days > 0 as is_provisional,
+        missing_days,
+        day_missing,
         period_grain = 'month'
             and {{ dbt.datediff('period_start', 'as_of_day', 'day') }} + 1 = {{ var('mid_month_day') }}
             as is_mid_month_check,
         as_of_date
     from paced
+),
+
+-- which sources the incomplete rows miss to date (few rows: a gap is rare)
+incomplete as (
+    select distinct period_grain, period_start, as_of_day, kpi_id
+    from final
+    where missing_days > 0
+),
+
+incomplete_source_rows as (
+    select distinct
+        incomplete.period_grain,
+        incomplete.period_start,
+        incomplete.as_of_day,
+        incomplete.kpi_id,
+        source_gaps.source
+    from incomplete
+    inner join source_gaps
+        on source_gaps.kpi_id = incomplete.kpi_id
+        and source_gaps.date_day between incomplete.period_start and incomplete.as_of_day
+),
+
+incomplete_sources as (
+    select
+        period_grain,
+        period_start,
+        as_of_day,
+        kpi_id,
+        {{ dbt.listagg('source', "','", 'order by source') }} as gap_sources
+    from incomplete_source_rows
+    group by 1, 2, 3, 4
 )
 
-select * from final
+select
+    final.*,
+    incomplete_sources.gap_sources
+from final
+left join incomplete_sources
+    on final.period_grain = incomplete_sources.period_grain
+    and final.period_start = incomplete_sources.period_start
+    and final.as_of_day = incomplete_sources.as_of_day
+    and final.kpi_id = incomplete_sources.kpi_id
