@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import kpi
+from conftest import accept_sample_gap
 from rich.cells import cell_len
 
 from kpi_tree.formats import Formats
@@ -96,11 +96,7 @@ def test_targets_show_at_80_columns_has_every_amount_whole(built_shop):
 
 def test_kpi_run_at_80_columns_shows_progress_and_a_whole_summary(shop_copy):
     end = shop_copy.end
-    # the sample's missing sessions day is earlier: it holds marketing and operations back on
-    # every night until accepted (issue 41), so accept it first
-    [gap] = [f["date"] for f in shop_copy.manifest["file_faults"] if f["fault"] == "missing_day"]
-    code, output = kpi(shop_copy.data_dir, "gaps", "accept", "sessions", gap, "--reason", "lost")
-    assert code == 0, output
+    accept_sample_gap(shop_copy)  # the sample's missing sessions day is earlier
     pane, code = _in_tmux(shop_copy.data_dir, "run", "--date", end.isoformat())
     # the last day alone: every unit publishes
     assert code == 0, pane
