@@ -29,6 +29,8 @@ MACRO_FILE = DBT_PROJECT_DIR / "macros" / "generated" / "kpi_tree_definition.sql
 def tree_payload(tree: Tree) -> dict:
     return {
         "maturity_days": tree.maturity_days,
+        # the completion pattern of facts that mature (docs/kpi-tree.md)
+        "completion": {"basis_days": tree.basis_days, "min_member_rows": tree.min_member_rows},
         "teams": tree.teams,
         # the sources in the tree's order, with the names a reason gives them
         "sources": [{"id": sid, **names} for sid, names in tree.sources.items()],
@@ -39,6 +41,8 @@ def tree_payload(tree: Tree) -> dict:
                 "dimensions": f.dimensions,
                 "sources": list(f.sources),
                 "matures": f.matures,
+                "states": f.states,
+                "key": f.key,
             }
             for f in tree.facts.values()
         },
@@ -46,6 +50,7 @@ def tree_payload(tree: Tree) -> dict:
             m.id: {
                 "fact": m.fact,
                 "sql": m.sql,
+                "exposure": m.exposure,
                 "parts": list(m.parts),
                 "sources": list(tree.measure_sources(m.id)),
                 # what it reads beyond its fact's sources: its value is unknown without them
