@@ -23,6 +23,9 @@ from kpi_tree.semantic_layer import write_semantic_layer
 from kpi_tree.vocabulary import DEFAULT_VOCABULARY
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+#: the years whose Spring Festival cohorts the completion pattern may leave out: a fixed span,
+#: so that the generated macro does not change with the day it is written
+COMPLETION_YEARS = range(2015, 2041)
 MACRO_FILE = DBT_PROJECT_DIR / "macros" / "generated" / "kpi_tree_definition.sql"
 
 
@@ -30,7 +33,14 @@ def tree_payload(tree: Tree) -> dict:
     return {
         "maturity_days": tree.maturity_days,
         # the completion pattern of facts that mature (docs/kpi-tree.md)
-        "completion": {"basis_days": tree.basis_days, "min_member_rows": tree.min_member_rows},
+        "completion": {
+            "basis_days": tree.basis_days,
+            "min_member_rows": tree.min_member_rows,
+            "excluded": [
+                [first.isoformat(), last.isoformat()]
+                for first, last in tree.excluded_cohorts(COMPLETION_YEARS)
+            ],
+        },
         "teams": tree.teams,
         # the sources in the tree's order, with the names a reason gives them
         "sources": [{"id": sid, **names} for sid, names in tree.sources.items()],

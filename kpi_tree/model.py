@@ -13,6 +13,7 @@ cannot compute the node (``kpi_tree/availability.py``).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -119,6 +120,23 @@ class Tree:
     basis_days: int = 91
     #: a member whose mature cohorts hold fewer rows of the fact takes the total's pattern
     min_member_rows: int = 300
+    #: cohorts ordered from this many days before the Spring Festival to this many after it
+    #: develop late (carriers close): they are left out of the pattern; None keeps them
+    festival_excluded: tuple[int, int] | None = (7, 8)
+
+    def excluded_cohorts(self, years: range) -> list[tuple[dt.date, dt.date]]:
+        """The cohort days the completion pattern leaves out, per year: the Spring Festival's
+        window (docs/kpi-tree.md, "Outcomes that arrive late")."""
+        if self.festival_excluded is None:
+            return []
+        # imported here: kpi_tree.targets imports this module
+        from kpi_tree.targets.calendar import spring_festival
+
+        before, after = self.festival_excluded
+        return [
+            (day - dt.timedelta(days=before), day + dt.timedelta(days=after))
+            for day in map(spring_festival, years)
+        ]
 
     @property
     def root(self) -> Node:
@@ -300,6 +318,24 @@ def _history(fact: dict[str, Any], where: str) -> tuple[str | None, str | None]:
     return str(history["model"]), str(history["key"])
 
 
+def _festival_excluded(spec: Any, where: str) -> tuple[int, int] | None:
+    """(days before, days after) the Spring Festival whose cohorts the pattern leaves out."""
+    if spec is None:
+        return None
+    if not isinstance(spec, dict) or set(spec) - {"days_before", "days_after"}:
+        raise TreeError(
+            f"{where}.exclude_festival: expected {{days_before: N, days_after: N}} or null "
+            f"(keep every cohort); got {spec!r}"
+        )
+    before, after = spec.get("days_before", 7), spec.get("days_after", 8)
+    if not all(isinstance(n, int) and 0 <= n <= 60 for n in (before, after)):
+        raise TreeError(
+            f"{where}.exclude_festival: days_before and days_after are whole days from 0 to 60; "
+            f"got {spec!r}"
+        )
+    return before, after
+
+
 def parse_tree(data: dict[str, Any]) -> Tree:
     teams = data.get("teams") or {}
     sources = {}
@@ -395,6 +431,7 @@ def parse_tree(data: dict[str, Any]) -> Tree:
             raise TreeError(f"team '{tid}': 'mart' (its schema and publication unit) is required")
         _check_team_board(tid, team, nodes)
     business = data.get("business") or {}
+    completion = business.get("completion") or {}
     tree = Tree(
         teams,
         facts,
@@ -404,8 +441,9 @@ def parse_tree(data: dict[str, Any]) -> Tree:
         str(business.get("cohort_rules", "")),
         data,
         sources,
-        int((business.get("completion") or {}).get("basis_days", 91)),
-        int((business.get("completion") or {}).get("min_member_rows", 300)),
+        int(completion.get("basis_days", 91)),
+        int(completion.get("min_member_rows", 300)),
+        _festival_excluded(completion.get("exclude_festival", {}), "business.completion"),
     )
     check_tree(tree)
     return tree

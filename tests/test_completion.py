@@ -8,22 +8,55 @@ status change is a row with its updated_at), with plain SQL, not read from the m
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections import defaultdict
 
 import pytest
+import yaml
 
-from kpi_tree.model import default_tree
+from kpi_tree.model import TREE_FILE, TreeError, default_tree, parse_tree
 from kpi_tree.targets.calendar import spring_festival
 
 TREE = default_tree()
 MATURITY = TREE.maturity_days
 
-#: the backtest's bound on the mean absolute error of the expected final sign-off rate of a
-#: day's cohort, by age (rate points; docs/kpi-tree.md reports the values). A day's cohort of
-#: the test shop has ~60 orders, so a cohort's own final rate scatters by a few points around
-#: the pattern's: that scatter is the error at age 0, and it falls to 0 at maturity.
-BOUND = dict.fromkeys(range(MATURITY + 1), 1.0)
+#: the backtest's bound on the mean absolute error of the expected final sign-off rate of an
+#: ordinary day's cohort, by age (a share: 0.05 is 5 rate points; docs/kpi-tree.md reports the
+#: measured values, about 4/5 of these). A day's cohort of the test shop has ~60 orders, so
+#: its own final rate scatters by a few points around the pattern's: that scatter is the
+#: error at age 0; ages 2-4, when half the parcels are signed, add the cohort's own timing.
+BOUND = {
+    **dict.fromkeys(range(2), 0.05),
+    **dict.fromkeys(range(2, 5), 0.10),
+    5: 0.06,
+    **dict.fromkeys(range(6, 11), 0.04),
+    **dict.fromkeys(range(11, 18), 0.02),
+    **dict.fromkeys(range(18, MATURITY + 1), 0.005),
+}
+#: the bound on the mean signed error (the bias) at any age: a pattern skewed by slow cohorts
+#: (the Spring Festival's, left in) misses by 10 to 30 points at ages 3 to 6
+BIAS = 0.01
+
+
+def _festival_cohorts(days) -> set[dt.date]:
+    """The cohorts the pattern leaves out: tree.yaml's window around each Spring Festival."""
+    windows = TREE.excluded_cohorts(range(2015, 2041))
+    return {d for d in days if any(first <= d <= last for first, last in windows)}
+
+
+def test_the_festival_window_left_out_is_configured_in_the_tree():
+    data = yaml.safe_load(TREE_FILE.read_text(encoding="utf-8"))
+    window = TREE.excluded_cohorts(range(2025, 2026))
+    assert window == [(dt.date(2025, 1, 22), dt.date(2025, 2, 6))]  # 春节 2025-01-29
+    data["business"]["completion"]["exclude_festival"] = None
+    assert parse_tree(copy.deepcopy(data)).excluded_cohorts(range(2025, 2026)) == []
+    data["business"]["completion"]["exclude_festival"] = {"days_before": -1, "days_after": 8}
+    with pytest.raises(TreeError, match=r"business\.completion\.exclude_festival.*0 to 60"):
+        parse_tree(copy.deepcopy(data))
+    data["business"]["completion"]["exclude_festival"] = {"days": 7}
+    with pytest.raises(TreeError, match=r"expected \{days_before: N, days_after: N\} or null"):
+        parse_tree(copy.deepcopy(data))
 
 
 def _basis(con) -> tuple[dt.date, dt.date]:
@@ -87,9 +120,13 @@ def test_the_pattern_is_the_mature_cohorts_development(built_shop):
         gmv = _gmv(con, first, last)
         factors = _factors(con)
     assert sorted(factors) == list(range(MATURITY + 1))
-    cohorts = sorted(gmv)
-    assert len(cohorts) >= 40  # the test shop's mature days (75 days of data, 30 to mature)
-    exposure = sum(gmv.values())
+    # the test shop's mature days (75 days of data, 30 to mature) hold the 2025 festival's
+    slow = _festival_cohorts(gmv)
+    festival = spring_festival(2025)
+    assert min(slow) == festival - dt.timedelta(days=7) and len(slow) == 16
+    cohorts = sorted(set(gmv) - slow)
+    assert len(cohorts) >= 25
+    exposure = sum(gmv[c] for c in cohorts)
     for age, f in factors.items():
         had = sum(developed.get((c, age), 0.0) for c in cohorts)
         assert f["exposure"] == pytest.approx(exposure, rel=1e-12)
@@ -97,6 +134,12 @@ def test_the_pattern_is_the_mature_cohorts_development(built_shop):
         assert f["ratio_at_age"] == pytest.approx(had / exposure, rel=1e-9)
         assert (f["first_cohort"], f["last_cohort"]) == (cohorts[0], cohorts[-1])
         assert f["basis_cohorts"] == len(cohorts)
+        assert f["excluded_cohorts"] == len(slow)
+        final_had = sum(developed.get((c, MATURITY), 0.0) for c in cohorts)
+        if had:
+            assert f["age_to_ultimate"] == pytest.approx(final_had / had, rel=1e-9)
+        else:  # nothing signed yet: the chain ladder has nothing to multiply
+            assert f["age_to_ultimate"] is None
     final = factors[MATURITY]
     assert final["completion"] == 1.0 and final["ratio_final"] == final["ratio_at_age"]
     # sign-offs arrive over days: little on the order's day, most of it within the first week
@@ -104,53 +147,135 @@ def test_the_pattern_is_the_mature_cohorts_development(built_shop):
     assert factors[10]["completion"] > 0.8
 
 
-def _backtest(gmv, developed, factors) -> dict[str, dict[int, float]]:
-    """Mean absolute error, by age, of the expected final sign-off rate of a day's cohort
-    (observed + GMV × (final ratio − ratio at age), over its GMV) against the rate it finally
-    reached; and of the observed rate, for comparison. Over the cohorts given."""
-    errors: dict[int, list[float]] = defaultdict(list)
-    naive: dict[int, list[float]] = defaultdict(list)
-    for cohort, exposure in gmv.items():
-        final = developed.get((cohort, MATURITY), 0.0) / exposure
+def _backtest(gmv, developed, cohorts, basis) -> dict[str, dict[int, list[float]]]:
+    """Errors, by age, of the expected final sign-off rate of each of ``cohorts`` against the
+    rate it finally reached, each from the pattern of ``basis`` without itself (out of sample):
+    Bornhuetter-Ferguson (observed + GMV x (final ratio - ratio at age)), the chain ladder
+    (observed x age-to-ultimate factor, where the pattern has developed anything) and the
+    observed rate itself, for comparison."""
+    out: dict[str, dict[int, list[float]]] = {k: defaultdict(list) for k in ("bf", "cl", "obs")}
+    out["signed"] = defaultdict(list)
+    for cohort in cohorts:
+        others = [c for c in basis if c != cohort]
+        exposure = sum(gmv[c] for c in others)
+        at_final = sum(developed.get((c, MATURITY), 0.0) for c in others)
+        final = developed.get((cohort, MATURITY), 0.0) / gmv[cohort]
         for age in range(MATURITY + 1):
+            at_age = sum(developed.get((c, age), 0.0) for c in others)
             observed = developed.get((cohort, age), 0.0)
-            f = factors[age]
-            expected = observed + exposure * (f["ratio_final"] - f["ratio_at_age"])
-            errors[age].append(abs(expected / exposure - final))
-            naive[age].append(abs(observed / exposure - final))
-    return {
-        "expected": {age: sum(e) / len(e) for age, e in errors.items()},
-        "observed": {age: sum(e) / len(e) for age, e in naive.items()},
-    }
+            bf = (observed + gmv[cohort] * (at_final - at_age) / exposure) / gmv[cohort]
+            out["bf"][age].append(abs(bf - final))
+            out["signed"][age].append(bf - final)
+            out["obs"][age].append(abs(observed / gmv[cohort] - final))
+            if at_age:
+                out["cl"][age].append(abs(observed * at_final / at_age / gmv[cohort] - final))
+    return out
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
 
 
 def test_backtest_expected_final_signoff_by_age(built_shop):
-    """On every mature cohort: the expected final sign-off rate at each age against the rate
-    the cohort finally reached. Fails if the error at an age grows beyond BOUND. The cohorts
-    of the Spring Festival's fortnight, when parcels wait, develop days later than the
-    pattern: their error is reported apart (docs/kpi-tree.md), not bounded."""
+    """On every mature ordinary cohort, out of sample: the expected final sign-off rate at each
+    age against the rate the cohort finally reached. Fails if the error at an age grows beyond
+    BOUND or the estimate leans one way. The Spring Festival's cohorts, left out of the
+    pattern, are reported apart (docs/kpi-tree.md), not bounded."""
     with built_shop.connect() as con:
         first, last = _basis(con)
         developed = _developed(con, first, last)
         gmv = _gmv(con, first, last)
-        factors = _factors(con)
-    festival = spring_festival(last.year)
-    slow = {c for c in gmv if festival - dt.timedelta(days=7) <= c <= festival + dt.timedelta(8)}
-    assert len(slow) == 16 and len(gmv) - len(slow) >= 25
-    normal = _backtest({c: v for c, v in gmv.items() if c not in slow}, developed, factors)
-    every = _backtest(gmv, developed, factors)
+    slow = _festival_cohorts(gmv)
+    normal = sorted(set(gmv) - slow)
+    ordinary = _backtest(gmv, developed, normal, normal)
+    festival = _backtest(gmv, developed, sorted(slow), normal)
     print(
-        "age expected observed (normal) expected observed (every cohort)",
+        "age | BF | chain ladder | observed || festival: BF | observed",
         *(
-            f"{a} {normal['expected'][a]:.4f} {normal['observed'][a]:.4f} "
-            f"{every['expected'][a]:.4f} {every['observed'][a]:.4f}"
+            f"{a} | {_mean(ordinary['bf'][a]):.4f} | {_mean(ordinary['cl'][a]):.4f} | "
+            f"{_mean(ordinary['obs'][a]):.4f} || {_mean(festival['bf'][a]):.4f} | "
+            f"{_mean(festival['obs'][a]):.4f}"
             for a in range(MATURITY + 1)
         ),
         sep="\n",
     )
-    mae = normal["expected"]
+    mae = {age: _mean(ordinary["bf"][age]) for age in range(MATURITY + 1)}
     for age in range(MATURITY + 1):
-        assert mae[age] <= BOUND[age] + 1e-12, (age, mae[age], mae)
+        assert mae[age] <= BOUND[age], (age, mae[age], BOUND[age])
+        assert abs(_mean(ordinary["signed"][age])) <= BIAS, (age, ordinary["signed"][age])
     assert mae[MATURITY] == pytest.approx(0.0, abs=1e-12)
     # the observed value of a young cohort is no estimate of its final rate
-    assert all(normal["observed"][a] > 5 * mae[a] for a in range(4))
+    assert all(_mean(ordinary["obs"][a]) > 2 * mae[a] for a in range(5))
+    # and the chain ladder's projection of a near-empty start is worse than the estimate
+    assert all(_mean(ordinary["cl"][a]) > mae[a] for a in range(1, 5))
+
+
+def _measure(con, measure: str, first: dt.date, last: dt.date) -> dict[dt.date, float]:
+    rows = con.execute(
+        "select date_day, value from kpi.fct_base_measures where measure_id = ? "
+        "and dimension = 'total' and date_day between ? and ?",
+        [measure, first, last],
+    ).fetchall()
+    return {d: float(v) for d, v in rows}
+
+
+def _published_rows(con, kpi: str) -> dict[tuple[str, dt.date], dict]:
+    cur = con.execute(
+        "select * from kpi.fct_kpi_values where kpi_id = ? and dimension = 'total'", [kpi]
+    )
+    names = [d[0] for d in cur.description]
+    rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    return {(row["grain"], row["period_start"]): row for row in rows}
+
+
+def test_provisional_signoff_and_net_revenue_carry_their_expected_final_value(built_shop):
+    """The newest day's and its month's expected sign-off rate and net revenue, recomputed by
+    hand: each day's observed signed-off GMV plus its GMV times what the hand-made pattern
+    of the ordinary mature cohorts still adds from the day's age. Mature periods carry none."""
+    with built_shop.connect() as con:
+        first, last = _basis(con)
+        developed = _developed(con, first, last)
+        gmv_basis = _gmv(con, first, last)
+        as_of = con.execute("select max(as_of_date) from kpi.fct_kpi_values").fetchall()[0][0]
+        month = as_of.replace(day=1)
+        gmv = _measure(con, "gmv", month, as_of)
+        signed = _measure(con, "signed_gmv", month, as_of)
+        signoff = _published_rows(con, "signoff_rate")
+        net_revenue = _published_rows(con, "net_revenue")
+    cohorts = sorted(set(gmv_basis) - _festival_cohorts(gmv_basis))
+    exposure = sum(gmv_basis[c] for c in cohorts)
+    at_final = sum(developed.get((c, MATURITY), 0.0) for c in cohorts)
+
+    def expected_signed(day: dt.date) -> float:
+        age = (as_of - day).days
+        if age >= MATURITY:
+            return signed.get(day, 0.0)
+        at_age = sum(developed.get((c, age), 0.0) for c in cohorts)
+        return signed.get(day, 0.0) + gmv[day] * (at_final - at_age) / exposure
+
+    day = signoff[("day", as_of)]
+    assert day["is_provisional"] and day["expected_youngest_age"] == 0
+    want = expected_signed(as_of) / gmv[as_of]
+    assert day["expected_value"] == pytest.approx(want, rel=1e-9)
+    # the observed rate of the newest day is near nothing; its expected one is a real rate
+    assert day["value"] is None or day["value"] < 0.3
+    assert 0.85 < day["expected_value"] < 1.0
+    assert (day["expected_basis_first_cohort"], day["expected_basis_cohorts"]) == (
+        cohorts[0],
+        len(cohorts),
+    )
+    days = [d for d in gmv if d <= as_of]
+    month_row = signoff[("month", month)]
+    want_month = sum(map(expected_signed, days)) / sum(gmv[d] for d in days)
+    assert month_row["expected_value"] == pytest.approx(want_month, rel=1e-9)
+    assert month_row["expected_denominator"] == pytest.approx(sum(gmv[d] for d in days))
+    # net revenue = GMV x sign-off rate holds for the expected values too, never 0
+    revenue = net_revenue[("month", month)]
+    assert revenue["expected_value"] == pytest.approx(sum(map(expected_signed, days)), rel=1e-9)
+    assert revenue["expected_value"] > 0
+    assert net_revenue[("day", as_of)]["expected_value"] == pytest.approx(
+        day["expected_value"] * gmv[as_of], rel=1e-9
+    )
+    # a mature period carries no expected value: its observed value is final
+    mature = [r for r in signoff.values() if not r["is_provisional"]]
+    assert mature and all(r["expected_value"] is None for r in mature)

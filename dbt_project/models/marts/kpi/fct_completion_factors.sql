@@ -12,12 +12,21 @@
   a is what it had reached by the end of its a-th day. A member (channel, campaign, payment
   method) whose mature cohorts hold fewer than `min_member_rows` rows takes the total's
   pattern (`uses_total`); a dimension the exposure's fact does not have (a carrier) has none.
+
+  Cohorts of the Spring Festival's window (tree.yaml `completion.exclude_festival`) develop
+  days late while carriers close; left in, they would make every ordinary cohort look
+  slower than it is, so they are left out of the pattern (`excluded_cohorts` counts them).
 #}
 {%- set tree = kpi_tree() -%}
 {%- set maturity = tree['maturity_days'] -%}
 {%- set basis_days = tree['completion']['basis_days'] -%}
 {%- set min_rows = tree['completion']['min_member_rows'] -%}
 {%- set text = dbt.type_string() -%}
+{#- the cohorts the pattern keeps: a condition on the column named `@day` -#}
+{%- set kept = namespace(sql='') -%}
+{%- for first, last in tree['completion']['excluded'] -%}
+    {%- set kept.sql = kept.sql ~ "\n      and @day not between cast('" ~ first ~ "' as date) and cast('" ~ last ~ "' as date)" -%}
+{%- endfor -%}
 {%- set maturing = [] -%}
 {%- for fact_id, fact in tree['facts'].items() if fact['matures'] -%}
     {%- do maturing.append((fact_id, fact)) -%}
@@ -64,6 +73,7 @@ ages as (
     from {{ ref(fact['states']) }} as states
     cross join as_of
     where states.{{ fact['date'] }} between as_of.basis_first and as_of.basis_last
+    {{- kept.sql | replace('@day', 'states.' ~ fact['date']) }}
 ),
 
 -- a state adds its values from its age on and takes them back when the next one arrives
@@ -142,7 +152,18 @@ exposure as (
         on base.measure_id = measures.exposure_id and base.dimension = measures.dimension
     where base.date_day between as_of.basis_first and as_of.basis_last
       and base.value > 0
+      {{- kept.sql | replace('@day', 'base.date_day') }}
     group by 1, 2, 3
+),
+
+-- the days of the basis window left out of the pattern
+excluded as (
+    select count(distinct base.date_day) as excluded_cohorts
+    from {{ ref('fct_base_measures') }} as base
+    cross join as_of
+    where base.date_day between as_of.basis_first and as_of.basis_last
+      and base.dimension = 'total'
+      and not (1 = 1 {{- kept.sql | replace('@day', 'base.date_day') }})
 ),
 
 cumulative as (
@@ -195,6 +216,13 @@ final as (
             then cast(cumulative.developed as {{ kpi_double() }})
                 / cast(matured.developed as {{ kpi_double() }})
         end as completion,
+        -- the chain ladder's age-to-ultimate factor (volume-weighted); none while nothing
+        -- has developed
+        case when cumulative.developed <> 0
+            then cast(matured.developed as {{ kpi_double() }})
+                / cast(cumulative.developed as {{ kpi_double() }})
+        end as age_to_ultimate,
+        excluded.excluded_cohorts,
         as_of.as_of_date
     from cumulative
     inner join cumulative as matured
@@ -206,6 +234,7 @@ final as (
         on rows_per_member.dimension = cumulative.dimension
         and rows_per_member.member = cumulative.member
     cross join as_of
+    cross join excluded
 )
 
 select * from final
