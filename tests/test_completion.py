@@ -279,3 +279,44 @@ def test_provisional_signoff_and_net_revenue_carry_their_expected_final_value(bu
     # a mature period carries no expected value: its observed value is final
     mature = [r for r in signoff.values() if not r["is_provisional"]]
     assert mature and all(r["expected_value"] is None for r in mature)
+
+
+def test_pace_judges_the_expected_final_value_and_keeps_the_observed_beside(built_shop):
+    """The month's pace on the newest day: sign-off and net revenue judged on their expected
+    final values (recomputed from the published day rows by hand), the observed beside; a
+    month already mature is judged on what arrived."""
+    with built_shop.connect() as con:
+        as_of = con.execute("select max(as_of_date) from kpi.fct_kpi_values").fetchall()[0][0]
+        month = as_of.replace(day=1)
+        days = con.execute(
+            "select kpi_id, numerator, denominator, expected_numerator, expected_denominator "
+            "from kpi.fct_kpi_values where grain = 'day' and dimension = 'total' "
+            "and kpi_id in ('signoff_rate', 'net_revenue') and period_start between ? and ?",
+            [month, as_of],
+        ).fetchall()
+        cur = con.execute(
+            "select * from kpi.fct_kpi_vs_target where scope = 'all' and period_grain = 'month' "
+            "and kpi_id in ('signoff_rate', 'net_revenue')"
+        )
+        names = [d[0] for d in cur.description]
+        pace = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    rows = {(r["kpi_id"], r["as_of_day"]): r for r in pace}
+
+    def summed(kpi: str, i: int) -> float:
+        return sum(float(r[i]) for r in days if r[0] == kpi)
+
+    signoff, revenue = rows[("signoff_rate", as_of)], rows[("net_revenue", as_of)]
+    assert signoff["is_provisional"] and signoff["is_expected"]
+    expected_rate = summed("signoff_rate", 3) / summed("signoff_rate", 4)
+    assert signoff["actual"] == pytest.approx(expected_rate, rel=1e-9)
+    observed_rate = summed("signoff_rate", 1) / summed("signoff_rate", 2)
+    assert signoff["observed_actual"] == pytest.approx(observed_rate, rel=1e-9)
+    assert observed_rate < 0.8 < expected_rate  # half the month has not signed yet
+    assert signoff["attainment"] == pytest.approx(expected_rate / signoff["paced_target"])
+    assert revenue["is_expected"]
+    assert revenue["actual"] == pytest.approx(summed("net_revenue", 3), rel=1e-9)
+    assert revenue["observed_actual"] == pytest.approx(summed("net_revenue", 1), rel=1e-9)
+    # net revenue = GMV x sign-off: its expected value is the month's GMV x expected sign-off
+    assert revenue["actual"] == pytest.approx(expected_rate * summed("signoff_rate", 4))
+    mature = [r for r in pace if not r["is_provisional"]]
+    assert mature and all(r["actual"] == r["observed_actual"] for r in mature)

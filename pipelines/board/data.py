@@ -412,7 +412,8 @@ def _daily(con, has_values: bool, has_targets: bool, since: dt.date) -> dict[str
     for row in records(
         con,
         "select v.kpi_id, v.period_start as day, v.value, v.numerator, v.denominator, "
-        "v.is_provisional, t.target from kpi_tree.kpi_values v "
+        "v.is_provisional, v.expected_value, v.expected_numerator, v.expected_denominator, "
+        "t.target from kpi_tree.kpi_values v "
         f"{target_join} where v.grain = 'day' and v.dimension = 'total' "
         "and v.period_start >= ? order by v.kpi_id, v.period_start",
         [since],
@@ -480,14 +481,21 @@ def _period_value(node: Node, period: str, day, daily, pace, settings) -> dict[s
                 "status": row["status"],
                 "days_left": row["days_left"],
                 "provisional": bool(row["is_provisional"]),
+                # judged on the expected final value; what has arrived, beside it
+                "observed": row.get("observed_actual") if row.get("is_expected") else None,
                 "version": row["version_id"],
             }
     days = [d for d in daily.get(node.id, []) if start <= d["day"] <= day]
     if not days:
         return {**empty, "start": start.isoformat(), "end": day.isoformat()}
     provisional = any(d["is_provisional"] for d in days)
+    # a provisional day is judged on its expected final value; the observed stays beside it
+    expected = [d for d in days if d["is_provisional"] and d.get("expected_value") is not None]
+    observed = None
     if period == "day":
         actual = days[-1]["value"]
+        if days[-1] in expected:
+            actual, observed = days[-1]["expected_value"], actual
         target = days[-1]["target"]
         attainment = attainment_of(actual, target, node.direction)
         return {
@@ -499,15 +507,23 @@ def _period_value(node: Node, period: str, day, daily, pace, settings) -> dict[s
             "attainment": attainment,
             "status": status_of(attainment, settings),
             "provisional": provisional,
+            "observed": observed,
         }
     # no target for this KPI: the period's value from its days (sums and ratios add up)
     num = sum(d["numerator"] or 0 for d in days)
     den = sum(d["denominator"] or 0 for d in days)
+    if expected:
+        observed = value_of(node, num, den)
+        num = sum((d["expected_numerator"] if d in expected else d["numerator"]) or 0 for d in days)
+        den = sum(
+            (d["expected_denominator"] if d in expected else d["denominator"]) or 0 for d in days
+        )
     return {
         "start": start.isoformat(),
         "end": day.isoformat(),
         "actual": value_of(node, num, den),
         "provisional": provisional,
+        "observed": observed,
     }
 
 

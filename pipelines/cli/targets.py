@@ -109,6 +109,7 @@ def print_pace(
             "gap",
             "projected",
             "status",
+            "observed",
         ]
     )
     table = Table(title=title, title_justify="left", pad_edge=not narrow)
@@ -152,6 +153,8 @@ def print_pace(
             format_share(r["gap_pct"], signed=True),
             format_value(r["projected"], r["unit"]),
             shown,
+            # what has arrived so far, beside the expected final value judged
+            format_value(r["observed_actual"], r["unit"]) if r.get("is_expected") else "",
         )
     console.print(table)
     if narrow:
@@ -163,7 +166,8 @@ def print_pace(
     console.print(
         "paced target: the target's own day weights to date (rates: the rate in force); "
         "attainment: actual / paced (inverted for lower-is-better); projected: the period's end "
-        "at the current run rate; * provisional (sign-offs still maturing). "
+        "at the current run rate; * provisional (sign-offs still maturing): actual is the "
+        "expected final value from mature cohorts, observed what has arrived so far. "
         + ", ".join(f"{STATUS_TEXT.get(k, k)}: {v}" for k, v in sorted(counts.items()) if k),
         highlight=False,
     )

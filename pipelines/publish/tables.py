@@ -56,6 +56,7 @@ LONG_TABLES: dict[str, tuple[str, dict[str, str]]] = {
                     "projected",
                     "needed_remaining",
                     "planned_remaining",
+                    "observed_actual",
                 ),
                 "value",
             ),  # fmt: skip
