@@ -242,6 +242,10 @@ def test_provisional_signoff_and_net_revenue_carry_their_expected_final_value(bu
         signed = _measure(con, "signed_gmv", month, as_of)
         signoff = _published_rows(con, "signoff_rate")
         net_revenue = _published_rows(con, "net_revenue")
+        unknown = con.execute(
+            "select kpi_id, grain, period_start from kpi.fct_kpi_values where is_provisional "
+            "and dimension = 'total' and expected_value is null"
+        ).fetchall()
     cohorts = sorted(set(gmv_basis) - _festival_cohorts(gmv_basis))
     exposure = sum(gmv_basis[c] for c in cohorts)
     at_final = sum(developed.get((c, MATURITY), 0.0) for c in cohorts)
@@ -279,6 +283,8 @@ def test_provisional_signoff_and_net_revenue_carry_their_expected_final_value(bu
     # a mature period carries no expected value: its observed value is final
     mature = [r for r in signoff.values() if not r["is_provisional"]]
     assert mature and all(r["expected_value"] is None for r in mature)
+    # with a pattern, every provisional total has one, even a day nothing has arrived for
+    assert not unknown, unknown
 
 
 def test_pace_judges_the_expected_final_value_and_keeps_the_observed_beside(built_shop):

@@ -85,7 +85,9 @@ pattern as (
 parts as (
 {%- for m in used %}
 {%- set measure = tree['measures'][m] %}
-    select date_day, dimension, member, '{{ m }}' as measure_id, value as part
+    -- a measure that matures sums nothing yet on a day none of its rows has arrived: 0 so far
+    select date_day, dimension, member, '{{ m }}' as measure_id,
+        {{ 'coalesce(value, 0)' if measure['exposure'] else 'value' }} as part
     from base
     where measure_id = '{{ m }}'
       and dimension in ({% for d in dims_of[m] %}'{{ d }}'{{ ', ' if not loop.last }}{% endfor %})
