@@ -12,6 +12,8 @@ import copy
 import datetime as dt
 from collections import defaultdict
 
+import duckdb
+import pandas as pd
 import pytest
 import yaml
 
@@ -326,3 +328,40 @@ def test_pace_judges_the_expected_final_value_and_keeps_the_observed_beside(buil
     assert revenue["actual"] == pytest.approx(expected_rate * summed("signoff_rate", 4))
     mature = [r for r in pace if not r["is_provisional"]]
     assert mature and all(r["actual"] == r["observed_actual"] for r in mature)
+
+
+def test_the_board_scores_the_expected_value_with_the_observed_beside(built_shop):
+    """The board's newest day and month of sign-off: the expected final value judged and
+    scored, the observed beside it, both as published."""
+    from pipelines.board.data import SCORE_CAP, collect
+    from pipelines.publish.serving import serving_db
+
+    with duckdb.connect(str(serving_db(built_shop.settings)), read_only=True) as con:
+        data = collect(con, TREE, built_shop.settings)
+        day = (
+            con.execute(
+                "select * from kpi_tree.kpi_values where kpi_id = 'signoff_rate' and grain = 'day' "
+                "and dimension = 'total' order by period_start desc limit 1"
+            )
+            .fetchdf()
+            .iloc[0]
+        )
+        month = con.execute(
+            "select actual, observed_actual, attainment from kpi_tree.kpi_vs_target "
+            "where kpi_id = 'signoff_rate' and scope = 'all' and period_grain = 'month' "
+            "order by as_of_day desc limit 1"
+        ).fetchall()[0]
+    node = next(n for n in data["nodes"] if n["id"] == "signoff_rate")
+    shown = node["periods"]["day"]
+    assert day["is_provisional"]
+    assert shown["actual"] == pytest.approx(day["expected_value"], rel=1e-12)
+    assert shown["observed"] == (None if pd.isna(day["value"]) else pytest.approx(day["value"]))
+    assert shown["provisional"]
+    assert (node["periods"]["month"]["actual"], node["periods"]["month"]["observed"]) == (
+        pytest.approx(month[0]),
+        pytest.approx(month[1]),
+    )
+    logistics = next(t for t in data["teams"] if t["id"] == "logistics")
+    assert logistics["scorecard"]["month"]["score"] == pytest.approx(
+        min(month[2], SCORE_CAP), rel=1e-9
+    )
