@@ -225,10 +225,8 @@ def team_alerts(
     rules = Rules(realert_points=settings.alerts.realert_points)
     rows = query_records(
         serving,
-        # a provisional row is judged on its expected final value (docs/kpi-tree.md); one
-        # with only observed days (no pattern yet) is not judged
         f"select * from {unit}.kpi_vs_target where as_of_day = ? and period_grain = ? "
-        "and (not is_provisional or is_expected)",
+        "and not is_provisional",
         [day, PERIOD],
     )
     history = _history_for_rules(read_alerts(settings))
