@@ -23,12 +23,24 @@ from kpi_tree.semantic_layer import write_semantic_layer
 from kpi_tree.vocabulary import DEFAULT_VOCABULARY
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+#: the years whose Spring Festival cohorts the completion pattern may leave out: a fixed span,
+#: so that the generated macro does not change with the day it is written
+COMPLETION_YEARS = range(2015, 2041)
 MACRO_FILE = DBT_PROJECT_DIR / "macros" / "generated" / "kpi_tree_definition.sql"
 
 
 def tree_payload(tree: Tree) -> dict:
     return {
         "maturity_days": tree.maturity_days,
+        # the completion pattern of facts that mature (docs/kpi-tree.md)
+        "completion": {
+            "basis_days": tree.basis_days,
+            "min_member_rows": tree.min_member_rows,
+            "excluded": [
+                [first.isoformat(), last.isoformat()]
+                for first, last in tree.excluded_cohorts(COMPLETION_YEARS)
+            ],
+        },
         "teams": tree.teams,
         # the sources in the tree's order, with the names a reason gives them
         "sources": [{"id": sid, **names} for sid, names in tree.sources.items()],
@@ -39,6 +51,8 @@ def tree_payload(tree: Tree) -> dict:
                 "dimensions": f.dimensions,
                 "sources": list(f.sources),
                 "matures": f.matures,
+                "states": f.states,
+                "key": f.key,
             }
             for f in tree.facts.values()
         },
@@ -46,6 +60,7 @@ def tree_payload(tree: Tree) -> dict:
             m.id: {
                 "fact": m.fact,
                 "sql": m.sql,
+                "exposure": m.exposure,
                 "parts": list(m.parts),
                 "sources": list(tree.measure_sources(m.id)),
                 # what it reads beyond its fact's sources: its value is unknown without them

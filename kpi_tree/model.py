@@ -13,6 +13,7 @@ cannot compute the node (``kpi_tree/availability.py``).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -42,6 +43,10 @@ class Fact:
     sources: tuple[str, ...] = ()  # the sources its rows are made of
     #: its rows keep changing for maturity_days after their date (shipment outcomes)
     matures: bool = False
+    #: a fact that matures: the model of each row's state at the end of every day it changed
+    #: (``known_on``), and the row's key, which its completion pattern is rebuilt from
+    states: str | None = None
+    key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,9 @@ class Measure:
     #: one of UNITS when declared; ``money`` marks an amount in the shop's currency, which
     #: the serving file publishes as DECIMAL(18, 2) (kpi_tree/money.py)
     unit: str | None = None
+    #: a measure of a fact that matures: the measure of the same cohort, known from its first
+    #: day (GMV, orders), its completion is read against
+    exposure: str | None = None
 
     @property
     def sql(self) -> str:
@@ -108,6 +116,27 @@ class Tree:
     raw: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
     #: source id -> how a reason names it ({en, zh}), in the order the tree lists them
     sources: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: the mature cohorts the completion pattern is drawn from: the newest ``basis_days``
+    basis_days: int = 91
+    #: a member whose mature cohorts hold fewer rows of the fact takes the total's pattern
+    min_member_rows: int = 300
+    #: cohorts ordered from this many days before the Spring Festival to this many after it
+    #: develop late (carriers close): they are left out of the pattern; None keeps them
+    festival_excluded: tuple[int, int] | None = (7, 8)
+
+    def excluded_cohorts(self, years: range) -> list[tuple[dt.date, dt.date]]:
+        """The cohort days the completion pattern leaves out, per year: the Spring Festival's
+        window (docs/kpi-tree.md, "Outcomes that arrive late")."""
+        if self.festival_excluded is None:
+            return []
+        # imported here: kpi_tree.targets imports this module
+        from kpi_tree.targets.calendar import spring_festival
+
+        before, after = self.festival_excluded
+        return [
+            (day - dt.timedelta(days=before), day + dt.timedelta(days=after))
+            for day in map(spring_festival, years)
+        ]
 
     @property
     def root(self) -> Node:
@@ -252,6 +281,61 @@ def _flag(value: Any, where: str, key: str) -> bool:
     return value
 
 
+def _check_exposure(m: Measure, measures: dict[str, Measure], facts: dict[str, Fact]) -> None:
+    where = f"measure '{m.id}'"
+    if facts[m.fact].matures and m.exposure is None:
+        raise TreeError(
+            f"{where}: its fact '{m.fact}' matures, so it needs an exposure (the measure of the "
+            "cohort known from its first day its completion is read against, e.g. gmv or orders)"
+        )
+    if m.exposure is None:
+        return
+    exposure = measures.get(m.exposure)
+    if exposure is None:
+        raise TreeError(f"{where}: unknown exposure '{m.exposure}'")
+    if not facts[m.fact].matures:
+        raise TreeError(f"{where}: an exposure is only for a measure of a fact that matures")
+    if facts[exposure.fact].matures:
+        raise TreeError(
+            f"{where}: its exposure '{m.exposure}' matures itself; choose a measure known from "
+            "the cohort's first day"
+        )
+
+
+def _history(fact: dict[str, Any], where: str) -> tuple[str | None, str | None]:
+    """(states model, key) of a fact that matures; (None, None) for one that does not."""
+    history = fact.get("history")
+    if not fact.get("matures"):
+        if history is not None:
+            raise TreeError(f"{where}: 'history' is only for a fact that matures")
+        return None, None
+    if not (isinstance(history, dict) and history.get("model") and history.get("key")):
+        raise TreeError(
+            f"{where}: a fact that matures needs its history, the model of each row's state "
+            "per day it changed and the row's key, e.g. "
+            f"{{model: int_shipment_states, key: shipment_id}}; got {history!r}"
+        )
+    return str(history["model"]), str(history["key"])
+
+
+def _festival_excluded(spec: Any, where: str) -> tuple[int, int] | None:
+    """(days before, days after) the Spring Festival whose cohorts the pattern leaves out."""
+    if spec is None:
+        return None
+    if not isinstance(spec, dict) or set(spec) - {"days_before", "days_after"}:
+        raise TreeError(
+            f"{where}.exclude_festival: expected {{days_before: N, days_after: N}} or null "
+            f"(keep every cohort); got {spec!r}"
+        )
+    before, after = spec.get("days_before", 7), spec.get("days_after", 8)
+    if not all(isinstance(n, int) and 0 <= n <= 60 for n in (before, after)):
+        raise TreeError(
+            f"{where}.exclude_festival: days_before and days_after are whole days from 0 to 60; "
+            f"got {spec!r}"
+        )
+    return before, after
+
+
 def parse_tree(data: dict[str, Any]) -> Tree:
     teams = data.get("teams") or {}
     sources = {}
@@ -273,6 +357,7 @@ def parse_tree(data: dict[str, Any]) -> Tree:
             dict(f.get("dimensions") or {}),
             fact_sources,
             _flag(f.get("matures", False), where, "matures"),
+            *_history(f, where),
         )
     measures = {}
     for mid, m in (data.get("measures") or {}).items():
@@ -296,11 +381,13 @@ def parse_tree(data: dict[str, Any]) -> Tree:
             tuple(m.get("parts") or ()),
             _source_list(m.get("needs"), where, sources, "needs"),
             m.get("unit"),
+            m.get("exposure"),
         )
     for m in measures.values():
         for part in m.parts:
             if part not in measures:
                 raise TreeError(f"measure '{m.id}': unknown part '{part}'")
+        _check_exposure(m, measures, facts)
     nodes = {}
     for nid, n in (data.get("nodes") or {}).items():
         where = f"node '{nid}'"
@@ -344,6 +431,7 @@ def parse_tree(data: dict[str, Any]) -> Tree:
             raise TreeError(f"team '{tid}': 'mart' (its schema and publication unit) is required")
         _check_team_board(tid, team, nodes)
     business = data.get("business") or {}
+    completion = business.get("completion") or {}
     tree = Tree(
         teams,
         facts,
@@ -353,6 +441,9 @@ def parse_tree(data: dict[str, Any]) -> Tree:
         str(business.get("cohort_rules", "")),
         data,
         sources,
+        int(completion.get("basis_days", 91)),
+        int(completion.get("min_member_rows", 300)),
+        _festival_excluded(completion.get("exclude_festival", {}), "business.completion"),
     )
     check_tree(tree)
     return tree

@@ -32,8 +32,10 @@ class TreePeriods:
 def tree_values(
     con: duckdb.DuckDBPyConnection, grain: str, period_start: dt.date
 ) -> dict[str, tuple[float | None, bool]]:
+    # a provisional value is shown as its expected final value (docs/kpi-tree.md), marked
     rows = con.execute(
-        "select kpi_id, value, is_provisional from kpi.fct_kpi_values "
+        "select kpi_id, case when is_provisional and expected_value is not null "
+        "then expected_value else value end, is_provisional from kpi.fct_kpi_values "
         "where grain = ? and period_start = ? and dimension = 'total'",
         [grain, period_start],
     ).fetchall()

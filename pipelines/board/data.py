@@ -412,7 +412,8 @@ def _daily(con, has_values: bool, has_targets: bool, since: dt.date) -> dict[str
     for row in records(
         con,
         "select v.kpi_id, v.period_start as day, v.value, v.numerator, v.denominator, "
-        "v.is_provisional, v.missing_days, v.gap_sources, t.target from kpi_tree.kpi_values v "
+        "v.is_provisional, v.missing_days, v.gap_sources, v.expected_value, "
+        "v.expected_numerator, v.expected_denominator, t.target from kpi_tree.kpi_values v "
         f"{target_join} where v.grain = 'day' and v.dimension = 'total' "
         "and v.period_start >= ? order by v.kpi_id, v.period_start",
         [since],
@@ -480,6 +481,8 @@ def _period_value(node: Node, period: str, day, daily, pace, settings) -> dict[s
                 "status": row["status"],
                 "days_left": row["days_left"],
                 "provisional": bool(row["is_provisional"]),
+                # judged on the expected final value; what has arrived, beside it
+                "observed": row.get("observed_actual") if row.get("is_expected") else None,
                 "version": row["version_id"],
                 # days to date a source of the KPI is missing: judged over the other days
                 "missing_days": int(row.get("missing_days") or 0),
@@ -498,8 +501,13 @@ def _period_value(node: Node, period: str, day, daily, pace, settings) -> dict[s
         )
         or None,
     }
+    # a provisional day is judged on its expected final value; the observed stays beside it
+    expected = [d for d in days if d["is_provisional"] and d.get("expected_value") is not None]
+    observed = None
     if period == "day":
         actual = days[-1]["value"]
+        if days[-1] in expected:
+            actual, observed = days[-1]["expected_value"], actual
         target = days[-1]["target"]
         attainment = attainment_of(actual, target, node.direction)
         return {
@@ -512,16 +520,24 @@ def _period_value(node: Node, period: str, day, daily, pace, settings) -> dict[s
             "status": status_of(attainment, settings),
             "provisional": provisional,
             **missing,
+            "observed": observed,
         }
     # no target for this KPI: the period's value from its days (sums and ratios add up)
     num = sum(d["numerator"] or 0 for d in days)
     den = sum(d["denominator"] or 0 for d in days)
+    if expected:
+        observed = value_of(node, num, den)
+        num = sum((d["expected_numerator"] if d in expected else d["numerator"]) or 0 for d in days)
+        den = sum(
+            (d["expected_denominator"] if d in expected else d["denominator"]) or 0 for d in days
+        )
     return {
         "start": start.isoformat(),
         "end": day.isoformat(),
         "actual": value_of(node, num, den),
         "provisional": provisional,
         **missing,
+        "observed": observed,
     }
 
 

@@ -78,6 +78,7 @@ HEADINGS = {
     "status": N_("status"),
     "paced": N_("paced"),
     "att.": N_("att."),
+    "observed": N_("observed"),
 }
 
 
@@ -138,6 +139,7 @@ def print_pace(
             "gap",
             "projected",
             "status",
+            "observed",
         ]
     )
     table = Table(title=escape(title), title_justify="left", pad_edge=not narrow)
@@ -190,6 +192,8 @@ def print_pace(
             format_share(r["gap_pct"], signed=True),
             format_value(r["projected"], r["unit"]),
             shown,
+            # what has arrived so far, beside the expected final value judged
+            format_value(r["observed_actual"], r["unit"]) if r.get("is_expected") else "",
         )
     console.print(table)
     if narrow:
@@ -204,7 +208,8 @@ def print_pace(
         _(
             "paced target: the target's own day weights to date (rates: the rate in force); "
             "attainment: actual / paced (inverted for lower-is-better); projected: the period's "
-            "end at the current run rate; * provisional (sign-offs still maturing)."
+            "end at the current run rate; * provisional (sign-offs still maturing): actual is "
+            "the expected final value from mature cohorts, observed what has arrived so far."
         )
         + " "
         + _(", ").join(f"{word(STATUS, k)}: {v}" for k, v in sorted(counts.items()) if k),

@@ -48,7 +48,11 @@ def _legend(provisional: bool, unavailable: bool) -> str:
     return (
         _("× product identity, + sum identity, · driver.")
         + (
-            "  " + _("* provisional: late facts (sign-off, returns) can still change it.")
+            "  "
+            + _(
+                "* provisional: late facts (sign-off, returns) are still arriving; shown is the "
+                "expected final value from mature cohorts (the observed: kpi_values)."
+            )
             if provisional
             else ""
         )

@@ -34,7 +34,15 @@ MONEY_TYPE = "decimal(18, 2)"
 LONG_TABLES: dict[str, tuple[str, dict[str, str]]] = {
     "kpi_values": (
         "kpi_id",
-        {"value": "value", "numerator": "numerator", "denominator": "denominator"},
+        {
+            "value": "value",
+            "numerator": "numerator",
+            "denominator": "denominator",
+            # the expected final value of a provisional KPI (docs/kpi-tree.md)
+            "expected_value": "value",
+            "expected_numerator": "numerator",
+            "expected_denominator": "denominator",
+        },
     ),
     "kpi_vs_target": (
         "kpi_id",
@@ -48,6 +56,7 @@ LONG_TABLES: dict[str, tuple[str, dict[str, str]]] = {
                     "projected",
                     "needed_remaining",
                     "planned_remaining",
+                    "observed_actual",
                 ),
                 "value",
             ),  # fmt: skip

@@ -746,6 +746,8 @@
     }
     if (gapText(v)) append(body, h("div", { "class": "notice info gap-note", id: "detail-gap", text: gapText(v) }));
     var rows = [[t("actual"), fmt(v.actual, node.unit) + (v.provisional ? " ≈" : ""), "actual"]];
+    // a provisional value is the expected final one; what has arrived so far, beside it
+    if (known(v.observed)) rows.push([t("observed"), fmt(v.observed, node.unit), "observed"]);
     if (known(v.paced_target)) {
       rows.push([t("paced"), fmt(v.paced_target, node.unit), "paced"]);
       if (state.period !== "day") rows.push([t("target"), fmt(v.target, node.unit), "target"]);

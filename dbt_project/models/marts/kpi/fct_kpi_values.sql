@@ -330,7 +330,15 @@ final as (
         as_of.as_of_date,
         availability.missing_sources,
         coalesce(gap_summary.missing_days, 0) as missing_days,
-        gap_summary.gap_sources
+        gap_summary.gap_sources,
+        -- beside the observed value, what it is expected to reach (issue 41, part 1)
+        expected.expected_value,
+        expected.expected_numerator,
+        expected.expected_denominator,
+        expected.basis_first_cohort as expected_basis_first_cohort,
+        expected.basis_last_cohort as expected_basis_last_cohort,
+        expected.basis_cohorts as expected_basis_cohorts,
+        expected.youngest_age as expected_youngest_age
     from nodes
     inner join late_nodes on nodes.kpi_id = late_nodes.kpi_id
     inner join availability on nodes.kpi_id = availability.kpi_id
@@ -338,6 +346,13 @@ final as (
         on nodes.grain = gap_summary.grain and nodes.period_start = gap_summary.period_start
         and nodes.kpi_id = gap_summary.kpi_id
     cross join as_of
+    left join {{ ref('fct_kpi_expected') }} as expected
+        on expected.grain = nodes.grain
+        and expected.period_start = nodes.period_start
+        and expected.kpi_id = nodes.kpi_id
+        and expected.dimension = nodes.dimension
+        and expected.member = nodes.member
+        and availability.is_available
     where {{ kpi_periods_in_window('nodes.grain', 'nodes.period_start', lookback) }}
 )
 

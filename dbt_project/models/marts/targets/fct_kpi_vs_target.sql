@@ -71,9 +71,18 @@ version_days as (
 {%- endfor %}
 ),
 
+-- a provisional day is judged on its expected final value where it has one (issue 41; a
+-- carrier's slice has none and stays observed), and its observed value is kept beside
 actuals as (
-    select period_start as date_day, kpi_id, dimension, member, numerator, denominator,
-        is_provisional
+    select period_start as date_day, kpi_id, dimension, member,
+        case when is_provisional and expected_value is not null
+            then expected_numerator else numerator end as numerator,
+        case when is_provisional and expected_value is not null
+            then expected_denominator else denominator end as denominator,
+        numerator as observed_numerator,
+        denominator as observed_denominator,
+        is_provisional,
+        is_provisional and expected_value is not null as is_expected
     from {{ ref('fct_kpi_values') }}
     where grain = 'day'
 ),
@@ -108,6 +117,9 @@ spine as (
         actuals.denominator,
         actuals.is_provisional,
         gap_days.kpi_id is not null as day_missing,
+        actuals.observed_numerator,
+        actuals.observed_denominator,
+        actuals.is_expected,
         data_as_of.as_of_date
     from targets
     inner join nodes on targets.kpi_id = nodes.kpi_id
@@ -146,7 +158,11 @@ running as (
         sum(coalesce(denominator, 0)) over ({{ to_date }}) as denominator_to_date,
         count(*) over ({{ to_date }}) as days_elapsed,
         count(numerator) over ({{ to_date }}) as days_with_data,
-        max(case when is_provisional then 1 else 0 end) over ({{ to_date }}) as provisional_days
+        max(case when is_provisional then 1 else 0 end) over ({{ to_date }}) as provisional_days,
+        sum(coalesce(observed_numerator, 0)) over ({{ to_date }}) as observed_numerator_to_date,
+        sum(coalesce(observed_denominator, 0)) over ({{ to_date }}) as observed_denominator_to_date,
+        sum(case when is_provisional and not is_expected then 1 else 0 end) over ({{ to_date }})
+            as observed_only_days
     from periods
 ),
 
@@ -181,6 +197,11 @@ valued as (
             when formula_kind = 'sum' then scale * numerator_to_date
             when denominator_to_date <> 0 then scale * numerator_to_date / denominator_to_date
         end as actual,
+        case
+            when formula_kind = 'sum' then scale * observed_numerator_to_date
+            when observed_denominator_to_date <> 0
+                then scale * observed_numerator_to_date / observed_denominator_to_date
+        end as observed_actual,
         case
             when formula_kind = 'sum' and target_period_sum <> 0
                 then target_to_date / target_period_sum
@@ -259,6 +280,10 @@ final as (
         provisional_days > 0 as is_provisional,
         missing_days,
         day_missing,
+        -- the actual is the expected final value of its provisional days; observed_actual is
+        -- what has arrived so far
+        observed_actual,
+        provisional_days > 0 and observed_only_days = 0 as is_expected,
         period_grain = 'month'
             and {{ dbt.datediff('period_start', 'as_of_day', 'day') }} + 1 = {{ var('mid_month_day') }}
             as is_mid_month_check,

@@ -1,0 +1,240 @@
+{#
+  How the measures of facts that mature (shipment outcomes) develop with the age of their
+  cohort, from the mature cohorts: per measure, dimension, member and age (0 to
+  maturity_days), what the newest `basis_days` mature cohorts had developed by that age and
+  what they reached at maturity, each per unit of their exposure (kpi_tree/tree.yaml: GMV for
+  amounts, orders for counts). The chain ladder's development pattern (Mack 1993) read as
+  ratios to exposure; fct_kpi_values draws each young cohort's expected final value from it
+  the Bornhuetter-Ferguson way (1972): observed + exposure x (ratio_final - ratio_at_age).
+
+  The development is rebuilt from each row's history of states (the fact's `states` model:
+  every shipment's state at the end of each day it changed), so that a cohort's value at age
+  a is what it had reached by the end of its a-th day. A member (channel, campaign, payment
+  method) whose mature cohorts hold fewer than `min_member_rows` rows takes the total's
+  pattern (`uses_total`); a dimension the exposure's fact does not have (a carrier) has none.
+
+  Cohorts of the Spring Festival's window (tree.yaml `completion.exclude_festival`) develop
+  days late while carriers close; left in, they would make every ordinary cohort look
+  slower than it is, so they are left out of the pattern (`excluded_cohorts` counts them).
+#}
+{%- set tree = kpi_tree() -%}
+{%- set maturity = tree['maturity_days'] -%}
+{%- set basis_days = tree['completion']['basis_days'] -%}
+{%- set min_rows = tree['completion']['min_member_rows'] -%}
+{%- set text = dbt.type_string() -%}
+{#- the cohorts the pattern keeps: a condition on the column named `@day` -#}
+{%- set kept = namespace(sql='') -%}
+{%- for first, last in tree['completion']['excluded'] -%}
+    {%- set kept.sql = kept.sql ~ "\n      and @day not between cast('" ~ first ~ "' as date) and cast('" ~ last ~ "' as date)" -%}
+{%- endfor -%}
+{%- set maturing = [] -%}
+{%- for fact_id, fact in tree['facts'].items() if fact['matures'] -%}
+    {%- do maturing.append((fact_id, fact)) -%}
+{%- endfor %}
+
+with
+
+as_of as (
+    select
+        max(date_day) as as_of_date,
+        {{ dbt.dateadd('day', -1 * (maturity + basis_days - 1), 'max(date_day)') }} as basis_first,
+        {{ dbt.dateadd('day', -1 * maturity, 'max(date_day)') }} as basis_last
+    from {{ ref('fct_base_measures') }}
+),
+
+ages as (
+{%- for age in range(maturity + 1) %}
+    select {{ age }} as age{{ ' union all' if not loop.last }}
+{%- endfor %}
+),
+
+{%- set branches = [] %}
+{%- for fact_id, fact in maturing %}
+{%- set measures = [] -%}
+{%- for measure_id, measure in tree['measures'].items() if measure['fact'] == fact_id -%}
+    {%- do measures.append((measure_id, measure)) -%}
+{%- endfor %}
+
+-- each state of the basis cohorts' rows, and the age at which the next one replaced it
+{{ fact_id }}_states as (
+    select
+        states.{{ fact['key'] }} as row_key,
+        states.{{ fact['date'] }} as cohort_date,
+        {{ dbt.datediff('states.' ~ fact['date'], 'states.known_on', 'day') }} as age,
+        lead({{ dbt.datediff('states.' ~ fact['date'], 'states.known_on', 'day') }}) over (
+            partition by states.{{ fact['key'] }} order by states.known_on, states.updated_at
+        ) as next_age,
+        {%- for dim, column in fact['dimensions'].items() %}
+        coalesce(cast(states.{{ column }} as {{ text }}), '(none)') as dim_{{ dim }},
+        {%- endfor %}
+        {%- for measure_id, measure in measures %}
+        cast({{ measure['sql'] }} as {{ kpi_exact() }}) as m_{{ measure_id }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from {{ ref(fact['states']) }} as states
+    cross join as_of
+    where states.{{ fact['date'] }} between as_of.basis_first and as_of.basis_last
+    {{- kept.sql | replace('@day', 'states.' ~ fact['date']) }}
+),
+
+-- a state adds its values from its age on and takes them back when the next one arrives
+-- (from its own member: a row's carrier or payment method may change with its state)
+{{ fact_id }}_changes as (
+    select row_key, cohort_date, age,
+        {%- for dim in fact['dimensions'] %} dim_{{ dim }},{% endfor %}
+        {%- for measure_id, _ in measures %}
+        m_{{ measure_id }} as d_{{ measure_id }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from {{ fact_id }}_states
+    union all
+    select row_key, cohort_date, next_age as age,
+        {%- for dim in fact['dimensions'] %} dim_{{ dim }},{% endfor %}
+        {%- for measure_id, _ in measures %}
+        -m_{{ measure_id }} as d_{{ measure_id }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from {{ fact_id }}_states
+    where next_age is not null
+),
+
+{%- for measure_id, measure in measures %}
+{%- set exposure = tree['measures'][measure['exposure']] %}
+{%- set exposure_dims = tree['facts'][exposure['fact']]['dimensions'] %}
+{%- for dim in ['total'] + (fact['dimensions'].keys() | list) if dim == 'total' or dim in exposure_dims %}
+    {%- do branches.append((fact_id, measure_id, measure['exposure'], dim)) %}
+{%- endfor %}
+{%- endfor %}
+
+{{ fact_id }}_rows as (
+{%- for dim in ['total'] + (fact['dimensions'].keys() | list) %}
+    select
+        '{{ dim }}' as dimension,
+        {{ "'(all)'" if dim == 'total' else 'dim_' ~ dim }} as member,
+        count(distinct row_key) as basis_rows
+    from {{ fact_id }}_states
+    group by 1, 2
+    {{ 'union all' if not loop.last }}
+{%- endfor %}
+),
+{%- endfor %}
+
+developed as (
+{%- for fact_id, measure_id, exposure_id, dim in branches %}
+    select
+        '{{ dim }}' as dimension,
+        {{ "'(all)'" if dim == 'total' else 'dim_' ~ dim }} as member,
+        '{{ measure_id }}' as measure_id,
+        case when age < 0 then 0 else age end as age,
+        sum(d_{{ measure_id }}) as change
+    from {{ fact_id }}_changes
+    where age <= {{ maturity }}
+    group by 1, 2, 3, 4
+    {{ 'union all' if not loop.last }}
+{%- endfor %}
+),
+
+-- the exposure of the basis cohorts (their GMV, their orders), per member
+exposure as (
+    select
+        base.dimension,
+        base.member,
+        measures.measure_id,
+        sum(base.value) as exposure,
+        count(distinct base.date_day) as basis_cohorts,
+        min(base.date_day) as first_cohort,
+        max(base.date_day) as last_cohort
+    from {{ ref('fct_base_measures') }} as base
+    cross join as_of
+    inner join (
+        {%- for fact_id, measure_id, exposure_id, dim in branches %}
+        select '{{ measure_id }}' as measure_id, '{{ exposure_id }}' as exposure_id,
+            '{{ dim }}' as dimension{{ ' union all' if not loop.last }}
+        {%- endfor %}
+    ) as measures
+        on base.measure_id = measures.exposure_id and base.dimension = measures.dimension
+    where base.date_day between as_of.basis_first and as_of.basis_last
+      and base.value > 0
+      {{- kept.sql | replace('@day', 'base.date_day') }}
+    group by 1, 2, 3
+),
+
+-- the days of the basis window left out of the pattern
+excluded as (
+    select count(distinct base.date_day) as excluded_cohorts
+    from {{ ref('fct_base_measures') }} as base
+    cross join as_of
+    where base.date_day between as_of.basis_first and as_of.basis_last
+      and base.dimension = 'total'
+      and not (1 = 1 {{- kept.sql | replace('@day', 'base.date_day') }})
+),
+
+cumulative as (
+    select
+        exposure.dimension,
+        exposure.member,
+        exposure.measure_id,
+        ages.age,
+        exposure.exposure,
+        exposure.basis_cohorts,
+        exposure.first_cohort,
+        exposure.last_cohort,
+        coalesce(sum(developed.change), 0) as developed
+    from exposure
+    cross join ages
+    left join developed
+        on developed.dimension = exposure.dimension
+        and developed.member = exposure.member
+        and developed.measure_id = exposure.measure_id
+        and developed.age <= ages.age
+    group by 1, 2, 3, 4, 5, 6, 7, 8
+),
+
+rows_per_member as (
+{%- for fact_id, fact in maturing %}
+    select * from {{ fact_id }}_rows{{ ' union all' if not loop.last }}
+{%- endfor %}
+),
+
+final as (
+    select
+        cumulative.dimension,
+        cumulative.member,
+        cumulative.measure_id,
+        cumulative.age,
+        cumulative.basis_cohorts,
+        cumulative.first_cohort,
+        cumulative.last_cohort,
+        coalesce(rows_per_member.basis_rows, 0) as basis_rows,
+        cumulative.dimension <> 'total'
+            and coalesce(rows_per_member.basis_rows, 0) < {{ min_rows }} as uses_total,
+        cast(cumulative.exposure as {{ kpi_double() }}) as exposure,
+        cast(cumulative.developed as {{ kpi_double() }}) as developed,
+        cast(matured.developed as {{ kpi_double() }}) as final_value,
+        cast(cumulative.developed as {{ kpi_double() }})
+            / cast(cumulative.exposure as {{ kpi_double() }}) as ratio_at_age,
+        cast(matured.developed as {{ kpi_double() }})
+            / cast(cumulative.exposure as {{ kpi_double() }}) as ratio_final,
+        case when matured.developed <> 0
+            then cast(cumulative.developed as {{ kpi_double() }})
+                / cast(matured.developed as {{ kpi_double() }})
+        end as completion,
+        -- the chain ladder's age-to-ultimate factor (volume-weighted); none while nothing
+        -- has developed
+        case when cumulative.developed <> 0
+            then cast(matured.developed as {{ kpi_double() }})
+                / cast(cumulative.developed as {{ kpi_double() }})
+        end as age_to_ultimate,
+        excluded.excluded_cohorts,
+        as_of.as_of_date
+    from cumulative
+    inner join cumulative as matured
+        on matured.dimension = cumulative.dimension
+        and matured.member = cumulative.member
+        and matured.measure_id = cumulative.measure_id
+        and matured.age = {{ maturity }}
+    left join rows_per_member
+        on rows_per_member.dimension = cumulative.dimension
+        and rows_per_member.member = cumulative.member
+    cross join as_of
+    cross join excluded
+)
+
+select * from final
