@@ -6,8 +6,8 @@ from rich.markup import escape
 
 console = Console()
 if not console.is_terminal:  # logs and CI: wide enough for the tables, no wrapping
-    console = Console(width=130)
-err_console = Console(stderr=True, width=None if console.is_terminal else 130)
+    console = Console(width=160)
+err_console = Console(stderr=True, width=None if console.is_terminal else 160)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
