@@ -32,7 +32,7 @@ import duckdb
 import pandas as pd
 
 from kpi_tree.model import Tree
-from kpi_tree.targets.calendar import china_holidays
+from kpi_tree.targets.calendar import FestivalSpec, china_holidays, festival_window
 from kpi_tree.units import SHARED_UNIT, unit_kpis
 from pipelines.queries import table_exists
 
@@ -90,13 +90,13 @@ def incomplete_days(
     delivered = {(s, d): (int(n or 0), files) for s, d, n, files in rows}
     problems = []
     for (source, day), (loaded, files) in sorted(delivered.items()):
-        if day < start or day in band.accept.get(source, ()) or day in china_holidays(day.year):
+        if day < start or day in band.accept.get(source, ()) or festive(day):
             continue
         history = [
             delivered[(source, earlier)][0]
             for week in range(1, band.weeks + 1)
             if (source, earlier := day - dt.timedelta(weeks=week)) in delivered
-            and earlier not in china_holidays(earlier.year)
+            and not festive(earlier)
         ]
         if len(history) < band.weeks:
             continue
@@ -181,3 +181,13 @@ def orphans(
                     "their days."
                 )
     return _frame(problems)
+
+
+def festive(day: dt.date) -> bool:
+    """A day the business itself drops on: a public holiday, or inside the Spring Festival's
+    window (the holidays library leaves the weekends of the festival's week out, and trade
+    slows for a week either side of it)."""
+    if day in china_holidays(day.year):
+        return True
+    first, last = festival_window(day.year, FestivalSpec())
+    return first <= day <= last

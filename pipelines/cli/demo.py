@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from expectations.gaps import accept as record_acceptance
 from pipelines.cli.alerts import print_alerts
 from pipelines.cli.board import print_board_location
 from pipelines.cli.console import console, fail
@@ -91,6 +92,23 @@ def demo(
     start, end = shop_range(manifest)
     _rule("2a. " + _("Backfill: the history as one run"))
     ok = run_range(settings, start, end - dt.timedelta(days=1)) if end > start else True
+    # the sample's lost traffic day holds its teams back until repaired or accepted (issue
+    # 41): the demo shop accepts it, as an operator would with `kpi gaps accept`
+    for fault in manifest["file_faults"]:
+        if fault["fault"] == "missing_day":
+            record_acceptance(
+                settings.warehouse_dir,
+                fault["source"],
+                dt.date.fromisoformat(fault["date"]),
+                "the demo: the file is lost",
+            )
+            console.print(
+                _(
+                    "Accepted: {source} is missing on {day} and will not be repaired "
+                    "(`kpi gaps accept`); its KPIs stay unknown that day."
+                ).format(source=fault["source"], day=fault["date"]),
+                highlight=False,
+            )
     _rule("2b. " + _("The nightly run for {day}").format(day=end))
     ok = run_range(settings, end, end) and ok
     _rule("3. " + _("Summary"))
