@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from playwright.sync_api import expect
 
 from kpi_tree.formats import LOCALES, Formats, board_rules
 from kpi_tree.model import UNITS, default_tree
@@ -732,11 +733,12 @@ def test_a_person_s_link_and_the_search_box(built_shop, browser):
     page.fill("#search", "agent_07")
     page.locator("#search").press("Enter")
     page.wait_for_function("location.hash === '#person=agent_07'")
-    assert page.locator("#person-card").get_attribute("data-person") == "agent_07"
+    # the card is redrawn by the hashchange event, which fires after the hash is set
+    expect(page.locator("#person-card")).to_have_attribute("data-person", "agent_07")
     page.fill("#search", "签收率")
     assert page.locator("#search-results li[data-id=signoff_rate]").count() == 1
     page.locator("#search").press("Enter")
-    assert page.locator("#detail-title").text_content() == "签收率"
+    expect(page.locator("#detail-title")).to_have_text("签收率")
     page.close()
 
 
