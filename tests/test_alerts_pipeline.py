@@ -7,6 +7,7 @@ import json
 import socket
 
 import duckdb
+import pytest
 
 from kpi_tree.model import default_tree
 from pipelines import i18n
@@ -128,3 +129,91 @@ def test_each_team_gets_its_morning_digest_of_the_last_night(built_shop):
                 assert as_of < end and as_of.isoformat() in digest["text"]
             else:
                 assert as_of == end
+
+
+def test_a_provisional_kpi_is_alerted_on_its_expected_final_value(built_shop):
+    """While outcomes still arrive, alerts judge the expected final value, as pace and the
+    board do: one short or at risk on it alerts, with the expected value as the figure and the
+    observed so far beside it; one on track on it does not."""
+    settings = built_shop.settings
+    tree = default_tree()
+    end = built_shop.end
+    with duckdb.connect(str(serving_db(settings)), read_only=True) as con:
+        cur = con.execute(
+            "select * from kpi_tree.kpi_vs_target where as_of_day = ? and period_grain = 'month' "
+            "and scope = 'all' and is_expected",
+            [end],
+        )
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        basis = dict(
+            con.execute(
+                "select kpi_id, expected_basis_cohorts from kpi_tree.kpi_values where "
+                "grain = 'day' and dimension = 'total' and period_start = ?",
+                [end],
+            ).fetchall()
+        )
+    alerted = {
+        a["kpi_id"]: a
+        for a in read_alerts(settings)
+        if a["day"] == end.isoformat() and a["kind"] in ("short", "at_risk")
+    }
+    outbox = built_shop.data_dir / "alerts" / "outbox.jsonl"
+    sent = {
+        m["alert_id"]: m
+        for m in (json.loads(line) for line in outbox.read_text(encoding="utf-8").splitlines())
+    }
+    on_track, behind = [], []
+    for r in rows:
+        node = tree.nodes[r["kpi_id"]]
+        actual, paced = float(r["actual"]), float(r["paced_target"])
+        # the attainment of the expected value, by hand (lower is better: inverted)
+        attainment = paced / actual if node.direction == "lower" else actual / paced
+        observed = float(r["observed_actual"])
+        assert observed != pytest.approx(actual)  # the expected value is not the observed
+        if attainment >= settings.targets.on_track:
+            on_track.append(r["kpi_id"])
+            assert r["kpi_id"] not in alerted
+            continue
+        status = "at_risk" if attainment >= settings.targets.at_risk else "short"
+        behind.append(r["kpi_id"])
+        alert = alerted[r["kpi_id"]]
+        assert alert["kind"] == status
+        assert alert["attainment"] == pytest.approx(attainment)
+        fields = sent[alert["alert_id"]]["fields"]
+        with use(settings.locale):
+            want_expected = settings.formats.value(actual, node.unit)
+            want_observed = settings.formats.value(observed, node.unit)
+            labels = (i18n._("Expected final value"), i18n._("Observed so far"))
+        assert fields[labels[0]] == want_expected and fields[labels[1]] == want_observed
+        assert f" {int(basis[r['kpi_id']])} " in alert["text"]  # the basis: its mature days
+    assert "net_revenue" in behind and "signoff_rate" in behind
+    # sign-off is short on what has arrived (a few days' outcomes), at risk on its expected
+    # value: the alert says at risk
+    signoff = next(r for r in rows if r["kpi_id"] == "signoff_rate")
+    assert float(signoff["observed_actual"]) / float(signoff["paced_target"]) < 0.5
+    assert alerted["signoff_rate"]["kind"] == "at_risk"
+
+
+def test_a_provisional_kpi_on_track_on_its_expected_value_is_not_alerted(shop_copy):
+    """The last day of March, its last days still maturing: net revenue on track on its
+    expected final value raises nothing, judged by the alerts step itself on the copy."""
+    from pipelines.alerts.notify import team_alerts
+
+    settings = shop_copy.settings
+    day = dt.date(2025, 3, 31)
+    (shop_copy.data_dir / "alerts" / "alerts.jsonl").unlink()  # no history: judged afresh
+    with duckdb.connect(str(serving_db(settings)), read_only=True) as con:
+        (expected, actual, observed, paced), *_ = con.execute(
+            "select is_expected, actual, observed_actual, paced_target "
+            "from management.kpi_vs_target where kpi_id = 'net_revenue' and scope = 'all' "
+            "and period_grain = 'month' and as_of_day = ?",
+            [day],
+        ).fetchall()
+        assert expected and actual != observed and actual >= paced  # on track on it
+        with use(settings.locale):
+            raised = team_alerts(
+                settings, default_tree(), "management", "management", day, "t", con, log=str
+            )
+    assert raised  # the step judged the day (GMV's channels are behind)
+    assert "net_revenue" not in {r["kpi_id"] for r in raised}

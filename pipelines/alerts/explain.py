@@ -30,6 +30,7 @@ from pipelines.alerts.words import (
     joined,
     kpi_name,
     member_label,
+    observed_text,
     scope_label,
     word,
 )
@@ -262,7 +263,33 @@ def explain_finding(
                     period_name=word(PERIOD, f.period_grain),
                 )
         text += note
-    return title, text + incomplete_note(f.row)
+    return title, text + expected_note(con, f, formats, node.unit) + incomplete_note(f.row)
+
+
+def expected_note(con: duckdb.DuckDBPyConnection, f: Finding, formats: Formats, unit: str) -> str:
+    """The sentence a provisional KPI's alert carries: the figure judged is its expected final
+    value, what has arrived so far beside it, and the basis of the expectation; or nothing."""
+    r = f.row
+    if not r.get("is_provisional") or not r.get("is_expected"):
+        return ""
+    basis = records(
+        con,
+        "select expected_basis_cohorts as cohorts, expected_basis_first_cohort as first, "
+        "expected_basis_last_cohort as last from kpi_tree.kpi_values where grain = 'day' "
+        "and kpi_id = ? and dimension = 'total' and period_start = ?",
+        [f.kpi, f.day],
+    )
+    b = basis[0] if basis else {}
+    observed = observed_text(formats, r.get("observed_actual"), unit)
+    text = " " + _(
+        "Outcomes are still arriving: the figures are the expected final values; observed so "
+        "far: {observed}."
+    ).format(observed=observed)
+    if b.get("cohorts"):
+        text += " " + _(
+            "Expected from how the {n} mature days {first} to {last} completed."
+        ).format(n=int(b["cohorts"]), first=b["first"], last=b["last"])
+    return text
 
 
 def incomplete_note(row: Mapping[str, Any]) -> str:

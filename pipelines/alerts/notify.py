@@ -36,7 +36,14 @@ from pipelines.alerts.detect import (
 from pipelines.alerts.explain import explain_finding
 from pipelines.alerts.heldback import problems
 from pipelines.alerts.store import append_alerts, read_alerts
-from pipelines.alerts.words import STATUS, TO_DATE, scope_label, team_name, word
+from pipelines.alerts.words import (
+    STATUS,
+    TO_DATE,
+    observed_text,
+    scope_label,
+    team_name,
+    word,
+)
 from pipelines.i18n import _
 from pipelines.links import board_url, report_link
 from pipelines.queries import records as query_records
@@ -225,8 +232,11 @@ def team_alerts(
     rules = Rules(realert_points=settings.alerts.realert_points)
     rows = query_records(
         serving,
+        # a provisional KPI is judged on its expected final value, as pace and the board judge
+        # it; one without an expected value (a carrier's slice) has only its observed part so
+        # far, which would read as a shortfall that is not one
         f"select * from {unit}.kpi_vs_target where as_of_day = ? and period_grain = ? "
-        "and not is_provisional",
+        "and (not is_provisional or is_expected)",
         [day, PERIOD],
     )
     history = _history_for_rules(read_alerts(settings))
@@ -284,9 +294,16 @@ def _fields(f: Finding, tree: Tree, settings: Settings) -> dict[str, str]:
         "projected": _("Projected"),
         "value": _("Value"),
     }
+    if r.get("is_expected"):
+        labels["actual"] = _("Expected final value")
     for key, label in labels.items():
         if r.get(key) is not None and not isinstance(r[key], (list, dict)):
             out[label] = formats.value(float(r[key]), tree.nodes[f.kpi].unit)
+    if r.get("is_expected"):
+        # what has arrived so far, marked as such, beside the expected value judged
+        out[_("Observed so far")] = observed_text(
+            formats, r.get("observed_actual"), tree.nodes[f.kpi].unit
+        )
     return out
 
 

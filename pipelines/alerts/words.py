@@ -7,6 +7,7 @@ written once here so that the chat message, the board's list and `kpi alerts` sa
 
 from __future__ import annotations
 
+from kpi_tree.formats import Formats
 from kpi_tree.model import Node, Tree
 from kpi_tree.vocabulary import Vocabulary
 from pipelines.i18n import N_, _, lang
@@ -118,3 +119,19 @@ def scope_label(vocabulary: Vocabulary, row: dict) -> str:
 def joined(items: list[str]) -> str:
     """Items in a sentence: "a, b, c" / "a、b、c"."""
     return _(", ").join(items)
+
+
+def nothing_observed(observed: float | None) -> bool:
+    """An expected value's observed part is nothing at all: no outcome of its days has
+    arrived yet (a day shipped today has no sign-off, no return), which is not a value of 0."""
+    return observed is not None and float(observed) == 0
+
+
+def observed_text(formats: Formats, observed: float | None, unit: str) -> str:
+    """What has arrived so far beside an expected final value: the amount, or "none yet"
+    when no outcome has arrived (never ¥0)."""
+    if observed is None:
+        return "–"
+    if nothing_observed(observed):
+        return _("none yet")
+    return formats.value(float(observed), unit)
