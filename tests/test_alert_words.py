@@ -182,3 +182,15 @@ def test_an_unaccepted_missing_day_names_the_source_the_kpis_and_both_ways_out()
     assert TREE.nodes["sessions"].zh in line and "expect_" not in line
     prose = line.split("`")[0::2]
     assert not any(w.isascii() and w.isalpha() and len(w) > 2 for p in prose for w in p.split())
+
+
+def test_an_expected_value_with_nothing_arrived_says_none_yet_not_zero():
+    from pipelines.alerts.words import observed_text
+
+    for locale, none in (("en_US", "none yet"), ("zh_CN", "尚无")):
+        formats = Formats("CNY", locale)
+        with use(locale):
+            assert observed_text(formats, 0, "money") == none
+            assert observed_text(formats, 0.0, "ratio") == none
+            assert observed_text(formats, 6574.3, "money") == formats.value(6574.3, "money")
+            assert observed_text(formats, None, "money") == "–"

@@ -774,6 +774,45 @@ def test_a_person_s_link_and_the_search_box(built_shop, browser):
     page.close()
 
 
+def test_a_day_whose_outcomes_have_not_arrived_shows_none_yet_not_zero(built_shop, browser):
+    """The newest day's net revenue and sign-off: nothing has signed yet (observed 0 in the
+    published day row), so the board shows the expected final value and "none yet" beside it,
+    in both languages, never ¥0 or 0 %; the month, where outcomes have arrived, shows them."""
+    with _serving(built_shop) as con:
+        rows = {
+            kpi: (value, expected, provisional)
+            for kpi, value, expected, provisional in con.execute(
+                "select kpi_id, value, expected_value, is_provisional from kpi_tree.kpi_values "
+                "where grain = 'day' and dimension = 'total' and period_start = ? "
+                "and kpi_id in ('net_revenue', 'signoff_rate')",
+                [built_shop.end],
+            ).fetchall()
+        }
+        month_observed = _pace_row(con, "net_revenue")["observed_actual"]
+    assert set(rows) == {"net_revenue", "signoff_rate"}
+    for value, expected, provisional in rows.values():
+        assert provisional and value == 0 and expected > 0  # nothing arrived, some expected
+    assert month_observed > 0
+    en = Formats(built_shop.settings.currency, "en_US")
+    page, problems = _open(browser, board_path(built_shop.settings), 1600, 1000, "en")
+    observed = page.locator("#detail dd[data-key=observed]")
+    for kpi in rows:
+        page.click(f"#tree .node[data-kpi={kpi}]")
+        page.click("button[data-period=day]")
+        expect(observed).to_have_text("none yet")
+        unit = default_tree().nodes[kpi].unit
+        actual = page.locator("#detail dd[data-key=actual]").text_content()
+        assert actual.startswith(en.value(rows[kpi][1], unit))  # the expected value, judged
+        page.click("#lang-toggle")
+        expect(observed).to_have_text("尚无")
+        page.click("#lang-toggle")
+        page.click("button[data-period=month]")
+        if kpi == "net_revenue":
+            expect(observed).to_have_text(en.value(month_observed, unit))
+    assert not problems, problems
+    page.close()
+
+
 def test_tables_download_as_csv_and_excel(built_shop, browser, tmp_path):
     """The breakdown of a rate, with its volumes: the CSV and the workbook hold the numbers
     (unrounded) of the published month rows, under the headers shown; unknown is empty."""

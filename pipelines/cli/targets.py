@@ -16,7 +16,7 @@ from kpi_tree.formats import Formats
 from kpi_tree.model import Tree, default_tree
 from kpi_tree.targets.build import ALL
 from kpi_tree.targets.plan import PlanError
-from pipelines.alerts.words import STATUS, kpi_name, team_name, word
+from pipelines.alerts.words import STATUS, kpi_name, observed_text, team_name, word
 from pipelines.cli import choices
 from pipelines.cli.console import console, err_console
 from pipelines.cli.serving import business_time
@@ -193,7 +193,7 @@ def print_pace(
             format_value(r["projected"], r["unit"]),
             shown,
             # what has arrived so far, beside the expected final value judged
-            format_value(r["observed_actual"], r["unit"]) if r.get("is_expected") else "",
+            observed_text(formats, r["observed_actual"], r["unit"]) if r.get("is_expected") else "",
         )
     console.print(table)
     if narrow:

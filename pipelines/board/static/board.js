@@ -747,7 +747,9 @@
     if (gapText(v)) append(body, h("div", { "class": "notice info gap-note", id: "detail-gap", text: gapText(v) }));
     var rows = [[t("actual"), fmt(v.actual, node.unit) + (v.provisional ? " ≈" : ""), "actual"]];
     // a provisional value is the expected final one; what has arrived so far, beside it
-    if (known(v.observed)) rows.push([t("observed"), fmt(v.observed, node.unit), "observed"]);
+    // none arrived is not a value of 0: the day's outcomes have not come in yet
+    if (known(v.observed)) rows.push([t("observed"), v.observed === 0
+      ? h("span", { "class": "muted", text: t("noneYet") }) : fmt(v.observed, node.unit), "observed"]);
     if (known(v.paced_target)) {
       rows.push([t("paced"), fmt(v.paced_target, node.unit), "paced"]);
       if (state.period !== "day") rows.push([t("target"), fmt(v.target, node.unit), "target"]);
