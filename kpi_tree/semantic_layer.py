@@ -147,6 +147,17 @@ def zero_on(node: Node, tree: Tree) -> tuple[str, str]:
     return fact, f"{node.numerator}_zero_on_{fact}"
 
 
+def complete_parts(node: Node, tree: Tree) -> dict[str, tuple[str, str]]:
+    """A cross-fact ratio's parts over the days both are there: {"numerator" | "denominator":
+    (its fact, the measure)}. A week or month of orders / sessions with a sessions day missing
+    is over the other days, as fct_kpi_values computes it (the view leaves the parts of a
+    day a source of the ratio is missing unknown, ``macros/kpi/semantic.sql``)."""
+    return {
+        part: (tree.measures[str(getattr(node, part))].fact, f"{node.id}_{part}")
+        for part in ("numerator", "denominator")
+    }
+
+
 def semantic_models(tree: Tree) -> list[dict[str, Any]]:
     models = []
     for fact in tree.facts.values():
@@ -217,6 +228,18 @@ def semantic_models(tree: Tree) -> list[dict[str, Any]]:
                 }
                 for node in zeros
                 for _, name in [zero_on(node, tree)]
+            ]
+            + [
+                {
+                    "name": name,
+                    "description": f"The {part} of {node.id} on the days both its parts are "
+                    "there (unknown on a day a source of it is missing)",
+                    "agg": "sum",
+                    "expr": f"p_{node.id}_{part}",
+                }
+                for node in cross_fact_ratios(tree)
+                for part, (on, name) in complete_parts(node, tree).items()
+                if on == fact.id
             ],
         }
         models.append(model)
@@ -333,6 +356,26 @@ def metrics(tree: Tree) -> list[dict[str, Any]]:
             },
             f"the zero of {node_id}'s numerator",
         )
+    parts = {n.id: complete_parts(n, tree) for n in cross_fact_ratios(tree)}
+    for node_id, named in parts.items():
+        for part, (_fact, name) in named.items():
+            add(
+                {
+                    "name": name,
+                    "label": _label(name.replace("_", " ")),
+                    "description": f"The {part} of {node_id} on the days both its parts are "
+                    "there. " + GENERATED,
+                    "type": "simple",
+                    "type_params": {"measure": {"name": name}},
+                },
+                f"the {part} of {node_id}",
+            )
+
+    def num_den(node: Node) -> tuple[str, str]:
+        if node.id in parts:
+            return parts[node.id]["numerator"][1], parts[node.id]["denominator"][1]
+        return str(node.numerator), str(node.denominator)
+
     for node in nodes:
         meta = _meta(node)
         if node.kind == "sum":
@@ -341,9 +384,7 @@ def metrics(tree: Tree) -> list[dict[str, Any]]:
                 "type_params": {"measure": {"name": str(node.numerator)}},
             }
         elif node.kind == "ratio":
-            metric = _ratio(
-                node.scale, str(node.numerator), str(node.denominator), zeros.get(node.id)
-            )
+            metric = _ratio(node.scale, *num_den(node), zeros.get(node.id))
         else:
             metric = {"type": "simple", "type_params": {"measure": {"name": node.id}}}
         add(
@@ -389,6 +430,11 @@ def metrics(tree: Tree) -> list[dict[str, Any]]:
         (z, f"the zero of {n}'s numerator", _label(z.replace("_", " ")))
         for z, n in {z: n for n, z in reversed(zeros.items())}.items()
     ]
+    running += [
+        (name, f"the {part} of {node_id} on the days both its parts are there", _label(name))
+        for node_id, named in parts.items()
+        for part, (_fact, name) in named.items()
+    ]
     for measure_id, what, label in running:
         add(
             {
@@ -418,11 +464,9 @@ def metrics(tree: Tree) -> list[dict[str, Any]]:
             }
         else:
             zero = zeros.get(node.id)
+            numerator, denominator = num_den(node)
             metric = _ratio(
-                node.scale,
-                mtd(str(node.numerator)),
-                mtd(str(node.denominator)),
-                mtd(zero) if zero else None,
+                node.scale, mtd(numerator), mtd(denominator), mtd(zero) if zero else None
             )
         add(
             {

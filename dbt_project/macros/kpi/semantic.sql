@@ -29,12 +29,14 @@ facts as (
 {%- for column in quantile_columns -%}
     {%- do columns.append("cast(" ~ column ~ " as " ~ kpi_double() ~ ") as " ~ column) -%}
 {%- endfor -%}
+{%- set values = {} -%}
 {%- for measure_id, measure in tree['measures'].items() if measure['fact'] == fact_id -%}
     {%- set value = "coalesce(cast(" ~ measure['sql'] ~ " as " ~ kpi_exact() ~ "), 0)" -%}
     {%- if measure['extra_sources'] -%}
         {%- set value = "case when " ~ kpi_sources_delivered(measure['extra_sources']) ~ " then " ~ value ~ " end" -%}
     {%- endif -%}
     {%- do columns.append(value ~ " as m_" ~ measure_id) -%}
+    {%- do values.update({measure_id: value}) -%}
 {%- endfor -%}
 {#- a ratio of two facts whose denominator is this one: its numerator's 0 on these rows, or
     unknown when the shop has not delivered what the numerator reads, or not on that day (a
@@ -49,6 +51,19 @@ facts as (
         {%- do columns.append("case when " ~ kpi_sources_delivered(numerator['sources'])
             ~ " and " ~ gap_days
             ~ " then cast(0 as " ~ kpi_exact() ~ ") end as z_" ~ node['numerator']) -%}
+    {%- endif -%}
+{%- endfor -%}
+{#- a ratio of two facts over a period is over the days both its parts are there (as
+    fct_kpi_values computes it): this fact's part of it, unknown on the days a source of the
+    ratio is missing (fct_source_gaps), so a week or month sums the other days -#}
+{%- for node in tree['nodes'] if node['kind'] == 'ratio' -%}
+    {%- set num_fact = tree['measures'][node['numerator']]['fact'] -%}
+    {%- set den_fact = tree['measures'][node['denominator']]['fact'] -%}
+    {%- if num_fact != den_fact and fact_id in (num_fact, den_fact) -%}
+        {%- set part = 'numerator' if fact_id == num_fact else 'denominator' -%}
+        {%- do columns.append("case when " ~ fact['date'] ~ " not in (select date_day from "
+            ~ ref('fct_source_gaps') ~ " where kpi_id = '" ~ node['id'] ~ "') then "
+            ~ values[node[part]] ~ " end as p_" ~ node['id'] ~ "_" ~ part) -%}
     {%- endif -%}
 {%- endfor %}
 final as (
