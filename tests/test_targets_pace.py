@@ -170,3 +170,33 @@ def test_sum_identity_catch_up_and_held_rates():
             elapsed_share=0.5,
             hold=["organic_sessions", "paid_sessions"],
         )
+
+
+def test_a_held_count_runs_on_at_its_rate_over_the_days_that_have_data():
+    """Sessions missing on one day to date (a source gap): their run rate is over the days
+    that have them, as pace leaves the day out, not diluted by the missing day."""
+    weights = {d: w for d, w in enumerate([1, 1, 2, 1, 1, 3, 1, 1, 2, 1], start=1)}
+    as_of, gap = 6, 3
+    sessions = {1: 1000, 2: 900, 4: 1100, 5: 950, 6: 2800}
+    assert gap not in sessions  # the missing day
+    to_date = sum(w for d, w in weights.items() if d <= as_of)
+    with_data = sum(weights[d] for d in sessions)
+    rest = sum(w for d, w in weights.items() if d > as_of)
+    # by hand: sessions per unit of day weight on the days with sessions, over the rest
+    held_by_hand = sum(sessions.values()) / with_data * rest
+    e = to_date / sum(weights.values())
+    c = catch_up_drivers(
+        TREE,
+        "gmv",
+        target=500_000.0,
+        actual={"gmv": 300_000.0, "sessions": float(sum(sessions.values()))},
+        planned={"sessions": 4_000.0, "conversion_rate": 0.03, "aov": 250.0},
+        elapsed_share=e,
+        hold=["sessions"],
+        covered={"sessions": with_data / to_date},
+    )
+    assert c.held["sessions"] == pytest.approx(held_by_hand, rel=1e-12)
+    needed = 200_000.0 / held_by_hand  # conversion x AOV over the rest
+    assert c.required["conversion_rate"] * c.required["aov"] == pytest.approx(needed)
+    # counted over every day to date, the missing one would pull the run rate down
+    assert held_by_hand > sum(sessions.values()) / to_date * rest

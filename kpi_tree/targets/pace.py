@@ -174,6 +174,7 @@ def catch_up_drivers(
     elapsed_share: float,
     hold: Iterable[str],
     absorb: str | None = None,
+    covered: Mapping[str, float] | None = None,
 ) -> DriverCatchUp:
     """If ``hold`` stay at their run rate, what must the other children of ``parent`` reach?
 
@@ -186,6 +187,10 @@ def catch_up_drivers(
     equal part of the gap), or ``absorb`` takes it all; for a sum, the free parts are scaled in
     proportion, or ``absorb`` takes the difference. actual + the identity over the remaining
     days lands on ``target`` (checked to a relative 1e-9).
+
+    ``covered``: per count, the share of its days to date that have data (a day a source is
+    missing is left out of its actual, as pace leaves it out); its run rate is over those days
+    only. Default 1: every day counted.
     """
     kids_by_rel = {(p.id): (rel, [k.id for k in kids]) for p, rel, kids in tree.identities()}
     if parent not in kids_by_rel:
@@ -212,7 +217,10 @@ def catch_up_drivers(
     held: dict[str, float] = {}
     for h in hold:
         if tree.nodes[h].kind == "sum":
-            held[h] = actual[h] * (1 - elapsed_share) / elapsed_share
+            share = elapsed_share * (covered or {}).get(h, 1.0)
+            if share <= 0:
+                raise PaceError(f"{h} has no day with data to date: no run rate to hold")
+            held[h] = actual[h] * (1 - elapsed_share) / share
         else:
             held[h] = actual[h]
     needed = float(target) - float(actual[parent])

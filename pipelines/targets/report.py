@@ -227,11 +227,21 @@ def driver_catch_up(
     if share is None or not 0 < share < 1:
         raise ReportError(f"the {period} of {as_of} has no days left to catch up in")
     actual = {k: float(r["actual"]) for k, r in rows.items() if r["actual"] is not None}
-    planned = {}
+    if top["needed_remaining"] is not None and parent in actual:
+        # the parent's days a source is missing count as on plan (as needed_remaining does)
+        actual[parent] = float(top["target"]) - float(top["needed_remaining"])
+    planned, covered = {}, {}
     for k in kids:
         r = rows[k]
-        kind = tree.nodes[k].kind
-        planned[k] = float(r["target"] - r["paced_target"]) if kind == "sum" else float(r["target"])
+        if tree.nodes[k].kind != "sum":
+            planned[k] = float(r["target"])
+            continue
+        # the version's plan for the days after as_of: a missing day to date is not in it
+        planned[k] = float(r["planned_remaining"])
+        # the share of the plan to date its days with data carry: the run rate is over them
+        to_date = float(r["target"]) - float(r["planned_remaining"])
+        if r.get("missing_days") and to_date > 0:
+            covered[k] = float(r["paced_target"]) / to_date
     scenarios = [hold] if hold else [[k] for k in kids]
     out = []
     for held in scenarios:
@@ -246,6 +256,7 @@ def driver_catch_up(
                     elapsed_share=float(share),
                     hold=held,
                     absorb=absorb,
+                    covered=covered,
                 )
             )
         except PaceError as err:
