@@ -809,6 +809,15 @@ def test_a_day_whose_outcomes_have_not_arrived_shows_none_yet_not_zero(built_sho
         page.click("button[data-period=month]")
         if kpi == "net_revenue":
             expect(observed).to_have_text(en.value(month_observed, unit))
+    # a provisional period's members are observed, and a carrier's slice has no expected
+    # value at all: the page says so where the KPI has carriers
+    for kpi, by_carrier in (("net_revenue", False), ("refusal_rate", True)):
+        assert ("carrier" in default_tree().nodes[kpi].dimensions) == by_carrier
+        page.evaluate(f"location.hash = '#kpi={kpi}'")
+        expect(page.locator("#detail-title")).to_have_text(default_tree().nodes[kpi].en)
+        note = page.locator("#breakdown-observed")
+        expect(note).to_contain_text("what has arrived so far")
+        assert ("By carrier there is no expected value" in note.text_content()) == by_carrier
     assert not problems, problems
     page.close()
 

@@ -791,6 +791,12 @@
       append(body, h("p", { "class": "muted", text: t("noCumulative") }));
     }
     append(body, h("h4", { text: t("breakdown") }));
+    // a provisional period's members are what has arrived; a carrier's slice has no expected
+    // value at all (an order has no carrier until it ships), and the page says so
+    if (v.provisional) {
+      append(body, h("p", { "class": "muted", id: "breakdown-observed", text: t("breakdownObserved") +
+        (node.dimensions.indexOf("carrier") >= 0 ? " " + t("carrierNoExpected") : "") }));
+    }
     append(body, breakdownTables(node));
   }
 
