@@ -27,13 +27,14 @@ from pipelines.alerts.words import (
     PERIOD,
     STATUS,
     TO_DATE,
+    days_without,
     joined,
     kpi_name,
     member_label,
     scope_label,
     word,
 )
-from pipelines.i18n import _, lang, ngettext
+from pipelines.i18n import _, lang
 from pipelines.queries import kpi_availability, records
 
 MEMBER_DIMENSIONS = ("channel", "carrier", "agent", "payment_method", "campaign", "topic")
@@ -262,17 +263,13 @@ def explain_finding(
                     period_name=word(PERIOD, f.period_grain),
                 )
         text += note
-    return title, text + incomplete_note(f.row)
+    return title, text + incomplete_note(tree, f.row)
 
 
-def incomplete_note(row: Mapping[str, Any]) -> str:
+def incomplete_note(tree: Tree, row: Mapping[str, Any]) -> str:
     """The sentence an incomplete period's alert ends with (a source missing on some days),
     or nothing."""
-    days = row.get("missing_days") or 0
+    days = days_without(tree, row)
     if not days:
         return ""
-    return " " + ngettext(
-        "Incomplete: {n} day without {sources}; judged over the other days.",
-        "Incomplete: {n} days without {sources}; judged over the other days.",
-        int(days),
-    ).format(n=int(days), sources=row.get("gap_sources") or "?")
+    return " " + _("Incomplete: {days}; judged over the other days.").format(days=days)
