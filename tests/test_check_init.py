@@ -240,6 +240,12 @@ def test_kpi_check_says_which_timestamps_it_read_in_the_business_zone(tmp_path):
     said = " ".join(out.stdout.split())
     assert "timestamps without a UTC offset (created_at) were read in the business zone" in said
     assert "Europe/Berlin" in said and "sources.orders.timezone" in said
+    # a Chinese shop is told the same in Chinese
+    out = kpi(tmp_path, "check", "orders", str(export), config=config, locale="zh_CN")
+    assert out.returncode == 0, out.stdout + out.stderr
+    said = "".join(out.stdout.split())
+    assert "没有UTC偏移的时间（created_at）已按营业时区Europe/Berlin读取" in said, out.stdout
+    assert "sources.orders.timezone" in said and "without a UTC offset" not in out.stdout
     config.write_text("sources:\n  orders: {timezone: UTC}\n", encoding="utf-8")
     out = kpi(tmp_path, "check", "orders", str(export), config=config)
     assert out.returncode == 0 and "without a UTC offset" not in out.stdout

@@ -178,7 +178,13 @@ def _report(found) -> None:
             )
         )
     if found.zone_assumed:
-        _say(escape(zone_notice(found.source, found.zone_assumed, found.zone)) + ".")
+        _say(
+            escape(
+                _("{notice}.").format(
+                    notice=zone_notice(found.source, found.zone_assumed, found.zone)
+                )
+            )
+        )
     if found.would_load:
         _say(
             f"\n{OK} "

@@ -869,11 +869,11 @@ def written_without_offset(
 def zone_notice(source: str, columns: Collection[str], zone: str) -> str:
     """The one line a run (and `kpi check`) says when it read a source's timestamps in a zone
     it assumed (:func:`written_without_offset`)."""
-    return (
-        f"{source}: timestamps without a UTC offset ({', '.join(sorted(columns))}) were read "
-        f"in the business zone {zone}, as no zone is declared for them; if they are in "
-        f"another zone, set sources.{source}.timezone in kpi.yaml"
-    )
+    return _(
+        "{source}: timestamps without a UTC offset ({columns}) were read in the business zone "
+        "{zone}, as no zone is declared for them; if they are in another zone, set "
+        "sources.{source}.timezone in kpi.yaml"
+    ).format(source=source, columns=", ".join(sorted(columns)), zone=zone)
 
 
 def cut_line(path: Path) -> int | None:
