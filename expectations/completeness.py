@@ -24,9 +24,12 @@ Only the units whose KPIs read the source get its problems (:func:`unit_sources`
 from __future__ import annotations
 
 import datetime as dt
+import re
 import statistics
+import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 
 import duckdb
 import pandas as pd
@@ -40,6 +43,59 @@ from pipelines.queries import table_exists
 PROBLEM = "problem"
 LEDGER = ("raw", "_file_ledger")
 QUARANTINE = ("raw", "_quarantine")
+
+
+def N_(message: str) -> str:  # noqa: N802 - gettext's name for a marker
+    """Marks a sentence for the message catalogue (pipelines/i18n.py reads this package too);
+    the gate itself writes English, the record the verdict and the data docs keep."""
+    return message
+
+
+# The gate's sentences, one per problem: what is wrong (the day, the counts) and what to do, in
+# a shop's words. The verdict keeps them in English; the held-back notice says them in the
+# reader's language by the same template (read_problem takes a sentence back to its fields).
+INCOMPLETE_DAY = N_(
+    "{source} {day} incomplete: {loaded} rows loaded from {files}, against a usual {usual} "
+    "(the median of the same weekday in the last {weeks} weeks; below {band} of it). "
+    "Deliver the rest of the day (a complete file for {day}, then `kpi run --date {day}`), "
+    "or accept the day as it is: `completeness: {{accept: {{{source_id}: [{day}]}}}}` in "
+    "kpi.yaml."
+)
+ORPHAN_LINES = N_(
+    "order lines without an order, delivered {day}: {lines} lines of {orders} orders not in "
+    "the orders delivered ({explained} order rows set aside as unreadable that day). Deliver "
+    "the missing orders (the day's complete orders file, then `kpi run --date {day}`)."
+)
+ORPHAN_SHIPMENTS = N_(
+    "shipments without an order, delivered {day}: {updates} updates of {orders} orders not in "
+    "the orders delivered (dated more than {days} days after the first order; {explained} "
+    "order rows set aside as unreadable in the window). Deliver the missing orders, then "
+    "run their days again."
+)
+SENTENCES = (INCOMPLETE_DAY, ORPHAN_LINES, ORPHAN_SHIPMENTS)
+
+
+@cache
+def _pattern(template: str) -> re.Pattern[str]:
+    """A sentence of ``template`` as a pattern, each field a named group (a field that comes
+    back is the same text again)."""
+    parts, seen = [], set()
+    for literal, name, _spec, _conversion in string.Formatter().parse(template):
+        parts.append(re.escape(literal))
+        if name is None:
+            continue
+        parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>.+?)")
+        seen.add(name)
+    return re.compile("^" + "".join(parts) + "$", re.S)
+
+
+def read_problem(sentence: str) -> tuple[str, dict[str, str]] | None:
+    """(the template, its fields) a gate sentence was written by, or None (another)."""
+    for template in SENTENCES:
+        found = _pattern(template).match(sentence)
+        if found:
+            return template, found.groupdict()
+    return None
 
 
 @dataclass(frozen=True)
@@ -104,11 +160,16 @@ def incomplete_days(
         if usual < band.min_usual_rows or loaded >= band.band * usual:
             continue
         problems.append(
-            f"{source} {day} incomplete: {loaded} rows loaded from {files}, against a usual "
-            f"{usual:g} (the median of the last {band.weeks} {day:%A}s; below "
-            f"{band.band:.0%} of it). Deliver the rest of the day (a complete file for "
-            f"{day}, then `kpi run --date {day}`), or accept the day as it is: "
-            f"`completeness: {{accept: {{{source}: [{day}]}}}}` in kpi.yaml."
+            INCOMPLETE_DAY.format(
+                source=source,
+                source_id=source,
+                day=day,
+                loaded=loaded,
+                files=files,
+                usual=f"{usual:g}",
+                weeks=band.weeks,
+                band=f"{band.band:.0%}",
+            )
         )
     return _frame(problems)
 
@@ -150,10 +211,7 @@ def orphans(
             explained = quarantined.get(day, 0)
             if orders > explained:
                 problems.append(
-                    f"order lines without an order, delivered {day}: {lines} lines of "
-                    f"{orders} orders not in the orders delivered ({explained} order rows "
-                    "quarantined that day). Deliver the missing orders (the day's complete "
-                    f"orders file, then `kpi run --date {day}`)."
+                    ORPHAN_LINES.format(day=day, lines=lines, orders=orders, explained=explained)
                 )
     if "shipments" in sources and "shipments" in have:
         since = con.execute("select min(business_date) from raw.orders").fetchone()[0]
@@ -174,11 +232,13 @@ def orphans(
         if sum(orders for _, _, orders in rows) > explained:
             for day, updates, orders in rows:
                 problems.append(
-                    f"shipments without an order, delivered {day}: {updates} updates of "
-                    f"{orders} orders not in the orders delivered (dated more than "
-                    f"{maturity_days} days after the first order; {explained} order rows "
-                    "quarantined in the window). Deliver the missing orders, then re-run "
-                    "their days."
+                    ORPHAN_SHIPMENTS.format(
+                        day=day,
+                        updates=updates,
+                        orders=orders,
+                        days=maturity_days,
+                        explained=explained,
+                    )
                 )
     return _frame(problems)
 

@@ -140,8 +140,8 @@ def shop_locale() -> str:
 
 #: what the code marks: _(), ngettext() and N_() (Babel's extractor reads these calls)
 KEYWORDS = {"_": None, "ngettext": (1, 2), "N_": None}
-#: the code whose messages are in the catalogue
-SOURCES = ("pipelines",)
+#: the code whose messages are in the catalogue (the gate's sentences are expectations')
+SOURCES = ("pipelines", "expectations")
 
 
 def _command_help() -> list[str]:

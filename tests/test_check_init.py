@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import yaml
+from rich.cells import cell_len
 
 from pipelines.settings import read_config
 
@@ -18,9 +19,11 @@ EXPORTS = Path(__file__).with_name("exports")
 KPI = [sys.executable, "-m", "pipelines.cli"]
 
 
-def kpi(cwd: Path, *args: str, config: Path | None = None) -> subprocess.CompletedProcess:
+def kpi(
+    cwd: Path, *args: str, config: Path | None = None, locale: str = "en_US"
+) -> subprocess.CompletedProcess:
     # the report in English, the language these tests read (the shop's would be zh_CN)
-    env = {**os.environ, "KPI_DATA_DIR": str(cwd / "data"), "COLUMNS": "80", "KPI_LOCALE": "en_US"}
+    env = {**os.environ, "KPI_DATA_DIR": str(cwd / "data"), "COLUMNS": "80", "KPI_LOCALE": locale}
     env.pop("KPI_CONFIG", None)
     if config is not None:
         env["KPI_CONFIG"] = str(config)
@@ -66,6 +69,30 @@ def test_kpi_check_reports_every_problem_of_a_file_at_once_and_writes_nothing(tm
     assert max(len(line) for line in report.splitlines()) <= 80  # read in an 80-column terminal
     assert every_file(tmp_path) == before  # no warehouse, no ledger, no data directory
     assert seconds < 60
+
+
+def test_kpi_check_says_each_problem_in_the_shops_language(tmp_path):
+    """The same file checked for a Chinese shop: the encoding and the dates' problems in
+    Chinese, with what to write kept as the config spells it."""
+    config = tmp_path / "kpi.yaml"
+    config.write_text(
+        "sources:\n  orders:\n"
+        "    columns: {客户编号: customer_id, 下单日期: created_at, 支付方式: payment_method}\n"
+        "    ids: {order_id: row}\n    constants: {channel: direct}\n",
+        encoding="utf-8",
+    )
+    export = tmp_path / "orders_history.csv"
+    shutil.copyfile(EXPORTS / "orders_history_gbk_2025-03-05.csv", export)
+    out = kpi(tmp_path, "check", "orders", str(export), config=config, locale="zh_CN")
+    assert out.returncode == 1, out.stdout + out.stderr
+    report = "".join(out.stdout.split())  # wrapped at 80 columns: read it whole
+    # the encoding, and the one it reads as
+    assert "不是utf-8文本" in report and "`encoding:gb18030`" in report, out.stdout
+    # the dates: none parses, 12 do with the format %Y%m%d
+    assert "它的12个值没有一个能解析" in report and "其中12个能按格式%Y%m%d解析" in report
+    for english in ("is not utf-8 text", "of them parse", "none of its", "is missing"):
+        assert english not in out.stdout, english
+    assert max(cell_len(line) for line in out.stdout.splitlines()) <= 80
 
 
 def test_kpi_check_says_a_file_would_load_and_how_many_rows(tmp_path):
@@ -160,6 +187,43 @@ def test_kpi_init_guesses_taobao_from_files_and_maps_an_unknown_export_by_name(t
     assert check.returncode == 1 and "missing columns: order_id, channel" in check.stdout
 
 
+def test_kpi_init_says_its_guesses_and_writes_its_comments_in_the_shops_language(tmp_path):
+    """A Chinese shop's `kpi init`: the guess's reason on screen and the comments of the
+    kpi.yaml it writes are Chinese (the person who edits the file reads them); the keys and
+    values stay the config's, and the file still reads."""
+    preset = kpi(
+        tmp_path,
+        "init",
+        str(EXPORTS / "shopify_orders_export_2025-03-14.csv"),
+        "--out",
+        "preset.yaml",
+        locale="zh_CN",
+    )
+    assert preset.returncode == 0, preset.stdout + preset.stderr
+    said = "".join(preset.stdout.split())  # the table wraps its cells
+    assert "预设读取的6列中它有6列" in said, preset.stdout
+    assert "columnsthepresetreads" not in said
+    hand = kpi(
+        tmp_path,
+        "init",
+        str(EXPORTS / "orders_history_gbk_2025-03-05.csv"),
+        "--out",
+        "hand.yaml",
+        locale="zh_CN",
+    )
+    assert hand.returncode == 0, hand.stdout + hand.stderr
+    assert "没有合适的预设" in "".join(hand.stdout.split()), hand.stdout
+    for name in ("preset.yaml", "hand.yaml"):
+        text = (tmp_path / name).read_text(encoding="utf-8")
+        assert "编辑" in text.splitlines()[0], text
+        # no comment left in English prose (keys, commands, paths and ids are not prose)
+        for english in ("edit it", "business days", "guessed by name", "still needed", "read from"):
+            assert english not in text, (name, english)
+        read_config(tmp_path / name)
+    hand_text = (tmp_path / "hand.yaml").read_text(encoding="utf-8")
+    assert "仍然需要" in hand_text and "# ids: {order_id: row}" in hand_text
+
+
 def test_kpi_check_says_which_timestamps_it_read_in_the_business_zone(tmp_path):
     """Local times without a declared zone are read in the business zone, and check says so
     as the run does; a date-only column is a business day, not such a timestamp."""
@@ -176,6 +240,12 @@ def test_kpi_check_says_which_timestamps_it_read_in_the_business_zone(tmp_path):
     said = " ".join(out.stdout.split())
     assert "timestamps without a UTC offset (created_at) were read in the business zone" in said
     assert "Europe/Berlin" in said and "sources.orders.timezone" in said
+    # a Chinese shop is told the same in Chinese
+    out = kpi(tmp_path, "check", "orders", str(export), config=config, locale="zh_CN")
+    assert out.returncode == 0, out.stdout + out.stderr
+    said = "".join(out.stdout.split())
+    assert "没有UTC偏移的时间（created_at）已按营业时区Europe/Berlin读取" in said, out.stdout
+    assert "sources.orders.timezone" in said and "without a UTC offset" not in out.stdout
     config.write_text("sources:\n  orders: {timezone: UTC}\n", encoding="utf-8")
     out = kpi(tmp_path, "check", "orders", str(export), config=config)
     assert out.returncode == 0 and "without a UTC offset" not in out.stdout

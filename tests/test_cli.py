@@ -100,6 +100,29 @@ def test_kpi_runs_as_a_module_in_the_shops_language(tmp_path):
     assert "Start with `kpi demo`" in out.stdout
 
 
+def test_kpi_faults_describes_each_fault_in_the_shops_language(tmp_path):
+    """`kpi faults` in Chinese: every fault the sample shop can plant, by its id (what
+    --fault takes), described in Chinese; in English, as the sample shop describes it."""
+    from pipelines.cli.generate import FAULT_WORDS
+    from pipelines.i18n import _, use
+    from sample_shop import FAULT_KINDS
+
+    assert FAULT_WORDS == FAULT_KINDS  # the catalogue's words are the sample shop's
+    said = {}
+    for locale in ("zh_CN", "en_US"):
+        out = kpi(tmp_path, "faults", locale=locale)
+        said[locale] = " ".join(out.stdout.split())  # the table wraps long descriptions
+    for name, text in FAULT_KINDS.items():
+        with use("zh_CN"):
+            chinese = _(text)
+        assert chinese != text, name
+        assert name in said["zh_CN"]
+        # the description's first words, in the language of the shop (the table wraps cells)
+        assert "".join(chinese.split()[0][:6]) in said["zh_CN"].replace(" ", ""), name
+        assert " ".join(text.split()[:3]) in said["en_US"], name
+    assert "a required value left empty" not in said["zh_CN"]
+
+
 def test_a_config_that_cannot_be_used_is_reported_by_place_not_by_traceback(tmp_path):
     config = tmp_path / "kpi.yaml"
     config.write_text("business_timezone: Asia/Shanghia\nsources:\n  orders:\n    encodin: gbk\n")

@@ -28,6 +28,10 @@ PINNED = {
 }
 
 
+#: where the browser tests keep their screenshots (tests/test_board.py too)
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
 def _failing_gate() -> Gate:
     frame = pd.DataFrame(
         {
@@ -111,7 +115,8 @@ def test_a_report_renders_styled_with_the_network_off(tmp_path, browser):
     assert tab.evaluate("parseFloat(getComputedStyle(document.querySelector('td')).padding)") > 0
     # jQuery and Bootstrap's scripts ran
     assert tab.evaluate("typeof window.jQuery === 'function' && !!jQuery.fn.tooltip")
-    shot = tmp_path / "data_docs_offline.png"
+    ARTIFACTS.mkdir(exist_ok=True)  # kept after the run, beside the board's screenshots
+    shot = ARTIFACTS / "data-docs-offline.png"
     tab.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 0
     context.close()

@@ -2,7 +2,13 @@
 directory, and nothing else of it; the links the alerts and Dagster give lead there."""
 
 import datetime as dt
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -13,6 +19,7 @@ import pytest
 import expectations.runner as runner
 from expectations.suites import Gate
 from pipelines.cli.serve import make_server
+from pipelines.i18n import _, use
 from pipelines.links import board_url, report_href, report_link, report_url
 from pipelines.settings import load_settings
 
@@ -96,3 +103,51 @@ def test_without_an_address_the_links_are_the_files(tmp_path, monkeypatch):
     assert board_url(settings) is None  # a chat button needs an address a phone opens
     assert report_url(settings, report) == (settings.data_dir / report).resolve().as_uri()
     assert report_link(settings, report) == report  # for a reader elsewhere: relative
+
+
+def test_the_request_log_speaks_the_shops_language(served):
+    """`kpi serve` in a Chinese shop (its own process, as a user starts it) logs each request
+    in Chinese: what was asked for and what became of it, the report sent, a warehouse file
+    not served (each request is answered in a thread of its own, which must still speak the
+    shop's language)."""
+    settings, report, _base = served
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "KPI_DATA_DIR": str(settings.data_dir),
+        "KPI_LOCALE": "zh_CN",
+        "COLUMNS": "80",  # a log line is one line, however long
+        "PYTHONUNBUFFERED": "1",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, _body = _get(base + report)
+                break
+            except urllib.error.URLError:
+                assert time.monotonic() < deadline and server.poll() is None, "no server"
+                time.sleep(0.2)
+        assert status == 200
+        assert _get(base + "warehouse/build.duckdb")[0] == 404
+    finally:
+        server.send_signal(signal.SIGINT)  # Ctrl+C, as the server says to stop it
+        out = server.communicate(timeout=30)[0]
+    sent = [line for line in out.splitlines() if report in line]
+    refused = [line for line in out.splitlines() if "build.duckdb" in line]
+    assert sent and refused, out
+    with use("zh_CN"):
+        assert all(f"200 {_('sent')}" in line for line in sent), out
+        assert f"404 {_('not served')}" in refused[0], refused
+        assert _("sent") != "sent" and _("not served") != "not served"
+    assert "not served" not in out and "File not found" not in out, out

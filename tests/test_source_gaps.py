@@ -7,6 +7,9 @@ the raw tables."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 
 import duckdb
 import pytest
@@ -16,6 +19,7 @@ from expectations.gaps import read_accepted
 from kpi_tree.model import default_tree
 from pipelines.alerts.detect import Rules, pace_findings
 from pipelines.alerts.explain import incomplete_note
+from pipelines.alerts.words import days_without
 from pipelines.board.data import collect
 from pipelines.i18n import use
 from pipelines.publish.serving import serving_db
@@ -97,6 +101,7 @@ def test_a_missing_day_holds_back_until_accepted_then_publishes_unknown(shop_cop
     assert code == 0, output
     [accepted] = read_accepted(shop.settings.warehouse_dir)
     assert (accepted.source, accepted.day, accepted.reason) == ("sessions", gap, "tracker down")
+    _listed_in_chinese(shop, gap)
 
     night = shop.run(shop.end, shop.end)
     assert night.ok, night.error
@@ -283,11 +288,37 @@ def _shown_incomplete(shop, gap: dt.date) -> None:
     assert nodes["orders"]["periods"]["year"]["missing_days"] == 0
 
 
-def test_an_incomplete_periods_alert_says_so():
-    row = {"missing_days": 2, "gap_sources": "sessions"}
-    assert incomplete_note(row) == (
-        " Incomplete: 2 days without sessions; judged over the other days."
+def _listed_in_chinese(shop, gap: dt.date) -> None:
+    """`kpi gaps list` in a Chinese shop (its own process: the CLI takes the locale when it
+    starts): the source and the KPIs by their Chinese names, the acceptance in Chinese."""
+    # wide enough that no cell wraps: the row is one line
+    env = {**os.environ, "KPI_DATA_DIR": str(shop.data_dir), "COLUMNS": "1000"}
+    out = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "gaps", "list"],
+        env={**env, "KPI_LOCALE": "zh_CN"},
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    assert incomplete_note({"missing_days": 0}) == ""
+    assert out.returncode == 0, out.stdout + out.stderr
+    tree = default_tree()
+    row = next(line for line in out.stdout.splitlines() if gap.isoformat() in line)
+    assert tree.sources["sessions"]["zh"] in row and "tracker down" in row
+    assert tree.nodes["sessions"].zh in row
+    assert "sessions" not in row and "accepted" not in row
+
+
+def test_an_incomplete_periods_alert_says_so():
+    """The sources a period lacks are named as the reader names them (tree.yaml's labels),
+    in the reader's language, the same words the digest and `kpi targets show` use."""
+    tree = default_tree()
+    row = {"missing_days": 2, "gap_sources": "ad_spend,sessions"}
+    assert incomplete_note(tree, row) == (
+        " Incomplete: 2 days without ad spend, sessions; judged over the other days."
+    )
+    assert incomplete_note(tree, {"missing_days": 0}) == ""
     with use("zh_CN"):
-        assert "2 天缺少sessions" in incomplete_note(row)
+        assert incomplete_note(tree, row) == " 不完整：2 天缺少广告投放、流量，按其余日期判断。"
+        assert days_without(tree, {"missing_days": 1, "gap_sources": "sessions"}) == (
+            "1 天缺少流量"
+        )

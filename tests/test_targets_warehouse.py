@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -18,6 +21,7 @@ import polars as pl
 import pytest
 import yaml
 
+from kpi_tree.formats import Formats
 from kpi_tree.model import default_tree
 from kpi_tree.targets.derive import identity_violations
 from kpi_tree.targets.pace import Thresholds, pace
@@ -372,6 +376,34 @@ def test_plan_command_explains_and_refuses_what_it_cannot_store(built_shop, tmp_
     said = " ".join(refused.output.split())  # the error console wraps long lines
     assert "bad.yaml: allocations[0].dimension: 'gmv' cannot be sliced by 'carrier'" in said
     assert said.count(str(bad)) == 1
+
+
+def test_plan_command_speaks_the_shops_language(built_shop, tmp_path):
+    """`kpi targets plan --dry-run` in a Chinese shop (a process of its own: the CLI takes the
+    shop's locale when it starts): the KPIs, teams, dimension members and headings in
+    Chinese, the year's amount whole."""
+    data = tmp_path / "data"
+    shutil.copytree(built_shop.data_dir / "warehouse", data / "warehouse")
+    env = {**os.environ, "KPI_DATA_DIR": str(data), "COLUMNS": "200", "KPI_LOCALE": "zh_CN"}
+    out = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "targets", "plan", str(TEST_PLAN), "--dry-run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = out.stdout
+    tree = default_tree()
+    assert Formats(built_shop.settings.formats.currency, "zh_CN").money(5_000_000) in text
+    for kpi_id in ("net_revenue", "gmv", "sessions"):
+        assert tree.nodes[kpi_id].zh in text, kpi_id
+    assert tree.teams["marketing"]["zh"] in text
+    organic = built_shop.settings.vocabulary.label("channel", "organic", "zh")
+    assert organic != "organic" and organic in text
+    # the table's own words are Chinese: none of the English headings or notes is left
+    for english in ("target", "upside", "total", "allocation", "trailing", "driver", "month"):
+        assert english not in text.lower(), english
 
 
 def test_show_and_catch_up_print_the_published_pace(built_shop, monkeypatch):

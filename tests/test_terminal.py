@@ -20,6 +20,7 @@ from rich.cells import cell_len
 
 from kpi_tree.formats import Formats
 from kpi_tree.model import default_tree
+from pipelines.cli.tree import title
 from pipelines.i18n import _, use
 from pipelines.publish.serving import serving_db
 
@@ -131,6 +132,10 @@ def test_kpi_tree_at_80_columns_is_one_row_a_node_with_compact_amounts(built_sho
     pane, code = _in_tmux(built_shop.data_dir, "tree", "--date", end.isoformat(), locale=locale)
     assert code == 0, pane
     assert all(cell_len(line) <= 80 for line in pane.splitlines())
+    # the title is one line, whole (a wrapped title ends the first line short of its month)
+    with use(locale):
+        heading = title(end, end.replace(day=1))
+    assert heading in [line.strip() for line in pane.splitlines()], pane
     tree = default_tree()
     nodes = [node for _depth, node in tree.depth_first()]
     rows = _rows_under_rule(pane, len(nodes))

@@ -30,8 +30,8 @@ from kpi_tree.model import Tree
 from kpi_tree.units import team_units
 from pipelines.alerts.notify import deliver_to_team, message
 from pipelines.alerts.store import alerts_dir, read_alerts
-from pipelines.alerts.words import STATUS, kpi_name, scope_label, team_name, word
-from pipelines.i18n import _, ngettext, use
+from pipelines.alerts.words import STATUS, days_without, kpi_name, scope_label, team_name, word
+from pipelines.i18n import _, use
 from pipelines.publish.serving import HELD_BACK, SKIPPED, read_log, serving_db
 from pipelines.queries import records, table_exists
 from pipelines.settings import Settings
@@ -91,11 +91,7 @@ def compose(
         node = tree.nodes[r["kpi_id"]]
         provisional = " " + _("(provisional)") if r.get("is_provisional") else ""
         if r.get("missing_days"):
-            provisional += " " + ngettext(
-                "(incomplete: {n} day without {sources})",
-                "(incomplete: {n} days without {sources})",
-                int(r["missing_days"]),
-            ).format(n=int(r["missing_days"]), sources=r.get("gap_sources") or "?")
+            provisional += " " + _("(incomplete: {days})").format(days=days_without(tree, r))
         fields[kpi_name(node)] = (
             _("{actual} · {attainment} of pace · {status}").format(
                 actual=formats.value(_number(r["actual"]), node.unit),
@@ -112,7 +108,7 @@ def compose(
         lines.append(
             _("{kpi}{scope}: {status}, {attainment} of pace ({actual} against {paced})").format(
                 kpi=kpi_name(node),
-                scope=f" ({where})" if where else "",
+                scope=_(" ({scope})").format(scope=where) if where else "",
                 status=word(STATUS, r["status"]),
                 attainment=formats.share(_number(r["attainment"])),
                 actual=formats.value(_number(r["actual"]), node.unit),

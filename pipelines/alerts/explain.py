@@ -27,6 +27,7 @@ from pipelines.alerts.words import (
     PERIOD,
     STATUS,
     TO_DATE,
+    days_without,
     joined,
     kpi_name,
     member_label,
@@ -34,7 +35,7 @@ from pipelines.alerts.words import (
     scope_label,
     word,
 )
-from pipelines.i18n import _, lang, ngettext
+from pipelines.i18n import _, lang
 from pipelines.queries import kpi_availability, records
 
 MEMBER_DIMENSIONS = ("channel", "carrier", "agent", "payment_method", "campaign", "topic")
@@ -263,7 +264,7 @@ def explain_finding(
                     period_name=word(PERIOD, f.period_grain),
                 )
         text += note
-    return title, text + expected_note(con, f, formats, node.unit) + incomplete_note(f.row)
+    return title, text + expected_note(con, f, formats, node.unit) + incomplete_note(tree, f.row)
 
 
 def expected_note(con: duckdb.DuckDBPyConnection, f: Finding, formats: Formats, unit: str) -> str:
@@ -292,14 +293,10 @@ def expected_note(con: duckdb.DuckDBPyConnection, f: Finding, formats: Formats, 
     return text
 
 
-def incomplete_note(row: Mapping[str, Any]) -> str:
+def incomplete_note(tree: Tree, row: Mapping[str, Any]) -> str:
     """The sentence an incomplete period's alert ends with (a source missing on some days),
     or nothing."""
-    days = row.get("missing_days") or 0
+    days = days_without(tree, row)
     if not days:
         return ""
-    return " " + ngettext(
-        "Incomplete: {n} day without {sources}; judged over the other days.",
-        "Incomplete: {n} days without {sources}; judged over the other days.",
-        int(days),
-    ).format(n=int(days), sources=row.get("gap_sources") or "?")
+    return " " + _("Incomplete: {days}; judged over the other days.").format(days=days)

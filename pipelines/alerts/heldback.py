@@ -17,6 +17,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from expectations.completeness import read_problem
 from expectations.verdict import Failure
 from kpi_tree.formats import Formats
 from kpi_tree.model import Node, Tree
@@ -130,6 +131,26 @@ def describe(
             absent=tuple(missing),
             whole=True,
         )
+    if failure.frame == "kpis_present" and kind == "expect_column_distinct_values_to_contain_set":
+        # the shared tree's gate: the KPIs with a value on the newest day (None: not one)
+        day = end.isoformat()
+        if not any(e is not None for e in failure.examples):
+            return Problem(
+                _("No data at all for {days}.").format(days=day),
+                _(
+                    "The files of those days have not arrived: deliver them, then run {command}."
+                ).format(command=_rerun([day])),
+                absent=(day,),
+                whole=True,
+            )
+        return Problem(
+            _("Some KPIs of the tree have no value on {day}.").format(day=day),
+            _(
+                "A file of that day is missing or empty: the quality report names the KPIs; "
+                "deliver it, then run {command}."
+            ).format(command=_rerun([day])),
+            absent=(day,),
+        )
     if failure.frame == "days" and kind == "expect_column_max_to_be_between":
         return Problem(
             _("The newest data is for {seen}, not {day}.").format(
@@ -174,8 +195,10 @@ def describe(
         found = [m for e in failure.examples for m in [_MEMBER.match(str(e))] if m]
         members = sorted(
             {
-                f"{member_label(vocabulary, m['dimension'], m['member'])} "
-                f"({word(DIMENSION, m['dimension'])})"
+                _("{member} ({dimension})").format(
+                    member=member_label(vocabulary, m["dimension"], m["member"]),
+                    dimension=word(DIMENSION, m["dimension"]),
+                )
                 for m in found
             }
         )
@@ -213,7 +236,7 @@ def describe(
         )
     if failure.frame in COMPLETENESS_FRAMES and kind == "expect_column_values_to_be_null":
         # the gate words each problem itself: the day, the counts, what to do
-        shown = [str(e) for e in failure.examples[:3]]
+        shown = [_gate_sentence(str(e), tree) for e in failure.examples[:3]]
         more = (failure.unexpected_count or len(shown)) - len(shown)
         return Problem(
             " ".join(shown),
@@ -227,6 +250,19 @@ def describe(
             _("Read the quality report, repair the data it names, then run the days again."),
         )
     return _as_checked(failure)
+
+
+def _gate_sentence(sentence: str, tree: Tree) -> str:
+    """A completeness problem as the gate wrote it (English, the record), in the reader's
+    language by the same template, the source by its name; a sentence of no known template as
+    it is."""
+    found = read_problem(sentence)
+    if found is None:
+        return sentence
+    template, fields = found
+    if "source" in fields:
+        fields["source"] = source_name(tree, fields["source"])
+    return _(template).format(**fields)
 
 
 def _as_checked(failure: Failure) -> Problem:

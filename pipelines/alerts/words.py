@@ -7,10 +7,13 @@ written once here so that the chat message, the board's list and `kpi alerts` sa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from kpi_tree.formats import Formats
 from kpi_tree.model import Node, Tree
 from kpi_tree.vocabulary import Vocabulary
-from pipelines.i18n import N_, _, lang
+from pipelines.i18n import N_, _, lang, ngettext
 
 #: a pace row's status
 STATUS = {"on_track": N_("on track"), "at_risk": N_("at risk"), "short": N_("short")}
@@ -135,3 +138,18 @@ def observed_text(formats: Formats, observed: float | None, unit: str) -> str:
     if nothing_observed(observed):
         return _("none yet")
     return formats.value(float(observed), unit)
+
+
+def days_without(tree: Tree, row: Mapping[str, Any]) -> str:
+    """The days of a period that lack a source, with the sources by their names in the
+    reader's language ("2 days without sessions" / "2 天缺少流量"); empty when none does. The
+    alerts, the digest and `kpi targets show` all say it this way (``gap_sources`` holds the
+    sources' ids, comma-separated)."""
+    n = int(row.get("missing_days") or 0)
+    if not n:
+        return ""
+    ids = [s for s in str(row.get("gap_sources") or "").split(",") if s]
+    sources = joined([source_name(tree, s) for s in ids]) if ids else _("a source")
+    return ngettext("{n} day without {sources}", "{n} days without {sources}", n).format(
+        n=n, sources=sources
+    )

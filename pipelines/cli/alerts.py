@@ -42,7 +42,7 @@ def print_alerts(
         console.print(
             _("No alerts")
             + (" " + _("for {day}").format(day=day) if day else "")
-            + (f" ({team})" if team else "")
+            + (_(" ({team})").format(team=team) if team else "")
         )
         return 0
     # the records keep the words they were sent with; the table's own words are the shop's

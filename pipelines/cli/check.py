@@ -173,12 +173,18 @@ def _report(found) -> None:
         _say(
             escape(
                 _("Optional columns the file does not have (null in every row): {columns}").format(
-                    columns=", ".join(found.absent_optional)
+                    columns=_(", ").join(found.absent_optional)
                 )
             )
         )
     if found.zone_assumed:
-        _say(escape(zone_notice(found.source, found.zone_assumed, found.zone)) + ".")
+        _say(
+            escape(
+                _("{notice}.").format(
+                    notice=zone_notice(found.source, found.zone_assumed, found.zone)
+                )
+            )
+        )
     if found.would_load:
         _say(
             f"\n{OK} "
@@ -206,7 +212,11 @@ def _problems(found) -> None:
             where = f"{problem.column} ({problem.file_column})"
         else:
             where = _label(found, problem.column)
-        items.append(f"[bold]{escape(where)}[/bold]: {escape(problem.problem)}")
+        items.append(
+            _("{where}: {problem}").format(
+                where=f"[bold]{escape(where)}[/bold]", problem=escape(problem.problem)
+            )
+        )
     if missing:
         source = found.source
         names = [p.column for p in missing]
@@ -216,14 +226,14 @@ def _problems(found) -> None:
             if keys
             else ""
         )
-        has = ", ".join(repr(c) for c in found.file_columns)
+        has = _(", ").join(repr(c) for c in found.file_columns)
         items.append(
             escape(
                 _(
                     "missing columns: {columns}. The file has {has}: map one of them to each "
                     "(sources.{source}.columns), give every row a value "
                     "(sources.{source}.constants){ids}."
-                ).format(columns=", ".join(names), has=has, source=source, ids=ids)
+                ).format(columns=_(", ").join(names), has=has, source=source, ids=ids)
             )
         )
     n = len(items)

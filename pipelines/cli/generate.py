@@ -12,8 +12,10 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from kpi_tree.model import default_tree
+from pipelines.alerts.words import source_name
 from pipelines.cli.console import console
-from pipelines.i18n import _
+from pipelines.i18n import N_, _
 from pipelines.settings import load_settings
 from sample_shop import DEFAULT_FAULTS, FAULT_KINDS, generate_shop
 from sample_shop.model import Incident
@@ -103,7 +105,7 @@ def print_faults(manifest: dict) -> None:
     if counts:
         console.print(
             _("Injected bad rows: {faults}").format(
-                faults=", ".join(f"{s}.{f} x{n}" for (s, f), n in sorted(counts.items()))
+                faults=_(", ").join(f"{s}.{f} x{n}" for (s, f), n in sorted(counts.items()))
             ),
             highlight=False,
         )
@@ -119,7 +121,7 @@ def print_faults(manifest: dict) -> None:
         elif f["fault"] == "missing_day":
             console.print(
                 _("Injected file fault: no {source} file for {day}").format(
-                    source=f["source"], day=f["date"]
+                    source=source_name(default_tree(), f["source"]), day=f["date"]
                 ),
                 highlight=False,
             )
@@ -177,9 +179,56 @@ def generate(
     print_faults(manifest)
 
 
+#: what each fault does, keyed by its id, for the catalogue: the sample shop's own words
+#: (sample_shop.faults.FAULT_KINDS, which does not depend on the pipelines), said again here so
+#: that `kpi faults` says them in the shop's language (a test keeps the two the same)
+FAULT_WORDS: dict[str, str] = {
+    "missing_value": N_(
+        "a required value left empty (orders.customer_id, shipments.carrier, "
+        "order_items.product_id, conversations.agent_id, ad_spend.campaign, sessions.landing_page)"
+    ),
+    "bad_type": N_(
+        "an unparseable value in a numeric or timestamp column, CSV/JSONL files only "
+        "(orders.amount '129,90x', conversations.messages 'three', shipments.shipped_at "
+        "'yesterday', order_items.quantity 'two', ad_spend.impressions '12.3k')"
+    ),
+    "negative_amount": N_(
+        "a negative amount (orders.amount, shipments.refund_amount, ad_spend.spend)"
+    ),
+    "unknown_category": N_(
+        "a value outside an enumeration (orders.channel 'tv', shipments.carrier "
+        "'pigeon', conversations.topic 'complaint', sessions.channel 'tv', ad_spend.channel 'tv', "
+        "orders.payment_method 'crypto')"
+    ),
+    "duplicate_key": N_("an exact copy of a row appended to its file (the copy is the bad row)"),
+    "clicks_over_impressions": N_("an ad_spend row with clicks > impressions"),
+    "time_travel": N_(
+        "conversations.first_response_at before started_at, or "
+        "shipments.delivered_at before shipped_at"
+    ),
+    "out_of_range": N_("conversations.satisfaction 7, or order_items.quantity 0 (line_amount 0)"),
+    "amount_mismatch": N_("order_items.line_amount != quantity x unit_price (10.00 too much)"),
+    "duplicate_file": N_(
+        "a day's file delivered again, byte for byte, as "
+        "<source>_<next day>_resend.<ext> (picked up with the next day)"
+    ),
+    "missing_day": N_("a day without any file for one source (sessions, then ad_spend, ...)"),
+    "late_updates": N_(
+        "shipment updates delivered 2-5 days after their updated_at day, at the end "
+        "of that later day's file (updated_at unchanged)"
+    ),
+    "missing_column": N_("schema fault (tests): a required column dropped from one file"),
+    "retyped_column": N_(
+        "schema fault (tests): a numeric column written as non-numeric text in "
+        "one file (Parquet when a source is Parquet)"
+    ),
+}
+
+
 def faults() -> None:
     """List the faults the sample generator can inject."""
     table = Table(_("fault"), _("what it does"), _("in 'default'"))
     for name, text in FAULT_KINDS.items():
-        table.add_row(name, text, str(DEFAULT_FAULTS.get(name, "")))
+        shown = _(FAULT_WORDS[name]) if FAULT_WORDS.get(name) == text else text
+        table.add_row(name, escape(shown), str(DEFAULT_FAULTS.get(name, "")))
     console.print(table)

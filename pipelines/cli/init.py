@@ -20,8 +20,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from pipelines.alerts.words import joined
 from pipelines.cli.console import console, err_console, fail
-from pipelines.i18n import _
+from pipelines.i18n import N_, _
 from pipelines.settings import (
     DEFAULT_CONFIG_FILE,
     ConfigError,
@@ -29,6 +30,9 @@ from pipelines.settings import (
     read_config,
     source_config,
 )
+
+#: a source's grain other than a day, as a guess says it ("its rows start a week apart")
+GRAIN = {"week": N_("week"), "month": N_("month")}
 
 
 @dataclass
@@ -118,25 +122,30 @@ def guess_file(path: Path, sources: list[str] | None = None) -> list[SourceGuess
         out = []
         for fit in chosen:
             title = presets()[fit.preset].title
-            shown = ", ".join(fit.found[:4]) + (", …" if len(fit.found) > 4 else "")
-            why = f"{title}: it has {len(fit.found)} of the {len(fit.wanted)} columns the preset "
-            why += f"reads ({shown})"
+            shown = joined(fit.found[:4]) + (_(", ") + "…" if len(fit.found) > 4 else "")
+            why = _(
+                "{title}: it has {found} of the {wanted} columns the preset reads ({shown})"
+            ).format(title=title, found=len(fit.found), wanted=len(fit.wanted), shown=shown)
             if fit.missing:
-                why += f"; not {', '.join(fit.missing)}"
+                why += _("; not {columns}").format(columns=joined(fit.missing))
             guess = SourceGuess(fit.source, path, fit.preset, why, folder=fit.folder)
             guess.grain = _preset_grain(path, fit.source, fit.preset)
             if guess.grain != "day":
-                guess.why += f"; its rows start a {guess.grain} apart"
+                guess.why += _("; its rows start a {grain} apart").format(
+                    grain=_(GRAIN.get(guess.grain, guess.grain))
+                )
             out.append(guess)
         return out
     guess = guess_source(headers.names, sources)
     if guess is None:
         return []
-    matched = ", ".join(f"{t} -> {o}" for t, o in list(guess.columns.items())[:4])
+    matched = joined([f"{t} -> {o}" for t, o in list(guess.columns.items())[:4]])
     found = SourceGuess(
         guess.source,
         path,
-        why=f"no preset fits; its columns look like the {guess.source} source's ({matched})",
+        why=_("no preset fits; its columns look like the {source} source's ({matched})").format(
+            source=guess.source, matched=matched
+        ),
         columns=guess.columns,
         unmatched=guess.unmatched,
         missing=guess.missing,
@@ -161,10 +170,17 @@ def config_text(guesses: list[SourceGuess], landing: Path | None) -> str:
     from pipelines.ingest.contracts import SOURCE_SPECS, SOURCES
     from pipelines.ingest.mapping import presets
 
+    # the comments in the shop's language (the CLI's): the person who edits the file reads them
     lines = [
-        f"# kpi.yaml written by `kpi init` on {dt.date.today().isoformat()}: edit it, then check",
-        "# each source's files with `kpi check SOURCE FILE` (docs/bring-your-own-data.md).",
-        "# business_timezone: Asia/Shanghai  # the shop's time zone: days are business days in it",
+        *_comment(
+            _(
+                "kpi.yaml written by `kpi init` on {day}: edit it, then check each source's "
+                "files with `kpi check SOURCE FILE` (docs/bring-your-own-data.md)."
+            ).format(day=dt.date.today().isoformat()),
+            0,
+        ),
+        "# business_timezone: Asia/Shanghai  # "
+        + _("the shop's time zone: days are business days in it"),
         "sources:",
     ]
     by_source = {g.source: g for g in guesses}
@@ -180,36 +196,49 @@ def config_text(guesses: list[SourceGuess], landing: Path | None) -> str:
         if guess.preset is not None:
             lines.append(f"    preset: {guess.preset}  # {presets()[guess.preset].title}")
             if guess.folder:
-                lines.append(f"    # its files are read from landing/{guess.folder}/ (the preset)")
+                lines.append(
+                    "    # "
+                    + _("its files are read from landing/{folder}/ (the preset)").format(
+                        folder=guess.folder
+                    )
+                )
             if guess.grain != "day":
                 lines.append(
-                    f"    grain: {guess.grain}  # each row is a {guess.grain} from its date"
+                    f"    grain: {guess.grain}  # "
+                    + _("each row is a {grain} from its date").format(
+                        grain=_(GRAIN.get(guess.grain, guess.grain))
+                    )
                 )
             elif source in _spreadable():
-                lines.append("    # grain: week  # when each row is a week from its date")
+                lines.append(
+                    "    # grain: week  # "
+                    + _("when each row is a {grain} from its date").format(grain=_(GRAIN["week"]))
+                )
             continue
         if guess.encoding not in ("utf-8", "utf_8", "ascii"):
-            lines.append(f"    encoding: {guess.encoding}  # what the file's bytes read as")
-        lines.append("    columns:  # the file's name: ours (guessed by name: check them)")
+            lines.append(f"    encoding: {guess.encoding}  # " + _("what the file's bytes read as"))
+        lines.append("    columns:  # " + _("the file's name: ours (guessed by name: check them)"))
         for theirs, ours in guess.columns.items():
             lines.append(f"      {_yaml_text(theirs)}: {ours}")
         for theirs in guess.unmatched:
-            lines.append(f"      # {_yaml_text(theirs)}:  (not one of ours)")
+            lines.append(f"      # {_yaml_text(theirs)}:  " + _("(not one of ours)"))
         if guess.dates:
-            lines.append("    dates:  # formats the dates are written in")
+            lines.append("    dates:  # " + _("formats the dates are written in"))
             lines += [f"      {ours}: '{fmt}'" for ours, fmt in guess.dates.items()]
         if SOURCE_SPECS[source].timestamp_columns:
             lines.append(
-                "    # timezone: UTC  # of times written without an offset (default: "
-                "business_timezone)"
+                "    # timezone: UTC  # "
+                + _("of times written without an offset (default: business_timezone)")
             )
         if guess.missing:
             key = SOURCE_SPECS[source].key
             lines += _comment(
-                f"still needed: {', '.join(guess.missing)}. Give each a value every row has "
-                "(constants), or map a column to it (columns)"
+                _(
+                    "still needed: {columns}. Give each a value every row has (constants), or "
+                    "map a column to it (columns)"
+                ).format(columns=joined(guess.missing))
                 + (
-                    f"; an id may be made (ids: {{{key[0]}: row}})"
+                    _("; an id may be made (ids: {{{key}: row}})").format(key=key[0])
                     if key[0] in guess.missing
                     else ""
                 ),
@@ -218,7 +247,7 @@ def config_text(guesses: list[SourceGuess], landing: Path | None) -> str:
             dtypes = SOURCE_SPECS[source].dtypes
             for column in guess.missing:
                 if column == key[0]:
-                    lines.append(f"    # ids: {{{column}: row}}  # from each row's content")
+                    lines.append(f"    # ids: {{{column}: row}}  # " + _("from each row's content"))
                 elif dtypes[column] == pl.String:  # a member every row has, e.g. one channel
                     lines.append(f"    # constants: {{{column}: ...}}")
     return "\n".join(lines) + "\n"

@@ -225,7 +225,7 @@ def run_and_report(
             + escape(
                 _(
                     "Run {run} finished; held back by their quality gates: {units} (in {time})."
-                ).format(run=run_id[:8], time=took_text, units=", ".join(outcome.held_back))
+                ).format(run=run_id[:8], time=took_text, units=_(", ").join(outcome.held_back))
             )
             + "[/yellow]"
         )
@@ -250,7 +250,7 @@ def _unit_name(unit: str) -> str:
     if unit == SHARED_UNIT:
         return _("tree and targets")
     team = default_tree().teams[teams[unit]]
-    return f"{team['zh'] if lang() == 'zh' else team['en']} ({unit})"
+    return _("{team} ({unit})").format(team=team["zh"] if lang() == "zh" else team["en"], unit=unit)
 
 
 def _not_available_text(settings: Settings, missing: dict[str, str]) -> str:
@@ -272,7 +272,10 @@ def _not_available_text(settings: Settings, missing: dict[str, str]) -> str:
         node = tree.nodes.get(kpi)
         name = (node.zh if lang() == "zh" else node.en) if node else kpi
         reasons.setdefault(reason, []).append(name)
-    return _("; ").join(f"{why} ({_(', ').join(names)})" for why, names in reasons.items())
+    return _("; ").join(
+        _("{why} ({kpis})").format(why=why, kpis=_(", ").join(names))
+        for why, names in reasons.items()
+    )
 
 
 def _held_back_text(settings: Settings, unit: str, outcome: RunOutcome, entry: dict) -> str:
@@ -356,7 +359,7 @@ def print_units(settings: Settings, outcome: RunOutcome) -> None:
                 _(
                     "Held back: {units}: a data failure; their last good publication stays. "
                     "Repair or re-deliver the files named above, then run those days again."
-                ).format(units=", ".join(outcome.held_back))
+                ).format(units=_(", ").join(outcome.held_back))
             ),
             highlight=False,
         )

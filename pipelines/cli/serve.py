@@ -11,6 +11,7 @@ directory is served: not the landing files, not the warehouses, not the logs.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import posixpath
 import urllib.parse
@@ -21,9 +22,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from pipelines.cli.console import console, fail
-from pipelines.i18n import N_, _
+from pipelines.i18n import N_, SOURCE_LOCALE, _, active, use
 from pipelines.links import BOARD
 from pipelines.settings import Settings, load_settings
 
@@ -65,14 +67,57 @@ class _Handler(SimpleHTTPRequestHandler):
         self.send_error(HTTPStatus.NOT_FOUND)
         return None
 
+    #: the language and the business zone of the log lines (set by :func:`make_server`: each
+    #: request is answered in a thread of its own, which does not inherit the CLI's locale)
+    locale = SOURCE_LOCALE
+    zone: dt.tzinfo = dt.UTC
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """One line a request: when (business time), who, what, and what became of it."""
+        status = int(code) if isinstance(code, int) else None  # (HTTPStatus is an int)
+        meaning = REQUEST_OUTCOME.get(status) if status is not None else None
+        path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        with use(self.locale):
+            line = _("{time} {client} {method} {path}: {status} {outcome}").format(
+                time=f"{dt.datetime.now(self.zone):%H:%M:%S}",
+                client=self.address_string(),
+                method=self.command or "-",
+                path=path,
+                status=status if status is not None else code,
+                outcome=_(meaning) if meaning else HTTPStatus(status).phrase if status else "",
+            )
+        # one line a request, however long its path: a log is read (and grepped) by line
+        console.print(f"[dim]{escape(line.rstrip())}[/dim]", highlight=False, soft_wrap=True)
+
+    def log_error(self, format: str, *args) -> None:  # noqa: A002 - http.server's signature
+        # an error answer (send_error) is said by log_request's line; other errors (a request
+        # that cannot be read, a timeout) are said as the server words them
+        if not format.startswith("code %d"):
+            console.print(
+                f"[dim]{escape(self.address_string())} {escape(format % args)}[/dim]",
+                highlight=False,
+            )
+
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - http.server's signature
-        console.print(f"[dim]{self.address_string()} {format % args}[/dim]", highlight=False)
+        console.print(f"[dim]{escape(f'{self.address_string()} {format % args}')}[/dim]")
+
+
+#: what became of a request, as its log line says it (other statuses: HTTP's own phrase)
+REQUEST_OUTCOME = {
+    200: N_("sent"),
+    302: N_("sent on to the board"),
+    304: N_("unchanged since the browser's copy"),
+    404: N_("not served"),
+}
 
 
 def make_server(settings: Settings, host: str, port: int) -> ThreadingHTTPServer:
-    """The server of ``settings``' data directory on ``host``:``port`` (0: any free port)."""
-    handler = functools.partial(_Handler, directory=str(settings.data_dir))
-    return ThreadingHTTPServer((host, port), handler)
+    """The server of ``settings``' data directory on ``host``:``port`` (0: any free port); its
+    log lines in the active language and the business time zone."""
+    handler = type("Handler", (_Handler,), {"locale": active(), "zone": settings.tz})
+    return ThreadingHTTPServer(
+        (host, port), functools.partial(handler, directory=str(settings.data_dir))
+    )
 
 
 def serve(

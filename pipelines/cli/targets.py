@@ -16,7 +16,17 @@ from kpi_tree.formats import Formats
 from kpi_tree.model import Tree, default_tree
 from kpi_tree.targets.build import ALL
 from kpi_tree.targets.plan import PlanError
-from pipelines.alerts.words import STATUS, kpi_name, observed_text, team_name, word
+from kpi_tree.vocabulary import Vocabulary
+from pipelines.alerts.words import (
+    DIMENSION,
+    STATUS,
+    days_without,
+    kpi_name,
+    member_label,
+    observed_text,
+    team_name,
+    word,
+)
 from pipelines.cli import choices
 from pipelines.cli.console import console, err_console
 from pipelines.cli.serving import business_time
@@ -166,10 +176,10 @@ def print_pace(
         if r.get("missing_days"):
             # a source missing on some days: judged over the other days, and said so
             mark += "†"
-            shown += f", {incomplete_text(r)}"
+            shown = _("{status}, {note}").format(status=shown, note=escape(incomplete_text(r)))
             if r["scope"] == "all":
                 name = r["name_zh"] if zh else r["name_en"]
-                incomplete.append(f"{name}: {missing_text(r)}")
+                incomplete.append(_("{kpi}: {days}").format(kpi=name, days=days_without(tree, r)))
         if narrow:
             name = r["name_zh"] if zh else r["name_en"]
             table.add_row(
@@ -234,13 +244,6 @@ def print_pace(
 def incomplete_text(row: dict) -> str:
     n = int(row["missing_days"])
     return ngettext("incomplete: {n} day", "incomplete: {n} days", n).format(n=n)
-
-
-def missing_text(row: dict) -> str:
-    n = int(row["missing_days"])
-    return ngettext("{n} day without {source}", "{n} days without {source}", n).format(
-        n=n, source=row.get("gap_sources") or _("a source")
-    )
 
 
 def scope_text(settings: Settings, row: dict) -> str:
@@ -401,7 +404,7 @@ def plan_cmd(
     finally:
         if con is not None:
             con.close()
-    _print_plan(planned, tree, settings.formats)
+    _print_plan(planned, tree, settings.formats, settings.vocabulary)
     store = version_store(settings)
     same = store.with_hash(planned.plan.hash)
     if dry_run:
@@ -454,48 +457,95 @@ def _driver_basis(planned: Planned, tree: Tree, node_id: str) -> str:
     matures) the mature days only."""
     basis = planned.computed.history_basis.get(node_id)
     if basis is None:
-        return "the plan"
+        return _("the plan")
     days = dt.timedelta(days=planned.trailing_days - 1)
     if basis == "mature" and planned.mature_as_of is not None:
         end = planned.mature_as_of
-        return f"mature days {end - days} .. {end} (outcomes all in)"
+        return _("mature days {start} .. {end} (outcomes all in)").format(start=end - days, end=end)
     end = planned.history_as_of
     if end is None:
-        return "trailing history"
-    note = " (still maturing)" if tree.node_matures(tree.nodes[node_id]) else ""
-    return f"trailing {end - days} .. {end}{note}"
+        return _("trailing history")
+    if tree.node_matures(tree.nodes[node_id]):
+        return _("trailing {start} .. {end} (still maturing)").format(start=end - days, end=end)
+    return _("trailing {start} .. {end}").format(start=end - days, end=end)
 
 
-def _print_plan(planned: Planned, tree: Tree, formats: Formats) -> None:
+#: how the year's target was reached (kpi_tree.targets.plan.AnnualTarget.method)
+ANNUAL_METHOD = {
+    "annual": N_("as the plan states it"),
+    "forward": N_("forward from last year"),
+    "backward": N_("backward from the profit goal"),
+    "combined": N_("forward and backward combined"),
+}
+
+
+def _annual_text(planned: Planned, formats: Formats) -> str:
+    """How the year's target was reached and where last year came from, in the active
+    language (the amounts in the shop's currency)."""
+    annual = planned.computed.annual
+    method = ANNUAL_METHOD.get(annual.method)
+    parts = [_(method) if method else annual.method]
+    if annual.forward is not None:
+        parts.append(_("forward {amount}").format(amount=formats.money(annual.forward)))
+    if annual.backward is not None:
+        parts.append(_("backward {amount}").format(amount=formats.money(annual.backward)))
+    source = planned.computed.last_year_from
+    if source == "warehouse":
+        parts.append(
+            _("last year from the warehouse (history up to {day})").format(
+                day=planned.history_as_of
+            )
+        )
+    elif source == "plan":
+        parts.append(_("last year as the plan states it (the warehouse has no full last year)"))
+    else:
+        parts.append(_("history up to {day}").format(day=planned.history_as_of or _("none")))
+    return _("; ").join(parts)
+
+
+def _print_plan(
+    planned: Planned, tree: Tree, formats: Formats, vocabulary: Vocabulary | None = None
+) -> None:
+    """The plan as it would be stored: the year, the months, each KPI's year target and its
+    driver, the allocations; in the active language."""
     c, plan = planned.computed, planned.plan
     format_money, format_value = formats.money, formats.value
     top = tree.nodes[plan.top_kpi]
-    last_year = {
-        "warehouse": f"last year from the warehouse (history up to {planned.history_as_of})",
-        "plan": "last year as the plan states it (the warehouse has no full last year)",
-    }.get(c.last_year_from or "", f"history up to {planned.history_as_of or 'none'}")
-    console.print(
-        f"[bold]{plan.raw.get('name', 'Plan')} {plan.year}[/bold]: {top.en} {top.zh} "
-        f"{format_money(c.annual_cents / 100)} ({c.annual.explain()}; {last_year}). New "
-        f"business {format_money(c.new_business_cents / 100)} is carved out and kept as upside; "
-        f"the other {format_money(c.base_cents / 100)} is split over the months, which add up to "
-        f"{1 + plan.buffer:.0%} of it (buffer {plan.buffer:.0%})"
-        + (
-            f", at most {plan.year_end_cap.max_share:.0%} in the last "
-            f"{plan.year_end_cap.months} months (the upside too)"
-            if plan.year_end_cap
-            else ""
+    cap = (
+        _(", at most {share} in the last {months} months (the upside too)").format(
+            share=f"{plan.year_end_cap.max_share:.0%}", months=plan.year_end_cap.months
         )
-        + ".",
+        if plan.year_end_cap
+        else ""
+    )
+    heading = escape(f"{plan.raw.get('name') or _('Plan')} {plan.year}")
+    console.print(
+        f"[bold]{heading}[/bold]"
+        + escape(
+            _(
+                ": {kpi} {annual} ({how}). New business {new} is carved out and kept as "
+                "upside; the other {base} is split over the months, which add up to {total} "
+                "of it (buffer {buffer}){cap}."
+            ).format(
+                kpi=kpi_name(top),
+                annual=format_money(c.annual_cents / 100),
+                how=_annual_text(planned, formats),
+                new=format_money(c.new_business_cents / 100),
+                base=format_money(c.base_cents / 100),
+                total=f"{1 + plan.buffer:.0%}",
+                buffer=f"{plan.buffer:.0%}",
+                cap=cap,
+            )
+        ),
         highlight=False,
     )
     months = Table(
-        "month",
-        "share",
-        f"{plan.top_kpi} target",
-        "upside",
-        "month + upside",
-        title="The months (shares as split, the year-end cap applied)",
+        _("month"),
+        _("share"),
+        _("{kpi} target").format(kpi=kpi_name(top)),
+        _("upside"),
+        _("month + upside"),
+        title=_("The months (shares as split, the year-end cap applied)"),
         title_justify="left",
     )
     shares = c.applied_shares
@@ -511,22 +561,16 @@ def _print_plan(planned: Planned, tree: Tree, formats: Formats) -> None:
     total = c.months_total_cents + c.upside_total_cents
     months.add_section()
     months.add_row(
-        "total",
+        _("total"),
         "100.00%",
         format_money(c.months_total_cents / 100),
         format_money(c.upside_total_cents / 100),
         format_money(total / 100),
     )
     difference = total - c.annual_cents
+    months.add_row(_("annual target"), "", "", "", format_money(c.annual_cents / 100))
     months.add_row(
-        "annual target",
-        "",
-        "",
-        "",
-        format_money(c.annual_cents / 100),
-    )
-    months.add_row(
-        "months + upside − annual",
+        _("months + upside − annual"),
         "",
         "",
         "",
@@ -537,13 +581,19 @@ def _print_plan(planned: Planned, tree: Tree, formats: Formats) -> None:
     year_rows = [
         r for r in planned.rows.iter_rows(named=True) if r["grain"] == "year" and r["scope"] == ALL
     ]
-    nodes = Table("KPI", "team", "year target", "planned driver", "driver from")
+    nodes = Table(
+        _(HEADINGS["KPI"]),
+        _(HEADINGS["team"]),
+        _("year target"),
+        _("planned driver"),
+        _("driver from"),
+    )
     for r in year_rows:
         node = tree.nodes[r["kpi_id"]]
         driver = c.drivers.get(node.id, c.shares.get(node.id))
         nodes.add_row(
-            f"{node.en} {node.zh}",
-            node.team,
+            kpi_name(node),
+            team_name(tree, node.team),
             format_value(r["value"], node.unit),
             "" if driver is None else f"{driver:.4g}",
             "" if driver is None else _driver_basis(planned, tree, node.id),
@@ -553,13 +603,22 @@ def _print_plan(planned: Planned, tree: Tree, formats: Formats) -> None:
         r for r in planned.rows.iter_rows(named=True) if r["grain"] == "year" and ":" in r["scope"]
     ]
     if alloc:
-        table = Table("allocation", "KPI", "year target", "paced against")
+        table = Table(_("allocation"), _(HEADINGS["KPI"]), _("year target"), _("paced against"))
         for r in alloc:
             table.add_row(
                 r["scope"],
-                r["kpi_id"],
+                kpi_name(tree.nodes[r["kpi_id"]]),
                 format_value(r["value"], tree.nodes[r["kpi_id"]].unit),
-                f"{r['dimension']} = {r['member']}" if r["dimension"] else "(targets only)",
+                _("{dimension} = {member}").format(
+                    dimension=word(DIMENSION, r["dimension"]),
+                    member=(
+                        member_label(vocabulary, r["dimension"], r["member"])
+                        if vocabulary
+                        else r["member"]
+                    ),
+                )
+                if r["dimension"]
+                else _("(targets only)"),
             )
         console.print(table)
 

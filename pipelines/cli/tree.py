@@ -174,25 +174,31 @@ def print_tree(settings: Settings, day: dt.date | None = None) -> None:
             periods = TreePeriods(day, day.replace(day=1))
         values = (tree_values(con, "day", periods.day), tree_values(con, "month", periods.month))
         availability = kpi_availability(con)
+    # the title fits 80 columns in either language; how to see another day is said at the end
     console.print(
-        _(
-            "KPI tree for the day {day} and the month {month} (totals; `kpi tree --date D` for "
-            "another day)"
-        ).format(day=periods.day, month=f"{periods.month:%Y-%m}"),
-        highlight=False,
+        title(periods.day, periods.month), highlight=False, no_wrap=True, overflow="ellipsis"
     )
     tree, formats = default_tree(), settings.formats
+    another = _("Another day: `kpi tree --date D`.")
     if console.width >= WIDE:
         console.print(
             wide_tree(tree, values, periods, formats, availability),
             highlight=False,
             soft_wrap=True,
         )
+        console.print(another, highlight=False)
         return
     table, after = narrow_tree(tree, values, periods, formats, availability, console.width)
     console.print(table, highlight=False)
-    for line in after:
+    for line in [*after, another]:
         console.print(line, highlight=False)
+
+
+def title(day: dt.date, month: dt.date) -> str:
+    """The first line of `kpi tree`: which day and which month, in the active language."""
+    return _("KPI tree, totals: the day {day} and the month {month}").format(
+        day=day, month=f"{month:%Y-%m}"
+    )
 
 
 def _label(depth: int, node: Node) -> str:

@@ -50,6 +50,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, create_model, model
 
 from kpi_tree.config import ConfigModel, Integer, Text, blank, problem
 from kpi_tree.targets.split import split_exact, to_cents
+from pipelines.i18n import _
 from pipelines.ingest.contracts import SOURCE_SPECS, SourceSpec, Timestamp
 
 PRESETS_DIR = Path(__file__).with_name("presets")
@@ -478,17 +479,32 @@ class EncodingMismatch(ValueError):
     ):
         self.declared, self.detected, self.error = declared, detected, error
         self.source, self.offset, self.line = source, offset, line
-        where = f"under sources.{source}" if source else "for this source"
-        hint = (
-            f"it reads as {detected}: set `encoding: {detected}` {where} in kpi.yaml"
-            if detected
-            else f"set `encoding:` {where} in kpi.yaml ({', '.join(COMMON_ENCODINGS)})"
+        # in the active language: `kpi check` says it in the shop's, a run's log in English
+        where = (
+            _("under sources.{source}").format(source=source) if source else _("for this source")
         )
+        hint = (
+            _("it reads as {detected}: set `encoding: {detected}` {where} in kpi.yaml")
+            if detected
+            else _("set `encoding:` {where} in kpi.yaml ({encodings})")
+        ).format(detected=detected, where=where, encodings=", ".join(COMMON_ENCODINGS))
         if offset is None:
-            super().__init__(f"is not {declared} text ({error}); {hint}")
+            super().__init__(
+                _("is not {declared} text ({error}); {hint}").format(
+                    declared=declared, error=error, hint=hint
+                )
+            )
             return
-        at = f"byte {offset}" + (f", on line {line}," if line is not None else "")
-        super().__init__(f"is not {declared} text: {at} does not decode ({error}); {hint}")
+        at = (
+            _("byte {offset}, on line {line},").format(offset=offset, line=line)
+            if line is not None
+            else _("byte {offset}").format(offset=offset)
+        )
+        super().__init__(
+            _("is not {declared} text: {at} does not decode ({error}); {hint}").format(
+                declared=declared, at=at, error=error, hint=hint
+            )
+        )
 
     def located(self, data: bytes, source: str) -> EncodingMismatch:
         """The same mismatch, for ``source``, with where in ``data`` (the file's bytes) the

@@ -51,6 +51,7 @@ from pandera.constants import CHECK_OUTPUT_KEY
 from pandera.errors import SchemaErrors
 
 from kpi_tree.vocabulary import ColumnMembers
+from pipelines.i18n import _
 from pipelines.ingest.contracts import RULE_COLUMNS, SOURCE_SPECS, Timestamp
 from pipelines.ingest.landing import READERS, CompressedProblem, plain
 from pipelines.ingest.mapping import (
@@ -410,12 +411,16 @@ def type_frame(
             if name in optional_columns(source):
                 continue
             mapped_from = [k for k, v in conf.columns.items() if v == name]
-            hint = f" (mapped from '{mapped_from[0]}')" if mapped_from else ""
-            text = (
-                f"is missing{hint}; the file has {raw.columns}: map one of them to it "
-                f"(sources.{source}.columns), or give every row a value "
-                f"(sources.{source}.constants) in kpi.yaml"
+            hint = (
+                " " + _("(mapped from '{column}')").format(column=mapped_from[0])
+                if mapped_from
+                else ""
             )
+            text = _(
+                "is missing{hint}; the file has {columns}: map one of them to it "
+                "(sources.{source}.columns), or give every row a value "
+                "(sources.{source}.constants) in kpi.yaml"
+            ).format(hint=hint, columns=raw.columns, source=source)
             if problems is None:
                 raise SchemaMismatch(file, name, text)
             problems.append(
@@ -598,12 +603,12 @@ def formats_that_parse(values: pl.Series, target: pl.DataType) -> list[tuple[str
 def _kind(target: pl.DataType) -> str:
     """A contract dtype in words."""
     if target == Timestamp:
-        return "a timestamp"
+        return _("a timestamp")
     if target == pl.Date:
-        return "a date"
+        return _("a date")
     if target.is_integer():
-        return "a whole number"
-    return "a number" if target.is_numeric() else f"{target}"
+        return _("a whole number")
+    return _("a number") if target.is_numeric() else f"{target}"
 
 
 def _retyped(
@@ -611,22 +616,29 @@ def _retyped(
 ) -> str:
     """What to say of a column none of whose values parse."""
     example = original.drop_nulls()[0]
-    what = f"in the format {fmt}" if fmt else f"as {_kind(target)}"
-    given = "text" if original.dtype == pl.String else f"of type {original.dtype}"
-    text = (
-        f"is {given} and none of its {original.is_not_null().sum()} values parse {what} "
-        f"(e.g. {example!r})"
+    # in the active language: `kpi check` says it in the shop's, a run's log in English
+    what = (
+        _("in the format {format}").format(format=fmt)
+        if fmt
+        else _("as {kind}").format(kind=_kind(target))
     )
+    text = (
+        _("is text and none of its {n} values parse {what} (e.g. {example})")
+        if original.dtype == pl.String
+        else _("is of type {dtype} and none of its {n} values parse {what} (e.g. {example})")
+    ).format(dtype=original.dtype, n=original.is_not_null().sum(), what=what, example=repr(example))
     if target in (Timestamp, pl.Date) and original.dtype == pl.String:
         fits = formats_that_parse(original, target)
         if fits:
             best, n = fits[0]
-            return (
-                f"{text}; {n} of them parse with the format {best}: set "
-                f"`dates: {{{name}: '{best}'}}` under sources.{source} in kpi.yaml"
-            )
-        return f"{text}; give its format under sources.{source}.dates in kpi.yaml"
-    return f"{text}: was the column retyped?"
+            return text + _(
+                "; {n} of them parse with the format {format}: set "
+                "`dates: {{{column}: '{format}'}}` under sources.{source} in kpi.yaml"
+            ).format(n=n, format=best, column=name, source=source)
+        return text + _("; give its format under sources.{source}.dates in kpi.yaml").format(
+            source=source
+        )
+    return text + _(": was the column retyped?")
 
 
 def _screen_parts(
@@ -857,11 +869,11 @@ def written_without_offset(
 def zone_notice(source: str, columns: Collection[str], zone: str) -> str:
     """The one line a run (and `kpi check`) says when it read a source's timestamps in a zone
     it assumed (:func:`written_without_offset`)."""
-    return (
-        f"{source}: timestamps without a UTC offset ({', '.join(sorted(columns))}) were read "
-        f"in the business zone {zone}, as no zone is declared for them; if they are in "
-        f"another zone, set sources.{source}.timezone in kpi.yaml"
-    )
+    return _(
+        "{source}: timestamps without a UTC offset ({columns}) were read in the business zone "
+        "{zone}, as no zone is declared for them; if they are in another zone, set "
+        "sources.{source}.timezone in kpi.yaml"
+    ).format(source=source, columns=", ".join(sorted(columns)), zone=zone)
 
 
 def cut_line(path: Path) -> int | None:
@@ -914,11 +926,11 @@ def _read_plain(
     if _blank(path):  # nothing but white space (a BOM): an empty file, not a cut or bad one
         return pl.DataFrame()
     if path.suffix.lower() == ".csv" and (cut := cut_line(path)) is not None:
-        problem = (
-            f"ends mid-row: its last line, line {cut}, has no line break at its end, so the "
+        problem = _(
+            "ends mid-row: its last line, line {line}, has no line break at its end, so the "
             "delivery was cut or unfinished and its last value may be cut short (61.0 for "
             "61.08). Deliver the whole file again (ending with a line break)"
-        )
+        ).format(line=cut)
         if problems is None:
             raise SchemaMismatch(file, "*", problem)
         problems.append(FileProblem("*", problem, kind="cut"))
@@ -992,7 +1004,7 @@ def _validate_raw(
     """:func:`validate_file` of a file already read (``numbered``: see :func:`type_frame`)."""
     mapping = conf.mapping
     if raw.width == 0:  # an empty file: no rows, whatever its mapping would make of columns
-        typed, _ = type_frame(raw, source, conf, name)
+        typed, _failures = type_frame(raw, source, conf, name)
         good = add_business_date(typed, source, business_tz)
         return Validated(good=good, bad=_NO_BAD_ROWS, rows_in=0)
     prepared = None
@@ -1115,7 +1127,7 @@ def _together(
     if len(members) < 2:
         return {}
     starts, offset = [], 0
-    for _, raw in members:
+    for _name, raw in members:
         starts.append(offset)
         offset += raw.height
     # numbered through the frame, so that a bad row's number tells its file
@@ -1173,7 +1185,7 @@ def _mapped(
         problems += [FileProblem("*", p.problem, kind="mapping") for p in found or ()]
     frame = prepared.frame
     for ours in prepared.missing:
-        text = f"is missing: {_missing_text(source, ours, prepared)}"
+        text = _("is missing: {what}").format(what=_missing_text(source, ours, prepared))
         if problems is None:
             raise SchemaMismatch(file, ours, text)
         problems.append(FileProblem(ours, text, kind="missing"))
@@ -1197,11 +1209,11 @@ def _mapped(
 def _missing_text(source: str, column: str, prepared: Prepared) -> str:
     names = ", ".join(f"'{c}'" for c in prepared.file_columns[:12])
     more = ", …" if len(prepared.file_columns) > 12 else ""
-    make = " (or make one: ids)" if column in SOURCE_SPECS[source].key else ""
-    return (
-        f"the file has [{names}{more}] and the mapping gives no '{column}': map a column to "
-        f"it (sources.{source}.columns) or give it a value (sources.{source}.constants){make}"
-    )
+    make = " " + _("(or make one: ids)") if column in SOURCE_SPECS[source].key else ""
+    return _(
+        "the file has [{names}] and the mapping gives no '{column}': map a column to it "
+        "(sources.{source}.columns) or give it a value (sources.{source}.constants){make}"
+    ).format(names=names + more, column=column, source=source, make=make)
 
 
 def _spread(good: pl.DataFrame, source: str, grain: str) -> tuple[pl.DataFrame, pl.DataFrame]:
