@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -135,15 +134,17 @@ def test_a_foreign_lock_fails_fast_naming_its_holder(tmp_path, monkeypatch):
         assert holder.stdout.readline().strip() == "holding"
         with dg.instance_for_test() as instance:
             defs = build_defs(shop.data_dir)
-            began = time.monotonic()
             outcome = run_nightly(defs, shop.start, shop.end, instance, log_level="CRITICAL")
-            took = time.monotonic() - began
+            # no step waits and retries for a lock that will not go (how fast that is, is the
+            # benchmark's business, not a wall-clock limit here)
+            retried = instance.all_logs(
+                outcome.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY
+            )
     finally:
         holder.kill()
         holder.wait()
     assert not outcome.ok and outcome.exit_code == 1
-    # no retries waiting for a lock that will not go: the whole night well under 10 s
-    assert took < 10, took
+    assert retried == []
     assert f"PID {holder.pid}" in outcome.error and "python" in outcome.error.lower()
     logged = [e for e in read_log(shop.settings) if e["run_id"] == outcome.run_id]
     assert {e["unit"] for e in logged} == set(publication_units(default_tree()))
