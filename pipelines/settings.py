@@ -530,6 +530,11 @@ class Settings:
         return self.spark_dir / "raw"
 
     @property
+    def spark_targets_dir(self) -> Path:
+        """The plan versions and their targets handed to Spark: Parquet, one folder a table."""
+        return self.spark_dir / "targets"
+
+    @property
     def dagster_home(self) -> Path:
         return self.data_dir / "dagster"
 

@@ -59,3 +59,27 @@ def export_days(
         shutil.rmtree(old, ignore_errors=True)
         written += count
     return written
+
+
+def export_table(con: duckdb.DuckDBPyConnection, folder: Path, relation: str) -> int:
+    """Write the whole of ``relation`` (the targets step's tables, small and replaced whole
+    each run) as one Parquet file in ``folder``, swapped in as a day is; return its rows.
+    JSON columns go as text, the type both engines read."""
+    columns = con.execute(f"select * from {relation} limit 0").description
+    listed = ", ".join(
+        f'cast("{name}" as varchar) as "{name}"' if str(kind).upper() == "JSON" else f'"{name}"'
+        for name, kind, *_ in columns
+    )
+    staged = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(staged, ignore_errors=True)
+    staged.mkdir(parents=True)
+    target = str(staged / FILE_NAME).replace("'", "''")
+    con.execute(f"copy (select {listed} from {relation}) to '{target}' (format parquet)")
+    old = folder.with_name(f".{folder.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        folder.rename(old)
+    staged.rename(folder)
+    shutil.rmtree(old, ignore_errors=True)
+    (count,) = con.execute(f"select count(*) from {relation}").fetchone()
+    return count

@@ -8,6 +8,7 @@ import dagster as dg
 
 from kpi_tree.model import default_tree
 from kpi_tree.targets.plan import PlanError
+from pipelines.ingest.spark_raw import export_table
 from pipelines.partitions import run_window
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
 from pipelines.targets.planning import load_into_warehouse, sync_plan_files, version_store
@@ -52,6 +53,10 @@ def targets(context: dg.AssetExecutionContext, warehouse: Warehouse):
         except (PlanError, ValueError) as err:
             raise dg.Failure(description=f"target plan: {err}", allow_retries=False) from err
         versions, rows = load_into_warehouse(con, version_store(settings))
+        if settings.engine == "spark":
+            # Spark reads the plan versions by path, as it reads the raw rows (docs/spark.md)
+            for table in ("plan_versions", "targets"):
+                export_table(con, settings.spark_targets_dir / table, f"targets.{table}")
     if versions == 0:
         context.log.info(
             "no target plan yet: drop a plan file into "

@@ -116,15 +116,46 @@
 {{ adapter.dispatch('kpi_incremental_by_period', 'kpi_warehouse')(as_of_relation) }}
 {%- endmacro %}
 
-{#- Spark: the periods a run derives replace theirs whole; the provisional mark is what the
-    model computes (no update after the insert: Parquet tables take none) -#}
+{#- Spark: the periods a run derives replace theirs whole; then the periods that matured
+    outside the window are written again with their mark cleared (Parquet tables take no
+    update; an overwrite of their partitions does the same) -#}
 {% macro spark__kpi_incremental_by_period(as_of_relation) -%}
 {{ config(
     materialized='incremental',
     incremental_strategy='insert_overwrite',
     file_format='parquet',
-    partition_by=['grain', 'period_start']
+    partition_by=['grain', 'period_start'],
+    post_hook="{{ spark__kpi_clear_matured_marks(this, " ~ as_of_relation ~ ") }}"
 ) }}
+{%- endmacro %}
+
+{#- The partitions (grain, period) of `relation` that hold a provisional row whose period
+    ended maturity_days before the newest as_of_date of `as_of_relation`, written again with
+    those rows' mark cleared and every other row as it was (DuckDB's update, below) -#}
+{% macro spark__kpi_clear_matured_marks(relation, as_of_relation) -%}
+{%- set partitions = ['grain', 'period_start'] -%}
+{%- set matured -%}
+    is_provisional and period_end <= {{ dbt.dateadd('day', -1 * kpi_tree()['maturity_days'],
+        '(select max(as_of_date) from ' ~ as_of_relation ~ ')') }}
+{%- endset -%}
+{%- set kept = adapter.get_columns_in_relation(relation)
+    | map(attribute='name') | reject('in', partitions) | list -%}
+insert overwrite table {{ relation }} partition (grain, period_start)
+select
+    {%- for column in kept %}
+    {% if column == 'is_provisional' -%}
+    case when {{ matured }} then false else is_provisional end as is_provisional
+    {%- else -%}
+    kept.{{ column }}
+    {%- endif %},
+    {%- endfor %}
+    kept.grain,
+    kept.period_start
+from {{ relation }} as kept
+left semi join (
+    select distinct grain, period_start from {{ relation }} where {{ matured }}
+) as matured
+    on kept.grain = matured.grain and kept.period_start = matured.period_start
 {%- endmacro %}
 
 {% macro duckdb__kpi_incremental_by_period(as_of_relation) -%}

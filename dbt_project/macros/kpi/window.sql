@@ -104,6 +104,18 @@
   scan by the keys themselves: with keys that do not follow time that reads more, not less.)
 #}
 {% macro kpi_key_range(column, keys) -%}
+    {{- return(adapter.dispatch('kpi_key_range', 'kpi_warehouse')(column, keys)) -}}
+{%- endmacro %}
+
+{#- Spark: the same range, computed when the query runs (no query while the model compiles).
+    No keys: min and max are null, and the comparison filters every row out, as `1 = 0`. -#}
+{% macro spark__kpi_key_range(column, keys) -%}
+    {{ column }} between
+        (select min(kpi_key) from ({{ keys }}) as kpi_keys (kpi_key))
+        and (select max(kpi_key) from ({{ keys }}) as kpi_keys (kpi_key))
+{%- endmacro %}
+
+{% macro duckdb__kpi_key_range(column, keys) -%}
     {%- if not execute -%}{{ return('1 = 1') }}{%- endif -%}
     {%- set found = run_query(
         'select min(kpi_key), max(kpi_key) from (' ~ keys ~ ') as kpi_keys (kpi_key)'
@@ -127,6 +139,15 @@
   a table appended to night after night keeps its recent rows at its end.
 #}
 {% macro kpi_lower_bound(column, values) -%}
+    {{- return(adapter.dispatch('kpi_lower_bound', 'kpi_warehouse')(column, values)) -}}
+{%- endmacro %}
+
+{#- Spark: the same bound, computed when the query runs (null, so no row, for no values) -#}
+{% macro spark__kpi_lower_bound(column, values) -%}
+    {{ column }} >= (select min(v) from ({{ values }}) as kpi_values (v))
+{%- endmacro %}
+
+{% macro duckdb__kpi_lower_bound(column, values) -%}
     {%- if not execute -%}{{ return('1 = 1') }}{%- endif -%}
     {%- set found = run_query(
         'select cast(min(v) as varchar), typeof(min(v)) from (' ~ values ~ ') as kpi_values (v)'
