@@ -18,6 +18,11 @@ row per problem, a sentence naming the day, the counts and what to do; no row, n
   when it is dated more than the tree's ``maturity_days`` after the first order (an earlier
   one may belong to an order from before the history).
 
+* **refused files** (:func:`refused_files`): a file the run's ingest refused (its columns,
+  its encoding, cut mid-row, over the bad-row threshold; recorded in ``raw._refused``). The
+  night goes on without it, and the units that read its source are held back by this frame
+  until the file is fixed, delivered again and its day re-run.
+
 Only the units whose KPIs read the source get its problems (:func:`unit_sources`).
 """
 
@@ -40,6 +45,8 @@ from pipelines.queries import table_exists
 PROBLEM = "problem"
 LEDGER = ("raw", "_file_ledger")
 QUARANTINE = ("raw", "_quarantine")
+#: the files a run's ingest refused (pipelines/ingest/load.py: ensure_tables)
+REFUSED = ("raw", "_refused")
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,30 @@ def unit_sources(tree: Tree, unit: str) -> set[str]:
 
 def _frame(problems: Iterable[str]) -> pd.DataFrame:
     return pd.DataFrame({PROBLEM: pd.Series(list(problems), dtype="object")})
+
+
+def refused_files(
+    con: duckdb.DuckDBPyConnection, sources: Iterable[str], run_id: str
+) -> pd.DataFrame:
+    """The files of ``sources`` the run ``run_id`` refused at ingest, one sentence each
+    (pipelines/alerts/heldback.py words it for the teams, from its parts)."""
+    sources = sorted(sources)
+    if not sources or not table_exists(con, *REFUSED):
+        return _frame([])
+    rows = con.execute(
+        f"""
+        select distinct source, partition_date, file, rule, message
+        from {".".join(REFUSED)}
+        where run_id = ? and source in ({", ".join("?" for _ in sources)})
+        order by partition_date, source, file
+        """,
+        [run_id, *sources],
+    ).fetchall()
+    return _frame(
+        f"refused: {file} ({source}, {day}), rule {rule}: {message} Fix the file, deliver it "
+        f"again, then `kpi run --date {day}`."
+        for source, day, file, rule, message in rows
+    )
 
 
 def incomplete_days(

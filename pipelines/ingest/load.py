@@ -43,6 +43,8 @@ from pipelines.settings import Settings
 RAW_SCHEMA = "raw"
 QUARANTINE = f"{RAW_SCHEMA}._quarantine"
 LEDGER = f"{RAW_SCHEMA}._file_ledger"
+#: the files a run refused (docs/sources.md, "A refused file"): one row per file and run
+REFUSED = f"{RAW_SCHEMA}._refused"
 #: the ledger's columns, in its order: the table (:func:`ensure_tables`) and the rows a loader
 #: inserts (:class:`LedgerRow`) are made from it
 LEDGER_COLUMNS: dict[str, pl.DataType] = {
@@ -77,6 +79,10 @@ LOAD_CHECKPOINT_THRESHOLD = "256MB"
 
 class BadBatch(RuntimeError):
     """A file's share of bad rows is above the threshold: the batch is rejected."""
+
+    def __init__(self, message: str, file: str):
+        super().__init__(message)
+        self.file = file
 
 
 class BeforePartitionsStart(ValueError):
@@ -140,6 +146,12 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, sources: list[str]) -> None:
         for name, dtype in LEDGER_COLUMNS.items()
     )
     con.execute(f"create table if not exists {LEDGER} ({ledger})")
+    con.execute(
+        f"""create table if not exists {REFUSED} (
+            run_id varchar, source varchar not null, partition_date date not null,
+            file varchar not null, rule varchar not null, message varchar not null,
+            refused_at timestamp not null)"""
+    )
     for name in ("first_business_date", "last_business_date"):  # a ledger that predates them
         con.execute(f"alter table {LEDGER} add column if not exists {name} date")
     for source in sources:
@@ -699,7 +711,8 @@ class DayLoader:
                 f"{first.file}: {first.rows_quarantined} of {first.rows_in} rows are bad "
                 f"({first.rows_quarantined / first.rows_in:.1%} > threshold {threshold:.1%}); "
                 f"the file was not loaded. Top reasons: {reasons}. "
-                f"See {QUARANTINE} (source='{self._source}', file='{first.file}')."
+                f"See {QUARANTINE} (source='{self._source}', file='{first.file}').",
+                file=first.file,
             )
         if self._rows >= self._commit_rows or self._days >= self._commit_days:
             self.commit()

@@ -82,10 +82,11 @@ FILE_COLUMN = "file_column"
 
 
 class SchemaMismatch(ValueError):
-    """The file's columns do not fit the contract: nothing of it can be loaded."""
+    """The file's columns do not fit the contract: nothing of it can be loaded. ``kind``:
+    the rule it breaks, as a refusal records it (schema, encoding, cut)."""
 
-    def __init__(self, file: str, column: str, problem: str):
-        self.file, self.column, self.problem = file, column, problem
+    def __init__(self, file: str, column: str, problem: str, kind: str = "schema"):
+        self.file, self.column, self.problem, self.kind = file, column, problem, kind
         where = "the file" if column == "*" else f"column '{column}'"
         super().__init__(f"{file}: {where} {problem}")
 
@@ -897,7 +898,7 @@ def _read(
             return _read_plain(unpacked, source, conf, file, problems)
     except CompressedProblem as err:
         if problems is None:
-            raise SchemaMismatch(file, "*", str(err)) from None
+            raise SchemaMismatch(file, "*", str(err), kind="cut") from None
         problems.append(FileProblem("*", str(err), kind="cut"))
         return pl.DataFrame()
 
@@ -920,7 +921,7 @@ def _read_plain(
             "61.08). Deliver the whole file again (ending with a line break)"
         )
         if problems is None:
-            raise SchemaMismatch(file, "*", problem)
+            raise SchemaMismatch(file, "*", problem, kind="cut")
         problems.append(FileProblem("*", problem, kind="cut"))
     try:
         if mapped and path.suffix.lower() == ".csv":
@@ -939,7 +940,7 @@ def _read_plain(
         mismatch = EncodingMismatch("utf-8", detect_encoding(path.read_bytes()), "invalid utf-8")
     mismatch = mismatch.located(path.read_bytes(), source)
     if problems is None or mismatch.detected is None:
-        raise SchemaMismatch(file, "*", str(mismatch)) from None
+        raise SchemaMismatch(file, "*", str(mismatch), kind="encoding") from None
     problems.append(FileProblem("*", str(mismatch), kind="encoding"))
     options = (mapping.delimiter, mapping.skip_lines) if mapped and mapping else (",", 0)
     return read_csv_text(path, mismatch.detected, *options, ragged=mapped)
