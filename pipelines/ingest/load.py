@@ -31,6 +31,7 @@ from pipelines.ingest.validate import (
     DATE_IN_NAME,
     FILE_COLUMN,
     ROW,
+    ROW_KEY,
     TOGETHER_BYTES,
     SchemaMismatch,
     Validated,
@@ -140,7 +141,9 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, sources: list[str]) -> None:
             value varchar, loaded_at timestamp not null, run_id varchar,
             {FILE_COLUMN} varchar)"""
     )
-    _add_if_missing(con, QUARANTINE, _columns_of(con, QUARANTINE), f"{FILE_COLUMN} varchar")
+    have = _columns_of(con, QUARANTINE)
+    _add_if_missing(con, QUARANTINE, have, f"{FILE_COLUMN} varchar")
+    _add_if_missing(con, QUARANTINE, have, f"{ROW_KEY} varchar")
     ledger = ", ".join(
         f"{name} {_sql_type(dtype)}" + (" not null" if name in LEDGER_REQUIRED else "")
         for name, dtype in LEDGER_COLUMNS.items()
@@ -822,7 +825,7 @@ class DayLoader:
                 f"insert into {QUARANTINE} by name "
                 "select ? as source, ?::date as partition_date, ? as file, row_number, "
                 f"column_name, check_name, value, ?::timestamp as loaded_at, ? as run_id, "
-                f"{FILE_COLUMN} from _bad_rows",
+                f"{FILE_COLUMN}, {ROW_KEY} from _bad_rows",
                 [source, day, f.rel, loaded_at, run_id],
             )
         if f.status == "loaded" and checked.good.height >= SMALL_INSERT_ROWS:

@@ -79,6 +79,9 @@ JSONL_KEYS_FROM_LINES = 1000
 
 #: the quarantine's column for the file's own name of a column, where it has another
 FILE_COLUMN = "file_column"
+#: the quarantine's column for the bad row's key (its source's key columns, joined by "|"):
+#: a shipment of a quarantined order is no orphan (expectations/completeness.py)
+ROW_KEY = "row_key"
 
 
 class SchemaMismatch(ValueError):
@@ -1032,7 +1035,7 @@ def _validate_raw(
         rows_in = typed[ROW].n_unique()
     return Validated(
         good=good,
-        bad=_with_file_columns(bad, origin),
+        bad=_with_row_keys(_with_file_columns(bad, origin), typed, source),
         rows_in=rows_in,
         prepared=prepared,
         zone_assumed=assumed,
@@ -1234,13 +1237,29 @@ def _spread(good: pl.DataFrame, source: str, grain: str) -> tuple[pl.DataFrame, 
 
 
 #: the quarantine of a file without bad rows (one frame for all: each new one is a query)
-_NO_BAD_ROWS = pl.DataFrame(schema={**QUARANTINE_SCHEMA, FILE_COLUMN: pl.String})
+_NO_BAD_ROWS = pl.DataFrame(
+    schema={**QUARANTINE_SCHEMA, FILE_COLUMN: pl.String, ROW_KEY: pl.String}
+)
+
+
+def _with_row_keys(bad: pl.DataFrame, typed: pl.DataFrame, source: str) -> pl.DataFrame:
+    """The quarantine's rows with their row's key, as far as the file gives it."""
+    if not bad.height:
+        return _NO_BAD_ROWS
+    key = [c for c in SOURCE_SPECS[source].key if c in typed.columns]
+    if not key or ROW not in typed.columns:
+        return bad.with_columns(pl.lit(None, dtype=pl.String).alias(ROW_KEY))
+    keys = typed.select(
+        pl.col(ROW).cast(pl.Int64).alias("row_number"),
+        pl.concat_str([pl.col(c).cast(pl.String) for c in key], separator="|").alias(ROW_KEY),
+    ).unique("row_number", keep="first")
+    return bad.join(keys, on="row_number", how="left")
 
 
 def _with_file_columns(bad: pl.DataFrame, origin: Mapping[str, str]) -> pl.DataFrame:
     """The quarantine's rows with the file's name of each column, where it has another."""
     if not bad.height:
-        return _NO_BAD_ROWS
+        return _NO_BAD_ROWS.drop(ROW_KEY)
     names = {ours: theirs for ours, theirs in origin.items() if ours != theirs}
     return bad.with_columns(
         pl.col("column")
