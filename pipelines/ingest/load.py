@@ -36,6 +36,7 @@ from pipelines.ingest.validate import (
     SchemaMismatch,
     Validated,
     contract_dtypes,
+    row_key,
     validate_file,
     validate_files,
 )
@@ -882,6 +883,7 @@ def out_of_range(checked: Validated, source: str, first: dt.date, horizon: dt.da
         .alias("check"),
         pl.col(column).cast(pl.String).alias("value"),
         pl.lit(None, pl.String).alias(FILE_COLUMN),
+        row_key(good, source),
     )
     bad = pl.concat([checked.bad, moved], how="vertical_relaxed").sort("row_number", "column")
     return replace(checked, good=good.filter(date.is_between(first, horizon)), bad=bad)

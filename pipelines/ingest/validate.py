@@ -1242,16 +1242,22 @@ _NO_BAD_ROWS = pl.DataFrame(
 )
 
 
+def row_key(frame: pl.DataFrame, source: str) -> pl.Expr:
+    """A row's key (its source's key columns, joined by "|"), as far as ``frame`` has them."""
+    key = [c for c in SOURCE_SPECS[source].key if c in frame.columns]
+    if not key:
+        return pl.lit(None, dtype=pl.String).alias(ROW_KEY)
+    return pl.concat_str([pl.col(c).cast(pl.String) for c in key], separator="|").alias(ROW_KEY)
+
+
 def _with_row_keys(bad: pl.DataFrame, typed: pl.DataFrame, source: str) -> pl.DataFrame:
     """The quarantine's rows with their row's key, as far as the file gives it."""
     if not bad.height:
         return _NO_BAD_ROWS
-    key = [c for c in SOURCE_SPECS[source].key if c in typed.columns]
-    if not key or ROW not in typed.columns:
+    if ROW not in typed.columns:
         return bad.with_columns(pl.lit(None, dtype=pl.String).alias(ROW_KEY))
     keys = typed.select(
-        pl.col(ROW).cast(pl.Int64).alias("row_number"),
-        pl.concat_str([pl.col(c).cast(pl.String) for c in key], separator="|").alias(ROW_KEY),
+        pl.col(ROW).cast(pl.Int64).alias("row_number"), row_key(typed, source)
     ).unique("row_number", keep="first")
     return bad.join(keys, on="row_number", how="left")
 
