@@ -14,9 +14,15 @@ row per problem, a sentence naming the day, the counts and what to do; no row, n
   as it is is listed under ``completeness.accept`` in kpi.yaml.
 * **orphans** (:func:`orphans`): order lines without their order, and shipments without
   their order, counted by delivery day. A quarantined order row explains one order's
-  orphans (the row was counted and reported at ingest already); a shipment is judged only
-  when it is dated more than the tree's ``maturity_days`` after the first order (an earlier
-  one may belong to an order from before the history).
+  lines of its day (the row was counted and reported at ingest already), and a shipment
+  whose order id is in the quarantine is no orphan, however long the window; a shipment is
+  judged only when it is dated more than the tree's ``maturity_days`` after the first order
+  (an earlier one may belong to an order from before the history).
+
+* **refused files** (:func:`refused_files`): a file the run's ingest refused (its columns,
+  its encoding, cut mid-row, over the bad-row threshold; recorded in ``raw._refused``). The
+  night goes on without it, and the units that read its source are held back by this frame
+  until the file is fixed, delivered again and its day re-run.
 
 Only the units whose KPIs read the source get its problems (:func:`unit_sources`).
 """
@@ -43,6 +49,8 @@ from pipelines.queries import table_exists
 PROBLEM = "problem"
 LEDGER = ("raw", "_file_ledger")
 QUARANTINE = ("raw", "_quarantine")
+#: the files a run's ingest refused (pipelines/ingest/load.py: ensure_tables)
+REFUSED = ("raw", "_refused")
 
 
 def N_(message: str) -> str:  # noqa: N802 - gettext's name for a marker
@@ -68,9 +76,8 @@ ORPHAN_LINES = N_(
 )
 ORPHAN_SHIPMENTS = N_(
     "shipments without an order, delivered {day}: {updates} updates of {orders} orders not in "
-    "the orders delivered (dated more than {days} days after the first order; {explained} "
-    "order rows set aside as unreadable in the window). Deliver the missing orders, then "
-    "run their days again."
+    "the orders delivered nor set aside as unreadable (dated more than {days} days after the "
+    "first order). Deliver the missing orders, then run their days again."
 )
 SENTENCES = (INCOMPLETE_DAY, ORPHAN_LINES, ORPHAN_SHIPMENTS)
 
@@ -118,6 +125,30 @@ def unit_sources(tree: Tree, unit: str) -> set[str]:
 
 def _frame(problems: Iterable[str]) -> pd.DataFrame:
     return pd.DataFrame({PROBLEM: pd.Series(list(problems), dtype="object")})
+
+
+def refused_files(
+    con: duckdb.DuckDBPyConnection, sources: Iterable[str], run_id: str
+) -> pd.DataFrame:
+    """The files of ``sources`` the run ``run_id`` refused at ingest, one sentence each
+    (pipelines/alerts/heldback.py words it for the teams, from its parts)."""
+    sources = sorted(sources)
+    if not sources or not table_exists(con, *REFUSED):
+        return _frame([])
+    rows = con.execute(
+        f"""
+        select distinct source, partition_date, file, rule, message
+        from {".".join(REFUSED)}
+        where run_id = ? and source in ({", ".join("?" for _ in sources)})
+        order by partition_date, source, file
+        """,
+        [run_id, *sources],
+    ).fetchall()
+    return _frame(
+        f"refused: {file} ({source}, {day}), rule {rule}: {message} Fix the file, deliver it "
+        f"again, then `kpi run --date {day}`."
+        for source, day, file, rule, message in rows
+    )
 
 
 def incomplete_days(
@@ -215,32 +246,43 @@ def orphans(
                 )
     if "shipments" in sources and "shipments" in have:
         since = con.execute("select min(business_date) from raw.orders").fetchone()[0]
+        # a shipment of a quarantined order is no orphan: the quarantine told it already
+        # (matched by order id: over a long backfill, a count of quarantined rows in a window
+        # says nothing of which shipments they explain)
+        quarantined_ids = (
+            f"""and s.order_id not in (select row_key from {".".join(QUARANTINE)}
+                  where source = 'orders' and row_key is not null)"""
+            if table_exists(con, *QUARANTINE) and _has_row_key(con)
+            else ""
+        )
         rows = con.execute(
-            """
+            f"""
             select s._partition_date, count(*), count(distinct s.order_id)
             from raw.shipments as s
             where s._partition_date between ? and ?
               and s.business_date > ?::date + ?::integer
               and not exists (select 1 from raw.orders as o where o.order_id = s.order_id)
+              {quarantined_ids}
             group by all order by 1
             """,
             [start, end, since, maturity_days],
         ).fetchall()
-        explained = sum(
-            n for d, n in quarantined.items() if start - dt.timedelta(2 * maturity_days) <= d <= end
-        )
-        if sum(orders for _, _, orders in rows) > explained:
-            for day, updates, orders in rows:
-                problems.append(
-                    ORPHAN_SHIPMENTS.format(
-                        day=day,
-                        updates=updates,
-                        orders=orders,
-                        days=maturity_days,
-                        explained=explained,
-                    )
-                )
+        for day, updates, orders in rows:
+            problems.append(
+                ORPHAN_SHIPMENTS.format(day=day, updates=updates, orders=orders, days=maturity_days)
+            )
     return _frame(problems)
+
+
+def _has_row_key(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the quarantine keeps its rows' keys (a warehouse built before it did not)."""
+    return bool(
+        con.execute(
+            """select count(*) from information_schema.columns
+            where table_schema = ? and table_name = ? and column_name = 'row_key'""",
+            list(QUARANTINE),
+        ).fetchone()[0]
+    )
 
 
 def festive(day: dt.date) -> bool:

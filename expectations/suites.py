@@ -55,7 +55,14 @@ import duckdb
 import great_expectations.expectations as gxe
 import pandas as pd
 
-from expectations.completeness import PROBLEM, Band, incomplete_days, orphans, unit_sources
+from expectations.completeness import (
+    PROBLEM,
+    Band,
+    incomplete_days,
+    orphans,
+    refused_files,
+    unit_sources,
+)
 from kpi_tree.availability import Availability, unit_split
 from kpi_tree.model import Tree
 from kpi_tree.units import SHARED_UNIT, mart_table
@@ -441,12 +448,24 @@ def add_completeness(
     start: dt.date,
     end: dt.date,
     band: Band,
+    run_id: str | None = None,
 ) -> Gate:
     """The completeness of the raw data the unit reads (:mod:`expectations.completeness`):
-    incomplete delivery days and orphans, one row per problem, none expected."""
+    the files the run ``run_id`` refused, incomplete delivery days and orphans, one row per
+    problem, none expected."""
+    sources = unit_sources(tree, gate.unit)
+    if run_id is not None:
+        # first: a refused file explains the gaps and thin days the other frames find; and
+        # judged even when nothing else is (its source's only files refused): held back,
+        # not skipped
+        refused = refused_files(con, sources, run_id)
+        if gate.skipped and not len(refused):
+            return gate
+        gate.skipped = False
+        gate.frames = {"refused": refused, **gate.frames}
+        gate.expectations["refused"] = [gxe.ExpectColumnValuesToBeNull(column=PROBLEM)]
     if gate.skipped:
         return gate
-    sources = unit_sources(tree, gate.unit)
     gate.frames["incomplete"] = incomplete_days(con, sources, start, end, band)
     gate.frames["orphans"] = orphans(con, sources, start, end, tree.maturity_days)
     for name in ("incomplete", "orphans"):
@@ -463,11 +482,13 @@ def build_gate(
     vocabulary: Vocabulary = DEFAULT_VOCABULARY,
     band: Band = Band(),
     accepted: set[tuple[str, dt.date]] | None = None,
+    run_id: str | None = None,
 ) -> Gate:
     """The unit's suites over the run's window, for the KPIs the build found computable;
     ``vocabulary``: the shop's members (kpi.yaml); ``band``: when a delivery day is
     incomplete (kpi.yaml ``completeness:``); ``accepted``: the missing source days an
-    operator accepted (expectations/gaps.py)."""
+    operator accepted (expectations/gaps.py); ``run_id``: the run whose refused files hold
+    the unit back."""
     availability = kpi_availability(con)
     if unit == SHARED_UNIT:
         gate = shared_gate(con, tree, start, end, availability, accepted)
@@ -476,4 +497,4 @@ def build_gate(
         gate = team_gate(
             con, tree, unit, start, end, vocabulary, availability, accepted, volume_accepted
         )
-    return add_completeness(con, tree, gate, start, end, band)
+    return add_completeness(con, tree, gate, start, end, band, run_id)

@@ -90,6 +90,9 @@ class RunOutcome:
     resent: list[DeliveryResult] = field(default_factory=list)
     #: where the run's log went (`kpi run`), if it went to a file
     log_file: Path | None = None
+    #: the files the run refused at ingest (raw._refused: source, day, file, rule, message);
+    #: the units reading their sources are held back, the rest published
+    refused: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -99,13 +102,41 @@ class RunOutcome:
     @property
     def exit_code(self) -> int:
         """0 when every unit was published or skipped for lack of sources; 1 when the run
-        failed or a unit was held back (a data failure someone must look at)."""
-        return 0 if self.success else 1
+        failed, a unit was held back or a file refused (a data failure someone must look
+        at)."""
+        return 0 if self.success and not self.refused else 1
 
 
 def publications(settings: Settings, run_id: str) -> dict[str, dict]:
     """What the run did with each unit: its newest publication log entry of the run."""
     return {e["unit"]: e for e in read_log(settings) if e["run_id"] == run_id}
+
+
+def refused_files(settings: Settings, run_id: str) -> list[dict]:
+    """The files the run refused at ingest, as recorded in the build warehouse."""
+    import duckdb
+
+    from expectations.completeness import REFUSED
+    from pipelines.queries import table_exists
+
+    if not settings.build_db.exists():
+        return []
+    try:
+        con = duckdb.connect(str(settings.build_db), read_only=True)
+    except duckdb.Error:  # held by another program: the run's own error says so
+        return []
+    try:
+        if not table_exists(con, *REFUSED):
+            return []
+        rows = con.execute(
+            f"""select distinct source, partition_date, file, rule, message
+            from {".".join(REFUSED)} where run_id = ? order by partition_date, source, file""",
+            [run_id],
+        ).fetchall()
+    finally:
+        con.close()
+    keys = ("source", "day", "file", "rule", "message")
+    return [dict(zip(keys, (s, d.isoformat(), f, r, m), strict=True)) for s, d, f, r, m in rows]
 
 
 def _why(lines: list[str]) -> dict[str, str]:
@@ -249,6 +280,7 @@ def run_nightly(
         },
         notices=notices,
         resent=resent,
+        refused=refused_files(settings, result.run_id),
     )
 
 

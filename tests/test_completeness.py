@@ -3,8 +3,9 @@ back the units that read its source as incomplete, and order lines or shipments 
 order are a gate failure with their counts and day; the units that read none of them publish.
 
 One real shop of five weeks, run for real: its last day's sessions file cut to a fifth of
-its rows, ten orders taken out of an earlier day's orders file (their lines stay), and a
-shipment of an order never delivered on the last day."""
+its rows, ten orders taken out of an earlier day's orders file (their lines stay), one
+late order quarantined (its shipments stay), and a shipment of an order never delivered on
+the last day."""
 
 from __future__ import annotations
 
@@ -74,6 +75,23 @@ def test_an_incomplete_day_and_orphan_lines_hold_back_only_the_units_that_read_t
         text = path.read_text(encoding="utf-8").splitlines(keepends=True)
         keep = [line for line in text[1:] if line.split(",", 2)[1] not in removed]
         path.write_text("".join(text[:1] + keep), encoding="utf-8")
+    # one order of a late day quarantined (an unknown channel), its shipments still delivered:
+    # not orphans, the quarantine told it (matched by its id, not by a count of quarantined
+    # rows, which over a long backfill explains the wrong shipments)
+    late = landing / "orders" / f"orders_{START + dt.timedelta(days=32)}.csv"
+    with late.open(encoding="utf-8", newline="") as f:
+        late_rows = list(csv.DictReader(f))
+    shipped = {
+        line.split(",", 2)[1]
+        for path in (landing / "shipments").glob("*.csv")
+        for line in path.read_text(encoding="utf-8").splitlines()[1:]
+    }
+    victim = next(r for r in late_rows if r["order_id"] in shipped)
+    victim["channel"] = "tv"
+    with late.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, list(late_rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(late_rows)
     # and one shipment of an order never delivered, on the last day (more than the
     # maturity window after the first order: it cannot belong to an order before the history)
     with (landing / "shipments" / f"shipments_{last}.csv").open("a", encoding="utf-8") as f:
@@ -92,6 +110,7 @@ def test_an_incomplete_day_and_orphan_lines_hold_back_only_the_units_that_read_t
     assert {u for u, s in status.items() if s == PUBLISHED} == {"service"}
     logistics = read_verdict(shop.settings.warehouse_dir, "logistics")
     (ships,) = [f for f in logistics.failures if f.frame == "orphans"]
+    assert ships.unexpected_count == 1  # the never-delivered order's, not the quarantined one's
     assert (
         f"shipments without an order, delivered {last}: 1 updates of 1 orders"
         in (ships.examples[0])

@@ -1,5 +1,6 @@
 """A failed night reaches people: a publication log row per unit it stopped, a notice to the
-owners of those units and one to the operator channel (issue 45, "Failures reach people")."""
+owners of those units and one to the operator channel (issue 45, "Failures reach people").
+A refused file is not a failed night: it holds back only the units that read its source."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 from conftest import make_shop
 
 from kpi_tree.model import default_tree
-from kpi_tree.units import SHARED_UNIT, publication_units
+from kpi_tree.units import SHARED_UNIT, publication_units, team_units
 from pipelines.alerts.failed import OPERATOR, RUN_FAILED
 from pipelines.definitions import build_defs
-from pipelines.publish.serving import FAILED, read_log
+from pipelines.publish.serving import HELD_BACK, PUBLISHED, read_log, serving_db
 from pipelines.runner import run_nightly
 
 
@@ -24,11 +26,30 @@ def lines(path: Path) -> list[dict]:
     return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x]
 
 
-def test_a_file_refused_at_ingest_is_logged_and_told_to_owners_and_operator(tmp_path, monkeypatch):
-    shop = make_shop(
-        tmp_path, start=dt.date(2025, 3, 3), days=2, orders_per_day=40, faults={"missing_column": 1}
+#: the units whose KPIs read conversations, from kpi_tree/tree.yaml by hand (service's
+#: conversation KPIs, operations' contact rate; the tree unit publishes every team's values)
+READ_CONVERSATIONS = {"service", "operations", SHARED_UNIT}
+
+
+def refuse_conversations(shop) -> str:
+    """The last day's conversations file without its agent_id: refused (schema)."""
+    path = shop.data_dir / "landing" / "conversations" / f"conversations_{shop.end}.jsonl"
+    rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x]
+    assert rows and all("agent_id" in r for r in rows)
+    path.write_text(
+        "".join(json.dumps({k: v for k, v in r.items() if k != "agent_id"}) + "\n" for r in rows),
+        encoding="utf-8",
     )
-    fault = shop.manifest["schema_faults"][0]
+    return f"conversations/{path.name}"
+
+
+def test_a_refused_file_holds_back_only_the_units_that_read_its_source(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    shop = make_shop(tmp_path, start=dt.date(2025, 3, 3), days=2, orders_per_day=40, faults={})
+    refused = refuse_conversations(shop)
     config = tmp_path / "kpi.yaml"
     config.write_text(
         json.dumps(
@@ -37,55 +58,63 @@ def test_a_file_refused_at_ingest_is_logged_and_told_to_owners_and_operator(tmp_
                 "alerts": {
                     "channels": {
                         "default": [{"type": "file", "path": "alerts/teams.jsonl"}],
-                        "marketing": [{"type": "file", "path": "alerts/marketing.jsonl"}],
+                        "customer_service": [{"type": "file", "path": "alerts/service.jsonl"}],
                     },
                     "operator": [{"type": "file", "path": "alerts/operator.jsonl"}],
-                    "owners": {"marketing": [{"name": "Mei", "slack": "U0MEI"}]},
+                    "owners": {"customer_service": [{"name": "Li", "slack": "U0LI"}]},
                     "digest": False,
                 },
             }
         )
     )
     monkeypatch.setenv("KPI_CONFIG", str(config))
-    with dg.instance_for_test() as instance:
-        outcome = run_nightly(
-            build_defs(shop.data_dir), shop.start, shop.end, instance, log_level="CRITICAL"
-        )
-    assert not outcome.ok and outcome.exit_code == 1
-    units = publication_units(default_tree())
-    teams = {t["mart"]: tid for tid, t in default_tree().teams.items() if t.get("mart")}
-
-    # every unit the night stopped has its row in the log, saying why
-    logged = {e["unit"]: e for e in read_log(shop.settings) if e["run_id"] == outcome.run_id}
-    assert set(logged) == set(units)
-    assert {e["status"] for e in logged.values()} == {FAILED}
-    assert all(
-        any(fault["file"] in n and n.startswith("ingest") for n in e["notes"])
-        for e in logged.values()
+    monkeypatch.setenv("KPI_DATA_DIR", str(shop.data_dir))
+    result = CliRunner().invoke(
+        app, ["run", "--start", shop.start.isoformat(), "--end", shop.end.isoformat()]
     )
-    assert {e["data_as_of"] for e in logged.values()} == {shop.end.isoformat()}
+    # the night ends non-zero and names the refused file
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 1
+    assert refused in "".join(result.output.split()), result.output
 
-    # the operator: one notice naming every unit, the file, and the rerun
+    tree = default_tree()
+    units = set(publication_units(tree))
+    held = READ_CONVERSATIONS
+    published = units - held
+    assert published == {"management", "marketing", "logistics"}
+
+    # the publication log: the dependent units held back, the others published, none failed
+    (run_id,) = {e["run_id"] for e in read_log(shop.settings)}
+    logged = {e["unit"]: e["status"] for e in read_log(shop.settings) if e["run_id"] == run_id}
+    assert logged == {u: HELD_BACK if u in held else PUBLISHED for u in units}
+
+    # the serving file carries the night of the units that do not read conversations
+    with duckdb.connect(str(serving_db(shop.settings)), read_only=True) as con:
+        schemas = {r[0] for r in con.execute("select schema_name from duckdb_schemas()").fetchall()}
+        for unit in published:
+            (newest,) = con.execute(
+                f"select max(period_start) from {unit}.{unit}_kpis where grain = 'day'"
+            ).fetchone()
+            assert newest == shop.end, unit
+    assert not ({"service", "operations"} & schemas)
+
+    # a held-back notice to each team of a dependent unit: the file, the day, the rule, the
+    # rerun; no failed-night notice, to no one
     alerts = shop.data_dir / "alerts"
-    (operator,) = lines(alerts / "operator.jsonl")
-    assert operator["kind"] == RUN_FAILED and operator["team"] == OPERATOR
-    assert fault["file"] in operator["text"] and fault["column"] in operator["text"]
-    assert f"--start {shop.start} --end {shop.end}" in operator["text"]
-    assert all(u in operator["text"] for u in units)
-
-    # each team owning a stopped unit: its own channels, its owners mentioned
-    (marketing,) = lines(alerts / "marketing.jsonl")
-    assert marketing["team"] == "marketing" and fault["file"] in marketing["text"]
-    assert [m["slack"] for m in marketing["mentions"]] == ["U0MEI"]
-    others = lines(alerts / "teams.jsonl")
-    expected = {teams[u] for u in units if u != SHARED_UNIT} - {"marketing"}
-    assert sorted(m["team"] for m in others) == sorted(expected)
-
-    # and all of it in the alert history, with its delivery, and on the outcome
+    assert not (alerts / "operator.jsonl").exists()
     history = lines(alerts / "alerts.jsonl")
-    assert len(history) == len(expected) + 2
-    assert {h["delivery_status"] for h in history} == {"delivered"}
-    assert [h["alert_id"] for h in outcome.notices] == [h["alert_id"] for h in history]
+    assert RUN_FAILED not in {h["kind"] for h in history}
+    teams = team_units(tree)
+    notices = {h["team"]: h for h in history if h["kind"] == "held_back"}
+    assert set(notices) == {teams[u] for u in held - {SHARED_UNIT}}
+    for notice in notices.values():
+        assert refused in notice["text"] and str(shop.end) in notice["text"]
+        assert "agent_id" in notice["text"]
+        assert f"`kpi run --date {shop.end}`" in notice["text"]
+        assert "kpi gaps accept" not in notice["text"]  # a refused file is fixed, not accepted
+    (service,) = lines(alerts / "service.jsonl")
+    assert service["team"] == teams["service"] and refused in service["text"]
+    assert [m["slack"] for m in service["mentions"]] == ["U0LI"]
 
 
 def test_a_notice_in_the_shops_language(tmp_path, monkeypatch):

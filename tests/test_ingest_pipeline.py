@@ -11,6 +11,8 @@ import dagster as dg
 from conftest import make_shop
 from polars.testing import assert_frame_equal
 
+from kpi_tree.model import default_tree
+from kpi_tree.units import publication_units
 from pipelines.definitions import build_defs
 from pipelines.ingest.contracts import SOURCES
 from pipelines.ingest.validate import read_raw
@@ -148,12 +150,7 @@ def test_timestamps_become_business_days_in_shanghai(built_shop):
         assert day == ts.date() + dt.timedelta(days=1)
 
 
-def _step_failures(outcome_error: str | None) -> str:
-    assert outcome_error is not None
-    return outcome_error
-
-
-def test_threshold_fails_the_batch_and_nothing_downstream_runs(tmp_path, monkeypatch):
+def test_threshold_refuses_the_file_and_holds_back_its_units(tmp_path, monkeypatch):
     shop = make_shop(
         tmp_path,
         start=dt.date(2025, 3, 3),
@@ -168,18 +165,19 @@ def test_threshold_fails_the_batch_and_nothing_downstream_runs(tmp_path, monkeyp
         outcome = run_nightly(
             build_defs(shop.data_dir), shop.start, shop.end, instance, log_level="CRITICAL"
         )
-        materialized = {
-            key.to_user_string()
-            for key in instance.get_asset_keys()
-            if instance.get_latest_materialization_event(key) is not None
-        }
-    assert not outcome.ok
-    msg = _step_failures(outcome.error)
+    # the file is refused, not the night: every unit reads orders, so every one is held back
+    assert outcome.exit_code == 1 and outcome.error is None
+    assert outcome.held_back == sorted(publication_units(default_tree()))
+    faulty = {f["file"] for f in shop.manifest["row_faults"]}
+    refused_files = {r["file"] for r in outcome.refused}
+    assert {f for f in faulty if f.startswith("orders/")} <= refused_files <= faulty
+    assert {r["rule"] for r in outcome.refused} == {"bad_rows"}
     bad = shop.manifest["row_faults"][0]
+    (refused,) = [r for r in outcome.refused if r["file"] == bad["file"]]
+    msg = refused["message"]
     assert bad["file"] in msg
     assert "rows are bad" in msg and "> threshold 1.0%" in msg and "Top reasons" in msg
     assert f"{bad['column']}: isin(" in msg
-    assert not any(k.startswith(("staging/", "kpi/", "marketing/")) for k in materialized)
 
 
 def test_schema_mismatch_names_file_and_column(tmp_path):
@@ -191,8 +189,10 @@ def test_schema_mismatch_names_file_and_column(tmp_path):
         outcome = run_nightly(
             build_defs(shop.data_dir), shop.start, shop.end, instance, log_level="CRITICAL"
         )
-    assert not outcome.ok
-    assert f"{fault['file']}: column '{fault['column']}' is missing" in outcome.error
+    assert outcome.exit_code == 1
+    (refused,) = outcome.refused
+    assert refused["file"] == fault["file"] and refused["rule"] == "schema"
+    assert f"{fault['file']}: column '{fault['column']}' is missing" in refused["message"]
 
 
 def test_csv_parquet_and_jsonl_give_the_same_typed_rows(tmp_path):
@@ -251,7 +251,7 @@ def _cut_run(tmp_path, cut, source="orders"):
 
 
 def test_a_file_cut_mid_row_is_refused_naming_the_file_and_line(tmp_path):
-    """A file that ends mid-row (cut in transfer) loads nothing of its day: the run fails,
+    """A file that ends mid-row (cut in transfer) loads nothing of its day: it is refused,
     naming the file and its last line; the day before it stays loaded."""
 
     def mid_row(data: bytes) -> bytes:
@@ -259,10 +259,13 @@ def test_a_file_cut_mid_row_is_refused_naming_the_file_and_line(tmp_path):
         return b"\n".join(lines[:20]) + b"\n" + lines[20][: len(lines[20]) // 2]
 
     outcome, file, _whole, days, held = _cut_run(tmp_path, mid_row)
-    assert not outcome.ok
-    assert f"{file}: the file ends mid-row: its last line, line 21," in outcome.error
-    first = min(held)
-    assert days == {first: held[first]}  # the day before, whole; nothing of the cut day
+    assert outcome.exit_code == 1
+    (refused,) = outcome.refused
+    assert refused["file"] == file and refused["rule"] == "cut"
+    assert f"{file}: the file ends mid-row: its last line, line 21," in refused["message"]
+    cut = sorted(held)[1]
+    # the days before and after it, whole; nothing of the cut day
+    assert days == {d: n for d, n in held.items() if d != cut}
 
 
 def test_a_file_cut_inside_its_last_number_does_not_load(tmp_path):
@@ -273,11 +276,12 @@ def test_a_file_cut_inside_its_last_number_does_not_load(tmp_path):
         tmp_path, lambda data: data.rstrip(b"\r\n")[:-1], source="ad_spend"
     )
     assert re.search(rb",\d+\.\d\d$", whole.rstrip(b"\r\n"))  # it ended in an amount
-    assert not outcome.ok
+    assert outcome.exit_code == 1
+    (refused,) = outcome.refused
     lines = whole.rstrip(b"\r\n").count(b"\n") + 1
-    assert f"{file}: the file ends mid-row: its last line, line {lines}," in outcome.error
-    first = min(held)
-    assert days == {first: held[first]}
+    assert f"{file}: the file ends mid-row: its last line, line {lines}," in refused["message"]
+    cut = sorted(held)[1]
+    assert days == {d: n for d, n in held.items() if d != cut}
 
 
 def test_a_whole_file_with_crlf_line_breaks_loads(tmp_path):

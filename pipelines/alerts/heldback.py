@@ -33,6 +33,11 @@ _VALUE = re.compile(r"=(-?[0-9.eE+-]+)\b")
 _GAP = re.compile(
     r"^(?P<source>\w+) missing on (?P<day>\d{4}-\d{2}-\d{2}) \((?P<kpis>.*) unknown\)"
 )
+#: a file the run refused at ingest, as expectations.completeness.refused_files words it
+_REFUSED = re.compile(
+    r"^refused: (?P<file>.+?) \((?P<source>\w+), (?P<day>\d{4}-\d{2}-\d{2})\), "
+    r"rule (?P<rule>\w+): (?P<message>.*?) Fix the file"
+)
 _MEMBER = re.compile(r"^(?P<kpi>\w+) by (?P<dimension>\w+) = (?P<member>.+)$")
 
 
@@ -47,6 +52,10 @@ class Problem:
     absent: tuple[str, ...] = field(default=(), compare=False)
     #: whether it says the whole of those days is missing (not only some of their rows)
     whole: bool = field(default=False, compare=False)
+    #: the (source, day)s it says are missing (a gap) or were refused (a refused file): a
+    #: gap of a refused file is said by the refusal, which says what to do about it
+    gaps: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    refused: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     def __str__(self) -> str:
         return f"{self.what} {self.todo}"
@@ -191,6 +200,8 @@ def describe(
         )
     if failure.frame == "gaps" and kind == "expect_column_values_to_be_null":
         return _gaps(tree, failure, folders)
+    if failure.frame == "refused" and kind == "expect_column_values_to_be_null":
+        return _refused(tree, failure, folders)
     if failure.frame == "coverage" and kind == "expect_column_values_to_be_null":
         found = [m for e in failure.examples for m in [_MEMBER.match(str(e))] if m]
         members = sorted(
@@ -265,6 +276,44 @@ def _gate_sentence(sentence: str, tree: Tree) -> str:
     return _(template).format(**fields)
 
 
+def _rule_words(rule: str) -> str:
+    return {
+        "schema": _("its columns do not fit what the source must hold"),
+        "encoding": _("it is not text in the source's encoding"),
+        "cut": _("it ends mid-row, so the delivery was cut short"),
+        "bad_rows": _("more of its rows are bad than the bad-row threshold allows"),
+    }.get(rule, rule)
+
+
+def _refused(tree: Tree, failure: Failure, folders: dict[str, str]) -> Problem:
+    """Files refused at ingest: which file, which day, which rule, and what to do."""
+    found = [m for e in failure.examples for m in [_REFUSED.match(str(e))] if m]
+    if not found:
+        return _as_checked(failure)
+    what = " ".join(
+        _("The {source} file {file} of {day} was refused: {rule} ({message}).").format(
+            source=source_name(tree, m["source"]),
+            file=m["file"],
+            day=m["day"],
+            rule=_rule_words(m["rule"]),
+            message=m["message"].removeprefix(f"{m['file']}: ").rstrip("."),
+        )
+        for m in found
+    )
+    days = sorted({m["day"] for m in found})
+    sources = sorted({m["source"] for m in found})
+    return Problem(
+        what,
+        _(
+            "Fix the file and deliver it again (landing folder {folder}), then run {command}."
+        ).format(folder=_folders(sources, folders), command=_rerun(days)),
+        # said first, and instead of what the missing file leaves empty on its days
+        absent=tuple(days),
+        whole=True,
+        refused=tuple((m["source"], m["day"]) for m in found),
+    )
+
+
 def _as_checked(failure: Failure) -> Problem:
     """A failure there are no business words for: the check and where it failed."""
     where = f"{failure.frame}.{failure.column}" if failure.column else failure.frame
@@ -297,6 +346,7 @@ def _gaps(tree: Tree, failure: Failure, folders: dict[str, str]) -> Problem:
         ).format(
             source=names, folder=_folders(sources, folders), command=_rerun(days), accept=accept
         ),
+        gaps=tuple((m["source"], m["day"]) for m in found),
     )
 
 
@@ -351,6 +401,8 @@ def problems(
         if problem not in out:
             out.append(problem)
     grouped = [_missing(tree, nodes, s, d, folders) for (s, d), nodes in missing.items()]
+    refused = {key for p in out for key in p.refused}
+    out = [p for p in out if not p.gaps or not set(p.gaps) <= refused]
     return _said_once(grouped + out)
 
 

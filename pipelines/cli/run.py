@@ -242,6 +242,20 @@ def run_and_report(
             highlight=False,
             soft_wrap=True,
         )
+    for refusal in outcome.refused:
+        err_console.print(
+            "[red]"
+            + escape(
+                _("Refused: {file} ({source}, {day}): {message}").format(**refusal)
+                + " "
+                + _("Fix the file, deliver it again, then run `kpi run --date {day}`.").format(
+                    day=refusal["day"]
+                )
+            )
+            + "[/red]",
+            highlight=False,
+            soft_wrap=True,
+        )
     return outcome
 
 

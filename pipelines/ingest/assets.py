@@ -10,6 +10,7 @@ from pipelines.ingest.landing import empty_notice, source_folders, stray_files, 
 from pipelines.ingest.load import (
     QUARANTINE,
     READ_AHEAD_DAYS,
+    REFUSED,
     BadBatch,
     BeforePartitionsStart,
     DayLoader,
@@ -23,6 +24,26 @@ from pipelines.ingest.validate import SchemaMismatch, zone_notice
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
 
 PROGRESS_EVERY_DAYS = 30
+
+#: the rules a refused file breaks, as ``raw._refused.rule`` records them
+SCHEMA, ENCODING, CUT, BAD_ROWS = "schema", "encoding", "cut", "bad_rows"
+
+
+def refusal(err: SchemaMismatch | BadBatch) -> tuple[str, str]:
+    """The refused file and the rule it breaks."""
+    if isinstance(err, BadBatch):
+        return err.file, BAD_ROWS
+    return err.file, err.kind if err.kind in (ENCODING, CUT) else SCHEMA
+
+
+def record_refusal(
+    con, run_id: str, source: str, day: dt.date, err: Exception, file: str, rule: str
+) -> None:
+    """A refused file on record for the run's gates (expectations/completeness.py: refused)."""
+    con.execute(
+        f"insert into {REFUSED} values (?, ?, ?, ?, ?, ?, now()::timestamp)",
+        [run_id, source, day, file, rule, str(err)],
+    )
 
 
 def landing_spec(source: str) -> dg.AssetSpec:
@@ -80,22 +101,37 @@ def build_ingest_asset(source: str, partitions: dg.PartitionsDefinition) -> dg.A
         days = [dt.date.fromisoformat(k) for k in context.partition_keys]
         results: list[DayResult] = []
         missing: list[str] = []
+        refused: list[str] = []
         with (
             warehouse.connect() as con,
             ReadAhead(settings, source, days, depth=READ_AHEAD_DAYS) as ahead,
         ):
             ensure_tables(con, SOURCES)
             tune_for_loading(con)
+            # a retried step records its refusals again
+            con.execute(
+                f"delete from {REFUSED} where run_id = ? and source = ?", [context.run_id, source]
+            )
             with DayLoader(con, settings, source, run_id=context.run_id, ahead=ahead) as loader:
                 for i, day in enumerate(days, start=1):
                     try:
                         result = loader.load(day)
-                    except (SchemaMismatch, BadBatch, BeforePartitionsStart) as err:
+                    except BeforePartitionsStart as err:
+                        # the setting is to change, not the file: the night stops
                         raise dg.Failure(
                             description=f"{source} {day}: {err}",
                             metadata={"source": source, "day": day.isoformat(), "error": str(err)},
                             allow_retries=False,
                         ) from err
+                    except (SchemaMismatch, BadBatch) as err:
+                        # the file is refused, not the night: the loader committed the days
+                        # before it, the other days and sources load, and the gates hold back
+                        # only the units that read this source (docs/sources.md)
+                        file, rule = refusal(err)
+                        record_refusal(con, context.run_id, source, day, err, file, rule)
+                        refused.append(file)
+                        context.log.error(f"{source} {day}: refused ({rule}): {err}")
+                        continue
                     results.append(result)
                     if not result.delivered:
                         missing.append(day.isoformat())
@@ -157,6 +193,7 @@ def build_ingest_asset(source: str, partitions: dg.PartitionsDefinition) -> dg.A
                 "last_business_date": touched[1].isoformat() if touched else None,
                 "zone_assumed": settings.business_timezone if assumed else None,
                 "not_loaded": dg.MetadataValue.json([s.path for s in strays]),
+                "refused": dg.MetadataValue.json(refused),
             }
         )
 

@@ -31,10 +31,12 @@ from pipelines.ingest.validate import (
     DATE_IN_NAME,
     FILE_COLUMN,
     ROW,
+    ROW_KEY,
     TOGETHER_BYTES,
     SchemaMismatch,
     Validated,
     contract_dtypes,
+    row_key,
     validate_file,
     validate_files,
 )
@@ -43,6 +45,8 @@ from pipelines.settings import Settings
 RAW_SCHEMA = "raw"
 QUARANTINE = f"{RAW_SCHEMA}._quarantine"
 LEDGER = f"{RAW_SCHEMA}._file_ledger"
+#: the files a run refused (docs/sources.md, "A refused file"): one row per file and run
+REFUSED = f"{RAW_SCHEMA}._refused"
 #: the ledger's columns, in its order: the table (:func:`ensure_tables`) and the rows a loader
 #: inserts (:class:`LedgerRow`) are made from it
 LEDGER_COLUMNS: dict[str, pl.DataType] = {
@@ -77,6 +81,10 @@ LOAD_CHECKPOINT_THRESHOLD = "256MB"
 
 class BadBatch(RuntimeError):
     """A file's share of bad rows is above the threshold: the batch is rejected."""
+
+    def __init__(self, message: str, file: str):
+        super().__init__(message)
+        self.file = file
 
 
 class BeforePartitionsStart(ValueError):
@@ -134,12 +142,20 @@ def ensure_tables(con: duckdb.DuckDBPyConnection, sources: list[str]) -> None:
             value varchar, loaded_at timestamp not null, run_id varchar,
             {FILE_COLUMN} varchar)"""
     )
-    _add_if_missing(con, QUARANTINE, _columns_of(con, QUARANTINE), f"{FILE_COLUMN} varchar")
+    have = _columns_of(con, QUARANTINE)
+    _add_if_missing(con, QUARANTINE, have, f"{FILE_COLUMN} varchar")
+    _add_if_missing(con, QUARANTINE, have, f"{ROW_KEY} varchar")
     ledger = ", ".join(
         f"{name} {_sql_type(dtype)}" + (" not null" if name in LEDGER_REQUIRED else "")
         for name, dtype in LEDGER_COLUMNS.items()
     )
     con.execute(f"create table if not exists {LEDGER} ({ledger})")
+    con.execute(
+        f"""create table if not exists {REFUSED} (
+            run_id varchar, source varchar not null, partition_date date not null,
+            file varchar not null, rule varchar not null, message varchar not null,
+            refused_at timestamp not null)"""
+    )
     for name in ("first_business_date", "last_business_date"):  # a ledger that predates them
         con.execute(f"alter table {LEDGER} add column if not exists {name} date")
     for source in sources:
@@ -699,7 +715,8 @@ class DayLoader:
                 f"{first.file}: {first.rows_quarantined} of {first.rows_in} rows are bad "
                 f"({first.rows_quarantined / first.rows_in:.1%} > threshold {threshold:.1%}); "
                 f"the file was not loaded. Top reasons: {reasons}. "
-                f"See {QUARANTINE} (source='{self._source}', file='{first.file}')."
+                f"See {QUARANTINE} (source='{self._source}', file='{first.file}').",
+                file=first.file,
             )
         if self._rows >= self._commit_rows or self._days >= self._commit_days:
             self.commit()
@@ -809,7 +826,7 @@ class DayLoader:
                 f"insert into {QUARANTINE} by name "
                 "select ? as source, ?::date as partition_date, ? as file, row_number, "
                 f"column_name, check_name, value, ?::timestamp as loaded_at, ? as run_id, "
-                f"{FILE_COLUMN} from _bad_rows",
+                f"{FILE_COLUMN}, {ROW_KEY} from _bad_rows",
                 [source, day, f.rel, loaded_at, run_id],
             )
         if f.status == "loaded" and checked.good.height >= SMALL_INSERT_ROWS:
@@ -866,6 +883,7 @@ def out_of_range(checked: Validated, source: str, first: dt.date, horizon: dt.da
         .alias("check"),
         pl.col(column).cast(pl.String).alias("value"),
         pl.lit(None, pl.String).alias(FILE_COLUMN),
+        row_key(good, source),
     )
     bad = pl.concat([checked.bad, moved], how="vertical_relaxed").sort("row_number", "column")
     return replace(checked, good=good.filter(date.is_between(first, horizon)), bad=bad)

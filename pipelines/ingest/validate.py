@@ -80,13 +80,17 @@ JSONL_KEYS_FROM_LINES = 1000
 
 #: the quarantine's column for the file's own name of a column, where it has another
 FILE_COLUMN = "file_column"
+#: the quarantine's column for the bad row's key (its source's key columns, joined by "|"):
+#: a shipment of a quarantined order is no orphan (expectations/completeness.py)
+ROW_KEY = "row_key"
 
 
 class SchemaMismatch(ValueError):
-    """The file's columns do not fit the contract: nothing of it can be loaded."""
+    """The file's columns do not fit the contract: nothing of it can be loaded. ``kind``:
+    the rule it breaks, as a refusal records it (schema, encoding, cut)."""
 
-    def __init__(self, file: str, column: str, problem: str):
-        self.file, self.column, self.problem = file, column, problem
+    def __init__(self, file: str, column: str, problem: str, kind: str = "schema"):
+        self.file, self.column, self.problem, self.kind = file, column, problem, kind
         where = "the file" if column == "*" else f"column '{column}'"
         super().__init__(f"{file}: {where} {problem}")
 
@@ -909,7 +913,7 @@ def _read(
             return _read_plain(unpacked, source, conf, file, problems)
     except CompressedProblem as err:
         if problems is None:
-            raise SchemaMismatch(file, "*", str(err)) from None
+            raise SchemaMismatch(file, "*", str(err), kind="cut") from None
         problems.append(FileProblem("*", str(err), kind="cut"))
         return pl.DataFrame()
 
@@ -932,7 +936,7 @@ def _read_plain(
             "61.08). Deliver the whole file again (ending with a line break)"
         ).format(line=cut)
         if problems is None:
-            raise SchemaMismatch(file, "*", problem)
+            raise SchemaMismatch(file, "*", problem, kind="cut")
         problems.append(FileProblem("*", problem, kind="cut"))
     try:
         if mapped and path.suffix.lower() == ".csv":
@@ -951,7 +955,7 @@ def _read_plain(
         mismatch = EncodingMismatch("utf-8", detect_encoding(path.read_bytes()), "invalid utf-8")
     mismatch = mismatch.located(path.read_bytes(), source)
     if problems is None or mismatch.detected is None:
-        raise SchemaMismatch(file, "*", str(mismatch)) from None
+        raise SchemaMismatch(file, "*", str(mismatch), kind="encoding") from None
     problems.append(FileProblem("*", str(mismatch), kind="encoding"))
     options = (mapping.delimiter, mapping.skip_lines) if mapped and mapping else (",", 0)
     return read_csv_text(path, mismatch.detected, *options, ragged=mapped)
@@ -1043,7 +1047,7 @@ def _validate_raw(
         rows_in = typed[ROW].n_unique()
     return Validated(
         good=good,
-        bad=_with_file_columns(bad, origin),
+        bad=_with_row_keys(_with_file_columns(bad, origin), typed, source),
         rows_in=rows_in,
         prepared=prepared,
         zone_assumed=assumed,
@@ -1245,13 +1249,35 @@ def _spread(good: pl.DataFrame, source: str, grain: str) -> tuple[pl.DataFrame, 
 
 
 #: the quarantine of a file without bad rows (one frame for all: each new one is a query)
-_NO_BAD_ROWS = pl.DataFrame(schema={**QUARANTINE_SCHEMA, FILE_COLUMN: pl.String})
+_NO_BAD_ROWS = pl.DataFrame(
+    schema={**QUARANTINE_SCHEMA, FILE_COLUMN: pl.String, ROW_KEY: pl.String}
+)
+
+
+def row_key(frame: pl.DataFrame, source: str) -> pl.Expr:
+    """A row's key (its source's key columns, joined by "|"), as far as ``frame`` has them."""
+    key = [c for c in SOURCE_SPECS[source].key if c in frame.columns]
+    if not key:
+        return pl.lit(None, dtype=pl.String).alias(ROW_KEY)
+    return pl.concat_str([pl.col(c).cast(pl.String) for c in key], separator="|").alias(ROW_KEY)
+
+
+def _with_row_keys(bad: pl.DataFrame, typed: pl.DataFrame, source: str) -> pl.DataFrame:
+    """The quarantine's rows with their row's key, as far as the file gives it."""
+    if not bad.height:
+        return _NO_BAD_ROWS
+    if ROW not in typed.columns:
+        return bad.with_columns(pl.lit(None, dtype=pl.String).alias(ROW_KEY))
+    keys = typed.select(
+        pl.col(ROW).cast(pl.Int64).alias("row_number"), row_key(typed, source)
+    ).unique("row_number", keep="first")
+    return bad.join(keys, on="row_number", how="left")
 
 
 def _with_file_columns(bad: pl.DataFrame, origin: Mapping[str, str]) -> pl.DataFrame:
     """The quarantine's rows with the file's name of each column, where it has another."""
     if not bad.height:
-        return _NO_BAD_ROWS
+        return _NO_BAD_ROWS.drop(ROW_KEY)
     names = {ours: theirs for ours, theirs in origin.items() if ours != theirs}
     return bad.with_columns(
         pl.col("column")

@@ -115,6 +115,7 @@ def build_gate_check(unit: str) -> dg.AssetChecksDefinition:
                 vocabulary=settings.vocabulary,
                 band=completeness_band(settings),
                 accepted=accepted_days(settings.warehouse_dir),
+                run_id=context.run.run_id,
             )
         verdict = run_gate(
             gate_def,
