@@ -217,3 +217,29 @@ def test_a_provisional_kpi_on_track_on_its_expected_value_is_not_alerted(shop_co
             )
     assert raised  # the step judged the day (GMV's channels are behind)
     assert "net_revenue" not in {r["kpi_id"] for r in raised}
+
+
+def test_kpi_alerts_lists_a_night_top_down_the_tree(built_shop):
+    """`kpi alerts --date D` lists the night's alerts team by team in the tree's order (the
+    shop's own figures first), each team's most severe first: the demo's reader sees the
+    management digest before the drivers' anomalies."""
+    from conftest import kpi
+
+    from pipelines.alerts.words import team_name
+
+    tree = default_tree()
+    day = built_shop.end.isoformat()
+    teams = {a["team"] for a in read_alerts(built_shop.settings) if a["day"] == day}
+    assert len(teams) > 1
+    code, said = kpi(built_shop.data_dir, "alerts", "--date", day, "--limit", "100")
+    assert code == 0, said
+    label = {team_name(tree, t): t for t in tree.teams}
+    shown = [
+        label[cells[1].strip()]
+        for line in said.splitlines()
+        if line.startswith("│ " + day)
+        for cells in [line.split("│")[1:]]
+    ]
+    assert set(shown) == teams
+    rank = {t: i for i, t in enumerate(tree.teams)}
+    assert shown == sorted(shown, key=rank.__getitem__)

@@ -33,9 +33,18 @@ def print_alerts(
         for r in read_alerts(settings)
         if (day is None or r["day"] == day.isoformat()) and (team is None or r["team"] == team)
     ]
+    # newest day first; within a day the tree's teams top-down (the shop's own figures
+    # before the teams' drivers), each team's most severe first
+    tree = default_tree()
+    team_rank = {t: i for i, t in enumerate(tree.teams)}
     records = sorted(records, key=lambda r: r["created_at"], reverse=True)
     records = sorted(
-        records, key=lambda r: (-_day_number(r["day"]), SEVERITY_RANK.get(r["severity"], 3))
+        records,
+        key=lambda r: (
+            -_day_number(r["day"]),
+            team_rank.get(r["team"], len(team_rank)),
+            SEVERITY_RANK.get(r["severity"], 3),
+        ),
     )
     records = records[:limit]
     if not records:
@@ -46,7 +55,6 @@ def print_alerts(
         )
         return 0
     # the records keep the words they were sent with; the table's own words are the shop's
-    tree = default_tree()
     table = Table(
         _("day"), _("team"), _("kind"), _("severity"), _("alert"), _("delivered"), title=_("Alerts")
     )

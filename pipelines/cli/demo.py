@@ -128,8 +128,8 @@ def demo(
         print_pace(settings, end, "month")
         _rule("7. " + _("Catch-up"))
         print_catch_up(settings, end, "month")
-        _rule("8. " + _("Alerts (the backfill's last night, then the nightly run)"))
-        print_alerts(settings, limit=12)
+        _rule("8. " + _("Alerts of the nightly run"))
+        print_alerts(settings, day=end, limit=12)
         console.print(
             _(
                 "Delivered to the default file sink {path} (set team channels in kpi.yaml "

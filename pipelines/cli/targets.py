@@ -354,7 +354,13 @@ def print_catch_up(
                 if k in d.factor
                 else ""
             )
-            + (" - " + _("not possible") if tree.nodes[k].unit == "ratio" and v > 1 else "")
+            # a rate above 100 % says the held driver's shortfall is too large for this one
+            # to make up, not that the plan is wrong
+            + (
+                _(": above 100 %, it cannot close the gap alone")
+                if tree.nodes[k].unit == "ratio" and v > 1
+                else ""
+            )
             for k, v in d.required.items()
         )
         table.add_row(escape(held), escape(required))
