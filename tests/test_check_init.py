@@ -281,3 +281,4 @@ def test_kpi_check_says_each_broken_rule_in_business_words(tmp_path):
     assert f"channel:不是店铺的渠道之一（{'、'.join(channels)}）:2" in said, out.stdout
     assert "amount:小于0:2" in said and "customer_id:为空:1" in said
     assert "not one of" not in out.stdout and "below" not in out.stdout
+    assert "would not load" not in out.stdout
