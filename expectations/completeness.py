@@ -59,6 +59,11 @@ def N_(message: str) -> str:  # noqa: N802 - gettext's name for a marker
     return message
 
 
+def NP_(singular: str, plural: str) -> tuple[str, str]:  # noqa: N802 - as N_, for a count
+    """Marks a count's singular and plural for the catalogue (its plural forms per language)."""
+    return singular, plural
+
+
 # The gate's sentences, one per problem: what is wrong (the day, the counts) and what to do, in
 # a shop's words. The verdict keeps them in English; the held-back notice says them in the
 # reader's language by the same template (read_problem takes a sentence back to its fields).
@@ -70,16 +75,30 @@ INCOMPLETE_DAY = N_(
     "kpi.yaml."
 )
 ORPHAN_LINES = N_(
-    "order lines without an order, delivered {day}: {lines} lines of {orders} orders not in "
-    "the orders delivered ({explained} order rows set aside as unreadable that day). Deliver "
-    "the missing orders (the day's complete orders file, then `kpi run --date {day}`)."
+    "order lines without an order, delivered {day}: {lines} of {orders} not in the orders "
+    "delivered ({explained} set aside as unreadable that day). Deliver the missing orders "
+    "(the day's complete orders file, then `kpi run --date {day}`)."
 )
 ORPHAN_SHIPMENTS = N_(
-    "shipments without an order, delivered {day}: {updates} updates of {orders} orders not in "
-    "the orders delivered nor set aside as unreadable (dated more than {days} days after the "
-    "first order). Deliver the missing orders, then run their days again."
+    "shipments without an order, delivered {day}: {updates} of {orders} not in the orders "
+    "delivered nor set aside as unreadable (dated more than {days} days after the first "
+    "order). Deliver the missing orders, then run their days again."
 )
 SENTENCES = (INCOMPLETE_DAY, ORPHAN_LINES, ORPHAN_SHIPMENTS)
+#: the sentences' fields that are counts of something, worded with the count's plural form
+#: (a notice words them again in the reader's language, from the number they begin with)
+COUNTS = {
+    "lines": NP_("{n} line", "{n} lines"),
+    "orders": NP_("{n} order", "{n} orders"),
+    "updates": NP_("{n} update", "{n} updates"),
+    "explained": NP_("{n} order row", "{n} order rows"),
+}
+
+
+def counted(field: str, n: int) -> str:
+    """``n`` of the count ``field`` in English (the record's language): 1 order, 2 orders."""
+    singular, plural = COUNTS[field]
+    return (singular if n == 1 else plural).format(n=n)
 
 
 @cache
@@ -242,7 +261,12 @@ def orphans(
             explained = quarantined.get(day, 0)
             if orders > explained:
                 problems.append(
-                    ORPHAN_LINES.format(day=day, lines=lines, orders=orders, explained=explained)
+                    ORPHAN_LINES.format(
+                        day=day,
+                        lines=counted("lines", lines),
+                        orders=counted("orders", orders),
+                        explained=counted("explained", explained),
+                    )
                 )
     if "shipments" in sources and "shipments" in have:
         since = con.execute("select min(business_date) from raw.orders").fetchone()[0]
@@ -269,7 +293,12 @@ def orphans(
         ).fetchall()
         for day, updates, orders in rows:
             problems.append(
-                ORPHAN_SHIPMENTS.format(day=day, updates=updates, orders=orders, days=maturity_days)
+                ORPHAN_SHIPMENTS.format(
+                    day=day,
+                    updates=counted("updates", updates),
+                    orders=counted("orders", orders),
+                    days=maturity_days,
+                )
             )
     return _frame(problems)
 

@@ -138,8 +138,9 @@ def shop_locale() -> str:
 
 # ---- the catalogue's upkeep: python -m pipelines.i18n update | compile | check ---------------
 
-#: what the code marks: _(), ngettext() and N_() (Babel's extractor reads these calls)
-KEYWORDS = {"_": None, "ngettext": (1, 2), "N_": None}
+#: what the code marks: _(), ngettext(), N_() and NP_() (a count's singular and plural, marked
+#: where it is written in English; Babel's extractor reads these calls)
+KEYWORDS = {"_": None, "ngettext": (1, 2), "N_": None, "NP_": (1, 2)}
 #: the code whose messages are in the catalogue (the gate's sentences are expectations')
 SOURCES = ("pipelines", "expectations")
 

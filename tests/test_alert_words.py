@@ -227,7 +227,7 @@ def test_the_gates_completeness_sentences_are_said_in_the_readers_language(tmp_p
     [day_sentence] = incomplete[PROBLEM].tolist()
     [orphan_sentence] = lines[PROBLEM].tolist()
     assert "sessions 2025-08-04 incomplete: 10 rows loaded" in day_sentence
-    assert "2 lines of 1 orders" in orphan_sentence
+    assert "2 lines of 1 order not in" in orphan_sentence  # each count in its plural form
     failures = [
         Failure("incomplete", "expect_column_values_to_be_null", PROBLEM, 1, [day_sentence]),
         Failure("orphans", "expect_column_values_to_be_null", PROBLEM, 1, [orphan_sentence]),
@@ -238,6 +238,7 @@ def test_the_gates_completeness_sentences_are_said_in_the_readers_language(tmp_p
     assert TREE.sources["sessions"]["zh"] in said and "2025-08-04" in said
     assert "sessions_2025-08-04.csv" in said and "`kpi run --date 2025-08-04`" in said
     assert "10" in said and "120" in said and "50%" in said
+    assert "1 笔订单的 2 行明细" in said  # the counts worded again, in Chinese
     # no English word left outside the commands, the config snippet and the file names
     prose = [p for p in said.split("`")[0::2]]
     words = [w.strip("（），。：；") for p in prose for w in p.split()]

@@ -72,6 +72,7 @@ def test_the_nightly_job_draws_a_self_contained_board(built_shop):
     assert data["formats"] == board_rules(built_shop.settings.currency)
     assert data["lang"] == "zh"  # the default locale, zh_CN: the board opens in Chinese
     assert data["labels"]["channel"]["paid_search"] == {"en": "paid search", "zh": "付费搜索"}
+    assert data["source_labels"]["ad_spend"] == {"en": "ad spend", "zh": "广告投放"}
     assert {n["id"] for n in data["nodes"]} == set(default_tree().nodes)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 from rich.cells import cell_len
 
+from kpi_tree.vocabulary import DEFAULT_VOCABULARY
 from pipelines.settings import read_config
 
 EXPORTS = Path(__file__).with_name("exports")
@@ -249,3 +250,35 @@ def test_kpi_check_says_which_timestamps_it_read_in_the_business_zone(tmp_path):
     config.write_text("sources:\n  orders: {timezone: UTC}\n", encoding="utf-8")
     out = kpi(tmp_path, "check", "orders", str(export), config=config)
     assert out.returncode == 0 and "without a UTC offset" not in out.stdout
+
+
+def test_kpi_check_says_each_broken_rule_in_business_words(tmp_path):
+    """The reasons name each rule as the shop reads it (the list a value is not one of, the
+    bound an amount is below), in its language, never as pandera's check names."""
+    export = tmp_path / "orders_2025-03-01.csv"
+    export.write_text(
+        "order_id,customer_id,created_at,channel,campaign,payment_method,amount\n"
+        "o1,c1,2025-03-01 10:00:00,tv,,prepaid,10\n"
+        "o2,c2,2025-03-01 11:00:00,direct,,prepaid,-3\n"
+        "o3,c3,2025-03-01 11:00:00,tv,,card,-1\n"
+        "o4,,2025-03-01 12:00:00,direct,,prepaid,5\n",
+        encoding="utf-8",
+    )
+    channels = DEFAULT_VOCABULARY.members("channels")
+    methods = DEFAULT_VOCABULARY.members("payment_methods")
+    out = kpi(tmp_path, "check", "orders", str(export))
+    assert out.returncode == 1, out.stdout + out.stderr
+    said = " ".join(out.stdout.split())  # wrapped at 80 columns: read it whole
+    assert f"channel: not one of the shop's channels ({', '.join(channels)}): 2" in said
+    listed = ", ".join(methods)
+    assert f"payment_method: not one of the shop's payment methods ({listed}): 1" in said
+    assert "amount: below 0: 2" in said and "customer_id: empty: 1" in said
+    for pandera in ("isin(", "greater_than", "not_nullable", "str_length"):
+        assert pandera not in out.stdout, pandera
+    out = kpi(tmp_path, "check", "orders", str(export), locale="zh_CN")
+    assert out.returncode == 1, out.stdout + out.stderr
+    said = "".join(out.stdout.split())
+    assert f"channel:不是店铺的渠道之一（{'、'.join(channels)}）:2" in said, out.stdout
+    assert "amount:小于0:2" in said and "customer_id:为空:1" in said
+    assert "not one of" not in out.stdout and "below" not in out.stdout
+    assert "would not load" not in out.stdout

@@ -112,7 +112,7 @@ def test_an_incomplete_day_and_orphan_lines_hold_back_only_the_units_that_read_t
     (ships,) = [f for f in logistics.failures if f.frame == "orphans"]
     assert ships.unexpected_count == 1  # the never-delivered order's, not the quarantined one's
     assert (
-        f"shipments without an order, delivered {last}: 1 updates of 1 orders"
+        f"shipments without an order, delivered {last}: 1 update of 1 order not in"
         in (ships.examples[0])
     )
     marketing = read_verdict(shop.settings.warehouse_dir, "marketing")

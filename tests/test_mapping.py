@@ -818,3 +818,61 @@ def test_a_warehouse_built_before_the_mapping_gets_its_new_columns_and_keeps_its
         "select column_name from information_schema.columns where table_name = '_quarantine' "
         "order by ordinal_position desc limit 1",
     ) == [("file_column",)]
+
+
+@pytest.mark.parametrize(
+    ("mapping", "en", "zh"),
+    [
+        ({"skip": {"Status": ["void"]}}, "skip names 'Status', which the file does not have",
+         "skip 指定的“Status”列文件中没有"),
+        ({"ids": {"campaign": {"number_within": "Store"}}},
+         "ids.campaign numbers rows within 'Store', which the file does not have",
+         "ids.campaign 在“Store”列内给行编号，但文件中没有这一列"),
+        ({"ids": {"order_id": ["shop", "customer_id"]}},
+         "ids.order_id is made of 'shop', which the file",
+         "ids.order_id 由“shop”列组成，但文件中没有这一列"),
+    ],
+)  # fmt: skip
+def test_a_mapping_naming_a_column_the_file_lacks_is_said_in_the_shops_language(
+    tmp_path, mapping, en, zh
+):
+    """Each problem a mapping has with a file, with the file's columns to choose from, in the
+    language `kpi check` speaks (the sentence is the catalogue's, not built from pieces)."""
+    from pipelines import i18n
+    from pipelines.ingest.validate import FileProblem
+
+    f = tmp_path / "orders_2025-03-15.csv"
+    f.write_text(
+        "order_id,customer_id,created_at,channel,payment_method,amount\n"
+        "o1,c1,2025-03-15 09:30:00,direct,prepaid,10\n",
+        encoding="utf-8",
+    )
+    conf = source_config("orders", mapping)
+    said = {}
+    for locale in ("en_US", "zh_CN"):
+        problems: list[FileProblem] = []
+        with i18n.use(locale):
+            validate_file(f, "orders", conf, "Asia/Shanghai", str(f), problems=problems)
+        assert [p.kind for p in problems] == ["mapping"]
+        said[locale] = problems[0].problem
+    assert en in said["en_US"] and "'order_id', 'customer_id'" in said["en_US"]
+    assert zh in said["zh_CN"] and "'order_id', 'customer_id'" in said["zh_CN"]
+    assert "which the file does not have" not in said["zh_CN"]
+    with pytest.raises(SchemaMismatch, match=en):  # a run stops at it, in English
+        validate_file(f, "orders", conf, "Asia/Shanghai")
+
+
+def test_an_unpivot_reading_columns_the_file_lacks_names_them_in_the_shops_language(tmp_path):
+    from pipelines import i18n
+
+    f = tmp_path / "ad_spend_2025-03-15.csv"
+    f.write_text("date,campaign,search_cost\n2025-03-14,spring,1.0\n", encoding="utf-8")
+    conf = source_config(
+        "ad_spend",
+        {"unpivot": {"name": "channel", "value": "spend",
+                     "columns": {"paid_search": "search_cost", "feed_ads": "feed_cost"}}},
+    )  # fmt: skip
+    with pytest.raises(SchemaMismatch, match=r"unpivot reads \['feed_cost'\], which the file"):
+        validate_file(f, "ad_spend", conf, "Asia/Shanghai")
+    with i18n.use("zh_CN"), pytest.raises(SchemaMismatch, match=r"unpivot 读取的 \['feed_cost'\]"):
+        validate_file(f, "ad_spend", conf, "Asia/Shanghai")

@@ -21,6 +21,7 @@ from pipelines.alerts.detect import Rules, pace_findings
 from pipelines.alerts.explain import incomplete_note
 from pipelines.alerts.words import days_without
 from pipelines.board.data import collect
+from pipelines.board.page import board_path
 from pipelines.i18n import use
 from pipelines.publish.serving import serving_db
 from pipelines.targets.report import driver_catch_up
@@ -82,7 +83,7 @@ def _published(shop, sql: str, params: list) -> list[tuple]:
         return con.execute(sql, params).fetchall()
 
 
-def test_a_missing_day_holds_back_until_accepted_then_publishes_unknown(shop_copy):
+def test_a_missing_day_holds_back_until_accepted_then_publishes_unknown(shop_copy, browser):
     shop = shop_copy
     gap = _gap_day(shop)
     assert shop.start < gap < shop.end
@@ -148,6 +149,7 @@ def test_a_missing_day_holds_back_until_accepted_then_publishes_unknown(shop_cop
     _pace_judged_over_the_days_with_sessions(shop, gap, hand)
     _catch_up_runs_sessions_on_over_the_days_that_have_them(shop, gap)
     _shown_incomplete(shop, gap)
+    _board_names_the_missing_source(shop, browser)
 
 
 def _month_end(day: dt.date) -> dt.date:
@@ -286,6 +288,32 @@ def _shown_incomplete(shop, gap: dt.date) -> None:
         year = nodes[kpi_id]["periods"]["year"]
         assert (year["missing_days"], year["gap_sources"]) == (1, "sessions"), kpi_id
     assert nodes["orders"]["periods"]["year"]["missing_days"] == 0
+
+
+def _board_names_the_missing_source(shop, browser) -> None:
+    """The board drawn by the night says which source the year is missing a day of, by the
+    source's name in the board's language (tree.yaml's), never by its id."""
+    names = default_tree().sources["sessions"]
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(board_path(shop.settings).resolve().as_uri())
+    page.wait_for_selector("body[data-ready=true]")
+    if page.locator("html").get_attribute("lang") != "zh-CN":
+        page.click("#lang-toggle")
+    page.click("button[data-period=year]")
+    notice = page.locator(".gap-notice").text_content()
+    assert f"缺少{names['zh']}" in notice, notice
+    assert "sessions" not in notice  # the id is not shown
+    badge = page.locator("#tree .node[data-kpi=sessions] .gap-mark").get_attribute("title")
+    assert names["zh"] in badge, badge
+    page.click("#lang-toggle")
+    page.click("button[data-period=year]")
+    notice = page.locator(".gap-notice").text_content()
+    assert f"day(s) without {names['en']}, computed over the other days" in notice, notice
+    assert names["zh"] not in notice
+    page.close()
+    assert errors == []
 
 
 def _listed_in_chinese(shop, gap: dt.date) -> None:

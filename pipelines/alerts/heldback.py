@@ -17,13 +17,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from expectations.completeness import read_problem
+from expectations.completeness import COUNTS, read_problem
 from expectations.verdict import Failure
 from kpi_tree.formats import Formats
 from kpi_tree.model import Node, Tree
 from kpi_tree.vocabulary import Vocabulary
 from pipelines.alerts.words import DIMENSION, joined, kpi_name, member_label, source_name, word
-from pipelines.i18n import _
+from pipelines.i18n import _, ngettext
 
 #: the gate's completeness frames (expectations/completeness.py): one sentence per problem
 COMPLETENESS_FRAMES = ("incomplete", "orphans")
@@ -273,6 +273,11 @@ def _gate_sentence(sentence: str, tree: Tree) -> str:
     template, fields = found
     if "source" in fields:
         fields["source"] = source_name(tree, fields["source"])
+    for name, (singular, plural) in COUNTS.items():
+        number = re.match(r"\d+", fields.get(name, ""))
+        if number is not None:
+            n = int(number.group())
+            fields[name] = ngettext(singular, plural, n).format(n=n)
     return _(template).format(**fields)
 
 

@@ -26,6 +26,7 @@ from kpi_tree.availability import is_available
 from kpi_tree.formats import board_rules
 from kpi_tree.model import Node, Tree
 from kpi_tree.targets.pace import PaceError
+from kpi_tree.vocabulary import LANGUAGES
 from pipelines.links import report_href
 from pipelines.queries import kpi_availability, records, table_exists
 from pipelines.settings import Settings
@@ -249,6 +250,11 @@ def collect(con: duckdb.DuckDBPyConnection, tree: Tree, settings: Settings) -> d
         "formats": board_rules(settings.currency),
         "lang": settings.formats.lang,
         "labels": settings.vocabulary.labels(),
+        # the sources' names in both (a day a source is missing names it)
+        "source_labels": {
+            source: {lang: str(names.get(lang) or names.get("en") or source) for lang in LANGUAGES}
+            for source, names in tree.sources.items()
+        },
         # the cards at the top: the root and its first identity child (net revenue, GMV)
         "headline": _headline(tree),
         "teams": teams,

@@ -29,6 +29,7 @@ import pandera.polars as pa
 import polars as pl
 
 from kpi_tree.vocabulary import DEFAULT_VOCABULARY, ColumnMembers
+from pipelines.i18n import N_
 
 #: the statuses the models give a meaning to (signed, refused, returned): not the shop's to set
 SHIPMENT_STATUSES = ["shipped", "signed", "refused", "returned"]
@@ -74,12 +75,12 @@ class Orders(pa.DataFrameModel):
     amount: float = pa.Field(ge=0)
     reviewed_at: Timestamp = pa.Field(nullable=True)
 
-    @rule("order_id", "order_id is unique")
+    @rule("order_id", N_("order_id is unique"))
     @classmethod
     def orders_key_unique(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return _first_of_key(data, *cls._key)
 
-    @rule("reviewed_at", "reviewed_at >= created_at")
+    @rule("reviewed_at", N_("reviewed_at >= created_at"))
     @classmethod
     def orders_reviewed_after_created(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(_ge_or_null("reviewed_at", "created_at"))
@@ -96,12 +97,12 @@ class OrderItems(pa.DataFrameModel):
     unit_price: float = pa.Field(ge=0)
     line_amount: float = pa.Field(ge=0)
 
-    @rule("line_no", "(order_id, line_no) is unique")
+    @rule("line_no", N_("(order_id, line_no) is unique"))
     @classmethod
     def order_items_key_unique(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return _first_of_key(data, *cls._key)
 
-    @rule("line_amount", "line_amount = quantity x unit_price (within 0.01)")
+    @rule("line_amount", N_("line_amount = quantity x unit_price (within 0.01)"))
     @classmethod
     def order_items_amount_matches(cls, data: pa.PolarsData) -> pl.LazyFrame:
         diff = (pl.col("line_amount") - pl.col("quantity") * pl.col("unit_price")).abs()
@@ -120,22 +121,22 @@ class Sessions(pa.DataFrameModel):
     product_views: int = pa.Field(ge=0)
     bounces: int = pa.Field(ge=0)
 
-    @rule("hour_start", "(hour_start, channel, campaign, landing_page) is unique")
+    @rule("hour_start", N_("(hour_start, channel, campaign, landing_page) is unique"))
     @classmethod
     def sessions_key_unique(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return _first_of_key(data, *cls._key)
 
-    @rule("product_detail_sessions", "product_detail_sessions <= sessions")
+    @rule("product_detail_sessions", N_("product_detail_sessions <= sessions"))
     @classmethod
     def sessions_detail_le_sessions(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(pl.col("product_detail_sessions") <= pl.col("sessions"))
 
-    @rule("product_views", "product_views >= product_detail_sessions")
+    @rule("product_views", N_("product_views >= product_detail_sessions"))
     @classmethod
     def sessions_views_ge_detail(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(pl.col("product_views") >= pl.col("product_detail_sessions"))
 
-    @rule("bounces", "bounces <= sessions")
+    @rule("bounces", N_("bounces <= sessions"))
     @classmethod
     def sessions_bounces_le_sessions(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(pl.col("bounces") <= pl.col("sessions"))
@@ -151,12 +152,12 @@ class AdSpend(pa.DataFrameModel):
     clicks: int = pa.Field(ge=0)
     spend: float = pa.Field(ge=0)
 
-    @rule("campaign", "(date, channel, campaign) is unique")
+    @rule("campaign", N_("(date, channel, campaign) is unique"))
     @classmethod
     def ad_spend_key_unique(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return _first_of_key(data, *cls._key)
 
-    @rule("clicks", "clicks <= impressions")
+    @rule("clicks", N_("clicks <= impressions"))
     @classmethod
     def ad_spend_clicks_le_impressions(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(pl.col("clicks") <= pl.col("impressions"))
@@ -176,17 +177,17 @@ class Conversations(pa.DataFrameModel):
     order_id: str = pa.Field(nullable=True)
     satisfaction: int = pa.Field(nullable=True, in_range={"min_value": 1, "max_value": 5})
 
-    @rule("conversation_id", "conversation_id is unique")
+    @rule("conversation_id", N_("conversation_id is unique"))
     @classmethod
     def conversations_key_unique(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return _first_of_key(data, *cls._key)
 
-    @rule("first_response_at", "first_response_at >= started_at")
+    @rule("first_response_at", N_("first_response_at >= started_at"))
     @classmethod
     def conversations_response_after_start(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(_ge_or_null("first_response_at", "started_at"))
 
-    @rule("ended_at", "ended_at >= started_at and >= first_response_at")
+    @rule("ended_at", N_("ended_at >= started_at and >= first_response_at"))
     @classmethod
     def conversations_end_after_start(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(
@@ -208,12 +209,12 @@ class Shipments(pa.DataFrameModel):
     refund_amount: float = pa.Field(ge=0)
     updated_at: Timestamp
 
-    @rule("updated_at", "(shipment_id, updated_at) is unique")
+    @rule("updated_at", N_("(shipment_id, updated_at) is unique"))
     @classmethod
     def shipments_key_unique(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return _first_of_key(data, *cls._key)
 
-    @rule("delivered_at", "delivered_at is set exactly when status is signed/refused/returned")
+    @rule("delivered_at", N_("delivered_at is set exactly when status is signed/refused/returned"))
     @classmethod
     def shipments_delivered_matches_status(cls, data: pa.PolarsData) -> pl.LazyFrame:
         delivered = pl.col("status").is_in(["signed", "refused", "returned"])
@@ -221,7 +222,7 @@ class Shipments(pa.DataFrameModel):
             pl.col("status").is_null() | (pl.col("delivered_at").is_not_null() == delivered)
         )
 
-    @rule("returned_at", "returned_at is set exactly when status is returned")
+    @rule("returned_at", N_("returned_at is set exactly when status is returned"))
     @classmethod
     def shipments_returned_matches_status(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(
@@ -229,17 +230,17 @@ class Shipments(pa.DataFrameModel):
             | (pl.col("returned_at").is_not_null() == (pl.col("status") == "returned"))
         )
 
-    @rule("delivered_at", "delivered_at >= shipped_at")
+    @rule("delivered_at", N_("delivered_at >= shipped_at"))
     @classmethod
     def shipments_delivered_after_shipped(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(_ge_or_null("delivered_at", "shipped_at"))
 
-    @rule("returned_at", "returned_at >= delivered_at")
+    @rule("returned_at", N_("returned_at >= delivered_at"))
     @classmethod
     def shipments_returned_after_delivered(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(_ge_or_null("returned_at", "delivered_at"))
 
-    @rule("updated_at", "updated_at >= shipped_at")
+    @rule("updated_at", N_("updated_at >= shipped_at"))
     @classmethod
     def shipments_updated_after_shipped(cls, data: pa.PolarsData) -> pl.LazyFrame:
         return data.lazyframe.select(_ge_or_null("updated_at", "shipped_at"))

@@ -17,11 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+from pandera.api.checks import Check
 
+from pipelines.i18n import N_, _
 from pipelines.ingest.contracts import SOURCE_SPECS
 from pipelines.ingest.mapping import detect_encoding, read_csv_text
 from pipelines.ingest.validate import (
     FileProblem,
+    _check_name,
+    _kind,
     file_columns,
     optional_columns,
     read_raw,
@@ -29,9 +33,19 @@ from pipelines.ingest.validate import (
 )
 from pipelines.settings import SourceConfig
 
-#: unknown values shown per column, and reasons shown
+#: unknown values shown per column, reasons shown, and members named in a reason
 SHOWN_VALUES = 8
 SHOWN_REASONS = 5
+SHOWN_MEMBERS = 5
+
+#: the shop's vocabulary lists (SourceSpec.members) as a reason names them
+LISTS = {
+    "channels": N_("the shop's channels"),
+    "paid_channels": N_("the shop's paid channels"),
+    "payment_methods": N_("the shop's payment methods"),
+    "carriers": N_("the shop's carriers"),
+    "topics": N_("the shop's conversation topics"),
+}
 
 
 @dataclass(frozen=True)
@@ -106,6 +120,64 @@ def allowed_values(source: str, column: str) -> list[str] | None:
     return None
 
 
+def rule_words(source: str, conf: SourceConfig, column: str, check: str) -> str:
+    """The rule ``check`` of ``column`` (as the quarantine names it: pandera's check, or our
+    own wording of a type or a row rule) in the active language, from the contract's check of
+    that name and its parameters; the name itself for a rule not worded here."""
+    if check == "not_nullable":
+        return _("empty")
+    if check.startswith("dtype("):
+        target = SOURCE_SPECS[source].dtypes.get(column)
+        if target is not None:
+            _dtype, _sep, fmt = check.partition(" in format ")
+            kind = _kind(target)
+            return (
+                _("not {kind} in the format {format}").format(kind=kind, format=fmt)
+                if fmt
+                else _("not {kind}").format(kind=kind)
+            )
+    schema = SOURCE_SPECS[source].contract_for(conf.members).to_schema()
+    found = schema.columns.get(column)
+    for rule in found.checks if found is not None else []:
+        if _check_name(rule) == check:
+            lists = {m.column: m.vocabulary for m in conf.members} or SOURCE_SPECS[source].members
+            return _check_words(rule, lists.get(column))
+    return _(check)  # a row rule: worded in the contract (and translated there)
+
+
+def _check_words(check: Check, vocabulary: str | None) -> str:
+    stats = check.statistics or {}
+    if check.name == "isin":
+        allowed = [str(v) for v in stats.get("allowed_values", [])]
+        shown = allowed[:SHOWN_MEMBERS] + (["…"] if len(allowed) > SHOWN_MEMBERS else [])
+        named = _(", ").join(shown)
+        what = _(LISTS[vocabulary]) if vocabulary in LISTS else _("its values")
+        return _("not one of {what} ({members})").format(what=what, members=named)
+    low, high = stats.get("min_value"), stats.get("max_value")
+    if check.name == "greater_than_or_equal_to":
+        return _("below {value}").format(value=low)
+    if check.name == "greater_than":
+        return _("{value} or below").format(value=low)
+    if check.name == "less_than_or_equal_to":
+        return _("above {value}").format(value=high)
+    if check.name == "less_than":
+        return _("{value} or above").format(value=high)
+    if check.name == "in_range":
+        return _("outside {low} to {high}").format(low=low, high=high)
+    if check.name == "str_length":
+        exact = stats.get("exact_value")
+        if exact is not None:
+            return _("not {n} characters long").format(n=exact)
+        if low == 1 and high is None:
+            return _("empty")
+        if high is None:
+            return _("shorter than {n} characters").format(n=low)
+        if low is None:
+            return _("longer than {n} characters").format(n=high)
+        return _("not {low} to {high} characters long").format(low=low, high=high)
+    return _check_name(check)
+
+
 def closest_member(value: str, members: list[str]) -> str | None:
     """The member ``value`` most likely means, by spelling (``Paid Search`` -> paid_search)."""
     key = value.strip().lower().replace(" ", "_").replace("-", "_")
@@ -145,12 +217,12 @@ def examine_file(
     out.rows_bad = checked.bad_rows
     out.rows_loaded = checked.good.height
     bad = checked.bad
-    counts = Counter(
-        f"{c}: {k}"
-        for c, k in bad.unique(["row_number", "column", "check"])
-        .select("column", "check")
-        .iter_rows()
+    rules = Counter(
+        bad.unique(["row_number", "column", "check"]).select("column", "check").iter_rows()
     )
+    counts: Counter[str] = Counter()
+    for (column, check), n in rules.items():
+        counts[f"{column}: {rule_words(source, conf, column, check)}"] += n
     out.reasons = counts.most_common(SHOWN_REASONS)
     outside = bad.filter(pl.col("check").str.starts_with("isin("))
     for column in outside["column"].unique(maintain_order=True).to_list():

@@ -698,11 +698,13 @@ def prepare(
         """A column by our name, or by the file's when it was renamed to one of ours."""
         return column if column in df.columns else current.get(column, column)
 
-    def need(column: str, why: str) -> bool:
+    def need(column: str, sentence: str, **more: str) -> bool:
+        """Whether the file has ``column``; else the problem ``sentence`` (in the active
+        language, with ``{column}`` and the file's ``{columns}``)."""
         if named(column) in df.columns:
             return True
         found = MappingProblem(
-            column, f"{why} '{column}', which the file does not have; it has {_names(file_columns)}"
+            column, sentence.format(column=column, columns=_names(file_columns), **more)
         )
         if problems is None:
             raise found
@@ -723,7 +725,12 @@ def prepare(
     numbered = {}  # numbered before rows are left out: a line's number is its place in the file
     for ours, rule in mapping.ids.items():
         if isinstance(rule, NumberWithin) and need(
-            rule.number_within, f"ids.{ours} numbers rows within"
+            rule.number_within,
+            _(
+                "ids.{id} numbers rows within '{column}', which the file does not have; "
+                "it has {columns}"
+            ),
+            id=ours,
         ):
             within = pl.int_range(1, pl.len() + 1).over(named(rule.number_within))
             numbered[ours] = within.cast(pl.String)
@@ -731,7 +738,10 @@ def prepare(
     if numbered:
         df = df.with_columns(**numbered)
     repeated = 0
-    if mapping.first_row_per is not None and need(mapping.first_row_per, "first_row_per names"):
+    if mapping.first_row_per is not None and need(
+        mapping.first_row_per,
+        _("first_row_per names '{column}', which the file does not have; it has {columns}"),
+    ):
         before = df.height
         df = df.filter(pl.col(named(mapping.first_row_per)).is_first_distinct())
         repeated = before - df.height
@@ -739,7 +749,9 @@ def prepare(
     if mapping.skip:
         keep = pl.lit(True)
         for column, values in mapping.skip.items():
-            if not need(column, "skip names"):
+            if not need(
+                column, _("skip names '{column}', which the file does not have; it has {columns}")
+            ):
                 continue
             value = pl.col(named(column)).cast(pl.String).str.strip_chars()
             hit = value.is_in([_text(v) for v in values if v is not None])
@@ -752,7 +764,10 @@ def prepare(
 
     made: dict[str, pl.Expr] = {}
     for ours, rule in mapping.ids.items():
-        if isinstance(rule, list) and all([need(c, f"ids.{ours} is made of") for c in rule]):
+        made_of = _(
+            "ids.{id} is made of '{column}', which the file does not have; it has {columns}"
+        )
+        if isinstance(rule, list) and all([need(c, made_of, id=ours) for c in rule]):
             parts = [pl.col(named(c)).cast(pl.String) for c in rule]
             made[ours] = pl.concat_str(parts, separator="|")
             origin[ours] = "+".join(rule)
@@ -825,7 +840,9 @@ def _unpivoted(
     if absent:
         raise MappingProblem(
             unpivot.name,
-            f"unpivot reads {absent}, which the file does not have; it has {_names(file_columns)}",
+            _("unpivot reads {absent}, which the file does not have; it has {columns}").format(
+                absent=_names(absent), columns=_names(file_columns)
+            ),
         )
     keep = [c for c in df.columns if c not in wide]
     targets = _unpivot_targets(unpivot)

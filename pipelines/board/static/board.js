@@ -334,8 +334,16 @@
   // other days; said in full (gapText) and marked with the days missing (gapBadge)
   function gapText(v) {
     if (!v || !v.missing_days) return null;
-    return state.period === "day" ? t("unknownDay", { sources: v.gap_sources || "" })
-      : t("incomplete", { n: v.missing_days, sources: v.gap_sources || "" });
+    var sources = sourceNames(v.gap_sources);
+    return state.period === "day" ? t("unknownDay", { sources: sources })
+      : t("incomplete", { n: v.missing_days, sources: sources });
+  }
+  // gap_sources holds the sources' ids, comma-separated: each by its name in the board's language
+  function sourceNames(ids) {
+    return (ids || "").split(",").filter(Boolean).map(function (id) {
+      var names = (DATA.source_labels || {})[id];
+      return names ? names[state.lang] : id;
+    }).join(state.lang === "zh" ? "、" : ", ");
   }
   function gapBadge(v) {
     var text = gapText(v);
