@@ -95,6 +95,10 @@ def comparison_windows(day: dt.date, period: str) -> dict[str, tuple[dt.date, dt
     return out
 
 
+#: a provisional value without an expected one (fct_kpi_vs_target): not judged yet
+NOT_JUDGED = "not_judged"
+
+
 def status_of(attainment: float | None, settings: Settings) -> str | None:
     if attainment is None:
         return None
@@ -510,6 +514,9 @@ def _period_value(node: Node, period: str, day, daily, pace, settings) -> dict[s
             actual, observed = days[-1]["expected_value"], actual
         target = days[-1]["target"]
         attainment = attainment_of(actual, target, node.direction)
+        status = status_of(attainment, settings)
+        if status and days[-1]["is_provisional"] and days[-1] not in expected:
+            status = NOT_JUDGED  # only what has arrived so far: not judged (as the pace mart)
         return {
             "start": start.isoformat(),
             "end": day.isoformat(),
@@ -517,7 +524,7 @@ def _period_value(node: Node, period: str, day, daily, pace, settings) -> dict[s
             "target": target,
             "paced_target": target,
             "attainment": attainment,
-            "status": status_of(attainment, settings),
+            "status": status,
             "provisional": provisional,
             **missing,
             "observed": observed,
@@ -694,7 +701,8 @@ def _teams(tree: Tree, nodes: list[dict], latest, published, settings) -> list[d
                         "needs": by_id[kpi]["needs"],
                     }
                 )
-            scored = [r for r in rows if r["attainment"] is not None]
+            # a provisional KPI without an expected value is not judged, so not scored
+            scored = [r for r in rows if r["attainment"] is not None and r["status"] != NOT_JUDGED]
             total = sum(r["weight"] for r in scored)
             score = (
                 sum(r["weight"] * min(r["attainment"], SCORE_CAP) for r in scored) / total

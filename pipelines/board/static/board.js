@@ -518,7 +518,7 @@
     if (focusId) { var again = root.querySelector('.node[data-kpi="' + focusId + '"]'); if (again) again.focus(); }
     var legend = clear("legend");
     append(legend, [
-      legendSwatch("on_track"), legendSwatch("at_risk"), legendSwatch("short"), legendSwatch("none"),
+      legendSwatch("on_track"), legendSwatch("at_risk"), legendSwatch("short"), legendSwatch("not_judged"), legendSwatch("none"),
       h("span", null, [h("b", { text: "× " }), t("rel_product")]),
       h("span", null, [h("b", { text: "+ " }), t("rel_sum")]),
       h("span", null, [h("b", { text: "⇢ " }), t("rel_driver")]),
