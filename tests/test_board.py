@@ -790,6 +790,18 @@ def test_a_day_whose_outcomes_have_not_arrived_shows_none_yet_not_zero(built_sho
             ).fetchall()
         }
         month_observed = _pace_row(con, "net_revenue")["observed_actual"]
+        # each channel's month of net revenue, as published: its expected final value and
+        # what has arrived of it
+        by_channel = {
+            member: (expected, observed)
+            for member, expected, observed in con.execute(
+                "select member, expected_value, value from kpi_tree.kpi_values "
+                "where kpi_id = 'net_revenue' and grain = 'month' and dimension = 'channel' "
+                "and period_start = ? and is_provisional",
+                [built_shop.end.replace(day=1)],
+            ).fetchall()
+        }
+    assert by_channel and all(e is not None and e != o for e, o in by_channel.values())
     assert set(rows) == {"net_revenue", "signoff_rate"}
     for value, expected, provisional in rows.values():
         assert provisional and value == 0 and expected > 0  # nothing arrived, some expected
@@ -810,6 +822,13 @@ def test_a_day_whose_outcomes_have_not_arrived_shows_none_yet_not_zero(built_sho
         page.click("button[data-period=month]")
         if kpi == "net_revenue":
             expect(observed).to_have_text(en.value(month_observed, unit))
+            # a member is judged on its expected value too, marked, what arrived beside it
+            table = "#detail table.breakdown[data-dimension=channel]"
+            for member, (expected, seen) in by_channel.items():
+                row = page.locator(f"{table} tr[data-member={member}]")
+                assert row.locator("td.value").text_content() == en.value(expected, unit) + " ≈"
+                said = "none yet" if seen == 0 else en.value(seen, unit)
+                assert row.locator("td.observed").text_content() == said
     # a provisional period's members are observed, and a carrier's slice has no expected
     # value at all: the page says so where the KPI has carriers
     for kpi, by_carrier in (("net_revenue", False), ("refusal_rate", True)):
@@ -825,7 +844,9 @@ def test_a_day_whose_outcomes_have_not_arrived_shows_none_yet_not_zero(built_sho
 
 def test_tables_download_as_csv_and_excel(built_shop, browser, tmp_path):
     """The breakdown of a rate, with its volumes: the CSV and the workbook hold the numbers
-    (unrounded) of the published month rows, under the headers shown; unknown is empty."""
+    (unrounded) of the published month rows, under the headers shown; unknown is empty. The
+    month is provisional: each member's expected final value and volumes, what has arrived
+    beside them."""
     import csv
 
     import openpyxl
@@ -833,20 +854,23 @@ def test_tables_download_as_csv_and_excel(built_shop, browser, tmp_path):
     with _serving(built_shop) as con:
         day = _pace_row(con, "signoff_rate")["as_of_day"]
         rows = con.execute(
-            "select member, value, numerator, denominator from kpi_tree.kpi_values "
+            "select member, expected_value, value, expected_numerator, expected_denominator "
+            "from kpi_tree.kpi_values "
             "where kpi_id = 'signoff_rate' and grain = 'month' and dimension = 'channel' "
-            "and period_start = ?",
+            "and period_start = ? and is_provisional and expected_value is not null",
             [day.replace(day=1)],
         ).fetchall()
+    assert len(rows) == 5  # every channel has an expected value this month
     vocabulary = built_shop.settings.vocabulary
-    want = {vocabulary.label("channel", m, "zh"): (v, n, d) for m, v, n, d in rows}
+    want = {vocabulary.label("channel", m, "zh"): (v, o, n, d) for m, v, o, n, d in rows}
     page = browser.new_page(viewport={"width": 1440, "height": 900}, accept_downloads=True)
     page.goto(board_path(built_shop.settings).resolve().as_uri())
     page.wait_for_selector("body[data-ready=true]")
     page.locator("#tree .node[data-kpi=signoff_rate]").click()
     table = page.locator("#detail .table-block", has=page.locator("table[data-dimension=channel]"))
     headers = table.locator("th").all_inner_texts()
-    assert headers[:4] == ["渠道", "签收率", "签收交易额", "交易额"]  # the rate, its volumes
+    # the rate, what has arrived of it, its volumes
+    assert headers[:5] == ["渠道", "签收率", "目前已到", "签收交易额", "交易额"]
     with page.expect_download() as got:
         table.locator("button[data-format=csv]").click()
     path = tmp_path / got.value.suggested_filename
@@ -854,7 +878,7 @@ def test_tables_download_as_csv_and_excel(built_shop, browser, tmp_path):
     assert path.suffix == ".csv"
     lines = list(csv.reader(path.read_text(encoding="utf-8-sig").splitlines()))
     assert lines[0] == headers
-    got_csv = {r[0]: [float(x) for x in r[1:4]] for r in lines[1:]}
+    got_csv = {r[0]: [float(x) for x in r[1:5]] for r in lines[1:]}
     assert got_csv.keys() == want.keys()
     for member, values in got_csv.items():
         assert values == pytest.approx(want[member], rel=1e-12)
@@ -868,7 +892,7 @@ def test_tables_download_as_csv_and_excel(built_shop, browser, tmp_path):
     assert list(cells[0]) == headers
     assert {r[0] for r in cells[1:]} == want.keys()
     for r in cells[1:]:
-        assert list(r[1:4]) == pytest.approx(want[r[0]], rel=1e-12)
+        assert list(r[1:5]) == pytest.approx(want[r[0]], rel=1e-12)
     assert all(isinstance(r[1], float) for r in cells[1:])  # numbers, not text
     page.close()
 

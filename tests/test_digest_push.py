@@ -18,7 +18,9 @@ from conftest import accept_sample_gap
 
 from kpi_tree.model import default_tree
 from kpi_tree.units import team_units
+from pipelines.alerts.words import kpi_name
 from pipelines.definitions import build_defs
+from pipelines.i18n import _, use
 from pipelines.publish.serving import serving_db
 
 BASE_URL = "https://kpi.shop.example/"
@@ -86,6 +88,7 @@ def test_the_digest_waits_for_its_hour_and_then_brings_each_team_the_board(
     assert result.success
 
     units = team_units(default_tree())
+    provisional_seen = 0
     digests = {m["team"]: m for m in received if m["kind"] == "digest"}
     assert set(digests) == set(units.values()) and len(received) == len(units)
     formats, tree = shop_copy.settings.formats, default_tree()
@@ -104,6 +107,21 @@ def test_the_digest_waits_for_its_hour_and_then_brings_each_team_the_board(
             shown = " ".join(message["fields"].values())
             for kpi, actual in rows:
                 assert formats.value(actual, tree.nodes[kpi].unit) in shown, (team, kpi, shown)
+            # a provisional KPI judged on its expected value shows what has arrived beside it
+            # ("none yet" when nothing has, never 0), in its own field
+            expected = con.execute(
+                f"select kpi_id, observed_actual from {unit}.kpi_vs_target where as_of_day = ? "
+                "and period_grain = 'month' and scope = 'all' and is_provisional and is_expected",
+                [end],
+            ).fetchall()
+            for kpi, observed in expected:
+                node = tree.nodes[kpi]
+                with use(shop_copy.settings.locale):
+                    field = message["fields"][kpi_name(node)]
+                    said = _("none yet") if observed == 0 else formats.value(observed, node.unit)
+                assert said in field, (team, kpi, field)
+                provisional_seen += 1
+    assert provisional_seen, "the last day's sign-offs are young: some KPI is judged expected"
 
     # the next morning without a new night: nothing new to say, nothing sent again
     received.clear()

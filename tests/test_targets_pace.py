@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import shutil
 from fractions import Fraction
 
+import duckdb
 import pytest
+from conftest import TEST_PLAN, make_shop
+from conftest import kpi as run_kpi
 
 from kpi_tree.model import default_tree
 from kpi_tree.targets.calendar import CalendarSpec, day_factors
@@ -24,6 +28,8 @@ from kpi_tree.targets.pace import (
     rate_status,
 )
 from kpi_tree.targets.split import split_days
+from pipelines.board.data import SCORE_CAP, collect
+from pipelines.publish.serving import serving_db
 
 TREE = default_tree()
 SPEC = CalendarSpec(weekday_profile=(1, 1, 1, 1, 1.2, 1.5, 1.4), special_days={(3, 8): 2.0})
@@ -200,3 +206,94 @@ def test_a_held_count_runs_on_at_its_rate_over_the_days_that_have_data():
     assert c.required["conversion_rate"] * c.required["aov"] == pytest.approx(needed)
     # counted over every day to date, the missing one would pull the run rate down
     assert held_by_hand > sum(sessions.values()) / to_date * rest
+
+
+@pytest.fixture(scope="module")
+def young_shop(tmp_path_factory):
+    """12 days of a shop with the test plan: every sign-off is young and no cohort has matured,
+    so the maturing KPIs have no completion pattern and no expected value yet."""
+    shop = make_shop(
+        tmp_path_factory.mktemp("young"), start=dt.date(2025, 3, 1), days=12, orders_per_day=30
+    )
+    plans = shop.settings.targets_dir / "plans"
+    plans.mkdir(parents=True)
+    shutil.copyfile(TEST_PLAN, plans / TEST_PLAN.name)
+    outcome = shop.run()
+    assert outcome.success, outcome.error
+    return shop
+
+
+def test_a_provisional_value_without_an_expected_one_is_not_judged(young_shop, monkeypatch):
+    """What has arrived of a young day is a partial observation: pace, `kpi targets show`, the
+    board's cards and scorecards say "not judged yet", never short, and leave it unscored."""
+    settings, day = young_shop.settings, young_shop.end
+    with duckdb.connect(str(serving_db(settings)), read_only=True) as con:
+        # by plain queries: the KPIs with a provisional day this month and no expected value
+        unjudged = dict(
+            con.execute(
+                "select kpi_id, sum(numerator) / nullif(sum(denominator), 0) "
+                "from kpi_tree.kpi_values where grain = 'day' and dimension = 'total' "
+                "and period_start between date_trunc('month', ?::date) and ? "
+                "group by kpi_id having bool_or(is_provisional and expected_value is null)",
+                [day, day],
+            ).fetchall()
+        )
+        sums = dict(
+            con.execute(
+                "select kpi_id, sum(numerator) from kpi_tree.kpi_values where grain = 'day' "
+                "and dimension = 'total' and period_start between date_trunc('month', ?::date) "
+                "and ? group by kpi_id",
+                [day, day],
+            ).fetchall()
+        )
+        pace = {
+            r[0]: r[1:]
+            for r in con.execute(
+                "select kpi_id, status, actual, is_provisional, is_expected "
+                "from kpi_tree.kpi_vs_target where as_of_day = ? and period_grain = 'month' "
+                "and scope = 'all'",
+                [day],
+            ).fetchall()
+        }
+        data = collect(con, TREE, settings)
+    paced = set(unjudged) & set(pace)
+    assert {"net_revenue", "signoff_rate"} <= paced  # young sign-offs, no mature cohort yet
+    for kpi in paced:
+        status, actual, provisional, expected = pace[kpi]
+        node = TREE.nodes[kpi]
+        # the row's actual is what has arrived (observed), and it is not judged on it
+        observed = sums[kpi] if node.kind == "sum" else node.scale * unjudged[kpi]
+        assert actual == pytest.approx(observed, rel=1e-12), kpi
+        assert provisional and not expected and status == "not_judged", (kpi, status)
+    # every other paced KPI keeps its judgement
+    assert {pace[k][0] for k in set(pace) - paced} <= {ON_TRACK, AT_RISK, SHORT, None}
+
+    nodes = {n["id"]: n for n in data["nodes"]}
+    for kpi in paced:
+        assert nodes[kpi]["periods"]["month"]["status"] == "not_judged", kpi
+    # a scorecard leaves the unjudged KPIs out of its score
+    scored_any = False
+    for team in data["teams"]:
+        card = team["scorecard"]["month"]
+        rows = [r for r in card["rows"] if r["attainment"] is not None]
+        judged = [r for r in rows if r["kpi"] not in paced]
+        if len(judged) < len(rows):
+            scored_any = True
+            assert {r["status"] for r in rows if r["kpi"] in paced} == {"not_judged"}
+        if judged:
+            weights = sum(r["weight"] for r in judged)
+            by_hand = sum(r["weight"] * min(r["attainment"], SCORE_CAP) for r in judged) / weights
+            assert card["score"] == pytest.approx(by_hand), team["id"]
+        else:
+            assert card["score"] is None, team["id"]
+    assert scored_any, "some scorecard holds an unjudged KPI"
+
+    monkeypatch.setenv("KPI_LOCALE", "en_US")  # the words below are the CLI's English ones
+    code, output = run_kpi(young_shop.data_dir, "targets", "show", "--date", day.isoformat())
+    assert code == 0, output
+    for kpi in paced:
+        # a row's first line: its name may wrap, its status does not
+        start = f"│ {TREE.nodes[kpi].en[:11]}"
+        lines = [ln for ln in output.splitlines() if ln.startswith(start)]
+        assert len(lines) == 1, output
+        assert "not judged yet" in lines[0] and "short" not in lines[0], lines[0]

@@ -30,7 +30,15 @@ from kpi_tree.model import Tree
 from kpi_tree.units import team_units
 from pipelines.alerts.notify import deliver_to_team, message
 from pipelines.alerts.store import alerts_dir, read_alerts
-from pipelines.alerts.words import STATUS, days_without, kpi_name, scope_label, team_name, word
+from pipelines.alerts.words import (
+    STATUS,
+    days_without,
+    kpi_name,
+    observed_text,
+    scope_label,
+    team_name,
+    word,
+)
 from pipelines.i18n import _, use
 from pipelines.publish.serving import HELD_BACK, SKIPPED, read_log, serving_db
 from pipelines.queries import records, table_exists
@@ -89,7 +97,14 @@ def compose(
     fields: dict[str, str] = {}
     for r in totals:
         node = tree.nodes[r["kpi_id"]]
-        provisional = " " + _("(provisional)") if r.get("is_provisional") else ""
+        provisional = ""
+        if r.get("is_provisional") and r.get("is_expected"):
+            # judged on the expected final value; what has arrived so far, beside it
+            provisional = " " + _("(provisional; observed so far: {observed})").format(
+                observed=observed_text(formats, r.get("observed_actual"), node.unit)
+            )
+        elif r.get("is_provisional"):
+            provisional = " " + _("(provisional)")
         if r.get("missing_days"):
             provisional += " " + _("(incomplete: {days})").format(days=days_without(tree, r))
         fields[kpi_name(node)] = (

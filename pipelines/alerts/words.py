@@ -16,7 +16,13 @@ from kpi_tree.vocabulary import Vocabulary
 from pipelines.i18n import N_, _, lang, ngettext
 
 #: a pace row's status
-STATUS = {"on_track": N_("on track"), "at_risk": N_("at risk"), "short": N_("short")}
+STATUS = {
+    "on_track": N_("on track"),
+    "at_risk": N_("at risk"),
+    "short": N_("short"),
+    # provisional without an expected value: only what has arrived so far, not judged
+    "not_judged": N_("not judged yet"),
+}
 SEVERITY = {"critical": N_("critical"), "warning": N_("warning"), "info": N_("info")}
 #: an alert's kind, as a reader names it
 KIND = {

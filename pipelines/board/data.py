@@ -96,6 +96,10 @@ def comparison_windows(day: dt.date, period: str) -> dict[str, tuple[dt.date, dt
     return out
 
 
+#: a provisional value without an expected one (fct_kpi_vs_target): not judged yet
+NOT_JUDGED = "not_judged"
+
+
 def status_of(attainment: float | None, settings: Settings) -> str | None:
     if attainment is None:
         return None
@@ -516,6 +520,9 @@ def _period_value(node: Node, period: str, day, daily, pace, settings) -> dict[s
             actual, observed = days[-1]["expected_value"], actual
         target = days[-1]["target"]
         attainment = attainment_of(actual, target, node.direction)
+        status = status_of(attainment, settings)
+        if status and days[-1]["is_provisional"] and days[-1] not in expected:
+            status = NOT_JUDGED  # only what has arrived so far: not judged (as the pace mart)
         return {
             "start": start.isoformat(),
             "end": day.isoformat(),
@@ -523,7 +530,7 @@ def _period_value(node: Node, period: str, day, daily, pace, settings) -> dict[s
             "target": target,
             "paced_target": target,
             "attainment": attainment,
-            "status": status_of(attainment, settings),
+            "status": status,
             "provisional": provisional,
             **missing,
             "observed": observed,
@@ -548,10 +555,13 @@ def _period_value(node: Node, period: str, day, daily, pace, settings) -> dict[s
 
 
 def _breakdowns(con, tree: Tree, has_values: bool, node_day) -> dict[str, dict]:
-    """Per KPI, period and dimension: each member's [member, value, numerator, denominator]
-    (day and month rows as published; quarters and years summed from the months, so quantiles
-    have none there), largest first. The parts are the volumes behind a rate (the orders and
-    sessions of a conversion rate)."""
+    """Per KPI, period and dimension: each member's [member, value, numerator, denominator,
+    observed] (day and month rows as published; quarters and years summed from the months, so
+    quantiles have none there), largest first. The parts are the volumes behind a rate (the
+    orders and sessions of a conversion rate). A provisional member with an expected final
+    value is judged on it, as the total is: value and parts are the expected ones and observed
+    what has arrived so far (None where the value is observed: mature, or no expected value,
+    as a carrier's slice)."""
     if not has_values or not node_day:
         return {}
     days = ", ".join(f"('{k}', DATE '{d.isoformat()}')" for k, d in node_day.items())
@@ -559,7 +569,8 @@ def _breakdowns(con, tree: Tree, has_values: bool, node_day) -> dict[str, dict]:
         con,
         f"with node_day(kpi_id, d) as (values {days}) "
         "select v.kpi_id, v.grain, v.period_start, v.dimension, v.member, v.numerator, "
-        "v.denominator, v.value, nd.d from kpi_tree.kpi_values v join node_day nd using (kpi_id) "
+        "v.denominator, v.value, v.is_provisional, v.expected_value, v.expected_numerator, "
+        "v.expected_denominator, nd.d from kpi_tree.kpi_values v join node_day nd using (kpi_id) "
         "where v.dimension <> 'total' and v.period_start <= nd.d and ("
         "(v.grain = 'day' and v.period_start = nd.d) or "
         "(v.grain = 'month' and v.period_start >= date_trunc('year', nd.d)))",
@@ -571,7 +582,12 @@ def _breakdowns(con, tree: Tree, has_values: bool, node_day) -> dict[str, dict]:
             continue
         day = r["d"]
         per = acc[r["kpi_id"]]
-        parts = [r["value"], r["numerator"], r["denominator"]]
+        expected = bool(r["is_provisional"]) and r["expected_value"] is not None
+        observed = [r["numerator"], r["denominator"]]
+        judged = [r["expected_numerator"], r["expected_denominator"]] if expected else observed
+        value = r["expected_value"] if expected else r["value"]
+        # [value, numerator, denominator, observed value, observed parts, any expected]
+        parts = [value, *judged, r["value"] if expected else None, observed, expected]
         if r["grain"] == "day":
             per["day"][r["dimension"]][r["member"]] = parts
             continue
@@ -579,10 +595,15 @@ def _breakdowns(con, tree: Tree, has_values: bool, node_day) -> dict[str, dict]:
             per["month"][r["dimension"]][r["member"]] = parts
         for period in ("quarter", "year"):
             if r["period_start"] >= period_start(day, period):
-                cell = per[period][r["dimension"]].setdefault(r["member"], [None, None, None])
-                for i in (1, 2):
-                    if r[("numerator", "denominator")[i - 1]] is not None:
-                        cell[i] = (cell[i] or 0) + r[("numerator", "denominator")[i - 1]]
+                cell = per[period][r["dimension"]].setdefault(
+                    r["member"], [None, None, None, None, [None, None], False]
+                )
+                for i in (0, 1):
+                    if judged[i] is not None:
+                        cell[1 + i] = (cell[1 + i] or 0) + judged[i]
+                    if observed[i] is not None:
+                        cell[4][i] = (cell[4][i] or 0) + observed[i]
+                cell[5] = cell[5] or expected
     out: dict[str, dict] = {}
     for kpi, per in acc.items():
         node = tree.nodes[kpi]
@@ -591,12 +612,13 @@ def _breakdowns(con, tree: Tree, has_values: bool, node_day) -> dict[str, dict]:
             out[kpi][period] = {}
             for dim, members in dims.items():
                 items = []
-                for member, (value, num, den) in members.items():
+                for member, (value, num, den, observed, parts, expected) in members.items():
                     if period in ("quarter", "year"):
                         value = value_of(node, num, den)
+                        observed = value_of(node, *parts) if expected else None
                     if node.kind != "ratio":
                         num = den = None  # a total's parts are itself; a quantile has none
-                    items.append([member, value, num, den])
+                    items.append([member, value, num, den, observed])
                 if all(item[1] is None for item in items):
                     continue
                 items.sort(key=lambda item: (item[1] is None, -(item[1] or 0)))
@@ -700,7 +722,8 @@ def _teams(tree: Tree, nodes: list[dict], latest, published, settings) -> list[d
                         "needs": by_id[kpi]["needs"],
                     }
                 )
-            scored = [r for r in rows if r["attainment"] is not None]
+            # a provisional KPI without an expected value is not judged, so not scored
+            scored = [r for r in rows if r["attainment"] is not None and r["status"] != NOT_JUDGED]
             total = sum(r["weight"] for r in scored)
             score = (
                 sum(r["weight"] * min(r["attainment"], SCORE_CAP) for r in scored) / total
@@ -753,7 +776,9 @@ def _people(tree: Tree, nodes: list[dict], settings: Settings) -> list[dict]:
                 target = now.get("target")
                 if target is None:
                     continue
-                for member, value, num, den in n["breakdown"].get(period, {}).get(dim, []):
+                for member, value, num, den, _observed in (
+                    n["breakdown"].get(period, {}).get(dim, [])
+                ):
                     attainment = attainment_of(value, target, n["direction"])
                     out.append(
                         {

@@ -69,7 +69,7 @@ DateOption = Annotated[
 PeriodOption = Annotated[
     str, typer.Option(help=N_("month, quarter or year (to date)."), show_default=True)
 ]
-STATUS_STYLE = {"on_track": "green", "at_risk": "yellow", "short": "red"}
+STATUS_STYLE = {"on_track": "green", "at_risk": "yellow", "short": "red", "not_judged": "dim"}
 #: the terminal width the full pace table needs
 WIDE = 120
 

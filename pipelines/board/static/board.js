@@ -526,7 +526,7 @@
     if (focusId) { var again = root.querySelector('.node[data-kpi="' + focusId + '"]'); if (again) again.focus(); }
     var legend = clear("legend");
     append(legend, [
-      legendSwatch("on_track"), legendSwatch("at_risk"), legendSwatch("short"), legendSwatch("none"),
+      legendSwatch("on_track"), legendSwatch("at_risk"), legendSwatch("short"), legendSwatch("not_judged"), legendSwatch("none"),
       h("span", null, [h("b", { text: "× " }), t("rel_product")]),
       h("span", null, [h("b", { text: "+ " }), t("rel_sum")]),
       h("span", null, [h("b", { text: "⇢ " }), t("rel_driver")]),
@@ -704,10 +704,22 @@
         if (u.kpi === node.id && u.dimension === dim && u.period === state.period) unitRows[u.member] = u;
       });
       var total = node.kind === "sum" ? members.reduce(function (a, m) { return a + (m[1] || 0); }, 0) : null;
+      // a member judged on its expected final value is marked ≈, what has arrived beside it
+      var expected = members.some(function (m) { return known(m[4]); });
       var columns = [
         { label: t(dim), type: "text", cls: "member", value: function (m) { return memberLabel(dim, m[0]); } },
-        { label: label(node), type: node.unit, value: function (m) { return m[1]; } }
+        { label: label(node), type: node.unit, cls: "value", value: function (m) { return m[1]; },
+          cell: function (m) {
+            return known(m[4]) ? [fmt(m[1], node.unit), h("span", { "class": "prov-mark", title: t("provisional"), text: " ≈" })]
+              : fmt(m[1], node.unit);
+          } }
       ];
+      if (expected) {
+        columns.push({ label: t("observedShort"), type: node.unit, cls: "observed", value: function (m) { return m[4]; },
+          cell: function (m) {
+            return m[4] === 0 ? h("span", { "class": "muted", text: t("noneYet") }) : fmt(m[4], node.unit);
+          } });
+      }
       if (node.parts) {
         // the volumes behind the rate: what it is made of, per member
         ["numerator", "denominator"].forEach(function (role, i) {
@@ -799,8 +811,9 @@
       append(body, h("p", { "class": "muted", text: t("noCumulative") }));
     }
     append(body, h("h4", { text: t("breakdown") }));
-    // a provisional period's members are what has arrived; a carrier's slice has no expected
-    // value at all (an order has no carrier until it ships), and the page says so
+    // a provisional period's members are judged on their expected final values (≈), what has
+    // arrived beside them; a carrier's slice has no expected value at all (an order has no
+    // carrier until it ships) and shows what has arrived, and the page says so
     if (v.provisional) {
       append(body, h("p", { "class": "muted", id: "breakdown-observed", text: t("breakdownObserved") +
         (node.dimensions.indexOf("carrier") >= 0 ? " " + t("carrierNoExpected") : "") }));

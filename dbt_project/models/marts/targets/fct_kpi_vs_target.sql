@@ -7,7 +7,8 @@
     target in force (the mean of its day targets to date).
   - actual: Σ to date (additive) or scale x Σnumerator / Σdenominator to date (a rate).
   - attainment: actual / paced_target for higher-is-better KPIs, paced_target / actual for
-    lower-is-better ones; status from it with the pace_on_track / pace_at_risk vars.
+    lower-is-better ones; status from it with the pace_on_track / pace_at_risk vars, or
+    not_judged while a provisional day to date has no expected value (only its observed part).
   - projected: the period's end at the current run rate, actual / elapsed_share (a rate: its
     value to date); needed_remaining / planned_remaining: what the rest of the period must
     bring against what the plan expected of it (catch_up_factor = their ratio; none on the
@@ -261,6 +262,9 @@ final as (
         end as projected_attainment,
         case
             when attainment is null then null
+            -- a provisional day without an expected value (no pattern yet) is only what has
+            -- arrived so far: a partial observation, not judged until it has one or matures
+            when observed_only_days > 0 then 'not_judged'
             when attainment >= {{ var('pace_on_track') }} then 'on_track'
             when attainment >= {{ var('pace_at_risk') }} then 'at_risk'
             else 'short'
