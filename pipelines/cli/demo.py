@@ -11,6 +11,8 @@ import typer
 from rich.markup import escape
 
 from expectations.gaps import accept as record_acceptance
+from kpi_tree.model import default_tree
+from pipelines.alerts.digest import digest_log
 from pipelines.cli.alerts import print_alerts
 from pipelines.cli.board import print_board_location
 from pipelines.cli.console import console, fail
@@ -129,6 +131,7 @@ def demo(
         _rule("7. " + _("Catch-up"))
         print_catch_up(settings, end, "month")
         _rule("8. " + _("Alerts of the nightly run"))
+        _print_top_digest(settings, end)
         print_alerts(settings, day=end, limit=12)
         console.print(
             _(
@@ -140,6 +143,17 @@ def demo(
     _rule("9. " + _("The board"))
     print_board_location(settings)
     raise typer.Exit(0 if ok else 1)
+
+
+def _print_top_digest(settings: Settings, day: dt.date) -> None:
+    """The night's digest of the tree's top team (the shop's own figures: every KPI short or
+    at risk, alerted today or before), shown before the alerts: a KPI still short is not
+    alerted again each night, so the alerts alone would not show it."""
+    top = default_tree().teams[0]
+    sent = [d for d in digest_log(settings) if d["team"] == top and d["day"] == day.isoformat()]
+    if sent:
+        console.print(f"[bold]{escape(sent[-1]['title'])}[/bold]", highlight=False)
+        console.print(escape(sent[-1]["text"]), highlight=False)
 
 
 def _rule(title: str) -> None:
