@@ -149,7 +149,7 @@ def _print_top_digest(settings: Settings, day: dt.date) -> None:
     """The night's digest of the tree's top team (the shop's own figures: every KPI short or
     at risk, alerted today or before), shown before the alerts: a KPI still short is not
     alerted again each night, so the alerts alone would not show it."""
-    top = default_tree().teams[0]
+    top = next(iter(default_tree().teams))
     sent = [d for d in digest_log(settings) if d["team"] == top and d["day"] == day.isoformat()]
     if sent:
         console.print(f"[bold]{escape(sent[-1]['title'])}[/bold]", highlight=False)
