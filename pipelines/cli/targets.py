@@ -350,7 +350,7 @@ def print_catch_up(
         required = _(", ").join(
             f"{named(k)} {format_value(v, tree.nodes[k].unit)}"
             + (
-                " (" + _("{factor} plan").format(factor=format_value(d.factor[k], "multiple")) + ")"
+                _(" ({factor} plan)").format(factor=format_value(d.factor[k], "multiple"))
                 if k in d.factor
                 else ""
             )
