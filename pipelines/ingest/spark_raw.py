@@ -41,22 +41,12 @@ def export_days(
         if not count:
             shutil.rmtree(folder, ignore_errors=True)
             continue
-        # written beside, then swapped in, so a reader sees the old day or the new one
-        staged = folder.with_name(f".{folder.name}.tmp")
-        shutil.rmtree(staged, ignore_errors=True)
-        staged.mkdir(parents=True)
-        target = str(staged / FILE_NAME).replace("'", "''")
-        con.execute(
-            f"copy (select * exclude ({PARTITION_COLUMN}) from {RAW_SCHEMA}.{source} "
-            f"where {PARTITION_COLUMN} = date '{day.isoformat()}' order by _file, _row) "
-            f"to '{target}' (format parquet)"
+        _write_swapped(
+            con,
+            folder,
+            f"select * exclude ({PARTITION_COLUMN}) from {RAW_SCHEMA}.{source} "
+            f"where {PARTITION_COLUMN} = date '{day.isoformat()}' order by _file, _row",
         )
-        old = folder.with_name(f".{folder.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if folder.exists():
-            folder.rename(old)
-        staged.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
         written += count
     return written
 
@@ -70,16 +60,22 @@ def export_table(con: duckdb.DuckDBPyConnection, folder: Path, relation: str) ->
         f'cast("{name}" as varchar) as "{name}"' if str(kind).upper() == "JSON" else f'"{name}"'
         for name, kind, *_ in columns
     )
+    _write_swapped(con, folder, f"select {listed} from {relation}")
+    (count,) = con.execute(f"select count(*) from {relation}").fetchone()
+    return count
+
+
+def _write_swapped(con: duckdb.DuckDBPyConnection, folder: Path, query: str) -> None:
+    """Write ``query``'s rows as the one Parquet file of ``folder``: written beside, then
+    swapped in, so a reader sees the old folder or the new one, never half of one."""
     staged = folder.with_name(f".{folder.name}.tmp")
     shutil.rmtree(staged, ignore_errors=True)
     staged.mkdir(parents=True)
     target = str(staged / FILE_NAME).replace("'", "''")
-    con.execute(f"copy (select {listed} from {relation}) to '{target}' (format parquet)")
+    con.execute(f"copy ({query}) to '{target}' (format parquet)")
     old = folder.with_name(f".{folder.name}.old")
     shutil.rmtree(old, ignore_errors=True)
     if folder.exists():
         folder.rename(old)
     staged.rename(folder)
     shutil.rmtree(old, ignore_errors=True)
-    (count,) = con.execute(f"select count(*) from {relation}").fetchone()
-    return count
