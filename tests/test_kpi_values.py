@@ -916,11 +916,11 @@ def _dbt_over_window(
 
 
 def _failing_rows(
-    shop: Shop, start: dt.date, end: dt.date, target: Path, *tests: str
+    shop: Shop, start: dt.date | None, end: dt.date | None, target: Path, *tests: str
 ) -> dict[str, list[tuple]]:
     """The rows each of the dbt data tests `tests` finds failing when a run over the window
-    start..end tests them: dbt stores them in the warehouse (`--store-failures`) and names the
-    table in its run results."""
+    start..end (None: no window) tests them: dbt stores them in the warehouse
+    (`--store-failures`) and names the table in its run results."""
     done = _dbt_over_window(
         shop,
         start,
@@ -946,20 +946,24 @@ def test_a_nights_dbt_tests_check_the_rows_its_deliveries_touched(shop_copy):
     combinations of the night's own deliveries among the window's maturity days: an update
     delivered again tonight is caught when it was first delivered on the window's first day,
     not the day before; one delivered again on an earlier night was that night's to catch.
-    Measured by the rows each test finds failing."""
+    The same tests without a window (a first build, or by hand) find every copy. Measured by
+    the rows each test finds failing."""
     day = shop_copy.end
     night_before = day - dt.timedelta(days=1)
     kept_by_key = {  # test -> the table it checks and the table's key
-        "unique_stg_shop__orders_order_id": ("staging.stg_shop__orders", "order_id"),
-        "unique_int_orders_enriched_order_id": ("intermediate.int_orders_enriched", "order_id"),
-        "unique_int_shipments_latest_shipment_id": (
+        "kpi_unique_stg_shop__orders_order_id": ("staging.stg_shop__orders", "order_id"),
+        "kpi_unique_int_orders_enriched_order_id": (
+            "intermediate.int_orders_enriched",
+            "order_id",
+        ),
+        "kpi_unique_int_shipments_latest_shipment_id": (
             "intermediate.int_shipments_latest",
             "shipment_id",
         ),
     }
     updates = "unique_combination_stg_shop__shipments_shipment_id__updated_at"
     first_day = day - dt.timedelta(days=default_tree().maturity_days)  # of the window's rows
-    expected = {}
+    expected, everywhere = {}, {}
     with duckdb.connect(str(shop_copy.settings.build_db)) as con:
         for test, (table, key) in kept_by_key.items():
             copied = []
@@ -970,6 +974,7 @@ def test_a_nights_dbt_tests_check_the_rows_its_deliveries_touched(shop_copy):
                 con.execute(f"insert into {table} select * from {table} where {key} = ?", [copy])
                 copied.append(copy)
             expected[test] = [(copied[0], 2)]  # tonight's copy only
+            everywhere[test] = sorted((copy, 2) for copy in copied)
 
         def deliver_again(first: dt.date, again: dt.date) -> tuple:
             """One update first delivered on `first`, delivered again on `again`."""
@@ -987,13 +992,75 @@ def test_a_nights_dbt_tests_check_the_rows_its_deliveries_touched(shop_copy):
             return update
 
         caught = deliver_again(first_day, day)
-        deliver_again(first_day - dt.timedelta(days=1), day)  # first delivered before the window
+        before = deliver_again(first_day - dt.timedelta(days=1), day)  # first before the window
         older = day - dt.timedelta(days=10)
-        deliver_again(older, older + dt.timedelta(days=1))  # again on an earlier night
+        earlier = deliver_again(older, older + dt.timedelta(days=1))  # again on an earlier night
         expected[updates] = [(*caught, 2)]
+        everywhere[updates] = sorted((*update, 2) for update in (caught, before, earlier))
 
     failing = _failing_rows(shop_copy, day, day, shop_copy.data_dir / "dbt-night", *expected)
     assert failing == expected
+    failing = _failing_rows(shop_copy, None, None, shop_copy.data_dir / "dbt-all", *expected)
+    assert failing == everywhere
+
+
+def test_a_nights_dbt_tests_report_the_bad_rows_in_its_window_and_a_full_build_every_one(
+    shop_copy,
+):
+    """One bad row planted inside a windowed night's window and one outside it, for each kind
+    of window: an order delivered tonight and one delivered the night before (the orders'
+    window is their deliveries), a KPI value of tonight and one of a day more than
+    maturity_days before (the KPI tables' window is the periods the night rebuilt). The
+    night's tests report the row inside and never read the one outside; the same tests
+    without a window report both."""
+    day = shop_copy.end
+    outside_days = {  # the kind of window -> a day whose rows lie outside a night's window
+        "deliveries": day - dt.timedelta(days=1),
+        "periods": day - dt.timedelta(days=default_tree().maturity_days + 1),
+    }
+    not_null = "kpi_not_null_stg_shop__orders_business_date"
+    members = "kpi_accepted_members_stg_shop__orders_channel__channels"
+    values = "unique_combination_fct_kpi_values_grain__period_start__kpi_id__dimension__member"
+    inside, outside = {}, {}
+    with duckdb.connect(str(shop_copy.settings.build_db)) as con:
+        for found, delivered in ((inside, day), (outside, outside_days["deliveries"])):
+            [(no_date,), (off_list,)] = con.execute(
+                "select order_id from staging.stg_shop__orders where delivered_on = ? "
+                "order by order_id limit 2",
+                [delivered],
+            ).fetchall()
+            channel = f"not a channel ({delivered})"
+            con.execute(
+                "update staging.stg_shop__orders set business_date = null where order_id = ?",
+                [no_date],
+            )
+            con.execute(
+                "update staging.stg_shop__orders set channel = ? where order_id = ?",
+                [channel, off_list],
+            )
+            found[not_null] = con.execute(
+                "select * from staging.stg_shop__orders where order_id = ?", [no_date]
+            ).fetchall()
+            found[members] = [(channel, 1)]
+        for found, period in ((inside, day), (outside, outside_days["periods"])):
+            [key] = con.execute(
+                "select grain, period_start, kpi_id, dimension, member from kpi.fct_kpi_values "
+                "where grain = 'day' and period_start = ? order by all limit 1",
+                [period],
+            ).fetchall()
+            con.execute(
+                "insert into kpi.fct_kpi_values select * from kpi.fct_kpi_values "
+                "where (grain, period_start, kpi_id, dimension, member) "
+                "is not distinct from (?, ?, ?, ?, ?)",
+                list(key),
+            )
+            found[values] = [(*key, 2)]
+
+    tests = (not_null, members, values)
+    night = _failing_rows(shop_copy, day, day, shop_copy.data_dir / "dbt-night", *tests)
+    assert night == inside
+    every_row = _failing_rows(shop_copy, None, None, shop_copy.data_dir / "dbt-all", *tests)
+    assert every_row == {test: sorted(inside[test] + outside[test]) for test in tests}
 
 
 def test_the_shipment_updates_key_test_checks_every_row_of_a_window_from_the_history(shop_copy):

@@ -1,8 +1,9 @@
 {#
   Tests of a windowed run look at the rows that run rebuilt, not at the whole history, so a
-  night's tests cost the same in the third year as in the first. Every data test carries
-  `where: __window__` (dbt_project.yml); this override of dbt's `get_where_subquery` turns it
-  into a filter on the tested model's window, declared in the model's meta:
+  night's tests cost the same in the third year as in the first. The project's generic tests
+  (tests/generic/: kpi_unique, kpi_not_null, kpi_relationships, unique_combination,
+  kpi_accepted_members) read `kpi_window_rows(model)`: the tested model's rows in its window,
+  declared in the model's meta:
 
   - `window_column: <date column>`: the run's days, reaching maturity_days back (as the
     incremental models do), or `window_lookback` days back if the model sets it. The tables
@@ -11,26 +12,26 @@
   - `window_periods: true`: the day / week / month periods the run rebuilt (KPI tables).
 
   With no window (a first build, or `dbt build` by hand), or on a model that declares none,
-  the test sees every row. Any other `where` is applied as dbt does.
+  the test sees every row. The window is the run's environment (macros/kpi/window.sql), read
+  when the test runs and written into its query as constants: nothing is queried to shape
+  the test, the parse does not change from night to night, and DuckDB skips the row groups
+  outside the window by their min/max.
 
   A model whose window column is the day each row was delivered (raw's partition) and never
   rewritten afterwards (the shipment updates) can also set `window_new_rows: true`: its
-  unique tests then check the combinations of the run's own deliveries against the window's
-  rows (tests/generic/unique_combination.sql). A copy of a row among older deliveries only
-  was checked by the run that delivered it.
+  unique tests then report only the combinations that hold one of the run's own deliveries
+  (tests/generic/unique_combination.sql). A copy of a row among older deliveries only was
+  checked by the run that delivered it.
 #}
-{% macro get_where_subquery(relation) -%}
-    {%- set where = config.get('where') -%}
-    {%- if where == '__window__' -%}
-        {%- set where = kpi_test_window() -%}
-    {%- endif -%}
+
+{#- `relation` (a test's model) narrowed to the window of the model the test is attached to:
+    a subquery, or `relation` itself when the test sees every row -#}
+{% macro kpi_window_rows(relation) -%}
+    {%- set where = kpi_test_window() -%}
     {%- if where -%}
-        {%- set filtered -%}
-            (select * from {{ relation }} where {{ where }}) dbt_subquery
-        {%- endset -%}
-        {%- do return(filtered) -%}
+        (select * from {{ relation }} where {{ where }}) as kpi_window_rows
     {%- else -%}
-        {%- do return(relation) -%}
+        {{ relation }}
     {%- endif -%}
 {%- endmacro %}
 
@@ -41,6 +42,7 @@
     {{ return((node.config.meta if node else {}) or {}) }}
 {%- endmacro %}
 
+{#- the filter on the tested model's window, or none when the test sees every row -#}
 {% macro kpi_test_window() -%}
     {%- if not kpi_has_window() or not execute -%}{{ return(none) }}{%- endif -%}
     {%- set meta = kpi_tested_model_meta() -%}
@@ -54,29 +56,19 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- the run's own deliveries, for a model with `window_new_rows` (above); else none. None too
-    when every row the test sees (`relation`: its model's window) is one of them (a first
-    build, or a range that starts with the history): looking the combinations up among those
-    same rows would join the whole table to itself, and checking them all gives the same
-    result with one plain count. -#}
-{% macro kpi_test_new_rows(relation) -%}
+{#- the run's own deliveries among the window's rows, for a model with `window_new_rows`
+    (above); else none -#}
+{% macro kpi_test_new_rows() -%}
     {%- if not kpi_has_window() or not execute -%}{{ return(none) }}{%- endif -%}
     {%- set meta = kpi_tested_model_meta() -%}
     {%- if not (meta.get('window_new_rows') and meta.get('window_column')) -%}
         {{ return(none) }}
     {%- endif -%}
-    {%- set new_rows = kpi_in_window(meta['window_column'], 0) -%}
-    {%- if kpi_test_reads_warehouse() -%}
-        {%- set older = run_query(
-            'select 1 from ' ~ relation ~ ' where not (' ~ new_rows ~ ') limit 1'
-        ) -%}
-        {%- if older.rows | length == 0 -%}{{ return(none) }}{%- endif -%}
-    {%- endif -%}
-    {{ return(new_rows) }}
+    {{ return(kpi_in_window(meta['window_column'], 0)) }}
 {%- endmacro %}
 
 {#- whether the running test may read the warehouse to shape its query: only when it runs
-    (`dbt compile` may find no tables yet) -#}
+    (`dbt compile` may find no tables yet); for kpi_key_range (macros/kpi/window.sql) -#}
 {% macro kpi_test_reads_warehouse() -%}
     {{ return(execute and flags.WHICH in ('build', 'test', 'retry')) }}
 {%- endmacro %}

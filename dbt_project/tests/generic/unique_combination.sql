@@ -1,20 +1,16 @@
 {#
-  The combinations of `columns` found more than once among the rows the test sees (its
-  model's window, macros/kpi/test_window.sql). A model of new rows only (`window_new_rows`)
-  has only the combinations of the run's own deliveries checked, against those rows: a night
-  looks up its few hundred thousand, not the history's (all of them are checked when every
-  row the test sees is new: kpi_test_new_rows).
+  The combinations of `columns` found more than once among the rows of the tested model's
+  window (macros/kpi/test_window.sql). On a model of new rows only (`window_new_rows`) a
+  windowed run reports only the combinations that hold one of its own deliveries: a copy
+  among the window's older deliveries only was reported by the run that delivered it.
 #}
 {% test unique_combination(model, columns) %}
-    {%- set new_rows = kpi_test_new_rows(model) %}
+    {%- set new_rows = kpi_test_new_rows() %}
     select {{ columns | join(', ') }}, count(*) as copies
-    from {{ model }}
-    {%- if new_rows %}
-    -- the combinations of the run's own deliveries (macros/kpi/test_window.sql)
-    where ({{ columns | join(', ') }}) in (
-        select {{ columns | join(', ') }} from {{ model }} where {{ new_rows }}
-    )
-    {%- endif %}
+    from {{ kpi_window_rows(model) }}
     group by {{ columns | join(', ') }}
     having count(*) > 1
+    {%- if new_rows %}
+       and max(case when {{ new_rows }} then 1 else 0 end) = 1
+    {%- endif %}
 {% endtest %}
