@@ -1096,6 +1096,44 @@ def test_the_shipment_updates_key_test_checks_every_row_of_a_window_from_the_his
     assert night == {test: []}  # the copy was delivered on an earlier night
 
 
+def test_a_long_windows_shipment_updates_key_test_reports_its_own_deliveries_copies(shop_copy):
+    """A window longer than the maturity days before it (a backfill that does not start with
+    the history) counts every combination of its rows, and still reports only those that
+    hold one of its own deliveries: an update delivered again within the window is found,
+    one delivered twice in the maturity days before the window only is not (the run that
+    delivered it reported it), and both are found without a window."""
+    test = "unique_combination_stg_shop__shipments_shipment_id__updated_at"
+    last = shop_copy.end
+    lookback = dt.timedelta(days=default_tree().maturity_days)
+    start = last - lookback - dt.timedelta(days=9)  # a window of maturity_days + 10 days
+    assert start - lookback > shop_copy.start
+    with duckdb.connect(str(shop_copy.settings.build_db)) as con:
+
+        def deliver_again(first: dt.date, again: dt.date) -> tuple:
+            """One update first delivered on `first`, delivered again on `again`."""
+            [update] = con.execute(
+                "select shipment_id, updated_at from raw.shipments where _partition_date = ? "
+                "order by all limit 1",
+                [first],
+            ).fetchall()
+            con.execute(
+                "insert into raw.shipments select * replace (?::date as _partition_date) "
+                "from raw.shipments where _partition_date = ? and shipment_id = ? "
+                "and updated_at = ?",
+                [again, first, *update],
+            )
+            return (*update, 2)
+
+        before = start - lookback
+        own = deliver_again(before, start + dt.timedelta(days=5))
+        older = deliver_again(before + dt.timedelta(days=1), before + dt.timedelta(days=3))
+
+    window = _failing_rows(shop_copy, start, last, shop_copy.data_dir / "dbt-range", test)
+    assert window == {test: [own]}
+    every_row = _failing_rows(shop_copy, None, None, shop_copy.data_dir / "dbt-all", test)
+    assert every_row == {test: sorted([own, older])}
+
+
 # the models whose first build reads its history in key ranges (macros/kpi/build_ranges.sql)
 BUILT_IN_RANGES = {
     "stg_shop__conversations": "staging",

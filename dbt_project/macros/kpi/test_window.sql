@@ -67,6 +67,21 @@
     {{ return(kpi_in_window(meta['window_column'], 0)) }}
 {%- endmacro %}
 
+{#- whether the run's own deliveries are the lesser part of the window's rows: its window is
+    shorter than the lookback before it (a night). A unique test then looks their
+    combinations up among the window's rows; over a longer window (a first build, a
+    backfill) it counts every combination, as the lookup would match most of the table
+    against itself (tests/generic/unique_combination.sql). Read from the window's dates, so
+    nothing is queried to decide. -#}
+{% macro kpi_test_new_rows_are_few() -%}
+    {%- if not kpi_has_window() or not execute -%}{{ return(false) }}{%- endif -%}
+    {%- set meta = kpi_tested_model_meta() -%}
+    {%- set lookback = meta.get('window_lookback', kpi_tree()['maturity_days']) -%}
+    {%- set start = modules.datetime.date.fromisoformat(kpi_window_bound('KPI_WINDOW_START')) -%}
+    {%- set end = modules.datetime.date.fromisoformat(kpi_window_bound('KPI_WINDOW_END')) -%}
+    {{ return((end - start).days + 1 < lookback) }}
+{%- endmacro %}
+
 {#- whether the running test may read the warehouse to shape its query: only when it runs
     (`dbt compile` may find no tables yet); for kpi_key_range (macros/kpi/window.sql) -#}
 {% macro kpi_test_reads_warehouse() -%}
