@@ -34,9 +34,9 @@ def test_spark_tables_replace_the_build_copies(tmp_path):
     _spark_table(
         spark,
         VALUES,
-        "select * from (values ('day', date '2025-01-20', 'gmv', 10.5), "
-        "('day', date '2025-01-21', 'gmv', 11.25), ('week', date '2025-01-20', 'gmv', 21.75)) "
-        "as t(grain, period_start, kpi_id, value)",
+        "select * from (values ('gmv', 10.5, 'day', date '2025-01-20'), "
+        "('gmv', 11.25, 'day', date '2025-01-21'), ('gmv', 21.75, 'week', date '2025-01-20')) "
+        "as t(kpi_id, value, grain, period_start)",
         partition_by="grain, period_start",
     )
     _spark_table(spark, NODES, "select 'gmv' as kpi_id, 'marketing' as team")
@@ -45,9 +45,10 @@ def test_spark_tables_replace_the_build_copies(tmp_path):
         con.execute("create schema kpi")
         con.execute("create table kpi.fct_kpi_values as select 'stale' as kpi_id")
         assert read_back_tables(con, spark, [VALUES, NODES]) == 2
-        rows = con.execute(
-            "select grain, period_start, kpi_id, value from kpi.fct_kpi_values order by all"
-        ).fetchall()
+        # the partition columns first, as the model has them
+        described = con.execute("select * from kpi.fct_kpi_values limit 0").description
+        assert [d[0] for d in described] == ["grain", "period_start", "kpi_id", "value"]
+        rows = con.execute("select * from kpi.fct_kpi_values order by all").fetchall()
         assert rows == [
             ("day", dt.date(2025, 1, 20), "gmv", 10.5),
             ("day", dt.date(2025, 1, 21), "gmv", 11.25),

@@ -76,6 +76,14 @@ def parquet_of(folder: Path) -> str:
     return f"read_parquet('{glob}', hive_partitioning = true, union_by_name = true)"
 
 
+def partition_columns(folder: Path) -> list[str]:
+    """A partitioned table's partition columns, outermost first, from its folders' names."""
+    first = next(folder.rglob("*.parquet"), None)
+    if first is None:
+        return []
+    return [part.split("=", 1)[0] for part in first.relative_to(folder).parts[:-1] if "=" in part]
+
+
 def read_back_tables(con: duckdb.DuckDBPyConnection, spark_dir: Path, models: list[Model]) -> int:
     """Replace the build DuckDB's copies of ``models`` (those Spark holds as tables) with
     Spark's rows, in one transaction; return the tables read back."""
@@ -105,8 +113,15 @@ def read_back_tables(con: duckdb.DuckDBPyConnection, spark_dir: Path, models: li
             if m in empty:
                 con.execute(f"delete from {m.relation}")
             else:
-                read = parquet_of(table_folder(spark_dir, m))
-                con.execute(f"create or replace table {m.relation} as select * from {read}")
+                folder = table_folder(spark_dir, m)
+                # Spark keeps a table's partition columns last; the models (and so DuckDB's
+                # tables and what BI reads) have them first
+                first = ", ".join(f'"{c}"' for c in partition_columns(folder))
+                listed = f"{first}, * exclude ({first})" if first else "*"
+                con.execute(
+                    f"create or replace table {m.relation} as "
+                    f"select {listed} from {parquet_of(folder)}"
+                )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
