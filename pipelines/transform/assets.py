@@ -21,6 +21,7 @@ from pipelines.resources import WAREHOUSE_POOL, Warehouse
 from pipelines.settings import Settings
 from pipelines.transform.in_process import dbt_in_this_process, environment_set
 from pipelines.transform.project import dbt_executable, dbt_project
+from pipelines.transform.spark_read_back import read_back
 
 #: dbt's saved parse (dbt reads it from its target folder)
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
@@ -230,6 +231,15 @@ def _build(
             context=context,
         )
         yield from invocation.stream()
+    if settings.engine == "spark":
+        # the rest of the night reads the build DuckDB (docs/spark.md)
+        read_back(
+            warehouse,
+            invocation.target_path,
+            environment,
+            json.dumps(dbt_vars(settings)),
+            log=context.log.info,
+        )
     _keep_partial_parse(invocation.target_path)
     _prune_invocations(invocation.target_path)
 
