@@ -22,6 +22,7 @@ FCT_KPI_VALUES = Path("models/marts/kpi/fct_kpi_values.sql")
 DIM_KPI_NODES = Path("models/marts/kpi/dim_kpi_nodes.sql")
 FCT_KPI_AVAILABILITY = Path("models/marts/kpi/fct_kpi_availability.sql")
 FCT_SOURCE_GAPS = Path("models/marts/kpi/fct_source_gaps.sql")
+STG_SOURCE_DAYS = Path("models/staging/stg_shop__source_days.sql")
 
 _NUM = "num_value"
 _DEN = "den_value"
@@ -92,6 +93,11 @@ def _wrapped(tuples: list[str], width: int = 92) -> list[str]:
     return [*lines, line] if line else lines
 
 
+def _lookback(payload: dict) -> str:
+    days = int(payload["maturity_days"])
+    return f"{{%- set lookback = {days} -%}}  {{# maturity_days in tree.yaml #}}\n"
+
+
 def _additive(payload: dict) -> list[dict]:
     return [n for n in payload["nodes"] if n["kind"] != "quantile"]
 
@@ -124,7 +130,6 @@ def _formula_comment(node: dict) -> str:
 
 
 _FCT_KPI_VALUES = Template("""\
-{%- set lookback = $lookback -%}  {# maturity_days in tree.yaml #}
 {{ kpi_incremental_by_period('this') }}
 
 
@@ -524,7 +529,6 @@ def render_fct_kpi_values(payload: dict) -> str:
     )
     empty_text = f"cast(null as {_TEXT})"
     body = _FCT_KPI_VALUES.substitute(
-        lookback=int(payload["maturity_days"]),
         node_formulas=_values(
             "formulas",
             ["kpi_id", "numerator_measure", "denominator_measure"],
@@ -547,7 +551,7 @@ def render_fct_kpi_values(payload: dict) -> str:
             f"select {empty_text} as kpi_id, false as matures_late",
         ),
     )
-    return _header(_FCT_KPI_VALUES_DESCRIPTION) + body
+    return _header(_FCT_KPI_VALUES_DESCRIPTION) + _lookback(payload) + body
 
 
 def _text_or_null(value: str | None) -> str:
@@ -798,6 +802,41 @@ def render_fct_source_gaps(payload: dict) -> str:
     return _header(_FCT_SOURCE_GAPS_DESCRIPTION) + body
 
 
+_STG_SOURCE_DAYS_DESCRIPTION = """\
+  What the shop delivers: one row per source x delivery day that has rows of the source,
+  with how many. A source with no row here has never been delivered, and every KPI that
+  reads it is not available (fct_kpi_availability). The sources are the tree's
+  (kpi_tree/tree.yaml `sources`), each read from its raw table, which ingestion creates from
+  the source's contract before anything lands, so a source the shop does not have is an
+  empty table, not a missing one.
+
+  Per day, so that a source missing on single days can be told from one never delivered.
+  Incremental by delivery day like the base measures: a run replaces its window's days."""
+
+
+def render_stg_source_days(payload: dict) -> str:
+    branches = [
+        f"""\
+    select
+        cast({_quote(src["id"])} as {_TEXT}) as source,
+        _partition_date as delivered_on,
+        count(*) as row_count
+    from {{{{ source('shop', {_quote(src["id"])}) }}}}
+    where {{{{ kpi_in_window('_partition_date', lookback) }}}}
+    group by _partition_date"""
+        for src in payload["sources"]
+    ]
+    if not branches:
+        raise ValueError("kpi_tree/tree.yaml: `sources` is empty; a tree reads at least one")
+    return (
+        _header(_STG_SOURCE_DAYS_DESCRIPTION)
+        + _lookback(payload)
+        + "{{ kpi_incremental_by_date('delivered_on') }}\n\nwith\n\nfinal as (\n"
+        + "\n    union all\n".join(branches)
+        + "\n)\n\nselect * from final\n"
+    )
+
+
 def render_models(payload: dict) -> dict[Path, str]:
     """The generated models' text, by path under the dbt project."""
     return {
@@ -805,4 +844,5 @@ def render_models(payload: dict) -> dict[Path, str]:
         DIM_KPI_NODES: render_dim_kpi_nodes(payload),
         FCT_KPI_AVAILABILITY: render_fct_kpi_availability(payload),
         FCT_SOURCE_GAPS: render_fct_source_gaps(payload),
+        STG_SOURCE_DAYS: render_stg_source_days(payload),
     }
