@@ -99,6 +99,7 @@ bench: env
 
 lint: env
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/python -m kpi_tree.dbt_export --check
 
 clean:
 	rm -rf $(VENV) $(TOOLS) data

@@ -1,17 +1,20 @@
 {#
+  GENERATED from kpi_tree/tree.yaml by kpi_tree/dbt_models.py: do not edit.
+  Regenerate: `.venv/bin/python -m kpi_tree.dbt_export`
+  Check (exits 1 while this file is stale): `.venv/bin/python -m kpi_tree.dbt_export --check`
+
   Every KPI of the tree at every grain (day, ISO week, month), for the total and for each
-  of the node's dimensions: numerator, denominator and value. Generated from
-  kpi_tree/tree.yaml: a sum node is Σmeasure, a ratio node scale × Σnumerator / Σdenominator
-  over the period's days (never an average of daily ratios), a quantile node is computed from
-  the fact rows of the period. Rows of nodes that depend on late-maturing facts are
-  provisional while their period ends within maturity_days of the newest day; rows outside
-  a run's window are cleared by the post-hook once they mature.
+  of the node's dimensions: numerator, denominator and value. A sum node is Σmeasure, a
+  ratio node scale × Σnumerator / Σdenominator over the period's days (never an average of
+  daily ratios), a quantile node is computed from the fact rows of the period. Rows of nodes
+  that depend on late-maturing facts are provisional while their period ends within
+  maturity_days of the newest day; rows outside a run's window are cleared by the post-hook
+  once they mature.
 
   A KPI the shop cannot compute (a source it reads was never delivered: fct_kpi_availability)
   has one total row a period, with no numbers and the sources it misses, never a 0.
 #}
-{%- set tree = kpi_tree() -%}
-{%- set lookback = tree['maturity_days'] -%}
+{%- set lookback = 30 -%}  {# maturity_days in tree.yaml #}
 {{ kpi_incremental_by_period('this') }}
 
 
@@ -37,18 +40,47 @@ gap_days as (
     select distinct kpi_id, date_day from gaps
 ),
 
--- what each additive node sums: its numerator and denominator measures
+-- each additive KPI's formula: the measure it sums (numerator) and, for a ratio, the measure
+-- it divides by (denominator)
+node_formulas as (
+    select * from values
+        ('net_revenue',           'signed_gmv',             null),
+        ('gmv',                   'gmv',                    null),
+        ('sessions',              'sessions',               null),
+        ('paid_sessions',         'paid_sessions',          null),
+        ('ad_clicks',             'ad_clicks',              null),
+        ('impressions',           'impressions',            null),
+        ('ad_spend',              'ad_spend',               null),
+        ('cpm',                   'ad_spend',               'impressions'),
+        ('ctr',                   'ad_clicks',              'impressions'),
+        ('cpc',                   'ad_spend',               'ad_clicks'),
+        ('click_to_session_rate', 'paid_sessions',          'ad_clicks'),
+        ('roas',                  'gmv',                    'ad_spend'),
+        ('organic_sessions',      'organic_sessions',       null),
+        ('conversion_rate',       'orders',                 'sessions'),
+        ('orders',                'orders',                 null),
+        ('inquiry_rate',          'inquiries',              'detail_sessions'),
+        ('inquiry_conversion',    'inquiry_orders',         'inquiries'),
+        ('first_response_mean',   'first_response_seconds', 'answered_conversations'),
+        ('conversation_length',   'conversation_minutes',   'conversations'),
+        ('repeat_customer_rate',  'returning_orders',       'orders'),
+        ('aov',                   'gmv',                    'orders'),
+        ('cross_sell_rate',       'multi_item_orders',      'orders'),
+        ('signoff_rate',          'signed_gmv',             'gmv'),
+        ('parcel_signoff_rate',   'signed_orders',          'delivered_orders'),
+        ('refusal_rate',          'refused_orders',         'delivered_orders'),
+        ('return_rate',           'returned_orders',        'signed_orders'),
+        ('refund_rate',           'refund_amount',          'cohort_gmv'),
+        ('delivery_time',         'delivery_days',          'delivered_orders'),
+        ('cod_review_delay',      'cod_review_minutes',     'cod_reviewed_orders')
+    as formulas (kpi_id, numerator_measure, denominator_measure)
+),
+
 node_measures as (
-{%- set additive = tree['nodes'] | rejectattr('kind', 'equalto', 'quantile') | list %}
-{%- set roles = [] -%}
-{%- for node in additive -%}
-    {%- do roles.append((node, node['numerator'], 'num')) -%}
-    {%- if node['denominator'] %}{% do roles.append((node, node['denominator'], 'den')) %}{% endif -%}
-{%- endfor %}
-{%- for node, measure_id, role in roles %}
-    select '{{ node['id'] }}' as kpi_id, '{{ measure_id }}' as measure_id, '{{ role }}' as role
-    {{ 'union all' if not loop.last }}
-{%- endfor %}
+    select kpi_id, numerator_measure as measure_id, 'num' as role from node_formulas
+    union all
+    select kpi_id, denominator_measure as measure_id, 'den' as role from node_formulas
+    where denominator_measure is not null
 ),
 
 node_days as (
@@ -83,50 +115,153 @@ periods as (
 {%- endfor %}
 ),
 
-node_rules as (
-{%- for node in additive %}
-    select
-        '{{ node['id'] }}' as kpi_id,
-        {{ 'true' if node['kind'] == 'sum' else 'false' }} as is_sum,
-        {{ 'true' if node['denominator'] else 'false' }} as has_den,
-        cast({{ node['scale'] }} as {{ kpi_double() }}) as scale
-    {{ 'union all' if not loop.last }}
-{%- endfor %}
-),
-
+-- what each KPI can be sliced by: its total and its dimensions
 node_dimensions as (
-{%- for node in additive %}
-    {%- for dim in ['total'] + node['dimensions'] %}
-    select '{{ node['id'] }}' as kpi_id, '{{ dim }}' as dimension
-    union all
-    {%- endfor %}
-{%- endfor %}
-    select cast(null as {{ dbt.type_string() }}) as kpi_id, cast(null as {{ dbt.type_string() }}) as dimension
-    where 1 = 0
+    select * from values
+        ('net_revenue', 'total'), ('net_revenue', 'channel'), ('net_revenue', 'campaign'),
+        ('net_revenue', 'payment_method'),
+        ('gmv', 'total'), ('gmv', 'channel'), ('gmv', 'campaign'),
+        ('sessions', 'total'), ('sessions', 'channel'), ('sessions', 'campaign'),
+        ('paid_sessions', 'total'), ('paid_sessions', 'channel'), ('paid_sessions', 'campaign'),
+        ('ad_clicks', 'total'), ('ad_clicks', 'channel'), ('ad_clicks', 'campaign'),
+        ('impressions', 'total'), ('impressions', 'channel'), ('impressions', 'campaign'),
+        ('ad_spend', 'total'), ('ad_spend', 'channel'), ('ad_spend', 'campaign'),
+        ('cpm', 'total'), ('cpm', 'channel'), ('cpm', 'campaign'),
+        ('ctr', 'total'), ('ctr', 'channel'), ('ctr', 'campaign'),
+        ('cpc', 'total'), ('cpc', 'channel'), ('cpc', 'campaign'),
+        ('click_to_session_rate', 'total'), ('click_to_session_rate', 'channel'),
+        ('click_to_session_rate', 'campaign'),
+        ('roas', 'total'), ('roas', 'channel'), ('roas', 'campaign'),
+        ('organic_sessions', 'total'), ('organic_sessions', 'channel'),
+        ('organic_sessions', 'campaign'),
+        ('conversion_rate', 'total'), ('conversion_rate', 'channel'),
+        ('conversion_rate', 'campaign'),
+        ('orders', 'total'), ('orders', 'channel'), ('orders', 'campaign'),
+        ('orders', 'payment_method'), ('orders', 'customer_type'),
+        ('inquiry_rate', 'total'),
+        ('inquiry_conversion', 'total'), ('inquiry_conversion', 'agent'),
+        ('first_response_mean', 'total'), ('first_response_mean', 'agent'),
+        ('first_response_mean', 'topic'),
+        ('conversation_length', 'total'), ('conversation_length', 'agent'),
+        ('conversation_length', 'topic'),
+        ('repeat_customer_rate', 'total'), ('repeat_customer_rate', 'channel'),
+        ('repeat_customer_rate', 'campaign'), ('repeat_customer_rate', 'payment_method'),
+        ('aov', 'total'), ('aov', 'channel'), ('aov', 'campaign'), ('aov', 'payment_method'),
+        ('aov', 'customer_type'),
+        ('cross_sell_rate', 'total'), ('cross_sell_rate', 'channel'),
+        ('cross_sell_rate', 'campaign'), ('cross_sell_rate', 'payment_method'),
+        ('cross_sell_rate', 'customer_type'),
+        ('signoff_rate', 'total'), ('signoff_rate', 'channel'), ('signoff_rate', 'campaign'),
+        ('signoff_rate', 'payment_method'),
+        ('parcel_signoff_rate', 'total'), ('parcel_signoff_rate', 'channel'),
+        ('parcel_signoff_rate', 'campaign'), ('parcel_signoff_rate', 'carrier'),
+        ('parcel_signoff_rate', 'payment_method'),
+        ('refusal_rate', 'total'), ('refusal_rate', 'channel'), ('refusal_rate', 'campaign'),
+        ('refusal_rate', 'carrier'), ('refusal_rate', 'payment_method'),
+        ('return_rate', 'total'), ('return_rate', 'channel'), ('return_rate', 'campaign'),
+        ('return_rate', 'carrier'), ('return_rate', 'payment_method'),
+        ('refund_rate', 'total'), ('refund_rate', 'channel'), ('refund_rate', 'campaign'),
+        ('refund_rate', 'carrier'), ('refund_rate', 'payment_method'),
+        ('delivery_time', 'total'), ('delivery_time', 'channel'), ('delivery_time', 'campaign'),
+        ('delivery_time', 'carrier'), ('delivery_time', 'payment_method'),
+        ('cod_review_delay', 'total'), ('cod_review_delay', 'channel'),
+        ('cod_review_delay', 'campaign')
+    as dimensions (kpi_id, dimension)
 ),
 
-additive_nodes as (
+additive_periods as (
     select
         periods.grain,
         periods.period_start,
         periods.kpi_id,
         periods.dimension,
         periods.member,
-        cast(coalesce(periods.num, 0) as {{ kpi_double() }}) as numerator,
-        case when node_rules.has_den
-            then cast(coalesce(periods.den, 0) as {{ kpi_double() }}) end as denominator,
-        case
-            when node_rules.is_sum
-                then node_rules.scale * cast(coalesce(periods.num, 0) as {{ kpi_double() }})
-            when periods.den <> 0
-                then node_rules.scale * cast(coalesce(periods.num, 0) as {{ kpi_double() }})
-                    / cast(periods.den as {{ kpi_double() }})
-        end as value
+        node_formulas.denominator_measure is not null as has_den,
+        cast(coalesce(periods.num, 0) as {{ kpi_double() }}) as num_value,
+        cast(periods.den as {{ kpi_double() }}) as den_value
     from periods
-    inner join node_rules on periods.kpi_id = node_rules.kpi_id
+    inner join node_formulas on periods.kpi_id = node_formulas.kpi_id
     inner join node_dimensions
         on periods.kpi_id = node_dimensions.kpi_id and periods.dimension = node_dimensions.dimension
-    where (periods.num is not null or (node_rules.has_den and periods.den is not null))
+    where (
+        periods.num is not null
+        or (node_formulas.denominator_measure is not null and periods.den is not null)
+    )
+),
+
+-- each KPI's value, as its formula in tree.yaml: Σ over the period's days, never an average
+-- of daily ratios
+additive_nodes as (
+    select
+        grain,
+        period_start,
+        kpi_id,
+        dimension,
+        member,
+        num_value as numerator,
+        case when has_den then coalesce(den_value, 0) end as denominator,
+        case kpi_id
+            -- net_revenue = Σ signed_gmv
+            when 'net_revenue' then num_value
+            -- gmv = Σ gmv
+            when 'gmv' then num_value
+            -- sessions = Σ sessions
+            when 'sessions' then num_value
+            -- paid_sessions = Σ paid_sessions
+            when 'paid_sessions' then num_value
+            -- ad_clicks = Σ ad_clicks
+            when 'ad_clicks' then num_value
+            -- impressions = Σ impressions
+            when 'impressions' then num_value
+            -- ad_spend = Σ ad_spend
+            when 'ad_spend' then num_value
+            -- cpm = 1000.0 × Σ ad_spend / Σ impressions
+            when 'cpm' then case when den_value <> 0 then 1000.0 * num_value / den_value end
+            -- ctr = Σ ad_clicks / Σ impressions
+            when 'ctr' then case when den_value <> 0 then num_value / den_value end
+            -- cpc = Σ ad_spend / Σ ad_clicks
+            when 'cpc' then case when den_value <> 0 then num_value / den_value end
+            -- click_to_session_rate = Σ paid_sessions / Σ ad_clicks
+            when 'click_to_session_rate'
+                then case when den_value <> 0 then num_value / den_value end
+            -- roas = Σ gmv / Σ ad_spend
+            when 'roas' then case when den_value <> 0 then num_value / den_value end
+            -- organic_sessions = Σ organic_sessions
+            when 'organic_sessions' then num_value
+            -- conversion_rate = Σ orders / Σ sessions
+            when 'conversion_rate' then case when den_value <> 0 then num_value / den_value end
+            -- orders = Σ orders
+            when 'orders' then num_value
+            -- inquiry_rate = Σ inquiries / Σ detail_sessions
+            when 'inquiry_rate' then case when den_value <> 0 then num_value / den_value end
+            -- inquiry_conversion = Σ inquiry_orders / Σ inquiries
+            when 'inquiry_conversion' then case when den_value <> 0 then num_value / den_value end
+            -- first_response_mean = Σ first_response_seconds / Σ answered_conversations
+            when 'first_response_mean' then case when den_value <> 0 then num_value / den_value end
+            -- conversation_length = Σ conversation_minutes / Σ conversations
+            when 'conversation_length' then case when den_value <> 0 then num_value / den_value end
+            -- repeat_customer_rate = Σ returning_orders / Σ orders
+            when 'repeat_customer_rate' then case when den_value <> 0 then num_value / den_value end
+            -- aov = Σ gmv / Σ orders
+            when 'aov' then case when den_value <> 0 then num_value / den_value end
+            -- cross_sell_rate = Σ multi_item_orders / Σ orders
+            when 'cross_sell_rate' then case when den_value <> 0 then num_value / den_value end
+            -- signoff_rate = Σ signed_gmv / Σ gmv
+            when 'signoff_rate' then case when den_value <> 0 then num_value / den_value end
+            -- parcel_signoff_rate = Σ signed_orders / Σ delivered_orders
+            when 'parcel_signoff_rate' then case when den_value <> 0 then num_value / den_value end
+            -- refusal_rate = Σ refused_orders / Σ delivered_orders
+            when 'refusal_rate' then case when den_value <> 0 then num_value / den_value end
+            -- return_rate = Σ returned_orders / Σ signed_orders
+            when 'return_rate' then case when den_value <> 0 then num_value / den_value end
+            -- refund_rate = Σ refund_amount / Σ cohort_gmv
+            when 'refund_rate' then case when den_value <> 0 then num_value / den_value end
+            -- delivery_time = Σ delivery_days / Σ delivered_orders
+            when 'delivery_time' then case when den_value <> 0 then num_value / den_value end
+            -- cod_review_delay = Σ cod_review_minutes / Σ cod_reviewed_orders
+            when 'cod_review_delay' then case when den_value <> 0 then num_value / den_value end
+        end as value
+    from additive_periods
 ),
 
 -- the days a source of the KPI is missing: a total row with no numbers
@@ -183,25 +318,6 @@ gap_summary as (
         and days.kpi_id = sources.kpi_id
 ),
 
-{%- set quantiles = tree['nodes'] | selectattr('kind', 'equalto', 'quantile') | list %}
-{%- set branches = [] -%}
-{%- for node in quantiles -%}
-    {%- for grain in kpi_grains() -%}
-        {%- for dim in ['total'] + node['dimensions'] -%}
-            {%- do branches.append((node, grain, dim)) -%}
-        {%- endfor -%}
-    {%- endfor -%}
-{%- endfor %}
-{%- if branches | length == 0 %}
-quantile_nodes as (
-    select
-        cast(null as {{ dbt.type_string() }}) as grain, cast(null as date) as period_start,
-        cast(null as {{ dbt.type_string() }}) as kpi_id, cast(null as {{ dbt.type_string() }}) as dimension,
-        cast(null as {{ dbt.type_string() }}) as member, cast(null as {{ kpi_double() }}) as numerator,
-        cast(null as {{ kpi_double() }}) as denominator, cast(null as {{ kpi_double() }}) as value
-    where 1 = 0
-),
-{%- else %}
 {#-
   A percentile is read off the period's histogram: each distinct value with its count, ranked
   with window functions. It is exact, with percentile_cont's interpolation: between the values
@@ -210,42 +326,71 @@ quantile_nodes as (
   not fit); a histogram has one row per distinct value, and the window sorts spill.
 #}
 quantile_histogram as (
-{%- for node, grain, dim in branches %}
-    {%- set fact = tree['facts'][node['quantile_fact']] %}
+{%- for grain in kpi_grains() %}
+    -- first_response_p90: the 0.9 quantile of first_response_seconds over conversations, total
     select
         '{{ grain }}' as grain,
-        {{ kpi_period_start(grain, fact['date']) }} as period_start,
-        '{{ node['id'] }}' as kpi_id,
-        '{{ dim }}' as dimension,
-        {{ "'(all)'" if dim == 'total' else 'coalesce(cast(' ~ fact['dimensions'][dim] ~ ' as ' ~ dbt.type_string() ~ "), '(none)')" }} as member,
-        cast({{ node['quantile'] }} as {{ kpi_double() }}) as q,
-        cast({{ node['quantile_of'] }} as {{ kpi_double() }}) as x,
+        {{ kpi_period_start(grain, 'business_date') }} as period_start,
+        'first_response_p90' as kpi_id,
+        'total' as dimension,
+        '(all)' as member,
+        cast(0.9 as {{ kpi_double() }}) as q,
+        cast(first_response_seconds as {{ kpi_double() }}) as x,
         count(*) as c
-    from {{ ref(fact['model']) }}
-    where {{ node['quantile_of'] }} is not null
-      and {{ kpi_days_for_window_periods(fact['date'], lookback) }}
+    from {{ ref('int_conversations_enriched') }}
+    where first_response_seconds is not null
+        and {{ kpi_days_for_window_periods('business_date', lookback) }}
+    group by 1, 2, 3, 4, 5, 6, 7
+    union all
+    -- first_response_p90: the 0.9 quantile of first_response_seconds over conversations, agent
+    select
+        '{{ grain }}' as grain,
+        {{ kpi_period_start(grain, 'business_date') }} as period_start,
+        'first_response_p90' as kpi_id,
+        'agent' as dimension,
+        coalesce(cast(agent_id as {{ dbt.type_string() }}), '(none)') as member,
+        cast(0.9 as {{ kpi_double() }}) as q,
+        cast(first_response_seconds as {{ kpi_double() }}) as x,
+        count(*) as c
+    from {{ ref('int_conversations_enriched') }}
+    where first_response_seconds is not null
+        and {{ kpi_days_for_window_periods('business_date', lookback) }}
+    group by 1, 2, 3, 4, 5, 6, 7
+    union all
+    -- first_response_p90: the 0.9 quantile of first_response_seconds over conversations, topic
+    select
+        '{{ grain }}' as grain,
+        {{ kpi_period_start(grain, 'business_date') }} as period_start,
+        'first_response_p90' as kpi_id,
+        'topic' as dimension,
+        coalesce(cast(topic as {{ dbt.type_string() }}), '(none)') as member,
+        cast(0.9 as {{ kpi_double() }}) as q,
+        cast(first_response_seconds as {{ kpi_double() }}) as x,
+        count(*) as c
+    from {{ ref('int_conversations_enriched') }}
+    where first_response_seconds is not null
+        and {{ kpi_days_for_window_periods('business_date', lookback) }}
     group by 1, 2, 3, 4, 5, 6, 7
     {{ 'union all' if not loop.last }}
 {%- endfor %}
 ),
 
-{%- set quantile_key = 'grain, period_start, kpi_id, dimension, member' %}
 quantile_ranked as (
     select
-        {{ quantile_key }},
+        grain, period_start, kpi_id, dimension, member,
         x,
         c,
         sum(c) over (
-            partition by {{ quantile_key }}
+            partition by grain, period_start, kpi_id, dimension, member
             order by x rows between unbounded preceding and current row
         ) - c as rows_below,
-        (sum(c) over (partition by {{ quantile_key }}) - 1) * q as h
+        (sum(c) over (partition by grain, period_start, kpi_id, dimension, member) - 1) * q as h
     from quantile_histogram
 ),
 
 quantile_bounds as (
     select
-        {{ quantile_key }},
+        grain, period_start, kpi_id, dimension, member,
         sum(c) as n,
         max(h) as h,
         max(case when rows_below <= floor(h) and floor(h) < rows_below + c then x end) as x_low,
@@ -256,13 +401,12 @@ quantile_bounds as (
 
 quantile_nodes as (
     select
-        {{ quantile_key }},
+        grain, period_start, kpi_id, dimension, member,
         cast(n as {{ kpi_double() }}) as numerator,
         cast(null as {{ kpi_double() }}) as denominator,
         x_low + (h - floor(h)) * (x_high - x_low) as value
     from quantile_bounds
 ),
-{%- endif %}
 
 availability as (
     select kpi_id, is_available, missing_sources from {{ ref('fct_kpi_availability') }}
@@ -297,11 +441,40 @@ nodes as (
     select * from unavailable_nodes
 ),
 
+-- the KPIs that read a fact that matures late: provisional within maturity_days of the newest day
 late_nodes as (
-    {%- for node in tree['nodes'] %}
-    select '{{ node['id'] }}' as kpi_id, {{ 'true' if node['matures'] else 'false' }} as matures_late
-    {{ 'union all' if not loop.last }}
-    {%- endfor %}
+    select * from values
+        ('net_revenue',           true),
+        ('gmv',                   false),
+        ('sessions',              false),
+        ('paid_sessions',         false),
+        ('ad_clicks',             false),
+        ('impressions',           false),
+        ('ad_spend',              false),
+        ('cpm',                   false),
+        ('ctr',                   false),
+        ('cpc',                   false),
+        ('click_to_session_rate', false),
+        ('roas',                  false),
+        ('organic_sessions',      false),
+        ('conversion_rate',       false),
+        ('orders',                false),
+        ('inquiry_rate',          false),
+        ('inquiry_conversion',    false),
+        ('first_response_mean',   false),
+        ('first_response_p90',    false),
+        ('conversation_length',   false),
+        ('repeat_customer_rate',  false),
+        ('aov',                   false),
+        ('cross_sell_rate',       false),
+        ('signoff_rate',          true),
+        ('parcel_signoff_rate',   true),
+        ('refusal_rate',          true),
+        ('return_rate',           true),
+        ('refund_rate',           true),
+        ('delivery_time',         true),
+        ('cod_review_delay',      false)
+    as late (kpi_id, matures_late)
 ),
 
 final as (

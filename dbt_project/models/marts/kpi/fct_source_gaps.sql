@@ -1,4 +1,8 @@
 {#
+  GENERATED from kpi_tree/tree.yaml by kpi_tree/dbt_models.py: do not edit.
+  Regenerate: `.venv/bin/python -m kpi_tree.dbt_export`
+  Check (exits 1 while this file is stale): `.venv/bin/python -m kpi_tree.dbt_export --check`
+
   The days a source is missing: one row per source and business day on which the warehouse
   holds rows of other sources but none of this one, after its first day. Only a source that
   alone makes a fact with its own day (sessions, ad spend, conversations, orders): an order's
@@ -12,20 +16,32 @@
   The quality gate holds back each unit owning such a KPI until the day is repaired (its
   file lands) or an operator accepts the gap (`kpi gaps accept SOURCE DAY --reason ...`).
 #}
-{%- set tree = kpi_tree() -%}
-{%- set text = dbt.type_string() -%}
-{%- set gap_facts = [] -%}
-{%- for fact_id, fact in tree['facts'].items() if fact['sources'] | length == 1 and not fact['matures'] -%}
-    {%- do gap_facts.append(fact_id) -%}
-{%- endfor %}
-
 with
 
+-- the measures of each fact made of one source alone that does not mature: their source
 measure_facts as (
-{%- for measure_id, measure in tree['measures'].items() if measure['fact'] in gap_facts %}
-    select '{{ measure_id }}' as measure_id, '{{ tree['facts'][measure['fact']]['sources'][0] }}' as source
-    {{ 'union all' if not loop.last }}
-{%- endfor %}
+    select * from values
+        ('orders',                 'orders'),
+        ('gmv',                    'orders'),
+        ('multi_item_orders',      'orders'),
+        ('returning_orders',       'orders'),
+        ('cod_orders',             'orders'),
+        ('cod_review_minutes',     'orders'),
+        ('cod_reviewed_orders',    'orders'),
+        ('sessions',               'sessions'),
+        ('paid_sessions',          'sessions'),
+        ('organic_sessions',       'sessions'),
+        ('detail_sessions',        'sessions'),
+        ('impressions',            'ad_spend'),
+        ('ad_clicks',              'ad_spend'),
+        ('ad_spend',               'ad_spend'),
+        ('inquiries',              'conversations'),
+        ('inquiry_orders',         'conversations'),
+        ('conversations',          'conversations'),
+        ('answered_conversations', 'conversations'),
+        ('first_response_seconds', 'conversations'),
+        ('conversation_minutes',   'conversations')
+    as measure_facts (measure_id, source)
 ),
 
 present as (
@@ -47,18 +63,36 @@ spans as (
 
 -- the KPIs each source dates
 affected as (
-{%- for fact_id in gap_facts %}
-    {%- set s = tree['facts'][fact_id]['sources'][0] %}
-    {%- set kpis = [] -%}
-    {%- for node in tree['nodes'] if fact_id in node['facts'] -%}
-        {%- do kpis.append(node['id']) -%}
-    {%- endfor %}
-    {%- for kpi in kpis %}
-    select cast('{{ s }}' as {{ text }}) as source, cast('{{ kpi }}' as {{ text }}) as kpi_id
-    {{ 'union all' if not loop.last }}
-    {%- endfor %}
-    {{ 'union all' if kpis and not loop.last }}
-{%- endfor %}
+    select * from values
+        ('orders',        'gmv'),
+        ('orders',        'roas'),
+        ('orders',        'conversion_rate'),
+        ('orders',        'orders'),
+        ('orders',        'repeat_customer_rate'),
+        ('orders',        'aov'),
+        ('orders',        'cross_sell_rate'),
+        ('orders',        'signoff_rate'),
+        ('orders',        'cod_review_delay'),
+        ('sessions',      'sessions'),
+        ('sessions',      'paid_sessions'),
+        ('sessions',      'click_to_session_rate'),
+        ('sessions',      'organic_sessions'),
+        ('sessions',      'conversion_rate'),
+        ('sessions',      'inquiry_rate'),
+        ('ad_spend',      'ad_clicks'),
+        ('ad_spend',      'impressions'),
+        ('ad_spend',      'ad_spend'),
+        ('ad_spend',      'cpm'),
+        ('ad_spend',      'ctr'),
+        ('ad_spend',      'cpc'),
+        ('ad_spend',      'click_to_session_rate'),
+        ('ad_spend',      'roas'),
+        ('conversations', 'inquiry_rate'),
+        ('conversations', 'inquiry_conversion'),
+        ('conversations', 'first_response_mean'),
+        ('conversations', 'first_response_p90'),
+        ('conversations', 'conversation_length')
+    as affected (source, kpi_id)
 ),
 
 final as (

@@ -1,0 +1,848 @@
+"""The tree's dbt models, generated from ``tree.yaml`` as plain SQL files that are committed.
+
+A dbt user reviewing a change to the tree reads it as a diff of these files: each KPI's
+measures, formula, dimensions and maturity are spelled out, one row or one branch per KPI,
+rather than computed by a Jinja loop over ``kpi_tree()`` at compile time. What stays Jinja is
+what is not the tree's: ``ref()``, the engine-dispatched macros (``kpi_period_start``,
+``kpi_incremental_by_period``, ``dbt.*``) and the loop over the project's grains
+(``kpi_grains()``), so the same file builds on DuckDB and on Spark.
+
+``python -m kpi_tree.dbt_export`` writes them; ``--check`` fails naming the stale ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from string import Template
+
+REGENERATE = ".venv/bin/python -m kpi_tree.dbt_export"
+
+#: the generated models, by path under the dbt project
+FCT_KPI_VALUES = Path("models/marts/kpi/fct_kpi_values.sql")
+DIM_KPI_NODES = Path("models/marts/kpi/dim_kpi_nodes.sql")
+FCT_KPI_AVAILABILITY = Path("models/marts/kpi/fct_kpi_availability.sql")
+FCT_SOURCE_GAPS = Path("models/marts/kpi/fct_source_gaps.sql")
+STG_SOURCE_DAYS = Path("models/staging/stg_shop__source_days.sql")
+
+_NUM = "num_value"
+_DEN = "den_value"
+
+
+def _header(description: str) -> str:
+    return (
+        "{#\n"
+        "  GENERATED from kpi_tree/tree.yaml by kpi_tree/dbt_models.py: do not edit.\n"
+        f"  Regenerate: `{REGENERATE}`\n"
+        f"  Check (exits 1 while this file is stale): `{REGENERATE} --check`\n"
+        "\n" + description.strip("\n") + "\n#}\n"
+    )
+
+
+def _quote(text: str) -> str:
+    text = str(text)
+    if any(mark in text for mark in ("{{", "{%", "{#")):
+        # dbt would read it as Jinja, not as the text it is
+        raise ValueError(
+            f"kpi_tree/tree.yaml: {text!r} holds a Jinja delimiter ({{{{, {{% or {{#); "
+            "rename it without one"
+        )
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _number(value: float) -> str:
+    """A literal the engines read as the same double (1000.0, 0.9): never an exponent form."""
+    text = repr(float(value))
+    if "e" in text or "inf" in text or "nan" in text:
+        raise ValueError(f"the tree's number {value!r} has no plain SQL literal")
+    return text
+
+
+def _values(alias: str, columns: list[str], rows: list[list[str]], empty: str) -> str:
+    """An inline table (``from values``, which DuckDB and Spark both read) of ``rows``, each a
+    line of lines of SQL literals (a line holds the tuples of one KPI); ``empty``, a ``select``
+    of the same columns, when there are none."""
+    if not rows:
+        return f"    {empty}\n    where 1 = 0"
+    lines = ",\n".join(f"        {line}" for line in rows)
+    return f"    select * from values\n{lines}\n    as {alias} ({', '.join(columns)})"
+
+
+def _aligned(tuples: list[list[str]]) -> list[str]:
+    """One tuple a line, its fields padded to line up in columns."""
+    widths = [max(len(t[i]) for t in tuples) for i in range(len(tuples[0]))] if tuples else []
+    return [
+        "("
+        + " ".join(
+            (field + ",").ljust(width + 1) if i < len(t) - 1 else field
+            for i, (field, width) in enumerate(zip(t, widths, strict=True))
+        )
+        + ")"
+        for t in tuples
+    ]
+
+
+def _wrapped(tuples: list[str], width: int = 92) -> list[str]:
+    """Tuples joined on lines no longer than ``width``."""
+    lines, line = [], ""
+    for t in tuples:
+        if line and len(line) + 2 + len(t) > width:
+            lines.append(line)
+            line = t
+        else:
+            line = f"{line}, {t}" if line else t
+    return [*lines, line] if line else lines
+
+
+def _lookback(payload: dict) -> str:
+    days = int(payload["maturity_days"])
+    return f"{{%- set lookback = {days} -%}}  {{# maturity_days in tree.yaml #}}\n"
+
+
+def _additive(payload: dict) -> list[dict]:
+    return [n for n in payload["nodes"] if n["kind"] != "quantile"]
+
+
+def _value_expression(node: dict) -> str:
+    """A KPI's value from its period's numerator and denominator (doubles), as its formula in
+    tree.yaml says: a sum is scale × Σnumerator, a ratio scale × Σnumerator / Σdenominator
+    (unknown where the denominator is 0)."""
+    scale = float(node["scale"])
+    # 1 × x is x exactly; a written-out factor of 1 would only be noise
+    factor = "" if scale == 1.0 else f"{_number(scale)} * "
+    if node["kind"] == "sum":
+        return f"{factor}{_NUM}"
+    return f"case when {_DEN} <> 0 then {factor}{_NUM} / {_DEN} end"
+
+
+def _when(node: dict) -> str:
+    line = f"            when {_quote(node['id'])} then {_value_expression(node)}"
+    if len(line) <= 100:
+        return line
+    return f"            when {_quote(node['id'])}\n                then {_value_expression(node)}"
+
+
+def _formula_comment(node: dict) -> str:
+    scale = float(node["scale"])
+    factor = "" if scale == 1.0 else f"{_number(scale)} × "
+    if node["kind"] == "sum":
+        return f"{node['id']} = {factor}Σ {node['numerator']}"
+    return f"{node['id']} = {factor}Σ {node['numerator']} / Σ {node['denominator']}"
+
+
+_FCT_KPI_VALUES = Template("""\
+{{ kpi_incremental_by_period('this') }}
+
+
+with
+
+base as (
+    select * from {{ ref('fct_base_measures') }}
+    where {{ kpi_days_for_window_periods('date_day', lookback) }}
+),
+
+as_of as (
+    select {{ kpi_as_of_date('date_day') }} as as_of_date from {{ ref('fct_base_measures') }}
+),
+
+-- a KPI's day on which a source it reads is missing (fct_source_gaps): its value that day is
+-- unknown, and its weeks and months are computed over the other days and flagged
+gaps as (
+    select kpi_id, date_day, source from {{ ref('fct_source_gaps') }}
+    where {{ kpi_days_for_window_periods('date_day', lookback) }}
+),
+
+gap_days as (
+    select distinct kpi_id, date_day from gaps
+),
+
+-- each additive KPI's formula: the measure it sums (numerator) and, for a ratio, the measure
+-- it divides by (denominator)
+node_formulas as (
+$node_formulas
+),
+
+node_measures as (
+    select kpi_id, numerator_measure as measure_id, 'num' as role from node_formulas
+    union all
+    select kpi_id, denominator_measure as measure_id, 'den' as role from node_formulas
+    where denominator_measure is not null
+),
+
+node_days as (
+    select
+        node_measures.kpi_id,
+        base.date_day,
+        base.dimension,
+        base.member,
+        sum(case when node_measures.role = 'num' then base.value end) as num,
+        sum(case when node_measures.role = 'den' then base.value end) as den
+    from base
+    inner join node_measures on base.measure_id = node_measures.measure_id
+    left join gap_days
+        on gap_days.kpi_id = node_measures.kpi_id and gap_days.date_day = base.date_day
+    where gap_days.kpi_id is null
+    group by 1, 2, 3, 4
+),
+
+periods as (
+{%- for grain in kpi_grains() %}
+    select
+        '{{ grain }}' as grain,
+        {{ kpi_period_start(grain, 'date_day') }} as period_start,
+        kpi_id,
+        dimension,
+        member,
+        sum(num) as num,
+        sum(den) as den
+    from node_days
+    group by 1, 2, 3, 4, 5
+    {{ 'union all' if not loop.last }}
+{%- endfor %}
+),
+
+-- what each KPI can be sliced by: its total and its dimensions
+node_dimensions as (
+$node_dimensions
+),
+
+additive_periods as (
+    select
+        periods.grain,
+        periods.period_start,
+        periods.kpi_id,
+        periods.dimension,
+        periods.member,
+        node_formulas.denominator_measure is not null as has_den,
+        cast(coalesce(periods.num, 0) as {{ kpi_double() }}) as num_value,
+        cast(periods.den as {{ kpi_double() }}) as den_value
+    from periods
+    inner join node_formulas on periods.kpi_id = node_formulas.kpi_id
+    inner join node_dimensions
+        on periods.kpi_id = node_dimensions.kpi_id and periods.dimension = node_dimensions.dimension
+    where (
+        periods.num is not null
+        or (node_formulas.denominator_measure is not null and periods.den is not null)
+    )
+),
+
+-- each KPI's value, as its formula in tree.yaml: Σ over the period's days, never an average
+-- of daily ratios
+additive_nodes as (
+    select
+        grain,
+        period_start,
+        kpi_id,
+        dimension,
+        member,
+        num_value as numerator,
+        case when has_den then coalesce(den_value, 0) end as denominator,
+$values
+    from additive_periods
+),
+
+-- the days a source of the KPI is missing: a total row with no numbers
+gap_nodes as (
+    select
+        cast('day' as {{ dbt.type_string() }}) as grain,
+        date_day as period_start,
+        kpi_id,
+        cast('total' as {{ dbt.type_string() }}) as dimension,
+        cast('(all)' as {{ dbt.type_string() }}) as member,
+        cast(null as {{ kpi_double() }}) as numerator,
+        cast(null as {{ kpi_double() }}) as denominator,
+        cast(null as {{ kpi_double() }}) as value
+    from gap_days
+),
+
+-- per KPI and period: how many of its days miss a source, and which sources
+period_gaps as (
+{%- for grain in kpi_grains() %}
+    select
+        '{{ grain }}' as grain,
+        {{ kpi_period_start(grain, 'date_day') }} as period_start,
+        kpi_id,
+        date_day,
+        source
+    from gaps
+    {{ 'union all' if not loop.last }}
+{%- endfor %}
+),
+
+period_gap_sources as (
+    select distinct grain, period_start, kpi_id, source from period_gaps
+),
+
+gap_summary as (
+    select
+        days.grain,
+        days.period_start,
+        days.kpi_id,
+        days.missing_days,
+        sources.gap_sources
+    from (
+        select grain, period_start, kpi_id, count(distinct date_day) as missing_days
+        from period_gaps
+        group by 1, 2, 3
+    ) as days
+    inner join (
+        select grain, period_start, kpi_id,
+            {{ dbt.listagg('source', "','", 'order by source') }} as gap_sources
+        from period_gap_sources
+        group by 1, 2, 3
+    ) as sources
+        on days.grain = sources.grain and days.period_start = sources.period_start
+        and days.kpi_id = sources.kpi_id
+),
+
+$quantiles
+
+availability as (
+    select kpi_id, is_available, missing_sources from {{ ref('fct_kpi_availability') }}
+),
+
+-- the KPIs the shop cannot compute: a total row for every period, with no numbers
+unavailable_nodes as (
+    select
+        computed_periods.grain,
+        computed_periods.period_start,
+        availability.kpi_id,
+        cast('total' as {{ dbt.type_string() }}) as dimension,
+        cast('(all)' as {{ dbt.type_string() }}) as member,
+        cast(null as {{ kpi_double() }}) as numerator,
+        cast(null as {{ kpi_double() }}) as denominator,
+        cast(null as {{ kpi_double() }}) as value
+    from (select distinct grain, period_start from periods) as computed_periods
+    cross join availability
+    where not availability.is_available
+),
+
+nodes as (
+    select * from (
+        select * from additive_nodes
+        union all
+        select * from quantile_nodes
+        union all
+        select * from gap_nodes
+    ) as computed
+    where kpi_id in (select kpi_id from availability where is_available)
+    union all
+    select * from unavailable_nodes
+),
+
+-- the KPIs that read a fact that matures late: provisional within maturity_days of the newest day
+late_nodes as (
+$late_nodes
+),
+
+final as (
+    select
+        nodes.grain,
+        nodes.period_start,
+        case nodes.grain
+            {%- for grain in kpi_grains() %}
+            when '{{ grain }}' then {{ kpi_period_end(grain, 'nodes.period_start') }}
+            {%- endfor %}
+        end as period_end,
+        nodes.kpi_id,
+        nodes.dimension,
+        nodes.member,
+        nodes.numerator,
+        nodes.denominator,
+        nodes.value,
+        late_nodes.matures_late
+            and case nodes.grain
+                {%- for grain in kpi_grains() %}
+                when '{{ grain }}' then {{ kpi_period_end(grain, 'nodes.period_start') }}
+                {%- endfor %}
+            end > {{ dbt.dateadd('day', -1 * lookback, 'as_of.as_of_date') }}
+            and availability.is_available
+            as is_provisional,
+        as_of.as_of_date,
+        availability.missing_sources,
+        coalesce(gap_summary.missing_days, 0) as missing_days,
+        gap_summary.gap_sources,
+        -- beside the observed value, what it is expected to reach (issue 41, part 1)
+        expected.expected_value,
+        expected.expected_numerator,
+        expected.expected_denominator,
+        expected.basis_first_cohort as expected_basis_first_cohort,
+        expected.basis_last_cohort as expected_basis_last_cohort,
+        expected.basis_cohorts as expected_basis_cohorts,
+        expected.youngest_age as expected_youngest_age
+    from nodes
+    inner join late_nodes on nodes.kpi_id = late_nodes.kpi_id
+    inner join availability on nodes.kpi_id = availability.kpi_id
+    left join gap_summary
+        on nodes.grain = gap_summary.grain and nodes.period_start = gap_summary.period_start
+        and nodes.kpi_id = gap_summary.kpi_id
+    cross join as_of
+    left join {{ ref('fct_kpi_expected') }} as expected
+        on expected.grain = nodes.grain
+        and expected.period_start = nodes.period_start
+        and expected.kpi_id = nodes.kpi_id
+        and expected.dimension = nodes.dimension
+        and expected.member = nodes.member
+        and availability.is_available
+    where {{ kpi_periods_in_window('nodes.grain', 'nodes.period_start', lookback) }}
+)
+
+select * from final
+""")
+
+_FCT_KPI_VALUES_DESCRIPTION = """\
+  Every KPI of the tree at every grain (day, ISO week, month), for the total and for each
+  of the node's dimensions: numerator, denominator and value. A sum node is Σmeasure, a
+  ratio node scale × Σnumerator / Σdenominator over the period's days (never an average of
+  daily ratios), a quantile node is computed from the fact rows of the period. Rows of nodes
+  that depend on late-maturing facts are provisional while their period ends within
+  maturity_days of the newest day; rows outside a run's window are cleared by the post-hook
+  once they mature.
+
+  A KPI the shop cannot compute (a source it reads was never delivered: fct_kpi_availability)
+  has one total row a period, with no numbers and the sources it misses, never a 0."""
+
+_TEXT = "{{ dbt.type_string() }}"
+_DOUBLE = "{{ kpi_double() }}"
+
+_QUANTILES_EMPTY = f"""\
+quantile_nodes as (
+    select
+        cast(null as {_TEXT}) as grain, cast(null as date) as period_start,
+        cast(null as {_TEXT}) as kpi_id, cast(null as {_TEXT}) as dimension,
+        cast(null as {_TEXT}) as member, cast(null as {_DOUBLE}) as numerator,
+        cast(null as {_DOUBLE}) as denominator, cast(null as {_DOUBLE}) as value
+    where 1 = 0
+),"""
+
+_QUANTILES = Template("""\
+{#-
+  A percentile is read off the period's histogram: each distinct value with its count, ranked
+  with window functions. It is exact, with percentile_cont's interpolation: between the values
+  at positions floor(h) and ceil(h) of the sorted rows, h = (n - 1) × q. A percentile aggregate
+  holds every row of its group in memory and cannot spill to disk (a large shop's year does
+  not fit); a histogram has one row per distinct value, and the window sorts spill.
+#}
+quantile_histogram as (
+{%- for grain in kpi_grains() %}
+$branches
+    {{ 'union all' if not loop.last }}
+{%- endfor %}
+),
+
+quantile_ranked as (
+    select
+        grain, period_start, kpi_id, dimension, member,
+        x,
+        c,
+        sum(c) over (
+            partition by grain, period_start, kpi_id, dimension, member
+            order by x rows between unbounded preceding and current row
+        ) - c as rows_below,
+        (sum(c) over (partition by grain, period_start, kpi_id, dimension, member) - 1) * q as h
+    from quantile_histogram
+),
+
+quantile_bounds as (
+    select
+        grain, period_start, kpi_id, dimension, member,
+        sum(c) as n,
+        max(h) as h,
+        max(case when rows_below <= floor(h) and floor(h) < rows_below + c then x end) as x_low,
+        max(case when rows_below <= ceil(h) and ceil(h) < rows_below + c then x end) as x_high
+    from quantile_ranked
+    group by 1, 2, 3, 4, 5
+),
+
+quantile_nodes as (
+    select
+        grain, period_start, kpi_id, dimension, member,
+        cast(n as {{ kpi_double() }}) as numerator,
+        cast(null as {{ kpi_double() }}) as denominator,
+        x_low + (h - floor(h)) * (x_high - x_low) as value
+    from quantile_bounds
+),""")
+
+
+def _quantile_branch(payload: dict, node: dict, dimension: str) -> str:
+    fact = payload["facts"][node["quantile_fact"]]
+    date = fact["date"]
+    if dimension == "total":
+        member = "'(all)'"
+    else:
+        member = f"coalesce(cast({fact['dimensions'][dimension]} as {_TEXT}), '(none)')"
+    return f"""\
+    -- {node["id"]}: the {_number(node["quantile"])} quantile of {node["quantile_of"]} over \
+{node["quantile_fact"]}, {dimension}
+    select
+        '{{{{ grain }}}}' as grain,
+        {{{{ kpi_period_start(grain, {_quote(date)}) }}}} as period_start,
+        {_quote(node["id"])} as kpi_id,
+        {_quote(dimension)} as dimension,
+        {member} as member,
+        cast({_number(node["quantile"])} as {_DOUBLE}) as q,
+        cast({node["quantile_of"]} as {_DOUBLE}) as x,
+        count(*) as c
+    from {{{{ ref({_quote(fact["model"])}) }}}}
+    where {node["quantile_of"]} is not null
+        and {{{{ kpi_days_for_window_periods({_quote(date)}, lookback) }}}}
+    group by 1, 2, 3, 4, 5, 6, 7"""
+
+
+def render_fct_kpi_values(payload: dict) -> str:
+    additive = _additive(payload)
+    formulas = _aligned(
+        [
+            [
+                _quote(n["id"]),
+                _quote(n["numerator"]),
+                _quote(n["denominator"]) if n["denominator"] else "null",
+            ]
+            for n in additive
+        ]
+    )
+    # one line (or a few) a KPI: its total and each dimension it is sliced by
+    dimensions = [
+        line
+        for n in additive
+        for line in _wrapped(
+            [f"({_quote(n['id'])}, {_quote(dim)})" for dim in ["total", *n["dimensions"]]]
+        )
+    ]
+    if additive:
+        branches = "\n".join(f"            -- {_formula_comment(n)}\n{_when(n)}" for n in additive)
+        values = f"        case kpi_id\n{branches}\n        end as value"
+    else:
+        values = f"        cast(null as {_DOUBLE}) as value"
+    late = _aligned(
+        [[_quote(n["id"]), "true" if n["matures"] else "false"] for n in payload["nodes"]]
+    )
+    quantile_branches = [
+        _quantile_branch(payload, n, dim)
+        for n in payload["nodes"]
+        if n["kind"] == "quantile"
+        for dim in ["total", *n["dimensions"]]
+    ]
+    quantiles = (
+        _QUANTILES.substitute(branches="\n    union all\n".join(quantile_branches))
+        if quantile_branches
+        else _QUANTILES_EMPTY
+    )
+    empty_text = f"cast(null as {_TEXT})"
+    body = _FCT_KPI_VALUES.substitute(
+        node_formulas=_values(
+            "formulas",
+            ["kpi_id", "numerator_measure", "denominator_measure"],
+            formulas,
+            f"select {empty_text} as kpi_id, {empty_text} as numerator_measure, "
+            f"{empty_text} as denominator_measure",
+        ),
+        node_dimensions=_values(
+            "dimensions",
+            ["kpi_id", "dimension"],
+            dimensions,
+            f"select {empty_text} as kpi_id, {empty_text} as dimension",
+        ),
+        values=values,
+        quantiles=quantiles,
+        late_nodes=_values(
+            "late",
+            ["kpi_id", "matures_late"],
+            late,
+            f"select {empty_text} as kpi_id, false as matures_late",
+        ),
+    )
+    return _header(_FCT_KPI_VALUES_DESCRIPTION) + _lookback(payload) + body
+
+
+def _text_or_null(value: str | None) -> str:
+    return _quote(value) if value else "null"
+
+
+def render_dim_kpi_nodes(payload: dict) -> str:
+    teams = payload["teams"]
+    blocks = []
+    for order, n in enumerate(payload["nodes"], start=1):
+        text = {
+            "kpi_id": _quote(n["id"]),
+            "name_en": _quote(n["en"]),
+            "name_zh": _quote(n["zh"]),
+            "unit": _quote(n["unit"]),
+            "team": _quote(n["team"]),
+            "team_en": _quote(teams[n["team"]]["en"]),
+            "team_zh": _quote(teams[n["team"]]["zh"]),
+            "direction": _quote(n["direction"]),
+            "formula_kind": _quote(n["kind"]),
+            "numerator_measure": _text_or_null(n["numerator"]),
+            "denominator_measure": _text_or_null(n["denominator"]),
+        }
+        doubles = {
+            "scale": _number(n["scale"]),
+            "quantile": _number(n["quantile"]) if n["quantile"] is not None else "null",
+        }
+        rest = {
+            "dimensions": _quote(",".join(n["dimensions"])),
+            "parent_kpi_id": _text_or_null(n["parent"]),
+            "relation_to_parent": _text_or_null(n["relation"]),
+        }
+        lines = [f"cast({v} as {{{{ text }}}}) as {k}" for k, v in text.items()]
+        lines += [f"cast({v} as {{{{ kpi_double() }}}}) as {k}" for k, v in doubles.items()]
+        lines += [f"cast({v} as {{{{ text }}}}) as {k}" for k, v in rest.items()]
+        lines.append(f"{order} as tree_order")
+        columns = ",\n".join(f"        {line}" for line in lines)
+        blocks.append(f"    -- {n['id']}\n    select\n{columns}")
+    body = "\n    union all\n".join(blocks)
+    return (
+        _header(
+            "  The tree's nodes as a table, for BI tools to draw: one select a node, in the\n"
+            "  tree's depth-first order."
+        )
+        + "{%- set text = dbt.type_string() -%}\n\nwith\n\nnodes as (\n"
+        + body
+        + "\n)\n\nselect * from nodes\n"
+    )
+
+
+_FCT_KPI_AVAILABILITY = Template("""\
+with
+
+delivered as (
+    select distinct source from {{ ref('stg_shop__source_days') }}
+),
+
+-- the tree's sources, in its order, with the names a reason uses
+sources as (
+$sources
+),
+
+-- every source each node reads
+needs as (
+$needs
+),
+
+missing as (
+    select
+        needs.kpi_id,
+        {{ dbt.listagg('sources.source', "','", 'order by sources.source_order') }}
+            as missing_sources,
+        {{ dbt.listagg('sources.name_en', "', '", 'order by sources.source_order') }} as names_en,
+        {{ dbt.listagg('sources.name_zh', "'、'", 'order by sources.source_order') }} as names_zh
+    from needs
+    inner join sources on needs.source = sources.source
+    left join delivered on needs.source = delivered.source
+    where delivered.source is null
+    group by needs.kpi_id
+),
+
+-- each node's team and the sources it reads
+nodes as (
+$nodes
+),
+
+final as (
+    select
+        nodes.kpi_id,
+        nodes.team,
+        nodes.sources,
+        missing.missing_sources,
+        missing.kpi_id is null as is_available,
+        case when missing.kpi_id is not null then 'needs ' || missing.names_en end as reason_en,
+        case when missing.kpi_id is not null then '需要' || missing.names_zh || '数据' end
+            as reason_zh
+    from nodes
+    left join missing on nodes.kpi_id = missing.kpi_id
+)
+
+select * from final
+""")
+
+_FCT_KPI_AVAILABILITY_DESCRIPTION = """\
+  Which KPIs the shop can compute: one row per node of the tree with the sources it reads
+  (kpi_tree/tree.yaml: its measures' facts and their `needs`, derived by Tree.node_sources)
+  and those of them the shop has never delivered (no row in stg_shop__source_days). A KPI
+  with a missing source is not available: its values are null, with the reason, in
+  fct_kpi_values; no gate, pace or alert judges it."""
+
+
+def render_fct_kpi_availability(payload: dict) -> str:
+    sources = [
+        [_quote(src["id"]), str(order), _quote(src["en"]), _quote(src["zh"])]
+        for order, src in enumerate(payload["sources"], start=1)
+    ]
+    # one line (or a few) a node
+    needs = [
+        line
+        for n in payload["nodes"]
+        for line in _wrapped(
+            [
+                f"({_quote(n['id'])}, {_quote(src['id'])})"
+                for src in payload["sources"]
+                if src["id"] in n["sources"]
+            ]
+        )
+    ]
+    nodes = [
+        [_quote(n["id"]), _quote(n["team"]), _quote(",".join(n["sources"]))]
+        for n in payload["nodes"]
+    ]
+    text = f"cast(null as {_TEXT})"
+    body = _FCT_KPI_AVAILABILITY.substitute(
+        sources=_values(
+            "sources",
+            ["source", "source_order", "name_en", "name_zh"],
+            _aligned(sources),
+            f"select {text} as source, 0 as source_order, {text} as name_en, {text} as name_zh",
+        ),
+        needs=_values(
+            "needs",
+            ["kpi_id", "source"],
+            needs,
+            f"select {text} as kpi_id, {text} as source",
+        ),
+        nodes=_values(
+            "nodes",
+            ["kpi_id", "team", "sources"],
+            _aligned(nodes),
+            f"select {text} as kpi_id, {text} as team, {text} as sources",
+        ),
+    )
+    return _header(_FCT_KPI_AVAILABILITY_DESCRIPTION) + body
+
+
+_FCT_SOURCE_GAPS = Template("""\
+with
+
+-- the measures of each fact made of one source alone that does not mature: their source
+measure_facts as (
+$measure_facts
+),
+
+present as (
+    select distinct base.date_day, measure_facts.source
+    from {{ ref('fct_base_measures') }} as base
+    inner join measure_facts on base.measure_id = measure_facts.measure_id
+    where base.dimension = 'total'
+),
+
+days as (
+    select distinct date_day from {{ ref('fct_base_measures') }}
+),
+
+spans as (
+    select source, min(date_day) as first_day
+    from present
+    group by source
+),
+
+-- the KPIs each source dates
+affected as (
+$affected
+),
+
+final as (
+    select
+        spans.source,
+        days.date_day,
+        affected.kpi_id
+    from spans
+    cross join days
+    inner join affected on spans.source = affected.source
+    left join present
+        on present.source = spans.source and present.date_day = days.date_day
+    where days.date_day > spans.first_day
+      and present.source is null
+)
+
+select * from final
+""")
+
+_FCT_SOURCE_GAPS_DESCRIPTION = """\
+  The days a source is missing: one row per source and business day on which the warehouse
+  holds rows of other sources but none of this one, after its first day. Only a source that
+  alone makes a fact with its own day (sessions, ad spend, conversations, orders): an order's
+  lines have no day of their own, and shipments count on their order's day, where a recent
+  day without outcomes is normal. A source the shop never delivered is not here (its KPIs
+  are not available at all: fct_kpi_availability). A day on which no source delivered
+  anything is not a business day the warehouse knows, so it is not listed either.
+
+  That day, every KPI that reads the source is unknown (null in fct_kpi_values, never 0), and
+  a week or month holding the day is computed over the other days and flagged incomplete.
+  The quality gate holds back each unit owning such a KPI until the day is repaired (its
+  file lands) or an operator accepts the gap (`kpi gaps accept SOURCE DAY --reason ...`)."""
+
+
+def render_fct_source_gaps(payload: dict) -> str:
+    facts = payload["facts"]
+    gap_facts = [fid for fid, f in facts.items() if len(f["sources"]) == 1 and not f["matures"]]
+    measure_facts = [
+        [_quote(mid), _quote(facts[m["fact"]]["sources"][0])]
+        for mid, m in payload["measures"].items()
+        if m["fact"] in gap_facts
+    ]
+    affected = [
+        [_quote(facts[fid]["sources"][0]), _quote(n["id"])]
+        for fid in gap_facts
+        for n in payload["nodes"]
+        if fid in n["facts"]
+    ]
+    text = f"cast(null as {_TEXT})"
+    body = _FCT_SOURCE_GAPS.substitute(
+        measure_facts=_values(
+            "measure_facts",
+            ["measure_id", "source"],
+            _aligned(measure_facts),
+            f"select {text} as measure_id, {text} as source",
+        ),
+        affected=_values(
+            "affected",
+            ["source", "kpi_id"],
+            _aligned(affected),
+            f"select {text} as source, {text} as kpi_id",
+        ),
+    )
+    return _header(_FCT_SOURCE_GAPS_DESCRIPTION) + body
+
+
+_STG_SOURCE_DAYS_DESCRIPTION = """\
+  What the shop delivers: one row per source x delivery day that has rows of the source,
+  with how many. A source with no row here has never been delivered, and every KPI that
+  reads it is not available (fct_kpi_availability). The sources are the tree's
+  (kpi_tree/tree.yaml `sources`), each read from its raw table, which ingestion creates from
+  the source's contract before anything lands, so a source the shop does not have is an
+  empty table, not a missing one.
+
+  Per day, so that a source missing on single days can be told from one never delivered.
+  Incremental by delivery day like the base measures: a run replaces its window's days."""
+
+
+def render_stg_source_days(payload: dict) -> str:
+    branches = [
+        f"""\
+    select
+        cast({_quote(src["id"])} as {_TEXT}) as source,
+        _partition_date as delivered_on,
+        count(*) as row_count
+    from {{{{ source('shop', {_quote(src["id"])}) }}}}
+    where {{{{ kpi_in_window('_partition_date', lookback) }}}}
+    group by _partition_date"""
+        for src in payload["sources"]
+    ]
+    if not branches:
+        raise ValueError("kpi_tree/tree.yaml: `sources` is empty; a tree reads at least one")
+    return (
+        _header(_STG_SOURCE_DAYS_DESCRIPTION)
+        + _lookback(payload)
+        + "{{ kpi_incremental_by_date('delivered_on') }}\n\nwith\n\nfinal as (\n"
+        + "\n    union all\n".join(branches)
+        + "\n)\n\nselect * from final\n"
+    )
+
+
+def render_models(payload: dict) -> dict[Path, str]:
+    """The generated models' text, by path under the dbt project."""
+    return {
+        FCT_KPI_VALUES: render_fct_kpi_values(payload),
+        DIM_KPI_NODES: render_dim_kpi_nodes(payload),
+        FCT_KPI_AVAILABILITY: render_fct_kpi_availability(payload),
+        FCT_SOURCE_GAPS: render_fct_source_gaps(payload),
+        STG_SOURCE_DAYS: render_stg_source_days(payload),
+    }
