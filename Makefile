@@ -97,9 +97,13 @@ system-deps:
 bench: env
 	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
+# ruff, then sqlfluff on the dbt project's SQL (.sqlfluff; the tree's macro, which the models
+# call, written first: it is generated and git-ignored)
 lint: env
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m kpi_tree.dbt_export --check
+	$(VENV)/bin/python -c "from kpi_tree.dbt_export import write_dbt_macro; write_dbt_macro()"
+	$(VENV)/bin/sqlfluff lint dbt_project
 
 clean:
 	rm -rf $(VENV) $(TOOLS) data

@@ -70,7 +70,7 @@ updates as (
 
 ranked as (
     select
-        updates.*,
+        *,
         row_number() over (
             partition by shipment_id order by updated_at desc, delivered_on desc
         ) as recency,
@@ -79,7 +79,8 @@ ranked as (
 ),
 
 latest as (
-    select * from ranked where recency = 1
+    select * from ranked
+    where recency = 1
 ),
 
 -- their orders (only the columns used): on a windowed run looked up within the range of the

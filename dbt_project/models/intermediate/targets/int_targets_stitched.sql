@@ -21,7 +21,7 @@ candidates as (
     from day_targets
     inner join versions
         on day_targets.version_id = versions.version_id
-        and versions.effective_from <= day_targets.period_start
+        and day_targets.period_start >= versions.effective_from
 ),
 
 in_force as (
