@@ -46,7 +46,7 @@ import polars as pl
 from pandera.errors import SchemaErrors
 
 from kpi_tree.vocabulary import ColumnMembers
-from pipelines.fastpaths import failing_rules
+from pipelines.fastpaths import _check_name, failing_rules  # noqa: F401 - examine.py imports it from here
 from pipelines.i18n import _
 from pipelines.ingest.contracts import RULE_COLUMNS, SOURCE_SPECS, Timestamp
 from pipelines.ingest.landing import READERS, CompressedProblem, plain
