@@ -1,5 +1,7 @@
-"""dbt run in the Dagster process (pipelines/transform/in_process.py) behaves as the `dbt`
-subprocess dagster-dbt would start: the same events and exit codes, the warehouse let go."""
+"""dbt run in the Dagster process (pipelines/transform/in_process.py, a fast path of
+pipelines/fastpaths.py) behaves as the `dbt` subprocess dagster-dbt would start: the same
+events, the warehouse let go. Its exit codes and run results against the subprocess's:
+tests/test_fastpaths.py."""
 
 from __future__ import annotations
 
@@ -22,7 +24,10 @@ def _dbt_environment(shop) -> dict[str, str]:
     }
 
 
-def test_dbt_in_process_builds_streams_its_events_and_lets_go_of_the_warehouse(shop_copy, tmp_path):
+def test_dbt_in_process_builds_streams_its_events_and_lets_go_of_the_warehouse(
+    shop_copy, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("KPI_FASTPATHS", "1")
     dbt = KpiDbtCliResource(project_dir=dbt_project(), dbt_executable=dbt_executable())
     build_db = shop_copy.settings.build_db
     with duckdb.connect(str(build_db)) as con:
@@ -60,24 +65,3 @@ def test_dbt_in_process_builds_streams_its_events_and_lets_go_of_the_warehouse(s
             [shop_copy.end],
         ).fetchone()[0]
     assert got == expected
-
-
-def test_dbt_in_process_fails_as_the_dbt_command_does(tmp_path):
-    """A dbt error gives the same exit code and dbt's own message in process and as a
-    subprocess."""
-    outcomes = {}
-    for in_process in (True, False):
-        dbt = KpiDbtCliResource(
-            project_dir=dbt_project(), dbt_executable=dbt_executable(), in_process=in_process
-        )
-        invocation = dbt.cli(
-            ["run-operation", "no_such_macro"],
-            raise_on_error=False,
-            target_path=tmp_path / f"target-{in_process}",
-        )
-        assert isinstance(invocation.process, InProcessDbt) == in_process
-        assert not invocation.is_successful()
-        outcomes[in_process] = (invocation.process.returncode, str(invocation.get_error()))
-    assert outcomes[True][0] == outcomes[False][0] != 0
-    for _, message in outcomes.values():
-        assert "no_such_macro" in message

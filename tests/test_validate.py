@@ -1064,8 +1064,8 @@ def _pandera_says(source: str, frame: pl.DataFrame) -> set[tuple[int, str, str]]
 
 
 def _all_rules(source: str) -> set[tuple[str, str]]:
+    from pipelines.fastpaths import _check_name
     from pipelines.ingest.contracts import SOURCE_SPECS
-    from pipelines.ingest.validate import _check_name
 
     schema = SOURCE_SPECS[source].contract.to_schema()
     out = {("*", _check_name(c)) for c in schema.checks}
@@ -1077,13 +1077,14 @@ def _all_rules(source: str) -> set[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("source", SOURCES)
-def test_the_one_query_screen_finds_the_rules_pandera_finds(source):
+def test_the_one_query_screen_finds_the_rules_pandera_finds(source, monkeypatch):
     """Every rule of every contract, broken in one row: the screen that lets a clean file skip
     pandera's query per check (``failing_rules``) names exactly the rules pandera's own
     validation fails, so a file it passes is one pandera passes."""
+    from pipelines.fastpaths import failing_rules
     from pipelines.ingest.contracts import SOURCE_SPECS
-    from pipelines.ingest.validate import failing_rules
 
+    monkeypatch.setenv("KPI_FASTPATHS", "1")
     model = SOURCE_SPECS[source].contract
     good = GOOD_ROWS[source]
     assert failing_rules(_typed(source, good), model) == set()
@@ -1104,8 +1105,15 @@ def test_the_one_query_screen_finds_the_rules_pandera_finds(source):
             assert {(c, k) for _, c, k in pandera} == failing_rules(frame, model), (rule, change)
 
 
-def test_a_clean_file_skips_panderas_validation_and_a_dirty_one_does_not(tmp_path, monkeypatch):
-    """The screen is what a clean file pays: pandera's validation runs only when a rule fails."""
+@pytest.mark.parametrize("fastpaths", ["1", "0"])
+def test_a_clean_file_skips_panderas_validation_and_a_dirty_one_does_not(
+    tmp_path, monkeypatch, fastpaths
+):
+    """The screen is what a clean file pays: pandera's validation runs only when a rule fails.
+    With the fast paths off (pipelines/fastpaths.py) pandera validates every file, and finds
+    the same."""
+    monkeypatch.setenv("KPI_FASTPATHS", fastpaths)
+    screened = fastpaths == "1"
     from pipelines.ingest.contracts import Orders
 
     calls = []
@@ -1121,7 +1129,7 @@ def test_a_clean_file_skips_panderas_validation_and_a_dirty_one_does_not(tmp_pat
         f"{ORDERS_HEADER}\no1,c1,2025-03-15T01:00:00Z,organic,,prepaid,10.50,\n",
     )
     v = validate_file(clean, "orders", UTC_ORDERS, "Asia/Shanghai")
-    assert (v.good.height, v.bad.height, len(calls)) == (1, 0, 0)
+    assert (v.good.height, v.bad.height, len(calls)) == (1, 0, 0 if screened else 1)
     dirty = write(
         tmp_path / "orders_2025-03-16.csv",
         f"{ORDERS_HEADER}\no1,c1,2025-03-16T01:00:00Z,organic,,prepaid,-1,\n",
@@ -1130,18 +1138,20 @@ def test_a_clean_file_skips_panderas_validation_and_a_dirty_one_does_not(tmp_pat
     assert (v.good.height, reasons(v), len(calls)) == (
         0,
         {(1, "amount", "greater_than_or_equal_to(0)")},
-        1,
+        1 if screened else 2,
     )
 
 
-def test_the_screen_leaves_to_pandera_what_it_does_not_evaluate():
+def test_the_screen_leaves_to_pandera_what_it_does_not_evaluate(monkeypatch):
     """A model using something the one query does not evaluate gets no answer from it (None):
     pandera validates. A model-wide dtype is one: the query would compare each column with its
     own dtype and find nothing, where pandera finds the column of the wrong type."""
     import pandera.polars as pa
     from pandera.errors import SchemaErrors
 
-    from pipelines.ingest.validate import failing_rules
+    from pipelines.fastpaths import failing_rules
+
+    monkeypatch.setenv("KPI_FASTPATHS", "1")
 
     class Plain(pa.DataFrameModel):
         a: float = pa.Field(ge=0)

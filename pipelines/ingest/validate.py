@@ -21,8 +21,9 @@ Pure functions of a file and its source's settings: no warehouse, no Dagster. Th
    (``unknown: map``); otherwise the contract's ``isin`` quarantines its row;
 6. the pandera model validates the typed rows (``lazy=True``) and its failure cases are joined
    back by row index, so exactly the bad rows are quarantined, each with every reason found.
-   Its checks are first evaluated all at once (:func:`failing_rules`): a file whose rows all
-   pass skips pandera's one query per check;
+   With the fast paths on (:mod:`pipelines.fastpaths`), its checks are first evaluated all at
+   once (:func:`~pipelines.fastpaths.failing_rules`): a file whose rows all pass skips
+   pandera's one query per check;
 7. a weekly or monthly report's good rows are spread over their days.
 
 With ``problems`` (`kpi check`), a problem that would stop the file (a missing column, a
@@ -41,16 +42,11 @@ from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pandera.polars as pa
 import polars as pl
-from pandera.api.checks import Check
-from pandera.api.polars.types import PolarsData
-from pandera.backends.polars.checks import PolarsCheckBackend
-from pandera.config import CONFIG, get_config_context
-from pandera.constants import CHECK_OUTPUT_KEY
 from pandera.errors import SchemaErrors
 
 from kpi_tree.vocabulary import ColumnMembers
+from pipelines.fastpaths import _check_name, failing_rules  # noqa: F401 - examine.py imports it from here
 from pipelines.i18n import _
 from pipelines.ingest.contracts import RULE_COLUMNS, SOURCE_SPECS, Timestamp
 from pipelines.ingest.landing import READERS, CompressedProblem, plain
@@ -643,112 +639,6 @@ def _retyped(
             source=source
         )
     return text + _(": was the column retyped?")
-
-
-def _screen_parts(
-    schema: pa.DataFrameSchema, frame: pl.DataFrame
-) -> tuple[list[str], list[tuple[str, Check]]] | None:
-    """What :func:`failing_rules` evaluates: the columns that may not hold a null, and each
-    check by the column it is on (``"*"`` for the frame's). None where the schema uses
-    something it does not evaluate."""
-    if (
-        schema.strict
-        or schema.coerce
-        or schema.dtype is not None  # a model-wide dtype replaces each column's
-        or schema.unique
-        or schema.ordered
-        or schema.add_missing_columns
-        or schema.drop_invalid_rows
-        or schema.parsers
-        or len(schema.columns) != frame.width
-    ):
-        return None
-    not_null: list[str] = []
-    checks: list[tuple[str, Check]] = []
-    for name, column in schema.columns.items():
-        if (
-            column.regex
-            or column.unique
-            or column.coerce
-            or not column.required
-            or column.default is not None
-            or column.parsers
-            or column.dtype is None
-            or frame.schema.get(name) != column.dtype.type
-        ):
-            return None
-        if not column.nullable:
-            not_null.append(name)
-        checks += [(name, check) for check in column.checks]
-    checks += [("*", check) for check in schema.checks]
-    if any(c.groupby is not None or c.raise_warning for _, c in checks):
-        return None
-    return not_null, checks
-
-
-def _check_name(check: Check) -> str:
-    """A check as pandera's failure cases name it."""
-    return check.error if check.error is not None else check.name
-
-
-def failing_rules(
-    frame: pl.DataFrame, model: type[pa.DataFrameModel]
-) -> set[tuple[str, str]] | None:
-    """The rules of ``model`` that some row of ``frame`` breaks, evaluated in one polars query:
-    ``(column, check)`` pairs as pandera names them (``"*"`` for a rule on the whole row,
-    ``"not_nullable"`` for a null in a column that may not have one). None where it cannot
-    tell: the model uses something not evaluated here, or evaluating failed.
-
-    pandera runs each check of a model as a query of its own (50-80 per file), a fixed cost
-    that dominates a small file's ingestion. This evaluates the same checks (pandera's own
-    check functions, through its polars check backend, with its handling of nulls) and the
-    columns' nullability at once. It decides only whether pandera needs to run: the failures
-    that are quarantined are always pandera's.
-    """
-    try:
-        narwhals = getattr(CONFIG, "use_narwhals_backend", False)  # pandera >= 0.32
-        if narwhals or not get_config_context().validation_enabled:
-            return None
-        schema = model.to_schema()
-        schema.get_backend(frame)  # registers pandera's polars checks, as validate() does
-        parts = _screen_parts(schema, frame)
-        if parts is None:
-            return None
-        not_null, checks = parts
-        lf = frame.lazy()
-        labels = [(name, "not_nullable") for name in not_null]
-        present = [  # as pandera decides it: NaN is null in a float column
-            (pl.col(n).is_not_null() & pl.col(n).is_not_nan())
-            if frame.schema[n].is_float()
-            else pl.col(n).is_not_null()
-            for n in not_null
-        ]
-        outputs = (
-            [lf.select(e.all().alias(f"{i}") for i, e in enumerate(present))] if present else []
-        )
-        failed: set[tuple[str, str]] = set()
-        for key, check in checks:
-            name = getattr(check._check_fn, "__name__", None)
-            if name is not None and check.is_builtin_check(name):
-                # the check's function as registered now, as Check.__call__ reloads it
-                check._check_fn = check.get_builtin_check_fn(name)
-            backend = check.get_backend(lf)(check)
-            if not isinstance(backend, PolarsCheckBackend):
-                return None
-            out = backend.apply(PolarsData(lf, key))
-            if isinstance(out, bool):
-                if not out:
-                    failed.add((key, _check_name(check)))
-                continue
-            passed = pl.col(CHECK_OUTPUT_KEY).fill_null(bool(check.ignore_na)).all()
-            outputs.append(out.select(passed.alias(f"{len(labels)}")))
-            labels.append((key, _check_name(check)))
-        if labels:
-            row = pl.concat(outputs, how="horizontal").collect(engine="in-memory").row(0)
-            failed |= {label for label, ok in zip(labels, row, strict=True) if not ok}
-        return failed
-    except Exception:  # noqa: BLE001 - then pandera validates, and says what is wrong
-        return None
 
 
 def map_unknown_members(typed: pl.DataFrame, members: tuple[ColumnMembers, ...]) -> pl.DataFrame:

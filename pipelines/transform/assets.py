@@ -4,22 +4,20 @@ import datetime as dt
 import json
 import os
 import shutil
-import sys
-from collections.abc import Iterator, Mapping, Sequence
-from functools import cache, cached_property
+from collections.abc import Iterator, Mapping
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource, dbt_assets
-from packaging import version
-from pydantic import Field
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
 
+from pipelines.fastpaths import DbtFastPaths
 from pipelines.ingest.contracts import SOURCES
 from pipelines.partitions import RunWindow, run_window
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
 from pipelines.settings import Settings
-from pipelines.transform.in_process import dbt_in_this_process, environment_set
+from pipelines.transform.in_process import environment_set
 from pipelines.transform.project import dbt_executable, dbt_project
 from pipelines.transform.spark_read_back import read_back
 
@@ -37,50 +35,10 @@ class KpiTranslator(DagsterDbtTranslator):
         return fqn[1] if len(fqn) > 2 else "dbt"
 
 
-class KpiDbtCliResource(DbtCliResource):
-    """dagster-dbt's resource, running the dbt installed beside this interpreter in this
-    process, without starting it to ask its version.
-
-    - dagster-dbt asks the `dbt` executable for its version before each `dbt build` (to tell
-      dbt-core from the Fusion engine): a second start of dbt for every step, importing all
-      of dbt to print a version. When the `dbt` it would run is the one installed beside this
-      interpreter, its version is the dbt-core package's, read without starting it.
-    - That `dbt` runs in this process (:mod:`pipelines.transform.in_process`) unless
-      `in_process` is false: a subprocess imports dbt again at every start.
-    Any other `dbt` is asked its version and runs as a subprocess, as dagster-dbt does.
-    """
-
-    in_process: bool = Field(
-        default=True,
-        description="Run the dbt installed beside this interpreter in this process (dbtRunner) "
-        "instead of a subprocess.",
-    )
-
-    @cached_property
-    def _runs_installed_dbt(self) -> bool:
-        found = shutil.which(self.dbt_executable)
-        beside = Path(sys.executable).with_name("dbt")
-        return bool(found and beside.exists() and Path(found).resolve() == beside.resolve())
-
-    @cached_property
-    def _cli_version(self) -> version.Version:
-        if self._runs_installed_dbt:
-            from dbt.version import __version__
-
-            return version.parse(__version__)
-        return super()._cli_version
-
-    def cli(self, args: Sequence[str], **kwargs: Any) -> DbtCliInvocation:  # type: ignore[override]
-        if self.in_process and self._runs_installed_dbt:
-            with dbt_in_this_process():
-                return super().cli(args, **kwargs)
-        return super().cli(args, **kwargs)
-
-    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:  # type: ignore[override]
-        """No adapter handle: dagster-dbt opens one (loading the profile and the project in this
-        process, once more per step) only to fetch row counts or column metadata, which these
-        assets do not ask for."""
-        return None
+class KpiDbtCliResource(DbtFastPaths, DbtCliResource):
+    """dagster-dbt's resource, with the fast paths of :mod:`pipelines.fastpaths` (on unless
+    ``KPI_FASTPATHS`` turns them off): the dbt installed beside this interpreter runs in this
+    process, without being started to ask its version, and without an adapter handle."""
 
 
 def window_env(window: RunWindow, raw_rows: int | None = None) -> dict[str, str]:

@@ -7,7 +7,9 @@ imported. :class:`InProcessDbt` runs `dbtRunner` in a thread and gives
 dagster-dbt what it reads from a subprocess: the same JSON lines (dbt's own console logger,
 pointed at a queue), an exit code (0 done, 1 failures, 2 an error, as the `dbt` command's),
 and the command's arguments. Everything downstream of dagster-dbt (events, asset checks,
-artifacts in the invocation's target folder) is unchanged.
+artifacts in the invocation's target folder) is unchanged. dagster-dbt starts it in place of
+`subprocess.Popen` only through :func:`pipelines.fastpaths.dbt_in_this_process` (a fast path:
+``KPI_FASTPATHS``).
 
 What differs from a subprocess:
 - dbt reads its settings from the environment when it starts: the invocation's environment
@@ -22,15 +24,12 @@ from __future__ import annotations
 import io
 import os
 import queue
-import subprocess
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from types import SimpleNamespace
 
 from dagster import get_dagster_logger
-from dagster_dbt.core import dbt_cli_invocation
 
 #: one dbt at a time in this process
 _ONE_AT_A_TIME = threading.Lock()
@@ -190,17 +189,3 @@ class InProcessDbt:
 
     def kill(self) -> None:
         self.send_signal(9)
-
-
-@contextmanager
-def dbt_in_this_process() -> Iterator[None]:
-    """While open, dagster-dbt's invocations start :class:`InProcessDbt` instead of a
-    subprocess (its module's `subprocess.Popen`, the one place it starts dbt)."""
-    original = dbt_cli_invocation.subprocess
-    dbt_cli_invocation.subprocess = SimpleNamespace(  # type: ignore[assignment]
-        Popen=InProcessDbt, PIPE=subprocess.PIPE, STDOUT=subprocess.STDOUT
-    )
-    try:
-        yield
-    finally:
-        dbt_cli_invocation.subprocess = original
