@@ -51,19 +51,16 @@ with
 {%- endfor %}
 
 final as (
-{%- set branches = [] -%}
-{%- for fact_id, fact in tree['facts'].items() -%}
-    {%- for dim in ['total'] + (fact['dimensions'].keys() | list) -%}
-        {%- for measure_id, measure in tree['measures'].items() if measure['fact'] == fact_id -%}
-            {%- do branches.append((fact_id, dim, measure_id)) -%}
-        {%- endfor -%}
-    {%- endfor -%}
+{%- for fact_id, fact in tree['facts'].items() %}
+{%- set outer = loop %}
+{%- set measure_ids = [] %}
+{%- for measure_id, measure in tree['measures'].items() if measure['fact'] == fact_id %}
+    {%- do measure_ids.append(measure_id) %}
 {%- endfor %}
-{%- for fact_id, dim, measure_id in branches %}
-    select date_day, dimension, member, '{{ measure_id }}' as measure_id,
-        m_{{ measure_id }} as value
-    from {{ fact_id }}_by_{{ dim }}
-    {{ 'union all' if not loop.last }}
+{%- for dim in ['total'] + (fact['dimensions'].keys() | list) %}
+    {{ kpi_measures_long(fact_id ~ '_by_' ~ dim, measure_ids) }}
+    {{ 'union all' if not (outer.last and loop.last) }}
+{%- endfor %}
 {%- endfor %}
 )
 
