@@ -92,80 +92,40 @@
 
 {#
   A filter on `column` to AND with a lookup of it in the keys `keys` (a one-column query that
-  stands on its own: refs and sources, no CTE names): the keys' range, read when the node runs
-  and written as constants, `column between 'low' and 'high'` (`1 = 0` for no keys). The
-  result is the same; the range lets the engine skip the parts of a big table whose keys lie
-  outside it (DuckDB checks it against each row group's min/max). A shop's keys follow time
-  (order numbers begin with their day, or count up) and a night looks up recent keys, so the
-  lookup reads the end of the table. Where keys do not follow time, the range spans the table
-  and costs one comparison a row. String and numeric keys only (others: no range).
-  (A range from subqueries, `column >= (select min(...))`, is pushed into DuckDB's scans as
-  well, but the lookup is then planned as a join above the scan, which no longer filters the
-  scan by the keys themselves: with keys that do not follow time that reads more, not less.)
+  stands on its own: refs and sources, no CTE names): the keys' range, computed when the query
+  runs (no query while the model compiles). The result is the same; the range lets the engine
+  skip the parts of a big table whose keys lie outside it (DuckDB checks it against each row
+  group's min/max). A shop's keys follow time (order numbers begin with their day, or count
+  up) and a night looks up recent keys, so the lookup reads the end of the table. Where keys
+  do not follow time the range spans the table, and DuckDB then plans the lookup as a join
+  above the scan, which no longer filters the scan by the keys themselves: such a lookup
+  costs about 3.5 times the CPU of one without the range (docs/performance.md). No keys:
+  min and max are null, and the comparison filters every row out.
 #}
 {% macro kpi_key_range(column, keys) -%}
     {{- return(adapter.dispatch('kpi_key_range', 'kpi_warehouse')(column, keys)) -}}
 {%- endmacro %}
 
-{#- Spark: the same range, computed when the query runs (no query while the model compiles).
-    No keys: min and max are null, and the comparison filters every row out, as `1 = 0`. -#}
-{% macro spark__kpi_key_range(column, keys) -%}
+{% macro default__kpi_key_range(column, keys) -%}
     {{ column }} between
         (select min(kpi_key) from ({{ keys }}) as kpi_keys (kpi_key))
         and (select max(kpi_key) from ({{ keys }}) as kpi_keys (kpi_key))
 {%- endmacro %}
 
-{% macro duckdb__kpi_key_range(column, keys) -%}
-    {%- if not execute -%}{{ return('1 = 1') }}{%- endif -%}
-    {%- set found = run_query(
-        'select min(kpi_key), max(kpi_key) from (' ~ keys ~ ') as kpi_keys (kpi_key)'
-    ).rows[0] -%}
-    {%- set low, high = found[0], found[1] -%}
-    {%- if low is none -%}
-        1 = 0
-    {%- elif low is string or (low is number and low is not boolean) -%}
-        {{ column }} between {{ kpi_sql_literal(low) }} and {{ kpi_sql_literal(high) }}
-    {%- else -%}
-        1 = 1
-    {%- endif -%}
-{%- endmacro %}
-
 {#
   A filter on `column` to AND with a condition that implies `column` is at least the least
-  of `values` (a one-column query that stands on its own): `column >= <that least value>`,
-  read when the node runs and written as a constant of its type (`1 = 0` for no values).
-  The result is the same; DuckDB skips the row groups whose values all lie below it. For
-  lookups of rows later than a night's (the orders created after the night's first order):
-  a table appended to night after night keeps its recent rows at its end.
+  of `values` (a one-column query that stands on its own): `column >= (select min ...)`,
+  computed when the query runs (null, so no row, for no values). The result is the same;
+  DuckDB skips the row groups whose values all lie below it. For lookups of rows later than a
+  night's (the orders created after the night's first order): a table appended to night
+  after night keeps its recent rows at its end.
 #}
 {% macro kpi_lower_bound(column, values) -%}
     {{- return(adapter.dispatch('kpi_lower_bound', 'kpi_warehouse')(column, values)) -}}
 {%- endmacro %}
 
-{#- Spark: the same bound, computed when the query runs (null, so no row, for no values) -#}
-{% macro spark__kpi_lower_bound(column, values) -%}
+{% macro default__kpi_lower_bound(column, values) -%}
     {{ column }} >= (select min(v) from ({{ values }}) as kpi_values (v))
-{%- endmacro %}
-
-{% macro duckdb__kpi_lower_bound(column, values) -%}
-    {%- if not execute -%}{{ return('1 = 1') }}{%- endif -%}
-    {%- set found = run_query(
-        'select cast(min(v) as varchar), typeof(min(v)) from (' ~ values ~ ') as kpi_values (v)'
-    ).rows[0] -%}
-    {%- if found[0] is none -%}
-        1 = 0
-    {%- else -%}
-        {{ column }} >= cast({{ kpi_sql_literal(found[0]) }} as {{ found[1] }})
-    {%- endif -%}
-{%- endmacro %}
-
-{#- a string or numeric key read from the warehouse, written back as an SQL constant -#}
-{% macro kpi_sql_literal(value) -%}
-    {%- if value is string -%}
-        '{{ value | replace("'", "''") }}'
-    {%- else -%}
-        {{ value }}
-    {%- endif -%}
 {%- endmacro %}
 
 {#- the keys of `relation` delivered in the run's window (its `delivered_on`), as a query that
@@ -196,7 +156,7 @@
     union all
     select {{ columns }} from {{ relation }}
     where {{ key }} in (
-        select {{ key }} from ({{ keys }}) as kpi_keys ({{ key }}) where not ({{ in_range }})
+        select {{ key }} from ({{ keys }}) as kpi_keys ({{ key }}) where not coalesce({{ in_range }}, false)
     )
-      and not ({{ in_range }})
+      and not coalesce({{ in_range }}, false)
 {%- endmacro %}
