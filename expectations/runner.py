@@ -186,6 +186,47 @@ def _relative(page: Path, data_dir: Path) -> str:
         return page.resolve().as_uri()
 
 
+def _batch_name(frame: str) -> str:
+    return f"{frame}_whole"
+
+
+def _unit_source(context: Any, unit: str, frames: Sequence[str]) -> Any:
+    """The unit's pandas data source, with a data frame asset and a whole-frame batch
+    definition for each of ``frames``.
+
+    GX writes the context's YAML (every data source in it) whenever an asset or a batch
+    definition is added one at a time: a new data dir's first gates added some 35 of each,
+    70 rewrites of a growing file, more than the validations took. Whatever is missing is
+    added in one write, the assets already there kept by name; a data source that has
+    them all is used as it is, without a write.
+    """
+    name = f"unit_{unit}"
+    try:
+        source = context.data_sources.get(name)
+    except KeyError:
+        source = None
+    have: dict[str, set[str]] = {}
+    for asset in getattr(source, "assets", None) or []:
+        have[asset.name] = {b.name for b in asset.batch_definitions}
+    if all(_batch_name(f) in have.get(f, ()) for f in frames) and (source or not frames):
+        return source
+    wanted = list(have) + [f for f in frames if f not in have]
+    return context.data_sources.add_or_update_pandas(
+        name=name,
+        assets=[
+            {
+                "name": frame,
+                "type": "dataframe",
+                "batch_definitions": [
+                    {"name": batch, "partitioner": None}
+                    for batch in sorted(have.get(frame, set()) | {_batch_name(frame)})
+                ],
+            }
+            for frame in wanted
+        ],
+    )
+
+
 def run_gate(
     gate: Gate,
     warehouse_dir: Path,
@@ -201,26 +242,15 @@ def run_gate(
     import great_expectations as gx
 
     context = _context(quality_dir(warehouse_dir) / "gx")
-    try:  # created once: each `add_or_update` rewrites the context's YAML
-        source = context.data_sources.get(f"unit_{gate.unit}")
-    except KeyError:
-        source = context.data_sources.add_pandas(f"unit_{gate.unit}")
+    judged = [name for name in gate.frames if gate.expectations.get(name)]
+    source = _unit_source(context, gate.unit, judged)
     failures: list[Failure] = list(known_failures)
     evaluated = 0
     definitions = []
     batches = {}
-    for frame_name, frame in gate.frames.items():
-        expectations = gate.expectations.get(frame_name) or []
-        if not expectations:
-            continue
-        try:
-            asset = source.get_asset(frame_name)
-        except LookupError:
-            asset = source.add_dataframe_asset(frame_name)
-        try:
-            batch_def = asset.get_batch_definition(f"{frame_name}_whole")
-        except (KeyError, LookupError):
-            batch_def = asset.add_batch_definition_whole_dataframe(f"{frame_name}_whole")
+    for frame_name in judged:
+        frame, expectations = gate.frames[frame_name], gate.expectations[frame_name]
+        batch_def = source.get_asset(frame_name).get_batch_definition(_batch_name(frame_name))
         # stored with its suite by the checkpoint's add_or_update below, which writes both
         # whatever they hold: saved here first as well, each suite was written three times
         definition = gx.ValidationDefinition(

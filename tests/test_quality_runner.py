@@ -154,3 +154,53 @@ def test_a_unit_with_nothing_computable_is_skipped_not_passed_or_held_back(tmp_p
     failure = Failure("kpi/fct_kpi_values", "dbt test x", None, 1)
     held = runner.run_gate(gate, tmp_path, "run-2", DAY, DAY, known_failures=[failure])
     assert not held.success and not held.skipped
+
+
+def _config(root: Path) -> Path:
+    return root / "quality" / "gx" / "gx" / "great_expectations.yml"
+
+
+def _assets(root: Path, unit: str) -> dict[str, list[str]]:
+    """The unit's data source as a fresh GX context reads it back from disk."""
+    source = gx.get_context(mode="file", project_root_dir=str(root / "quality" / "gx"))
+    return {
+        a.name: [b.name for b in a.batch_definitions]
+        for a in source.data_sources.get(f"unit_{unit}").assets
+    }
+
+
+def _two_frames(refused: bool = False) -> Gate:
+    """Two judged frames (and a refused file's, when ``refused``), each run's own
+    expectations (GX binds an expectation to the suite it first ran in)."""
+    gate = _gate()
+    gate.frames["days"] = gate.frames["mart"]
+    gate.expectations["days"] = [gx.expectations.ExpectColumnValuesToNotBeNull(column="orders")]
+    if refused:
+        gate.frames["refused"] = pd.DataFrame({"problem": ["orders/2025-03-04.csv: bad rows"]})
+        gate.expectations["refused"] = [
+            gx.expectations.ExpectColumnValuesToBeNull(column="problem")
+        ]
+    return gate
+
+
+def test_a_units_frames_are_registered_kept_and_not_written_again(tmp_path):
+    first = runner.run_gate(_two_frames(), tmp_path, "run-1", DAY, DAY)
+    # every judged frame is an asset with its whole-frame batch, read back from disk
+    assert _assets(tmp_path, "toy") == {"mart": ["mart_whole"], "days": ["days_whole"]}
+
+    # the same frames again: GX's settings are not written again, and the verdict is the same
+    before = (_config(tmp_path).read_bytes(), _config(tmp_path).stat().st_mtime_ns)
+    again = runner.run_gate(_two_frames(), tmp_path, "run-2", DAY, DAY)
+    assert (_config(tmp_path).read_bytes(), _config(tmp_path).stat().st_mtime_ns) == before
+    assert [(f.frame, f.column) for f in again.failures] == [
+        (f.frame, f.column) for f in first.failures
+    ]
+
+    # a frame judged for the first time (a refused file) joins the ones already there
+    third = runner.run_gate(_two_frames(refused=True), tmp_path, "run-3", DAY, DAY)
+    assert _assets(tmp_path, "toy") == {
+        "mart": ["mart_whole"],
+        "days": ["days_whole"],
+        "refused": ["refused_whole"],
+    }
+    assert {f.frame for f in third.failures} == {"mart", "refused"}

@@ -520,6 +520,9 @@ def _build(settings: Settings, path: Path, night: Path | None) -> None:
         views = relations(settings, con, night)
         dictionary = _dictionary_rows(settings, views)
         con.execute("use serving")
+        # one transaction: each statement on its own would commit, and sync the file, once
+        # (a comment per column: hundreds of syncs of a file nobody reads until it is whole)
+        con.execute("begin transaction")
         for schema in dict.fromkeys([v.schema for v in views] + [DICTIONARY[0]]):
             con.execute(f"create schema if not exists {_quote(schema)}")
         for view in views:
@@ -536,6 +539,7 @@ def _build(settings: Settings, path: Path, night: Path | None) -> None:
             )
         dictionary_columns = ("schema_name", "table_name", "column_name", "description")
         _comment(con, [*views, Relation(*DICTIONARY, dictionary_columns, None)], dictionary)
+        con.execute("commit")
         con.execute("use memory")
         con.execute("checkpoint serving")
         con.execute("detach serving")
