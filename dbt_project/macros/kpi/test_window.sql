@@ -81,9 +81,3 @@
     {%- set end = modules.datetime.date.fromisoformat(kpi_window_bound('KPI_WINDOW_END')) -%}
     {{ return((end - start).days + 1 < lookback) }}
 {%- endmacro %}
-
-{#- whether the running test may read the warehouse to shape its query: only when it runs
-    (`dbt compile` may find no tables yet); for kpi_key_range (macros/kpi/window.sql) -#}
-{% macro kpi_test_reads_warehouse() -%}
-    {{ return(execute and flags.WHICH in ('build', 'test', 'retry')) }}
-{%- endmacro %}

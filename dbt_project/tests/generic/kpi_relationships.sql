@@ -9,8 +9,7 @@
 #}
 {% test kpi_relationships(model, column_name, to, field) %}
     {%- set child = kpi_window_rows(model) -%}
-    {%- set in_range = kpi_key_range(field, 'select ' ~ column_name ~ ' from ' ~ child)
-        if kpi_test_reads_warehouse() else '1 = 1' -%}
+    {%- set in_range = kpi_key_range(field, 'select ' ~ column_name ~ ' from ' ~ child) -%}
     {%- set parent = '(select * from ' ~ to ~ ' where ' ~ in_range ~ ') as kpi_parent' -%}
     {{ adapter.dispatch('test_relationships', 'dbt')(child, column_name, parent, field) }}
 {% endtest %}
