@@ -18,11 +18,8 @@ from pipelines.partitions import RunWindow, run_window
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
 from pipelines.settings import Settings
 from pipelines.transform.in_process import environment_set
-from pipelines.transform.project import dbt_executable, dbt_project
+from pipelines.transform.project import dbt_executable, dbt_project, kept_partial_parse
 from pipelines.transform.spark_read_back import read_back
-
-#: dbt's saved parse (dbt reads it from its target folder)
-PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
 
 class KpiTranslator(DagsterDbtTranslator):
@@ -111,11 +108,11 @@ def _keep_partial_parse(target_path: Path) -> None:
     default profile; the build's profile (this data dir's warehouse) differs, so dbt would parse
     the whole project again every night. The file is replaced atomically.
     """
-    produced = target_path / PARTIAL_PARSE_FILE
+    kept = kept_partial_parse()
+    produced = target_path / kept.name
     if not produced.exists():
         return
-    kept = Path(dbt_project().project_dir) / "target" / PARTIAL_PARSE_FILE
-    tmp = kept.with_name(f".{PARTIAL_PARSE_FILE}.{os.getpid()}.tmp")
+    tmp = kept.with_name(f".{kept.name}.{os.getpid()}.tmp")
     shutil.copyfile(produced, tmp)
     os.replace(tmp, kept)
 

@@ -57,6 +57,12 @@ def prepare(project: DbtProject) -> None:
         project.preparer.prepare(project)
 
 
+def kept_partial_parse() -> Path:
+    """dbt's saved parse that the next invocation starts from: each run leaves its own there,
+    and an invocation with a target folder of its own is seeded from it."""
+    return DBT_PROJECT_DIR / "target" / "partial_parse.msgpack"
+
+
 @cache
 def dbt_project() -> DbtProject:
     """The dbt project, prepared (:func:`prepare`) the first time it is asked for."""

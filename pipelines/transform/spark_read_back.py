@@ -25,10 +25,7 @@ import duckdb
 
 from pipelines.resources import Warehouse
 from pipelines.settings import Settings
-from pipelines.transform.project import dbt_executable, dbt_project
-
-#: dbt's saved parse, copied into the views' invocation so dbt does not parse everything again
-PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+from pipelines.transform.project import dbt_executable, dbt_project, kept_partial_parse
 
 
 class ReadBackError(RuntimeError):
@@ -138,9 +135,9 @@ def create_views(
         return
     project_dir = Path(dbt_project().project_dir)
     with tempfile.TemporaryDirectory(prefix="kpi-views-") as target:
-        saved = project_dir / "target" / PARTIAL_PARSE_FILE
+        saved = kept_partial_parse()  # so this dbt does not parse everything again
         if saved.exists():
-            shutil.copyfile(saved, Path(target) / PARTIAL_PARSE_FILE)
+            shutil.copyfile(saved, Path(target) / saved.name)
         done = subprocess.run(
             [
                 dbt_executable(),
