@@ -922,6 +922,23 @@ def _dbt_over_window(
     )
 
 
+def _deliver_again(con: duckdb.DuckDBPyConnection, first: dt.date, again: dt.date) -> tuple:
+    """One shipment update first delivered on `first`, delivered again on `again`: its
+    (shipment_id, updated_at)."""
+    [update] = con.execute(
+        "select shipment_id, updated_at from raw.shipments where _partition_date = ? "
+        "order by all limit 1",
+        [first],
+    ).fetchall()
+    con.execute(
+        "insert into raw.shipments select * replace (?::date as _partition_date) "
+        "from raw.shipments where _partition_date = ? and shipment_id = ? "
+        "and updated_at = ?",
+        [again, first, *update],
+    )
+    return update
+
+
 def _failing_rows(
     shop: Shop, start: dt.date | None, end: dt.date | None, target: Path, *tests: str
 ) -> dict[str, list[tuple]]:
@@ -983,25 +1000,11 @@ def test_a_nights_dbt_tests_check_the_rows_its_deliveries_touched(shop_copy):
             expected[test] = [(copied[0], 2)]  # tonight's copy only
             everywhere[test] = sorted((copy, 2) for copy in copied)
 
-        def deliver_again(first: dt.date, again: dt.date) -> tuple:
-            """One update first delivered on `first`, delivered again on `again`."""
-            [update] = con.execute(
-                "select shipment_id, updated_at from raw.shipments where _partition_date = ? "
-                "order by all limit 1",
-                [first],
-            ).fetchall()
-            con.execute(
-                "insert into raw.shipments select * replace (?::date as _partition_date) "
-                "from raw.shipments where _partition_date = ? and shipment_id = ? "
-                "and updated_at = ?",
-                [again, first, *update],
-            )
-            return update
-
-        caught = deliver_again(first_day, day)
-        before = deliver_again(first_day - dt.timedelta(days=1), day)  # first before the window
+        caught = _deliver_again(con, first_day, day)
+        # first delivered before the window; delivered again on an earlier night
+        before = _deliver_again(con, first_day - dt.timedelta(days=1), day)
         older = day - dt.timedelta(days=10)
-        earlier = deliver_again(older, older + dt.timedelta(days=1))  # again on an earlier night
+        earlier = _deliver_again(con, older, older + dt.timedelta(days=1))
         expected[updates] = [(*caught, 2)]
         everywhere[updates] = sorted((*update, 2) for update in (caught, before, earlier))
 
@@ -1114,26 +1117,11 @@ def test_a_long_windows_shipment_updates_key_test_reports_its_own_deliveries_cop
     lookback = dt.timedelta(days=default_tree().maturity_days)
     start = last - lookback - dt.timedelta(days=9)  # a window of maturity_days + 10 days
     assert start - lookback > shop_copy.start
+    before = start - lookback
     with duckdb.connect(str(shop_copy.settings.build_db)) as con:
-
-        def deliver_again(first: dt.date, again: dt.date) -> tuple:
-            """One update first delivered on `first`, delivered again on `again`."""
-            [update] = con.execute(
-                "select shipment_id, updated_at from raw.shipments where _partition_date = ? "
-                "order by all limit 1",
-                [first],
-            ).fetchall()
-            con.execute(
-                "insert into raw.shipments select * replace (?::date as _partition_date) "
-                "from raw.shipments where _partition_date = ? and shipment_id = ? "
-                "and updated_at = ?",
-                [again, first, *update],
-            )
-            return (*update, 2)
-
-        before = start - lookback
-        own = deliver_again(before, start + dt.timedelta(days=5))
-        older = deliver_again(before + dt.timedelta(days=1), before + dt.timedelta(days=3))
+        own = (*_deliver_again(con, before, start + dt.timedelta(days=5)), 2)
+        older_days = (before + dt.timedelta(days=1), before + dt.timedelta(days=3))
+        older = (*_deliver_again(con, *older_days), 2)
 
     window = _failing_rows(shop_copy, start, last, shop_copy.data_dir / "dbt-range", test)
     assert window == {test: [own]}
