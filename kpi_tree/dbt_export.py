@@ -66,6 +66,7 @@ def tree_payload(tree: Tree) -> dict:
         "measures": {
             m.id: {
                 "fact": m.fact,
+                "agg": m.agg,
                 "sql": m.sql,
                 "exposure": m.exposure,
                 "parts": list(m.parts),

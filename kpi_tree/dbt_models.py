@@ -837,6 +837,220 @@ def render_stg_source_days(payload: dict) -> str:
     )
 
 
+FCT_BASE_MEASURES = Path("models/marts/kpi/fct_base_measures.sql")
+INT_SHIPMENT_STATES = Path("models/intermediate/int_shipment_states.sql")
+
+_FCT_BASE_MEASURES_DESCRIPTION = """\
+  Daily base measures, long: one row per business day x dimension x member x measure, for
+  the total (dimension 'total', member '(all)') and for every dimension of the measure's
+  fact. Per fact (tree.yaml `facts`): its rows with each measure's expression (`measures`),
+  summed by day for the total and for each dimension, then turned long
+  (kpi_measures_long, dispatched per engine). Incremental by date: a run replaces its
+  window's days, reaching maturity_days back for late-maturing facts. A measure that reads a
+  source beyond its fact's (`needs`) is null while the shop has not delivered it."""
+
+
+def _measure_comment(measure_id: str, measure: dict) -> str:
+    agg = "a count: 1 a row" if measure["agg"] == "count" else "a sum"
+    return f"-- tree.yaml measures.{measure_id}, {agg}"
+
+
+def _cast_exact(sql: str, alias: str, indent: str) -> str:
+    """``cast(sql as exact) as alias``, on one line when it fits in 100 characters."""
+    line = f"{indent}cast({sql} as {{{{ kpi_exact() }}}}) as {alias}"
+    if len(line) <= 100:
+        return line
+    return f"{indent}cast(\n{indent}    {sql} as {{{{ kpi_exact() }}}}\n{indent}) as {alias}"
+
+
+def _fact_rows(fact_id: str, fact: dict, measures: dict[str, dict]) -> str:
+    date = fact["date"]
+    lines = [f"        {date} as date_day"]
+    for dim, column in fact["dimensions"].items():
+        lines.append(f"        coalesce(cast({column} as {_TEXT}), '(none)') as dim_{dim}")
+    for measure_id, measure in measures.items():
+        comment = f"        {_measure_comment(measure_id, measure)}\n"
+        extra = measure["extra_sources"]
+        if extra:
+            names = ", ".join(_quote(s) for s in extra)
+            comment += (
+                "        -- unknown (null), not 0, while the shop has not delivered "
+                f"{', '.join(extra)}\n"
+            )
+            lines.append(
+                f"{comment}        case\n"
+                f"            when {{{{ kpi_sources_delivered([{names}]) }}}}\n"
+                f"                then cast({measure['sql']} as {{{{ kpi_exact() }}}})\n"
+                f"        end as m_{measure_id}"
+            )
+        else:
+            lines.append(comment + _cast_exact(measure["sql"], f"m_{measure_id}", " " * 8))
+    columns = ",\n".join(lines)
+    return (
+        f"-- tree.yaml facts.{fact_id}: a row of {fact['model']}, on its {date}\n"
+        f"{fact_id}_rows as (\n"
+        f"    select\n{columns}\n"
+        f"    from {{{{ ref({_quote(fact['model'])}) }}}}\n"
+        f"    where\n"
+        f"        {date} is not null\n"
+        f"        and {{{{ kpi_in_window({_quote(date)}, lookback) }}}}\n"
+        f")"
+    )
+
+
+def _fact_by(fact_id: str, dim: str, measure_ids: list[str]) -> str:
+    member = "'(all)'" if dim == "total" else f"dim_{dim}"
+    sums = ",\n".join(f"        sum(m_{m}) as m_{m}" for m in measure_ids)
+    return (
+        f"{fact_id}_by_{dim} as (\n"
+        f"    select\n"
+        f"        date_day,\n"
+        f"        '{dim}' as dimension,\n"
+        f"        {member} as member,\n"
+        f"{sums}\n"
+        f"    from {fact_id}_rows\n"
+        f"    group by 1, 2, 3\n"
+        f")"
+    )
+
+
+def render_fct_base_measures(payload: dict) -> str:
+    ctes, lists, longs = [], [], []
+    for fact_id, fact in payload["facts"].items():
+        measures = {mid: m for mid, m in payload["measures"].items() if m["fact"] == fact_id}
+        if not measures:
+            continue
+        ctes.append(_fact_rows(fact_id, fact, measures))
+        names = _wrapped([_quote(m) for m in measures], width=88)
+        lists.append(
+            f"{{%- set {fact_id}_measures = [\n"
+            + ",\n".join(f"    {line}" for line in names)
+            + "\n] -%}\n"
+        )
+        for dim in ["total", *fact["dimensions"]]:
+            ctes.append(_fact_by(fact_id, dim, list(measures)))
+            longs.append(
+                f"    {{{{ kpi_measures_long('{fact_id}_by_{dim}', {fact_id}_measures) }}}}"
+            )
+    if not longs:
+        raise ValueError("kpi_tree/tree.yaml: `measures` is empty; a tree has at least one")
+    return (
+        _header(_FCT_BASE_MEASURES_DESCRIPTION)
+        + _lookback(payload)
+        + "{#- each fact's measures, as its aggregates' columns m_<measure> -#}\n"
+        + "".join(lists)
+        + "{{ kpi_incremental_by_date('date_day') }}\n\nwith\n\n"
+        + ",\n\n".join(ctes)
+        + ",\n\n-- each aggregate turned long: one row a measure\nfinal as (\n"
+        + "\n    union all\n".join(longs)
+        + "\n)\n\nselect * from final\n"
+    )
+
+
+_INT_SHIPMENT_STATES_DESCRIPTION = """\
+  The history of the shipments whose development the completion pattern reads: each
+  shipment's state at the end of every business day on which it changed (`known_on`, never
+  before its order's day), in its order's cohort, with the columns of int_shipments_latest.
+  A state is the day's last update (by updated_at, as int_shipments_latest ranks them), so
+  the latest state here is int_shipments_latest's row. Built from every update staging keeps
+  (raw.shipments holds each status change as a row with its updated_at).
+
+  Only the cohorts the pattern and the expected values read: the newest maturity_days +
+  basis_days days of orders (kpi_tree/tree.yaml `completion`), so a night costs the same
+  whatever the history holds."""
+
+_INT_SHIPMENT_STATES = Template("""\
+{{ config(materialized='table') }}
+{#- the first order day of the cohorts read, and their shipments (for kpi_key_range): queries
+    that run with the model's, not while it compiles -#}
+{%- set newest_order_day -%}
+(select max(business_date) from {{ ref('stg_shop__orders') }})
+{%- endset -%}
+{%- set first_cohort = dbt.dateadd('day', 1 - span, newest_order_day) -%}
+{%- set cohort_keys -%}
+select shipment_id from {{ ref('int_shipments_latest') }}
+where order_business_date >= {{ first_cohort }}
+{%- endset %}
+
+with
+
+cohort as (
+    select shipment_id, order_id, order_business_date, channel, campaign, order_amount
+    from {{ ref('int_shipments_latest') }}
+    where order_business_date >= {{ first_cohort }}
+),
+
+-- every update of those shipments (read within the range of their keys: the end of the table)
+updates as (
+    select
+        shipment_id,
+        carrier,
+        payment_method,
+        status,
+        shipped_at,
+        delivered_at,
+        returned_at,
+        refund_amount,
+        updated_at,
+        updated_on,
+        delivered_on
+    from {{ ref('stg_shop__shipments') }}
+    where
+        shipment_id in (select cohort.shipment_id from cohort)
+        and {{ kpi_key_range('shipment_id', cohort_keys) }}
+),
+
+-- the state at the end of each day with an update: its last update
+daily as (
+    select
+        updates.*,
+        row_number() over (
+            partition by updates.shipment_id, updates.updated_on
+            order by updates.updated_at desc, updates.delivered_on desc
+        ) as recency
+    from updates
+),
+
+final as (
+    select
+        cohort.shipment_id,
+        cohort.order_id,
+        cohort.order_business_date,
+        cohort.channel,
+        cohort.campaign,
+        cohort.order_amount,
+        daily.carrier,
+        daily.payment_method,
+        daily.status,
+        daily.shipped_at,
+        daily.delivered_at,
+        daily.returned_at,
+        daily.refund_amount,
+        daily.updated_at,
+        daily.updated_on,
+        {{ dbt.datediff('daily.shipped_at', 'daily.delivered_at', 'second') }} / 86400.0
+            as delivery_days,
+        -- an outcome counts in its order's cohort from the later of its day and the order's
+        greatest(daily.updated_on, cohort.order_business_date) as known_on
+    from daily
+    inner join cohort on daily.shipment_id = cohort.shipment_id
+    where daily.recency = 1
+)
+
+select * from final
+""")
+
+
+def render_int_shipment_states(payload: dict) -> str:
+    maturity = int(payload["maturity_days"])
+    basis = int(payload["completion"]["basis_days"])
+    span = (
+        f"{{%- set span = {maturity + basis} -%}}  "
+        f"{{# maturity_days ({maturity}) + completion.basis_days ({basis}) in tree.yaml #}}\n"
+    )
+    return _header(_INT_SHIPMENT_STATES_DESCRIPTION) + span + _INT_SHIPMENT_STATES.substitute()
+
+
 def render_models(payload: dict) -> dict[Path, str]:
     """The generated models' text, by path under the dbt project."""
     return {
@@ -845,4 +1059,6 @@ def render_models(payload: dict) -> dict[Path, str]:
         FCT_KPI_AVAILABILITY: render_fct_kpi_availability(payload),
         FCT_SOURCE_GAPS: render_fct_source_gaps(payload),
         STG_SOURCE_DAYS: render_stg_source_days(payload),
+        FCT_BASE_MEASURES: render_fct_base_measures(payload),
+        INT_SHIPMENT_STATES: render_int_shipment_states(payload),
     }

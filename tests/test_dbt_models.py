@@ -97,6 +97,41 @@ def test_a_changed_tree_makes_the_check_fail_naming_the_stale_models(project_cop
     assert changed == stale
 
 
+def _set_measure_expr(data: dict) -> None:
+    data["measures"]["multi_item_orders"]["expr"] = (
+        "case when distinct_products > 2 then 1 else 0 end"
+    )
+
+
+def _set_basis_days(data: dict) -> None:
+    data["business"]["completion"]["basis_days"] = 60
+
+
+@pytest.mark.parametrize(
+    ("change", "want"),
+    [
+        # a measure's expression is spelled out in the base measures alone
+        (_set_measure_expr, {Path("models/marts/kpi/fct_base_measures.sql")}),
+        # the span of cohorts whose shipment history the completion pattern reads
+        (_set_basis_days, {Path("models/intermediate/int_shipment_states.sql")}),
+    ],
+    ids=["measure-expression", "completion-basis-days"],
+)
+def test_a_changed_measure_or_completion_basis_makes_its_model_stale(project_copy, change, want):
+    project, tree = project_copy
+    data = yaml.safe_load(tree.read_text(encoding="utf-8"))
+    change(data)
+    tree.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    out = _check("--tree", str(tree), "--project-dir", str(project))
+    assert out.returncode == 1, out.stdout + out.stderr
+    stale = {
+        Path(line.split()[1]).relative_to(project)
+        for line in out.stdout.splitlines()
+        if line.startswith("stale:")
+    }
+    assert stale == want
+
+
 def test_dbt_is_not_prepared_from_stale_models(project_copy):
     """Every entry point that runs dbt writes the tree's macro first: it refuses when the
     models were generated from another tree, rather than build two trees at once."""

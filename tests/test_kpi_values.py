@@ -785,6 +785,7 @@ def test_changing_a_formula_in_the_yaml_changes_the_numbers_by_regenerating_the_
     )
     written = {p.relative_to(project) for p in write_models(tree, project)}
     assert Path("models/marts/kpi/fct_kpi_values.sql") in written
+    assert Path("models/marts/kpi/fct_base_measures.sql") in written
     sql = {
         p.relative_to(project): p.read_text()
         for p in project.rglob("*.sql")

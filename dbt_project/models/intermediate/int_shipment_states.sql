@@ -1,4 +1,8 @@
 {#
+  GENERATED from kpi_tree/tree.yaml by kpi_tree/dbt_models.py: do not edit.
+  Regenerate: `.venv/bin/python -m kpi_tree.dbt_export`
+  Check (exits 1 while this file is stale): `.venv/bin/python -m kpi_tree.dbt_export --check`
+
   The history of the shipments whose development the completion pattern reads: each
   shipment's state at the end of every business day on which it changed (`known_on`, never
   before its order's day), in its order's cohort, with the columns of int_shipments_latest.
@@ -10,15 +14,17 @@
   basis_days days of orders (kpi_tree/tree.yaml `completion`), so a night costs the same
   whatever the history holds.
 #}
+{%- set span = 121 -%}  {# maturity_days (30) + completion.basis_days (91) in tree.yaml #}
 {{ config(materialized='table') }}
-{%- set tree = kpi_tree() -%}
-{%- set span = tree['maturity_days'] + tree['completion']['basis_days'] -%}
-{%- set first_cohort -%}
-    {{ dbt.dateadd('day', 1 - span, '(select max(business_date) from ' ~ ref('stg_shop__orders') ~ ')') }}
-{%- endset %}
+{#- the first order day of the cohorts read, and their shipments (for kpi_key_range): queries
+    that run with the model's, not while it compiles -#}
+{%- set newest_order_day -%}
+(select max(business_date) from {{ ref('stg_shop__orders') }})
+{%- endset -%}
+{%- set first_cohort = dbt.dateadd('day', 1 - span, newest_order_day) -%}
 {%- set cohort_keys -%}
-    select shipment_id from {{ ref('int_shipments_latest') }}
-    where order_business_date >= {{ first_cohort }}
+select shipment_id from {{ ref('int_shipments_latest') }}
+where order_business_date >= {{ first_cohort }}
 {%- endset %}
 
 with
@@ -32,11 +38,21 @@ cohort as (
 -- every update of those shipments (read within the range of their keys: the end of the table)
 updates as (
     select
-        shipment_id, carrier, payment_method, status, shipped_at, delivered_at, returned_at,
-        refund_amount, updated_at, updated_on, delivered_on
+        shipment_id,
+        carrier,
+        payment_method,
+        status,
+        shipped_at,
+        delivered_at,
+        returned_at,
+        refund_amount,
+        updated_at,
+        updated_on,
+        delivered_on
     from {{ ref('stg_shop__shipments') }}
-    where shipment_id in (select shipment_id from cohort)
-      and {{ kpi_key_range('shipment_id', cohort_keys) }}
+    where
+        shipment_id in (select cohort.shipment_id from cohort)
+        and {{ kpi_key_range('shipment_id', cohort_keys) }}
 ),
 
 -- the state at the end of each day with an update: its last update
@@ -44,7 +60,8 @@ daily as (
     select
         updates.*,
         row_number() over (
-            partition by shipment_id, updated_on order by updated_at desc, delivered_on desc
+            partition by updates.shipment_id, updates.updated_on
+            order by updates.updated_at desc, updates.delivered_on desc
         ) as recency
     from updates
 ),
