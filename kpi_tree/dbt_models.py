@@ -64,21 +64,12 @@ def _values(alias: str, columns: list[str], rows: list[list[str]], empty: str) -
     if not rows:
         return f"    {empty}\n    where 1 = 0"
     lines = ",\n".join(f"        {line}" for line in rows)
-    return f"    select * from values\n{lines}\n    as {alias} ({', '.join(columns)})"
+    return f"    select * from values\n{lines}\n            as {alias} ({', '.join(columns)})"
 
 
-def _aligned(tuples: list[list[str]]) -> list[str]:
-    """One tuple a line, its fields padded to line up in columns."""
-    widths = [max(len(t[i]) for t in tuples) for i in range(len(tuples[0]))] if tuples else []
-    return [
-        "("
-        + " ".join(
-            (field + ",").ljust(width + 1) if i < len(t) - 1 else field
-            for i, (field, width) in enumerate(zip(t, widths, strict=True))
-        )
-        + ")"
-        for t in tuples
-    ]
+def _tuples(tuples: list[list[str]]) -> list[str]:
+    """One tuple a line."""
+    return ["(" + ", ".join(t) + ")" for t in tuples]
 
 
 def _wrapped(tuples: list[str], width: int = 92) -> list[str]:
@@ -179,13 +170,13 @@ node_days as (
     from base
     inner join node_measures on base.measure_id = node_measures.measure_id
     left join gap_days
-        on gap_days.kpi_id = node_measures.kpi_id and gap_days.date_day = base.date_day
+        on node_measures.kpi_id = gap_days.kpi_id and base.date_day = gap_days.date_day
     where gap_days.kpi_id is null
     group by 1, 2, 3, 4
 ),
 
 periods as (
-{%- for grain in kpi_grains() %}
+    {%- for grain in kpi_grains() %}
     select
         '{{ grain }}' as grain,
         {{ kpi_period_start(grain, 'date_day') }} as period_start,
@@ -197,7 +188,7 @@ periods as (
     from node_days
     group by 1, 2, 3, 4, 5
     {{ 'union all' if not loop.last }}
-{%- endfor %}
+    {%- endfor %}
 ),
 
 -- what each KPI can be sliced by: its total and its dimensions
@@ -256,7 +247,7 @@ gap_nodes as (
 
 -- per KPI and period: how many of its days miss a source, and which sources
 period_gaps as (
-{%- for grain in kpi_grains() %}
+    {%- for grain in kpi_grains() %}
     select
         '{{ grain }}' as grain,
         {{ kpi_period_start(grain, 'date_day') }} as period_start,
@@ -265,11 +256,27 @@ period_gaps as (
         source
     from gaps
     {{ 'union all' if not loop.last }}
-{%- endfor %}
+    {%- endfor %}
 ),
 
 period_gap_sources as (
     select distinct grain, period_start, kpi_id, source from period_gaps
+),
+
+gap_day_counts as (
+    select grain, period_start, kpi_id, count(distinct date_day) as missing_days
+    from period_gaps
+    group by 1, 2, 3
+),
+
+gap_source_lists as (
+    select
+        grain,
+        period_start,
+        kpi_id,
+        {{ dbt.listagg('source', "','", 'order by source') }} as gap_sources
+    from period_gap_sources
+    group by 1, 2, 3
 ),
 
 gap_summary as (
@@ -279,17 +286,8 @@ gap_summary as (
         days.kpi_id,
         days.missing_days,
         sources.gap_sources
-    from (
-        select grain, period_start, kpi_id, count(distinct date_day) as missing_days
-        from period_gaps
-        group by 1, 2, 3
-    ) as days
-    inner join (
-        select grain, period_start, kpi_id,
-            {{ dbt.listagg('source', "','", 'order by source') }} as gap_sources
-        from period_gap_sources
-        group by 1, 2, 3
-    ) as sources
+    from gap_day_counts as days
+    inner join gap_source_lists as sources
         on days.grain = sources.grain and days.period_start = sources.period_start
         and days.kpi_id = sources.kpi_id
 ),
@@ -316,15 +314,21 @@ unavailable_nodes as (
     where not availability.is_available
 ),
 
+computed_nodes as (
+    select * from additive_nodes
+    union all
+    select * from quantile_nodes
+    union all
+    select * from gap_nodes
+),
+
 nodes as (
-    select * from (
-        select * from additive_nodes
-        union all
-        select * from quantile_nodes
-        union all
-        select * from gap_nodes
-    ) as computed
-    where kpi_id in (select kpi_id from availability where is_available)
+    select * from computed_nodes
+    where
+        kpi_id in (
+            select availability.kpi_id from availability
+            where availability.is_available
+        )
     union all
     select * from unavailable_nodes
 ),
@@ -349,14 +353,15 @@ final as (
         nodes.numerator,
         nodes.denominator,
         nodes.value,
-        late_nodes.matures_late
+        (
+            late_nodes.matures_late
             and case nodes.grain
                 {%- for grain in kpi_grains() %}
                 when '{{ grain }}' then {{ kpi_period_end(grain, 'nodes.period_start') }}
                 {%- endfor %}
             end > {{ dbt.dateadd('day', -1 * lookback, 'as_of.as_of_date') }}
             and availability.is_available
-            as is_provisional,
+        ) as is_provisional,
         as_of.as_of_date,
         availability.missing_sources,
         coalesce(gap_summary.missing_days, 0) as missing_days,
@@ -377,11 +382,11 @@ final as (
         and nodes.kpi_id = gap_summary.kpi_id
     cross join as_of
     left join {{ ref('fct_kpi_expected') }} as expected
-        on expected.grain = nodes.grain
-        and expected.period_start = nodes.period_start
-        and expected.kpi_id = nodes.kpi_id
-        and expected.dimension = nodes.dimension
-        and expected.member = nodes.member
+        on nodes.grain = expected.grain
+        and nodes.period_start = expected.period_start
+        and nodes.kpi_id = expected.kpi_id
+        and nodes.dimension = expected.dimension
+        and nodes.member = expected.member
         and availability.is_available
     where {{ kpi_periods_in_window('nodes.grain', 'nodes.period_start', lookback) }}
 )
@@ -415,18 +420,16 @@ quantile_nodes as (
 ),"""
 
 _QUANTILES = Template("""\
-{#-
-  A percentile is read off the period's histogram: each distinct value with its count, ranked
-  with window functions. It is exact, with percentile_cont's interpolation: between the values
-  at positions floor(h) and ceil(h) of the sorted rows, h = (n - 1) × q. A percentile aggregate
-  holds every row of its group in memory and cannot spill to disk (a large shop's year does
-  not fit); a histogram has one row per distinct value, and the window sorts spill.
-#}
+-- A percentile is read off the period's histogram: each distinct value with its count, ranked
+-- with window functions. It is exact, with percentile_cont's interpolation: between the values
+-- at positions floor(h) and ceil(h) of the sorted rows, h = (n - 1) × q. A percentile aggregate
+-- holds every row of its group in memory and cannot spill to disk (a large shop's year does
+-- not fit); a histogram has one row per distinct value, and the window sorts spill.
 quantile_histogram as (
-{%- for grain in kpi_grains() %}
+    {%- for grain in kpi_grains() %}
 $branches
     {{ 'union all' if not loop.last }}
-{%- endfor %}
+    {%- endfor %}
 ),
 
 quantile_ranked as (
@@ -490,7 +493,7 @@ def _quantile_branch(payload: dict, node: dict, dimension: str) -> str:
 
 def render_fct_kpi_values(payload: dict) -> str:
     additive = _additive(payload)
-    formulas = _aligned(
+    formulas = _tuples(
         [
             [
                 _quote(n["id"]),
@@ -513,7 +516,7 @@ def render_fct_kpi_values(payload: dict) -> str:
         values = f"        case kpi_id\n{branches}\n        end as value"
     else:
         values = f"        cast(null as {_DOUBLE}) as value"
-    late = _aligned(
+    late = _tuples(
         [[_quote(n["id"]), "true" if n["matures"] else "false"] for n in payload["nodes"]]
     )
     quantile_branches = [
@@ -689,7 +692,7 @@ def render_fct_kpi_availability(payload: dict) -> str:
         sources=_values(
             "sources",
             ["source", "source_order", "name_en", "name_zh"],
-            _aligned(sources),
+            _tuples(sources),
             f"select {text} as source, 0 as source_order, {text} as name_en, {text} as name_zh",
         ),
         needs=_values(
@@ -701,7 +704,7 @@ def render_fct_kpi_availability(payload: dict) -> str:
         nodes=_values(
             "nodes",
             ["kpi_id", "team", "sources"],
-            _aligned(nodes),
+            _tuples(nodes),
             f"select {text} as kpi_id, {text} as team, {text} as sources",
         ),
     )
@@ -747,9 +750,10 @@ final as (
     cross join days
     inner join affected on spans.source = affected.source
     left join present
-        on present.source = spans.source and present.date_day = days.date_day
-    where days.date_day > spans.first_day
-      and present.source is null
+        on spans.source = present.source and days.date_day = present.date_day
+    where
+        days.date_day > spans.first_day
+        and present.source is null
 )
 
 select * from final
@@ -789,13 +793,13 @@ def render_fct_source_gaps(payload: dict) -> str:
         measure_facts=_values(
             "measure_facts",
             ["measure_id", "source"],
-            _aligned(measure_facts),
+            _tuples(measure_facts),
             f"select {text} as measure_id, {text} as source",
         ),
         affected=_values(
             "affected",
             ["source", "kpi_id"],
-            _aligned(affected),
+            _tuples(affected),
             f"select {text} as source, {text} as kpi_id",
         ),
     )

@@ -18,13 +18,13 @@ delivered as (
 -- the tree's sources, in its order, with the names a reason uses
 sources as (
     select * from values
-        ('orders',        1, 'orders',                         '订单'),
-        ('order_items',   2, 'order lines',                    '订单明细'),
-        ('sessions',      3, 'sessions',                       '流量'),
-        ('ad_spend',      4, 'ad spend',                       '广告投放'),
+        ('orders', 1, 'orders', '订单'),
+        ('order_items', 2, 'order lines', '订单明细'),
+        ('sessions', 3, 'sessions', '流量'),
+        ('ad_spend', 4, 'ad spend', '广告投放'),
         ('conversations', 5, 'customer-service conversations', '客服会话'),
-        ('shipments',     6, 'shipments',                      '物流')
-    as sources (source, source_order, name_en, name_zh)
+        ('shipments', 6, 'shipments', '物流')
+            as sources (source, source_order, name_en, name_zh)
 ),
 
 -- every source each node reads
@@ -60,7 +60,7 @@ needs as (
         ('refund_rate', 'orders'), ('refund_rate', 'shipments'),
         ('delivery_time', 'orders'), ('delivery_time', 'shipments'),
         ('cod_review_delay', 'orders')
-    as needs (kpi_id, source)
+            as needs (kpi_id, source)
 ),
 
 missing as (
@@ -80,37 +80,37 @@ missing as (
 -- each node's team and the sources it reads
 nodes as (
     select * from values
-        ('net_revenue',           'management',       'orders,shipments'),
-        ('gmv',                   'management',       'orders'),
-        ('sessions',              'marketing',        'sessions'),
-        ('paid_sessions',         'marketing',        'sessions'),
-        ('ad_clicks',             'marketing',        'ad_spend'),
-        ('impressions',           'marketing',        'ad_spend'),
-        ('ad_spend',              'marketing',        'ad_spend'),
-        ('cpm',                   'marketing',        'ad_spend'),
-        ('ctr',                   'marketing',        'ad_spend'),
-        ('cpc',                   'marketing',        'ad_spend'),
-        ('click_to_session_rate', 'marketing',        'sessions,ad_spend'),
-        ('roas',                  'marketing',        'orders,ad_spend'),
-        ('organic_sessions',      'marketing',        'sessions'),
-        ('conversion_rate',       'operations',       'orders,sessions'),
-        ('orders',                'operations',       'orders'),
-        ('inquiry_rate',          'operations',       'sessions,conversations'),
-        ('inquiry_conversion',    'customer_service', 'orders,conversations'),
-        ('first_response_mean',   'customer_service', 'conversations'),
-        ('first_response_p90',    'customer_service', 'conversations'),
-        ('conversation_length',   'customer_service', 'conversations'),
-        ('repeat_customer_rate',  'operations',       'orders'),
-        ('aov',                   'operations',       'orders'),
-        ('cross_sell_rate',       'operations',       'orders,order_items'),
-        ('signoff_rate',          'logistics',        'orders,shipments'),
-        ('parcel_signoff_rate',   'logistics',        'orders,shipments'),
-        ('refusal_rate',          'logistics',        'orders,shipments'),
-        ('return_rate',           'logistics',        'orders,shipments'),
-        ('refund_rate',           'logistics',        'orders,shipments'),
-        ('delivery_time',         'logistics',        'orders,shipments'),
-        ('cod_review_delay',      'customer_service', 'orders')
-    as nodes (kpi_id, team, sources)
+        ('net_revenue', 'management', 'orders,shipments'),
+        ('gmv', 'management', 'orders'),
+        ('sessions', 'marketing', 'sessions'),
+        ('paid_sessions', 'marketing', 'sessions'),
+        ('ad_clicks', 'marketing', 'ad_spend'),
+        ('impressions', 'marketing', 'ad_spend'),
+        ('ad_spend', 'marketing', 'ad_spend'),
+        ('cpm', 'marketing', 'ad_spend'),
+        ('ctr', 'marketing', 'ad_spend'),
+        ('cpc', 'marketing', 'ad_spend'),
+        ('click_to_session_rate', 'marketing', 'sessions,ad_spend'),
+        ('roas', 'marketing', 'orders,ad_spend'),
+        ('organic_sessions', 'marketing', 'sessions'),
+        ('conversion_rate', 'operations', 'orders,sessions'),
+        ('orders', 'operations', 'orders'),
+        ('inquiry_rate', 'operations', 'sessions,conversations'),
+        ('inquiry_conversion', 'customer_service', 'orders,conversations'),
+        ('first_response_mean', 'customer_service', 'conversations'),
+        ('first_response_p90', 'customer_service', 'conversations'),
+        ('conversation_length', 'customer_service', 'conversations'),
+        ('repeat_customer_rate', 'operations', 'orders'),
+        ('aov', 'operations', 'orders'),
+        ('cross_sell_rate', 'operations', 'orders,order_items'),
+        ('signoff_rate', 'logistics', 'orders,shipments'),
+        ('parcel_signoff_rate', 'logistics', 'orders,shipments'),
+        ('refusal_rate', 'logistics', 'orders,shipments'),
+        ('return_rate', 'logistics', 'orders,shipments'),
+        ('refund_rate', 'logistics', 'orders,shipments'),
+        ('delivery_time', 'logistics', 'orders,shipments'),
+        ('cod_review_delay', 'customer_service', 'orders')
+            as nodes (kpi_id, team, sources)
 ),
 
 final as (

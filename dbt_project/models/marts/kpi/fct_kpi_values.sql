@@ -44,36 +44,36 @@ gap_days as (
 -- it divides by (denominator)
 node_formulas as (
     select * from values
-        ('net_revenue',           'signed_gmv',             null),
-        ('gmv',                   'gmv',                    null),
-        ('sessions',              'sessions',               null),
-        ('paid_sessions',         'paid_sessions',          null),
-        ('ad_clicks',             'ad_clicks',              null),
-        ('impressions',           'impressions',            null),
-        ('ad_spend',              'ad_spend',               null),
-        ('cpm',                   'ad_spend',               'impressions'),
-        ('ctr',                   'ad_clicks',              'impressions'),
-        ('cpc',                   'ad_spend',               'ad_clicks'),
-        ('click_to_session_rate', 'paid_sessions',          'ad_clicks'),
-        ('roas',                  'gmv',                    'ad_spend'),
-        ('organic_sessions',      'organic_sessions',       null),
-        ('conversion_rate',       'orders',                 'sessions'),
-        ('orders',                'orders',                 null),
-        ('inquiry_rate',          'inquiries',              'detail_sessions'),
-        ('inquiry_conversion',    'inquiry_orders',         'inquiries'),
-        ('first_response_mean',   'first_response_seconds', 'answered_conversations'),
-        ('conversation_length',   'conversation_minutes',   'conversations'),
-        ('repeat_customer_rate',  'returning_orders',       'orders'),
-        ('aov',                   'gmv',                    'orders'),
-        ('cross_sell_rate',       'multi_item_orders',      'orders'),
-        ('signoff_rate',          'signed_gmv',             'gmv'),
-        ('parcel_signoff_rate',   'signed_orders',          'delivered_orders'),
-        ('refusal_rate',          'refused_orders',         'delivered_orders'),
-        ('return_rate',           'returned_orders',        'signed_orders'),
-        ('refund_rate',           'refund_amount',          'cohort_gmv'),
-        ('delivery_time',         'delivery_days',          'delivered_orders'),
-        ('cod_review_delay',      'cod_review_minutes',     'cod_reviewed_orders')
-    as formulas (kpi_id, numerator_measure, denominator_measure)
+        ('net_revenue', 'signed_gmv', null),
+        ('gmv', 'gmv', null),
+        ('sessions', 'sessions', null),
+        ('paid_sessions', 'paid_sessions', null),
+        ('ad_clicks', 'ad_clicks', null),
+        ('impressions', 'impressions', null),
+        ('ad_spend', 'ad_spend', null),
+        ('cpm', 'ad_spend', 'impressions'),
+        ('ctr', 'ad_clicks', 'impressions'),
+        ('cpc', 'ad_spend', 'ad_clicks'),
+        ('click_to_session_rate', 'paid_sessions', 'ad_clicks'),
+        ('roas', 'gmv', 'ad_spend'),
+        ('organic_sessions', 'organic_sessions', null),
+        ('conversion_rate', 'orders', 'sessions'),
+        ('orders', 'orders', null),
+        ('inquiry_rate', 'inquiries', 'detail_sessions'),
+        ('inquiry_conversion', 'inquiry_orders', 'inquiries'),
+        ('first_response_mean', 'first_response_seconds', 'answered_conversations'),
+        ('conversation_length', 'conversation_minutes', 'conversations'),
+        ('repeat_customer_rate', 'returning_orders', 'orders'),
+        ('aov', 'gmv', 'orders'),
+        ('cross_sell_rate', 'multi_item_orders', 'orders'),
+        ('signoff_rate', 'signed_gmv', 'gmv'),
+        ('parcel_signoff_rate', 'signed_orders', 'delivered_orders'),
+        ('refusal_rate', 'refused_orders', 'delivered_orders'),
+        ('return_rate', 'returned_orders', 'signed_orders'),
+        ('refund_rate', 'refund_amount', 'cohort_gmv'),
+        ('delivery_time', 'delivery_days', 'delivered_orders'),
+        ('cod_review_delay', 'cod_review_minutes', 'cod_reviewed_orders')
+            as formulas (kpi_id, numerator_measure, denominator_measure)
 ),
 
 node_measures as (
@@ -94,13 +94,13 @@ node_days as (
     from base
     inner join node_measures on base.measure_id = node_measures.measure_id
     left join gap_days
-        on gap_days.kpi_id = node_measures.kpi_id and gap_days.date_day = base.date_day
+        on node_measures.kpi_id = gap_days.kpi_id and base.date_day = gap_days.date_day
     where gap_days.kpi_id is null
     group by 1, 2, 3, 4
 ),
 
 periods as (
-{%- for grain in kpi_grains() %}
+    {%- for grain in kpi_grains() %}
     select
         '{{ grain }}' as grain,
         {{ kpi_period_start(grain, 'date_day') }} as period_start,
@@ -112,7 +112,7 @@ periods as (
     from node_days
     group by 1, 2, 3, 4, 5
     {{ 'union all' if not loop.last }}
-{%- endfor %}
+    {%- endfor %}
 ),
 
 -- what each KPI can be sliced by: its total and its dimensions
@@ -166,7 +166,7 @@ node_dimensions as (
         ('delivery_time', 'carrier'), ('delivery_time', 'payment_method'),
         ('cod_review_delay', 'total'), ('cod_review_delay', 'channel'),
         ('cod_review_delay', 'campaign')
-    as dimensions (kpi_id, dimension)
+            as dimensions (kpi_id, dimension)
 ),
 
 additive_periods as (
@@ -280,7 +280,7 @@ gap_nodes as (
 
 -- per KPI and period: how many of its days miss a source, and which sources
 period_gaps as (
-{%- for grain in kpi_grains() %}
+    {%- for grain in kpi_grains() %}
     select
         '{{ grain }}' as grain,
         {{ kpi_period_start(grain, 'date_day') }} as period_start,
@@ -289,11 +289,27 @@ period_gaps as (
         source
     from gaps
     {{ 'union all' if not loop.last }}
-{%- endfor %}
+    {%- endfor %}
 ),
 
 period_gap_sources as (
     select distinct grain, period_start, kpi_id, source from period_gaps
+),
+
+gap_day_counts as (
+    select grain, period_start, kpi_id, count(distinct date_day) as missing_days
+    from period_gaps
+    group by 1, 2, 3
+),
+
+gap_source_lists as (
+    select
+        grain,
+        period_start,
+        kpi_id,
+        {{ dbt.listagg('source', "','", 'order by source') }} as gap_sources
+    from period_gap_sources
+    group by 1, 2, 3
 ),
 
 gap_summary as (
@@ -303,30 +319,19 @@ gap_summary as (
         days.kpi_id,
         days.missing_days,
         sources.gap_sources
-    from (
-        select grain, period_start, kpi_id, count(distinct date_day) as missing_days
-        from period_gaps
-        group by 1, 2, 3
-    ) as days
-    inner join (
-        select grain, period_start, kpi_id,
-            {{ dbt.listagg('source', "','", 'order by source') }} as gap_sources
-        from period_gap_sources
-        group by 1, 2, 3
-    ) as sources
+    from gap_day_counts as days
+    inner join gap_source_lists as sources
         on days.grain = sources.grain and days.period_start = sources.period_start
         and days.kpi_id = sources.kpi_id
 ),
 
-{#-
-  A percentile is read off the period's histogram: each distinct value with its count, ranked
-  with window functions. It is exact, with percentile_cont's interpolation: between the values
-  at positions floor(h) and ceil(h) of the sorted rows, h = (n - 1) × q. A percentile aggregate
-  holds every row of its group in memory and cannot spill to disk (a large shop's year does
-  not fit); a histogram has one row per distinct value, and the window sorts spill.
-#}
+-- A percentile is read off the period's histogram: each distinct value with its count, ranked
+-- with window functions. It is exact, with percentile_cont's interpolation: between the values
+-- at positions floor(h) and ceil(h) of the sorted rows, h = (n - 1) × q. A percentile aggregate
+-- holds every row of its group in memory and cannot spill to disk (a large shop's year does
+-- not fit); a histogram has one row per distinct value, and the window sorts spill.
 quantile_histogram as (
-{%- for grain in kpi_grains() %}
+    {%- for grain in kpi_grains() %}
     -- first_response_p90: the 0.9 quantile of first_response_seconds over conversations, total
     select
         '{{ grain }}' as grain,
@@ -372,7 +377,7 @@ quantile_histogram as (
         and {{ kpi_days_for_window_periods('business_date', lookback) }}
     group by 1, 2, 3, 4, 5, 6, 7
     {{ 'union all' if not loop.last }}
-{%- endfor %}
+    {%- endfor %}
 ),
 
 quantile_ranked as (
@@ -428,15 +433,21 @@ unavailable_nodes as (
     where not availability.is_available
 ),
 
+computed_nodes as (
+    select * from additive_nodes
+    union all
+    select * from quantile_nodes
+    union all
+    select * from gap_nodes
+),
+
 nodes as (
-    select * from (
-        select * from additive_nodes
-        union all
-        select * from quantile_nodes
-        union all
-        select * from gap_nodes
-    ) as computed
-    where kpi_id in (select kpi_id from availability where is_available)
+    select * from computed_nodes
+    where
+        kpi_id in (
+            select availability.kpi_id from availability
+            where availability.is_available
+        )
     union all
     select * from unavailable_nodes
 ),
@@ -444,37 +455,37 @@ nodes as (
 -- the KPIs that read a fact that matures late: provisional within maturity_days of the newest day
 late_nodes as (
     select * from values
-        ('net_revenue',           true),
-        ('gmv',                   false),
-        ('sessions',              false),
-        ('paid_sessions',         false),
-        ('ad_clicks',             false),
-        ('impressions',           false),
-        ('ad_spend',              false),
-        ('cpm',                   false),
-        ('ctr',                   false),
-        ('cpc',                   false),
+        ('net_revenue', true),
+        ('gmv', false),
+        ('sessions', false),
+        ('paid_sessions', false),
+        ('ad_clicks', false),
+        ('impressions', false),
+        ('ad_spend', false),
+        ('cpm', false),
+        ('ctr', false),
+        ('cpc', false),
         ('click_to_session_rate', false),
-        ('roas',                  false),
-        ('organic_sessions',      false),
-        ('conversion_rate',       false),
-        ('orders',                false),
-        ('inquiry_rate',          false),
-        ('inquiry_conversion',    false),
-        ('first_response_mean',   false),
-        ('first_response_p90',    false),
-        ('conversation_length',   false),
-        ('repeat_customer_rate',  false),
-        ('aov',                   false),
-        ('cross_sell_rate',       false),
-        ('signoff_rate',          true),
-        ('parcel_signoff_rate',   true),
-        ('refusal_rate',          true),
-        ('return_rate',           true),
-        ('refund_rate',           true),
-        ('delivery_time',         true),
-        ('cod_review_delay',      false)
-    as late (kpi_id, matures_late)
+        ('roas', false),
+        ('organic_sessions', false),
+        ('conversion_rate', false),
+        ('orders', false),
+        ('inquiry_rate', false),
+        ('inquiry_conversion', false),
+        ('first_response_mean', false),
+        ('first_response_p90', false),
+        ('conversation_length', false),
+        ('repeat_customer_rate', false),
+        ('aov', false),
+        ('cross_sell_rate', false),
+        ('signoff_rate', true),
+        ('parcel_signoff_rate', true),
+        ('refusal_rate', true),
+        ('return_rate', true),
+        ('refund_rate', true),
+        ('delivery_time', true),
+        ('cod_review_delay', false)
+            as late (kpi_id, matures_late)
 ),
 
 final as (
@@ -492,14 +503,15 @@ final as (
         nodes.numerator,
         nodes.denominator,
         nodes.value,
-        late_nodes.matures_late
+        (
+            late_nodes.matures_late
             and case nodes.grain
                 {%- for grain in kpi_grains() %}
                 when '{{ grain }}' then {{ kpi_period_end(grain, 'nodes.period_start') }}
                 {%- endfor %}
             end > {{ dbt.dateadd('day', -1 * lookback, 'as_of.as_of_date') }}
             and availability.is_available
-            as is_provisional,
+        ) as is_provisional,
         as_of.as_of_date,
         availability.missing_sources,
         coalesce(gap_summary.missing_days, 0) as missing_days,
@@ -520,11 +532,11 @@ final as (
         and nodes.kpi_id = gap_summary.kpi_id
     cross join as_of
     left join {{ ref('fct_kpi_expected') }} as expected
-        on expected.grain = nodes.grain
-        and expected.period_start = nodes.period_start
-        and expected.kpi_id = nodes.kpi_id
-        and expected.dimension = nodes.dimension
-        and expected.member = nodes.member
+        on nodes.grain = expected.grain
+        and nodes.period_start = expected.period_start
+        and nodes.kpi_id = expected.kpi_id
+        and nodes.dimension = expected.dimension
+        and nodes.member = expected.member
         and availability.is_available
     where {{ kpi_periods_in_window('nodes.grain', 'nodes.period_start', lookback) }}
 )

@@ -21,27 +21,27 @@ with
 -- the measures of each fact made of one source alone that does not mature: their source
 measure_facts as (
     select * from values
-        ('orders',                 'orders'),
-        ('gmv',                    'orders'),
-        ('multi_item_orders',      'orders'),
-        ('returning_orders',       'orders'),
-        ('cod_orders',             'orders'),
-        ('cod_review_minutes',     'orders'),
-        ('cod_reviewed_orders',    'orders'),
-        ('sessions',               'sessions'),
-        ('paid_sessions',          'sessions'),
-        ('organic_sessions',       'sessions'),
-        ('detail_sessions',        'sessions'),
-        ('impressions',            'ad_spend'),
-        ('ad_clicks',              'ad_spend'),
-        ('ad_spend',               'ad_spend'),
-        ('inquiries',              'conversations'),
-        ('inquiry_orders',         'conversations'),
-        ('conversations',          'conversations'),
+        ('orders', 'orders'),
+        ('gmv', 'orders'),
+        ('multi_item_orders', 'orders'),
+        ('returning_orders', 'orders'),
+        ('cod_orders', 'orders'),
+        ('cod_review_minutes', 'orders'),
+        ('cod_reviewed_orders', 'orders'),
+        ('sessions', 'sessions'),
+        ('paid_sessions', 'sessions'),
+        ('organic_sessions', 'sessions'),
+        ('detail_sessions', 'sessions'),
+        ('impressions', 'ad_spend'),
+        ('ad_clicks', 'ad_spend'),
+        ('ad_spend', 'ad_spend'),
+        ('inquiries', 'conversations'),
+        ('inquiry_orders', 'conversations'),
+        ('conversations', 'conversations'),
         ('answered_conversations', 'conversations'),
         ('first_response_seconds', 'conversations'),
-        ('conversation_minutes',   'conversations')
-    as measure_facts (measure_id, source)
+        ('conversation_minutes', 'conversations')
+            as measure_facts (measure_id, source)
 ),
 
 present as (
@@ -64,35 +64,35 @@ spans as (
 -- the KPIs each source dates
 affected as (
     select * from values
-        ('orders',        'gmv'),
-        ('orders',        'roas'),
-        ('orders',        'conversion_rate'),
-        ('orders',        'orders'),
-        ('orders',        'repeat_customer_rate'),
-        ('orders',        'aov'),
-        ('orders',        'cross_sell_rate'),
-        ('orders',        'signoff_rate'),
-        ('orders',        'cod_review_delay'),
-        ('sessions',      'sessions'),
-        ('sessions',      'paid_sessions'),
-        ('sessions',      'click_to_session_rate'),
-        ('sessions',      'organic_sessions'),
-        ('sessions',      'conversion_rate'),
-        ('sessions',      'inquiry_rate'),
-        ('ad_spend',      'ad_clicks'),
-        ('ad_spend',      'impressions'),
-        ('ad_spend',      'ad_spend'),
-        ('ad_spend',      'cpm'),
-        ('ad_spend',      'ctr'),
-        ('ad_spend',      'cpc'),
-        ('ad_spend',      'click_to_session_rate'),
-        ('ad_spend',      'roas'),
+        ('orders', 'gmv'),
+        ('orders', 'roas'),
+        ('orders', 'conversion_rate'),
+        ('orders', 'orders'),
+        ('orders', 'repeat_customer_rate'),
+        ('orders', 'aov'),
+        ('orders', 'cross_sell_rate'),
+        ('orders', 'signoff_rate'),
+        ('orders', 'cod_review_delay'),
+        ('sessions', 'sessions'),
+        ('sessions', 'paid_sessions'),
+        ('sessions', 'click_to_session_rate'),
+        ('sessions', 'organic_sessions'),
+        ('sessions', 'conversion_rate'),
+        ('sessions', 'inquiry_rate'),
+        ('ad_spend', 'ad_clicks'),
+        ('ad_spend', 'impressions'),
+        ('ad_spend', 'ad_spend'),
+        ('ad_spend', 'cpm'),
+        ('ad_spend', 'ctr'),
+        ('ad_spend', 'cpc'),
+        ('ad_spend', 'click_to_session_rate'),
+        ('ad_spend', 'roas'),
         ('conversations', 'inquiry_rate'),
         ('conversations', 'inquiry_conversion'),
         ('conversations', 'first_response_mean'),
         ('conversations', 'first_response_p90'),
         ('conversations', 'conversation_length')
-    as affected (source, kpi_id)
+            as affected (source, kpi_id)
 ),
 
 final as (
@@ -104,9 +104,10 @@ final as (
     cross join days
     inner join affected on spans.source = affected.source
     left join present
-        on present.source = spans.source and present.date_day = days.date_day
-    where days.date_day > spans.first_day
-      and present.source is null
+        on spans.source = present.source and days.date_day = present.date_day
+    where
+        days.date_day > spans.first_day
+        and present.source is null
 )
 
 select * from final

@@ -43,14 +43,18 @@ targets as (
 nodes as (
     select kpi_id, team, direction, formula_kind, scale
     from {{ ref('dim_kpi_nodes') }}
-    where formula_kind in ('sum', 'ratio')
-      and kpi_id in (select kpi_id from {{ ref('fct_kpi_availability') }} where is_available)
+    where
+        formula_kind in ('sum', 'ratio')
+        and kpi_id in (
+            select availability.kpi_id from {{ ref('fct_kpi_availability') }} as availability
+            where availability.is_available
+        )
 ),
 
 -- every version's own day targets, running through each period: what a version planned for
 -- the rest of a period after any of its days
 version_days as (
-{%- for grain in grains %}
+    {%- for grain in grains %}
     select
         '{{ grain }}' as period_grain,
         {{ kpi_period_start(grain, 'period_start') }} as period_start,
@@ -69,17 +73,25 @@ version_days as (
     from {{ ref('stg_targets__targets') }}
     where grain = 'day' and dimension is not null
     {{ 'union all' if not loop.last }}
-{%- endfor %}
+    {%- endfor %}
 ),
 
 -- a provisional day is judged on its expected final value where it has one (issue 41; a
 -- carrier's slice has none and stays observed), and its observed value is kept beside
 actuals as (
-    select period_start as date_day, kpi_id, dimension, member,
-        case when is_provisional and expected_value is not null
-            then expected_numerator else numerator end as numerator,
-        case when is_provisional and expected_value is not null
-            then expected_denominator else denominator end as denominator,
+    select
+        period_start as date_day,
+        kpi_id,
+        dimension,
+        member,
+        case
+            when is_provisional and expected_value is not null then expected_numerator
+            else numerator
+        end as numerator,
+        case
+            when is_provisional and expected_value is not null then expected_denominator
+            else denominator
+        end as denominator,
         numerator as observed_numerator,
         denominator as observed_denominator,
         is_provisional,
@@ -135,7 +147,7 @@ spine as (
 ),
 
 periods as (
-{%- for grain in grains %}
+    {%- for grain in grains %}
     select
         '{{ grain }}' as period_grain,
         {{ kpi_period_start(grain, 'as_of_day') }} as period_start,
@@ -143,12 +155,12 @@ periods as (
         spine.*
     from spine
     {{ 'union all' if not loop.last }}
-{%- endfor %}
+    {%- endfor %}
 ),
 
 running as (
     select
-        periods.*,
+        *,
         sum(day_target) over ({{ to_date }}) as target_to_date,
         avg(case when not day_missing then day_target end) over ({{ to_date }})
             as rate_target_to_date,
@@ -172,28 +184,30 @@ running as (
 as_of_plan as (
     select
         running.*,
-        target_to_date + version_days.rest_value as target_period_sum,
-        (target_to_date + version_days.rest_value)
-            / (days_elapsed + version_days.rest_days) as rate_target_period,
+        running.target_to_date + version_days.rest_value as target_period_sum,
+        (running.target_to_date + version_days.rest_value)
+        / (running.days_elapsed + version_days.rest_days) as rate_target_period,
         version_days.rest_value as planned_rest,
         version_days.rest_days as days_left_in_plan
     from running
     inner join version_days
-        on version_days.period_grain = running.period_grain
-        and version_days.period_start = running.period_start
-        and version_days.date_day = running.as_of_day
-        and version_days.version_id = running.version_id
-        and version_days.kpi_id = running.kpi_id
-        and version_days.scope = running.scope
+        on running.period_grain = version_days.period_grain
+        and running.period_start = version_days.period_start
+        and running.as_of_day = version_days.date_day
+        and running.version_id = version_days.version_id
+        and running.kpi_id = version_days.kpi_id
+        and running.scope = version_days.scope
 ),
 
 valued as (
     select
-        as_of_plan.*,
+        *,
         case when formula_kind = 'sum' then target_period_sum else rate_target_period end
             as target,
-        case when formula_kind = 'sum' then target_to_date - missing_target
-            else rate_target_to_date end as paced_target,
+        case
+            when formula_kind = 'sum' then target_to_date - missing_target
+            else rate_target_to_date
+        end as paced_target,
         case
             when formula_kind = 'sum' then scale * numerator_to_date
             when denominator_to_date <> 0 then scale * numerator_to_date / denominator_to_date
@@ -218,22 +232,20 @@ valued as (
 
 paced as (
     select
-        valued.*,
+        *,
         case
-            when direction = 'lower' then
-                case when actual <> 0 then paced_target / actual end
-            else
-                case when paced_target <> 0 then actual / paced_target end
+            when direction = 'lower' then case when actual <> 0 then paced_target / actual end
+            when paced_target <> 0 then actual / paced_target
         end as attainment,
         case
-            when formula_kind = 'sum' then
-                case when covered_share > 0 then actual / covered_share end
+            when formula_kind = 'sum'
+                then case when covered_share > 0 then actual / covered_share end
             else actual
         end as projected
     from valued
 ),
 
-final as (
+judged as (
     select
         as_of_day,
         period_grain,
@@ -258,7 +270,7 @@ final as (
         projected,
         case
             when direction = 'lower' then case when projected <> 0 then target / projected end
-            else case when target <> 0 then projected / target end
+            when target <> 0 then projected / target
         end as projected_attainment,
         case
             when attainment is null then null
@@ -288,9 +300,10 @@ final as (
         -- what has arrived so far
         observed_actual,
         provisional_days > 0 and observed_only_days = 0 as is_expected,
-        period_grain = 'month'
+        (
+            period_grain = 'month'
             and {{ dbt.datediff('period_start', 'as_of_day', 'day') }} + 1 = {{ var('mid_month_day') }}
-            as is_mid_month_check,
+        ) as is_mid_month_check,
         as_of_date
     from paced
 ),
@@ -298,7 +311,7 @@ final as (
 -- which sources the incomplete rows miss to date (few rows: a gap is rare)
 incomplete as (
     select distinct period_grain, period_start, as_of_day, kpi_id
-    from final
+    from judged
     where missing_days > 0
 ),
 
@@ -311,7 +324,7 @@ incomplete_source_rows as (
         source_gaps.source
     from incomplete
     inner join source_gaps
-        on source_gaps.kpi_id = incomplete.kpi_id
+        on incomplete.kpi_id = source_gaps.kpi_id
         and source_gaps.date_day between incomplete.period_start and incomplete.as_of_day
 ),
 
@@ -324,14 +337,18 @@ incomplete_sources as (
         {{ dbt.listagg('source', "','", 'order by source') }} as gap_sources
     from incomplete_source_rows
     group by 1, 2, 3, 4
+),
+
+final as (
+    select
+        judged.*,
+        incomplete_sources.gap_sources
+    from judged
+    left join incomplete_sources
+        on judged.period_grain = incomplete_sources.period_grain
+        and judged.period_start = incomplete_sources.period_start
+        and judged.as_of_day = incomplete_sources.as_of_day
+        and judged.kpi_id = incomplete_sources.kpi_id
 )
 
-select
-    final.*,
-    incomplete_sources.gap_sources
-from final
-left join incomplete_sources
-    on final.period_grain = incomplete_sources.period_grain
-    and final.period_start = incomplete_sources.period_start
-    and final.as_of_day = incomplete_sources.as_of_day
-    and final.kpi_id = incomplete_sources.kpi_id
+select * from final

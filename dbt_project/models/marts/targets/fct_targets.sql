@@ -18,7 +18,7 @@ nodes as (
 ),
 
 periods as (
-{%- for grain in grains %}
+    {%- for grain in grains %}
     select
         '{{ grain }}' as grain,
         {{ kpi_period_start(grain, 'days.date_day') }} as period_start,
@@ -33,7 +33,7 @@ periods as (
     from days
     inner join nodes on days.kpi_id = nodes.kpi_id
     {{ 'union all' if not loop.last }}
-{%- endfor %}
+    {%- endfor %}
 ),
 
 final as (
