@@ -9,8 +9,9 @@ are the semantic layer's.
 The KPI values are computed by models generated from the tree as plain SQL and committed
 (:mod:`kpi_tree.dbt_models`), so a change to ``tree.yaml`` reads as a diff of SQL.
 ``python -m kpi_tree.dbt_export`` writes them, ``--check`` exits 1 naming the stale ones, and
-:func:`write_dbt_macro` refuses to let dbt build from stale ones. The other models loop over
-``kpi_tree()``.
+:func:`write_dbt_macro` refuses to let dbt build from stale ones. The rest of the project's
+Jinja that reads the tree (the completion pattern, the team marts, the singular tests) loops
+over ``kpi_tree()``.
 
 The shop's own vocabulary reaches dbt as the var ``kpi_vocabulary`` (the Dagster steps pass
 it); the generated default is what a ``dbt build`` by hand, without it, uses

@@ -1,8 +1,10 @@
 """The tree's dbt models, generated from ``tree.yaml`` as plain SQL files that are committed.
 
-A dbt user reviewing a change to the tree reads it as a diff of these files: each KPI's
-measures, formula, dimensions and maturity are spelled out, one row or one branch per KPI,
-rather than computed by a Jinja loop over ``kpi_tree()`` at compile time. What stays Jinja is
+A dbt user reviewing a change to the tree reads it as a diff of these files: each base
+measure's expression (``fct_base_measures``) and each KPI's measures, formula, dimensions and
+maturity (``fct_kpi_values``) are spelled out, one line or one branch each, rather than
+computed by a Jinja loop over ``kpi_tree()`` at compile time. They are written lint-clean
+(``.sqlfluff``; tests/test_sql_lint.py lints them with the rest). What stays Jinja is
 what is not the tree's: ``ref()``, the engine-dispatched macros (``kpi_period_start``,
 ``kpi_incremental_by_period``, ``dbt.*``) and the loop over the project's grains
 (``kpi_grains()``), so the same file builds on DuckDB and on Spark.
