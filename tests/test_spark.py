@@ -1,7 +1,9 @@
-"""The same dbt project on Spark: the sample shop's first four days, then a night of three days
-more, loaded by the real ingestion with `engine: spark` (which hands the validated raw rows to
-Spark as Parquet), built by dbt on DuckDB and by dbt-spark in session mode on a local Spark
-(the night incremental on both), and compared table by table.
+"""The same dbt project on Spark: the sample shop's first 60 days, then a night of three days
+more (after a day whose files have not arrived), loaded by the real ingestion with `engine:
+spark` (which hands the validated raw rows to Spark as Parquet), built by dbt on DuckDB and by
+dbt-spark in session mode on a local Spark (the night incremental on both), and compared table
+by table. With more days than maturity_days, the night matures periods (their provisional
+mark cleared) and a late shipment update changes a day the first build had already built.
 
 Needs `make spark-env` (dbt-spark, pyspark, a Java runtime): a missing piece fails the test,
 it does not skip it. Marked `spark`, so `make test-fast` leaves it out (docs/spark.md)."""
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import polars
 import pytest
 from conftest import TEST_PLAN, make_shop
 
@@ -36,8 +39,13 @@ pytestmark = pytest.mark.spark
 
 REL = 1e-9
 START = dt.date(2025, 1, 20)
-#: the first build's days, then the second run's (a night over three more delivery days)
-DAYS = 4
+#: the first build's days (more than maturity_days, 30, so that periods mature), then the
+#: second run's: a night over three more delivery days, after one whose files have not
+#: arrived (GAP), so that the night's as-of date moves on past its window's start and a
+#: period matures that the night does not rebuild (its mark cleared by the update, on Spark
+#: by the post-hook: docs/spark.md)
+DAYS = 60
+GAP = 1
 MORE = 3
 
 #: the tables compared, with their keys: every table of the KPI tree up to the team marts
@@ -63,6 +71,8 @@ COMPARED = {
     "logistics_kpis": ("logistics", PERIOD_KEY),
     "management_kpis": ("management", PERIOD_KEY),
     "fct_kpi_expected": ("kpi", ["grain", "period_start", "kpi_id", "dimension", "member"]),
+    # the completion pattern: 60 days hold mature cohorts
+    "fct_completion_factors": ("kpi", ["dimension", "member", "measure_id", "age"]),
     # targets and pace, from the plan versions the targets step hands Spark as Parquet
     "fct_targets": ("kpi", ["grain", "period_start", "kpi_id", "scope"]),
     "fct_kpi_vs_target": ("kpi", ["as_of_day", "period_grain", "period_start", "kpi_id", "scope"]),
@@ -160,18 +170,79 @@ class Builds:
     shop: object
     #: the second run's window
     window: RunWindow
+    #: per engine, the (grain, period_start) of fct_kpi_values marked provisional by the first
+    #: build and no longer after the night
+    cleared: dict[str, set]
+    #: the periods an independent reckoning says the night matures: provisional before, ended
+    #: maturity_days or more before the night's as-of date
+    matured: set
+    #: the late shipment update the night delivers: (shipment_id, its order's day)
+    late: tuple[str, dt.date]
+
+
+def _provisional(shop, engine: str) -> dict[tuple[str, dt.date], tuple[bool, dt.date]]:
+    """Each (grain, period_start) of fct_kpi_values on ``engine``, and whether any of its rows
+    is marked provisional, and its end (a plain query of the built table)."""
+    settings = shop.settings
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        table = (
+            "kpi.fct_kpi_values"
+            if engine == "duckdb"
+            else _spark_table(settings.spark_dir, "kpi", "fct_kpi_values")
+        )
+        rows = con.execute(
+            f"select grain, cast(period_start as date), bool_or(is_provisional), max(period_end) "
+            f"from {table} group by 1, 2"
+        ).fetchall()
+    return {(g, p): (flag, end) for g, p, flag, end in rows}
+
+
+def _late_return(shop, day: dt.date, returned_on: dt.date, file_day: dt.date) -> str:
+    """A shipment of ``day`` the first build saw signed, returned on ``returned_on`` (the
+    order's amount refunded), the update at the end of the shipments file of ``file_day`` (a
+    row appended to it before it is loaded, as a carrier's late update): its id."""
+    with duckdb.connect(str(shop.settings.build_db), read_only=True) as con:
+        found = con.execute(
+            "select shipment_id, order_amount from intermediate.int_shipments_latest "
+            "where order_business_date = ? and status = 'signed' order by shipment_id limit 1",
+            [day],
+        ).fetchone()
+    assert found, f"no shipment of {day} signed: choose another day"
+    shipment, amount = found
+    folder = shop.settings.landing_dir / "shipments"
+    rows = polars.concat(
+        polars.read_csv(p, infer_schema=False) for p in sorted(folder.glob("*.csv"))
+    )
+    signed = rows.filter(
+        (polars.col("shipment_id") == shipment) & (polars.col("status") == "signed")
+    ).row(0, named=True)
+    at = f"{returned_on.isoformat()}T02:00:00Z"
+    returned = {
+        **signed,
+        "status": "returned",
+        "returned_at": at,
+        "refund_amount": f"{amount:.2f}",
+        "updated_at": at,
+    }
+    path = folder / f"shipments_{file_day.isoformat()}.csv"
+    text = path.read_text(encoding="utf-8")
+    line = ",".join(returned[c] or "" for c in rows.columns)
+    path.write_text(text + ("" if text.endswith("\n") else "\n") + line + "\n", encoding="utf-8")
+    return shipment
 
 
 @pytest.fixture(scope="module")
 def both_builds(tmp_path_factory) -> Builds:
     """The sample shop's first DAYS days built on both engines, then a night over MORE days
-    more, incremental on both: a windowed run, as Dagster's. Late shipment updates arrive in
-    it (the sample's `late_updates` fault: a day's updates at the end of a later day's file)."""
+    more after GAP days not delivered, incremental on both: a windowed run, as Dagster's. Late
+    shipment updates arrive in it (the sample's `late_updates` fault: a day's updates at the
+    end of a later day's file), and one of them returns a shipment of the earliest day the
+    night rebuilds."""
     if shutil.which("java") is None:
         pytest.fail("no Java runtime: run `make spark-env`")
     root = tmp_path_factory.mktemp("spark")
     shop = make_shop(
-        root, start=START, days=DAYS + MORE, orders_per_day=40, faults={"late_updates": 20}
+        root, start=START, days=DAYS + GAP + MORE, orders_per_day=40, faults={"late_updates": 20}
     )
     plans = shop.settings.targets_dir / "plans"
     plans.mkdir(parents=True)
@@ -186,20 +257,39 @@ def both_builds(tmp_path_factory) -> Builds:
         _assets(shop, RAW, START, first_end)
     _build_both(shop, root, config, (START, first_end), {})
     maturity = default_tree().maturity_days
+    before = {engine: _provisional(shop, engine) for engine in ("duckdb", "spark")}
 
-    night = (first_end + dt.timedelta(days=1), shop.end)
+    night = (first_end + dt.timedelta(days=1 + GAP), shop.end)
+    # the earliest day whose base measures the night rebuilds (its window reaches
+    # maturity_days back): a shipment of it returned on the night's first day, the update
+    # delivered two days late
+    early = night[0] - dt.timedelta(days=maturity)
+    shipment = _late_return(shop, early, night[0], night[1])
     with _spark_engine(config):
         _assets(shop, RAW, *night)
     with duckdb.connect(str(shop.settings.build_db), read_only=True) as con:
         late = con.execute(
             "select count(*) from raw.shipments where _partition_date between ? and ? "
-            "and date_diff('day', cast(updated_at as date), _partition_date) >= 2",
-            list(night),
+            "and shipment_id = ? and status = 'returned'",
+            [*night, shipment],
         ).fetchone()[0]
-        assert late, "the second run has no late shipment update: choose another seed"
+        assert late == 1, "the late shipment update was not loaded"
         window = business_window(night, delivered_business_dates(con, *night), maturity, shop.end)
     _build_both(shop, root, config, night, window_env(window))
-    return Builds(shop, window)
+    after = {engine: _provisional(shop, engine) for engine in ("duckdb", "spark")}
+    cleared = {
+        engine: {
+            period
+            for period, (flag, _) in before[engine].items()
+            if flag and period in after[engine] and not after[engine][period][0]
+        }
+        for engine in before
+    }
+    mature_until = shop.end - dt.timedelta(days=maturity)
+    matured = {
+        period for period, (flag, end) in before["duckdb"].items() if flag and end <= mature_until
+    }
+    return Builds(shop, window, cleared, matured, (shipment, early))
 
 
 def test_ingestion_hands_spark_every_raw_row_as_parquet(both_builds):
@@ -227,6 +317,9 @@ DELIVERY_DAYS = {
     "fct_base_measures": ("measure_id = 'delivery_days'", []),
     "fct_kpi_values": ("kpi_id = 'delivery_time'", []),
     "logistics_kpis": (None, ["delivery_time", "delivery_time__numerator"]),
+    # and, with mature cohorts, the delivery days' completion pattern and expected values
+    "fct_completion_factors": ("measure_id = 'delivery_days'", []),
+    "fct_kpi_expected": ("kpi_id = 'delivery_time'", []),
 }
 
 
@@ -314,3 +407,45 @@ def test_delivery_days_differ_only_in_the_rounding_of_their_last_place(both_buil
         if x is None or y is None or abs(float(x) - float(y)) > ROUNDING_APART
     ]
     assert not beyond, f"{model}: {beyond[:3]}"
+
+
+def test_the_night_clears_the_provisional_mark_of_the_periods_it_matured(both_builds):
+    """With more history than maturity_days, the night's newer as-of date matures periods the
+    first build marked provisional; both engines clear the same marks, and exactly those of
+    the periods that matured. One of them is a day before the first the night rebuilds (its
+    window's start, less maturity_days): its mark is cleared by DuckDB's update and Spark's
+    post-hook, not by the night's insert."""
+    cleared = both_builds.cleared
+    assert both_builds.matured, "the night matures no period: the test needs more days"
+    assert cleared["duckdb"] == both_builds.matured
+    assert cleared["spark"] == cleared["duckdb"]
+    rebuilt_from = both_builds.window.start - dt.timedelta(days=default_tree().maturity_days)
+    outside = {(grain, start) for grain, start in cleared["spark"] if start < rebuilt_from}
+    assert outside, f"the night rebuilt (from {rebuilt_from}) every period it matured"
+
+
+def test_a_late_update_of_an_early_day_reaches_both_engines(both_builds):
+    """The shipment returned in the night's files, of the earliest day the night rebuilds, is
+    returned in both engines' latest shipments, and counted in its day's returned orders."""
+    shipment, day = both_builds.late
+    settings = both_builds.shop.settings
+    latest = _spark_table(settings.spark_dir, "intermediate", "int_shipments_latest")
+    measures = _spark_table(settings.spark_dir, "kpi", "fct_base_measures")
+    with duckdb.connect(str(settings.build_db), read_only=True) as con:
+        for table in ("intermediate.int_shipments_latest", latest):
+            status = con.execute(
+                f"select status from {table} where shipment_id = ?", [shipment]
+            ).fetchall()
+            assert status == [("returned",)], table
+        for table in ("kpi.fct_base_measures", measures):
+            returned = con.execute(
+                f"select value from {table} where measure_id = 'returned_orders' "
+                "and dimension = 'total' and cast(date_day as date) = ?",
+                [day],
+            ).fetchone()
+            counted = con.execute(
+                "select count(*) from intermediate.int_shipments_latest "
+                "where order_business_date = ? and status = 'returned'",
+                [day],
+            ).fetchone()
+            assert returned is not None and returned[0] == counted[0] >= 1, table

@@ -21,7 +21,6 @@
 {%- set maturity = tree['maturity_days'] -%}
 {%- set basis_days = tree['completion']['basis_days'] -%}
 {%- set min_rows = tree['completion']['min_member_rows'] -%}
-{%- set text = dbt.type_string() -%}
 {#- the cohorts the pattern keeps: a condition on the column named `@day` -#}
 {%- set kept = namespace(sql='') -%}
 {%- for first, last in tree['completion']['excluded'] -%}
@@ -56,24 +55,16 @@ ages as (
 {%- endfor %}
 
 -- each state of the basis cohorts' rows, and the age at which the next one replaced it
+-- (int_completion_states: a step of its own, which the branches below read many times)
 {{ fact_id }}_states as (
     select
-        states.{{ fact['key'] }} as row_key,
-        states.{{ fact['date'] }} as cohort_date,
-        {{ dbt.datediff('states.' ~ fact['date'], 'states.known_on', 'day') }} as age,
-        lead({{ dbt.datediff('states.' ~ fact['date'], 'states.known_on', 'day') }}) over (
-            partition by states.{{ fact['key'] }} order by states.known_on, states.updated_at
-        ) as next_age,
-        {%- for dim, column in fact['dimensions'].items() %}
-        coalesce(cast(states.{{ column }} as {{ text }}), '(none)') as dim_{{ dim }},
+        row_key, cohort_date, age, next_age,
+        {%- for dim in fact['dimensions'] %} dim_{{ dim }},{% endfor %}
+        {%- for measure_id, _ in measures %}
+        m_{{ measure_id }}{{ ',' if not loop.last }}
         {%- endfor %}
-        {%- for measure_id, measure in measures %}
-        cast({{ measure['sql'] }} as {{ kpi_exact() }}) as m_{{ measure_id }}{{ ',' if not loop.last }}
-        {%- endfor %}
-    from {{ ref(fact['states']) }} as states
-    cross join as_of
-    where states.{{ fact['date'] }} between as_of.basis_first and as_of.basis_last
-    {{- kept.sql | replace('@day', 'states.' ~ fact['date']) }}
+    from {{ ref('int_completion_states') }}
+    where fact_id = '{{ fact_id }}'
 ),
 
 -- a state adds its values from its age on and takes them back when the next one arrives
@@ -93,6 +84,28 @@ ages as (
         {%- endfor %}
     from {{ fact_id }}_states
     where next_age is not null
+),
+
+-- each change once per measure (read once by each dimension below, not once per measure)
+{{ fact_id }}_changes_long as (
+    select
+        changes.age,
+        {%- for dim in fact['dimensions'] %}
+        changes.dim_{{ dim }},
+        {%- endfor %}
+        measures.measure_id,
+        case measures.measure_id
+            {%- for measure_id, _ in measures %}
+            when '{{ measure_id }}' then changes.d_{{ measure_id }}
+            {%- endfor %}
+        end as change
+    from {{ fact_id }}_changes as changes
+    cross join (
+        {%- for measure_id, _ in measures %}
+        select '{{ measure_id }}' as measure_id{{ ' union all' if not loop.last }}
+        {%- endfor %}
+    ) as measures
+    where changes.age <= {{ maturity }}
 ),
 
 {%- for measure_id, measure in measures %}
@@ -116,16 +129,26 @@ ages as (
 ),
 {%- endfor %}
 
+-- per dimension, each measure whose exposure has that dimension (a measure of cohorts'
+-- orders has no carrier)
 developed as (
-{%- for fact_id, measure_id, exposure_id, dim in branches %}
+{%- set pairs = [] %}
+{%- for fact_id, measure_id, exposure_id, dim in branches if (fact_id, dim) not in pairs %}
+    {%- do pairs.append((fact_id, dim)) %}
+{%- endfor %}
+{%- for fact_id, dim in pairs %}
     select
         '{{ dim }}' as dimension,
         {{ "'(all)'" if dim == 'total' else 'dim_' ~ dim }} as member,
-        '{{ measure_id }}' as measure_id,
+        measure_id,
         case when age < 0 then 0 else age end as age,
-        sum(d_{{ measure_id }}) as change
-    from {{ fact_id }}_changes
-    where age <= {{ maturity }}
+        sum(change) as change
+    from {{ fact_id }}_changes_long
+    where measure_id in (
+        {%- for f, measure_id, e, d in branches if f == fact_id and d == dim -%}
+        '{{ measure_id }}'{{ ', ' if not loop.last }}
+        {%- endfor -%}
+    )
     group by 1, 2, 3, 4
     {{ 'union all' if not loop.last }}
 {%- endfor %}
@@ -187,6 +210,17 @@ cumulative as (
     group by 1, 2, 3, 4, 5, 6, 7, 8
 ),
 
+-- each age beside what the same cohorts had developed at maturity (the row of age
+-- maturity_days, read in the same pass)
+developing as (
+    select
+        cumulative.*,
+        max(case when age = {{ maturity }} then developed end) over (
+            partition by dimension, member, measure_id
+        ) as final_developed
+    from cumulative
+),
+
 rows_per_member as (
 {%- for fact_id, fact in maturing %}
     select * from {{ fact_id }}_rows{{ ' union all' if not loop.last }}
@@ -207,29 +241,24 @@ final as (
             and coalesce(rows_per_member.basis_rows, 0) < {{ min_rows }} as uses_total,
         cast(cumulative.exposure as {{ kpi_double() }}) as exposure,
         cast(cumulative.developed as {{ kpi_double() }}) as developed,
-        cast(matured.developed as {{ kpi_double() }}) as final_value,
+        cast(cumulative.final_developed as {{ kpi_double() }}) as final_value,
         cast(cumulative.developed as {{ kpi_double() }})
             / cast(cumulative.exposure as {{ kpi_double() }}) as ratio_at_age,
-        cast(matured.developed as {{ kpi_double() }})
+        cast(cumulative.final_developed as {{ kpi_double() }})
             / cast(cumulative.exposure as {{ kpi_double() }}) as ratio_final,
-        case when matured.developed <> 0
+        case when cumulative.final_developed <> 0
             then cast(cumulative.developed as {{ kpi_double() }})
-                / cast(matured.developed as {{ kpi_double() }})
+                / cast(cumulative.final_developed as {{ kpi_double() }})
         end as completion,
         -- the chain ladder's age-to-ultimate factor (volume-weighted); none while nothing
         -- has developed
         case when cumulative.developed <> 0
-            then cast(matured.developed as {{ kpi_double() }})
+            then cast(cumulative.final_developed as {{ kpi_double() }})
                 / cast(cumulative.developed as {{ kpi_double() }})
         end as age_to_ultimate,
         excluded.excluded_cohorts,
         as_of.as_of_date
-    from cumulative
-    inner join cumulative as matured
-        on matured.dimension = cumulative.dimension
-        and matured.member = cumulative.member
-        and matured.measure_id = cumulative.measure_id
-        and matured.age = {{ maturity }}
+    from developing as cumulative
     left join rows_per_member
         on rows_per_member.dimension = cumulative.dimension
         and rows_per_member.member = cumulative.member

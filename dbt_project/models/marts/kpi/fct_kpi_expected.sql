@@ -11,34 +11,15 @@
   estimate with the chain ladder's pattern (docs/kpi-tree.md, "Outcomes that arrive late").
   A member whose mature cohorts are too few takes the total's pattern; without a pattern (no
   mature cohorts yet) a young day's value is unknown (null), never its observed part alone.
-  A dimension the exposure does not have (a carrier) gets no expected value.
+  A dimension the exposure does not have (a carrier) gets no expected value. The days' parts
+  and the periods' sums are steps of their own (int_kpi_expected_parts, _periods;
+  macros/kpi/expected.sql says why).
 #}
 {%- set tree = kpi_tree() -%}
 {%- set maturity = tree['maturity_days'] -%}
-{%- set text = dbt.type_string() -%}
-{%- set nodes = tree['nodes'] | selectattr('matures') | rejectattr('kind', 'equalto', 'quantile') | list -%}
-{%- set used = [] -%}
-{%- for node in nodes -%}
-    {%- for m in [node['numerator'], node['denominator']] if m and m not in used -%}
-        {%- do used.append(m) -%}
-    {%- endfor -%}
-{%- endfor -%}
-{#- the dimensions each measure has an expected value for -#}
-{%- set dims_of = {} -%}
-{%- for m in used -%}
-    {%- set measure = tree['measures'][m] -%}
-    {%- set fact_dims = tree['facts'][measure['fact']]['dimensions'] | list -%}
-    {%- if measure['exposure'] -%}
-        {%- set exposure_dims = tree['facts'][tree['measures'][measure['exposure']]['fact']]['dimensions'] -%}
-        {%- do dims_of.update({m: ['total'] + (fact_dims | select('in', exposure_dims) | list)}) -%}
-    {%- else -%}
-        {%- do dims_of.update({m: ['total'] + fact_dims}) -%}
-    {%- endif -%}
-{%- endfor -%}
-{%- set read = used[:] -%}
-{%- for m in used if tree['measures'][m]['exposure'] and tree['measures'][m]['exposure'] not in read -%}
-    {%- do read.append(tree['measures'][m]['exposure']) -%}
-{%- endfor %}
+{%- set plan = kpi_expected_plan() -%}
+{%- set nodes = plan['nodes'] -%}
+{%- set dims_of = plan['dims_of'] %}
 
 with
 
@@ -46,111 +27,17 @@ as_of as (
     select {{ kpi_as_of_date('date_day') }} as as_of_date from {{ ref('fct_base_measures') }}
 ),
 
--- the provisional periods start at the week or month of the first provisional day
 bounds as (
     select
         as_of_date,
-        {{ dbt.dateadd('day', -1 * maturity, 'as_of_date') }} as mature_until,
-        case
-            when {{ kpi_period_start('week', dbt.dateadd('day', 1 - maturity, 'as_of_date')) }}
-                < {{ kpi_period_start('month', dbt.dateadd('day', 1 - maturity, 'as_of_date')) }}
-            then {{ kpi_period_start('week', dbt.dateadd('day', 1 - maturity, 'as_of_date')) }}
-            else {{ kpi_period_start('month', dbt.dateadd('day', 1 - maturity, 'as_of_date')) }}
-        end as first_day
+        {{ dbt.dateadd('day', -1 * maturity, 'as_of_date') }} as mature_until
     from as_of
 ),
 
-base as (
-    select
-        base.date_day,
-        base.dimension,
-        base.member,
-        base.measure_id,
-        cast(base.value as {{ kpi_double() }}) as value,
-        {{ dbt.datediff('base.date_day', 'bounds.as_of_date', 'day') }} as age
-    from {{ ref('fct_base_measures') }} as base
-    cross join bounds
-    where base.date_day between bounds.first_day and bounds.as_of_date
-      and base.measure_id in ({% for m in read %}'{{ m }}'{{ ', ' if not loop.last }}{% endfor %})
-),
-
-pattern as (
-    select
-        dimension, member, measure_id, age, uses_total,
-        ratio_final - ratio_at_age as remaining
-    from {{ ref('fct_completion_factors') }}
-),
-
--- a day's parts: its observed value, and what its exposure is still expected to add
-parts as (
-{%- for m in used %}
-{%- set measure = tree['measures'][m] %}
-    -- a measure that matures sums nothing yet on a day none of its rows has arrived: 0 so far
-    select date_day, dimension, member, '{{ m }}' as measure_id,
-        {{ 'coalesce(value, 0)' if measure['exposure'] else 'value' }} as part
-    from base
-    where measure_id = '{{ m }}'
-      and dimension in ({% for d in dims_of[m] %}'{{ d }}'{{ ', ' if not loop.last }}{% endfor %})
-    {%- if measure['exposure'] %}
-    union all
-    select
-        exposure.date_day,
-        exposure.dimension,
-        exposure.member,
-        '{{ m }}' as measure_id,
-        case
-            when exposure.age >= {{ maturity }} then 0
-            else exposure.value * case
-                when own.remaining is not null and not own.uses_total then own.remaining
-                else overall.remaining
-            end
-        end as part
-    from base as exposure
-    left join pattern as own
-        on own.measure_id = '{{ m }}'
-        and own.dimension = exposure.dimension
-        and own.member = exposure.member
-        and own.age = exposure.age
-    left join pattern as overall
-        on overall.measure_id = '{{ m }}'
-        and overall.dimension = 'total'
-        and overall.age = exposure.age
-    where exposure.measure_id = '{{ measure['exposure'] }}'
-      and exposure.dimension in ({% for d in dims_of[m] %}'{{ d }}'{{ ', ' if not loop.last }}{% endfor %})
-    {%- endif %}
-    {{ 'union all' if not loop.last }}
-{%- endfor %}
-),
-
--- a period's expected measure; unknown when any of its parts is
-periods as (
-{%- for grain in kpi_grains() %}
-    select
-        '{{ grain }}' as grain,
-        {{ kpi_period_start(grain, 'date_day') }} as period_start,
-        dimension,
-        member,
-        measure_id,
-        sum(part) as value,
-        count(*) > count(part) as is_unknown
-    from parts
-    group by 1, 2, 3, 4, 5
-    {{ 'union all' if not loop.last }}
-{%- endfor %}
-),
-
+-- each provisional period's expected measures, built in two steps (each day's parts, then
+-- the periods' sums), each KPI below reading them
 wide as (
-    select
-        grain,
-        period_start,
-        dimension,
-        member,
-        {%- for m in used %}
-        sum(case when measure_id = '{{ m }}' then value end) as m_{{ m }},
-        max(case when measure_id = '{{ m }}' and is_unknown then 1 else 0 end) as u_{{ m }}{{ ',' if not loop.last }}
-        {%- endfor %}
-    from periods
-    group by 1, 2, 3, 4
+    select * from {{ ref('int_kpi_expected_periods') }}
 ),
 
 expected_nodes as (
