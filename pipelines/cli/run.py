@@ -267,19 +267,24 @@ def _unit_name(unit: str) -> str:
     return _("{team} ({unit})").format(team=team["zh"] if lang() == "zh" else team["en"], unit=unit)
 
 
-def _not_available_text(settings: Settings, missing: dict[str, str]) -> str:
-    """What a unit cannot compute, in the active language: "needs sessions (Sessions, CTR)"."""
+def _published_availability(settings: Settings) -> dict:
+    """Why each KPI is not available, as the serving file says (empty when there is none)."""
     import duckdb
 
     from pipelines.publish.serving import serving_db
     from pipelines.queries import kpi_availability
 
+    if not serving_db(settings).exists():
+        return {}
+    with duckdb.connect(str(serving_db(settings)), read_only=True) as con:
+        return kpi_availability(con, "kpi_tree", "kpi_availability")
+
+
+def _not_available_text(availability: dict, missing: dict[str, str]) -> str:
+    """What a unit cannot compute, in the active language: "needs sessions (Sessions, CTR)";
+    ``availability``: the serving file's reasons (:func:`_published_availability`)."""
     tree = default_tree()
     reasons: dict[str, list[str]] = {}
-    availability = {}
-    if serving_db(settings).exists():
-        with duckdb.connect(str(serving_db(settings)), read_only=True) as con:
-            availability = kpi_availability(con, "kpi_tree", "kpi_availability")
     for kpi, why in missing.items():
         found = availability.get(kpi)
         reason = (found.reason(lang()) if found else None) or why
@@ -341,13 +346,19 @@ def print_units(settings: Settings, outcome: RunOutcome) -> None:
         table.add_column(_("unit"), no_wrap=False, min_width=10, max_width=22)
         table.add_column(_("status"), no_wrap=True)
         table.add_column(_("why / what to do"), overflow="fold", ratio=1)
+        # read once for every unit that lacks a KPI, not once per unit
+        availability = (
+            _published_availability(settings)
+            if any(outcome.not_available.get(u) for u in entries if u != SHARED_UNIT)
+            else {}
+        )
         for unit, entry in entries.items():
             status = entry["status"]
             colour = {"published": "green", "skipped": "yellow"}.get(status, "red")
             if status == "held_back":
                 why = _held_back_text(settings, unit, outcome, entry)
             elif outcome.not_available.get(unit) and unit != SHARED_UNIT:
-                missing = _not_available_text(settings, outcome.not_available[unit])
+                missing = _not_available_text(availability, outcome.not_available[unit])
                 why = (
                     _("none of its KPIs can be computed: {what}").format(what=missing)
                     if status == "skipped"
