@@ -15,7 +15,7 @@ import datetime as dt
 import sys
 import time
 from collections import Counter
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.live import Live
@@ -28,16 +28,11 @@ from pipelines.cli.console import console, err_console, fail
 from pipelines.cli.progress import RunProgress, terminal_console
 from pipelines.cli.status import not_loaded, print_not_loaded, print_summary
 from pipelines.i18n import N_, _, lang, ngettext
-from pipelines.partitions import (
-    OutsidePartitions,
-    RunWindow,
-    check_days,
-    last_complete_day,
-    window_of,
-)
-from pipelines.runner import RunOutcome, logs_to, new_log_file, prepare_dagster_home, run_nightly
-from pipelines.sensors import landed_files
 from pipelines.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from pipelines.partitions import RunWindow
+    from pipelines.runner import RunOutcome
 
 RECORD_HELP = N_(
     "Record the run in the Dagster instance at DAGSTER_HOME (default <data dir>/dagster), so "
@@ -60,6 +55,9 @@ def landed_range(
     for a name dated beyond the date horizon (the run's date + ``date_horizon_days``: a
     mistyped year, not a day to wait for), each said on stderr. Files delivered on a day that
     is not over yet but within the horizon are left to a later run, and a line says so."""
+    from pipelines.partitions import last_complete_day
+    from pipelines.sensors import landed_files
+
     landed = landed_files(settings.landing_dir, settings.business_timezone)
     files = sorted((day, path) for path, day, _path in landed)
     if not files:
@@ -103,6 +101,8 @@ def landed_range(
 
 def _check(settings: Settings, start: dt.date, end: dt.date, what: str = "") -> None:
     """Exit 2 with one line when start..end are not all partitions (no run is started)."""
+    from pipelines.partitions import OutsidePartitions, check_days
+
     try:
         check_days(settings, start, end, what)
     except OutsidePartitions as err:
@@ -113,6 +113,8 @@ def covered_window(settings: Settings, start: dt.date, end: dt.date) -> RunWindo
     """The business window a run over the delivery dates start..end covered (the ledger of
     the build warehouse records its files' business dates)."""
     import duckdb
+
+    from pipelines.partitions import window_of
 
     if not settings.build_db.exists():
         return window_of(None, settings, (start, end))
@@ -148,6 +150,7 @@ def run_and_report(
     import dagster as dg
 
     from pipelines.definitions import build_defs
+    from pipelines.runner import logs_to, new_log_file, prepare_dagster_home, run_nightly
 
     if record:
         prepare_dagster_home(settings)
