@@ -2,7 +2,8 @@
 
 The GX file context lives beside the warehouse (``<data dir>/warehouse/quality/gx``), so its
 validation results and data docs (HTML) accumulate run after run next to the data they judge;
-the suites themselves are code (:mod:`expectations.suites`), re-registered on every run. GX
+the suites themselves are code (:mod:`expectations.suites`), validated on each frame's batch
+as they are and not saved in the context (no checkpoint: a unit's frames are one run). GX
 is handed pandas frames (it cannot read polars or DuckDB reliably). The pages load nothing
 from the network (:mod:`expectations.offline`), and a verdict names its report by its path
 relative to the data directory.
@@ -240,85 +241,90 @@ def run_gate(
     ``known_failures`` are failures found before the suites ran (dbt's tests of the tables the
     unit is built from): the verdict lists them first and fails with them."""
     import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
 
     context = _context(quality_dir(warehouse_dir) / "gx")
     judged = [name for name in gate.frames if gate.expectations.get(name)]
     source = _unit_source(context, gate.unit, judged)
     failures: list[Failure] = list(known_failures)
     evaluated = 0
-    definitions = []
-    batches = {}
-    for frame_name in judged:
-        frame, expectations = gate.frames[frame_name], gate.expectations[frame_name]
-        batch_def = source.get_asset(frame_name).get_batch_definition(_batch_name(frame_name))
-        # stored with its suite by the checkpoint's add_or_update below, which writes both
-        # whatever they hold: saved here first as well, each suite was written three times
-        definition = gx.ValidationDefinition(
-            data=batch_def,
-            suite=gx.ExpectationSuite(name=f"{gate.unit}.{frame_name}", expectations=expectations),
-            name=f"{gate.unit}.{frame_name}",
-        )
-        definitions.append(definition)
-        batches[definition.name] = frame
+    # one run for the unit: its frames' results share a run time (one folder per run)
+    run = RunIdentifier(run_time=dt.datetime.now(dt.UTC))
+    results = context.validation_results_store
+    suites: list[str] = []
     report = None
     validated: dict = {}  # each result's identifier -> its frame
-    for definition in definitions:
-        checkpoint = context.checkpoints.add_or_update(
-            gx.Checkpoint(
-                name=f"gate.{definition.name}",
-                validation_definitions=[definition],
-                # no actions: the data docs are built once for the whole unit below
+    for frame_name in judged:
+        frame = gate.frames[frame_name]
+        # the suite is code, rebuilt every run: validated on the batch and its result stored
+        # for the data docs, with no suite, validation definition or checkpoint saved (each
+        # save rewrote the context's files and each run read them back)
+        suite = gx.ExpectationSuite(
+            name=f"{gate.unit}.{frame_name}", expectations=gate.expectations[frame_name]
+        )
+        suites.append(suite.name)
+        batch = (
+            source.get_asset(frame_name)
+            .get_batch_definition(_batch_name(frame_name))
+            .get_batch(batch_parameters={"dataframe": frame})
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = batch.validate(
+                suite,
                 result_format={
                     "result_format": "COMPLETE",
                     "unexpected_index_column_names": [
-                        c for c in INDEX_COLUMNS if c in batches[definition.name].columns
+                        c for c in INDEX_COLUMNS if c in frame.columns
                     ],
                     "partial_unexpected_count": 5,
                 },
             )
+        result.meta.update(run_id=run, validation_time=run.run_time)
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
+            run_id=run,
+            batch_identifier=result.batch_id,
         )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = checkpoint.run(
-                batch_parameters={"dataframe": batches[definition.name]},
-                run_id=None,
-            )
-        frame_name = definition.name.split(".", 1)[1]
-        validated.update(dict.fromkeys(result.run_results, frame_name))
-        for run_result in result.run_results.values():
-            for r in run_result.results:
-                evaluated += 1
-                if r.success:
-                    continue
-                config = r.expectation_config
-                kwargs = config.kwargs
-                if kwargs.get("column_A"):
-                    op = "<=" if kwargs.get("or_equal") else "<"
-                    column = f"{kwargs['column_B']} {op} {kwargs['column_A']}"
-                elif kwargs.get("column_list"):
-                    column = ",".join(kwargs["column_list"])
-                else:
-                    column = kwargs.get("column")
-                res = r.result or {}
-                located = res.get("partial_unexpected_index_list") or []
-                if located and isinstance(located[0], dict):
-                    examples = [_example(dict(row)) for row in located[:5]]
-                else:
-                    examples = res.get("partial_unexpected_list") or []
-                if not examples and res.get("observed_value") is not None:
-                    # none observed (an empty frame) is no example: never "e.g. None"
-                    examples = [res["observed_value"]]
-                failures.append(
-                    Failure(
-                        frame=frame_name,
-                        expectation=config.type,
-                        column=column,
-                        unexpected_count=res.get("unexpected_count"),
-                        examples=[e if isinstance(e, str) else _jsonable(e) for e in examples[:5]],
-                    )
+        results.set(key, result)
+        validated[key] = frame_name
+        for r in result.results:
+            evaluated += 1
+            if r.success:
+                continue
+            config = r.expectation_config
+            kwargs = config.kwargs
+            if kwargs.get("column_A"):
+                op = "<=" if kwargs.get("or_equal") else "<"
+                column = f"{kwargs['column_B']} {op} {kwargs['column_A']}"
+            elif kwargs.get("column_list"):
+                column = ",".join(kwargs["column_list"])
+            else:
+                column = kwargs.get("column")
+            res = r.result or {}
+            located = res.get("partial_unexpected_index_list") or []
+            if located and isinstance(located[0], dict):
+                examples = [_example(dict(row)) for row in located[:5]]
+            else:
+                examples = res.get("partial_unexpected_list") or []
+            if not examples and res.get("observed_value") is not None:
+                # none observed (an empty frame) is no example: never "e.g. None"
+                examples = [res["observed_value"]]
+            failures.append(
+                Failure(
+                    frame=frame_name,
+                    expectation=config.type,
+                    column=column,
+                    unexpected_count=res.get("unexpected_count"),
+                    examples=[e if isinstance(e, str) else _jsonable(e) for e in examples[:5]],
                 )
-    for definition in definitions:
-        _prune(quality_dir(warehouse_dir) / "gx", definition.suite.name, KEEP_RUNS)
+            )
+    for name in suites:
+        _prune(quality_dir(warehouse_dir) / "gx", name, KEEP_RUNS)
     if validated:
         # this run's pages, built once for the unit (per frame it cost a second each); the
         # index only when it is worth its cost (see `index_rebuilt`)

@@ -141,3 +141,24 @@ def test_the_probe_sees_a_config_read_a_write_a_dbt_and_a_path_change(tmp_path):
         timeout=300,
     )
     assert out.returncode != 0 and "no_such_setting" in out.stderr
+
+
+def test_the_cli_imports_no_pipeline_library_until_a_command_needs_it():
+    """`kpi --help` imports the CLI only: Dagster, dbt, Great Expectations and pandera load in
+    the commands that use them (run the pipeline, check or report on files), not at every
+    start."""
+    heavy = ("dagster", "dagster_dbt", "dbt", "great_expectations", "pandera")
+    probe = (
+        "import sys, json, pipelines.cli; "
+        f"print('PROBE' + json.dumps([m for m in {heavy!r} if m in sys.modules]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    line = next(x for x in out.stdout.splitlines() if x.startswith("PROBE"))
+    assert json.loads(line.removeprefix("PROBE")) == []

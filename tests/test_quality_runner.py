@@ -204,3 +204,16 @@ def test_a_units_frames_are_registered_kept_and_not_written_again(tmp_path):
         "refused": ["refused_whole"],
     }
     assert {f.frame for f in third.failures} == {"mart", "refused"}
+    # each run stores its results (and pages), one run folder for all the unit's frames; the
+    # suites are code, so no suite, validation definition or checkpoint is saved to be read
+    # back and rewritten every night
+    gx_dir = tmp_path / "quality" / "gx" / "gx"
+    results = gx_dir / "uncommitted" / "validations" / "toy"
+    assert len({p.parent.name for p in results.rglob("*.json")}) == 3
+    assert {p.parent.parent.parent.name for p in results.rglob("*.json")} == {
+        "mart",
+        "days",
+        "refused",
+    }
+    for store in ("expectations", "validation_definitions", "checkpoints"):
+        assert not [p for p in (gx_dir / store).rglob("*.json")]

@@ -332,3 +332,21 @@ def test_once_sessions_arrive_the_conversion_rate_is_published(orders_only_shop,
             * published[("aov", day)][2]
         )
         assert product == pytest.approx(published[("gmv", day)][2], rel=1e-9)
+
+
+def test_the_run_summary_says_what_a_unit_needs_from_the_published_reasons(orders_only_shop):
+    """`kpi run`'s summary reads the serving file's reasons once for every unit (not once per
+    unit) and names what each KPI needs in the active language."""
+    from pipelines.cli.run import _not_available_text, _published_availability
+
+    availability = _published_availability(orders_only_shop.settings)
+    assert availability["conversion_rate"].reason("en") == "needs sessions"
+    text = _not_available_text(
+        availability, {"conversion_rate": "the gate's words", "ctr": "the gate's words"}
+    )
+    # the published reasons, not the gate's; one reason, its KPIs grouped
+    assert "the gate's words" not in text
+    needs = "needs sessions" if lang() == "en" else "需要流量数据"
+    assert text.count(needs) == 1 and needs in text
+    # without a serving file the gate's own words are said
+    assert _not_available_text({}, {"ctr": "the gate's words"}).startswith("the gate's words")

@@ -20,7 +20,6 @@ from rich.text import Text
 
 from pipelines.cli.console import console, fail
 from pipelines.i18n import N_, _, ngettext
-from pipelines.ingest.contracts import SOURCE_SPECS, SOURCES
 from pipelines.settings import ConfigError, SourceConfig, load_settings, source_config
 
 OK, NOT_OK = "[green]✓[/green]", "[red]✗[/red]"
@@ -58,6 +57,8 @@ def check(
 ) -> None:
     """Check one file against its source's mapping and contract: every problem at once,
     writing nothing. Exit status 1 when it would not load."""
+    # pandera and polars: imported by this command, not by every `kpi` command
+    from pipelines.ingest.contracts import SOURCES
     from pipelines.ingest.examine import examine_file
     from pipelines.ingest.validate import SchemaMismatch
 
@@ -222,6 +223,8 @@ def _problems(found) -> None:
     if missing:
         source = found.source
         names = [p.column for p in missing]
+        from pipelines.ingest.contracts import SOURCE_SPECS
+
         keys = [c for c in names if c in SOURCE_SPECS[source].key]
         ids = (
             _(", or make an id (sources.{source}.ids.{key})").format(source=source, key=keys[0])

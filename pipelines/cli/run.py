@@ -15,7 +15,7 @@ import datetime as dt
 import sys
 import time
 from collections import Counter
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.live import Live
@@ -28,16 +28,11 @@ from pipelines.cli.console import console, err_console, fail
 from pipelines.cli.progress import RunProgress, terminal_console
 from pipelines.cli.status import not_loaded, print_not_loaded, print_summary
 from pipelines.i18n import N_, _, lang, ngettext
-from pipelines.partitions import (
-    OutsidePartitions,
-    RunWindow,
-    check_days,
-    last_complete_day,
-    window_of,
-)
-from pipelines.runner import RunOutcome, logs_to, new_log_file, prepare_dagster_home, run_nightly
-from pipelines.sensors import landed_files
 from pipelines.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from pipelines.partitions import RunWindow
+    from pipelines.runner import RunOutcome
 
 RECORD_HELP = N_(
     "Record the run in the Dagster instance at DAGSTER_HOME (default <data dir>/dagster), so "
@@ -60,6 +55,9 @@ def landed_range(
     for a name dated beyond the date horizon (the run's date + ``date_horizon_days``: a
     mistyped year, not a day to wait for), each said on stderr. Files delivered on a day that
     is not over yet but within the horizon are left to a later run, and a line says so."""
+    from pipelines.partitions import last_complete_day
+    from pipelines.sensors import landed_files
+
     landed = landed_files(settings.landing_dir, settings.business_timezone)
     files = sorted((day, path) for path, day, _path in landed)
     if not files:
@@ -103,6 +101,8 @@ def landed_range(
 
 def _check(settings: Settings, start: dt.date, end: dt.date, what: str = "") -> None:
     """Exit 2 with one line when start..end are not all partitions (no run is started)."""
+    from pipelines.partitions import OutsidePartitions, check_days
+
     try:
         check_days(settings, start, end, what)
     except OutsidePartitions as err:
@@ -113,6 +113,8 @@ def covered_window(settings: Settings, start: dt.date, end: dt.date) -> RunWindo
     """The business window a run over the delivery dates start..end covered (the ledger of
     the build warehouse records its files' business dates)."""
     import duckdb
+
+    from pipelines.partitions import window_of
 
     if not settings.build_db.exists():
         return window_of(None, settings, (start, end))
@@ -148,6 +150,7 @@ def run_and_report(
     import dagster as dg
 
     from pipelines.definitions import build_defs
+    from pipelines.runner import logs_to, new_log_file, prepare_dagster_home, run_nightly
 
     if record:
         prepare_dagster_home(settings)
@@ -267,19 +270,24 @@ def _unit_name(unit: str) -> str:
     return _("{team} ({unit})").format(team=team["zh"] if lang() == "zh" else team["en"], unit=unit)
 
 
-def _not_available_text(settings: Settings, missing: dict[str, str]) -> str:
-    """What a unit cannot compute, in the active language: "needs sessions (Sessions, CTR)"."""
+def _published_availability(settings: Settings) -> dict:
+    """Why each KPI is not available, as the serving file says (empty when there is none)."""
     import duckdb
 
     from pipelines.publish.serving import serving_db
     from pipelines.queries import kpi_availability
 
+    if not serving_db(settings).exists():
+        return {}
+    with duckdb.connect(str(serving_db(settings)), read_only=True) as con:
+        return kpi_availability(con, "kpi_tree", "kpi_availability")
+
+
+def _not_available_text(availability: dict, missing: dict[str, str]) -> str:
+    """What a unit cannot compute, in the active language: "needs sessions (Sessions, CTR)";
+    ``availability``: the serving file's reasons (:func:`_published_availability`)."""
     tree = default_tree()
     reasons: dict[str, list[str]] = {}
-    availability = {}
-    if serving_db(settings).exists():
-        with duckdb.connect(str(serving_db(settings)), read_only=True) as con:
-            availability = kpi_availability(con, "kpi_tree", "kpi_availability")
     for kpi, why in missing.items():
         found = availability.get(kpi)
         reason = (found.reason(lang()) if found else None) or why
@@ -341,13 +349,19 @@ def print_units(settings: Settings, outcome: RunOutcome) -> None:
         table.add_column(_("unit"), no_wrap=False, min_width=10, max_width=22)
         table.add_column(_("status"), no_wrap=True)
         table.add_column(_("why / what to do"), overflow="fold", ratio=1)
+        # read once for every unit that lacks a KPI, not once per unit
+        availability = (
+            _published_availability(settings)
+            if any(outcome.not_available.get(u) for u in entries if u != SHARED_UNIT)
+            else {}
+        )
         for unit, entry in entries.items():
             status = entry["status"]
             colour = {"published": "green", "skipped": "yellow"}.get(status, "red")
             if status == "held_back":
                 why = _held_back_text(settings, unit, outcome, entry)
             elif outcome.not_available.get(unit) and unit != SHARED_UNIT:
-                missing = _not_available_text(settings, outcome.not_available[unit])
+                missing = _not_available_text(availability, outcome.not_available[unit])
                 why = (
                     _("none of its KPIs can be computed: {what}").format(what=missing)
                     if status == "skipped"

@@ -17,7 +17,6 @@ from pipelines.cli import choices
 from pipelines.cli.console import console, err_console
 from pipelines.i18n import N_, _, lang
 from pipelines.ingest.landing import empty_notice, source_folders, stray_files, stray_notice
-from pipelines.ingest.report import empty_files, ingest_summary, quarantine_reasons, quarantine_rows
 from pipelines.settings import Settings, load_settings
 
 SUMMARY_COLUMNS = (
@@ -79,6 +78,8 @@ def _source(tree, source: str) -> str:
 def print_summary(settings: Settings) -> None:
     """Rows, files and quarantine per source, the quarantined rows by reason, and what was
     delivered but not loaded."""
+    from pipelines.ingest.report import empty_files, ingest_summary, quarantine_reasons
+
     if not settings.build_db.exists():
         console.print(_("No build warehouse yet."))
         print_not_loaded(not_loaded(settings, []))
@@ -151,6 +152,8 @@ def quarantine(
     limit: Annotated[int, typer.Option(min=1, help=N_("At most this many rows."))] = 20,
 ) -> None:
     """List quarantined rows: file, row number, column, rule and the offending value."""
+    from pipelines.ingest.report import quarantine_rows
+
     settings = load_settings()
     if not settings.build_db.exists():
         err_console.print(_("No build warehouse yet: run `kpi run` or `kpi demo` first."))
