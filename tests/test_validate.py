@@ -28,6 +28,7 @@ from pipelines.ingest.load import (
 )
 from pipelines.ingest.validate import (
     SchemaMismatch,
+    Validated,
     add_business_date,
     constant_utc_offset,
     read_raw,
@@ -1338,3 +1339,50 @@ def test_a_bad_file_in_a_long_batch_is_quarantined_alone_and_each_file_keeps_its
     ]
     assumed = {day: r.files[0].zone_assumed for day, r in results.items()}
     assert {day: a for day, a in assumed.items() if a} == {local_day: ("created_at",)}
+
+
+def test_files_read_together_get_what_each_gets_alone(tmp_path, monkeypatch):
+    """Plain CSV files under one header are read in one read: each still gets what it gets
+    alone, a file with a row of too many fields or cut mid-row its own error (its neighbours
+    their rows), one without rows its empty result, one in brackets its own rows."""
+    settings = _settings(tmp_path, monkeypatch, bad_row_threshold=0.5)
+    orders = settings.landing_dir / "orders"
+    day = dt.date(2025, 3, 1)
+
+    def clean(key: str, n: int) -> str:
+        return "".join(
+            f"{key}{i},c{i},{day}T01:{i:02d}:00Z,organic,,prepaid,{i}.5,\n" for i in range(1, n + 1)
+        )
+
+    files = [
+        write(orders / "orders_a.csv", f"{ORDERS_HEADER}\n{clean('a', 3)}"),
+        write(orders / "orders_b.csv", f"{ORDERS_HEADER}\n{clean('b', 2)}b9,c9,x,y,z,w,1,2,3\n"),
+        write(orders / "orders_c.csv", ORDERS_HEADER),
+        write(orders / "orders_d[1].csv", f"{ORDERS_HEADER}\n{clean('d', 4)}"),
+        orders / "orders_e.csv",
+        write(orders / "orders_f.csv", f"{ORDERS_HEADER}\n{clean('f', 2)}"),
+    ]
+    files[4].write_text(f"{ORDERS_HEADER}\n{clean('e', 2)}e3,c3,{day}", encoding="utf-8")
+    items = [(f, f.relative_to(settings.landing_dir).as_posix()) for f in files]
+    conf, zone = settings.source("orders"), settings.business_timezone
+    together = validate_files(items, "orders", conf, zone)
+    kinds = []
+    for (path, name), got in zip(items, together, strict=True):
+        try:
+            alone = validate_file(path, "orders", conf, zone, name)
+        except SchemaMismatch as err:
+            assert isinstance(got, SchemaMismatch) and str(got) == str(err)
+            kinds.append(err.kind)
+            continue
+        assert isinstance(got, Validated)
+        assert got.good.equals(alone.good) and got.bad.equals(alone.bad)
+        assert got.rows_in == alone.rows_in
+        kinds.append(got.good["order_id"].to_list())
+    assert kinds == [
+        ["a1", "a2", "a3"],
+        "schema",
+        [],
+        ["d1", "d2", "d3", "d4"],
+        "cut",
+        ["f1", "f2"],
+    ]

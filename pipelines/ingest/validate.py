@@ -136,9 +136,10 @@ def read_raw(path: Path, expected: Collection[str] = ()) -> pl.DataFrame:
     file's names."""
     kind = READERS.get(path.suffix.lower())
     if kind == "csv":
-        return pl.read_csv(path, infer_schema=False, raise_if_empty=False)
+        # glob=False: a file's name is its name ("orders[1].csv" is no pattern)
+        return pl.read_csv(path, infer_schema=False, raise_if_empty=False, glob=False)
     if kind == "parquet":
-        return pl.read_parquet(path)
+        return pl.read_parquet(path, glob=False)
     if kind == "jsonl":
         return _read_jsonl(path, expected) if path.stat().st_size else pl.DataFrame()
     raise ValueError(f"{path}: unsupported file type (expected one of {sorted(READERS)})")
@@ -1015,9 +1016,10 @@ def validate_files(
         return [_alone(path, name, source, conf, business_tz) for path, name in files]
     out: list[Validated | SchemaMismatch | None] = [None] * len(files)
     groups: dict[tuple, list[tuple[int, pl.DataFrame]]] = {}
+    read = _read_together([path for path, _ in files])
     for i, (path, name) in enumerate(files):
         try:
-            raw = _read(path, source, conf, name, None)
+            raw = read[i] if i in read else _read(path, source, conf, name, None)
         except SchemaMismatch as err:
             out[i] = err
             continue
@@ -1030,6 +1032,44 @@ def validate_files(
         for i, raw in members:
             out[i] = together.get(i) or _alone(*files[i], source, conf, business_tz, raw)
     return [r for r in out if r is not None]
+
+
+#: the name of the column that tells a row's file in :func:`_read_together`'s read
+_PATH_COLUMN = "_kpi_read_from"
+
+
+def _read_together(paths: Sequence[Path]) -> dict[int, pl.DataFrame]:
+    """Plain CSV files of one source read in one polars read per header, as :func:`read_raw`
+    reads each (a read's fixed cost is most of a small file's): each file with rows, by its
+    place in ``paths``. Every file under a header line written byte for byte the same has the
+    same columns in the same order. A file left out (compressed, blank, cut, without rows,
+    another format), or every file of a read that fails, is read alone by :func:`_read`,
+    which says what is wrong with it."""
+    by_header: dict[bytes, list[int]] = {}
+    for i, path in enumerate(paths):
+        if READERS.get(path.suffix.lower()) != "csv" or _blank(path) or cut_line(path):
+            continue
+        with path.open("rb") as fh:
+            by_header.setdefault(fh.readline(), []).append(i)
+    out: dict[int, pl.DataFrame] = {}
+    for header, members in by_header.items():
+        if len(members) < 2 or _PATH_COLUMN.encode() in header:
+            continue
+        try:
+            frame = pl.scan_csv(
+                [paths[i] for i in members],
+                infer_schema=False,
+                include_file_paths=_PATH_COLUMN,
+                glob=False,  # a file's name is its name, "[1]" and all
+            ).collect()
+        except (pl.exceptions.PolarsError, OSError):
+            continue
+        parts = frame.partition_by(_PATH_COLUMN, include_key=False, as_dict=True)
+        for i in members:
+            part = parts.get((str(paths[i]),))
+            if part is not None:
+                out[i] = part
+    return out
 
 
 def _alone(
