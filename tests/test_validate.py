@@ -28,6 +28,7 @@ from pipelines.ingest.load import (
 )
 from pipelines.ingest.validate import (
     SchemaMismatch,
+    Validated,
     add_business_date,
     constant_utc_offset,
     read_raw,
@@ -1274,3 +1275,114 @@ def test_files_validated_together_get_what_each_gets_alone(tmp_path, monkeypatch
     # 09:01 in Shanghai is 01:01 UTC, the business date the day itself
     assert local.good["business_date"].to_list() == [days[4], days[4]]
     assert last.good["_row"].to_list() == [1, 2, 3, 4] and not last.bad.height
+
+
+def test_a_bad_file_in_a_long_batch_is_quarantined_alone_and_each_file_keeps_its_rows(
+    tmp_path, monkeypatch
+):
+    """A first backfill's small files are validated in batches of many days and loaded in
+    long transactions: a file with a bad row among a hundred days' is quarantined alone (its
+    row, column and rule), each other file loads every row under its own day and name,
+    numbered from 1 in its file, and only the file written in local time is said to be read
+    in the business zone."""
+    settings = _settings(tmp_path, monkeypatch, bad_row_threshold=0.5)
+    orders = settings.landing_dir / "orders"
+    days = [dt.date(2025, 1, 1) + dt.timedelta(i) for i in range(100)]
+    bad_day, local_day = days[57], days[71]
+
+    def rows(day: dt.date, n: int) -> str:
+        at = f"{day} 09:{{i:02d}}:00" if day == local_day else f"{day}T01:{{i:02d}}:00Z"
+        return "".join(
+            f"{day:%m%d}-{i},c{i},{at.format(i=i)},"
+            f"{'radio' if (day, i) == (bad_day, 3) else 'organic'},,prepaid,{i}.25,\n"
+            for i in range(1, n + 1)
+        )
+
+    sizes = {day: 2 + i % 5 for i, day in enumerate(days)}
+    for day in days:
+        write(orders / f"orders_{day}.csv", f"{ORDERS_HEADER}\n{rows(day, sizes[day])}")
+    clock = _clock_after(*orders.iterdir())
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_tables(con, SOURCES)
+    with (
+        ReadAhead(settings, "orders", days, depth=3, clock=clock) as ahead,
+        DayLoader(con, settings, "orders", ahead=ahead) as loader,
+    ):
+        results = {day: loader.load(day) for day in days}
+    assert loader.commits == 1  # a hundred small days in one transaction
+    assert con.execute(
+        "select file, row_number, column_name, check_name, value from raw._quarantine"
+    ).fetchall() == [
+        (
+            f"orders/orders_{bad_day}.csv",
+            3,
+            "channel",
+            "isin(['paid_search', 'feed_ads', 'social', 'organic', 'direct'])",
+            "radio",
+        )
+    ]
+    # every other row under its own file and day, numbered in its file, its amount its own
+    got = con.execute("select _partition_date, _file, _row, order_id, amount from raw.orders")
+    assert sorted(got.fetchall()) == sorted(
+        (day, f"orders/orders_{day}.csv", i, f"{day:%m%d}-{i}", i + 0.25)
+        for day in days
+        for i in range(1, sizes[day] + 1)
+        if (day, i) != (bad_day, 3)
+    )
+    ledger = con.execute(
+        "select partition_date, status, rows_in, rows_loaded, rows_quarantined "
+        "from raw._file_ledger order by 1"
+    ).fetchall()
+    assert ledger == [
+        (day, "loaded", sizes[day], sizes[day] - (day == bad_day), int(day == bad_day))
+        for day in days
+    ]
+    assumed = {day: r.files[0].zone_assumed for day, r in results.items()}
+    assert {day: a for day, a in assumed.items() if a} == {local_day: ("created_at",)}
+
+
+def test_files_read_together_get_what_each_gets_alone(tmp_path, monkeypatch):
+    """Plain CSV files under one header are read in one read: each still gets what it gets
+    alone, a file with a row of too many fields or cut mid-row its own error (its neighbours
+    their rows), one without rows its empty result, one in brackets its own rows."""
+    settings = _settings(tmp_path, monkeypatch, bad_row_threshold=0.5)
+    orders = settings.landing_dir / "orders"
+    day = dt.date(2025, 3, 1)
+
+    def clean(key: str, n: int) -> str:
+        return "".join(
+            f"{key}{i},c{i},{day}T01:{i:02d}:00Z,organic,,prepaid,{i}.5,\n" for i in range(1, n + 1)
+        )
+
+    files = [
+        write(orders / "orders_a.csv", f"{ORDERS_HEADER}\n{clean('a', 3)}"),
+        write(orders / "orders_b.csv", f"{ORDERS_HEADER}\n{clean('b', 2)}b9,c9,x,y,z,w,1,2,3\n"),
+        write(orders / "orders_c.csv", ORDERS_HEADER),
+        write(orders / "orders_d[1].csv", f"{ORDERS_HEADER}\n{clean('d', 4)}"),
+        orders / "orders_e.csv",
+        write(orders / "orders_f.csv", f"{ORDERS_HEADER}\n{clean('f', 2)}"),
+    ]
+    files[4].write_text(f"{ORDERS_HEADER}\n{clean('e', 2)}e3,c3,{day}", encoding="utf-8")
+    items = [(f, f.relative_to(settings.landing_dir).as_posix()) for f in files]
+    conf, zone = settings.source("orders"), settings.business_timezone
+    together = validate_files(items, "orders", conf, zone)
+    kinds = []
+    for (path, name), got in zip(items, together, strict=True):
+        try:
+            alone = validate_file(path, "orders", conf, zone, name)
+        except SchemaMismatch as err:
+            assert isinstance(got, SchemaMismatch) and str(got) == str(err)
+            kinds.append(err.kind)
+            continue
+        assert isinstance(got, Validated)
+        assert got.good.equals(alone.good) and got.bad.equals(alone.bad)
+        assert got.rows_in == alone.rows_in
+        kinds.append(got.good["order_id"].to_list())
+    assert kinds == [
+        ["a1", "a2", "a3"],
+        "schema",
+        [],
+        ["d1", "d2", "d3", "d4"],
+        "cut",
+        ["f1", "f2"],
+    ]

@@ -320,9 +320,10 @@ class ReadAheadFile:
 SMALL_FILE_BYTES = 4 << 20
 #: the days whose files' sizes decide the number of threads (the first of the step's)
 SIZE_SAMPLE_DAYS = 7
-#: at most this many days' small files are validated together (a step's transaction
-#: commits at most :data:`COMMIT_DAYS` days, the same month's worth)
-TOGETHER_DAYS = 31
+#: at most this many days' small files are validated together (and at most
+#: :data:`~pipelines.ingest.validate.TOGETHER_BYTES`): a quarter, so that a small shop's
+#: history is typed and checked in a few frames, not a frame a month
+TOGETHER_DAYS = 92
 
 
 def read_ahead_workers(sample: list[Path]) -> int:
@@ -471,9 +472,10 @@ def _validate(settings: Settings, source: str, path: Path) -> Validated:
 #: of 122,880 rows), or :data:`COMMIT_DAYS` days, whichever comes first. DuckDB writes each
 #: row group a transaction fills once, compressed, while the transaction runs; rows that do
 #: not fill one go to its write-ahead log at the commit and are compressed again at the next
-#: checkpoint: committing day by day would pay for a large shop's days twice.
+#: checkpoint: committing day by day would pay for a large shop's days twice. A small shop's
+#: days fill a row group only many together, hence a year's days.
 COMMIT_ROWS = 4 * 122_880
-COMMIT_DAYS = 31
+COMMIT_DAYS = 366
 #: a file with fewer good rows than this (a small shop's) is inserted with the other such
 #: files of its transaction, in one statement when the transaction commits; a larger one at
 #: once, as it comes (its constant columns DuckDB's to add, not built in polars first)
@@ -617,7 +619,7 @@ class DayLoader:
         self._undated: list[tuple[FileResult, dt.date, pl.Series]] = []
         #: the good rows of the transaction's small files, with their day, file and time of
         #: loading, inserted together before it commits (:meth:`_insert_unwritten`)
-        self._unwritten: list[pl.DataFrame] = []
+        self._unwritten: list[tuple[pl.DataFrame, dt.date, str, dt.datetime]] = []
         #: transactions committed so far
         self.commits = 0
         #: the first and last business date a row may carry (:func:`out_of_range`)
@@ -666,9 +668,25 @@ class DayLoader:
         is a query with a fixed cost, and a small shop's files are a few hundred rows."""
         if not self._unwritten:
             return
+        unwritten, self._unwritten = self._unwritten, []
+        # each file's day, name and time of loading on each of its rows, made for all the
+        # files at once: a column added file by file is a query per file
+        constants = pl.DataFrame(
+            {
+                "_partition_date": [day for _, day, _, _ in unwritten],
+                "_file": [rel for _, _, rel, _ in unwritten],
+                "_loaded_at": [at for _, _, _, at in unwritten],
+                "_n": [good.height for good, _, _, _ in unwritten],
+            },
+            schema={
+                "_partition_date": pl.Date,
+                "_file": pl.String,
+                "_loaded_at": pl.Datetime("us"),
+                "_n": pl.Int64,
+            },
+        ).select(pl.exclude("_n").repeat_by("_n").explode())
         # the frame is found by its variable's name (DuckDB's replacement scan)
-        _good_rows = pl.concat(self._unwritten, how="vertical")
-        self._unwritten = []
+        _good_rows = pl.concat([good for good, *_ in unwritten], how="vertical").hstack(constants)
         self._con.execute(
             f"insert into {RAW_SCHEMA}.{self._source} by name "
             "select *, ?::varchar as _run_id from _good_rows",
@@ -773,7 +791,7 @@ class DayLoader:
             )
         # the day written again in the transaction: its rows not inserted yet are replaced too
         self._undated = [u for u in self._undated if u[1] != day]
-        self._unwritten = [g for g in self._unwritten if g["_partition_date"][0] != day]
+        self._unwritten = [u for u in self._unwritten if u[1] != day]
         results: list[FileResult] = []
         entries: list[LedgerRow] = []  # the day's ledger rows
         for f in files:
@@ -841,13 +859,7 @@ class DayLoader:
                 [day, f.rel, loaded_at, run_id],
             )
         elif f.status == "loaded" and checked.good.height:
-            self._unwritten.append(
-                checked.good.with_columns(
-                    pl.lit(day, pl.Date).alias("_partition_date"),
-                    pl.lit(f.rel, pl.String).alias("_file"),
-                    pl.lit(loaded_at, pl.Datetime("us")).alias("_loaded_at"),
-                )
-            )
+            self._unwritten.append((checked.good, day, f.rel, loaded_at))
         if f.status == "loaded" and checked.good.height:
             spec = SOURCE_SPECS[source]
             if "business_date" not in checked.good.columns and spec.dated_by is not None:

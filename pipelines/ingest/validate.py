@@ -136,9 +136,10 @@ def read_raw(path: Path, expected: Collection[str] = ()) -> pl.DataFrame:
     file's names."""
     kind = READERS.get(path.suffix.lower())
     if kind == "csv":
-        return pl.read_csv(path, infer_schema=False, raise_if_empty=False)
+        # glob=False: a file's name is its name ("orders[1].csv" is no pattern)
+        return pl.read_csv(path, infer_schema=False, raise_if_empty=False, glob=False)
     if kind == "parquet":
-        return pl.read_parquet(path)
+        return pl.read_parquet(path, glob=False)
     if kind == "jsonl":
         return _read_jsonl(path, expected) if path.stat().st_size else pl.DataFrame()
     raise ValueError(f"{path}: unsupported file type (expected one of {sorted(READERS)})")
@@ -741,23 +742,64 @@ def written_without_offset(
     A column with a declared format (``formats``) is judged by it, one without by its first
     written value. A date without a time (``2025-03-14``, or a format such as ``%Y%m%d``) is
     a business day, not a timestamp: not one."""
+    return written_without_offset_by(frame, source, None, formats)[0]
+
+
+def written_without_offset_by(
+    frame: pl.DataFrame,
+    source: str,
+    files: pl.Series | None,
+    formats: Mapping[str, str] | None = None,
+) -> list[list[str]]:
+    """:func:`written_without_offset` of each file whose rows ``frame`` holds together:
+    ``files`` gives each row's file, numbered from 0 in the frame's order (None: one file).
+    A text column is judged by each file's own first written value, found for all the files
+    in one query."""
     formats = formats or {}
-    naive = []
+    count = int(files.max()) + 1 if files is not None and files.len() else 1  # type: ignore[arg-type]
+    naive: list[list[str]] = [[] for _ in range(count)]
+    judged: list[str] = []  # text columns judged by their values
     for name in SOURCE_SPECS[source].timestamp_columns:
         dtype = frame.schema.get(name)
         if isinstance(dtype, pl.Datetime):
             if dtype.time_zone is None:
-                naive.append(name)
+                for columns in naive:
+                    columns.append(name)
         elif dtype == pl.String and name in formats:
             fmt = formats[name]
             if has_time(fmt) and not _has_offset(fmt):
-                naive.append(name)
+                for columns in naive:
+                    columns.append(name)
         elif dtype == pl.String:
-            written = frame[name].drop_nulls().head(FORM_SAMPLE).str.strip_chars()
-            first = next((v for v in written if v), None)
+            judged.append(name)
+    if not judged or not frame.height:
+        return naive
+
+    def first_written(name: str) -> pl.Expr:
+        written = pl.col(name).drop_nulls().head(FORM_SAMPLE).str.strip_chars()
+        return written.filter(written != "").first().alias(name)
+
+    if files is None:
+        firsts = [frame.select(first_written(name) for name in judged).row(0)]
+        order = [0]
+    else:
+        found = (
+            frame.lazy()
+            .select(judged)
+            .with_columns(files.alias("_file_index"))
+            .group_by("_file_index")
+            .agg(first_written(name) for name in judged)
+            .collect()
+        )
+        order = found["_file_index"].to_list()
+        firsts = found.select(judged).rows()
+    for k, values in zip(order, firsts, strict=True):
+        for name, first in zip(judged, values, strict=True):
             if first and not _DATE_ONLY.match(first) and not _WITH_OFFSET.search(first):
-                naive.append(name)
-    return naive
+                naive[k].append(name)
+    # the columns in the contract's order, as one file's are
+    rank = {name: i for i, name in enumerate(SOURCE_SPECS[source].timestamp_columns)}
+    return [sorted(columns, key=rank.__getitem__) for columns in naive]
 
 
 def zone_notice(source: str, columns: Collection[str], zone: str) -> str:
@@ -974,9 +1016,10 @@ def validate_files(
         return [_alone(path, name, source, conf, business_tz) for path, name in files]
     out: list[Validated | SchemaMismatch | None] = [None] * len(files)
     groups: dict[tuple, list[tuple[int, pl.DataFrame]]] = {}
+    read = _read_together([path for path, _ in files])
     for i, (path, name) in enumerate(files):
         try:
-            raw = _read(path, source, conf, name, None)
+            raw = read[i] if i in read else _read(path, source, conf, name, None)
         except SchemaMismatch as err:
             out[i] = err
             continue
@@ -989,6 +1032,44 @@ def validate_files(
         for i, raw in members:
             out[i] = together.get(i) or _alone(*files[i], source, conf, business_tz, raw)
     return [r for r in out if r is not None]
+
+
+#: the name of the column that tells a row's file in :func:`_read_together`'s read
+_PATH_COLUMN = "_kpi_read_from"
+
+
+def _read_together(paths: Sequence[Path]) -> dict[int, pl.DataFrame]:
+    """Plain CSV files of one source read in one polars read per header, as :func:`read_raw`
+    reads each (a read's fixed cost is most of a small file's): each file with rows, by its
+    place in ``paths``. Every file under a header line written byte for byte the same has the
+    same columns in the same order. A file left out (compressed, blank, cut, without rows,
+    another format), or every file of a read that fails, is read alone by :func:`_read`,
+    which says what is wrong with it."""
+    by_header: dict[bytes, list[int]] = {}
+    for i, path in enumerate(paths):
+        if READERS.get(path.suffix.lower()) != "csv" or _blank(path) or cut_line(path):
+            continue
+        with path.open("rb") as fh:
+            by_header.setdefault(fh.readline(), []).append(i)
+    out: dict[int, pl.DataFrame] = {}
+    for header, members in by_header.items():
+        if len(members) < 2 or _PATH_COLUMN.encode() in header:
+            continue
+        try:
+            frame = pl.scan_csv(
+                [paths[i] for i in members],
+                infer_schema=False,
+                include_file_paths=_PATH_COLUMN,
+                glob=False,  # a file's name is its name, "[1]" and all
+            ).collect()
+        except (pl.exceptions.PolarsError, OSError):
+            continue
+        parts = frame.partition_by(_PATH_COLUMN, include_key=False, as_dict=True)
+        for i in members:
+            part = parts.get((str(paths[i]),))
+            if part is not None:
+                out[i] = part
+    return out
 
 
 def _alone(
@@ -1020,41 +1101,49 @@ def _together(
     are to be validated alone."""
     if len(members) < 2:
         return {}
-    starts, offset = [], 0
-    for _name, raw in members:
-        starts.append(offset)
-        offset += raw.height
+    heights = [raw.height for _, raw in members]
+    starts = [sum(heights[:k]) for k in range(len(heights))]
     # numbered through the frame, so that a bad row's number tells its file
-    frames = [
-        raw.with_row_index(ROW, offset=start + 1)
-        for (_, raw), start in zip(members, starts, strict=True)
-    ]
+    together = pl.concat([raw for _, raw in members]).with_row_index(ROW, offset=1)
     try:
         checked = _validate_raw(
-            pl.concat(frames), source, conf, business_tz, files[members[0][0]][1], numbered=True
+            together, source, conf, business_tz, files[members[0][0]][1], numbered=True
         )
     except SchemaMismatch:
         return {}
     spoiled = set()
     if checked.bad.height:
         spoiled = {bisect_left(starts, r) - 1 for r in checked.bad["row_number"].unique()}
+    # each row's file (its place in members), and its number within its file, for all the
+    # files at once
+    file_of = pl.Series(range(len(members)), dtype=pl.Int32).gather(
+        pl.Series(starts, dtype=pl.Int64).search_sorted(
+            checked.good[ROW].cast(pl.Int64) - 1, side="right"
+        )
+        - 1
+    )
+    first_row = pl.Series(starts, dtype=pl.Int64).gather(file_of)
+    good_all = checked.good.with_columns(
+        (checked.good[ROW].cast(pl.Int64) - first_row).cast(checked.good[ROW].dtype).alias(ROW)
+    )
+    assumed: list[list[str]] = [[] for _ in members]
+    if not conf.timezone_declared:
+        read_as = together.rename({k: v for k, v in conf.columns.items() if k in together.columns})
+        rows_file = pl.Series(range(len(members)), dtype=pl.Int32).gather(
+            pl.Series(starts, dtype=pl.Int64).search_sorted(
+                pl.int_range(0, together.height, dtype=pl.Int64, eager=True), side="right"
+            )
+            - 1
+        )
+        assumed = written_without_offset_by(read_as, source, rows_file)
     out: dict[int, Validated] = {}
     for k, ((i, raw), start) in enumerate(zip(members, starts, strict=True)):
         if k in spoiled:
             continue
-        if spoiled:  # bad rows are gone from the frame: the file's rows by their numbers
-            rows = pl.col(ROW).is_between(start + 1, start + raw.height)
-            good = checked.good.filter(rows)
-        else:
-            good = checked.good.slice(start, raw.height)
-        read_as = raw.rename({k: v for k, v in conf.columns.items() if k in raw.columns})
+        # when bad rows are gone from the frame, the file's rows are found by their file
+        good = good_all.filter(file_of == k) if spoiled else good_all.slice(start, raw.height)
         out[i] = Validated(
-            good=good.with_columns(pl.col(ROW) - start),
-            bad=_NO_BAD_ROWS,
-            rows_in=raw.height,
-            zone_assumed=(
-                () if conf.timezone_declared else tuple(written_without_offset(read_as, source))
-            ),
+            good=good, bad=_NO_BAD_ROWS, rows_in=raw.height, zone_assumed=tuple(assumed[k])
         )
     return out
 
