@@ -876,3 +876,27 @@ def test_an_unpivot_reading_columns_the_file_lacks_names_them_in_the_shops_langu
         validate_file(f, "ad_spend", conf, "Asia/Shanghai")
     with i18n.use("zh_CN"), pytest.raises(SchemaMismatch, match=r"unpivot 读取的 \['feed_cost'\]"):
         validate_file(f, "ad_spend", conf, "Asia/Shanghai")
+
+
+def test_a_mapped_file_named_with_brackets_is_read_as_named(tmp_path):
+    # polars reads "[1]" in a path as a pattern unless told not to: a browser's second
+    # download of a report ("…[1].csv") must read like the first
+    f = tmp_path / "ad_spend_2025-03-15[1].csv"
+    f.write_text("Tag;Kosten\n15.03.2025;54,2\n16.03.2025;7\n", encoding="utf-8")
+    conf = source_config(
+        "ad_spend",
+        {
+            "delimiter": ";",
+            "decimal": ",",
+            "columns": {"Tag": "date", "Kosten": "spend"},
+            "dates": {"date": "%d.%m.%Y"},
+            "constants": {"channel": "paid_search", "campaign": "all", "impressions": 0,
+                          "clicks": 0},
+        },
+    )  # fmt: skip
+    spend = validate_file(f, "ad_spend", conf, "Europe/Berlin")
+    assert spend.bad.height == 0
+    assert spend.good.select("date", "spend").rows() == [
+        (dt.date(2025, 3, 15), 54.2),
+        (dt.date(2025, 3, 16), 7.0),
+    ]

@@ -559,7 +559,8 @@ def read_csv_text(
     name = codecs.lookup(encoding).name
     if name in ("utf-8", "utf-8-sig"):  # polars reads UTF-8 itself, a BOM included
         try:
-            return pl.read_csv(path, **options)
+            # glob=False: a file's name is its name ("report[1].csv" is no pattern)
+            return pl.read_csv(path, glob=False, **options)
         except pl.exceptions.ComputeError as err:
             if "utf-8" not in str(err).lower():
                 raise
