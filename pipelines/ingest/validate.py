@@ -39,6 +39,7 @@ from bisect import bisect_left
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
+from itertools import accumulate
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -1102,7 +1103,15 @@ def _together(
     if len(members) < 2:
         return {}
     heights = [raw.height for _, raw in members]
-    starts = [sum(heights[:k]) for k in range(len(heights))]
+    starts = list(accumulate(heights, initial=0))[:-1]
+    file_starts = pl.Series(starts, dtype=pl.Int64)
+
+    def file_of(rows: pl.Series) -> pl.Series:
+        """Each row's file (its place in ``members``), from its place in the frame (from 0)."""
+        return pl.Series(range(len(members)), dtype=pl.Int32).gather(
+            file_starts.search_sorted(rows, side="right") - 1
+        )
+
     # numbered through the frame, so that a bad row's number tells its file
     together = pl.concat([raw for _, raw in members]).with_row_index(ROW, offset=1)
     try:
@@ -1116,32 +1125,22 @@ def _together(
         spoiled = {bisect_left(starts, r) - 1 for r in checked.bad["row_number"].unique()}
     # each row's file (its place in members), and its number within its file, for all the
     # files at once
-    file_of = pl.Series(range(len(members)), dtype=pl.Int32).gather(
-        pl.Series(starts, dtype=pl.Int64).search_sorted(
-            checked.good[ROW].cast(pl.Int64) - 1, side="right"
-        )
-        - 1
-    )
-    first_row = pl.Series(starts, dtype=pl.Int64).gather(file_of)
+    good_file = file_of(checked.good[ROW].cast(pl.Int64) - 1)
+    first_row = file_starts.gather(good_file)
     good_all = checked.good.with_columns(
         (checked.good[ROW].cast(pl.Int64) - first_row).cast(checked.good[ROW].dtype).alias(ROW)
     )
     assumed: list[list[str]] = [[] for _ in members]
     if not conf.timezone_declared:
         read_as = together.rename({k: v for k, v in conf.columns.items() if k in together.columns})
-        rows_file = pl.Series(range(len(members)), dtype=pl.Int32).gather(
-            pl.Series(starts, dtype=pl.Int64).search_sorted(
-                pl.int_range(0, together.height, dtype=pl.Int64, eager=True), side="right"
-            )
-            - 1
-        )
-        assumed = written_without_offset_by(read_as, source, rows_file)
+        rows = pl.int_range(0, together.height, dtype=pl.Int64, eager=True)
+        assumed = written_without_offset_by(read_as, source, file_of(rows))
     out: dict[int, Validated] = {}
     for k, ((i, raw), start) in enumerate(zip(members, starts, strict=True)):
         if k in spoiled:
             continue
         # when bad rows are gone from the frame, the file's rows are found by their file
-        good = good_all.filter(file_of == k) if spoiled else good_all.slice(start, raw.height)
+        good = good_all.filter(good_file == k) if spoiled else good_all.slice(start, raw.height)
         out[i] = Validated(
             good=good, bad=_NO_BAD_ROWS, rows_in=raw.height, zone_assumed=tuple(assumed[k])
         )
