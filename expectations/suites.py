@@ -52,7 +52,6 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 import duckdb
-import great_expectations.expectations as gxe
 import pandas as pd
 
 from expectations.completeness import (
@@ -113,6 +112,9 @@ def team_gate(
     """``accepted``: the missing source days an operator accepted (expectations/gaps.py);
     ``volume_accepted``: the sources whose refreshed day the shop accepted as it is (kpi.yaml
     ``completeness.accept``): their KPIs' volume is not judged on it."""
+    # Great Expectations takes seconds to import: only a gate that runs pays for it
+    import great_expectations.expectations as gxe
+
     owned, not_available = unit_split(tree, unit, availability or {})
     if not owned:
         return Gate(unit, {}, {}, not_available, skipped=True)
@@ -398,6 +400,9 @@ def shared_gate(
     availability: dict[str, Availability] | None = None,
     accepted: set[tuple[str, dt.date]] | None = None,
 ) -> Gate:
+    # Great Expectations takes seconds to import: only a gate that runs pays for it
+    import great_expectations.expectations as gxe
+
     computable, not_available = unit_split(tree, SHARED_UNIT, availability or {})
     if not computable:
         return Gate(SHARED_UNIT, {}, {}, not_available, skipped=True)
@@ -453,6 +458,9 @@ def add_completeness(
     """The completeness of the raw data the unit reads (:mod:`expectations.completeness`):
     the files the run ``run_id`` refused, incomplete delivery days and orphans, one row per
     problem, none expected."""
+    # Great Expectations takes seconds to import: only a gate that runs pays for it
+    import great_expectations.expectations as gxe
+
     sources = unit_sources(tree, gate.unit)
     if run_id is not None:
         # first: a refused file explains the gaps and thin days the other frames find; and

@@ -10,7 +10,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from kpi_tree.model import default_tree
-from pipelines.alerts.store import read_alerts
 from pipelines.alerts.words import CHANNEL, DELIVERY, KIND, SEVERITY, team_name, word
 from pipelines.cli import choices
 from pipelines.cli.console import console
@@ -28,6 +27,9 @@ def print_alerts(
     limit: int = 20,
 ) -> int:
     """Print the newest alerts (of ``day`` / ``team``); returns how many were shown."""
+    # the store reads the serving file (pandas, duckdb): imported when alerts are printed
+    from pipelines.alerts.store import read_alerts
+
     records = [
         r
         for r in read_alerts(settings)

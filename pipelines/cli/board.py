@@ -9,8 +9,6 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from pipelines.board.data import BoardError
-from pipelines.board.page import board_path, write_board
 from pipelines.cli.console import console, err_console
 from pipelines.i18n import _
 from pipelines.settings import Settings, load_settings
@@ -28,6 +26,10 @@ def board(
     """Draw the board: the KPI tree, every team and person against target, today's alerts.
     One self-contained HTML file (no network needed); it is drawn again after each nightly run
     that publishes."""
+    # the board's data and page are imported when it is drawn: `kpi` loads every command
+    from pipelines.board.data import BoardError
+    from pipelines.board.page import write_board
+
     try:
         path = write_board(load_settings(), out=out)
     except BoardError as exc:
@@ -45,6 +47,8 @@ def board(
 
 def print_board_location(settings: Settings) -> None:
     """Where the nightly run drew the board, or that it did not."""
+    from pipelines.board.page import board_path
+
     path = board_path(settings)
     if path.exists():
         console.print(_("The board: {path}").format(path=path), highlight=False, soft_wrap=True)

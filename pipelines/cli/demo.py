@@ -5,16 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 
-from expectations.gaps import accept as record_acceptance
-from kpi_tree.model import default_tree
-from pipelines.alerts.digest import digest_log
-from pipelines.cli.alerts import print_alerts
-from pipelines.cli.board import print_board_location
 from pipelines.cli.console import console, fail
 from pipelines.cli.generate import (
     SAMPLE_DAYS,
@@ -25,15 +20,11 @@ from pipelines.cli.generate import (
     parse_faults,
     print_faults,
 )
-from pipelines.cli.run import run_range
-from pipelines.cli.serving import print_publication_log
-from pipelines.cli.status import print_summary
-from pipelines.cli.targets import print_catch_up, print_pace
-from pipelines.cli.tree import print_tree
 from pipelines.i18n import N_, _, lang
 from pipelines.settings import Settings, load_settings
-from sample_shop import MANIFEST_NAME
-from sample_shop.model import Incident
+
+if TYPE_CHECKING:
+    from sample_shop.model import Incident
 
 #: the sample shop's target plan, versioned by the nightly run from the drop folder
 SAMPLE_PLAN = Path(__file__).resolve().parents[2] / "kpi_tree" / "plans" / "sample_shop_2026.yaml"
@@ -52,6 +43,16 @@ def demo(
 ) -> None:
     """Generate the sample shop (with a few faults of every kind) and run it all: a backfill
     of the history as one run, then one nightly run for the last day."""
+    # imported here: `kpi` loads every command's module, and these bring the pipeline's
+    from expectations.gaps import accept as record_acceptance
+    from pipelines.cli.alerts import print_alerts
+    from pipelines.cli.board import print_board_location
+    from pipelines.cli.run import run_range
+    from pipelines.cli.serving import print_publication_log
+    from pipelines.cli.status import print_summary
+    from pipelines.cli.targets import print_catch_up, print_pace
+    from pipelines.cli.tree import print_tree
+
     settings = load_settings()
     reset_demo_data(settings)
     _rule("1. " + _("Sample shop"))
@@ -149,6 +150,9 @@ def _print_top_digest(settings: Settings, day: dt.date) -> None:
     """The night's digest of the tree's top team (the shop's own figures: every KPI short or
     at risk, alerted today or before), shown before the alerts: a KPI still short is not
     alerted again each night, so the alerts alone would not show it."""
+    from kpi_tree.model import default_tree
+    from pipelines.alerts.digest import digest_log
+
     top = next(iter(default_tree().teams))
     sent = [d for d in digest_log(settings) if d["team"] == top and d["day"] == day.isoformat()]
     if sent:
@@ -168,6 +172,8 @@ def shop_range(manifest: dict) -> tuple[dt.date, dt.date]:
 
 def demo_incidents(start: dt.date, days: int) -> tuple[Incident, ...]:
     """The shortfall the demo plants: paid search converts badly over the shop's last days."""
+    from sample_shop.model import Incident
+
     end = start + dt.timedelta(days=days - 1)
     return (
         Incident(
@@ -182,6 +188,8 @@ def demo_incidents(start: dt.date, days: int) -> tuple[Incident, ...]:
 
 def reset_demo_data(settings: Settings) -> None:
     """Start the demo from a clean data directory, but never clear a real shop's data."""
+    from sample_shop import MANIFEST_NAME
+
     manifest = settings.landing_dir / MANIFEST_NAME
     if (
         settings.landing_dir.exists()

@@ -5,20 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from kpi_tree.model import default_tree
-from pipelines.alerts.words import source_name
 from pipelines.cli.console import console
 from pipelines.i18n import N_, _
 from pipelines.settings import load_settings
-from sample_shop import DEFAULT_FAULTS, FAULT_KINDS, generate_shop
-from sample_shop.model import Incident
+
+if TYPE_CHECKING:
+    from sample_shop.model import Incident
 
 #: the sample shop's default range, 2025-01-01 .. 2026-06-15: a full year of history to plan
 #: 2026 from (kpi_tree/plans/sample_shop_2026.yaml), then five and a half months to pace,
@@ -31,6 +30,9 @@ SAMPLE_SEED = 7
 
 def parse_faults(values: list[str]) -> dict[str, int]:
     """``--fault`` values (NAME, NAME=COUNT, comma-separated, `default`, `none`) as counts."""
+    # the generator is imported when it is used: `kpi` loads every command's module
+    from sample_shop import DEFAULT_FAULTS, FAULT_KINDS
+
     faults: dict[str, int] = {}
     for value in values:
         for item in value.split(","):
@@ -69,6 +71,8 @@ def generate_with_progress(
     incidents: tuple[Incident, ...] = (),
 ) -> dict:
     """Write the sample shop's files to ``out`` with a progress bar; its manifest."""
+    from sample_shop import generate_shop
+
     if clean and out.exists():
         shutil.rmtree(out)
     with Progress(
@@ -96,6 +100,9 @@ def generate_with_progress(
 
 def print_faults(manifest: dict) -> None:
     """The faults a generation planted, from its manifest."""
+    from kpi_tree.model import default_tree
+    from pipelines.alerts.words import source_name
+
     rows = manifest.get("row_faults") or []
     if not rows and not manifest.get("file_faults"):
         return
@@ -227,6 +234,8 @@ FAULT_WORDS: dict[str, str] = {
 
 def faults() -> None:
     """List the faults the sample generator can inject."""
+    from sample_shop import DEFAULT_FAULTS, FAULT_KINDS
+
     table = Table(_("fault"), _("what it does"), _("in 'default'"))
     for name, text in FAULT_KINDS.items():
         shown = _(FAULT_WORDS[name]) if FAULT_WORDS.get(name) == text else text
