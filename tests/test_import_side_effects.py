@@ -144,13 +144,28 @@ def test_the_probe_sees_a_config_read_a_write_a_dbt_and_a_path_change(tmp_path):
 
 
 def test_the_cli_imports_no_pipeline_library_until_a_command_needs_it():
-    """`kpi --help` imports the CLI only: Dagster, dbt, Great Expectations and pandera load in
-    the commands that use them (run the pipeline, check or report on files), not at every
-    start."""
-    heavy = ("dagster", "dagster_dbt", "dbt", "great_expectations", "pandera")
+    """`kpi --help` imports the CLI only: Dagster, dbt, Great Expectations, pandera, pandas
+    and the sample shop's generator load in the commands that use them (run the pipeline,
+    check or report on files, generate), not at every start."""
+    heavy = ("dagster", "dagster_dbt", "dbt", "great_expectations", "pandera", "pandas")
+    assert _loaded("pipelines.cli", (*heavy, "sample_shop")) == []
+
+
+def test_the_definitions_load_great_expectations_only_when_a_gate_runs():
+    """Importing the Dagster definitions (every `kpi run` starts with it) does not import
+    Great Expectations: the gates import it when they run."""
+    assert _loaded("pipelines.definitions", ("great_expectations",)) == []
+    # the probe sees a module that does load it
+    assert _loaded("great_expectations.expectations", ("great_expectations",)) == [
+        "great_expectations"
+    ]
+
+
+def _loaded(module: str, names: tuple[str, ...]) -> list[str]:
+    """Which of ``names`` are imported once ``module`` is, in a fresh interpreter."""
     probe = (
-        "import sys, json, pipelines.cli; "
-        f"print('PROBE' + json.dumps([m for m in {heavy!r} if m in sys.modules]))"
+        f"import sys, json, {module}; "
+        f"print('PROBE' + json.dumps([m for m in {names!r} if m in sys.modules]))"
     )
     out = subprocess.run(
         [sys.executable, "-c", probe],
@@ -161,4 +176,4 @@ def test_the_cli_imports_no_pipeline_library_until_a_command_needs_it():
     )
     assert out.returncode == 0, out.stderr[-3000:]
     line = next(x for x in out.stdout.splitlines() if x.startswith("PROBE"))
-    assert json.loads(line.removeprefix("PROBE")) == []
+    return json.loads(line.removeprefix("PROBE"))
