@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator, Mapping
+from contextlib import chdir, nullcontext
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,10 @@ class KpiDbtCliResource(DbtFastPaths, DbtCliResource):
     """dagster-dbt's resource, with the fast paths of :mod:`pipelines.fastpaths` (on unless
     ``KPI_FASTPATHS`` turns them off): the dbt installed beside this interpreter runs in this
     process, without being started to ask its version, and without an adapter handle."""
+
+    def runs_in_this_process(self) -> bool:
+        """Whether its invocations run dbt in this process (else as a `dbt` subprocess)."""
+        return self._fast()
 
 
 def window_env(window: RunWindow, raw_rows: int | None = None) -> dict[str, str]:
@@ -100,13 +105,29 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
 TARGET_MODELS = "tag:targets"
 
 
+def warehouse_path(settings: Settings, in_warehouse_dir: bool) -> str:
+    """The build warehouse's path as the profile is given it (``KPI_BUILD_DB``): its file name
+    when dbt runs in its folder (``in_warehouse_dir``), else its whole path.
+
+    dbt hashes the profile's connection keys, dbt-duckdb's ``path`` among them, into the
+    parse it saves, and parses the whole project again when they differ from the saved
+    parse's: given as a whole path, a new data dir's warehouse would never reuse the parse
+    an earlier run left (:func:`_keep_partial_parse`). Nothing in the project reads the
+    path when dbt parses (``target.path``), so the parse is the same for every data dir.
+    DuckDB opens a relative path in the working directory, so dbt in this process runs in
+    the warehouse's folder; a `dbt` subprocess runs in the project's (dagster-dbt's), so it
+    is given the whole path.
+    """
+    return settings.build_db.name if in_warehouse_dir else str(settings.build_db)
+
+
 def _keep_partial_parse(target_path: Path) -> None:
     """Leave this run's parse where the next run's dbt will look for it.
 
     dagster-dbt gives every invocation its own target folder, seeded with
     `dbt_project/target/partial_parse.msgpack`, which `dbt parse` wrote at load time for a
-    default profile; the build's profile (this data dir's warehouse) differs, so dbt would parse
-    the whole project again every night. The file is replaced atomically.
+    default profile, without the run's target and vars: dbt would parse the whole project
+    again every night. The file is replaced atomically.
     """
     kept = kept_partial_parse()
     produced = target_path / kept.name
@@ -170,17 +191,27 @@ def _build(
         else ""
     )
     context.log.info(f"dbt build ({what}) over {covered.start} .. {covered.end}{delivered}")
+    in_warehouse_dir = settings.engine == "duckdb" and dbt.runs_in_this_process()
     environment = {
         # the profile reads the build warehouse's path from the environment (profiles.yml)
-        "KPI_BUILD_DB": str(settings.build_db),
+        "KPI_BUILD_DB": warehouse_path(settings, in_warehouse_dir),
         "KPI_DUCKDB_MEMORY_LIMIT": settings.memory_limit,
-        # and Spark's warehouse and raw Parquet, for `engine: spark` (docs/spark.md)
-        "KPI_SPARK_DIR": str(settings.spark_dir),
         **window,
     }
+    if settings.engine == "spark":
+        # Spark's warehouse and raw Parquet (docs/spark.md); the sources read it when dbt
+        # parses, so a DuckDB build leaves it at the profile's default, the same in every
+        # data dir
+        environment["KPI_SPARK_DIR"] = str(settings.spark_dir)
+    if in_warehouse_dir:
+        settings.build_db.parent.mkdir(parents=True, exist_ok=True)
     # dbt reads its environment when it starts; in this process it starts in a thread while
-    # the stream is read, so the environment stays set until dbt is done
-    with environment_set(environment):
+    # the stream is read, so the environment (and the working directory) stays set until
+    # dbt is done
+    with (
+        environment_set(environment),
+        chdir(settings.build_db.parent) if in_warehouse_dir else nullcontext(),
+    ):
         invocation = dbt.cli(
             ["build", "--target", settings.dbt_target, "--vars", json.dumps(dbt_vars(settings))],
             context=context,
