@@ -912,19 +912,23 @@ def test_a_new_data_dirs_first_dbt_reuses_the_parse_another_data_dir_left(
     assert built > 0
 
 
-def test_a_model_changed_since_the_kept_parse_is_parsed_again_and_built(shop_copy, tmp_path):
-    """The kept parse does not hide a change of the project: `dbt` given it, run as the
-    pipeline runs it in a new data dir (in the warehouse's folder, given its file name),
-    parses nothing while nothing has changed, and parses and builds a model changed since."""
-    from pipelines.transform.assets import dbt_vars
+def test_the_prepared_parse_serves_a_new_data_dir_and_a_changed_model_is_parsed_again(
+    shop_copy, tmp_path
+):
+    """The parse saved when the project is prepared serves a new data dir's first build, but
+    does not hide a change of the project: `dbt`, run as the pipeline runs it (in the
+    warehouse's folder, given its file name, the run's target and vars), parses nothing
+    while nothing has changed (dbt writes a new parse when it parses), and parses and builds
+    a model changed since."""
+    from dagster_dbt import DbtProject
 
-    day = shop_copy.end
-    assert shop_copy.run(day, day).ok  # leaves its parse
+    from pipelines.transform.assets import dbt_vars
+    from pipelines.transform.project import prepare
+
     project = tmp_path / "dbt_project"
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    prepare(DbtProject(project_dir=project, profiles_dir=project))
     kept = project / "target" / "partial_parse.msgpack"
-    kept.parent.mkdir()
-    shutil.copyfile(DBT_PROJECT_DIR / "target" / "partial_parse.msgpack", kept)
     given = kept.read_bytes()
     other = tmp_path / "other"
     shutil.copytree(shop_copy.settings.warehouse_dir, other)

@@ -17,9 +17,14 @@ from pipelines.fastpaths import DbtFastPaths
 from pipelines.ingest.contracts import SOURCES
 from pipelines.partitions import RunWindow, run_window
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
-from pipelines.settings import Settings
 from pipelines.transform.in_process import environment_set
-from pipelines.transform.project import dbt_executable, dbt_project, kept_partial_parse
+from pipelines.transform.project import (
+    dbt_executable,
+    dbt_project,
+    dbt_vars,
+    kept_partial_parse,
+    warehouse_path,
+)
 from pipelines.transform.spark_read_back import read_back
 
 
@@ -88,46 +93,19 @@ def dbt_window_env(start: dt.date, end: dt.date, raw_rows: int | None = None) ->
     }
 
 
-def dbt_vars(settings: Settings) -> dict[str, Any]:
-    """The pace thresholds and the mid-month check day (kpi.yaml `targets:`) and the shop's
-    vocabulary (`vocabulary:`, macros/kpi/vocabulary.sql) as dbt vars."""
-    t = settings.targets
-    return {
-        "pace_on_track": t.on_track,
-        "pace_at_risk": t.at_risk,
-        "mid_month_day": t.mid_month_day,
-        "kpi_vocabulary": settings.vocabulary.dbt_vars(),
-    }
-
-
 #: the targets-in-force and pace models (dbt tag `targets`) read the plan versions the
 #: targets asset loads after the KPI tree is built, so they are a second dbt step
 TARGET_MODELS = "tag:targets"
-
-
-def warehouse_path(settings: Settings, in_warehouse_dir: bool) -> str:
-    """The build warehouse's path as the profile is given it (``KPI_BUILD_DB``): its file name
-    when dbt runs in its folder (``in_warehouse_dir``), else its whole path.
-
-    dbt hashes the profile's connection keys, dbt-duckdb's ``path`` among them, into the
-    parse it saves, and parses the whole project again when they differ from the saved
-    parse's: given as a whole path, a new data dir's warehouse would never reuse the parse
-    an earlier run left (:func:`_keep_partial_parse`). Nothing in the project reads the
-    path when dbt parses (``target.path``), so the parse is the same for every data dir.
-    DuckDB opens a relative path in the working directory, so dbt in this process runs in
-    the warehouse's folder; a `dbt` subprocess runs in the project's (dagster-dbt's), so it
-    is given the whole path.
-    """
-    return settings.build_db.name if in_warehouse_dir else str(settings.build_db)
 
 
 def _keep_partial_parse(target_path: Path) -> None:
     """Leave this run's parse where the next run's dbt will look for it.
 
     dagster-dbt gives every invocation its own target folder, seeded with
-    `dbt_project/target/partial_parse.msgpack`, which `dbt parse` wrote at load time for a
-    default profile, without the run's target and vars: dbt would parse the whole project
-    again every night. The file is replaced atomically.
+    `dbt_project/target/partial_parse.msgpack`: the parse `dbt parse` saved when the project
+    was prepared (:func:`~pipelines.transform.project.prepare`), or the last run's. A run
+    whose dbt parsed again (a changed project, other vars) leaves its own for the next, in
+    any data dir. The file is replaced atomically.
     """
     kept = kept_partial_parse()
     produced = target_path / kept.name
@@ -194,7 +172,7 @@ def _build(
     in_warehouse_dir = settings.engine == "duckdb" and dbt.runs_in_this_process()
     environment = {
         # the profile reads the build warehouse's path from the environment (profiles.yml)
-        "KPI_BUILD_DB": warehouse_path(settings, in_warehouse_dir),
+        "KPI_BUILD_DB": warehouse_path(settings, in_warehouse_dir=in_warehouse_dir),
         "KPI_DUCKDB_MEMORY_LIMIT": settings.memory_limit,
         **window,
     }
