@@ -884,6 +884,96 @@ def test_a_nights_window_reaches_dbt_ends_with_the_run_and_the_next_night_reuses
     assert "KPI_WINDOW_START" not in os.environ  # the window was dbt's, not this process's
 
 
+def test_a_new_data_dirs_first_dbt_reuses_the_parse_another_data_dir_left(
+    built_shop, shop_copy, tmp_path, monkeypatch
+):
+    """The parse a run leaves serves the next run in any data dir with the same settings:
+    dbt, which runs in the warehouse's folder and is given its file name, parses nothing
+    again in a data dir it has never run in (it keeps the parse it was given; dbt writes a
+    new one when it parses)."""
+    monkeypatch.setenv("KPI_FASTPATHS", "1")
+    other = Shop(
+        shutil.copytree(built_shop.data_dir, tmp_path / "other"),
+        json.loads(json.dumps(built_shop.manifest)),
+        built_shop.start,
+        built_shop.end,
+    )
+    day = shop_copy.end
+    assert shop_copy.run(day, day).ok  # leaves its parse
+    given = (DBT_PROJECT_DIR / "target" / "partial_parse.msgpack").read_bytes()
+    started = time.time()
+    outcome = other.run(day, day)
+    assert outcome.ok, outcome.error
+    assert (_tree_dbt_folder(started) / "partial_parse.msgpack").read_bytes() == given
+    with other.connect() as con:  # and built in its own warehouse
+        built = con.execute(
+            "select count(*) from staging.stg_shop__orders where delivered_on = ?", [day]
+        ).fetchone()[0]
+    assert built > 0
+
+
+def test_the_prepared_parse_serves_a_new_data_dir_and_a_changed_model_is_parsed_again(
+    shop_copy, tmp_path
+):
+    """The parse saved when the project is prepared serves a new data dir's first build, but
+    does not hide a change of the project: `dbt`, run as the pipeline runs it (in the
+    warehouse's folder, given its file name, the run's target and vars), parses nothing
+    while nothing has changed (dbt writes a new parse when it parses), and parses and builds
+    a model changed since."""
+    from dagster_dbt import DbtProject
+
+    from pipelines.transform.assets import dbt_vars
+    from pipelines.transform.project import prepare
+
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    prepare(DbtProject(project_dir=project, profiles_dir=project))
+    kept = project / "target" / "partial_parse.msgpack"
+    given = kept.read_bytes()
+    other = tmp_path / "other"
+    shutil.copytree(shop_copy.settings.warehouse_dir, other)
+
+    def build(model: str) -> None:
+        done = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("dbt")),
+                "build",
+                "--target",
+                "build",
+                "--vars",
+                json.dumps(dbt_vars(shop_copy.settings)),
+                "--select",
+                model,
+                "--project-dir",
+                str(project),
+                "--profiles-dir",
+                str(project),
+            ],
+            cwd=other,
+            env={
+                **os.environ,
+                "KPI_BUILD_DB": shop_copy.settings.build_db.name,
+                "KPI_DUCKDB_MEMORY_LIMIT": shop_copy.settings.memory_limit,
+            },
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stdout[-3000:]
+
+    build("sem_orders")
+    assert kept.read_bytes() == given  # nothing parsed again
+    model = project / "models" / "semantic" / "sem_orders.sql"
+    model.write_text(
+        f"select *, 42 as changed_probe from (\n{model.read_text()}\n) as fact\n",
+        encoding="utf-8",
+    )
+    build("sem_orders")
+    with duckdb.connect(str(other / shop_copy.settings.build_db.name), read_only=True) as con:
+        probes = con.execute("select distinct changed_probe from semantic.sem_orders").fetchall()
+    assert probes == [(42,)]
+
+
 def _tree_dbt_folder(started: float) -> Path:
     """The target folder of the one KPI tree `dbt build` that Dagster ran since `started`."""
     [log] = [

@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator, Mapping
+from contextlib import chdir, nullcontext
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,14 @@ from pipelines.fastpaths import DbtFastPaths
 from pipelines.ingest.contracts import SOURCES
 from pipelines.partitions import RunWindow, run_window
 from pipelines.resources import WAREHOUSE_POOL, Warehouse
-from pipelines.settings import Settings
 from pipelines.transform.in_process import environment_set
-from pipelines.transform.project import dbt_executable, dbt_project, kept_partial_parse
+from pipelines.transform.project import (
+    dbt_executable,
+    dbt_project,
+    dbt_vars,
+    kept_partial_parse,
+    warehouse_path,
+)
 from pipelines.transform.spark_read_back import read_back
 
 
@@ -36,6 +42,10 @@ class KpiDbtCliResource(DbtFastPaths, DbtCliResource):
     """dagster-dbt's resource, with the fast paths of :mod:`pipelines.fastpaths` (on unless
     ``KPI_FASTPATHS`` turns them off): the dbt installed beside this interpreter runs in this
     process, without being started to ask its version, and without an adapter handle."""
+
+    def runs_in_this_process(self) -> bool:
+        """Whether its invocations run dbt in this process (else as a `dbt` subprocess)."""
+        return self._fast()
 
 
 def window_env(window: RunWindow, raw_rows: int | None = None) -> dict[str, str]:
@@ -83,18 +93,6 @@ def dbt_window_env(start: dt.date, end: dt.date, raw_rows: int | None = None) ->
     }
 
 
-def dbt_vars(settings: Settings) -> dict[str, Any]:
-    """The pace thresholds and the mid-month check day (kpi.yaml `targets:`) and the shop's
-    vocabulary (`vocabulary:`, macros/kpi/vocabulary.sql) as dbt vars."""
-    t = settings.targets
-    return {
-        "pace_on_track": t.on_track,
-        "pace_at_risk": t.at_risk,
-        "mid_month_day": t.mid_month_day,
-        "kpi_vocabulary": settings.vocabulary.dbt_vars(),
-    }
-
-
 #: the targets-in-force and pace models (dbt tag `targets`) read the plan versions the
 #: targets asset loads after the KPI tree is built, so they are a second dbt step
 TARGET_MODELS = "tag:targets"
@@ -104,9 +102,10 @@ def _keep_partial_parse(target_path: Path) -> None:
     """Leave this run's parse where the next run's dbt will look for it.
 
     dagster-dbt gives every invocation its own target folder, seeded with
-    `dbt_project/target/partial_parse.msgpack`, which `dbt parse` wrote at load time for a
-    default profile; the build's profile (this data dir's warehouse) differs, so dbt would parse
-    the whole project again every night. The file is replaced atomically.
+    `dbt_project/target/partial_parse.msgpack`: the parse `dbt parse` saved when the project
+    was prepared (:func:`~pipelines.transform.project.prepare`), or the last run's. A run
+    whose dbt parsed again (a changed project, other vars) leaves its own for the next, in
+    any data dir. The file is replaced atomically.
     """
     kept = kept_partial_parse()
     produced = target_path / kept.name
@@ -170,17 +169,27 @@ def _build(
         else ""
     )
     context.log.info(f"dbt build ({what}) over {covered.start} .. {covered.end}{delivered}")
+    in_warehouse_dir = settings.engine == "duckdb" and dbt.runs_in_this_process()
     environment = {
         # the profile reads the build warehouse's path from the environment (profiles.yml)
-        "KPI_BUILD_DB": str(settings.build_db),
+        "KPI_BUILD_DB": warehouse_path(settings, in_warehouse_dir=in_warehouse_dir),
         "KPI_DUCKDB_MEMORY_LIMIT": settings.memory_limit,
-        # and Spark's warehouse and raw Parquet, for `engine: spark` (docs/spark.md)
-        "KPI_SPARK_DIR": str(settings.spark_dir),
         **window,
     }
+    if settings.engine == "spark":
+        # Spark's warehouse and raw Parquet (docs/spark.md); the sources read it when dbt
+        # parses, so a DuckDB build leaves it at the profile's default, the same in every
+        # data dir
+        environment["KPI_SPARK_DIR"] = str(settings.spark_dir)
+    if in_warehouse_dir:
+        settings.build_db.parent.mkdir(parents=True, exist_ok=True)
     # dbt reads its environment when it starts; in this process it starts in a thread while
-    # the stream is read, so the environment stays set until dbt is done
-    with environment_set(environment):
+    # the stream is read, so the environment (and the working directory) stays set until
+    # dbt is done
+    with (
+        environment_set(environment),
+        chdir(settings.build_db.parent) if in_warehouse_dir else nullcontext(),
+    ):
         invocation = dbt.cli(
             ["build", "--target", settings.dbt_target, "--vars", json.dumps(dbt_vars(settings))],
             context=context,

@@ -9,15 +9,18 @@ prepares it, once per process.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-from dagster_dbt import DbtProject
+from dagster_dbt import DagsterDbtProjectPreparer, DbtProject
 
 from kpi_tree.dbt_export import DBT_PROJECT_DIR, write_dbt_macro
 from kpi_tree.model import TREE_FILE
+from pipelines.settings import Settings, load_settings
 from pipelines.transform.in_process import environment_set
 
 
@@ -26,6 +29,33 @@ def dbt_executable() -> str:
     even when its virtual environment is not activated; else `dbt` from PATH."""
     beside = Path(sys.executable).with_name("dbt")
     return str(beside) if beside.exists() else "dbt"
+
+
+def dbt_vars(settings: Settings) -> dict[str, Any]:
+    """The pace thresholds and the mid-month check day (kpi.yaml `targets:`) and the shop's
+    vocabulary (`vocabulary:`, macros/kpi/vocabulary.sql) as dbt vars."""
+    t = settings.targets
+    return {
+        "pace_on_track": t.on_track,
+        "pace_at_risk": t.at_risk,
+        "mid_month_day": t.mid_month_day,
+        "kpi_vocabulary": settings.vocabulary.dbt_vars(),
+    }
+
+
+def warehouse_path(settings: Settings, *, in_warehouse_dir: bool) -> str:
+    """The build warehouse's path as the profile is given it (``KPI_BUILD_DB``): its file name
+    when dbt runs in its folder (``in_warehouse_dir``), else its whole path.
+
+    dbt hashes the profile's connection keys, dbt-duckdb's ``path`` among them, into the
+    parse it saves, and parses the whole project again when they differ from the saved
+    parse's: given as a whole path, a new data dir's warehouse would never reuse the parse
+    an earlier run left. Nothing in the project reads the path when dbt parses
+    (``target.path``), so the parse is the same for every data dir. DuckDB opens a relative
+    path in the working directory, so dbt in this process runs in the warehouse's folder; a
+    `dbt` subprocess runs in the project's (dagster-dbt's), so it is given the whole path.
+    """
+    return settings.build_db.name if in_warehouse_dir else str(settings.build_db)
 
 
 def _newest_source_mtime(project_dir: Path) -> float:
@@ -53,8 +83,20 @@ def prepare(project: DbtProject) -> None:
     dbt = Path(dbt_executable())
     if dbt.is_absolute():
         search_path = str(dbt.parent) + os.pathsep + search_path
-    with environment_set({"PATH": search_path}):
-        project.preparer.prepare(project)
+    environment = {"PATH": search_path}
+    args = ["parse", "--quiet"]
+    settings = load_settings()
+    if settings.engine == "duckdb":
+        # parsed as the pipeline's dbt builds (its target, vars and profile: the warehouse's
+        # file name), the parse it saves serves a new data dir's first build
+        # (pipelines/transform/assets.py, _keep_partial_parse)
+        args += ["--target", settings.dbt_target, "--vars", json.dumps(dbt_vars(settings))]
+        environment |= {
+            "KPI_BUILD_DB": warehouse_path(settings, in_warehouse_dir=True),
+            "KPI_DUCKDB_MEMORY_LIMIT": settings.memory_limit,
+        }
+    with environment_set(environment):
+        DagsterDbtProjectPreparer(prepare_project_cli_args=args).prepare(project)
 
 
 def kept_partial_parse() -> Path:
