@@ -248,7 +248,8 @@ def test_a_spark_night_publishes_what_duckdb_publishes(nights):
 
 LATER = NEXT + dt.timedelta(days=1)
 EXPECTED = dg.AssetKey(["kpi", "fct_kpi_expected"])
-BASE = dg.AssetKey(["kpi", "fct_base_measures"])
+#: what fct_kpi_expected reads that has an asset: the base measures and the pattern
+INPUTS = (dg.AssetKey(["kpi", "fct_base_measures"]), dg.AssetKey(["kpi", "fct_completion_factors"]))
 
 
 def _selected(night: Night, monkeypatch, keys: list[dg.AssetKey]) -> None:
@@ -278,10 +279,12 @@ def _expected(night: Night) -> tuple[list[str], list[tuple]]:
 def test_a_spark_run_of_fct_kpi_expected_alone_builds_the_steps_it_reads(nights, monkeypatch):
     """On Spark the steps fct_kpi_expected reads (int_kpi_expected_parts, _periods) are
     tables with no asset of their own: after a run that changes its inputs (the base
-    measures, with LATER's files), a run that selects fct_kpi_expected alone builds them too,
-    so its rows are DuckDB's (where the steps are CTEs of the model), LATER's among them."""
+    measures and the pattern, with LATER's files), a run that selects fct_kpi_expected alone
+    builds them too, so its rows are DuckDB's (where the steps are CTEs of the model), LATER's
+    among them. Without that, Spark's would be the steps' rows of the night before (or, on a
+    fresh warehouse, no table at all)."""
     graph = build_defs(nights["duckdb"].data_dir).resolve_asset_graph()
-    inputs = sorted(dg.AssetSelection.assets(BASE).upstream().resolve(graph))
+    inputs = sorted(dg.AssetSelection.assets(*INPUTS).upstream().resolve(graph))
     for night in nights.values():
         _selected(night, monkeypatch, inputs)
         _selected(night, monkeypatch, [EXPECTED])
