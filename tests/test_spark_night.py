@@ -2,7 +2,8 @@
 small sample shop, and the same files with `engine: duckdb` in another data dir. dbt builds
 on Spark, its tables are read back into the build DuckDB, and the gates, publication and the
 board run as on DuckDB: every published table of the serving file is the same on both
-engines, after a first run and after one more night.
+engines, after a first run and after one more night. Then a Dagster run of a subset on Spark:
+fct_kpi_expected alone builds the steps it reads (tables on Spark without an asset).
 
 Needs `make spark-env` (dbt-spark, pyspark, a Java runtime): a missing piece fails the test,
 it does not skip it. Marked `spark`, so `make test-fast` leaves it out (docs/spark.md)."""
