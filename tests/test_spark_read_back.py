@@ -6,11 +6,14 @@ tests/test_spark_night.py (marked spark)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from pipelines.transform.assets import steps_read
+from pipelines.transform.project import dbt_project
 from pipelines.transform.spark_read_back import Model, ReadBackError, read_back_tables
 
 VALUES = Model("model.kpi_warehouse.fct_kpi_values", "kpi", "fct_kpi_values")
@@ -73,3 +76,21 @@ def test_a_table_spark_left_without_files_is_emptied_or_named(tmp_path):
         assert read_back_tables(con, spark, [VALUES, NODES]) == 2
         assert con.execute("select count(*) from kpi.fct_kpi_values").fetchone() == (0,)
         assert con.execute("select * from kpi.dim_kpi_nodes").fetchall() == [("gmv",)]
+
+
+def test_a_selection_on_spark_builds_the_steps_its_models_read():
+    """The steps (kpi_step(): ephemeral in DuckDB's manifest, which Dagster's graph is, and
+    tables on Spark) that a model reads, directly or through another step: what a Dagster run
+    of a subset adds to dbt's selection on Spark (tests/test_spark_night.py runs one)."""
+    manifest = json.loads(Path(dbt_project().manifest_path).read_text(encoding="utf-8"))
+    uid = "model.kpi_warehouse.{}".format
+    # fct_kpi_expected reads the periods' sums, which read the days' parts
+    assert steps_read(manifest, {uid("fct_kpi_expected")}) == [
+        "int_kpi_expected_parts",
+        "int_kpi_expected_periods",
+    ]
+    assert steps_read(manifest, {uid("fct_completion_factors")}) == ["int_completion_states"]
+    both = {uid("fct_kpi_expected"), uid("fct_completion_factors")}
+    assert len(steps_read(manifest, both)) == 3
+    # a model reading those two only as tables (assets of their own) reads no step
+    assert steps_read(manifest, {uid("fct_kpi_values")}) == []

@@ -155,6 +155,56 @@ def raw_rows(warehouse: Warehouse) -> int | None:
         )
 
 
+def steps_read(manifest: Mapping[str, Any], models: set[str]) -> list[str]:
+    """The steps (``kpi_step()``, macros/kpi/step.sql: ephemeral in DuckDB's manifest, whose
+    graph Dagster's is) that the models ``models`` (unique ids) read, directly or through
+    another step, by name. On Spark they are tables, which dbt builds only when selected."""
+    nodes = manifest["nodes"]
+    found: set[str] = set()
+    todo = list(models)
+    while todo:
+        for parent in nodes[todo.pop()]["depends_on"]["nodes"]:
+            node = nodes.get(parent)
+            if node is None or parent in found or node["resource_type"] != "model":
+                continue
+            if node["config"]["materialized"] == "ephemeral":
+                found.add(parent)
+                todo.append(parent)
+    return sorted(nodes[uid]["name"] for uid in found)
+
+
+def _steps_of_subset(context: dg.AssetExecutionContext) -> list[str]:
+    """The steps the models a subset of a dbt step selects read (:func:`steps_read`); none
+    when the whole step runs (its selection includes them)."""
+    if not context.is_subset:
+        return []
+    manifest = _manifest()
+    translator = KpiTranslator()
+    selected = set(context.selected_asset_keys)
+    models = {
+        uid
+        for uid, node in manifest["nodes"].items()
+        if node["resource_type"] == "model" and translator.get_asset_key(node) in selected
+    }
+    return steps_read(manifest, models)
+
+
+def _assets_only(context: dg.AssetExecutionContext, events: Iterator) -> Iterator:
+    """dbt's events but the outputs of models that are no asset: the steps, tables on Spark
+    that Dagster's graph (DuckDB's manifest) does not hold."""
+    outputs = context.selected_output_names
+    for event in events:
+        if isinstance(event, dg.Output) and event.output_name not in outputs:
+            context.log.debug(f"built on Spark, no asset: {event.output_name}")
+            continue
+        yield event
+
+
+@cache
+def _manifest() -> Mapping[str, Any]:
+    return json.loads(Path(dbt_project().manifest_path).read_text(encoding="utf-8"))
+
+
 def _build(
     context: dg.AssetExecutionContext, dbt: KpiDbtCliResource, warehouse: Warehouse, what: str
 ) -> Iterator:
@@ -183,6 +233,15 @@ def _build(
         environment["KPI_SPARK_DIR"] = str(settings.spark_dir)
     if in_warehouse_dir:
         settings.build_db.parent.mkdir(parents=True, exist_ok=True)
+    args = ["build", "--target", settings.dbt_target, "--vars", json.dumps(dbt_vars(settings))]
+    if settings.engine == "spark":
+        # a subset's models read the steps as tables on Spark: build them first, so that a
+        # model run alone does not read what the last run left (dagster-dbt unites this
+        # selection with the subset's)
+        steps = _steps_of_subset(context)
+        if steps:
+            context.log.info(f"on Spark, the steps the selection reads too: {', '.join(steps)}")
+            args += ["--select", " ".join(steps)]
     # dbt reads its environment when it starts; in this process it starts in a thread while
     # the stream is read, so the environment (and the working directory) stays set until
     # dbt is done
@@ -190,11 +249,9 @@ def _build(
         environment_set(environment),
         chdir(settings.build_db.parent) if in_warehouse_dir else nullcontext(),
     ):
-        invocation = dbt.cli(
-            ["build", "--target", settings.dbt_target, "--vars", json.dumps(dbt_vars(settings))],
-            context=context,
-        )
-        yield from invocation.stream()
+        invocation = dbt.cli(args, context=context)
+        events = invocation.stream()
+        yield from _assets_only(context, events) if settings.engine == "spark" else events
     if settings.engine == "spark":
         # the rest of the night reads the build DuckDB (docs/spark.md)
         read_back(
