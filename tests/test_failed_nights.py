@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import dagster as dg
 import duckdb
-from conftest import make_shop
+from conftest import TEST_PLAN, make_shop
 
 from kpi_tree.model import default_tree
 from kpi_tree.units import SHARED_UNIT, publication_units, team_units
 from pipelines.alerts.failed import OPERATOR, RUN_FAILED
+from pipelines.board.page import board_path, drawn_from, serving_stamp
 from pipelines.definitions import build_defs
 from pipelines.publish.serving import HELD_BACK, PUBLISHED, read_log, serving_db
 from pipelines.runner import run_nightly
@@ -49,6 +51,9 @@ def test_a_refused_file_holds_back_only_the_units_that_read_its_source(tmp_path,
     from pipelines.cli import app
 
     shop = make_shop(tmp_path, start=dt.date(2025, 3, 3), days=2, orders_per_day=40, faults={})
+    plans = shop.settings.targets_dir / "plans"  # with targets: the teams publish their pace
+    plans.mkdir(parents=True)
+    shutil.copyfile(TEST_PLAN, plans / TEST_PLAN.name)
     refused = refuse_conversations(shop)
     config = tmp_path / "kpi.yaml"
     config.write_text(
@@ -97,6 +102,9 @@ def test_a_refused_file_holds_back_only_the_units_that_read_its_source(tmp_path,
             ).fetchone()
             assert newest == shop.end, unit
     assert not ({"service", "operations"} & schemas)
+    # the board is drawn from it, though the tree's unit (targets in force) is held back
+    board = board_path(shop.settings)
+    assert board.exists() and drawn_from(board) == serving_stamp(serving_db(shop.settings))
 
     # a held-back notice to each team of a dependent unit: the file, the day, the rule, the
     # rerun; no failed-night notice, to no one

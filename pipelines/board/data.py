@@ -177,7 +177,9 @@ def collect(con: duckdb.DuckDBPyConnection, tree: Tree, settings: Settings) -> d
     breakdown = _breakdowns(con, tree, has_values, node_day)
     unit_targets = _unit_targets(con, has_pace, has_targets, node_day, tree)
     compared = _comparisons(con, tree, has_values, node_day)
-    catch_ups = _catch_ups(con, tree, has_pace, node_day)
+    # what a period still needs is read from the targets in force, which the tree's unit
+    # publishes: held back, the teams' pace is shown without it
+    catch_ups = _catch_ups(con, tree, has_pace and has_targets, node_day)
 
     def held_back(team: str) -> bool:
         entry = latest.get(tree.teams[team]["mart"])

@@ -146,6 +146,11 @@ def day_targets(
     force on each day; after it, those of ``version`` (the one in force on ``as_of``), so that
     a version made later changes nothing seen on ``as_of`` (docs/architecture.md, invariant
     11). Without ``as_of``, the targets in force today."""
+    if not table_exists(con, "kpi_tree", "targets_in_force"):
+        raise ReportError(
+            "no targets in force are published: the KPI tree's unit has not been published "
+            "yet (`kpi status` says why)"
+        )
     days = dict(
         con.execute(
             "select period_start, target from kpi_tree.targets_in_force "
