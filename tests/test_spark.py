@@ -24,6 +24,7 @@ import duckdb
 import polars
 import pytest
 from conftest import TEST_PLAN, make_shop
+from engine_compare import REL, pace_tie
 
 from kpi_tree.dbt_export import DBT_PROJECT_DIR
 from kpi_tree.model import default_tree
@@ -37,7 +38,6 @@ from pipelines.transform.project import dbt_executable, dbt_project
 
 pytestmark = pytest.mark.spark
 
-REL = 1e-9
 START = dt.date(2025, 1, 20)
 #: the first build's days (more than maturity_days, 30, so that periods mature), then the
 #: second run's: a night over three more delivery days, after one whose files have not
@@ -323,31 +323,6 @@ DELIVERY_DAYS = {
 }
 
 
-#: pace's thresholds (dbt_project.yml vars): a status at one of them is a tie
-PACE_THRESHOLDS = (1.0, 0.9)
-
-
-def _tie_apart(model: str, row: dict, column: str, want, got) -> bool:
-    """Pace against a target its KPI's own history set (a plan's trailing drivers) meets it
-    to the last bit: actual and paced target are equal sums, added up in another order on
-    each engine. Their gap is then rounding on either side of 0, and so the status on a tie
-    of attainment and a threshold; held to 1e-9 of the sums, not of the gap."""
-    if model != "fct_kpi_vs_target" or want is None or got is None:
-        return False
-    actual, paced = row["actual"], row["paced_target"]
-    if actual is None or paced is None:
-        return False
-    size = max(abs(actual), abs(paced))
-    if column == "gap":
-        return abs(want - got) <= REL * size
-    if column == "gap_pct":
-        return paced != 0 and abs(want - got) <= REL * size / abs(paced)
-    if column == "status":
-        attainment = row["attainment"]
-        return attainment is not None and any(abs(attainment - t) <= REL for t in PACE_THRESHOLDS)
-    return False
-
-
 def _compare(shop, model: str, delivery_days: bool) -> tuple[int, list]:
     """The rows of ``model`` compared (DuckDB's count) and those that differ. With
     ``delivery_days``, only what :data:`DELIVERY_DAYS` sets apart; else all the rest."""
@@ -376,7 +351,7 @@ def _compare(shop, model: str, delivery_days: bool) -> tuple[int, list]:
         differ = [
             (c, x, y)
             for c, x, y in zip(columns, w, g, strict=True)
-            if not (_same(x, y) or _tie_apart(model, row, c, x, y))
+            if not (_same(x, y) or (model == "fct_kpi_vs_target" and pace_tie(row, c, x, y)))
         ]
         if differ:
             bad.append((dict(zip(key, w, strict=False)), differ))

@@ -22,6 +22,7 @@ import dagster as dg
 import duckdb
 import pytest
 from conftest import TEST_PLAN, make_shop
+from engine_compare import REL, pace_tie
 
 from pipelines.board.page import board_path, drawn_from, serving_stamp
 from pipelines.definitions import build_defs
@@ -33,7 +34,6 @@ from pipelines.settings import load_settings
 pytestmark = pytest.mark.spark
 
 KPI = [str(Path(os.environ.get("VIRTUAL_ENV", ".venv")) / "bin" / "kpi")]
-REL = 1e-9
 START = dt.date(2025, 1, 20)
 #: the first run's delivery days, then one night more (and a day more for the selection below)
 DAYS = 3
@@ -130,30 +130,6 @@ def _delivery_days(columns: list[str], row: tuple, column: str) -> bool:
     )
 
 
-#: pace's thresholds (dbt_project.yml vars): a status at one of them is a tie
-PACE_THRESHOLDS = (1.0, 0.9)
-
-
-def _tie_apart(columns: list[str], row: tuple, column: str, want, got) -> bool:
-    """Pace against a target its KPI's own history set (the plan's trailing drivers) meets it
-    to the last bit, summed in another order on each engine (tests/test_spark.py): the gap is
-    rounding on either side of 0 and the status a tie at a threshold; held to 1e-9 of the
-    sums, not of the gap."""
-    values = dict(zip(columns, row, strict=True))
-    actual, paced = values.get("actual"), values.get("paced_target")
-    if want is None or got is None or actual is None or paced is None:
-        return False
-    size = max(abs(actual), abs(paced))
-    if column == "gap":
-        return abs(want - got) <= REL * size
-    if column == "gap_pct":
-        return paced != 0 and abs(want - got) <= REL * size / abs(paced)
-    if column == "status":
-        attainment = values.get("attainment")
-        return attainment is not None and any(abs(attainment - t) <= REL for t in PACE_THRESHOLDS)
-    return False
-
-
 def _differences(want: dict, got: dict) -> list:
     assert sorted(got) == sorted(want), "the engines published different tables"
     bad = []
@@ -163,7 +139,7 @@ def _differences(want: dict, got: dict) -> list:
         assert len(got_rows) == len(rows), table
         for w, g in zip(rows, got_rows, strict=True):
             for column, x, y in zip(columns, w, g, strict=True):
-                if _same(x, y) or _tie_apart(columns, w, column, x, y):
+                if _same(x, y) or pace_tie(dict(zip(columns, w, strict=True)), column, x, y):
                     continue
                 if (
                     _delivery_days(columns, w, column)
