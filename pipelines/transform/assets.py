@@ -23,7 +23,7 @@ from pipelines.transform.project import (
     dbt_project,
     dbt_vars,
     kept_partial_parse,
-    warehouse_path,
+    profile_env,
 )
 from pipelines.transform.spark_read_back import read_back
 
@@ -220,28 +220,18 @@ def _build(
     )
     context.log.info(f"dbt build ({what}) over {covered.start} .. {covered.end}{delivered}")
     in_warehouse_dir = settings.engine == "duckdb" and dbt.runs_in_this_process()
-    environment = {
-        # the profile reads the build warehouse's path from the environment (profiles.yml)
-        "KPI_BUILD_DB": warehouse_path(settings, in_warehouse_dir=in_warehouse_dir),
-        "KPI_DUCKDB_MEMORY_LIMIT": settings.memory_limit,
-        **window,
-    }
-    if settings.engine == "spark":
-        # Spark's warehouse and raw Parquet (docs/spark.md); the sources read it when dbt
-        # parses, so a DuckDB build leaves it at the profile's default, the same in every
-        # data dir
-        environment["KPI_SPARK_DIR"] = str(settings.spark_dir)
+    # the profile reads the build warehouse's path (and Spark's folder) from the environment
+    environment = {**profile_env(settings, in_warehouse_dir=in_warehouse_dir), **window}
     if in_warehouse_dir:
         settings.build_db.parent.mkdir(parents=True, exist_ok=True)
     args = ["build", "--target", settings.dbt_target, "--vars", json.dumps(dbt_vars(settings))]
-    if settings.engine == "spark":
+    steps = _steps_of_subset(context) if settings.engine == "spark" else []
+    if steps:
         # a subset's models read the steps as tables on Spark: build them first, so that a
         # model run alone does not read what the last run left (dagster-dbt unites this
         # selection with the subset's)
-        steps = _steps_of_subset(context)
-        if steps:
-            context.log.info(f"on Spark, the steps the selection reads too: {', '.join(steps)}")
-            args += ["--select", " ".join(steps)]
+        context.log.info(f"on Spark, the steps the selection reads too: {', '.join(steps)}")
+        args += ["--select", " ".join(steps)]
     # dbt reads its environment when it starts; in this process it starts in a thread while
     # the stream is read, so the environment (and the working directory) stays set until
     # dbt is done

@@ -43,19 +43,27 @@ def dbt_vars(settings: Settings) -> dict[str, Any]:
     }
 
 
-def warehouse_path(settings: Settings, *, in_warehouse_dir: bool) -> str:
-    """The build warehouse's path as the profile is given it (``KPI_BUILD_DB``): its file name
-    when dbt runs in its folder (``in_warehouse_dir``), else its whole path.
+def profile_env(settings: Settings, *, in_warehouse_dir: bool) -> dict[str, str]:
+    """What profiles.yml reads from the environment for a build of ``settings``' warehouse:
+    its path (``KPI_BUILD_DB``), DuckDB's memory limit, and Spark's folder on Spark.
 
     dbt hashes the profile's connection keys, dbt-duckdb's ``path`` among them, into the
     parse it saves, and parses the whole project again when they differ from the saved
     parse's: given as a whole path, a new data dir's warehouse would never reuse the parse
-    an earlier run left. Nothing in the project reads the path when dbt parses
-    (``target.path``), so the parse is the same for every data dir. DuckDB opens a relative
-    path in the working directory, so dbt in this process runs in the warehouse's folder; a
-    `dbt` subprocess runs in the project's (dagster-dbt's), so it is given the whole path.
+    an earlier run left. So when dbt runs in the warehouse's folder (``in_warehouse_dir``:
+    DuckDB opens a relative path in the working directory) it is given the file's name, and
+    the parse is the same for every data dir (nothing reads ``target.path`` while parsing);
+    a `dbt` subprocess runs in the project's folder (dagster-dbt's) and gets the whole path.
+    ``KPI_SPARK_DIR`` is read while parsing too, so a DuckDB build leaves it at the
+    profile's default, the same in every data dir.
     """
-    return settings.build_db.name if in_warehouse_dir else str(settings.build_db)
+    env = {
+        "KPI_BUILD_DB": settings.build_db.name if in_warehouse_dir else str(settings.build_db),
+        "KPI_DUCKDB_MEMORY_LIMIT": settings.memory_limit,
+    }
+    if settings.engine == "spark":
+        env["KPI_SPARK_DIR"] = str(settings.spark_dir)  # its warehouse and raw Parquet
+    return env
 
 
 def _newest_source_mtime(project_dir: Path) -> float:
@@ -91,10 +99,7 @@ def prepare(project: DbtProject) -> None:
         # file name), the parse it saves serves a new data dir's first build
         # (pipelines/transform/assets.py, _keep_partial_parse)
         args += ["--target", settings.dbt_target, "--vars", json.dumps(dbt_vars(settings))]
-        environment |= {
-            "KPI_BUILD_DB": warehouse_path(settings, in_warehouse_dir=True),
-            "KPI_DUCKDB_MEMORY_LIMIT": settings.memory_limit,
-        }
+        environment |= profile_env(settings, in_warehouse_dir=True)
     with environment_set(environment):
         DagsterDbtProjectPreparer(prepare_project_cli_args=args).prepare(project)
 
