@@ -15,19 +15,19 @@
 {#- the cohorts the pattern keeps: a condition on the column named `@day` -#}
 {%- set kept = namespace(sql='') -%}
 {%- for first, last in tree['completion']['excluded'] -%}
-    {%- set kept.sql = kept.sql ~ "\n      and @day not between cast('" ~ first ~ "' as date) and cast('" ~ last ~ "' as date)" -%}
+{%- set kept.sql = kept.sql ~ "\n        and @day not between cast('" ~ first ~ "' as date) and cast('" ~ last ~ "' as date)" -%}
 {%- endfor -%}
 {%- set maturing = [] -%}
 {%- set dims = [] -%}
 {%- set measures = [] -%}
 {%- for fact_id, fact in tree['facts'].items() if fact['matures'] -%}
-    {%- do maturing.append((fact_id, fact)) -%}
-    {%- for dim in fact['dimensions'] if dim not in dims -%}
-        {%- do dims.append(dim) -%}
-    {%- endfor -%}
-    {%- for measure_id, measure in tree['measures'].items() if measure['fact'] == fact_id -%}
-        {%- do measures.append((measure_id, measure)) -%}
-    {%- endfor -%}
+{%- do maturing.append((fact_id, fact)) -%}
+{%- for dim in fact['dimensions'] if dim not in dims -%}
+{%- do dims.append(dim) -%}
+{%- endfor -%}
+{%- for measure_id, measure in tree['measures'].items() if measure['fact'] == fact_id -%}
+{%- do measures.append((measure_id, measure)) -%}
+{%- endfor -%}
 {%- endfor %}
 
 with
@@ -40,7 +40,7 @@ as_of as (
 ),
 
 states as (
-{%- for fact_id, fact in maturing %}
+    {%- for fact_id, fact in maturing %}
     select
         '{{ fact_id }}' as fact_id,
         states.{{ fact['key'] }} as row_key,
@@ -58,17 +58,18 @@ states as (
         {%- endfor %}
         {%- for measure_id, measure in measures %}
         {%- if measure['fact'] == fact_id %}
-        cast({{ measure['sql'] }} as {{ kpi_exact() }}) as m_{{ measure_id }}{{ ',' if not loop.last }}
+        cast({{ measure['sql'] }} as {{ kpi_exact() }}) as m_{{ measure_id }}
         {%- else %}
-        cast(null as {{ kpi_exact() }}) as m_{{ measure_id }}{{ ',' if not loop.last }}
+        cast(null as {{ kpi_exact() }}) as m_{{ measure_id }}
         {%- endif %}
+        {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from {{ ref(fact['states']) }} as states
     cross join as_of
     where states.{{ fact['date'] }} between as_of.basis_first and as_of.basis_last
-    {{- kept.sql | replace('@day', 'states.' ~ fact['date']) }}
+        {{- kept.sql | replace('@day', 'states.' ~ fact['date']) }}
     {{ 'union all' if not loop.last }}
-{%- endfor %}
+    {%- endfor %}
 )
 
 select * from states

@@ -24,12 +24,10 @@ as_of as (
 bounds as (
     select
         as_of_date,
-        case
-            when {{ kpi_period_start('week', dbt.dateadd('day', 1 - maturity, 'as_of_date')) }}
-                < {{ kpi_period_start('month', dbt.dateadd('day', 1 - maturity, 'as_of_date')) }}
-            then {{ kpi_period_start('week', dbt.dateadd('day', 1 - maturity, 'as_of_date')) }}
-            else {{ kpi_period_start('month', dbt.dateadd('day', 1 - maturity, 'as_of_date')) }}
-        end as first_day
+        least(
+            {{ kpi_period_start('week', dbt.dateadd('day', 1 - maturity, 'as_of_date')) }},
+            {{ kpi_period_start('month', dbt.dateadd('day', 1 - maturity, 'as_of_date')) }}
+        ) as first_day
     from as_of
 ),
 
@@ -44,7 +42,7 @@ base as (
     from {{ ref('fct_base_measures') }} as base
     cross join bounds
     where base.date_day between bounds.first_day and bounds.as_of_date
-      and base.measure_id in ({% for m in read %}'{{ m }}'{{ ', ' if not loop.last }}{% endfor %})
+        and base.measure_id in {{ kpi_member_list(read) }}
 ),
 
 pattern as (
@@ -58,16 +56,18 @@ pattern as (
 -- exposure it develops on (none for a measure of a fact that does not mature)
 {%- set plan = [] %}
 {%- for m in used %}
-    {%- for d in dims_of[m] %}
-        {%- do plan.append((m, d, tree['measures'][m]['exposure'])) %}
-    {%- endfor %}
+{%- for d in dims_of[m] %}
+{%- do plan.append((m, d, tree['measures'][m]['exposure'])) %}
+{%- endfor %}
 {%- endfor %}
 plan as (
-{%- for m, d, exposure in plan %}
-    select '{{ m }}' as measure_id, '{{ d }}' as dimension,
+    {%- for m, d, exposure in plan %}
+    select
+        '{{ m }}' as measure_id,
+        '{{ d }}' as dimension,
         {{ "'" ~ exposure ~ "'" if exposure else 'cast(null as ' ~ dbt.type_string() ~ ')' }} as exposure_id
-    {{- ' union all' if not loop.last }}
-{%- endfor %}
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
 ),
 
 -- a day's parts: its observed value, and what its exposure is still expected to add (each
@@ -92,24 +92,23 @@ parts as (
         plan.measure_id,
         case
             when exposure.age >= {{ maturity }} then 0
-            else exposure.value * case
-                when own.remaining is not null and not own.uses_total then own.remaining
-                else overall.remaining
-            end
+            when own.remaining is not null and not own.uses_total
+                then exposure.value * own.remaining
+            else exposure.value * overall.remaining
         end as part
     from base as exposure
     inner join plan
         on exposure.measure_id = plan.exposure_id
         and exposure.dimension = plan.dimension
     left join pattern as own
-        on own.measure_id = plan.measure_id
-        and own.dimension = exposure.dimension
-        and own.member = exposure.member
-        and own.age = exposure.age
+        on plan.measure_id = own.measure_id
+        and exposure.dimension = own.dimension
+        and exposure.member = own.member
+        and exposure.age = own.age
     left join pattern as overall
-        on overall.measure_id = plan.measure_id
+        on plan.measure_id = overall.measure_id
         and overall.dimension = 'total'
-        and overall.age = exposure.age
+        and exposure.age = overall.age
 )
 
 select * from parts

@@ -11,7 +11,7 @@ with
 
 -- a period's expected measure; unknown when any of its parts is
 periods as (
-{%- for grain in kpi_grains() %}
+    {%- for grain in kpi_grains() %}
     select
         '{{ grain }}' as grain,
         {{ kpi_period_start(grain, 'date_day') }} as period_start,
@@ -23,7 +23,7 @@ periods as (
     from {{ ref('int_kpi_expected_parts') }}
     group by 1, 2, 3, 4, 5
     {{ 'union all' if not loop.last }}
-{%- endfor %}
+    {%- endfor %}
 ),
 
 wide as (
@@ -34,7 +34,8 @@ wide as (
         member,
         {%- for m in used %}
         sum(case when measure_id = '{{ m }}' then value end) as m_{{ m }},
-        max(case when measure_id = '{{ m }}' and is_unknown then 1 else 0 end) as u_{{ m }}{{ ',' if not loop.last }}
+        max(case when measure_id = '{{ m }}' and is_unknown then 1 else 0 end) as u_{{ m }}
+        {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from periods
     group by 1, 2, 3, 4

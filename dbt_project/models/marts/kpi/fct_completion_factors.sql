@@ -24,11 +24,11 @@
 {#- the cohorts the pattern keeps: a condition on the column named `@day` -#}
 {%- set kept = namespace(sql='') -%}
 {%- for first, last in tree['completion']['excluded'] -%}
-    {%- set kept.sql = kept.sql ~ "\n      and @day not between cast('" ~ first ~ "' as date) and cast('" ~ last ~ "' as date)" -%}
+{%- set kept.sql = kept.sql ~ "\n        and @day not between cast('" ~ first ~ "' as date) and cast('" ~ last ~ "' as date)" -%}
 {%- endfor -%}
 {%- set maturing = [] -%}
 {%- for fact_id, fact in tree['facts'].items() if fact['matures'] -%}
-    {%- do maturing.append((fact_id, fact)) -%}
+{%- do maturing.append((fact_id, fact)) -%}
 {%- endfor %}
 
 with
@@ -42,26 +42,33 @@ as_of as (
 ),
 
 ages as (
-{%- for age in range(maturity + 1) %}
-    select {{ age }} as age{{ ' union all' if not loop.last }}
-{%- endfor %}
+    {%- for age in range(maturity + 1) %}
+    select {{ age }} as age
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
 ),
 
 {%- set branches = [] %}
 {%- for fact_id, fact in maturing %}
 {%- set measures = [] -%}
 {%- for measure_id, measure in tree['measures'].items() if measure['fact'] == fact_id -%}
-    {%- do measures.append((measure_id, measure)) -%}
+{%- do measures.append((measure_id, measure)) -%}
 {%- endfor %}
 
 -- each state of the basis cohorts' rows, and the age at which the next one replaced it
 -- (int_completion_states: a step of its own, which the branches below read many times)
 {{ fact_id }}_states as (
     select
-        row_key, cohort_date, age, next_age,
-        {%- for dim in fact['dimensions'] %} dim_{{ dim }},{% endfor %}
+        row_key,
+        cohort_date,
+        age,
+        next_age,
+        {%- for dim in fact['dimensions'] %}
+        dim_{{ dim }},
+        {%- endfor %}
         {%- for measure_id, _ in measures %}
-        m_{{ measure_id }}{{ ',' if not loop.last }}
+        m_{{ measure_id }}
+        {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from {{ ref('int_completion_states') }}
     where fact_id = '{{ fact_id }}'
@@ -70,20 +77,39 @@ ages as (
 -- a state adds its values from its age on and takes them back when the next one arrives
 -- (from its own member: a row's carrier or payment method may change with its state)
 {{ fact_id }}_changes as (
-    select row_key, cohort_date, age,
-        {%- for dim in fact['dimensions'] %} dim_{{ dim }},{% endfor %}
+    select
+        row_key,
+        cohort_date,
+        age,
+        {%- for dim in fact['dimensions'] %}
+        dim_{{ dim }},
+        {%- endfor %}
         {%- for measure_id, _ in measures %}
-        m_{{ measure_id }} as d_{{ measure_id }}{{ ',' if not loop.last }}
+        m_{{ measure_id }} as d_{{ measure_id }}
+        {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from {{ fact_id }}_states
     union all
-    select row_key, cohort_date, next_age as age,
-        {%- for dim in fact['dimensions'] %} dim_{{ dim }},{% endfor %}
+    select
+        row_key,
+        cohort_date,
+        next_age as age,
+        {%- for dim in fact['dimensions'] %}
+        dim_{{ dim }},
+        {%- endfor %}
         {%- for measure_id, _ in measures %}
-        -m_{{ measure_id }} as d_{{ measure_id }}{{ ',' if not loop.last }}
+        -m_{{ measure_id }} as d_{{ measure_id }}
+        {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from {{ fact_id }}_states
     where next_age is not null
+),
+
+{{ fact_id }}_measures as (
+    {%- for measure_id, _ in measures %}
+    select '{{ measure_id }}' as measure_id
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
 ),
 
 -- each change once per measure (read once by each dimension below, not once per measure)
@@ -100,11 +126,7 @@ ages as (
             {%- endfor %}
         end as change
     from {{ fact_id }}_changes as changes
-    cross join (
-        {%- for measure_id, _ in measures %}
-        select '{{ measure_id }}' as measure_id{{ ' union all' if not loop.last }}
-        {%- endfor %}
-    ) as measures
+    cross join {{ fact_id }}_measures as measures
     where changes.age <= {{ maturity }}
 ),
 
@@ -112,12 +134,12 @@ ages as (
 {%- set exposure = tree['measures'][measure['exposure']] %}
 {%- set exposure_dims = tree['facts'][exposure['fact']]['dimensions'] %}
 {%- for dim in ['total'] + (fact['dimensions'].keys() | list) if dim == 'total' or dim in exposure_dims %}
-    {%- do branches.append((fact_id, measure_id, measure['exposure'], dim)) %}
+{%- do branches.append((fact_id, measure_id, measure['exposure'], dim)) %}
 {%- endfor %}
 {%- endfor %}
 
 {{ fact_id }}_rows as (
-{%- for dim in ['total'] + (fact['dimensions'].keys() | list) %}
+    {%- for dim in ['total'] + (fact['dimensions'].keys() | list) %}
     select
         '{{ dim }}' as dimension,
         {{ "'(all)'" if dim == 'total' else 'dim_' ~ dim }} as member,
@@ -125,18 +147,22 @@ ages as (
     from {{ fact_id }}_states
     group by 1, 2
     {{ 'union all' if not loop.last }}
-{%- endfor %}
+    {%- endfor %}
 ),
 {%- endfor %}
 
 -- per dimension, each measure whose exposure has that dimension (a measure of cohorts'
 -- orders has no carrier)
 developed as (
-{%- set pairs = [] %}
-{%- for fact_id, measure_id, exposure_id, dim in branches if (fact_id, dim) not in pairs %}
+    {%- set pairs = [] %}
+    {%- for fact_id, measure_id, exposure_id, dim in branches if (fact_id, dim) not in pairs %}
     {%- do pairs.append((fact_id, dim)) %}
-{%- endfor %}
-{%- for fact_id, dim in pairs %}
+    {%- endfor %}
+    {%- for fact_id, dim in pairs %}
+    {%- set measure_ids = [] %}
+    {%- for f, measure_id, e, d in branches if f == fact_id and d == dim %}
+    {%- do measure_ids.append(measure_id) %}
+    {%- endfor %}
     select
         '{{ dim }}' as dimension,
         {{ "'(all)'" if dim == 'total' else 'dim_' ~ dim }} as member,
@@ -144,14 +170,21 @@ developed as (
         case when age < 0 then 0 else age end as age,
         sum(change) as change
     from {{ fact_id }}_changes_long
-    where measure_id in (
-        {%- for f, measure_id, e, d in branches if f == fact_id and d == dim -%}
-        '{{ measure_id }}'{{ ', ' if not loop.last }}
-        {%- endfor -%}
-    )
+    where measure_id in {{ kpi_member_list(measure_ids) }}
     group by 1, 2, 3, 4
     {{ 'union all' if not loop.last }}
-{%- endfor %}
+    {%- endfor %}
+),
+
+-- each measure's exposure, per dimension the exposure has
+branch_exposures as (
+    {%- for fact_id, measure_id, exposure_id, dim in branches %}
+    select
+        '{{ measure_id }}' as measure_id,
+        '{{ exposure_id }}' as exposure_id,
+        '{{ dim }}' as dimension
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
 ),
 
 -- the exposure of the basis cohorts (their GMV, their orders), per member
@@ -166,16 +199,11 @@ exposure as (
         max(base.date_day) as last_cohort
     from {{ ref('fct_base_measures') }} as base
     cross join as_of
-    inner join (
-        {%- for fact_id, measure_id, exposure_id, dim in branches %}
-        select '{{ measure_id }}' as measure_id, '{{ exposure_id }}' as exposure_id,
-            '{{ dim }}' as dimension{{ ' union all' if not loop.last }}
-        {%- endfor %}
-    ) as measures
+    inner join branch_exposures as measures
         on base.measure_id = measures.exposure_id and base.dimension = measures.dimension
     where base.date_day between as_of.basis_first and as_of.basis_last
-      and base.value > 0
-      {{- kept.sql | replace('@day', 'base.date_day') }}
+        and base.value > 0
+        {{- kept.sql | replace('@day', 'base.date_day') }}
     group by 1, 2, 3
 ),
 
@@ -185,8 +213,8 @@ excluded as (
     from {{ ref('fct_base_measures') }} as base
     cross join as_of
     where base.date_day between as_of.basis_first and as_of.basis_last
-      and base.dimension = 'total'
-      and not (1 = 1 {{- kept.sql | replace('@day', 'base.date_day') }})
+        and base.dimension = 'total'
+        and not (1 = 1 {{- kept.sql | replace('@day', 'base.date_day') }})
 ),
 
 cumulative as (
@@ -203,10 +231,10 @@ cumulative as (
     from exposure
     cross join ages
     left join developed
-        on developed.dimension = exposure.dimension
-        and developed.member = exposure.member
-        and developed.measure_id = exposure.measure_id
-        and developed.age <= ages.age
+        on exposure.dimension = developed.dimension
+        and exposure.member = developed.member
+        and exposure.measure_id = developed.measure_id
+        and ages.age >= developed.age
     group by 1, 2, 3, 4, 5, 6, 7, 8
 ),
 
@@ -215,16 +243,17 @@ cumulative as (
 developing as (
     select
         cumulative.*,
-        max(case when age = {{ maturity }} then developed end) over (
-            partition by dimension, member, measure_id
+        max(case when cumulative.age = {{ maturity }} then cumulative.developed end) over (
+            partition by cumulative.dimension, cumulative.member, cumulative.measure_id
         ) as final_developed
     from cumulative
 ),
 
 rows_per_member as (
-{%- for fact_id, fact in maturing %}
-    select * from {{ fact_id }}_rows{{ ' union all' if not loop.last }}
-{%- endfor %}
+    {%- for fact_id, fact in maturing %}
+    select * from {{ fact_id }}_rows
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
 ),
 
 final as (
@@ -237,31 +266,39 @@ final as (
         cumulative.first_cohort,
         cumulative.last_cohort,
         coalesce(rows_per_member.basis_rows, 0) as basis_rows,
-        cumulative.dimension <> 'total'
-            and coalesce(rows_per_member.basis_rows, 0) < {{ min_rows }} as uses_total,
+        (
+            cumulative.dimension <> 'total'
+            and coalesce(rows_per_member.basis_rows, 0) < {{ min_rows }}
+        ) as uses_total,
         cast(cumulative.exposure as {{ kpi_double() }}) as exposure,
         cast(cumulative.developed as {{ kpi_double() }}) as developed,
         cast(cumulative.final_developed as {{ kpi_double() }}) as final_value,
-        cast(cumulative.developed as {{ kpi_double() }})
-            / cast(cumulative.exposure as {{ kpi_double() }}) as ratio_at_age,
-        cast(cumulative.final_developed as {{ kpi_double() }})
-            / cast(cumulative.exposure as {{ kpi_double() }}) as ratio_final,
-        case when cumulative.final_developed <> 0
-            then cast(cumulative.developed as {{ kpi_double() }})
-                / cast(cumulative.final_developed as {{ kpi_double() }})
+        (
+            cast(cumulative.developed as {{ kpi_double() }})
+            / cast(cumulative.exposure as {{ kpi_double() }})
+        ) as ratio_at_age,
+        (
+            cast(cumulative.final_developed as {{ kpi_double() }})
+            / cast(cumulative.exposure as {{ kpi_double() }})
+        ) as ratio_final,
+        case
+            when cumulative.final_developed <> 0
+                then cast(cumulative.developed as {{ kpi_double() }})
+                    / cast(cumulative.final_developed as {{ kpi_double() }})
         end as completion,
         -- the chain ladder's age-to-ultimate factor (volume-weighted); none while nothing
         -- has developed
-        case when cumulative.developed <> 0
-            then cast(cumulative.final_developed as {{ kpi_double() }})
-                / cast(cumulative.developed as {{ kpi_double() }})
+        case
+            when cumulative.developed <> 0
+                then cast(cumulative.final_developed as {{ kpi_double() }})
+                    / cast(cumulative.developed as {{ kpi_double() }})
         end as age_to_ultimate,
         excluded.excluded_cohorts,
         as_of.as_of_date
     from developing as cumulative
     left join rows_per_member
-        on rows_per_member.dimension = cumulative.dimension
-        and rows_per_member.member = cumulative.member
+        on cumulative.dimension = rows_per_member.dimension
+        and cumulative.member = rows_per_member.member
     cross join as_of
     cross join excluded
 )

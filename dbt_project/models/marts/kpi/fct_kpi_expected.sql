@@ -41,7 +41,7 @@ wide as (
 ),
 
 expected_nodes as (
-{%- for node in nodes %}
+    {%- for node in nodes %}
     {%- set num = node['numerator'] %}
     {%- set den = node['denominator'] %}
     {%- set dims = ['total'] + node['dimensions'] | select('in', dims_of[num]) | select('in', dims_of[den] if den else dims_of[num]) | list %}
@@ -60,16 +60,19 @@ expected_nodes as (
         cast(null as {{ kpi_double() }}) as expected_denominator
         {%- endif %}
     from wide
-    where dimension in ({% for d in dims %}'{{ d }}'{{ ', ' if not loop.last }}{% endfor %})
+    where dimension in {{ kpi_member_list(dims) }}
     {{ 'union all' if not loop.last }}
-{%- endfor %}
+    {%- endfor %}
 ),
 
 scales as (
-{%- for node in nodes %}
-    select '{{ node['id'] }}' as kpi_id, '{{ node['kind'] }}' as kind,
-        cast({{ node['scale'] }} as {{ kpi_double() }}) as scale{{ ' union all' if not loop.last }}
-{%- endfor %}
+    {%- for node in nodes %}
+    select
+        '{{ node['id'] }}' as kpi_id,
+        '{{ node['kind'] }}' as kind,
+        cast({{ node['scale'] }} as {{ kpi_double() }}) as scale
+    {{ 'union all' if not loop.last }}
+    {%- endfor %}
 ),
 
 -- the pattern's cohorts, as the total's pattern of the KPI's first maturing measure has them
@@ -91,8 +94,7 @@ final as (
         case
             when scales.kind = 'sum' then scales.scale * expected_nodes.expected_numerator
             when expected_nodes.expected_denominator <> 0
-            then scales.scale * expected_nodes.expected_numerator
-                / expected_nodes.expected_denominator
+                then scales.scale * expected_nodes.expected_numerator / expected_nodes.expected_denominator
         end as expected_value,
         basis.first_cohort as basis_first_cohort,
         basis.last_cohort as basis_last_cohort,
