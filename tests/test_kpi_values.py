@@ -1228,15 +1228,17 @@ BUILT_IN_RANGES = {
     "int_shipments_latest": "intermediate",
 }
 
-# a model marked as those are, whose rows say which statement of its build wrote them: the
-# least key that statement read, and how many rows it read
+# a model configured and marked as those are, whose rows say which statement of its build
+# wrote them: the least key that statement read, and how many rows it read
 RANGE_PROBE = """
-{{ config(materialized='table', schema='range_probe') }}
+{{ config(schema='range_probe') }}
+{{ kpi_first_build_in_ranges('order_id', "ref('stg_shop__orders')") }}
+{{ kpi_incremental_by_key(['order_id'], [{'ref': 'stg_shop__orders', 'keys': ['order_id']}]) }}
 select order_id,
        min(order_id) over () as statement_first_key,
        count(*) over () as statement_rows
 from {{ ref('stg_shop__orders') }}
-where {{ kpi_build_range('order_id', ref('stg_shop__orders')) }}
+where {{ kpi_build_range('order_id') }}
 """
 
 

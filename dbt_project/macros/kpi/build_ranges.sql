@@ -6,27 +6,61 @@
   The orders' and order lines' staging gain nothing from ranges (their one query does not
   spill much), and are built in one query; docs/performance.md has the measurements.
 
-  A model marks where its first build reads its history, in the branch a windowed run does
-  not take:
+  A model asks for it in its config, naming its key and the relation whose rows decide the
+  ranges (a Jinja expression, rendered when the hook runs), and marks where its first build
+  reads its history, in the branch a windowed run does not take:
 
+      {{ kpi_first_build_in_ranges('shipment_id', "ref('stg_shop__shipments')") }}
+      ...
       select {{ columns }} from {{ ref('stg_shop__shipments') }}
-      where {{ kpi_build_range('shipment_id', ref('stg_shop__shipments')) }}
+      where {{ kpi_build_range('shipment_id') }}
 
-  The mark is a no-op (`1 = 1`) in the compiled SQL. When the table is first created and the
-  marked relation holds more than KPI_BUILD_RANGE_ROWS rows (an environment variable read
-  when the model runs; 5,000,000 unless set, 0 turns ranges off), `create table as` becomes
-  one statement per range of the key: the first creates the table, each next inserts into it,
-  in the same transaction. The ranges are quantiles of the key in a sample of the relation,
-  one per KPI_BUILD_RANGE_ROWS rows; every mark of the model is given the same range, and a
-  null key falls in the first.
+  When the table is first created and the relation holds more than KPI_BUILD_RANGE_ROWS rows
+  (an environment variable read when the model runs; 5,000,000 unless set, 0 turns ranges
+  off), the model's pre-hook sets the first range, dbt-duckdb creates the table from the
+  model's SQL as for any model, and the post-hook inserts each next range into it by the same
+  SQL, in the same transaction. The ranges are quantiles of the key in a sample of the
+  relation, one per KPI_BUILD_RANGE_ROWS rows; every mark of the model is given the same
+  range, and a null key falls in the first.
+
+  The mark reads its range from DuckDB variables, which DuckDB binds as constants: each
+  range's statement is planned as if its bounds were written in it, and skips the row groups
+  outside them. Without the hooks (a `dbt show`, the compiled SQL run by hand) the variables
+  are unset and the mark holds for every row. Variables belong to a DuckDB connection, and
+  dbt-duckdb gives each thread its own: models built side by side do not share them. The two
+  hooks cost a night a statement each per model. On another adapter the mark is `1 = 1` and the
+  config adds nothing: each table is built in one query.
 
   The model must be such that its rows of a range of the key derive only from rows whose key
   is in that range (a window or a group by the key, a join on it, a lookup of other tables).
-  tests/test_kpi_values.py builds the sample shop in ranges of a quarter of its orders and compares
-  every table with the build in one query.
+  tests/test_kpi_values.py builds the sample shop in ranges of a quarter of its orders and
+  compares every table with the build in one query.
 #}
-{% macro kpi_build_range(column, relation) -%}
-    (1 = 1 /* kpi_build_range {{ column }} in {{ relation }} */)
+{% macro kpi_first_build_in_ranges(column, relation) -%}
+{{ adapter.dispatch('kpi_first_build_in_ranges', 'kpi_warehouse')(column, relation) }}
+{%- endmacro %}
+
+{% macro default__kpi_first_build_in_ranges(column, relation) -%}{%- endmacro %}
+
+{% macro duckdb__kpi_first_build_in_ranges(column, relation) -%}
+{{ config(
+    pre_hook="{{ kpi_build_ranges_begin('" ~ column ~ "', " ~ relation ~ ") }}",
+    post_hook="{{ kpi_build_ranges_rest() }}"
+) }}
+{%- endmacro %}
+
+{% macro kpi_build_range(column) -%}
+{{ adapter.dispatch('kpi_build_range', 'kpi_warehouse')(column) }}
+{%- endmacro %}
+
+{% macro default__kpi_build_range(column) -%}
+    (1 = 1)
+{%- endmacro %}
+
+{% macro duckdb__kpi_build_range(column) -%}
+    {%- set low, high = "getvariable('kpi_build_range_low')", "getvariable('kpi_build_range_high')" -%}
+    (({{ column }} >= {{ low }} or {{ low }} is null)
+        and ({{ column }} < {{ high }} or {{ high }} is null or ({{ column }} is null and {{ low }} is null)))
 {%- endmacro %}
 
 {#- rows per range of a first build; 0 or less: no ranges -#}
@@ -39,15 +73,13 @@
 {%- endmacro %}
 
 {#-
-  The bounds between the key ranges of `compiled_code`'s first build, as SQL literals of the
-  key's type, in order: [] when it is built in one query (no mark, a small relation, or ranges
-  turned off). Read from the first mark's relation.
+  The bounds between the key ranges of a first build over `relation`, as SQL literals of the
+  key's type, in order: [] when it is built in one query (a small relation, or ranges turned
+  off).
 -#}
-{% macro kpi_build_range_bounds(compiled_code) -%}
-    {%- set marks = modules.re.findall('/\\* kpi_build_range (\\w+) in (.+?) \\*/', compiled_code) -%}
+{% macro kpi_build_range_bounds(column, relation) -%}
     {%- set per_range = kpi_build_range_rows() -%}
-    {%- if not marks or per_range <= 0 -%}{{ return([]) }}{%- endif -%}
-    {%- set column, relation = marks[0] -%}
+    {%- if per_range <= 0 -%}{{ return([]) }}{%- endif -%}
     {%- set rows = run_query('select count(*) from ' ~ relation).columns[0].values()[0] | int -%}
     {%- if rows <= per_range -%}{{ return([]) }}{%- endif -%}
     {%- set n = [((rows + per_range - 1) // per_range), 64] | min -%}
@@ -68,51 +100,38 @@
     {{ return(run_query(bounds_sql).columns[0].values() | list) }}
 {%- endmacro %}
 
-{#- `compiled_code` with each mark given the range between `low` and `high` (none: open) -#}
-{% macro kpi_in_build_range(compiled_code, low, high) -%}
-    {%- set marks = modules.re.findall('\\(1 = 1 /\\* kpi_build_range (\\w+) in .+? \\*/\\)', compiled_code) -%}
-    {%- set ns = namespace(sql=compiled_code) -%}
-    {%- for column in marks | unique -%}
-        {%- set parts = [] -%}
-        {%- if low is not none -%}{%- do parts.append(column ~ ' >= ' ~ low) -%}{%- endif -%}
-        {%- if high is not none -%}{%- do parts.append(column ~ ' < ' ~ high) -%}{%- endif -%}
-        {%- set predicate = '(' ~ (parts | join(' and ')) ~ (' or ' ~ column ~ ' is null' if low is none else '') ~ ')' -%}
-        {%- set ns.sql = modules.re.sub(
-            '\\(1 = 1 /\\* kpi_build_range ' ~ column ~ ' in .+? \\*/\\)',
-            predicate | replace('\\', '\\\\'),
-            ns.sql
-        ) -%}
-    {%- endfor -%}
-    {{ return(ns.sql) }}
+{#-
+  The pre-hook: the ranges of a first build, kept in the connection's variables for the
+  post-hook, and the first range for the model's own statement. Run on every build, so that
+  a build without ranges never reads another model's.
+-#}
+{% macro kpi_build_ranges_begin(column, relation) -%}
+    {%- set bounds = kpi_build_range_bounds(column, relation) if execute and not is_incremental() else [] -%}
+    {%- if bounds -%}
+        {%- do log(model['name'] ~ ': first build in ' ~ (bounds | length + 1) ~ ' key ranges', info=true) -%}
+    {%- endif %}
+    set variable kpi_build_range_bounds = {{ ('[' ~ bounds | join(', ') ~ ']') if bounds else 'null' }};
+    set variable kpi_build_range_low = null;
+    set variable kpi_build_range_high = {{ bounds[0] if bounds else 'null' }};
 {%- endmacro %}
 
-{#
-  dbt-duckdb's create_table_as, with the first build of a marked model in key ranges. Every
-  other table (a windowed run's new rows, a model without a mark, a table with a contract,
-  partitioning or sort order) is created by dbt-duckdb's own macro.
-#}
-{% macro duckdb__create_table_as(temporary, relation, compiled_code, language='sql', partitioned_by=none, sorted_by=none) -%}
-    {%- set bounds = [] -%}
-    {%- if execute and language == 'sql' and not temporary and not partitioned_by and not sorted_by
-          and not config.get('contract').enforced and not config.get('sql_header')
-          and not is_incremental() -%}
-        {%- set bounds = kpi_build_range_bounds(compiled_code) -%}
+{#- The post-hook: each range after the first, inserted by the model's SQL; then no range -#}
+{% macro kpi_build_ranges_rest() -%}
+    {%- set ranges = 1 -%}
+    {%- if execute -%}
+        {%- set bounds = run_query("select coalesce(len(getvariable('kpi_build_range_bounds')), 0)") -%}
+        {%- set ranges = bounds.columns[0].values()[0] + 1 -%}
     {%- endif -%}
-    {%- if not bounds -%}
-        {{ return(dbt.duckdb__create_table_as(temporary, relation, compiled_code, language, partitioned_by=partitioned_by, sorted_by=sorted_by)) }}
-    {%- endif -%}
-    {%- set edges = [none] + bounds + [none] -%}
-    {%- do log(model['name'] ~ ': first build in ' ~ (edges | length - 1) ~ ' key ranges', info=true) -%}
-    {%- for i in range(edges | length - 1) %}
-    {%- set ranged = kpi_in_build_range(compiled_code, edges[i], edges[i + 1]) %}
-    {%- if loop.first %}
-    create table {{ relation }} as (
-        {{ ranged }}
-    );
-    {%- else %}
-    insert into {{ relation }} select * from (
-        {{ ranged }}
+    {%- for i in range(1, ranges) %}
+    set variable kpi_build_range_low = getvariable('kpi_build_range_bounds')[{{ i }}];
+    set variable kpi_build_range_high = getvariable('kpi_build_range_bounds')[{{ i + 1 }}];
+    insert into {{ this }} select * from (
+        {{ compiled_code }}
     ) as kpi_build_range;
-    {%- endif %}
     {%- endfor %}
+    {%- if ranges > 1 %}
+    set variable kpi_build_range_bounds = null;
+    set variable kpi_build_range_low = null;
+    set variable kpi_build_range_high = null;
+    {%- endif %}
 {%- endmacro %}

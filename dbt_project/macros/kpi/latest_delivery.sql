@@ -10,9 +10,13 @@
       source as ({{ kpi_deliveries_to_rank(source('shop', 'orders'), ['order_id']) }}),
 
   The model keeps the winning delivery's `_partition_date` as `delivered_on`. Keys must be
-  non-null (the contracts require it).
+  non-null (the contracts require it). With `in_ranges` in both, a first build over many
+  deliveries runs in ranges of the first key (macros/kpi/build_ranges.sql).
 #}
-{% macro kpi_latest_delivery_config(source_name, keys) -%}
+{% macro kpi_latest_delivery_config(source_name, keys, in_ranges=false) -%}
+{%- if in_ranges %}
+{{ kpi_first_build_in_ranges(keys[0], "source('shop', '" ~ source_name ~ "')") }}
+{%- endif %}
 {{ kpi_incremental_by_key(keys, [{'source': source_name, 'keys': keys}]) }}
 {%- endmacro %}
 
@@ -117,7 +121,7 @@ where {{ on_gone | join(' and ') }} and {{ kpi_in_window('t.delivered_on') }}
 {%- else -%}
     select * from {{ source_relation }}
     {%- if in_ranges %}
-    where {{ kpi_build_range(keys[0], source_relation) }}
+    where {{ kpi_build_range(keys[0]) }}
     {%- endif %}
 {%- endif -%}
 {%- endmacro %}

@@ -1,3 +1,4 @@
+{{ kpi_first_build_in_ranges('order_id', "ref('stg_shop__conversations')") }}
 {{ kpi_incremental_by_key(['conversation_id'], [
     {'ref': 'stg_shop__conversations', 'keys': ['conversation_id']},
 ]) }}
@@ -59,7 +60,7 @@ conversations as (
     {{ kpi_window_and_kept_rows('window_conversations', 'kept', ref('stg_shop__conversations'), 'conversation_id', columns) }}
     {%- else %}
     select {{ columns }} from {{ ref('stg_shop__conversations') }}
-    where {{ kpi_build_range('order_id', ref('stg_shop__conversations')) }}
+    where {{ kpi_build_range('order_id') }}
     {%- endif %}
 ),
 
@@ -75,7 +76,7 @@ orders as (
     ) }}
     {%- else %}
     select order_id, delivered_on from {{ ref('stg_shop__orders') }}
-    where {{ kpi_build_range('order_id', ref('stg_shop__orders')) }}
+    where {{ kpi_build_range('order_id') }}
     {%- endif %}
 ),
 

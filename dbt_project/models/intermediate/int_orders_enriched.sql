@@ -1,3 +1,4 @@
+{{ kpi_first_build_in_ranges('order_id', "ref('stg_shop__orders')") }}
 {{ kpi_incremental_by_key(['order_id'], [{'ref': 'stg_shop__orders', 'keys': ['order_id']}]) }}
 -- One row per order with its basket (lines, products, units), whether the customer had
 -- ordered before (new / returning), whether it is cash on delivery and how long its review
@@ -55,7 +56,7 @@ orders as (
       and order_id in (select order_id from affected except select order_id from delivered)
     {%- else %}
     select * from {{ ref('stg_shop__orders') }}
-    where {{ kpi_build_range('order_id', ref('stg_shop__orders')) }}
+    where {{ kpi_build_range('order_id') }}
     {%- endif %}
 ),
 
@@ -74,7 +75,7 @@ items as (
     )
     {%- else %}
     select * from {{ ref('stg_shop__order_items') }}
-    where {{ kpi_build_range('order_id', ref('stg_shop__order_items')) }}
+    where {{ kpi_build_range('order_id') }}
     {%- endif %}
 ),
 

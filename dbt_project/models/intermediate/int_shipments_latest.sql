@@ -1,3 +1,4 @@
+{{ kpi_first_build_in_ranges('shipment_id', "ref('stg_shop__shipments')") }}
 {{ kpi_incremental_by_key(['shipment_id'], [
     {'ref': 'stg_shop__shipments', 'keys': ['shipment_id']},
 ]) }}
@@ -64,7 +65,7 @@ updates as (
     {{ kpi_window_and_kept_rows('window_updates', 'kept', ref('stg_shop__shipments'), 'shipment_id', columns) }}
     {%- else %}
     select {{ columns }} from {{ ref('stg_shop__shipments') }}
-    where {{ kpi_build_range('shipment_id', ref('stg_shop__shipments')) }}
+    where {{ kpi_build_range('shipment_id') }}
     {%- endif %}
 ),
 

@@ -1,4 +1,4 @@
-{{ kpi_latest_delivery_config('conversations', ['conversation_id']) }}
+{{ kpi_latest_delivery_config('conversations', ['conversation_id'], in_ranges=true) }}
 -- Customer-service conversations, timestamps in UTC (converted at ingestion).
 with
 
