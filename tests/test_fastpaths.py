@@ -197,3 +197,54 @@ def test_panderas_checks_hold_the_function_the_screen_reloads():
                 out = backend.apply(PolarsData(frame, key))
                 assert isinstance(out, bool) or CHECK_OUTPUT_KEY in out.collect_schema().names()
     assert builtin > 0
+
+
+#: run in a fresh interpreter: an exit handler, output left in the buffers, an object only the
+#: interpreter's teardown destroys, and (asked) a thread Python waits for, then the fast exit
+EXIT_PROBE = textwrap.dedent(
+    """
+    import atexit, sys, threading, time
+    from pipelines import fastpaths
+
+    class Witness:
+        def __del__(self):
+            sys.stderr.write("torn down")
+
+    witness = Witness()  # a module's global: destroyed by the teardown alone
+    atexit.register(lambda: sys.stdout.write(" handler"))
+    if sys.argv[1] == "thread":
+        threading.Thread(target=lambda: (time.sleep(0.5), sys.stdout.write(" thread"))).start()
+    sys.stdout.write("buffered")
+    try:
+        raise SystemExit(int(sys.argv[2]))
+    except SystemExit as done:
+        fastpaths.exit_without_teardown(done.code)
+        raise
+    """
+)
+
+
+@pytest.mark.parametrize("code", [0, 3])
+def test_the_fast_exit_runs_the_exit_handlers_and_skips_the_teardown(code):
+    """With the flag on, the process ends with the status SystemExit gives, its buffered output
+    written and its exit handlers run (atexit's private ``_run_exitfuncs``), but without the
+    interpreter's teardown (the global's ``__del__`` does not run). A Python without
+    ``_run_exitfuncs`` fails here. Off, the same output and status, with the teardown."""
+
+    def probe(flag: str, thread: str = "no") -> subprocess.CompletedProcess:
+        env = {**os.environ, fastpaths.FLAG: flag}
+        return subprocess.run(
+            [sys.executable, "-c", EXIT_PROBE, thread, str(code)],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+    on, off = probe("1"), probe("0")
+    assert (on.returncode, on.stdout, on.stderr) == (code, "buffered handler", "")
+    assert (off.returncode, off.stdout, off.stderr) == (code, "buffered handler", "torn down")
+    # a thread that Python waits for: the exit is the usual one, after the thread's end
+    waited = probe("1", "thread")
+    assert (waited.returncode, waited.stdout, waited.stderr) == (
+        code,
+        "buffered thread handler",
+        "torn down",
+    )

@@ -21,6 +21,7 @@ One module per command group; this one only assembles them:
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 from pathlib import Path
 from typing import Annotated
@@ -129,3 +130,10 @@ def cli() -> None:
             highlight=False,
         )
         raise SystemExit(2) from None
+    except SystemExit as done:
+        # a command that ran the pipeline has loaded the fast paths; the others (and `--help`)
+        # do not import them, nor what they import, only to exit
+        fast = sys.modules.get("pipelines.fastpaths")
+        if fast is not None:
+            fast.exit_without_teardown(done.code)
+        raise
