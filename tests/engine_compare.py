@@ -3,11 +3,27 @@ engines: equal to 1e-9 relative, and pace's one known way to differ."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 #: relative tolerance between the engines' values (issue 44)
 REL = 1e-9
+
+
+def same_value(a, b) -> bool:
+    """One value on two engines: a float to REL relative (sums added up in another order),
+    anything else exactly (exact decimals, counts, dates, text); a null only equals a null
+    (unknown is never 0), and NaN equals NaN."""
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, float) or isinstance(b, float):
+        if isinstance(a, bool) or isinstance(b, bool):
+            return False
+        a, b = float(a), float(b)
+        return a == b or math.isclose(a, b, rel_tol=REL, abs_tol=0.0) or (a != a and b != b)
+    return a == b
+
 
 #: pace's thresholds (dbt_project.yml vars): a status at one of them is a tie
 PACE_THRESHOLDS = (1.0, 0.9)

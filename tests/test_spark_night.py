@@ -11,7 +11,6 @@ it does not skip it. Marked `spark`, so `make test-fast` leaves it out (docs/spa
 from __future__ import annotations
 
 import datetime as dt
-import math
 import os
 import shutil
 import subprocess
@@ -23,7 +22,7 @@ import dagster as dg
 import duckdb
 import pytest
 from conftest import TEST_PLAN, make_shop
-from engine_compare import REL, pace_tie
+from engine_compare import pace_tie, same_value
 from spark_session import spark_views
 
 from kpi_tree.model import default_tree
@@ -123,12 +122,6 @@ def _published(serving: Path) -> dict[str, tuple[list[str], list[tuple]]]:
     return out
 
 
-def _same(a, b) -> bool:
-    if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=REL, abs_tol=0.0) or a == b or (a != a and b != b)
-    return a == b
-
-
 def _delivery_days(columns: list[str], row: tuple, column: str) -> bool:
     """Whether ``column`` of ``row`` carries a delivery's days (the exception above)."""
     values = dict(zip(columns, row, strict=True))
@@ -147,7 +140,7 @@ def _differences(want: dict, got: dict) -> list:
         assert len(got_rows) == len(rows), table
         for w, g in zip(rows, got_rows, strict=True):
             for column, x, y in zip(columns, w, g, strict=True):
-                if _same(x, y) or pace_tie(dict(zip(columns, w, strict=True)), column, x, y):
+                if same_value(x, y) or pace_tie(dict(zip(columns, w, strict=True)), column, x, y):
                     continue
                 if (
                     _delivery_days(columns, w, column)
@@ -265,16 +258,6 @@ def _number(x) -> bool:
     return isinstance(x, int | float | Decimal) and not isinstance(x, bool)
 
 
-def _equal(a, b) -> bool:
-    """Equal to 1e-9 relative when both are numbers; a null only equals a null (unknown is
-    never 0)."""
-    if a is None or b is None:
-        return a is None and b is None
-    if _number(a) and _number(b):
-        return a == b or math.isclose(float(a), float(b), rel_tol=REL, abs_tol=0.0)
-    return a == b
-
-
 def _ordered(rows: list[tuple]) -> list[tuple]:
     """A view's rows in one order on both engines (a fact's rows have no key of their own):
     by every column, nulls first."""
@@ -288,7 +271,7 @@ def _view_differences(columns: list[str], want: list[tuple], got: list[tuple]) -
     bad = []
     for w, g in zip(_ordered(want), _ordered(got), strict=True):
         for column, x, y in zip(columns, w, g, strict=True):
-            if _equal(x, y):
+            if same_value(x, y):
                 continue
             if (
                 column == f"m_{DELIVERY_DAYS}"
@@ -381,7 +364,7 @@ def test_a_spark_run_of_fct_kpi_expected_alone_builds_the_steps_it_reads(nights,
         (column, x, y, w)
         for w, g in zip(want, got, strict=True)
         for column, x, y in zip(columns, w, g, strict=True)
-        if not _same(x, y)
+        if not same_value(x, y)
         and not (
             _delivery_days(columns, w, column)
             and isinstance(x, float)
