@@ -19,6 +19,7 @@ import polars as pl
 import pytest
 import yaml
 from conftest import Shop
+from dbt_runs import dbt_over_window as _dbt_over_window
 
 from kpi_tree.dbt_export import DBT_PROJECT_DIR, render_macro, write_models
 from kpi_tree.model import TREE_FILE, default_tree, parse_tree
@@ -982,35 +983,6 @@ def _tree_dbt_folder(started: float) -> Path:
         if p.stat().st_mtime >= started
     ]
     return log.parent
-
-
-def _dbt_over_window(
-    shop: Shop,
-    start: dt.date | None,
-    end: dt.date | None,
-    *args: str,
-    project: Path = DBT_PROJECT_DIR,
-    env: dict[str, str] | None = None,
-) -> subprocess.CompletedProcess:
-    """`dbt <args>` in `project` on the shop's build warehouse over the window start..end
-    (None: no window, a first build), as the nightly job runs it (the window in the
-    environment), with `env` added to the environment."""
-    environment = {
-        **os.environ,
-        "DBT_PROFILES_DIR": str(project),
-        "KPI_BUILD_DB": str(shop.settings.build_db),
-        **(env or {}),
-    }
-    if start is not None and end is not None:
-        environment.update(KPI_WINDOW_START=start.isoformat(), KPI_WINDOW_END=end.isoformat())
-    return subprocess.run(
-        [str(Path(sys.executable).with_name("dbt")), *args],
-        cwd=project,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def _deliver_again(con: duckdb.DuckDBPyConnection, first: dt.date, again: dt.date) -> tuple:
