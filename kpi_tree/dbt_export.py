@@ -59,7 +59,7 @@ def tree_payload(tree: Tree) -> dict:
                 "dimensions": f.dimensions,
                 "sources": list(f.sources),
                 "matures": f.matures,
-                "states": f.states,
+                "development": f.development,
                 "key": f.key,
             }
             for f in tree.facts.values()

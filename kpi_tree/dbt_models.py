@@ -844,7 +844,7 @@ def render_stg_source_days(payload: dict) -> str:
 
 
 FCT_BASE_MEASURES = Path("models/marts/kpi/fct_base_measures.sql")
-INT_SHIPMENT_STATES = Path("models/intermediate/int_shipment_states.sql")
+INT_SHIPMENT_DEVELOPMENT = Path("models/intermediate/int_shipment_development.sql")
 
 _FCT_BASE_MEASURES_DESCRIPTION = """\
   Daily base measures, long: one row per business day x dimension x member x measure, for
@@ -953,40 +953,119 @@ def render_fct_base_measures(payload: dict) -> str:
     )
 
 
-_INT_SHIPMENT_STATES_DESCRIPTION = """\
-  The history of the shipments whose development the completion pattern reads: each
-  shipment's state at the end of every business day on which it changed (`known_on`, never
-  before its order's day), in its order's cohort, with the columns of int_shipments_latest.
-  A state is the day's last update (by updated_at, as int_shipments_latest ranks them), so
-  the latest state here is int_shipments_latest's row. Built from every update staging keeps
-  (raw.shipments holds each status change as a row with its updated_at).
+_INT_SHIPMENT_DEVELOPMENT_DESCRIPTION = """\
+  How each mature cohort of shipments developed with its age (0 to maturity_days): per
+  cohort (the order's business day), dimension, member, measure and age, the change of the
+  measure's value at that age (`change`: the cohort's value at age a is the sum of its
+  changes up to a); and per cohort, dimension and member the shipments it held (`row_count`,
+  measure_id null). fct_completion_factors sums the basis window's cohorts into the
+  completion pattern; only a measure's dimensions that its exposure has are developed.
 
-  Only the cohorts the pattern and the expected values read: the newest maturity_days +
-  basis_days days of orders (kpi_tree/tree.yaml `completion`), so a night costs the same
-  whatever the history holds."""
+  A shipment's state at the end of each business day on which it changed (its day's last
+  update) counts in its cohort from the later of that day and its order's (`age`); a state
+  known after maturity_days never counts. A cohort is developed once it is mature, and again
+  only when a delivery changes what it held before maturity: an update of a business day
+  within maturity_days of its order's delivered late, an order delivered again, or a
+  rerun of a night it was developed from (`delivered_on`, on its row of dimension 'total').
+  So a night develops the cohort that matured that day, not every cohort of the basis
+  window again; a first build (or a run with no window) develops every cohort of the basis
+  window (the newest maturity_days + basis_days days, kpi_tree/tree.yaml `completion`).
+  Kept by cohort (kpi_incremental_by_cohort)."""
 
-_INT_SHIPMENT_STATES = Template("""\
-{{ config(materialized='table') }}
-{#- the first order day of the cohorts read, and their shipments (for kpi_key_range): queries
-    that run with the model's, not while it compiles -#}
-{%- set newest_order_day -%}
-(select max(business_date) from {{ ref('stg_shop__orders') }})
-{%- endset -%}
-{%- set first_cohort = dbt.dateadd('day', 1 - span, newest_order_day) -%}
-{%- set cohort_keys -%}
-select shipment_id from {{ ref('int_shipments_latest') }}
-where order_business_date >= {{ first_cohort }}
-{%- endset %}
+_INT_SHIPMENT_DEVELOPMENT = Template("""\
+{{ kpi_incremental_by_cohort('cohort_date') }}
+-- depends_on: {{ ref('stg_shop__orders') }}  (read on a windowed run only)
 
 with
 
-cohort as (
-    select shipment_id, order_id, order_business_date, channel, campaign, order_amount
-    from {{ ref('int_shipments_latest') }}
-    where order_business_date >= {{ first_cohort }}
+-- the cohorts' clock, as fct_completion_factors reads it: the newest day of the base measures
+as_of as (
+    select
+        {{ dbt.dateadd('day', 1 - span, 'max(date_day)') }} as basis_first,
+        {{ dbt.dateadd('day', -1 * maturity, 'max(date_day)') }} as basis_last
+    from {{ ref('fct_base_measures') }}
 ),
 
--- every update of those shipments (read within the range of their keys: the end of the table)
+{% if is_incremental() and kpi_has_window() -%}
+-- the cohorts developed already, with the newest delivery they were derived from
+developed as (
+    select
+        cohort_date,
+        max(delivered_on) as delivered_on
+    from {{ this }}
+    group by 1
+),
+
+-- the window's updates of a business day on which a developed cohort was not yet mature
+late_updates as (
+    select
+        shipment_id,
+        updated_on
+    from {{ ref('stg_shop__shipments') }}
+    where
+        {{ kpi_in_window('delivered_on') }}
+        and updated_on <= (
+            select {{ dbt.dateadd('day', maturity, 'max(cohort_date)') }} from developed
+        )
+),
+
+-- the developed cohorts the window changed before their maturity: a late update, an order
+-- delivered again, or a rerun of a night they were developed from
+changed as (
+    select latest.order_business_date as cohort_date
+    from late_updates
+    inner join {{ ref('int_shipments_latest') }} as latest
+        on late_updates.shipment_id = latest.shipment_id
+    where
+        late_updates.updated_on
+        <= {{ dbt.dateadd('day', maturity, 'latest.order_business_date') }}
+        and {{ kpi_key_range('latest.shipment_id', 'select shipment_id from late_updates') }}
+    union all
+    select business_date as cohort_date
+    from {{ ref('stg_shop__orders') }}
+    where
+        {{ kpi_in_window('delivered_on') }}
+        and business_date <= (select max(cohort_date) from developed)
+    union all
+    select cohort_date
+    from developed
+    where delivered_on >= {{ kpi_window_start() }}
+),
+
+{% endif -%}
+-- the cohorts this run develops: those of the basis window that matured since they were
+-- last developed, and those changed (every one on a first build or without a window)
+to_develop as (
+    select latest.order_business_date as cohort_date
+    from {{ ref('int_shipments_latest') }} as latest
+    cross join as_of
+    where latest.order_business_date between as_of.basis_first and as_of.basis_last
+    {%- if is_incremental() and kpi_has_window() %}
+        and latest.order_business_date not in (select cohort_date from developed)
+    union
+    select changed.cohort_date
+    from changed
+    cross join as_of
+    where changed.cohort_date between as_of.basis_first and as_of.basis_last
+    {%- else %}
+    group by 1
+    {%- endif %}
+),
+
+cohort as (
+    select
+        shipment_id,
+        order_id,
+        order_business_date,
+        channel,
+        campaign,
+        order_amount,
+        delivered_on
+    from {{ ref('int_shipments_latest') }}
+    where order_business_date in (select to_develop.cohort_date from to_develop)
+),
+
+-- every update of those shipments (read within the range of their keys)
 updates as (
     select
         shipment_id,
@@ -1003,21 +1082,12 @@ updates as (
     from {{ ref('stg_shop__shipments') }}
     where
         shipment_id in (select cohort.shipment_id from cohort)
-        and {{ kpi_key_range('shipment_id', cohort_keys) }}
+        and {{ kpi_key_range('shipment_id', 'select shipment_id from cohort') }}
 ),
 
--- the state at the end of each day with an update: its last update
-daily as (
-    select
-        updates.*,
-        row_number() over (
-            partition by updates.shipment_id, updates.updated_on
-            order by updates.updated_at desc, updates.delivered_on desc
-        ) as recency
-    from updates
-),
-
-final as (
+-- each update known by its cohort's maturity, with the columns of int_shipments_latest and
+-- its age: it counts from the later of its day and its order's
+states as (
     select
         cohort.shipment_id,
         cohort.order_id,
@@ -1025,36 +1095,270 @@ final as (
         cohort.channel,
         cohort.campaign,
         cohort.order_amount,
-        daily.carrier,
-        daily.payment_method,
-        daily.status,
-        daily.shipped_at,
-        daily.delivered_at,
-        daily.returned_at,
-        daily.refund_amount,
-        daily.updated_at,
-        daily.updated_on,
-        {{ dbt.datediff('daily.shipped_at', 'daily.delivered_at', 'second') }} / 86400.0
+        updates.carrier,
+        updates.payment_method,
+        updates.status,
+        updates.shipped_at,
+        updates.delivered_at,
+        updates.returned_at,
+        updates.refund_amount,
+        updates.updated_at,
+        updates.delivered_on,
+        {{ dbt.datediff('updates.shipped_at', 'updates.delivered_at', 'second') }} / 86400.0
             as delivery_days,
-        -- an outcome counts in its order's cohort from the later of its day and the order's
-        greatest(daily.updated_on, cohort.order_business_date) as known_on
-    from daily
-    inner join cohort on daily.shipment_id = cohort.shipment_id
-    where daily.recency = 1
+        {{ dbt.datediff(
+            'cohort.order_business_date',
+            'greatest(updates.updated_on, cohort.order_business_date)',
+            'day'
+        ) }} as age
+    from updates
+    inner join cohort on updates.shipment_id = cohort.shipment_id
+    where updates.updated_on <= {{ dbt.dateadd('day', maturity, 'cohort.order_business_date') }}
+),
+
+-- each update's members and measures, and the age at which the next update replaced it. A
+-- shipment's state at an age is its last update of that age (the day's last, by updated_at
+-- as int_shipments_latest ranks them): an update replaced at its own age adds and takes back
+-- its values at that age, and so counts for nothing
+valued as (
+    select
+        $key as row_key,
+        order_business_date as cohort_date,
+        age,
+        lead(age) over (
+            partition by $key order by age, updated_at, delivered_on
+        ) as next_age,
+$dims,
+$values
+    from states
+),
+
+-- the dimensions the measures are developed by (those of their exposure), and the total
+dimensions as (
+$dimension_rows
+),
+
+-- a state adds its values from its age on, in each dimension ...
+added as (
+    select
+        valued.cohort_date,
+        valued.age,
+        dimensions.dimension,
+$member,
+$sums
+    from valued
+    cross join dimensions
+    group by 1, 2, 3, 4
+),
+
+-- ... and takes them back at the age the next state arrives (from its own member: a
+-- shipment's carrier or payment method may change with its state)
+taken_back as (
+    select
+        valued.cohort_date,
+        valued.next_age as age,
+        dimensions.dimension,
+$member,
+$negated_sums
+    from valued
+    cross join dimensions
+    where valued.next_age is not null
+    group by 1, 2, 3, 4
+),
+
+changes as (
+    select * from added
+    union all
+    select * from taken_back
+),
+
+development_wide as (
+    select
+        cohort_date,
+        age,
+        dimension,
+        member,
+$summed
+    from changes
+    group by 1, 2, 3, 4
+),
+
+development as (
+    select
+        cohort_date,
+        dimension,
+        member,
+        measure_id,
+        age,
+        value as change
+    from (
+        {{ kpi_measures_long('development_wide', measures, keys) }}
+    ) as long_rows$measure_filter
+),
+
+-- the shipments each cohort developed held (its states at the end of a day), and its newest
+-- delivery
+cohort_counts as (
+    select
+        cohort_date,
+        count(distinct row_key) as row_count
+    from valued
+    where next_age is null or next_age > age
+    group by 1
+),
+
+cohort_deliveries as (
+    select
+        order_business_date as cohort_date,
+        max(delivered_on) as delivered_on
+    from cohort
+    group by 1
+),
+
+-- every cohort developed has its total, 0 when it has no shipment left (its earlier rows
+-- are then replaced all the same)
+cohort_rows as (
+    select
+        to_develop.cohort_date,
+        'total' as dimension,
+        '(all)' as member,
+        coalesce(cohort_counts.row_count, 0) as row_count,
+        cohort_deliveries.delivered_on
+    from to_develop
+    left join cohort_counts on to_develop.cohort_date = cohort_counts.cohort_date
+    left join cohort_deliveries on to_develop.cohort_date = cohort_deliveries.cohort_date
+),
+
+-- every dimension of the fact (a carrier too)
+row_dimensions as (
+$row_dimension_rows
+),
+
+member_rows as (
+    select
+        valued.cohort_date,
+        row_dimensions.dimension,
+$row_member,
+        count(distinct valued.row_key) as row_count
+    from valued
+    cross join row_dimensions
+    where valued.next_age is null or valued.next_age > valued.age
+    group by 1, 2, 3
+),
+
+final as (
+    select
+        cohort_date,
+        dimension,
+        member,
+        measure_id,
+        age,
+        change,
+        cast(null as {{ dbt.type_bigint() }}) as row_count,
+        cast(null as date) as delivered_on
+    from development
+    union all
+    select
+        cohort_date,
+        dimension,
+        member,
+        cast(null as {{ dbt.type_string() }}) as measure_id,
+        cast(null as {{ dbt.type_bigint() }}) as age,
+        cast(null as {{ kpi_exact() }}) as change,
+        row_count,
+        delivered_on
+    from cohort_rows
+    union all
+    select
+        cohort_date,
+        dimension,
+        member,
+        cast(null as {{ dbt.type_string() }}) as measure_id,
+        cast(null as {{ dbt.type_bigint() }}) as age,
+        cast(null as {{ kpi_exact() }}) as change,
+        row_count,
+        cast(null as date) as delivered_on
+    from member_rows
 )
 
 select * from final
 """)
 
 
-def render_int_shipment_states(payload: dict) -> str:
+def _dimension_rows(names: list[str]) -> str:
+    return "\n    union all\n".join(f"    select '{name}' as dimension" for name in names)
+
+
+def _member_case(relation: str, dims: list[str], pad: str, total: bool) -> str:
+    """The member of each of ``dims`` (the total's '(all)' when ``total``) on a row of
+    ``relation`` crossed with the dimensions."""
+    whens = "\n".join(f"{pad}    when '{d}' then valued.dim_{d}" for d in dims)
+    otherwise = f"{pad}    else '(all)'\n" if total else ""
+    return f"{pad}case {relation}.dimension\n{whens}\n{otherwise}{pad}end as member"
+
+
+def _development_parts(payload: dict, fact_id: str) -> dict[str, str]:
+    """The parts of the development model that name the fact's dimensions and measures."""
+    fact = payload["facts"][fact_id]
+    measures = {mid: m for mid, m in payload["measures"].items() if m["fact"] == fact_id}
+    if not measures:
+        raise ValueError(f"kpi_tree/tree.yaml: fact '{fact_id}' matures but has no measure")
+    dims = list(fact["dimensions"])
+    pad = " " * 8
+    # per dimension, the measures whose exposure's fact has it (the total: every measure)
+    by_dim: dict[str, list[str]] = {}
+    for dim in dims:
+        for mid, m in measures.items():
+            if dim in payload["facts"][payload["measures"][m["exposure"]]["fact"]]["dimensions"]:
+                by_dim.setdefault(dim, []).append(mid)
+    developed = list(by_dim)
+    partial = {d: mids for d, mids in by_dim.items() if mids != list(measures)}
+    measure_filter = ""
+    if partial:
+        kept = " or ".join(
+            f"(dimension = '{d}' and measure_id in ({', '.join(_quote(m) for m in mids)}))"
+            for d, mids in partial.items()
+        )
+        measure_filter = (
+            f"\n    where dimension not in ({', '.join(map(_quote, partial))}) or {kept}"
+        )
+    return {
+        "key": fact["key"],
+        "dims": ",\n".join(
+            f"{pad}coalesce(cast({col} as {_TEXT}), '(none)') as dim_{dim}"
+            for dim, col in fact["dimensions"].items()
+        ),
+        "values": ",\n".join(_cast_exact(m["sql"], f"m_{mid}", pad) for mid, m in measures.items()),
+        "dimension_rows": _dimension_rows(["total", *developed]),
+        "member": _member_case("dimensions", developed, pad, total=True),
+        "sums": ",\n".join(f"{pad}sum(valued.m_{mid}) as m_{mid}" for mid in measures),
+        "negated_sums": ",\n".join(f"{pad}-sum(valued.m_{mid}) as m_{mid}" for mid in measures),
+        "summed": ",\n".join(f"{pad}sum(m_{mid}) as m_{mid}" for mid in measures),
+        "measure_list": ",\n".join(
+            f"    {line}" for line in _wrapped([_quote(m) for m in measures], width=88)
+        ),
+        "measure_filter": measure_filter,
+        "row_dimension_rows": _dimension_rows(dims),
+        "row_member": _member_case("row_dimensions", dims, pad, total=False),
+    }
+
+
+def render_int_shipment_development(payload: dict) -> str:
     maturity = int(payload["maturity_days"])
     basis = int(payload["completion"]["basis_days"])
-    span = (
+    settings = (
+        f"{{%- set maturity = {maturity} -%}}  {{# maturity_days in tree.yaml #}}\n"
         f"{{%- set span = {maturity + basis} -%}}  "
         f"{{# maturity_days ({maturity}) + completion.basis_days ({basis}) in tree.yaml #}}\n"
     )
-    return _header(_INT_SHIPMENT_STATES_DESCRIPTION) + span + _INT_SHIPMENT_STATES.substitute()
+    parts = _development_parts(payload, "shipments")
+    settings += (
+        "{#- the fact's measures, the development's columns m_<measure>, and its keys -#}\n"
+        f"{{%- set measures = [\n{parts['measure_list']}\n] -%}}\n"
+        "{%- set keys = ['cohort_date', 'age', 'dimension', 'member'] -%}\n"
+    )
+    body = _INT_SHIPMENT_DEVELOPMENT.substitute(parts)
+    return _header(_INT_SHIPMENT_DEVELOPMENT_DESCRIPTION) + settings + body
 
 
 def render_models(payload: dict) -> dict[Path, str]:
@@ -1066,5 +1370,5 @@ def render_models(payload: dict) -> dict[Path, str]:
         FCT_SOURCE_GAPS: render_fct_source_gaps(payload),
         STG_SOURCE_DAYS: render_stg_source_days(payload),
         FCT_BASE_MEASURES: render_fct_base_measures(payload),
-        INT_SHIPMENT_STATES: render_int_shipment_states(payload),
+        INT_SHIPMENT_DEVELOPMENT: render_int_shipment_development(payload),
     }

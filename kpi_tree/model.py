@@ -43,9 +43,9 @@ class Fact:
     sources: tuple[str, ...] = ()  # the sources its rows are made of
     #: its rows keep changing for maturity_days after their date (shipment outcomes)
     matures: bool = False
-    #: a fact that matures: the model of each row's state at the end of every day it changed
-    #: (``known_on``), and the row's key, which its completion pattern is rebuilt from
-    states: str | None = None
+    #: a fact that matures: the model of its mature cohorts' development (by age, kept by
+    #: cohort: fct_completion_factors sums it into the completion pattern), and the row's key
+    development: str | None = None
     key: str | None = None
 
 
@@ -302,20 +302,22 @@ def _check_exposure(m: Measure, measures: dict[str, Measure], facts: dict[str, F
         )
 
 
-def _history(fact: dict[str, Any], where: str) -> tuple[str | None, str | None]:
-    """(states model, key) of a fact that matures; (None, None) for one that does not."""
-    history = fact.get("history")
+def _development(fact: dict[str, Any], where: str) -> tuple[str | None, str | None]:
+    """(development model, key) of a fact that matures; (None, None) for one that does not."""
+    development = fact.get("development")
     if not fact.get("matures"):
-        if history is not None:
-            raise TreeError(f"{where}: 'history' is only for a fact that matures")
+        if development is not None:
+            raise TreeError(f"{where}: 'development' is only for a fact that matures")
         return None, None
-    if not (isinstance(history, dict) and history.get("model") and history.get("key")):
+    if not (
+        isinstance(development, dict) and development.get("model") and development.get("key")
+    ):
         raise TreeError(
-            f"{where}: a fact that matures needs its history, the model of each row's state "
-            "per day it changed and the row's key, e.g. "
-            f"{{model: int_shipment_states, key: shipment_id}}; got {history!r}"
+            f"{where}: a fact that matures needs its development, the model of its mature "
+            "cohorts' development by age and the row's key, e.g. "
+            f"{{model: int_shipment_development, key: shipment_id}}; got {development!r}"
         )
-    return str(history["model"]), str(history["key"])
+    return str(development["model"]), str(development["key"])
 
 
 def _festival_excluded(spec: Any, where: str) -> tuple[int, int] | None:
@@ -357,7 +359,7 @@ def parse_tree(data: dict[str, Any]) -> Tree:
             dict(f.get("dimensions") or {}),
             fact_sources,
             _flag(f.get("matures", False), where, "matures"),
-            *_history(f, where),
+            *_development(f, where),
         )
     measures = {}
     for mid, m in (data.get("measures") or {}).items():

@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 import pytest
 import yaml
+from dbt_runs import dbt_over_window
 
 from kpi_tree.model import TREE_FILE, TreeError, default_tree, parse_tree
 from kpi_tree.targets.calendar import spring_festival
@@ -115,20 +116,18 @@ def _factors(con) -> dict[int, dict]:
     return {row[names.index("age")]: dict(zip(names, row, strict=True)) for row in cur.fetchall()}
 
 
-def test_the_pattern_is_the_mature_cohorts_development(built_shop):
-    with built_shop.connect() as con:
-        first, last = _basis(con)
-        developed = _developed(con, first, last)
-        gmv = _gmv(con, first, last)
-        factors = _factors(con)
+def _check_pattern(con) -> dict[int, dict]:
+    """Asserts that the signed-off GMV's total pattern is the basis cohorts' development,
+    recomputed from the staged update history; returns the pattern by age."""
+    first, last = _basis(con)
+    developed = _developed(con, first, last)
+    gmv = _gmv(con, first, last)
+    factors = _factors(con)
     assert sorted(factors) == list(range(MATURITY + 1))
-    # the test shop's mature days (75 days of data, 30 to mature) hold the 2025 festival's
     slow = _festival_cohorts(gmv)
-    festival = spring_festival(2025)
-    assert min(slow) == festival - dt.timedelta(days=7) and len(slow) == 16
     cohorts = sorted(set(gmv) - slow)
-    assert len(cohorts) >= 25
     exposure = sum(gmv[c] for c in cohorts)
+    final_had = sum(developed.get((c, MATURITY), 0.0) for c in cohorts)
     for age, f in factors.items():
         had = sum(developed.get((c, age), 0.0) for c in cohorts)
         assert f["exposure"] == pytest.approx(exposure, rel=1e-12)
@@ -137,16 +136,98 @@ def test_the_pattern_is_the_mature_cohorts_development(built_shop):
         assert (f["first_cohort"], f["last_cohort"]) == (cohorts[0], cohorts[-1])
         assert f["basis_cohorts"] == len(cohorts)
         assert f["excluded_cohorts"] == len(slow)
-        final_had = sum(developed.get((c, MATURITY), 0.0) for c in cohorts)
         if had:
             assert f["age_to_ultimate"] == pytest.approx(final_had / had, rel=1e-9)
         else:  # nothing signed yet: the chain ladder has nothing to multiply
             assert f["age_to_ultimate"] is None
+    return factors
+
+
+def test_the_pattern_is_the_mature_cohorts_development(built_shop):
+    with built_shop.connect() as con:
+        factors = _check_pattern(con)
+        first, last = _basis(con)
+        gmv = _gmv(con, first, last)
+    # the test shop's mature days (75 days of data, 30 to mature) hold the 2025 festival's
+    slow = _festival_cohorts(gmv)
+    festival = spring_festival(2025)
+    assert min(slow) == festival - dt.timedelta(days=7) and len(slow) == 16
+    assert len(set(gmv) - slow) >= 25
     final = factors[MATURITY]
     assert final["completion"] == 1.0 and final["ratio_final"] == final["ratio_at_age"]
     # sign-offs arrive over days: little on the order's day, most of it within the first week
     assert factors[0]["completion"] < 0.2
     assert factors[10]["completion"] > 0.8
+
+
+def test_a_late_update_of_a_mature_cohort_develops_it_again(shop_copy, tmp_path):
+    """The development is kept by cohort (int_shipment_development): a night develops the
+    cohorts that matured and no other, unless a delivery changed one before its maturity. A
+    parcel of the newest mature cohort, signed for at age 2 to 20, is reported refused that
+    same day in an update delivered on the shop's last night: a night over that day develops
+    the cohort again, so the pattern is the development recomputed from the update history
+    (with the refusal: the parcel's GMV leaves the signed-off GMV at every age from the
+    refusal's), and the same as a build of the two models from scratch."""
+    day = shop_copy.end
+    with shop_copy.connect() as con:
+        _, cohort = _basis(con)
+        before = _factors(con)
+        [(shipment, age, amount)] = con.execute(
+            """
+            select s.shipment_id, s.updated_on - l.order_business_date, l.order_amount
+            from staging.stg_shop__shipments as s
+            inner join intermediate.int_shipments_latest as l using (shipment_id)
+            where l.order_business_date = ? and l.status = 'signed'
+              and s.status = 'signed' and s.updated_at = l.updated_at
+              and s.updated_on - l.order_business_date between 2 and 20
+            order by s.shipment_id limit 1
+            """,
+            [cohort],
+        ).fetchall()
+    with duckdb.connect(str(shop_copy.settings.build_db)) as con:
+        con.execute(
+            """
+            insert into raw.shipments
+            select * replace (
+                'refused' as status, updated_at + interval 1 second as updated_at,
+                ?::date as _partition_date, 'late.csv' as _file, 1 as _row
+            )
+            from raw.shipments
+            where shipment_id = ? and status = 'signed'
+            """,
+            [day, shipment],
+        )
+    models = ("int_shipments_latest", "int_shipment_development", "fct_completion_factors")
+    night = dbt_over_window(
+        shop_copy, day, day, "run", "--select", *models, "--target-path", str(tmp_path / "t")
+    )
+    assert night.returncode == 0, night.stdout[-3000:]
+    with shop_copy.connect() as con:
+        after = _check_pattern(con)
+        copies = con.execute(
+            "select count(*) from (select cohort_date, dimension, member, measure_id, age "
+            "from intermediate.int_shipment_development group by all having count(*) > 1)"
+        ).fetchall()
+        assert copies == [(0,)]
+        night_rows = con.execute("select * from kpi.fct_completion_factors").fetchall()
+    for a in range(MATURITY + 1):
+        lost = float(amount) if a >= age else 0.0
+        assert before[a]["developed"] - after[a]["developed"] == pytest.approx(lost, abs=1e-6)
+    scratch = dbt_over_window(
+        shop_copy,
+        None,
+        None,
+        "run",
+        "--full-refresh",
+        "--select",
+        *models[1:],
+        "--target-path",
+        str(tmp_path / "t"),
+    )
+    assert scratch.returncode == 0, scratch.stdout[-3000:]
+    with shop_copy.connect() as con:
+        rebuilt = con.execute("select * from kpi.fct_completion_factors").fetchall()
+    assert sorted(rebuilt, key=repr) == sorted(night_rows, key=repr)
 
 
 def _backtest(gmv, developed, cohorts, basis) -> dict[str, dict[int, list[float]]]:

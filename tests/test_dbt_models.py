@@ -113,7 +113,7 @@ def _set_basis_days(data: dict) -> None:
         # a measure's expression is spelled out in the base measures alone
         (_set_measure_expr, {Path("models/marts/kpi/fct_base_measures.sql")}),
         # the span of cohorts whose shipment history the completion pattern reads
-        (_set_basis_days, {Path("models/intermediate/int_shipment_states.sql")}),
+        (_set_basis_days, {Path("models/intermediate/int_shipment_development.sql")}),
     ],
     ids=["measure-expression", "completion-basis-days"],
 )

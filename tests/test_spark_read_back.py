@@ -78,6 +78,52 @@ def test_a_table_spark_left_without_files_is_emptied_or_named(tmp_path):
         assert con.execute("select * from kpi.dim_kpi_nodes").fetchall() == [("gmv",)]
 
 
+def test_an_empty_table_whose_yaml_declares_its_columns_is_created_with_them(tmp_path):
+    """A table partitioned on Spark with no rows yet (the development of mature cohorts, in a
+    shop's first month) and no earlier copy: created empty with the columns its YAML declares."""
+    spark = tmp_path / "spark"
+    (spark / "warehouse" / "intermediate.db" / "int_shipment_development").mkdir(parents=True)
+    declared = (("cohort_date", "date"), ("change", "decimal(38, 6)"), ("row_count", "bigint"))
+    model = Model(
+        "model.kpi_warehouse.int_shipment_development",
+        "intermediate",
+        "int_shipment_development",
+        declared,
+    )
+    with duckdb.connect(str(tmp_path / "build.duckdb")) as con:
+        assert read_back_tables(con, spark, [model]) == 1
+        described = con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_name = 'int_shipment_development' order by ordinal_position"
+        ).fetchall()
+        assert described == [
+            ("cohort_date", "DATE"),
+            ("change", "DECIMAL(38,6)"),
+            ("row_count", "BIGINT"),
+        ]
+        assert con.execute(
+            "select count(*) from intermediate.int_shipment_development"
+        ).fetchone() == (0,)
+
+
+def test_the_development_declares_every_column_it_builds():
+    """int_shipment_development is empty on Spark until a cohort matures: its YAML declares
+    its columns' types (the read-back creates it from them), each column the model has."""
+    manifest = json.loads(Path(dbt_project().manifest_path).read_text(encoding="utf-8"))
+    node = manifest["nodes"]["model.kpi_warehouse.int_shipment_development"]
+    declared = [c["name"] for c in node["columns"].values() if c.get("data_type")]
+    assert declared == [
+        "cohort_date",
+        "dimension",
+        "member",
+        "measure_id",
+        "age",
+        "change",
+        "row_count",
+        "delivered_on",
+    ]
+
+
 def test_a_selection_on_spark_builds_the_steps_its_models_read():
     """The steps (kpi_step(): ephemeral in DuckDB's manifest, which Dagster's graph is, and
     tables on Spark) that a model reads, directly or through another step: what a Dagster run
@@ -89,8 +135,9 @@ def test_a_selection_on_spark_builds_the_steps_its_models_read():
         "int_kpi_expected_parts",
         "int_kpi_expected_periods",
     ]
-    assert steps_read(manifest, {uid("fct_completion_factors")}) == ["int_completion_states"]
+    # the completion pattern reads the development, a table of its own
+    assert steps_read(manifest, {uid("fct_completion_factors")}) == []
     both = {uid("fct_kpi_expected"), uid("fct_completion_factors")}
-    assert len(steps_read(manifest, both)) == 3
+    assert len(steps_read(manifest, both)) == 2
     # a model reading those two only as tables (assets of their own) reads no step
     assert steps_read(manifest, {uid("fct_kpi_values")}) == []

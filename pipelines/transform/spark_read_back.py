@@ -39,6 +39,9 @@ class Model:
     unique_id: str
     schema: str
     name: str
+    #: the columns and types its YAML declares (`data_type`), when it declares every one:
+    #: what an empty table is created with when the build DuckDB has no earlier copy
+    declared: tuple[tuple[str, str], ...] = ()
 
     @property
     def relation(self) -> str:
@@ -56,7 +59,11 @@ def built_models(target_path: Path) -> list[Model]:
         if not uid.startswith("model.") or result["status"] != "success":
             continue
         node = nodes[uid]
-        models.append(Model(uid, node["schema"], node.get("alias") or node["name"]))
+        columns = node.get("columns") or {}
+        declared = tuple((c["name"], c.get("data_type") or "") for c in columns.values())
+        if not all(kind for _, kind in declared):
+            declared = ()
+        models.append(Model(uid, node["schema"], node.get("alias") or node["name"], declared))
     return models
 
 
@@ -94,20 +101,23 @@ def read_back_tables(con: duckdb.DuckDBPyConnection, spark_dir: Path, models: li
                 "select table_schema, table_name from information_schema.tables"
             ).fetchall()
         }
-        missing = [m for m in empty if (m.schema, m.name) not in have]
+        missing = [m for m in empty if (m.schema, m.name) not in have and not m.declared]
         if missing:
             names = ", ".join(f"{m.schema}.{m.name}" for m in missing)
             raise ReadBackError(
                 f"Spark built {names} without rows and the build warehouse has no earlier "
-                f"copy to take its columns from ({table_folder(spark_dir, missing[0])}): "
-                "run a night that gives it rows first"
+                f"copy to take its columns from ({table_folder(spark_dir, missing[0])}), nor "
+                "does its YAML declare them (`data_type`): run a night that gives it rows first"
             )
     con.execute("begin transaction")
     try:
         for schema in sorted({m.schema for m in tables}):
             con.execute(f'create schema if not exists "{schema}"')
         for m in tables:
-            if m in empty:
+            if m in empty and m.declared:
+                columns = ", ".join(f'"{name}" {kind}' for name, kind in m.declared)
+                con.execute(f"create or replace table {m.relation} ({columns})")
+            elif m in empty:
                 con.execute(f"delete from {m.relation}")
             else:
                 folder = table_folder(spark_dir, m)

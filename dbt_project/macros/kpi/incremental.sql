@@ -166,3 +166,29 @@ left semi join (
     post_hook="update {{ this }} set is_provisional = false where is_provisional and period_end <= {{ dbt.dateadd('day', -1 * kpi_tree()['maturity_days'], '(select max(as_of_date) from ' ~ " ~ as_of_relation ~ " ~ ')') }}"
 ) }}
 {%- endmacro %}
+
+{#
+  By cohort (int_shipment_development): a run replaces the cohorts (`cohort_column`) whose
+  rows it derives, whole, and keeps every other. DuckDB: dbt's delete+insert on the cohort.
+  Spark: dbt's insert_overwrite of the cohorts' partitions.
+#}
+{% macro kpi_incremental_by_cohort(cohort_column) -%}
+{{ adapter.dispatch('kpi_incremental_by_cohort', 'kpi_warehouse')(cohort_column) }}
+{%- endmacro %}
+
+{% macro spark__kpi_incremental_by_cohort(cohort_column) -%}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='insert_overwrite',
+    file_format='parquet',
+    partition_by=[cohort_column]
+) }}
+{%- endmacro %}
+
+{% macro duckdb__kpi_incremental_by_cohort(cohort_column) -%}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=[cohort_column]
+) }}
+{%- endmacro %}

@@ -7,9 +7,10 @@
   ratios to exposure; fct_kpi_values draws each young cohort's expected final value from it
   the Bornhuetter-Ferguson way (1972): observed + exposure x (ratio_final - ratio_at_age).
 
-  The development is rebuilt from each row's history of states (the fact's `states` model:
-  every shipment's state at the end of each day it changed), so that a cohort's value at age
-  a is what it had reached by the end of its a-th day. A member (channel, campaign, payment
+  The development is summed from each basis cohort's (the fact's `development` model, kept
+  by cohort: int_shipment_development), so that a cohort's value at age a is what it had
+  reached by the end of its a-th day, and a night adds the cohort that matured rather than
+  reading every state of the basis window again. A member (channel, campaign, payment
   method) whose mature cohorts hold fewer than `min_member_rows` rows takes the total's
   pattern (`uses_total`); a dimension the exposure's fact does not have (a carrier) has none.
 
@@ -55,79 +56,13 @@ ages as (
 {%- do measures.append((measure_id, measure)) -%}
 {%- endfor %}
 
--- each state of the basis cohorts' rows, and the age at which the next one replaced it
--- (int_completion_states: a step of its own, which the branches below read many times)
-{{ fact_id }}_states as (
-    select
-        row_key,
-        cohort_date,
-        age,
-        next_age,
-        {%- for dim in fact['dimensions'] %}
-        dim_{{ dim }},
-        {%- endfor %}
-        {%- for measure_id, _ in measures %}
-        m_{{ measure_id }}
-        {%- if not loop.last %},{% endif %}
-        {%- endfor %}
-    from {{ ref('int_completion_states') }}
-    where fact_id = '{{ fact_id }}'
-),
-
--- a state adds its values from its age on and takes them back when the next one arrives
--- (from its own member: a row's carrier or payment method may change with its state)
-{{ fact_id }}_changes as (
-    select
-        row_key,
-        cohort_date,
-        age,
-        {%- for dim in fact['dimensions'] %}
-        dim_{{ dim }},
-        {%- endfor %}
-        {%- for measure_id, _ in measures %}
-        m_{{ measure_id }} as d_{{ measure_id }}
-        {%- if not loop.last %},{% endif %}
-        {%- endfor %}
-    from {{ fact_id }}_states
-    union all
-    select
-        row_key,
-        cohort_date,
-        next_age as age,
-        {%- for dim in fact['dimensions'] %}
-        dim_{{ dim }},
-        {%- endfor %}
-        {%- for measure_id, _ in measures %}
-        -m_{{ measure_id }} as d_{{ measure_id }}
-        {%- if not loop.last %},{% endif %}
-        {%- endfor %}
-    from {{ fact_id }}_states
-    where next_age is not null
-),
-
-{{ fact_id }}_measures as (
-    {%- for measure_id, _ in measures %}
-    select '{{ measure_id }}' as measure_id
-    {{ 'union all' if not loop.last }}
-    {%- endfor %}
-),
-
--- each change once per measure (read once by each dimension below, not once per measure)
-{{ fact_id }}_changes_long as (
-    select
-        changes.age,
-        {%- for dim in fact['dimensions'] %}
-        changes.dim_{{ dim }},
-        {%- endfor %}
-        measures.measure_id,
-        case measures.measure_id
-            {%- for measure_id, _ in measures %}
-            when '{{ measure_id }}' then changes.d_{{ measure_id }}
-            {%- endfor %}
-        end as change
-    from {{ fact_id }}_changes as changes
-    cross join {{ fact_id }}_measures as measures
-    where changes.age <= {{ maturity }}
+-- the development of the basis cohorts (each fact's development model, kept by cohort)
+{{ fact_id }}_basis as (
+    select development.*
+    from {{ ref(fact['development']) }} as development
+    cross join as_of
+    where development.cohort_date between as_of.basis_first and as_of.basis_last
+        {{- kept.sql | replace('@day', 'development.cohort_date') }}
 ),
 
 {%- for measure_id, measure in measures %}
@@ -139,38 +74,27 @@ ages as (
 {%- endfor %}
 
 {{ fact_id }}_rows as (
-    {%- for dim in ['total'] + (fact['dimensions'].keys() | list) %}
     select
-        '{{ dim }}' as dimension,
-        {{ "'(all)'" if dim == 'total' else 'dim_' ~ dim }} as member,
-        count(distinct row_key) as basis_rows
-    from {{ fact_id }}_states
+        dimension,
+        member,
+        sum(row_count) as basis_rows
+    from {{ fact_id }}_basis
+    where measure_id is null
     group by 1, 2
-    {{ 'union all' if not loop.last }}
-    {%- endfor %}
 ),
 {%- endfor %}
 
--- per dimension, each measure whose exposure has that dimension (a measure of cohorts'
--- orders has no carrier)
+-- what the basis cohorts developed at each age, per dimension, member and measure
 developed as (
-    {%- set pairs = [] %}
-    {%- for fact_id, measure_id, exposure_id, dim in branches if (fact_id, dim) not in pairs %}
-    {%- do pairs.append((fact_id, dim)) %}
-    {%- endfor %}
-    {%- for fact_id, dim in pairs %}
-    {%- set measure_ids = [] %}
-    {%- for f, measure_id, e, d in branches if f == fact_id and d == dim %}
-    {%- do measure_ids.append(measure_id) %}
-    {%- endfor %}
+    {%- for fact_id, fact in maturing %}
     select
-        '{{ dim }}' as dimension,
-        {{ "'(all)'" if dim == 'total' else 'dim_' ~ dim }} as member,
+        dimension,
+        member,
         measure_id,
-        case when age < 0 then 0 else age end as age,
+        age,
         sum(change) as change
-    from {{ fact_id }}_changes_long
-    where measure_id in {{ kpi_member_list(measure_ids) }}
+    from {{ fact_id }}_basis
+    where measure_id is not null
     group by 1, 2, 3, 4
     {{ 'union all' if not loop.last }}
     {%- endfor %}
