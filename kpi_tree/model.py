@@ -309,9 +309,7 @@ def _development(fact: dict[str, Any], where: str) -> tuple[str | None, str | No
         if development is not None:
             raise TreeError(f"{where}: 'development' is only for a fact that matures")
         return None, None
-    if not (
-        isinstance(development, dict) and development.get("model") and development.get("key")
-    ):
+    if not (isinstance(development, dict) and development.get("model") and development.get("key")):
         raise TreeError(
             f"{where}: a fact that matures needs its development, the model of its mature "
             "cohorts' development by age and the row's key, e.g. "
