@@ -367,11 +367,18 @@ member_rows as (
             when 'carrier' then valued.dim_carrier
             when 'payment_method' then valued.dim_payment_method
         end as member,
-        count(distinct valued.row_key) as row_count
+        count(distinct valued.row_key) as row_count,
+        cast(null as date) as delivered_on
     from valued
     cross join row_dimensions
     where valued.next_age is null or valued.next_age > valued.age
     group by 1, 2, 3
+),
+
+rows_held as (
+    select * from cohort_rows
+    union all
+    select * from member_rows
 ),
 
 final as (
@@ -395,18 +402,7 @@ final as (
         cast(null as {{ kpi_exact() }}) as change,
         row_count,
         delivered_on
-    from cohort_rows
-    union all
-    select
-        cohort_date,
-        dimension,
-        member,
-        cast(null as {{ dbt.type_string() }}) as measure_id,
-        cast(null as {{ dbt.type_bigint() }}) as age,
-        cast(null as {{ kpi_exact() }}) as change,
-        row_count,
-        cast(null as date) as delivered_on
-    from member_rows
+    from rows_held
 )
 
 select * from final
