@@ -1305,3 +1305,57 @@ def test_a_nights_order_lookups_find_the_orders_outside_the_range_of_its_deliver
     # most of them are orders of earlier days, below the range, each in its order's cohort
     assert len(found) > len(rebuilt) / 2
     assert found == {shipment: rebuilt[shipment] for shipment in found}
+
+
+def test_an_hour_of_sessions_delivered_again_replaces_the_earlier_delivery(shop_copy):
+    """The sessions' staging keeps each hour's (x channel, campaign, landing page) latest
+    delivery. An hour of an earlier day delivered again in a later night's file, with other
+    counts: the day's sessions follow the new delivery, computed here from the raw rows (each
+    hour's latest delivery, ranked by hour alone), and the view keeps one row for the hour."""
+    day, late = shop_copy.end - dt.timedelta(days=3), shop_copy.end + dt.timedelta(days=1)
+    [earlier] = (shop_copy.landing / "sessions").glob(f"*{day.isoformat()}*")
+    hour = pl.read_parquet(earlier).sort("hour_start").slice(len(pl.read_parquet(earlier)) // 2, 1)
+    assert len(hour) == 1
+    again = hour.with_columns(pl.col("sessions") + 50)
+    with shop_copy.connect() as con:
+        [(before,)] = con.execute(
+            """select value from kpi.fct_kpi_values where kpi_id = 'sessions' and grain = 'day'
+            and dimension = 'total' and period_start = (
+                select distinct business_date from raw.sessions where hour_start = $h)""",
+            {"h": hour["hour_start"][0]},
+        ).fetchall()
+    again.write_parquet(shop_copy.landing / "sessions" / f"sessions_{late.isoformat()}.parquet")
+    outcome = shop_copy.run(late, late)
+    assert outcome.ok, outcome.error
+    key = {c: hour[c][0] for c in ("hour_start", "channel", "campaign", "landing_page")}
+    with shop_copy.connect() as con:
+        [(business_date,)] = con.execute(
+            "select distinct business_date from raw.sessions where hour_start = $hour_start",
+            {"hour_start": key["hour_start"]},
+        ).fetchall()
+        # independent of the models: the raw rows, each hour's latest delivery
+        [(expected,)] = con.execute(
+            """
+            select sum(sessions) from (
+                select *, row_number() over (
+                    partition by hour_start, channel, campaign, landing_page
+                    order by _partition_date desc, _file desc, _row desc) as k
+                from raw.sessions)
+            where k = 1 and business_date = $d
+            """,
+            {"d": business_date},
+        ).fetchall()
+        kept = con.execute(
+            """select sessions from staging.stg_shop__sessions
+            where hour_start = $hour_start and channel = $channel
+              and campaign is not distinct from $campaign and landing_page = $landing_page""",
+            key,
+        ).fetchall()
+        [(published,)] = con.execute(
+            """select value from kpi.fct_kpi_values where kpi_id = 'sessions' and grain = 'day'
+            and dimension = 'total' and period_start = $d""",
+            {"d": business_date},
+        ).fetchall()
+    assert kept == [(again["sessions"][0],)]
+    assert close(float(published), float(expected))
+    assert close(float(published), float(before) + 50)

@@ -17,8 +17,11 @@ renamed as (
         product_detail_sessions,
         product_views,
         bounces,
+        -- business_date is the hour's date in the business zone (ingestion's), so it adds
+        -- nothing to the key; in the partition it lets a reader's filter on business_date (a
+        -- night's window) reach the raw scan, which otherwise ranks every hour of the history
         row_number() over (
-            partition by hour_start, channel, campaign, landing_page
+            partition by business_date, hour_start, channel, campaign, landing_page
             order by _partition_date desc, _file desc, _row desc
         ) as delivery_rank
     from source
