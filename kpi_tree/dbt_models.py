@@ -1138,15 +1138,28 @@ dimensions as (
 $dimension_rows
 ),
 
+-- the states summed by cohort, ages and members before they are crossed with the
+-- dimensions: many shipments share them
+grouped as (
+    select
+        cohort_date,
+        age,
+        next_age,
+$grouped_dims,
+$summed
+    from valued
+    group by $grouped_keys
+),
+
 -- a state adds its values from its age on, in each dimension ...
 added as (
     select
-        valued.cohort_date,
-        valued.age,
+        grouped.cohort_date,
+        grouped.age,
         dimensions.dimension,
 $member,
 $sums
-    from valued
+    from grouped
     cross join dimensions
     group by 1, 2, 3, 4
 ),
@@ -1155,14 +1168,14 @@ $sums
 -- shipment's carrier or payment method may change with its state)
 taken_back as (
     select
-        valued.cohort_date,
-        valued.next_age as age,
+        grouped.cohort_date,
+        grouped.next_age as age,
         dimensions.dimension,
 $member,
 $negated_sums
-    from valued
+    from grouped
     cross join dimensions
-    where valued.next_age is not null
+    where grouped.next_age is not null
     group by 1, 2, 3, 4
 ),
 
@@ -1196,14 +1209,22 @@ development as (
     ) as long_rows$measure_filter
 ),
 
--- the shipments each cohort developed held (its states at the end of a day), and its newest
--- delivery
+-- the shipments each cohort developed held (its states at the end of a day), with their
+-- members, and its newest delivery
+held as (
+    select distinct
+        cohort_date,
+        row_key,
+$held_dims
+    from valued
+    where next_age is null or next_age > age
+),
+
 cohort_counts as (
     select
         cohort_date,
         count(distinct row_key) as row_count
-    from valued
-    where next_age is null or next_age > age
+    from held
     group by 1
 ),
 
@@ -1236,14 +1257,13 @@ $row_dimension_rows
 
 member_rows as (
     select
-        valued.cohort_date,
+        held.cohort_date,
         row_dimensions.dimension,
 $row_member,
-        count(distinct valued.row_key) as row_count,
+        count(distinct held.row_key) as row_count,
         cast(null as date) as delivered_on
-    from valued
+    from held
     cross join row_dimensions
-    where valued.next_age is null or valued.next_age > valued.age
     group by 1, 2, 3
 ),
 
@@ -1285,10 +1305,10 @@ def _dimension_rows(names: list[str]) -> str:
     return "\n    union all\n".join(f"    select '{name}' as dimension" for name in names)
 
 
-def _member_case(relation: str, dims: list[str], pad: str, total: bool) -> str:
+def _member_case(rows: str, relation: str, dims: list[str], pad: str, total: bool) -> str:
     """The member of each of ``dims`` (the total's '(all)' when ``total``) on a row of
-    ``relation`` crossed with the dimensions."""
-    whens = "\n".join(f"{pad}    when '{d}' then valued.dim_{d}" for d in dims)
+    ``rows`` crossed with the dimensions ``relation``."""
+    whens = "\n".join(f"{pad}    when '{d}' then {rows}.dim_{d}" for d in dims)
     otherwise = f"{pad}    else '(all)'\n" if total else ""
     return f"{pad}case {relation}.dimension\n{whens}\n{otherwise}{pad}end as member"
 
@@ -1326,16 +1346,21 @@ def _development_parts(payload: dict, fact_id: str) -> dict[str, str]:
         ),
         "values": ",\n".join(_cast_exact(m["sql"], f"m_{mid}", pad) for mid, m in measures.items()),
         "dimension_rows": _dimension_rows(["total", *developed]),
-        "member": _member_case("dimensions", developed, pad, total=True),
-        "sums": ",\n".join(f"{pad}sum(valued.m_{mid}) as m_{mid}" for mid in measures),
-        "negated_sums": ",\n".join(f"{pad}-sum(valued.m_{mid}) as m_{mid}" for mid in measures),
+        "member": _member_case("grouped", "dimensions", developed, pad, total=True),
+        "grouped_dims": ",\n".join(f"{pad}dim_{dim}" for dim in developed),
+        "grouped_keys": ", ".join(str(i) for i in range(1, 4 + len(developed))),
+        "held_dims": ",\n".join(f"{pad}dim_{dim}" for dim in dims),
+        "sums": ",\n".join(f"{pad}sum(grouped.m_{mid}) as m_{mid}" for mid in measures),
+        "negated_sums": ",\n".join(
+            f"{pad}-sum(grouped.m_{mid}) as m_{mid}" for mid in measures
+        ),
         "summed": ",\n".join(f"{pad}sum(m_{mid}) as m_{mid}" for mid in measures),
         "measure_list": ",\n".join(
             f"    {line}" for line in _wrapped([_quote(m) for m in measures], width=88)
         ),
         "measure_filter": measure_filter,
         "row_dimension_rows": _dimension_rows(dims),
-        "row_member": _member_case("row_dimensions", dims, pad, total=False),
+        "row_member": _member_case("held", "row_dimensions", dims, pad, total=False),
     }
 
 

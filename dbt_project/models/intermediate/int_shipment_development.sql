@@ -221,28 +221,51 @@ dimensions as (
     select 'payment_method' as dimension
 ),
 
+-- the states summed by cohort, ages and members before they are crossed with the
+-- dimensions: many shipments share them
+grouped as (
+    select
+        cohort_date,
+        age,
+        next_age,
+        dim_channel,
+        dim_campaign,
+        dim_payment_method,
+        sum(m_cohort_gmv) as m_cohort_gmv,
+        sum(m_shipped_orders) as m_shipped_orders,
+        sum(m_delivered_orders) as m_delivered_orders,
+        sum(m_signed_orders) as m_signed_orders,
+        sum(m_refused_orders) as m_refused_orders,
+        sum(m_returned_orders) as m_returned_orders,
+        sum(m_signed_gmv) as m_signed_gmv,
+        sum(m_refund_amount) as m_refund_amount,
+        sum(m_delivery_days) as m_delivery_days
+    from valued
+    group by 1, 2, 3, 4, 5, 6
+),
+
 -- a state adds its values from its age on, in each dimension ...
 added as (
     select
-        valued.cohort_date,
-        valued.age,
+        grouped.cohort_date,
+        grouped.age,
         dimensions.dimension,
         case dimensions.dimension
-            when 'channel' then valued.dim_channel
-            when 'campaign' then valued.dim_campaign
-            when 'payment_method' then valued.dim_payment_method
+            when 'channel' then grouped.dim_channel
+            when 'campaign' then grouped.dim_campaign
+            when 'payment_method' then grouped.dim_payment_method
             else '(all)'
         end as member,
-        sum(valued.m_cohort_gmv) as m_cohort_gmv,
-        sum(valued.m_shipped_orders) as m_shipped_orders,
-        sum(valued.m_delivered_orders) as m_delivered_orders,
-        sum(valued.m_signed_orders) as m_signed_orders,
-        sum(valued.m_refused_orders) as m_refused_orders,
-        sum(valued.m_returned_orders) as m_returned_orders,
-        sum(valued.m_signed_gmv) as m_signed_gmv,
-        sum(valued.m_refund_amount) as m_refund_amount,
-        sum(valued.m_delivery_days) as m_delivery_days
-    from valued
+        sum(grouped.m_cohort_gmv) as m_cohort_gmv,
+        sum(grouped.m_shipped_orders) as m_shipped_orders,
+        sum(grouped.m_delivered_orders) as m_delivered_orders,
+        sum(grouped.m_signed_orders) as m_signed_orders,
+        sum(grouped.m_refused_orders) as m_refused_orders,
+        sum(grouped.m_returned_orders) as m_returned_orders,
+        sum(grouped.m_signed_gmv) as m_signed_gmv,
+        sum(grouped.m_refund_amount) as m_refund_amount,
+        sum(grouped.m_delivery_days) as m_delivery_days
+    from grouped
     cross join dimensions
     group by 1, 2, 3, 4
 ),
@@ -251,27 +274,27 @@ added as (
 -- shipment's carrier or payment method may change with its state)
 taken_back as (
     select
-        valued.cohort_date,
-        valued.next_age as age,
+        grouped.cohort_date,
+        grouped.next_age as age,
         dimensions.dimension,
         case dimensions.dimension
-            when 'channel' then valued.dim_channel
-            when 'campaign' then valued.dim_campaign
-            when 'payment_method' then valued.dim_payment_method
+            when 'channel' then grouped.dim_channel
+            when 'campaign' then grouped.dim_campaign
+            when 'payment_method' then grouped.dim_payment_method
             else '(all)'
         end as member,
-        -sum(valued.m_cohort_gmv) as m_cohort_gmv,
-        -sum(valued.m_shipped_orders) as m_shipped_orders,
-        -sum(valued.m_delivered_orders) as m_delivered_orders,
-        -sum(valued.m_signed_orders) as m_signed_orders,
-        -sum(valued.m_refused_orders) as m_refused_orders,
-        -sum(valued.m_returned_orders) as m_returned_orders,
-        -sum(valued.m_signed_gmv) as m_signed_gmv,
-        -sum(valued.m_refund_amount) as m_refund_amount,
-        -sum(valued.m_delivery_days) as m_delivery_days
-    from valued
+        -sum(grouped.m_cohort_gmv) as m_cohort_gmv,
+        -sum(grouped.m_shipped_orders) as m_shipped_orders,
+        -sum(grouped.m_delivered_orders) as m_delivered_orders,
+        -sum(grouped.m_signed_orders) as m_signed_orders,
+        -sum(grouped.m_refused_orders) as m_refused_orders,
+        -sum(grouped.m_returned_orders) as m_returned_orders,
+        -sum(grouped.m_signed_gmv) as m_signed_gmv,
+        -sum(grouped.m_refund_amount) as m_refund_amount,
+        -sum(grouped.m_delivery_days) as m_delivery_days
+    from grouped
     cross join dimensions
-    where valued.next_age is not null
+    where grouped.next_age is not null
     group by 1, 2, 3, 4
 ),
 
@@ -313,14 +336,25 @@ development as (
     ) as long_rows
 ),
 
--- the shipments each cohort developed held (its states at the end of a day), and its newest
--- delivery
+-- the shipments each cohort developed held (its states at the end of a day), with their
+-- members, and its newest delivery
+held as (
+    select distinct
+        cohort_date,
+        row_key,
+        dim_channel,
+        dim_campaign,
+        dim_carrier,
+        dim_payment_method
+    from valued
+    where next_age is null or next_age > age
+),
+
 cohort_counts as (
     select
         cohort_date,
         count(distinct row_key) as row_count
-    from valued
-    where next_age is null or next_age > age
+    from held
     group by 1
 ),
 
@@ -359,19 +393,18 @@ row_dimensions as (
 
 member_rows as (
     select
-        valued.cohort_date,
+        held.cohort_date,
         row_dimensions.dimension,
         case row_dimensions.dimension
-            when 'channel' then valued.dim_channel
-            when 'campaign' then valued.dim_campaign
-            when 'carrier' then valued.dim_carrier
-            when 'payment_method' then valued.dim_payment_method
+            when 'channel' then held.dim_channel
+            when 'campaign' then held.dim_campaign
+            when 'carrier' then held.dim_carrier
+            when 'payment_method' then held.dim_payment_method
         end as member,
-        count(distinct valued.row_key) as row_count,
+        count(distinct held.row_key) as row_count,
         cast(null as date) as delivered_on
-    from valued
+    from held
     cross join row_dimensions
-    where valued.next_age is null or valued.next_age > valued.age
     group by 1, 2, 3
 ),
 
