@@ -87,11 +87,14 @@ where {{ on_gone | join(' and ') }} and {{ kpi_in_window('t.delivered_on') }}
   the window do not exist yet, and no kept row comes from a day not built before. Reading
   every delivery of the affected keys instead would scan the whole source every night.
 
-  The earlier deliveries are read only from the least kept key on (`kpi_lower_bound` on the
-  first key column, a constant DuckDB checks against each row group's min/max). A rerun of
-  the newest day keeps every key of the window, and without the bound the lookup of their
-  earlier deliveries reads the whole source. Where keys follow the days (a shop's order
-  numbers do), the bound leaves all but the last row groups out.
+  The earlier deliveries are read only from the least kept key on (a join on the first key
+  column with the one-row range of the kept keys, which DuckDB checks against each row
+  group's min/max). A rerun of the newest day keeps every key of the window, and without the
+  bound the lookup of their earlier deliveries reads the whole source. Where keys follow the
+  days (a shop's order numbers do), the bound leaves all but the last row groups out. On a
+  new night no key is kept from the window and the range has no row, so the source is not
+  read at all: a bound written as `key >= (select min(...))` is null then, and DuckDB reads
+  every row of the source before the empty lookup discards them.
 
   A first build reads every delivery; with `in_ranges`, in ranges of the first key when there
   are many (macros/kpi/build_ranges.sql). Only the conversations' staging asks for ranges:
@@ -114,10 +117,14 @@ where {{ on_gone | join(' and ') }} and {{ kpi_in_window('t.delivered_on') }}
         {{ kept_from_window }}
       )
     union all
-    select * from {{ source_relation }}
-    where _partition_date < {{ kpi_window_start() }}
-      and {{ kpi_lower_bound(keys[0], kpi_window_keys(this, keys[0])) }}
-      and ({{ key_list }}) in ({{ kept_from_window }})
+    select earlier.* from {{ source_relation }} as earlier
+    inner join (
+        select min(kpi_key) as least_key
+        from ({{ kpi_window_keys(this, keys[0]) }}) as kept_keys (kpi_key)
+        having min(kpi_key) is not null
+    ) as kept_range on earlier.{{ keys[0] }} >= kept_range.least_key
+    where earlier._partition_date < {{ kpi_window_start() }}
+      and ({% for k in keys %}earlier.{{ k }}{{ ', ' if not loop.last }}{% endfor %}) in ({{ kept_from_window }})
 {%- else -%}
     select * from {{ source_relation }}
     {%- if in_ranges %}
