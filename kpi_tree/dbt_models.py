@@ -1351,9 +1351,7 @@ def _development_parts(payload: dict, fact_id: str) -> dict[str, str]:
         "grouped_keys": ", ".join(str(i) for i in range(1, 4 + len(developed))),
         "held_dims": ",\n".join(f"{pad}dim_{dim}" for dim in dims),
         "sums": ",\n".join(f"{pad}sum(grouped.m_{mid}) as m_{mid}" for mid in measures),
-        "negated_sums": ",\n".join(
-            f"{pad}-sum(grouped.m_{mid}) as m_{mid}" for mid in measures
-        ),
+        "negated_sums": ",\n".join(f"{pad}-sum(grouped.m_{mid}) as m_{mid}" for mid in measures),
         "summed": ",\n".join(f"{pad}sum(m_{mid}) as m_{mid}" for mid in measures),
         "measure_list": ",\n".join(
             f"    {line}" for line in _wrapped([_quote(m) for m in measures], width=88)
