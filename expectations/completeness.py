@@ -225,14 +225,18 @@ def incomplete_days(
 
 
 #: the orders of the rows `delivered` (a CTE of order ids) that raw.orders holds, read from
-#: the range of their ids only: a shop's order ids follow time and the window's rows name
-#: recent orders, so DuckDB skips the older row groups by their min/max. An anti-join
-#: against every order instead reads the whole history on every gate.
+#: the range of their ids only (joined as one row, none when nothing was delivered: a range
+#: of scalar subqueries is null then, and DuckDB reads every order before the filter drops
+#: them): a shop's order ids follow time and the window's rows name recent orders, so DuckDB
+#: skips the older row groups by their min/max. An anti-join against every order instead
+#: reads the whole history on every gate.
 _FOUND_ORDERS = """found as (
-                select distinct order_id from raw.orders
-                where order_id in (select order_id from delivered)
-                  and order_id between (select min(order_id) from delivered)
-                      and (select max(order_id) from delivered)
+                select distinct o.order_id from raw.orders as o
+                inner join (
+                    select min(order_id) as low, max(order_id) as high from delivered
+                    having count(order_id) > 0
+                ) as ids on o.order_id between ids.low and ids.high
+                where o.order_id in (select order_id from delivered)
             )"""
 
 

@@ -1151,38 +1151,28 @@ $summed
     group by $grouped_keys
 ),
 
--- a state adds its values from its age on, in each dimension ...
-added as (
+-- a state adds its values from its age on, in each dimension, and takes them back at the
+-- age the next state arrives (from its own member: a shipment's carrier or payment method
+-- may change with its state); development_wide sums them
+changes as (
     select
         grouped.cohort_date,
         grouped.age,
         dimensions.dimension,
 $member,
-$sums
+$added
     from grouped
     cross join dimensions
-    group by 1, 2, 3, 4
-),
-
--- ... and takes them back at the age the next state arrives (from its own member: a
--- shipment's carrier or payment method may change with its state)
-taken_back as (
+    union all
     select
         grouped.cohort_date,
         grouped.next_age as age,
         dimensions.dimension,
 $member,
-$negated_sums
+$taken_back
     from grouped
     cross join dimensions
     where grouped.next_age is not null
-    group by 1, 2, 3, 4
-),
-
-changes as (
-    select * from added
-    union all
-    select * from taken_back
 ),
 
 development_wide as (
@@ -1350,8 +1340,8 @@ def _development_parts(payload: dict, fact_id: str) -> dict[str, str]:
         "grouped_dims": ",\n".join(f"{pad}dim_{dim}" for dim in developed),
         "grouped_keys": ", ".join(str(i) for i in range(1, 4 + len(developed))),
         "held_dims": ",\n".join(f"{pad}dim_{dim}" for dim in dims),
-        "sums": ",\n".join(f"{pad}sum(grouped.m_{mid}) as m_{mid}" for mid in measures),
-        "negated_sums": ",\n".join(f"{pad}-sum(grouped.m_{mid}) as m_{mid}" for mid in measures),
+        "added": ",\n".join(f"{pad}grouped.m_{mid}" for mid in measures),
+        "taken_back": ",\n".join(f"{pad}-grouped.m_{mid} as m_{mid}" for mid in measures),
         "summed": ",\n".join(f"{pad}sum(m_{mid}) as m_{mid}" for mid in measures),
         "measure_list": ",\n".join(
             f"    {line}" for line in _wrapped([_quote(m) for m in measures], width=88)

@@ -1314,25 +1314,30 @@ def test_an_hour_of_sessions_delivered_again_replaces_the_earlier_delivery(shop_
     hour's latest delivery, ranked by hour alone), and the view keeps one row for the hour."""
     day, late = shop_copy.end - dt.timedelta(days=3), shop_copy.end + dt.timedelta(days=1)
     [earlier] = (shop_copy.landing / "sessions").glob(f"*{day.isoformat()}*")
-    hour = pl.read_parquet(earlier).sort("hour_start").slice(len(pl.read_parquet(earlier)) // 2, 1)
+    hours = pl.read_parquet(earlier).sort("hour_start")
+    hour = hours.slice(len(hours) // 2, 1)
     assert len(hour) == 1
     again = hour.with_columns(pl.col("sessions") + 50)
-    with shop_copy.connect() as con:
-        [(before,)] = con.execute(
-            """select value from kpi.fct_kpi_values where kpi_id = 'sessions' and grain = 'day'
-            and dimension = 'total' and period_start = (
-                select distinct business_date from raw.sessions where hour_start = $h)""",
-            {"h": hour["hour_start"][0]},
-        ).fetchall()
-    again.write_parquet(shop_copy.landing / "sessions" / f"sessions_{late.isoformat()}.parquet")
-    outcome = shop_copy.run(late, late)
-    assert outcome.ok, outcome.error
     key = {c: hour[c][0] for c in ("hour_start", "channel", "campaign", "landing_page")}
+
+    def day_sessions(con, business_date) -> float:
+        [(value,)] = con.execute(
+            """select value from kpi.fct_kpi_values where kpi_id = 'sessions' and grain = 'day'
+            and dimension = 'total' and period_start = $d""",
+            {"d": business_date},
+        ).fetchall()
+        return float(value)
+
     with shop_copy.connect() as con:
         [(business_date,)] = con.execute(
             "select distinct business_date from raw.sessions where hour_start = $hour_start",
             {"hour_start": key["hour_start"]},
         ).fetchall()
+        before = day_sessions(con, business_date)
+    again.write_parquet(shop_copy.landing / "sessions" / f"sessions_{late.isoformat()}.parquet")
+    outcome = shop_copy.run(late, late)
+    assert outcome.ok, outcome.error
+    with shop_copy.connect() as con:
         # independent of the models: the raw rows, each hour's latest delivery
         [(expected,)] = con.execute(
             """
@@ -1351,11 +1356,7 @@ def test_an_hour_of_sessions_delivered_again_replaces_the_earlier_delivery(shop_
               and campaign is not distinct from $campaign and landing_page = $landing_page""",
             key,
         ).fetchall()
-        [(published,)] = con.execute(
-            """select value from kpi.fct_kpi_values where kpi_id = 'sessions' and grain = 'day'
-            and dimension = 'total' and period_start = $d""",
-            {"d": business_date},
-        ).fetchall()
+        published = day_sessions(con, business_date)
     assert kept == [(again["sessions"][0],)]
-    assert close(float(published), float(expected))
-    assert close(float(published), float(before) + 50)
+    assert close(published, float(expected))
+    assert close(published, before + 50)

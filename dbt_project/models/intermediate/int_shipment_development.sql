@@ -244,8 +244,10 @@ grouped as (
     group by 1, 2, 3, 4, 5, 6
 ),
 
--- a state adds its values from its age on, in each dimension ...
-added as (
+-- a state adds its values from its age on, in each dimension, and takes them back at the
+-- age the next state arrives (from its own member: a shipment's carrier or payment method
+-- may change with its state); development_wide sums them
+changes as (
     select
         grouped.cohort_date,
         grouped.age,
@@ -256,23 +258,18 @@ added as (
             when 'payment_method' then grouped.dim_payment_method
             else '(all)'
         end as member,
-        sum(grouped.m_cohort_gmv) as m_cohort_gmv,
-        sum(grouped.m_shipped_orders) as m_shipped_orders,
-        sum(grouped.m_delivered_orders) as m_delivered_orders,
-        sum(grouped.m_signed_orders) as m_signed_orders,
-        sum(grouped.m_refused_orders) as m_refused_orders,
-        sum(grouped.m_returned_orders) as m_returned_orders,
-        sum(grouped.m_signed_gmv) as m_signed_gmv,
-        sum(grouped.m_refund_amount) as m_refund_amount,
-        sum(grouped.m_delivery_days) as m_delivery_days
+        grouped.m_cohort_gmv,
+        grouped.m_shipped_orders,
+        grouped.m_delivered_orders,
+        grouped.m_signed_orders,
+        grouped.m_refused_orders,
+        grouped.m_returned_orders,
+        grouped.m_signed_gmv,
+        grouped.m_refund_amount,
+        grouped.m_delivery_days
     from grouped
     cross join dimensions
-    group by 1, 2, 3, 4
-),
-
--- ... and takes them back at the age the next state arrives (from its own member: a
--- shipment's carrier or payment method may change with its state)
-taken_back as (
+    union all
     select
         grouped.cohort_date,
         grouped.next_age as age,
@@ -283,25 +280,18 @@ taken_back as (
             when 'payment_method' then grouped.dim_payment_method
             else '(all)'
         end as member,
-        -sum(grouped.m_cohort_gmv) as m_cohort_gmv,
-        -sum(grouped.m_shipped_orders) as m_shipped_orders,
-        -sum(grouped.m_delivered_orders) as m_delivered_orders,
-        -sum(grouped.m_signed_orders) as m_signed_orders,
-        -sum(grouped.m_refused_orders) as m_refused_orders,
-        -sum(grouped.m_returned_orders) as m_returned_orders,
-        -sum(grouped.m_signed_gmv) as m_signed_gmv,
-        -sum(grouped.m_refund_amount) as m_refund_amount,
-        -sum(grouped.m_delivery_days) as m_delivery_days
+        -grouped.m_cohort_gmv as m_cohort_gmv,
+        -grouped.m_shipped_orders as m_shipped_orders,
+        -grouped.m_delivered_orders as m_delivered_orders,
+        -grouped.m_signed_orders as m_signed_orders,
+        -grouped.m_refused_orders as m_refused_orders,
+        -grouped.m_returned_orders as m_returned_orders,
+        -grouped.m_signed_gmv as m_signed_gmv,
+        -grouped.m_refund_amount as m_refund_amount,
+        -grouped.m_delivery_days as m_delivery_days
     from grouped
     cross join dimensions
     where grouped.next_age is not null
-    group by 1, 2, 3, 4
-),
-
-changes as (
-    select * from added
-    union all
-    select * from taken_back
 ),
 
 development_wide as (
