@@ -100,7 +100,8 @@
   do not follow time the range spans the table, and DuckDB then plans the lookup as a join
   above the scan, which no longer filters the scan by the keys themselves: such a lookup
   costs about 3.5 times the CPU of one without the range (docs/performance.md). No keys:
-  min and max are null, and the comparison filters every row out.
+  min and max are null, and the comparison filters every row out, after reading them all
+  (kpi_key_range_join does not).
 #}
 {% macro kpi_key_range(column, keys) -%}
     {{- return(adapter.dispatch('kpi_key_range', 'kpi_warehouse')(column, keys)) -}}
@@ -110,6 +111,23 @@
     {{ column }} between
         (select min(kpi_key) from ({{ keys }}) as kpi_keys (kpi_key))
         and (select max(kpi_key) from ({{ keys }}) as kpi_keys (kpi_key))
+{%- endmacro %}
+
+{#
+  kpi_key_range as a join, to write after the table read (`from <table> as <alias>`): the
+  keys' least and greatest as a one-row query joined on `column` between them. With no keys
+  that query has no row and the engine reads none of the table, where kpi_key_range's bounds
+  are null and DuckDB reads all of it before the filter drops every row. For the lookups
+  whose keys are often none: a new night has no kept rows of its own deliveries yet. Measured
+  on the 100k warehouse (int_conversations_enriched's kept rows, 35.7 million in the table):
+  0.34 s against 2.5 s on a new night, 0.6–0.75 s against 2.5–4.2 s on a rerun.
+#}
+{% macro kpi_key_range_join(column, keys) -%}
+    inner join (
+        select min(kpi_key) as kpi_low, max(kpi_key) as kpi_high
+        from ({{ keys }}) as kpi_keys (kpi_key)
+        having min(kpi_key) is not null
+    ) as kpi_key_range on {{ column }} between kpi_key_range.kpi_low and kpi_key_range.kpi_high
 {%- endmacro %}
 
 {#

@@ -26,7 +26,8 @@ delivered_orders as (
 -- found first, on narrow scans, then the rows by key: one scan of every column of every kept
 -- row, filtered by the two conditions OR-ed together, reads far more than the two narrow
 -- scans do here. (In int_shipments_latest the one wide scan is cheaper.)
--- Each lookup reads only the range of its keys (kpi_key_range: the end of the table).
+-- Each lookup reads only the range of its keys (kpi_key_range: the end of the table; the
+-- kept rows' as a join, which reads nothing when a new night has none).
 {%- set delivered_order_keys = kpi_window_keys(ref('stg_shop__orders'), 'order_id') %}
 {%- set about_delivered_orders -%}
     select conversation_id from {{ this }}
@@ -41,10 +42,10 @@ kept_keys as materialized (
 ),
 
 kept as (
-    select * from {{ this }}
-    where conversation_id in (select conversation_id from kept_keys)
-      and {{ kpi_key_range('conversation_id', about_delivered_orders ~ ' union all ' ~ from_the_window) }}
-      and conversation_id not in (select conversation_id from window_conversations)
+    select kept_rows.* from {{ this }} as kept_rows
+    {{ kpi_key_range_join('kept_rows.conversation_id', about_delivered_orders ~ ' union all ' ~ from_the_window) }}
+    where kept_rows.conversation_id in (select conversation_id from kept_keys)
+      and kept_rows.conversation_id not in (select conversation_id from window_conversations)
 ),
 
 {% endif -%}
