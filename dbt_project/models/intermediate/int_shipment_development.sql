@@ -72,10 +72,10 @@ changed as (
     from late_updates
     inner join {{ ref('int_shipments_latest') }} as latest
         on late_updates.shipment_id = latest.shipment_id
+    {{ kpi_key_range_join('latest.shipment_id', 'select shipment_id from late_updates') }}
     where
         late_updates.updated_on
         <= {{ dbt.dateadd('day', maturity, 'latest.order_business_date') }}
-        and {{ kpi_key_range('latest.shipment_id', 'select shipment_id from late_updates') }}
     union all
     select business_date as cohort_date
     from {{ ref('stg_shop__orders') }}
@@ -121,24 +121,24 @@ cohort as (
     where order_business_date in (select to_develop.cohort_date from to_develop)
 ),
 
--- every update of those shipments (read within the range of their keys)
+-- every update of those shipments (read within the range of their keys, joined as one row:
+-- none when no cohort is developed tonight)
 updates as (
     select
-        shipment_id,
-        carrier,
-        payment_method,
-        status,
-        shipped_at,
-        delivered_at,
-        returned_at,
-        refund_amount,
-        updated_at,
-        updated_on,
-        delivered_on
-    from {{ ref('stg_shop__shipments') }}
-    where
-        shipment_id in (select cohort.shipment_id from cohort)
-        and {{ kpi_key_range('shipment_id', 'select shipment_id from cohort') }}
+        shipment_updates.shipment_id,
+        shipment_updates.carrier,
+        shipment_updates.payment_method,
+        shipment_updates.status,
+        shipment_updates.shipped_at,
+        shipment_updates.delivered_at,
+        shipment_updates.returned_at,
+        shipment_updates.refund_amount,
+        shipment_updates.updated_at,
+        shipment_updates.updated_on,
+        shipment_updates.delivered_on
+    from {{ ref('stg_shop__shipments') }} as shipment_updates
+    {{ kpi_key_range_join('shipment_updates.shipment_id', 'select shipment_id from cohort') }}
+    where shipment_updates.shipment_id in (select cohort.shipment_id from cohort)
 ),
 
 -- each update known by its cohort's maturity, with the columns of int_shipments_latest and
