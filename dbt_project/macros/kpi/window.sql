@@ -119,9 +119,8 @@
   that query has no row and the engine reads none of the table, where kpi_key_range's bounds
   are null and DuckDB reads all of it before the filter drops every row. For the lookups
   whose keys are often none: a new night has no kept rows of its own deliveries yet, and most
-  nights no late shipment update and no cohort to develop (int_shipment_development). Measured
-  on the 100k warehouse (int_conversations_enriched's kept rows, 35.7 million in the table):
-  0.34 s against 2.5 s on a new night, 0.6–0.75 s against 2.5–4.2 s on a rerun.
+  nights no late shipment update and no cohort to develop (int_shipment_development). The
+  measurements are in docs/performance.md.
 #}
 {% macro kpi_key_range_join(column, keys) -%}
     inner join (
