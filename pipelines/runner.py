@@ -139,6 +139,96 @@ def refused_files(settings: Settings, run_id: str) -> list[dict]:
     return [dict(zip(keys, (s, d.isoformat(), f, r, m), strict=True)) for s, d, f, r, m in rows]
 
 
+@dataclass(frozen=True)
+class Unsettled:
+    """What a plain ``kpi run`` has left to do (:func:`unsettled_deliveries`)."""
+
+    #: the delivery dates with a file that no finished run loaded as it is now
+    days: list[dt.date]
+    #: kpi.yaml changed after the last finished run loaded its files: every day runs again
+    config_changed: bool = False
+
+
+def finished_runs(settings: Settings) -> set[str]:
+    """The runs that reached every publication unit's verdict (published, held back or
+    skipped): their files were loaded and judged. A run that stopped before (a failed step) or
+    whose publication failed midway is not one of them."""
+    newest: dict[tuple[str, str], str] = {}
+    for entry in read_log(settings):
+        newest[(entry["run_id"], entry["unit"])] = entry["status"]
+    units = publication_units(default_tree())
+    by_run: dict[str, dict[str, str]] = {}
+    for (run_id, unit), status in newest.items():
+        by_run.setdefault(run_id, {})[unit] = status
+    judged = {PUBLISHED, HELD_BACK, SKIPPED}
+    return {
+        run_id
+        for run_id, statuses in by_run.items()
+        if all(statuses.get(unit) in judged for unit in units)
+    }
+
+
+def _utc(timestamp: float) -> dt.datetime:
+    """A file time as the ledger keeps its times: UTC, without a zone."""
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).replace(tzinfo=None)
+
+
+def unsettled_deliveries(
+    settings: Settings, landed: list[tuple[Path, dt.date]]
+) -> Unsettled | None:
+    """Which of the ``landed`` files' delivery dates (path, date) a plain ``kpi run`` must
+    run: those with a file that no finished run (:func:`finished_runs`) loaded as it is now.
+    A file is settled when the ledger's newest entry for it on its date (``raw._file_ledger``,
+    or ``raw._refused`` for a file refused whole) is of a finished run and of the same size,
+    and the file was not modified after it or still has the content it had then (a copy).
+    ``None``: nothing was ever loaded, so every date runs.
+    Days already loaded by a run that stopped midway run again; so does every day when
+    kpi.yaml (the mapping, the zone, the vocabulary...) changed after the last finished run."""
+    import duckdb
+
+    from pipelines.ingest.load import LEDGER, REFUSED, sha256_of
+    from pipelines.queries import table_exists
+
+    if not settings.build_db.exists():
+        return None
+    finished = sorted(finished_runs(settings))
+    try:
+        con = duckdb.connect(str(settings.build_db), read_only=True)
+    except duckdb.Error:  # held by another program: the run's own error says so
+        return None
+    with con:
+        if not table_exists(con, *LEDGER.split(".")):
+            return None
+        rows = con.execute(
+            f"select partition_date, file, run_id, size_bytes, sha256, loaded_at from {LEDGER}"
+        ).fetchall()
+        if table_exists(con, *REFUSED.split(".")):
+            rows += con.execute(
+                f"select partition_date, file, run_id, null, null, refused_at from {REFUSED}"
+            ).fetchall()
+    latest: dict[tuple[dt.date, str], tuple] = {}
+    for day, file, run_id, size, digest, at in rows:
+        if (day, file) not in latest or at > latest[(day, file)][3]:
+            latest[(day, file)] = (run_id, size, digest, at)
+    done = set(finished)
+    last_loaded = max((e[3] for e in latest.values() if e[0] in done), default=None)
+    if last_loaded is None:
+        return None
+    config = settings.config_file
+    if config is not None and config.exists() and _utc(config.stat().st_mtime) > last_loaded:
+        return Unsettled(days=sorted({day for _, day in landed}), config_changed=True)
+    days = set()
+    for path, day in landed:
+        st = path.stat()
+        rel = path.relative_to(settings.landing_dir).as_posix()
+        run_id, size, digest, at = latest.get((day, rel), (None, None, None, None))
+        if run_id not in done or (size is not None and size != st.st_size):
+            days.add(day)
+        elif _utc(st.st_mtime) > at and (digest is None or sha256_of(path) != digest):
+            days.add(day)  # touched since: changed unless its content is the one loaded
+    return Unsettled(days=sorted(days))
+
+
 def _why(lines: list[str]) -> dict[str, str]:
     """ "conversion_rate: needs sessions" lines back into KPI id -> why."""
     return dict(line.split(": ", 1) for line in lines if ": " in line)

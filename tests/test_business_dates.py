@@ -585,3 +585,80 @@ def test_kpi_run_refuses_a_file_named_beyond_the_horizon_and_runs_the_rest(small
         newest = con.execute("select max(date_day) from kpi.fct_base_measures").fetchone()[0]
     assert delivered == [(start + dt.timedelta(days=i),) for i in range(3)]
     assert newest == end
+
+
+def _ledger(data: Path) -> list[tuple]:
+    with duckdb.connect(str(data / "warehouse" / "build.duckdb"), read_only=True) as con:
+        return con.execute(
+            "select file, partition_date, run_id from raw._file_ledger order by file, loaded_at"
+        ).fetchall()
+
+
+def test_plain_kpi_run_takes_only_the_new_and_changed_deliveries(
+    small_landing, tmp_path, monkeypatch
+):
+    """A second plain `kpi run` does not load the history again: with nothing new it says so
+    and starts no run; with a new day it runs from that day, the loaded days' files left as
+    they were. A copy of a loaded file (same content, a new time) is not new; a changed file
+    is, and a changed kpi.yaml makes every day run again."""
+    from pipelines.runner import finished_runs, unsettled_deliveries
+    from pipelines.sensors import landed_files
+
+    data, start = small_landing
+    day3 = start + dt.timedelta(days=2)
+    held = tmp_path / "held"
+    for path in (data / "landing").glob(f"*/*{day3}*"):
+        (held / path.parent.name).mkdir(parents=True, exist_ok=True)
+        shutil.move(path, held / path.parent.name / path.name)
+    first = kpi(data, "run")
+    assert first.returncode in (0, 1) and "Traceback" not in first.stderr, first.stderr
+    settings = load_settings(data)
+    assert len(finished_runs(settings)) == 1
+    loaded, log = _ledger(data), read_log(settings)
+
+    again = kpi(data, "run")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Nothing new" in again.stdout and f"{start} .. {start + dt.timedelta(days=1)}" in (
+        " ".join(again.stdout.split())
+    )
+    assert _ledger(data) == loaded and read_log(settings) == log  # no run started
+
+    for folder in held.iterdir():
+        for path in folder.iterdir():
+            shutil.move(path, data / "landing" / folder.name / path.name)
+    third = kpi(data, "run")
+    assert third.returncode in (0, 1) and "Traceback" not in third.stderr, third.stderr
+    flat = " ".join(third.stdout.split())
+    assert f"from {day3}" in flat and f"files delivered {day3} .. {day3} (1 day)" in flat, flat
+    after = _ledger(data)
+    assert [r for r in after if r[1] < day3] == [r for r in loaded if r[1] < day3]
+    new_runs = {r[2] for r in after if r[1] == day3}
+    assert len(new_runs) == 1 and new_runs.isdisjoint({r[2] for r in loaded})
+    newest = [e for e in read_log(settings) if e["run_id"] in new_runs]
+    assert newest and {e["data_as_of"] for e in newest} == {day3.isoformat()}
+
+    def unsettled() -> list[dt.date]:
+        s = load_settings(data)
+        landed = [(p, d) for p, d, _ in landed_files(s.landing_dir, s.business_timezone)]
+        result = unsettled_deliveries(s, landed)
+        assert result is not None and not result.config_changed
+        return result.days
+
+    orders = next((data / "landing" / "orders").glob(f"*{start}*"))
+    copy = tmp_path / "copy.csv"
+    shutil.copyfile(orders, copy)
+    shutil.copyfile(copy, orders)  # the same content, written now
+    assert unsettled() == []
+    body = orders.read_bytes()
+    orders.write_bytes(body[:-2] + b"9\n")  # the last value changed, the same size
+    assert unsettled() == [start]
+    shutil.copyfile(copy, orders)
+
+    config = tmp_path / "kpi.yaml"
+    config.write_text("bad_row_threshold: 0.5\n")
+    monkeypatch.setenv("KPI_CONFIG", str(config))
+    s = load_settings(data)
+    result = unsettled_deliveries(
+        s, [(p, d) for p, d, _ in landed_files(s.landing_dir, s.business_timezone)]
+    )
+    assert result is not None and result.config_changed

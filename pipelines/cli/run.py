@@ -99,6 +99,55 @@ def landed_range(
     return days[0], days[-1], refused
 
 
+def new_deliveries(
+    settings: Settings, first: dt.date, last: dt.date
+) -> tuple[dt.date, dt.date] | None:
+    """What a plain `kpi run` runs of the landed delivery dates first..last: from the first to
+    the last date with a file no finished run loaded as it is now
+    (:func:`~pipelines.runner.unsettled_deliveries`), each said in a line; None when there is
+    none (nothing new landed)."""
+    from pipelines.runner import unsettled_deliveries
+    from pipelines.sensors import landed_files
+
+    landed = [
+        (path, day)
+        for path, day, _stamp in landed_files(settings.landing_dir, settings.business_timezone)
+        if first <= day <= last
+    ]
+    unsettled = unsettled_deliveries(settings, landed)
+    if unsettled is None:
+        return first, last
+    if unsettled.config_changed:
+        console.print(
+            _(
+                "{config} changed after the last run: every landed delivery runs again "
+                "({first} .. {last})."
+            ).format(config=settings.config_file.name, first=first, last=last),
+            highlight=False,
+        )
+        return first, last
+    if not unsettled.days:
+        console.print(
+            _(
+                "Nothing new: every file delivered {first} .. {last} was loaded by a run that "
+                "finished. To run days again: `kpi run --date DAY` or `kpi run --start DAY "
+                "--end DAY`."
+            ).format(first=first, last=last),
+            highlight=False,
+        )
+        return None
+    new_first, new_last = unsettled.days[0], unsettled.days[-1]
+    if new_first != first:
+        console.print(
+            _(
+                "The files delivered {first} .. {before} were loaded by a run that finished; "
+                "this run takes the new and changed ones, from {new_first}."
+            ).format(first=first, before=new_first - dt.timedelta(days=1), new_first=new_first),
+            highlight=False,
+        )
+    return new_first, new_last
+
+
 def _check(settings: Settings, start: dt.date, end: dt.date, what: str = "") -> None:
     """Exit 2 with one line when start..end are not all partitions (no run is started)."""
     from pipelines.partitions import OutsidePartitions, check_days
@@ -431,7 +480,10 @@ def run(
         dt.datetime | None,
         typer.Option(
             formats=["%Y-%m-%d"],
-            help=N_("First delivery date (default: the first landed file's)."),
+            help=N_(
+                "First delivery date (default: the first with a file no finished run "
+                "loaded as it is)."
+            ),
         ),
     ] = None,
     end: Annotated[
@@ -455,7 +507,8 @@ def run(
     ] = False,
 ) -> None:
     """Run the nightly pipeline over the files delivered on a day or a range of days, as one
-    Dagster run; it covers every business date their rows fall on."""
+    Dagster run; it covers every business date their rows fall on. Without dates: the days
+    with files that no finished run loaded as they are now (new or changed files)."""
     settings = load_settings()
     refused: list[str] = []
     if date:
@@ -465,6 +518,11 @@ def run(
         first = start.date() if start else landed[0]
         last = end.date() if end else landed[1]
         refused = landed[2] if landed else []
+        if not (start or end):
+            narrowed = new_deliveries(settings, first, last)
+            if narrowed is None:
+                raise typer.Exit(1 if refused else 0)
+            first, last = narrowed
     if last < first:
         raise fail(_("--end {end} is before --start {start}.").format(end=last, start=first))
     _check(settings, first, last)
