@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -28,22 +29,29 @@ def build_defs(data_dir: str | Path) -> dg.Definitions:
     config = load_settings(data_dir)
     partitions = daily_partitions(config)
     nightly_job = build_nightly_job(partitions)
-    return dg.Definitions.merge(
-        ingest.build_defs(partitions),
-        transform.build_defs(partitions),
-        targets.build_defs(partitions),
-        quality.build_defs(),
-        publish.build_defs(partitions),
-        alerts.build_defs(partitions, config),
-        board.defs,
-        outbox.defs,
-        dg.Definitions(
-            jobs=[nightly_job],
-            schedules=[build_nightly_schedule(nightly_job, config)],
-            sensors=[build_landing_sensor(nightly_job)],
-            resources={"warehouse": Warehouse(data_dir=str(data_dir))},
-        ),
-    )
+    with warnings.catch_warnings():
+        # a range of days is one run (backfill_policy), by design (docs/orchestration.md);
+        # Dagster's note that the parameter is in beta is for its developers, and was said
+        # once an asset to whoever loads the code location (`dagster dev`, the daemon)
+        warnings.filterwarnings(
+            "ignore", message=r"Parameter `backfill_policy`", category=dg.BetaWarning
+        )
+        return dg.Definitions.merge(
+            ingest.build_defs(partitions),
+            transform.build_defs(partitions),
+            targets.build_defs(partitions),
+            quality.build_defs(),
+            publish.build_defs(partitions),
+            alerts.build_defs(partitions, config),
+            board.defs,
+            outbox.defs,
+            dg.Definitions(
+                jobs=[nightly_job],
+                schedules=[build_nightly_schedule(nightly_job, config)],
+                sensors=[build_landing_sensor(nightly_job)],
+                resources={"warehouse": Warehouse(data_dir=str(data_dir))},
+            ),
+        )
 
 
 @dg.definitions

@@ -144,3 +144,18 @@ def test_the_definitions_match_their_snapshot(tmp_path, monkeypatch):
             f"is intended, regenerate the snapshot with `{UPDATE}=1 make test-fast` and commit "
             f"it with the change.\n{diff}"
         )
+
+
+def test_loading_the_definitions_says_no_beta_notes(tmp_path, monkeypatch):
+    """`dagster dev` and the daemon load the code location outside `kpi`: Dagster's note that
+    `backfill_policy` is in beta (once an asset) is not shown to whoever loads it."""
+    import warnings
+
+    monkeypatch.delenv("KPI_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        build_defs(tmp_path / "data")
+    assert not [w for w in caught if issubclass(w.category, dg.BetaWarning)], [
+        str(w.message) for w in caught
+    ]
