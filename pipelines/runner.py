@@ -153,13 +153,10 @@ def finished_runs(settings: Settings) -> set[str]:
     """The runs that reached every publication unit's verdict (published, held back or
     skipped): their files were loaded and judged. A run that stopped before (a failed step) or
     whose publication failed midway is not one of them."""
-    newest: dict[tuple[str, str], str] = {}
+    by_run: dict[str, dict[str, str]] = {}  # each unit's newest status in the run
     for entry in read_log(settings):
-        newest[(entry["run_id"], entry["unit"])] = entry["status"]
+        by_run.setdefault(entry["run_id"], {})[entry["unit"]] = entry["status"]
     units = publication_units(default_tree())
-    by_run: dict[str, dict[str, str]] = {}
-    for (run_id, unit), status in newest.items():
-        by_run.setdefault(run_id, {})[unit] = status
     judged = {PUBLISHED, HELD_BACK, SKIPPED}
     return {
         run_id
@@ -191,7 +188,7 @@ def unsettled_deliveries(
 
     if not settings.build_db.exists():
         return None
-    finished = sorted(finished_runs(settings))
+    done = finished_runs(settings)
     try:
         con = duckdb.connect(str(settings.build_db), read_only=True)
     except duckdb.Error:  # held by another program: the run's own error says so
@@ -210,7 +207,6 @@ def unsettled_deliveries(
     for day, file, run_id, size, digest, at in rows:
         if (day, file) not in latest or at > latest[(day, file)][3]:
             latest[(day, file)] = (run_id, size, digest, at)
-    done = set(finished)
     last_loaded = max((e[3] for e in latest.values() if e[0] in done), default=None)
     if last_loaded is None:
         return None

@@ -15,6 +15,8 @@ import datetime as dt
 import sys
 import time
 from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -47,14 +49,25 @@ UNIT_STATUS = {
 }
 
 
-def landed_range(
-    settings: Settings, check_first: bool = True
-) -> tuple[dt.date, dt.date, list[str]]:
+@dataclass(frozen=True)
+class Landed:
+    """The landed files a run may take (:func:`landed_range`)."""
+
+    first: dt.date
+    last: dt.date
+    #: the files refused for a name dated beyond the date horizon (said on stderr)
+    refused: list[str]
+    #: (path, delivery date) of every file delivered first..last
+    files: list[tuple[Path, dt.date]]
+
+
+def landed_range(settings: Settings, check_first: bool = True) -> Landed:
     """The first and last delivery date of the landed files (exit 2 when there are none, or
-    with ``check_first`` when the first is before partitions_start), and the files refused
-    for a name dated beyond the date horizon (the run's date + ``date_horizon_days``: a
-    mistyped year, not a day to wait for), each said on stderr. Files delivered on a day that
-    is not over yet but within the horizon are left to a later run, and a line says so."""
+    with ``check_first`` when the first is before partitions_start), the files of those days,
+    and the files refused for a name dated beyond the date horizon (the run's date +
+    ``date_horizon_days``: a mistyped year, not a day to wait for), each said on stderr. Files
+    delivered on a day that is not over yet but within the horizon are left to a later run,
+    and a line says so."""
     from pipelines.partitions import last_complete_day
     from pipelines.sensors import landed_files
 
@@ -93,28 +106,21 @@ def landed_range(
                 "complete day is {day}): a later run loads them."
             ).format(first=later[0], last=later[-1], day=last_day)
         )
-    days = [day for day, _path in files if day <= last_day]
-    if not days:
+    taken = [(path, day) for day, path in files if day <= last_day]
+    if not taken:
         raise typer.Exit(2 if not refused else 1)
-    return days[0], days[-1], refused
+    return Landed(taken[0][1], taken[-1][1], refused, taken)
 
 
-def new_deliveries(
-    settings: Settings, first: dt.date, last: dt.date
-) -> tuple[dt.date, dt.date] | None:
-    """What a plain `kpi run` runs of the landed delivery dates first..last: from the first to
-    the last date with a file no finished run loaded as it is now
+def new_deliveries(settings: Settings, landed: Landed) -> tuple[dt.date, dt.date] | None:
+    """What a plain `kpi run` runs of the ``landed`` files: from the first to the last
+    delivery date with a file no finished run loaded as it is now
     (:func:`~pipelines.runner.unsettled_deliveries`), each said in a line; None when there is
     none (nothing new landed)."""
     from pipelines.runner import unsettled_deliveries
-    from pipelines.sensors import landed_files
 
-    landed = [
-        (path, day)
-        for path, day, _stamp in landed_files(settings.landing_dir, settings.business_timezone)
-        if first <= day <= last
-    ]
-    unsettled = unsettled_deliveries(settings, landed)
+    first, last = landed.first, landed.last
+    unsettled = unsettled_deliveries(settings, landed.files)
     if unsettled is None:
         return first, last
     if unsettled.config_changed:
@@ -515,11 +521,11 @@ def run(
         first = last = date.date()
     else:
         landed = landed_range(settings, check_first=not start) if not (start and end) else None
-        first = start.date() if start else landed[0]
-        last = end.date() if end else landed[1]
-        refused = landed[2] if landed else []
-        if not (start or end):
-            narrowed = new_deliveries(settings, first, last)
+        first = start.date() if start else landed.first
+        last = end.date() if end else landed.last
+        refused = landed.refused if landed else []
+        if landed and not (start or end):
+            narrowed = new_deliveries(settings, landed)
             if narrowed is None:
                 raise typer.Exit(1 if refused else 0)
             first, last = narrowed
