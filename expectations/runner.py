@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from expectations import gx as import_gx
 from expectations.offline import localise
 from expectations.suites import Gate
 from expectations.verdict import Failure, Verdict, quality_dir, write_verdict
@@ -78,7 +79,7 @@ def _drop_empty_config_variables(gx_dir: Path) -> None:
 
 
 def _context(root: Path):
-    import great_expectations as gx
+    gx = import_gx()
 
     root = root.resolve()
     if root in _CONTEXTS and (root / "gx" / "great_expectations.yml").exists():
@@ -240,7 +241,7 @@ def run_gate(
 
     ``known_failures`` are failures found before the suites ran (dbt's tests of the tables the
     unit is built from): the verdict lists them first and fails with them."""
-    import great_expectations as gx
+    gx = import_gx()
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,

@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pandas as pd
 
+from expectations import gx
 from expectations.completeness import (
     PROBLEM,
     Band,
@@ -112,8 +113,7 @@ def team_gate(
     """``accepted``: the missing source days an operator accepted (expectations/gaps.py);
     ``volume_accepted``: the sources whose refreshed day the shop accepted as it is (kpi.yaml
     ``completeness.accept``): their KPIs' volume is not judged on it."""
-    # Great Expectations takes seconds to import: only a gate that runs pays for it
-    import great_expectations.expectations as gxe
+    gxe = gx("great_expectations.expectations")
 
     owned, not_available = unit_split(tree, unit, availability or {})
     if not owned:
@@ -400,8 +400,7 @@ def shared_gate(
     availability: dict[str, Availability] | None = None,
     accepted: set[tuple[str, dt.date]] | None = None,
 ) -> Gate:
-    # Great Expectations takes seconds to import: only a gate that runs pays for it
-    import great_expectations.expectations as gxe
+    gxe = gx("great_expectations.expectations")
 
     computable, not_available = unit_split(tree, SHARED_UNIT, availability or {})
     if not computable:
@@ -458,8 +457,7 @@ def add_completeness(
     """The completeness of the raw data the unit reads (:mod:`expectations.completeness`):
     the files the run ``run_id`` refused, incomplete delivery days and orphans, one row per
     problem, none expected."""
-    # Great Expectations takes seconds to import: only a gate that runs pays for it
-    import great_expectations.expectations as gxe
+    gxe = gx("great_expectations.expectations")
 
     sources = unit_sources(tree, gate.unit)
     if run_id is not None:

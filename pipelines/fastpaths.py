@@ -23,6 +23,9 @@ it gives what the public path gives.
    exit handlers (``atexit``'s private ``_run_exitfuncs``), without the interpreter's
    teardown, whose garbage collections walk every object Dagster, dbt, Great Expectations
    and pandas left.
+5. :func:`defer_scipy_stats`: Great Expectations imports ``scipy.stats`` when it is imported
+   (about a second, half of its import) for three expectations and metrics that use it only
+   when they run, and that no suite here has; the module is imported when first used.
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import copy
+import importlib
 import os
 import shutil
 import subprocess
 import sys
 import threading
+import types
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
@@ -284,3 +289,33 @@ def _exit_now(code: int | str | None) -> NoReturn:
         with contextlib.suppress(OSError, ValueError):  # a closed stream: Python ignores it
             stream.flush()
     os._exit(status)
+
+
+# --- 5. scipy.stats imported when used ------------------------------------------------------
+
+
+class _Deferred(types.ModuleType):
+    """Stands in ``sys.modules`` for a module not imported yet: the first attribute read
+    through it imports the module (which then replaces it there) and every read is passed on.
+    ``from scipy import stats`` binds this object; the import system looks only at its
+    ``__spec__`` (None here: not being initialised), so holding it loads nothing."""
+
+    def __getattr__(self, name: str) -> Any:
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        real = importlib.import_module(self.__name__)
+        return getattr(real, name)
+
+
+def defer_scipy_stats() -> None:
+    """Put a :class:`_Deferred` ``scipy.stats`` in ``sys.modules`` before Great Expectations
+    is imported (when the flag is on and nothing imported it yet).
+
+    Great Expectations 1.x imports every core expectation and metric with the package; three
+    of them (the KL divergence and the two Kolmogorov-Smirnov tests) import ``scipy.stats`` at
+    the top of their module and use it only inside the functions that compute them. The
+    gates' suites use none of them, so a gate need not pay for its import. A library that
+    reads anything of ``scipy.stats`` gets the real module, imported then.
+    """
+    if enabled() and "scipy.stats" not in sys.modules:
+        sys.modules["scipy.stats"] = _Deferred("scipy.stats")
