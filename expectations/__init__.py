@@ -4,14 +4,20 @@ gate runs them and writes its verdict and data docs (:mod:`expectations.runner`)
 from __future__ import annotations
 
 import importlib
+import logging
 from types import ModuleType
 
 
 def gx(module: str = "great_expectations") -> ModuleType:
     """``module`` of Great Expectations, imported when a gate first needs it (it takes seconds:
     a command that runs no gate never pays), without the part of its import no suite here
-    uses (:func:`pipelines.fastpaths.defer_scipy_stats`)."""
-    from pipelines.fastpaths import defer_scipy_stats
+    uses (:func:`pipelines.fastpaths.defer_unused_imports`). Its INFO lines (some 500 a run,
+    such as "Skipping registering function", as it imports and registers each frame) are
+    not for the run's log: it logs from WARNING up, unless its logger was given a level."""
+    from pipelines.fastpaths import defer_unused_imports
 
-    defer_scipy_stats()
+    defer_unused_imports()
+    quiet = logging.getLogger("great_expectations")
+    if quiet.level == logging.NOTSET:
+        quiet.setLevel(logging.WARNING)
     return importlib.import_module(module)

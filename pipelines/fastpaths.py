@@ -23,9 +23,10 @@ it gives what the public path gives.
    exit handlers (``atexit``'s private ``_run_exitfuncs``), without the interpreter's
    teardown, whose garbage collections walk every object Dagster, dbt, Great Expectations
    and pandas left.
-5. :func:`defer_scipy_stats`: Great Expectations imports ``scipy.stats`` when it is imported
-   (about a second, half of its import) for three expectations and metrics that use it only
-   when they run, and that no suite here has; the module is imported when first used.
+5. :func:`defer_unused_imports`: Great Expectations imports ``scipy.stats`` and ``altair``
+   when it is imported (more than half of its import) for three expectations and metrics
+   that use them only when they run, and that no suite here has; each is imported when
+   first used.
 """
 
 from __future__ import annotations
@@ -291,7 +292,7 @@ def _exit_now(code: int | str | None) -> NoReturn:
     os._exit(status)
 
 
-# --- 5. scipy.stats imported when used ------------------------------------------------------
+# --- 5. scipy.stats and altair imported when used -------------------------------------------
 
 
 class _Deferred(types.ModuleType):
@@ -307,15 +308,25 @@ class _Deferred(types.ModuleType):
         return getattr(real, name)
 
 
-def defer_scipy_stats() -> None:
-    """Put a :class:`_Deferred` ``scipy.stats`` in ``sys.modules`` before Great Expectations
-    is imported (when the flag is on and nothing imported it yet).
+#: what Great Expectations imports at its own import and uses only inside expectations and
+#: metrics no suite here has (checked by tests/test_fastpaths.py)
+DEFERRED_IMPORTS = ("scipy.stats", "altair")
+
+
+def defer_unused_imports() -> None:
+    """Put a :class:`_Deferred` module in ``sys.modules`` for each of
+    :data:`DEFERRED_IMPORTS` before Great Expectations is imported (when the flag is on and
+    nothing imported it yet).
 
     Great Expectations 1.x imports every core expectation and metric with the package; three
-    of them (the KL divergence and the two Kolmogorov-Smirnov tests) import ``scipy.stats`` at
-    the top of their module and use it only inside the functions that compute them. The
-    gates' suites use none of them, so a gate need not pay for its import. A library that
-    reads anything of ``scipy.stats`` gets the real module, imported then.
+    of them (the KL divergence and the two Kolmogorov-Smirnov tests) import ``scipy.stats``,
+    and the KL divergence ``altair`` for its charts, at the top of their module, and use them
+    only inside the functions that compute and draw them. The gates' suites use none of them,
+    so a gate need not pay for their import. Whatever reads anything of them gets the real
+    module, imported then.
     """
-    if enabled() and "scipy.stats" not in sys.modules:
-        sys.modules["scipy.stats"] = _Deferred("scipy.stats")
+    if not enabled():
+        return
+    for name in DEFERRED_IMPORTS:
+        if name not in sys.modules:
+            sys.modules[name] = _Deferred(name)

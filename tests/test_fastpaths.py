@@ -254,26 +254,30 @@ GX_PROBE = textwrap.dedent(
     """
     import json, sys
     from expectations import gx
+    DEFERRED_IMPORTS = ("scipy.stats", "altair")
 
     gx("great_expectations.expectations")
-    deferred = "scipy.stats._stats_py" not in sys.modules
-    # the KL divergence expectation's module holds what `from scipy import stats` gave it
+    # a module imported has its submodules or its own file's names loaded
+    deferred = {name: "__file__" not in vars(sys.modules[name]) for name in DEFERRED_IMPORTS}
+    # the KL divergence expectation's module holds what its imports gave it
     import great_expectations.expectations.core.expect_column_kl_divergence_to_be_less_than as kl
 
     entropy = kl.stats.entropy([0.5, 0.5])
-    print(json.dumps({"deferred": deferred, "entropy": entropy,
-                      "loaded": "scipy.stats._stats_py" in sys.modules}))
+    chart = kl.alt.Chart({"values": [{"x": 1}]}).mark_bar().to_dict()["mark"]["type"]
+    loaded = {name: "__file__" in vars(sys.modules[name]) for name in DEFERRED_IMPORTS}
+    print(json.dumps({"deferred": deferred, "entropy": entropy, "chart": chart,
+                      "loaded": loaded}))
     """
 )
 
 
 @pytest.mark.parametrize("flag", ["1", "0"])
-def test_great_expectations_imports_without_scipy_stats_and_uses_it_when_needed(flag):
+def test_great_expectations_imports_without_what_no_suite_uses_and_uses_it_when_needed(flag):
     """With the flag on, importing Great Expectations as the gates do leaves ``scipy.stats``
-    unimported (it fails here when Great Expectations reads anything of it at import time);
-    an expectation that uses it gets the real module (the entropy of a fair coin is ln 2,
-    0.6931... nats). Off, scipy.stats is imported with Great Expectations, as it is without
-    this project."""
+    and ``altair`` unimported (it fails here when Great Expectations reads anything of them
+    at import time); an expectation that uses them gets the real modules (the entropy of a
+    fair coin is ln 2, 0.6931... nats; a bar chart's mark is "bar"). Off, both are imported
+    with Great Expectations, as they are without this project."""
     env = {**os.environ, fastpaths.FLAG: flag}
     done = subprocess.run(
         [sys.executable, "-c", GX_PROBE], cwd=ROOT, env=env, capture_output=True, text=True,
@@ -281,6 +285,7 @@ def test_great_expectations_imports_without_scipy_stats_and_uses_it_when_needed(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
-    assert seen["deferred"] is (flag == "1")
+    assert seen["deferred"] == {"scipy.stats": flag == "1", "altair": flag == "1"}
     assert seen["entropy"] == pytest.approx(0.6931471805599453, rel=1e-12)
-    assert seen["loaded"] is True
+    assert seen["chart"] == "bar"
+    assert seen["loaded"] == {"scipy.stats": True, "altair": True}
