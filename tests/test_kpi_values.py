@@ -977,12 +977,12 @@ def test_the_prepared_parse_serves_a_new_data_dir_and_a_changed_model_is_parsed_
 
 def _tree_dbt_folder(started: float) -> Path:
     """The target folder of the one KPI tree `dbt build` that Dagster ran since `started`."""
-    [results] = [
+    [folder] = [
         p
-        for p in (DBT_PROJECT_DIR / "target").glob("kpi_tree_dbt-*/run_results.json")
-        if p.stat().st_mtime >= started
+        for p in (DBT_PROJECT_DIR / "target").glob("kpi_tree_dbt-*")
+        if p.is_dir() and p.stat().st_mtime >= started
     ]
-    return results.parent
+    return folder
 
 
 def _deliver_again(con: duckdb.DuckDBPyConnection, first: dt.date, again: dt.date) -> tuple:

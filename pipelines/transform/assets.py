@@ -117,8 +117,9 @@ def _keep_partial_parse(target_path: Path) -> None:
 
 
 #: dagster-dbt gives each dbt invocation a target folder of its own, `<step>-<run>-<id>` in
-#: dbt_project/target (the manifest, the compiled SQL, run_results.json), and never removes
-#: it: two a night, without end. The newest of each step are kept to look into.
+#: dbt_project/target (the compiled SQL; the manifest and run_results.json with
+#: DBT_WRITE_JSON), and never removes it: two a night, without end. The newest of each step
+#: are kept to look into.
 KEPT_INVOCATIONS = 14
 
 
@@ -231,6 +232,12 @@ def _build(
         # log, and its compiled SQL stays in the invocation's target folder. Set
         # DBT_LOG_LEVEL_FILE (debug) to have the file (docs/orchestration.md).
         args += ["--log-level-file", "none"]
+    if settings.engine == "duckdb" and "DBT_WRITE_JSON" not in os.environ:
+        # nor its JSON artifacts: the manifest (2 MB, written twice an invocation, which
+        # dagster-dbt does not read back: its assets come from the prepared project's),
+        # run_results.json and the graph. Spark's read-back reads them; DBT_WRITE_JSON=true
+        # writes them (docs/orchestration.md).
+        args += ["--no-write-json"]
     steps = _steps_of_subset(context) if settings.engine == "spark" else []
     if steps:
         # a subset's models read the steps as tables on Spark: build them first, so that a
