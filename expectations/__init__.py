@@ -10,13 +10,11 @@ from types import ModuleType
 
 def gx(module: str = "great_expectations") -> ModuleType:
     """``module`` of Great Expectations, imported when a gate first needs it (it takes seconds:
-    a command that runs no gate never pays), without the part of its import no suite here
-    uses (:func:`pipelines.fastpaths.defer_unused_imports`). Its INFO lines (some 500 a run,
-    such as "Skipping registering function", as it imports and registers each frame) are
-    not for the run's log: it logs from WARNING up, unless its logger was given a level."""
-    from pipelines.fastpaths import defer_unused_imports
-
-    defer_unused_imports()
+    a command that runs no gate never pays; the pipeline's gate first defers the part of it
+    no suite uses, :func:`pipelines.fastpaths.defer_unused_imports`). Its INFO lines (some
+    500 a run, such as "Skipping registering function", as it imports and registers each
+    frame) are not for the run's log: it logs from WARNING up, unless its logger was given a
+    level."""
     quiet = logging.getLogger("great_expectations")
     if quiet.level == logging.NOTSET:
         quiet.setLevel(logging.WARNING)

@@ -254,8 +254,10 @@ GX_PROBE = textwrap.dedent(
     """
     import json, sys
     from expectations import gx
+    from pipelines.fastpaths import defer_unused_imports
     DEFERRED_IMPORTS = ("scipy.stats", "altair")
 
+    defer_unused_imports()  # as the pipeline's gate does before the suites
     gx("great_expectations.expectations")
     # a module imported has its submodules or its own file's names loaded
     deferred = {name: "__file__" not in vars(sys.modules[name]) for name in DEFERRED_IMPORTS}
@@ -289,3 +291,37 @@ def test_great_expectations_imports_without_what_no_suite_uses_and_uses_it_when_
     assert seen["entropy"] == pytest.approx(0.6931471805599453, rel=1e-12)
     assert seen["chart"] == "bar"
     assert seen["loaded"] == {"scipy.stats": True, "altair": True}
+
+
+def test_a_nights_gates_run_without_what_no_suite_uses(shop_copy):
+    """A night run as `kpi run` runs it (a fresh process, the fast paths on): every gate runs
+    its suites through Great Expectations, and neither ``scipy.stats`` nor ``altair`` is
+    imported (their submodules would be). It fails when the gate stops deferring them or a
+    suite starts using what needs them."""
+    day = shop_copy.end.isoformat()
+    probe = textwrap.dedent(
+        f"""
+        import datetime as dt, json, sys
+        import dagster as dg
+        from pipelines.definitions import build_defs
+        from pipelines.runner import run_nightly
+
+        day = dt.date.fromisoformat({day!r})
+        with dg.DagsterInstance.ephemeral() as instance:
+            outcome = run_nightly(build_defs({str(shop_copy.data_dir)!r}), day, day, instance)
+        loaded = [m for m in ("scipy.stats._stats_py", "altair.vegalite") if m in sys.modules]
+        print("PROBE" + json.dumps({{"ok": outcome.ok, "error": outcome.error,
+              "gx": "great_expectations.validator" in sys.modules, "loaded": loaded}}))
+        """
+    )
+    env = {**os.environ, fastpaths.FLAG: "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    line = next(x for x in done.stdout.splitlines() if x.startswith("PROBE"))
+    seen = json.loads(line.removeprefix("PROBE"))
+    assert seen["ok"], seen["error"]
+    assert seen["gx"] is True  # the gates ran their suites
+    assert seen["loaded"] == []

@@ -38,6 +38,7 @@ from expectations.suites import build_gate
 from expectations.verdict import Failure
 from kpi_tree.model import default_tree
 from kpi_tree.units import SHARED_UNIT, gated_table, publication_units
+from pipelines.fastpaths import defer_unused_imports
 from pipelines.links import report_url
 from pipelines.partitions import run_window
 from pipelines.quality import GATE_CHECK
@@ -100,6 +101,8 @@ def build_gate_check(unit: str) -> dg.AssetChecksDefinition:
         ),
     )
     def gate(context: dg.AssetCheckExecutionContext, warehouse: Warehouse) -> dg.AssetCheckResult:
+        # before the suites import Great Expectations: without what no suite uses
+        defer_unused_imports()
         settings = warehouse.settings()
         window = run_window(context, warehouse)
         if window is None:
