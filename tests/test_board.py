@@ -22,10 +22,15 @@ from pipelines.board.page import (
     drawn_from,
     redraw_if_stale,
     render,
-    serving_stamp,
     write_board,
 )
-from pipelines.publish.serving import LogEntry, append_log, assemble_serving, serving_db
+from pipelines.publish.serving import (
+    LogEntry,
+    append_log,
+    assemble_serving,
+    served_stamp,
+    serving_db,
+)
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 TOP_NODES = ("net_revenue", "gmv", "signoff_rate")  # management and logistics: published
@@ -60,7 +65,7 @@ def test_the_nightly_job_draws_a_self_contained_board(built_shop):
     page = board_path(built_shop.settings)
     assert page == serving_db(built_shop.settings).with_name("board.html")
     # drawn from the serving file the run left (its last publication, after the held-back gates)
-    assert drawn_from(page) == serving_stamp(serving_db(built_shop.settings))
+    assert drawn_from(page) == served_stamp(built_shop.settings)
     text = page.read_text(encoding="utf-8")
     # offline: nothing fetched (the SVG namespace URI is a name, not a request)
     assert "<link" not in text and " src=" not in text and "https://" not in text
@@ -177,23 +182,23 @@ def test_page_data_cannot_close_its_script_element():
 
 
 def test_the_board_is_drawn_when_the_serving_file_changes_and_only_then(shop_copy):
-    """Publishing replaces the serving file without drawing the board; the run's end, or the
-    board sensor after a daemon's run, draws it once."""
+    """Publishing changes what the serving file serves without drawing the board; the run's
+    end, or the board sensor after a daemon's run, draws it once."""
     import dagster as dg
 
     from pipelines.board.sensor import board_sensor
     from pipelines.resources import Warehouse
 
     settings = shop_copy.settings
-    page, serving = board_path(settings), serving_db(settings)
+    page = board_path(settings)
     assert redraw_if_stale(settings) == page  # a copied serving file is another file
-    assert drawn_from(page) == serving_stamp(serving)
+    assert drawn_from(page) == served_stamp(settings)
     assert redraw_if_stale(settings) is None  # up to date: not drawn again
     before = page.read_bytes()
     team = "management"  # published in the built shop
     assert not {t["id"]: t for t in _page_data(page)["teams"]}[team]["held_back"]
 
-    # management held back: the serving file is replaced, the board is left as it was
+    # management held back: the log has a new version, the board is left as it was
     append_log(
         settings,
         LogEntry(
@@ -208,14 +213,14 @@ def test_the_board_is_drawn_when_the_serving_file_changes_and_only_then(shop_cop
     )
     assemble_serving(settings)
     assert page.read_bytes() == before
-    assert drawn_from(page) != serving_stamp(serving)
+    assert drawn_from(page) != served_stamp(settings)
 
     # the sensor draws it (it starts no run), and then has nothing to do
     warehouse = Warehouse(data_dir=str(shop_copy.data_dir))
     context = dg.build_sensor_context(resources={"warehouse": warehouse})
     result = board_sensor(context)
     assert isinstance(result, dg.SkipReason) and "drawn again" in result.skip_message
-    assert drawn_from(page) == serving_stamp(serving)
+    assert drawn_from(page) == served_stamp(settings)
     teams = {t["id"]: t for t in _page_data(page)["teams"]}
     assert teams[team]["held_back"]
     assert teams[team]["failed_checks"] == [

@@ -18,9 +18,9 @@ from conftest import TEST_PLAN, make_shop
 from kpi_tree.model import default_tree
 from kpi_tree.units import SHARED_UNIT, publication_units, team_units
 from pipelines.alerts.failed import OPERATOR, RUN_FAILED
-from pipelines.board.page import board_path, drawn_from, serving_stamp
+from pipelines.board.page import board_path, drawn_from
 from pipelines.definitions import build_defs
-from pipelines.publish.serving import HELD_BACK, PUBLISHED, read_log, serving_db
+from pipelines.publish.serving import HELD_BACK, PUBLISHED, read_log, served_stamp, serving_db
 from pipelines.runner import run_nightly
 
 
@@ -104,7 +104,7 @@ def test_a_refused_file_holds_back_only_the_units_that_read_its_source(tmp_path,
     assert not ({"service", "operations"} & schemas)
     # the board is drawn from it, though the tree's unit (targets in force) is held back
     board = board_path(shop.settings)
-    assert board.exists() and drawn_from(board) == serving_stamp(serving_db(shop.settings))
+    assert board.exists() and drawn_from(board) == served_stamp(shop.settings)
 
     # a held-back notice to each team of a dependent unit: the file, the day, the rule, the
     # rerun; no failed-night notice, to no one

@@ -21,7 +21,7 @@ from kpi_tree.units import publication_units
 from pipelines.alerts.store import read_alerts
 from pipelines.definitions import build_defs
 from pipelines.partitions import daily_partitions
-from pipelines.publish.serving import assemble_serving, published_dir, serving_db
+from pipelines.publish.serving import assemble_serving, file_stamp, published_dir, serving_db
 from pipelines.runner import range_tags, run_nightly
 
 UNITS = publication_units(default_tree())
@@ -83,6 +83,7 @@ def test_a_fault_in_one_team_holds_back_only_that_team(published_shop, tmp_path)
     with serving(shop) as con:
         before = con.execute("select * from marketing.marketing_kpis order by all").fetchall()
     before_night = (published_dir(shop.settings) / "current").resolve()
+    before_file = file_stamp(serving_db(shop.settings))
     # a fault that passed ingestion (clicks above impressions) reaches marketing's tables
     with duckdb.connect(str(shop.settings.build_db)) as build:
         build.execute(
@@ -126,6 +127,8 @@ def test_a_fault_in_one_team_holds_back_only_that_team(published_shop, tmp_path)
         ).fetchall()
     status, run_id, failed, _ = log["marketing"]
     assert status == "held_back" and run_id == outcome.run_id
+    # the night's tables are the last one's: it went live with its folder, in the same file
+    assert file_stamp(serving_db(shop.settings)) == before_file
     assert any("ctr__numerator <= ctr__denominator" in f for f in failed), failed
     assert after == before
     assert {
@@ -310,13 +313,67 @@ def test_a_rebuild_keeps_the_tables_other_steps_keep_in_the_serving_file(publish
         assemble_serving(settings, tables=[ServedTable("publication_log", [], [], "")])
 
 
+def test_the_serving_file_is_built_again_only_when_its_views_would_change(published_shop, tmp_path):
+    """Its views read the newest night and main's newest versions when a query starts: new
+    numbers need no new file (the board's stamp still changes); a new table, a file someone
+    wrote, a foreign WAL beside it, or ``--rebuild`` (force) get one."""
+    from pipelines.publish.serving import LogEntry, ServedTable, append_log, served_stamp
+
+    shop = copy_of(published_shop, tmp_path)
+    settings = shop.settings
+    path = serving_db(settings)
+    built, shown = file_stamp(path), served_stamp(settings)
+    entry = LogEntry("management", "a-later-run", "held_back", "2025-04-10T00:00:00", "", "")
+    append_log(settings, entry)
+    assemble_serving(settings)
+    assert file_stamp(path) == built  # the same file ...
+    assert served_stamp(settings) != shown  # ... serving something new
+    with serving(shop) as con:
+        runs = {r for (r,) in con.execute("select run_id from main.publication_log").fetchall()}
+    assert "a-later-run" in runs
+
+    notes = ServedTable("notes", [("note", "varchar")], [["hello"]], "Notes.", {})
+    assemble_serving(settings, tables=[notes])
+    assert file_stamp(path) != built
+    with serving(shop) as con:
+        assert con.execute("select note from main.notes").fetchall() == [("hello",)]
+
+    built = file_stamp(path)
+    assemble_serving(settings, force=True)
+    assert file_stamp(path) != built
+
+    built = file_stamp(path)
+    with duckdb.connect(str(path)) as con:  # a BI tool that wrote into it
+        con.execute("create table main.scratch as select 1 as x")
+    assemble_serving(settings)
+    assert file_stamp(path) != built
+    with serving(shop) as con:
+        assert not con.execute(
+            "select * from duckdb_tables() where table_name = 'scratch'"
+        ).fetchall()
+
+    built = file_stamp(path)
+    with duckdb.connect(str(path)) as con:  # one that left its WAL beside it
+        con.execute("pragma disable_checkpoint_on_shutdown")
+        con.execute("create table main.scratch as select 1 as x")
+    assert (path.parent / f"{path.name}.wal").exists()
+    assemble_serving(settings)
+    assert file_stamp(path) != built
+    assert not (path.parent / f"{path.name}.wal").exists()  # set aside: the new file opens
+    with serving(shop) as con:
+        assert not con.execute(
+            "select * from duckdb_tables() where table_name = 'scratch'"
+        ).fetchall()
+        assert con.execute("select note from main.notes").fetchall() == [("hello",)]
+
+
 KILLED = r"""
 import sys
 from pipelines.settings import load_settings
 from pipelines.publish.serving import assemble_serving
 settings = load_settings(sys.argv[1])
 while True:
-    assemble_serving(settings)
+    assemble_serving(settings, force=True)  # built every time, even when nothing changed
 """
 
 

@@ -27,9 +27,9 @@ from spark_session import spark_views
 
 from kpi_tree.model import default_tree
 from kpi_tree.semantic_layer import render_files
-from pipelines.board.page import board_path, drawn_from, serving_stamp
+from pipelines.board.page import board_path, drawn_from
 from pipelines.definitions import build_defs
-from pipelines.publish.serving import serving_db
+from pipelines.publish.serving import served_stamp, serving_db
 from pipelines.publish.tables import TRACE_COLUMNS
 from pipelines.runner import run_nightly
 from pipelines.settings import load_settings
@@ -180,7 +180,7 @@ def _outcome(night: Night) -> Outcome:
             ).fetchall()
         )
     board = board_path(settings)
-    drawn = board.exists() and drawn_from(board) == serving_stamp(serving)
+    drawn = board.exists() and drawn_from(board) == served_stamp(settings)
     return Outcome(out.returncode, verdicts, _published(serving), drawn)
 
 

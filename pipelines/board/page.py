@@ -5,10 +5,11 @@ strings in each language (``static/catalogue.json``: the board's message catalog
 styles and its scripts (``static/``, our own code): it opens from disk with no network, draws
 every chart as SVG and writes its downloads (CSV, .xlsx) itself.
 
-The page names the serving file it was drawn from (inode, modification time, size: the file is
-replaced, never written in place). :func:`redraw_if_stale` draws it again only when the serving
-file is another one; the nightly run calls it once at its end (``pipelines/runner.py``), and
-the board sensor after runs launched by the Dagster daemon (``pipelines/board/sensor.py``).
+The page names what it was drawn from: the serving file (inode, modification time, size: the
+file is replaced, never written in place), the night it served and main's newest versions
+(:func:`pipelines.publish.serving.served_stamp`). :func:`redraw_if_stale` draws it again only
+when that changed; the nightly run calls it once at its end (``pipelines/runner.py``), and the
+board sensor after runs launched by the Dagster daemon (``pipelines/board/sensor.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import duckdb
 
 from kpi_tree.model import Tree, default_tree
 from pipelines.board.data import BoardError, collect
-from pipelines.publish.serving import serving_db
+from pipelines.publish.serving import served_stamp, serving_db
 from pipelines.settings import Settings
 
 STATIC = Path(__file__).with_name("static")
@@ -111,7 +112,7 @@ def _script_safe(text: str) -> str:
 
 
 def render(data: dict, stamp: str = "") -> str:
-    """The page for ``data``; ``stamp`` names the serving file it was drawn from. The page's
+    """The page for ``data``; ``stamp`` names what it was drawn from. The page's
     own words before its script runs (title, no-script notice) are in the shop's language."""
     words = catalogue()
     lang = data.get("lang") if data.get("lang") in words else "zh"
@@ -138,7 +139,7 @@ def write_board(settings: Settings, tree: Tree | None = None, out: Path | None =
             f"no serving warehouse at {source}: nothing published yet "
             "(run `kpi run` or `kpi demo` first)"
         )
-    stamp = serving_stamp(source)  # before reading: a file replaced meanwhile is drawn next time
+    stamp = served_stamp(settings)  # before reading: a night served meanwhile is drawn next time
     with duckdb.connect(str(source), read_only=True) as con:
         data = collect(con, tree or default_tree(), settings)
     target = out or board_path(settings)
@@ -149,17 +150,11 @@ def write_board(settings: Settings, tree: Tree | None = None, out: Path | None =
     return target
 
 
-def serving_stamp(source: Path) -> str:
-    """Which serving file this is: it is replaced (a new inode), never written in place."""
-    st = source.stat()
-    return f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}"
-
-
 _STAMP = re.compile(r'<meta name="kpi-serving-file" content="([^"]*)">')
 
 
 def drawn_from(page: Path) -> str | None:
-    """The stamp of the serving file ``page`` was drawn from (None: no page, or no stamp)."""
+    """The stamp of what ``page`` was drawn from (None: no page, or no stamp)."""
     try:
         with page.open(encoding="utf-8") as fh:
             head = fh.read(2048)
@@ -170,16 +165,17 @@ def drawn_from(page: Path) -> str | None:
 
 
 def redraw_if_stale(settings: Settings) -> Path | None:
-    """Draw the board unless it already shows the current serving file; the page, when drawn.
+    """Draw the board unless it already shows what the serving file serves; the page, when
+    drawn.
 
-    A night replaces the serving file once per publication and once per team with alerts,
-    seconds apart: the board is drawn once, after the run, not after each.
+    A night serves a new night folder, a new log and new alerts seconds apart: the board is
+    drawn once, after the run, not after each.
     Never fatal: a board that cannot be drawn is logged, and the publications stand.
     """
     source = serving_db(settings)
     if not source.exists():
         return None
-    if drawn_from(board_path(settings)) == serving_stamp(source):
+    if drawn_from(board_path(settings)) == served_stamp(settings):
         return None
     try:
         return write_board(settings)

@@ -2,8 +2,9 @@
 
 The nightly run in this process (``kpi run``, ``kpi demo``) draws the board when it ends
 (``pipelines/runner.py``). Runs launched by the daemon (the schedule, the landing sensor, a
-materialization started in the UI) end in another process: this sensor notices that the
-serving file was replaced since the board was drawn, and draws it. It starts no run.
+materialization started in the UI) end in another process: this sensor notices that what the
+serving file serves changed since the board was drawn (a new file, night, log or alerts), and
+draws it. It starts no run.
 """
 
 import dagster as dg
@@ -16,8 +17,8 @@ from pipelines.resources import Warehouse
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
-        "Draws the board (data/warehouse/board.html) again when the serving warehouse was "
-        "replaced since it was drawn. Starts no run."
+        "Draws the board (data/warehouse/board.html) again when what the serving warehouse "
+        "serves changed since it was drawn. Starts no run."
     ),
 )
 def board_sensor(context: dg.SensorEvaluationContext, warehouse: Warehouse) -> dg.SkipReason:

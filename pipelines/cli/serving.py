@@ -103,7 +103,7 @@ def serve_info(
     settings = load_settings()
     path = serving_db(settings)
     if rebuild and current_night(settings) is not None:
-        assemble_serving(settings, report=console.print)
+        assemble_serving(settings, report=console.print, force=True)
         console.print(
             _("Built {path} again for {folder}.").format(path=path, folder=published_dir(settings))
         )

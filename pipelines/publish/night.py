@@ -58,6 +58,7 @@ from pipelines.publish.serving import (
     put_in_place,
     remove_old,
     version_name,
+    write_log_table,
 )
 from pipelines.publish.tables import PER_TEAM, published_columns, unit_tables
 from pipelines.settings import Settings
@@ -160,6 +161,9 @@ def publish_night(
         pending = root / NIGHTS / f"{PENDING}-{building.name}"
         pending.parent.mkdir(parents=True, exist_ok=True)
         os.replace(building, pending)
+        # the log's table first: the file built now then has every view the one after the
+        # log is written would have, and that one is not built again
+        write_log_table(settings)
         serving_file = build_serving(settings, pending)
     except Exception as exc:
         for folder in (building, pending):

@@ -28,9 +28,12 @@ break a later night:
   ``serving.storage_version`` (default v1.0.0: DuckDB 1.0 and later, and the BI tools that
   bundle them, open it), with every table, view and column described (``COMMENT ON``, from
   the data dictionary). It is built aside and renamed in (``pipelines/publish/holders.py``: a
-  foreign read-write holder is named and its WAL set aside, so the new file always opens),
-  whenever what it serves changes, so its identity (inode, mtime) says when: the board
-  redraws on that.
+  foreign read-write holder is named and its WAL set aside, so the new file always opens)
+  whenever its views would change: a new table, column or description, another storage
+  version, a moved data folder. A night that brings only new numbers goes live with its
+  folder, and the file stays as it is (``.kpi.duckdb.shape`` beside it says what it was
+  built for). :func:`served_stamp` says what a reader sees (the file, the newest night,
+  main's newest versions): the board redraws when it changes.
 
 The publication log (``published/_publication_log.jsonl``, and ``main.publication_log``) has
 one entry per unit and run: ``published`` (written only once the night that carries the
@@ -41,6 +44,7 @@ the reason in ``notes``; a later run repairs it and says so).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -242,9 +246,11 @@ def assemble_serving(
     settings: Settings,
     tables: Sequence[ServedTable] = (),
     report: Callable[[str], None] | None = None,
+    force: bool = False,
 ) -> Path:
     """Write ``tables`` into ``main``, and build and put in place the serving file for the
-    night being served, with the publication log as it now is.
+    night being served, with the publication log as it now is (unless the live one serves
+    them already; ``force``: built all the same).
 
     ``report`` hears what was found and done about a foreign writer of the live file (see
     :func:`pipelines.publish.holders.install`).
@@ -262,20 +268,32 @@ def assemble_serving(
     _carry_over(target, main)
     for table in tables:
         _write_main(main, table)
-    _write_main(main, _log_table(settings))
-    tmp = build_serving(settings)
-    put_in_place(settings, tmp, report)
+    write_log_table(settings)
+    put_in_place(settings, build_serving(settings, force=force), report)
     return target
 
 
-def build_serving(settings: Settings, night: Path | None = None) -> Path:
-    """Build the serving file for ``night`` (default: the newest) aside; its path."""
+def write_log_table(settings: Settings) -> None:
+    """``main.publication_log`` as the log now is (a new version)."""
+    _write_main(main_dir(settings), _log_table(settings))
+
+
+def build_serving(
+    settings: Settings, night: Path | None = None, force: bool = False
+) -> Path | None:
+    """Build the serving file for ``night`` (default: the newest) aside; its path, or None
+    when the live file already serves it (unless ``force``): its views read the newest night
+    and main's newest versions whenever a query starts, so only other views need a new file."""
     target = serving_db(settings)
     target.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_builds(target)
+    plan = _plan(settings, night or current_night(settings))
+    if not force and _serves(target, plan.shape):
+        return None
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        _build(settings, tmp, night or current_night(settings))
+        _build(settings, tmp, plan)
+        _shape_file(tmp).write_text(plan.shape, encoding="utf-8")
     except BaseException:
         discard(tmp)
         raise
@@ -283,23 +301,76 @@ def build_serving(settings: Settings, night: Path | None = None) -> Path:
 
 
 def put_in_place(
-    settings: Settings, tmp: Path, report: Callable[[str], None] | None = None
+    settings: Settings, tmp: Path | None, report: Callable[[str], None] | None = None
 ) -> list[str]:
     """Rename a file :func:`build_serving` made over the live one; what was found and done
-    about a foreign writer (also told to ``report``)."""
+    about a foreign writer (also told to ``report``). ``None`` (the live file serves it
+    already): nothing to do."""
+    if tmp is None:
+        return []
+    target = serving_db(settings)
+    shape = _shape_file(tmp).read_text(encoding="utf-8")
     try:
-        notes = install(tmp, serving_db(settings))
+        notes = install(tmp, target)
     finally:
         discard(tmp)
+    recorded = _shape_file(target)
+    side = recorded.with_name(f"{recorded.name}.{os.getpid()}.tmp")
+    side.write_text(json.dumps({"shape": shape, "file": file_stamp(target)}), encoding="utf-8")
+    os.replace(side, recorded)
     for note in notes:
         if report:
             report(note)
     return notes
 
 
-def discard(tmp: Path) -> None:
+def discard(tmp: Path | None) -> None:
+    if tmp is None:
+        return
     tmp.unlink(missing_ok=True)
     wal_of(tmp).unlink(missing_ok=True)
+    _shape_file(tmp).unlink(missing_ok=True)
+
+
+def file_stamp(path: Path) -> str:
+    """Which file this is: the serving file is replaced (a new inode), never written in place."""
+    st = path.stat()
+    return f"{st.st_ino}-{st.st_mtime_ns}-{st.st_size}"
+
+
+def served_stamp(settings: Settings) -> str:
+    """What a reader of the serving file sees: the file, the night being served and the
+    newest version of each table of main (what its views read when a query starts)."""
+    night = current_night(settings)
+    main = main_dir(settings)
+    tables = sorted(p for p in main.iterdir() if p.is_dir()) if main.is_dir() else []
+    versions = [f"{t.name}={v.stem}" for t in tables if (v := newest(t, ".parquet"))]
+    return " ".join([file_stamp(serving_db(settings)), night.name if night else "-", *versions])
+
+
+def _shape_file(path: Path) -> Path:
+    """Beside a serving file: the shape it was built for (see :func:`_serves`)."""
+    return path.with_name(f".{path.name.lstrip('.')}.shape")
+
+
+def _serves(target: Path, shape: str) -> bool:
+    """Whether the live file was built for ``shape`` and is as it was built: the same file
+    (no one replaced or wrote it), no WAL beside it (a foreign writer's, which a new file
+    sets aside), and no process holding it for writing (which a read-only open finds, and a
+    new file gets past)."""
+    try:
+        recorded = json.loads(_shape_file(target).read_text(encoding="utf-8"))
+        if recorded != {"shape": shape, "file": file_stamp(target)}:
+            return False
+    except (OSError, ValueError):
+        return False
+    if wal_of(target).exists():
+        return False
+    try:
+        duckdb.connect(str(target), read_only=True).close()
+    except duckdb.Error:
+        return False
+    return True
 
 
 _BUILD = re.compile(r"^\.kpi\.duckdb\.(\d+)\.tmp")
@@ -505,9 +576,29 @@ def _pace_views(unit: str, columns: tuple[str, ...], pattern: str) -> list[Relat
 DICTIONARY = (SHARED_UNIT, "data_dictionary")
 
 
-def _build(settings: Settings, path: Path, night: Path | None) -> None:
-    """Write the serving file for ``night``'s tables into ``path``."""
+@dataclass(frozen=True)
+class _Plan:
+    """What a serving file holds: its views, the data dictionary, and a digest of both (with
+    the storage version and DuckDB's), the same for two files that would be the same."""
+
+    views: list[Relation]
+    dictionary: list[dict[str, str]]
+    shape: str
+
+
+def _plan(settings: Settings, night: Path | None) -> _Plan:
+    with duckdb.connect() as con:
+        views = relations(settings, con, night)
+    dictionary = _dictionary_rows(settings, views)
+    made = [settings.serving.storage_version, duckdb.__version__, [asdict(v) for v in views]]
+    text = json.dumps([*made, dictionary], ensure_ascii=False, sort_keys=True)
+    return _Plan(views, dictionary, hashlib.sha256(text.encode("utf-8")).hexdigest())
+
+
+def _build(settings: Settings, path: Path, plan: _Plan) -> None:
+    """Write the serving file ``plan`` describes into ``path``."""
     version = settings.serving.storage_version
+    views, dictionary = plan.views, plan.dictionary
     con = duckdb.connect()
     try:
         try:
@@ -517,8 +608,6 @@ def _build(settings: Settings, path: Path, night: Path | None) -> None:
                 f"kpi.yaml serving.storage_version: {err}. Give a version this DuckDB "
                 f"({duckdb.__version__}) knows."
             ) from None
-        views = relations(settings, con, night)
-        dictionary = _dictionary_rows(settings, views)
         con.execute("use serving")
         # one transaction: each statement on its own would commit, and sync the file, once
         # (a comment per column: hundreds of syncs of a file nobody reads until it is whole)
