@@ -3,8 +3,10 @@ gate runs them and writes its verdict and data docs (:mod:`expectations.runner`)
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
+import sys
 from types import ModuleType
 
 
@@ -18,4 +20,10 @@ def gx(module: str = "great_expectations") -> ModuleType:
     quiet = logging.getLogger("great_expectations")
     if quiet.level == logging.NOTSET:
         quiet.setLevel(logging.WARNING)
-    return importlib.import_module(module)
+    first = module not in sys.modules
+    loaded = importlib.import_module(module)
+    if first and gc.get_freeze_count():
+        # a run that took what was loaded out of the cyclic collector while it runs (`kpi
+        # run`: pipelines/cli/run.py) takes Great Expectations' modules out too
+        gc.freeze()
+    return loaded

@@ -44,18 +44,26 @@ SITE = "local_site"
 INDEX_RESULTS = 300
 
 
+#: the views that draw the pages: GX's, compiling its templates once a process
+#: (:mod:`expectations.pages`; named, not imported: importing it imports GX)
+PAGE_VIEW = {"module_name": "expectations.pages", "class_name": "PageView"}
+INDEX_VIEW = {"module_name": "expectations.pages", "class_name": "IndexPageView"}
+
+
 def _site_config(site: dict) -> dict:
     """The data-docs site as the gates want it: the index limited to :data:`INDEX_RESULTS`,
     no profiling section (nothing is profiled; each build listed the results store once more
-    for it) and no how-to buttons on pages meant for the teams."""
+    for it), no how-to buttons on pages meant for the teams, and the pages drawn by
+    :mod:`expectations.pages`' views."""
     return {
         **site,
         "show_how_to_buttons": False,
         "site_index_builder": {
             "class_name": "DefaultSiteIndexBuilder",
             "validation_results_limit": INDEX_RESULTS,
+            "view": INDEX_VIEW,
         },
-        "site_section_builders": {"profiling": "None"},
+        "site_section_builders": {"profiling": "None", "validations": {"view": PAGE_VIEW}},
     }
 
 

@@ -5,6 +5,7 @@ A refused file is not a failed night: it holds back only the units that read its
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import shutil
 import subprocess
@@ -79,6 +80,8 @@ def test_a_refused_file_holds_back_only_the_units_that_read_its_source(tmp_path,
     )
     # the night ends non-zero and names the refused file
     assert isinstance(result.exception, SystemExit), result.exception
+    # nothing of this process is left out of the collector by the run (pipelines/cli/run.py)
+    assert gc.get_freeze_count() == 0
     assert result.exit_code == 1
     assert refused in "".join(result.output.split()), result.output
 

@@ -1,12 +1,20 @@
 """The Great Expectations runner on its own: a verdict that names the failing rows, the data
-docs built once per unit, and the results store kept to the newest runs."""
+docs built once per unit (GX's pages, their templates compiled once a process), and the
+results store kept to the newest runs."""
 
 import datetime as dt
 import json
+import re
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
+from unittest import mock
 
 import great_expectations as gx
+import jinja2
 import pandas as pd
+import pytest
 
 import expectations.runner as runner
 from expectations.suites import Gate
@@ -64,6 +72,80 @@ def test_verdict_names_the_failing_row_and_docs_link_it(tmp_path):
     assert not Path(verdict.report).is_absolute()
     assert tmp_path.parent / verdict.report == page
     assert page.parent.name in _index(tmp_path).read_text(encoding="utf-8")
+
+
+#: GX's own views, as a site names them when it does not name ours
+GX_PAGE_VIEW = {
+    "module_name": "great_expectations.render.view",
+    "class_name": "DefaultJinjaPageView",
+}
+GX_INDEX_VIEW = {
+    "module_name": "great_expectations.render.view",
+    "class_name": "DefaultJinjaIndexPageView",
+}
+
+
+def _drawn(page: Path) -> str:
+    """A page without what differs from one drawing to the next: element ids, times."""
+    text = page.read_text(encoding="utf-8")
+    text = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "<id>", text)
+    text = re.sub(r"\d{8}T\d{6}\.\d+Z", "<stamp>", text)
+    return re.sub(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d+)?(\+00:00|Z)?", "<time>", text)
+
+
+def test_the_pages_are_gx_own_and_their_templates_compile_once_a_process(tmp_path, monkeypatch):
+    """The gates' site draws its pages with expectations.pages' views: the page GX's own view
+    draws, to the byte but for its element ids and times (with the site's custom styles), and
+    a later build in the process, in another data dir too, compiles none of GX's templates
+    (only that data dir's own style sheet); GX's own views compile them at every build."""
+    runner.run_gate(_gate(), tmp_path / "first", "run-1", DAY, DAY)
+    spy = mock.patch.object(
+        jinja2.Environment, "compile", autospec=True, side_effect=jinja2.Environment.compile
+    )
+    with spy as compiling:
+        ours = runner.run_gate(_gate(), tmp_path / "ours", "run-1", DAY, DAY)
+        by_ours = [
+            c.args[3] if len(c.args) > 3 else c.kwargs["filename"] for c in compiling.mock_calls
+        ]
+        monkeypatch.setattr(runner, "PAGE_VIEW", GX_PAGE_VIEW)
+        monkeypatch.setattr(runner, "INDEX_VIEW", GX_INDEX_VIEW)
+        own = runner.run_gate(_gate(), tmp_path / "own", "run-1", DAY, DAY)
+        by_own = len(compiling.mock_calls) - len(by_ours)
+    assert by_ours and all(Path(f).is_relative_to(tmp_path / "ours") for f in by_ours)
+    assert by_own > 10  # GX's page templates, from its package
+    assert _drawn(tmp_path / ours.report) == _drawn(tmp_path / own.report)
+    assert "ge-index-page-site-name-title" in (tmp_path / ours.report).read_text(encoding="utf-8")
+
+
+FREEZE_PROBE = textwrap.dedent(
+    """
+    import gc, sys
+    from expectations import gx
+    if sys.argv[1] == "frozen":
+        gc.freeze()
+    before = gc.get_freeze_count()
+    gx("great_expectations.expectations")
+    gx()  # imported already: nothing more
+    print(before, gc.get_freeze_count())
+    """
+)
+
+
+@pytest.mark.parametrize("state", ["frozen", "not frozen"])
+def test_a_run_that_froze_what_it_loaded_freezes_great_expectations_too(state):
+    """`kpi run` takes what it loaded out of CPython's cyclic collector while it runs
+    (pipelines/cli/run.py); the first gate's import of Great Expectations adds its modules
+    (some 200,000 objects). A process that froze nothing is left as it is."""
+    done = subprocess.run(
+        [sys.executable, "-c", FREEZE_PROBE, state],
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    before, after = map(int, done.stdout.split())
+    if state == "frozen":
+        assert before > 0 and after - before > 100_000
+    else:
+        assert before == after == 0
 
 
 def _index(root: Path) -> Path:

@@ -179,7 +179,7 @@ def collect(con: duckdb.DuckDBPyConnection, tree: Tree, settings: Settings) -> d
     compared = _comparisons(con, tree, has_values, node_day)
     # what a period still needs is read from the targets in force, which the tree's unit
     # publishes: held back, the teams' pace is shown without it
-    catch_ups = _catch_ups(con, tree, has_pace and has_targets, node_day)
+    catch_ups = _catch_ups(con, tree, pace if has_targets else {}, node_day)
 
     def held_back(team: str) -> bool:
         entry = latest.get(tree.teams[team]["mart"])
@@ -367,19 +367,21 @@ def _comparisons(con, tree: Tree, has_values: bool, node_day) -> dict[tuple[str,
     return out
 
 
-def _catch_ups(con, tree: Tree, has_pace: bool, node_day) -> dict[tuple[str, str], dict]:
+def _catch_ups(con, tree: Tree, pace: dict[str, dict], node_day) -> dict[tuple[str, str], dict]:
     """Per (KPI, period): what the rest of the period needs, as ``kpi targets catch-up`` says
     it. A total with a target: the remaining days' needs, split by the target's own day
     weights (exact: actual + the days == the target). The parent of an identity: if one child
-    stays at its run rate, what the others must reach (一个达不成, 另一个必须补上)."""
-    if not has_pace:
-        return {}
+    stays at its run rate, what the others must reach (一个达不成, 另一个必须补上).
+    ``pace``: :func:`_pace`'s rows; a KPI and period without one has nothing to catch up
+    (both answers start from that row)."""
     out: dict[tuple[str, str], dict] = {}
     for kpi, day in node_day.items():
         node = tree.nodes.get(kpi)
         if node is None or node.kind != "sum":
             continue
         for period in CATCH_UP_PERIODS:
+            if pace.get(kpi, {}).get("now", {}).get(period) is None:
+                continue  # no target for it: a shop without a plan has none at all
             entry: dict[str, Any] = {}
             try:
                 overall = overall_catch_up(con, day, period, kpi)

@@ -12,6 +12,7 @@ quality gate (a data failure: the summary says what to do), 2 when it could not 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import sys
 import time
 from collections import Counter
@@ -243,6 +244,11 @@ def run_and_report(
             redirect_stderr=False,
         )
         live.start()
+    # what is loaded by now (Dagster, dbt, pandera, polars, the definitions: some 300,000
+    # objects) stays loaded for the run: out of the cyclic collector while it runs, each of
+    # its full collections walks only what the run made (Great Expectations' modules join
+    # them when the first gate imports them: expectations.gx); back in after it
+    gc.freeze()
     try:
         with instance, logs_to(log_file, echo=terminal if verbose else None):
             # an ephemeral instance's asset events end with it: the run does not write them
@@ -256,6 +262,7 @@ def run_and_report(
                 asset_events=record,
             )
     finally:
+        gc.unfreeze()
         progress.finish()
         if live is not None:
             live.stop()
