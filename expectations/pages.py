@@ -37,19 +37,18 @@ class _InMemory(jinja2.BytecodeCache):
 COMPILED = _InMemory()
 
 
-class PageView(DefaultJinjaPageView):
+class _CompiledOnce:
+    """A view whose Jinja environment shares :data:`COMPILED`."""
+
+    # GX hands a view only the arguments its signature names
+    def __init__(self, custom_styles_directory=None, custom_views_directory=None) -> None:
+        super().__init__(custom_styles_directory, custom_views_directory)
+        self.env.bytecode_cache = COMPILED
+
+
+class PageView(_CompiledOnce, DefaultJinjaPageView):
     """A validation result's page (GX's ``DefaultJinjaPageView``)."""
 
-    # GX hands a view only the arguments its signature names
-    def __init__(self, custom_styles_directory=None, custom_views_directory=None) -> None:
-        super().__init__(custom_styles_directory, custom_views_directory)
-        self.env.bytecode_cache = COMPILED
 
-
-class IndexPageView(DefaultJinjaIndexPageView):
+class IndexPageView(_CompiledOnce, DefaultJinjaIndexPageView):
     """The site's index (GX's ``DefaultJinjaIndexPageView``)."""
-
-    # GX hands a view only the arguments its signature names
-    def __init__(self, custom_styles_directory=None, custom_views_directory=None) -> None:
-        super().__init__(custom_styles_directory, custom_views_directory)
-        self.env.bytecode_cache = COMPILED
